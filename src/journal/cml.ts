@@ -1,0 +1,66 @@
+/**
+ * The CML (client modification log): a replica's pending update records, in order. Appending runs
+ * inside the caller's transaction together with the Fsdb change it describes, so a process killed at
+ * any moment leaves either both or neither.
+ */
+import type { Db } from "./db.js";
+import { parseRecord, type JournalRecord, type NewRecord } from "./records.js";
+
+/** A replica's list of pending update records. */
+export class Cml {
+  private readonly sInsert;
+  private readonly sSetBody;
+  private readonly sAll;
+  private readonly sDrop;
+  private readonly sCount;
+  private readonly sRebase;
+  private readonly sHasFid;
+
+  constructor(db: Db, private readonly origin: string) {
+    this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
+    this.sSetBody = db.prepare<[string, number]>(`UPDATE cml SET body = ? WHERE seq = ?`);
+    this.sAll = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq`);
+    this.sDrop = db.prepare<[number]>(`DELETE FROM cml WHERE seq = ?`);
+    this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM cml`);
+    this.sRebase = db.prepare<[string, string, string]>(
+      `UPDATE cml SET body = json_set(body, '$.base', ?1) WHERE fid = ?2 AND json_extract(body, '$.base') = ?3`,
+    );
+    this.sHasFid = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cml WHERE fid = ? LIMIT 1`);
+  }
+
+  /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
+  append(rec: NewRecord): JournalRecord {
+    const seq = Number(this.sInsert.run(rec.fid, "{}").lastInsertRowid);
+    const stored = { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
+    this.sSetBody.run(JSON.stringify(stored), seq);
+    return stored;
+  }
+
+  /** Every pending record in journal order (validated as it is read). */
+  all(): JournalRecord[] {
+    return this.sAll.all().map((r) => parseRecord(JSON.parse(r.body)));
+  }
+
+  /** Drops records that the server has accepted (or that cancelled out). */
+  drop(seqs: Iterable<number>): void {
+    for (const s of seqs) this.sDrop.run(s);
+  }
+
+  /** Number of pending records. */
+  count(): number {
+    return this.sCount.get()!.n;
+  }
+
+  /** True when some pending record is about object `fid`. */
+  hasPending(fid: string): boolean {
+    return this.sHasFid.get(fid) !== undefined;
+  }
+
+  /**
+   * After the server accepted one of this replica's changes to `fid`, the remaining records about it
+   * were made on top of that change: move their base from `from` to the server's new stamp `to`.
+   */
+  rebase(fid: string, from: string, to: string): void {
+    this.sRebase.run(to, fid, from);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The file set database: one SQLite file (WAL) under `<root>/.intermezzo/` holding the Fsdb, the CML,
+ * the server log and the file set's identity. The schema carries a version and migrates explicitly;
+ * a database newer than this program is refused, never guessed at.
+ */
+import Database from "better-sqlite3";
+import { ImzError } from "../errors.js";
+
+/** The schema version this program writes. */
+export const SCHEMA_VERSION = 1;
+
+/** A better-sqlite3 handle. */
+export type Db = Database.Database;
+
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    CREATE TABLE objects (
+      fid      TEXT PRIMARY KEY,
+      type     TEXT NOT NULL CHECK (type IN ('f','d','l')),
+      parent   TEXT,
+      name     TEXT NOT NULL,
+      version  TEXT NOT NULL DEFAULT '',
+      size     INTEGER NOT NULL DEFAULT 0,
+      mtime_ns TEXT NOT NULL DEFAULT '0',
+      mode     INTEGER NOT NULL DEFAULT 0,
+      uid      INTEGER NOT NULL DEFAULT 0,
+      gid      INTEGER NOT NULL DEFAULT 0,
+      hash     TEXT NOT NULL DEFAULT '',
+      target   TEXT,
+      flags    INTEGER NOT NULL DEFAULT 0,
+      ino      TEXT,
+      ctime_ns TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX objects_name ON objects(parent, name);
+    CREATE INDEX objects_ino ON objects(ino);
+    CREATE TABLE cml (seq INTEGER PRIMARY KEY AUTOINCREMENT, fid TEXT NOT NULL, body TEXT NOT NULL) STRICT;
+    CREATE TABLE server_log (
+      volume     INTEGER PRIMARY KEY,
+      origin     TEXT NOT NULL,
+      origin_seq INTEGER NOT NULL,
+      fid        TEXT NOT NULL,
+      version    TEXT NOT NULL,
+      body       TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX server_log_origin ON server_log(origin, origin_seq);
+    CREATE TABLE replicas (replica TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL) STRICT;
+    CREATE TABLE filter_events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT) STRICT;
+  `,
+};
+
+/**
+ * Opens (and, with `create`, creates) the database at `file`, bringing its schema up to
+ * {@link SCHEMA_VERSION}. Throws `SCHEMA_VERSION` for a database written by a newer program.
+ */
+export function openDb(file: string, create: boolean): Db {
+  const db = new Database(file, { fileMustExist: !create });
+  db.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode: a committed transaction survives any process crash; the database stays
+  // consistent across power loss (docs/DESIGN.md "Durability").
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = OFF");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    db.close();
+    throw new ImzError("SCHEMA_VERSION", `file set database has schema ${current}, this intermezzo knows ${SCHEMA_VERSION}`, {
+      hint: "upgrade intermezzo on this host",
+    });
+  }
+  for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v];
+    if (sql === undefined) throw new ImzError("SCHEMA_VERSION", `no migration to schema ${v}`);
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v}`);
+    })();
+  }
+}

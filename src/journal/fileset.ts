@@ -1,0 +1,234 @@
+/**
+ * A file set on this host: its holding location (the root directory), and under
+ * `<root>/.intermezzo/` its database (Fsdb, CML, server log, identity), temp and conflict areas,
+ * and the lock that keeps two runs from overlapping. `.intermezzo/` itself is never replicated.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ImzError } from "../errors.js";
+import { Cml } from "./cml.js";
+import { openDb, type Db } from "./db.js";
+import { Fsdb } from "./fsdb.js";
+import { ServerLog } from "./server-log.js";
+
+/** Name of the per-file-set metadata directory. */
+export const META_DIR = ".intermezzo";
+/** Name of the database file inside {@link META_DIR}. */
+export const DB_FILE = "fileset.db";
+
+/** A holder serves the file set (keeps the server log); a replica keeps a CML and reintegrates. */
+export type Role = "holder" | "replica";
+
+/** Options for {@link FileSet.init}. */
+export interface InitOptions {
+  name?: string;
+  role?: Role;
+  /** Join an existing file set (a replica's first sync) instead of minting a new id. */
+  filesetId?: string;
+  /** The holder's replica id, for a replica. */
+  holderReplica?: string;
+}
+
+/** An open file set. Close it when done. */
+export class FileSet {
+  readonly fsdb: Fsdb;
+  readonly cml: Cml;
+  readonly log: ServerLog;
+  private readonly sGetMeta;
+  private readonly sSetMeta;
+
+  private constructor(
+    /** Absolute path of the holding location. */
+    readonly root: string,
+    /** The open database. */
+    readonly db: Db,
+  ) {
+    this.sGetMeta = db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`);
+    this.sSetMeta = db.prepare<[string, string]>(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`);
+    this.fsdb = new Fsdb(db);
+    this.cml = new Cml(db, this.replicaId);
+    this.log = new ServerLog(db);
+  }
+
+  /** True when `root` holds a file set database. */
+  static exists(root: string): boolean {
+    return fs.existsSync(path.join(root, META_DIR, DB_FILE));
+  }
+
+  /**
+   * Makes `root` a file set (creating its metadata, not touching its files) and opens it.
+   * Throws `ROOT_MISSING` if `root` is not an existing directory.
+   */
+  static init(root: string, opts: InitOptions = {}): FileSet {
+    const abs = checkRoot(root);
+    if (FileSet.exists(abs)) {
+      throw new ImzError("USAGE", `${abs} is already a file set`, { hint: "use it as it is, or remove its .intermezzo/ to start over" });
+    }
+    const meta = path.join(abs, META_DIR);
+    fs.mkdirSync(path.join(meta, "tmp"), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.join(meta, "conflicts"), { recursive: true, mode: 0o700 });
+    const db = openDb(path.join(meta, DB_FILE), true);
+    const replicaId = randomBytes(6).toString("hex");
+    const initial: Record<string, string> = {
+      fileset_id: opts.filesetId ?? randomBytes(8).toString("hex"),
+      replica_id: replicaId,
+      name: opts.name ?? path.basename(abs),
+      role: opts.role ?? "holder",
+      holder_replica: opts.holderReplica ?? (opts.role === "replica" ? "" : replicaId),
+      last_seen: "0",
+      next_fid: "1",
+      created: new Date().toISOString(),
+    };
+    const put = db.prepare<[string, string]>(`INSERT INTO meta (key, value) VALUES (?, ?)`);
+    db.transaction(() => {
+      for (const [k, v] of Object.entries(initial)) put.run(k, v);
+    })();
+    const set = new FileSet(abs, db);
+    const st = fs.statSync(abs, { bigint: true });
+    set.fsdb.ensureRoot(Number(st.mode & 0o7777n), st.mtimeNs.toString(), inoKey(st));
+    return set;
+  }
+
+  /**
+   * Opens the file set at `root`. Throws `ROOT_MISSING` when the directory is gone (an unmounted
+   * disk must never look like an empty tree) and `NOT_A_FILESET` when it has no database.
+   */
+  static open(root: string): FileSet {
+    const abs = checkRoot(root);
+    if (!FileSet.exists(abs)) {
+      throw new ImzError("NOT_A_FILESET", `${abs} is not an intermezzo file set`, {
+        hint: `run 'intermezzo init ${root}' (or sync into it) to make it one`,
+      });
+    }
+    const db = openDb(path.join(abs, META_DIR, DB_FILE), false);
+    fs.mkdirSync(path.join(abs, META_DIR, "tmp"), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.join(abs, META_DIR, "conflicts"), { recursive: true, mode: 0o700 });
+    return new FileSet(abs, db);
+  }
+
+  /** A metadata value. */
+  meta(key: string): string {
+    const r = this.sGetMeta.get(key);
+    if (!r) throw new ImzError("SCHEMA_VERSION", `file set metadata lacks '${key}'`);
+    return r.value;
+  }
+
+  /** Sets a metadata value (inside the caller's transaction, if any). */
+  setMeta(key: string, value: string): void {
+    this.sSetMeta.run(key, value);
+  }
+
+  /** The file set's id, shared by every replica of it. */
+  get filesetId(): string {
+    return this.meta("fileset_id");
+  }
+
+  /** This copy's replica id; prefixes the fids it allocates. */
+  get replicaId(): string {
+    return this.meta("replica_id");
+  }
+
+  /** Whether this copy is the holder (server) or a replica (client). */
+  get role(): Role {
+    return this.meta("role") as Role;
+  }
+
+  /** Human name of the file set. */
+  get name(): string {
+    return this.meta("name");
+  }
+
+  /** Allocates a new fid, never reused. */
+  allocFid(): string {
+    const n = Number(this.meta("next_fid"));
+    this.setMeta("next_fid", String(n + 1));
+    return `${this.replicaId}:${n}`;
+  }
+
+  /** Runs `fn` in one database transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Directory for temp files: same filesystem as the tree, invisible to users and scanners. */
+  get tmpDir(): string {
+    return path.join(this.root, META_DIR, "tmp");
+  }
+
+  /** Directory where losing conflict versions are kept. */
+  get conflictsDir(): string {
+    return path.join(this.root, META_DIR, "conflicts");
+  }
+
+  /**
+   * Takes the file set's lock so two runs never overlap (cron). A lock left by a dead process is
+   * taken over. Returns the release function. Throws `LOCKED` when a live process holds it.
+   */
+  lock(what: string): () => void {
+    const file = path.join(this.root, META_DIR, "lock");
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), what, time: new Date().toISOString() }), { flag: "wx" });
+        return () => fs.rmSync(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = readLock(file);
+        if (holder && holder.host === os.hostname() && isAlive(holder.pid)) {
+          throw new ImzError("LOCKED", `file set ${this.root} is in use by pid ${holder.pid} (${holder.what})`, {
+            hint: "wait for that run to finish; a cron job should not start a sync while one is running",
+          });
+        }
+        fs.rmSync(file, { force: true });
+      }
+    }
+    throw new ImzError("LOCKED", `could not take the lock of ${this.root}`);
+  }
+
+  /** Removes temp files a killed run left behind. */
+  cleanTemp(): void {
+    for (const name of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, name), { force: true, recursive: true });
+  }
+
+  /** Closes the database. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** `dev:ino` of a stat result: the scanner's key for recognising renames and hard links. */
+export function inoKey(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+function checkRoot(root: string): string {
+  const abs = path.resolve(root);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new ImzError("ROOT_MISSING", `${abs} does not exist`, {
+      hint: "check the path; if it is a mount point, mount it first (an absent root is never synced as empty)",
+    });
+  }
+  if (!st.isDirectory()) throw new ImzError("ROOT_MISSING", `${abs} is not a directory`, { hint: "a file set root must be a directory" });
+  return abs;
+}
+
+function readLock(file: string): { pid: number; host: string; what: string } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; host: string; what: string };
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The server log: records the holder accepted, numbered by volume stamp. Update notification
+ * forwards it; `(origin, originSeq)` is unique so a reintegration retried after a lost reply is
+ * recognised instead of being applied twice.
+ */
+import type { Db } from "./db.js";
+import { parseRecord, type JournalRecord, type LoggedRecord } from "./records.js";
+
+/** The holder's numbered list of accepted records. */
+export class ServerLog {
+  private readonly sInsert;
+  private readonly sSince;
+  private readonly sHead;
+  private readonly sByOrigin;
+
+  constructor(db: Db) {
+    this.sInsert = db.prepare<[number, string, number, string, string, string]>(
+      `INSERT INTO server_log (volume, origin, origin_seq, fid, version, body) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.sSince = db.prepare<[number, number], { body: string; version: string }>(
+      `SELECT body, version FROM server_log WHERE volume > ? ORDER BY volume LIMIT ?`,
+    );
+    this.sHead = db.prepare<[], { v: number | null }>(`SELECT max(volume) AS v FROM server_log`);
+    this.sByOrigin = db.prepare<[string, number], { body: string; version: string }>(
+      `SELECT body, version FROM server_log WHERE origin = ? AND origin_seq >= ? ORDER BY origin_seq`,
+    );
+  }
+
+  /** The current volume stamp: the number of the last accepted record (0 when empty). */
+  head(): number {
+    return this.sHead.get()!.v ?? 0;
+  }
+
+  /**
+   * Appends an accepted record, numbering it `head()+1`; `version` is the stamp it gave its object
+   * (`<holder replica>:<volume>` for changes, the object's unchanged stamp otherwise).
+   */
+  append(record: JournalRecord, versionFor: (volume: number) => string): LoggedRecord {
+    const volume = this.head() + 1;
+    const version = versionFor(volume);
+    const stored = { ...record, seq: volume } as JournalRecord;
+    this.sInsert.run(volume, record.origin, record.originSeq, record.fid, version, JSON.stringify(stored));
+    return { record: stored, version };
+  }
+
+  /** Up to `limit` records after volume stamp `since`, in order. */
+  since(since: number, limit: number): LoggedRecord[] {
+    return this.sSince.all(since, limit).map((r) => ({ record: parseRecord(JSON.parse(r.body)), version: r.version }));
+  }
+
+  /** Records from `origin` with origin sequence ≥ `fromSeq`: what a retried reintegration already did. */
+  appliedFrom(origin: string, fromSeq: number): LoggedRecord[] {
+    return this.sByOrigin.all(origin, fromSeq).map((r) => ({ record: parseRecord(JSON.parse(r.body)), version: r.version }));
+  }
+}
