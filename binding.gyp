@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "imz_rsync",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/job.cc",
+        "native/signature.cc",
+        "native/trace.cc",
+        "native/utimens.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "libraries": ["-lrsync"]
+    }
+  ]
+}

@@ -1,0 +1,19 @@
+// Per-environment data of the imz_rsync addon (constructors kept for objects made in C++).
+#pragma once
+#include <napi.h>
+
+namespace imz {
+
+/** Largest block length accepted, in a signature we make or one we load (bounds scoop buffers). */
+constexpr long kMaxBlockLen = 1L << 26;
+
+struct AddonData {
+  Napi::FunctionReference signature_ctor;
+};
+
+AddonData& GetAddonData(Napi::Env env);
+
+/** Registers utimensat(path, atimeNs, mtimeNs, noFollow) → Promise<void>. */
+void InitUtimens(Napi::Env env, Napi::Object exports);
+
+}  // namespace imz

@@ -1,0 +1,36 @@
+#include "trace.h"
+
+#include <mutex>
+
+namespace imz {
+namespace {
+
+thread_local LogList* current_sink = nullptr;
+
+void RouteTrace(rs_loglevel level, char const* msg) {
+  LogList* sink = current_sink;
+  if (sink == nullptr || sink->size() >= kMaxLog) return;
+  std::string text(msg == nullptr ? "" : msg);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  sink->push_back(LogEntry{static_cast<int>(level), std::move(text)});
+}
+
+}  // namespace
+
+void InstallTrace() {
+  static std::once_flag once;
+  std::call_once(once, [] { rs_trace_to(RouteTrace); });
+}
+
+TraceScope::TraceScope(LogList* sink) : previous_(current_sink) { current_sink = sink; }
+
+TraceScope::~TraceScope() { current_sink = previous_; }
+
+std::string FirstError(const LogList& log) {
+  for (const LogEntry& entry : log) {
+    if (entry.level <= RS_LOG_ERR) return entry.message;
+  }
+  return "";
+}
+
+}  // namespace imz
