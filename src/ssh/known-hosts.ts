@@ -14,6 +14,7 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { ServerHostKeyAlgorithm } from "ssh2";
 import { ImzError } from "../errors.js";
 
 /** One usable line of a known_hosts file. */
@@ -129,7 +130,7 @@ export function checkHostKey(
 }
 
 /** ssh2's default host key algorithms, in its order of preference. */
-const HOST_KEY_ALGORITHMS = [
+const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
   "ssh-ed25519",
   "ecdsa-sha2-nistp256",
   "ecdsa-sha2-nistp384",
@@ -137,13 +138,17 @@ const HOST_KEY_ALGORITHMS = [
   "rsa-sha2-512",
   "rsa-sha2-256",
   "ssh-rsa",
-] as const;
+];
 
 /**
  * Host key algorithms to offer, those whose key type is already known for the host first
  * (OpenSSH does the same), so a server with several host keys presents the one on file.
  */
-export function preferredHostKeyAlgorithms(files: readonly KnownHostsFile[], host: string, port: number): string[] {
+export function preferredHostKeyAlgorithms(
+  files: readonly KnownHostsFile[],
+  host: string,
+  port: number,
+): ServerHostKeyAlgorithm[] {
   const name = knownHostsName(host, port);
   const known = new Set(
     files.flatMap((f) => f.entries).filter((e) => !e.revoked && entryMatches(e.hosts, name)).map((e) => e.keyType),
