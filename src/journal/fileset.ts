@@ -15,6 +15,8 @@ import { ServerLog } from "./server-log.js";
 
 /** Name of the per-file-set metadata directory. */
 export const META_DIR = ".intermezzo";
+/** How many fid counters are reserved from the database at a time. */
+const FID_BLOCK = 1024;
 /** Name of the database file inside {@link META_DIR}. */
 export const DB_FILE = "fileset.db";
 
@@ -37,6 +39,8 @@ export class FileSet {
   readonly cml: Cml;
   readonly log: ServerLog;
   private readonly sGetMeta;
+  private fidNext = 0;
+  private fidLimit = 0;
   private readonly sSetMeta;
 
   private constructor(
@@ -140,11 +144,18 @@ export class FileSet {
     return this.meta("name");
   }
 
-  /** Allocates a new fid, never reused. */
+  /**
+   * Allocates a new fid, never reused. Counters are reserved from the database in blocks, so a
+   * crash can leave gaps but never hand out a counter twice.
+   */
   allocFid(): string {
-    const n = Number(this.meta("next_fid"));
-    this.setMeta("next_fid", String(n + 1));
-    return `${this.replicaId}:${n}`;
+    if (this.fidNext >= this.fidLimit) {
+      const n = Number(this.meta("next_fid"));
+      this.setMeta("next_fid", String(n + FID_BLOCK));
+      this.fidNext = n;
+      this.fidLimit = n + FID_BLOCK;
+    }
+    return `${this.replicaId}:${this.fidNext++}`;
   }
 
   /** Runs `fn` in one database transaction. */

@@ -1,0 +1,30 @@
+/**
+ * Which paths a file set leaves out: `.intermezzo/` always, plus the gitignore-syntax patterns of
+ * the root's `.intermezzoignore`.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import ignore from "ignore";
+import { META_DIR } from "../journal/fileset.js";
+
+/** Name of the per-file-set ignore file at the root. */
+export const IGNORE_FILE = ".intermezzoignore";
+
+/** Decides whether a root-relative path (`/`-separated) is excluded. */
+export type IgnoreTest = (relPath: string, isDir: boolean) => boolean;
+
+/** Loads the ignore rules of the file set rooted at `root`. */
+export function loadIgnore(root: string): IgnoreTest {
+  let text = "";
+  try {
+    text = fs.readFileSync(path.join(root, IGNORE_FILE), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const ig = ignore().add(text);
+  return (rel, isDir) => {
+    if (rel === META_DIR || rel.startsWith(META_DIR + "/")) return true;
+    if (text === "") return false;
+    return ig.ignores(isDir ? rel + "/" : rel);
+  };
+}

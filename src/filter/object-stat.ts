@@ -1,0 +1,64 @@
+/**
+ * Translating what `lstat` says about an object into Fsdb fields and record attributes, and the
+ * per-path problem list that scans and syncs return instead of throwing (one unreadable file never
+ * aborts a run).
+ */
+import type fs from "node:fs";
+import { inoKey } from "../journal/fileset.js";
+import type { FsObject, ObjectType } from "../journal/fsdb.js";
+import type { Attrs } from "../journal/records.js";
+
+/** A path that could not be handled, and why. Returned as data, never thrown. */
+export interface Problem {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** The object type of a stat result, or undefined for FIFOs, sockets and devices (skipped). */
+export function typeOf(st: fs.BigIntStats): ObjectType | undefined {
+  if (st.isFile()) return "f";
+  if (st.isDirectory()) return "d";
+  if (st.isSymbolicLink()) return "l";
+  return undefined;
+}
+
+/** The attributes a record carries for a stat result. */
+export function attrsOf(st: fs.BigIntStats): Required<Attrs> {
+  return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
+}
+
+/** Which attributes differ between an Fsdb object and a stat result (empty when none). */
+export function changedAttrs(o: FsObject, st: fs.BigIntStats): Attrs {
+  const a = attrsOf(st);
+  const out: Attrs = {};
+  if (o.type !== "l" && a.mode !== o.mode) out.mode = a.mode;
+  if (a.uid !== o.uid) out.uid = a.uid;
+  if (a.gid !== o.gid) out.gid = a.gid;
+  if (a.mtimeNs !== o.mtimeNs) out.mtimeNs = a.mtimeNs;
+  return out;
+}
+
+/** True when `st` may hold different file content than the object recorded (size or mtime moved). */
+export function contentMayDiffer(o: FsObject, st: fs.BigIntStats): boolean {
+  return Number(st.size) !== o.size || st.mtimeNs.toString() !== o.mtimeNs;
+}
+
+/** Fsdb fields that describe the local object as `st` shows it. */
+export function localFields(st: fs.BigIntStats): Pick<FsObject, "size" | "mtimeNs" | "mode" | "uid" | "gid" | "ino" | "ctimeNs"> {
+  const a = attrsOf(st);
+  return {
+    size: st.isFile() ? Number(st.size) : 0,
+    mtimeNs: a.mtimeNs,
+    mode: a.mode,
+    uid: a.uid,
+    gid: a.gid,
+    ino: inoKey(st),
+    ctimeNs: st.ctimeNs.toString(),
+  };
+}
+
+/** True when an attrs object sets nothing. */
+export function isEmptyAttrs(a: Attrs): boolean {
+  return a.mode === undefined && a.uid === undefined && a.gid === undefined && a.mtimeNs === undefined;
+}

@@ -1,0 +1,197 @@
+/**
+ * The scanner's second pass: turns new-identity entries and vanished objects into records in an
+ * order the server can replay. Invariants: a name is freed (its old object renamed away or deleted)
+ * before anything is placed there; a new directory exists before anything is placed in it; objects
+ * moved out of a deleted directory are moved before the directory is removed; a rename cycle (a swap)
+ * is broken through a temporary name.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { hashFile } from "../journal/content-hash.js";
+import { inoKey } from "../journal/fileset.js";
+import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
+import type { NewRecord } from "../journal/records.js";
+import { attrsOf, localFields } from "./object-stat.js";
+import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
+
+/** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
+export interface Found {
+  parent: string;
+  name: string;
+  rel: string;
+  type: ObjectType;
+  st: fs.BigIntStats;
+  /** The object's fid: the known object's for a rename, a new one otherwise. */
+  fid: string;
+  kind?: "rename" | "new" | "link";
+  /** For a hard link: the fid of the object it links to. */
+  linkTarget?: string;
+}
+
+/** Collects pass-1 findings and emits pass-2 records. */
+export class Resolver {
+  private readonly foundList: Found[] = [];
+  private readonly pendingRename = new Map<string, Found>();
+  private readonly newObjects = new Map<string, Found>();
+  private readonly missingObjects = new Map<string, FsObject>();
+  private readonly firstNewByIno = new Map<string, string>();
+  private readonly emitted = new Set<string>();
+  private readonly visiting = new Set<string>();
+
+  constructor(private readonly ctx: ScanContext) {}
+
+  /** Registers an entry with a new identity; returns the fid to descend with when it is a directory. */
+  found(f: Found): string | undefined {
+    const key = inoKey(f.st);
+    const fsdb = this.ctx.set.fsdb;
+    for (const c of fsdb.byIno(key)) {
+      if (c.type !== f.type || this.pendingRename.has(c.fid) || this.newObjects.has(c.fid)) continue;
+      if (this.stillInPlace(c, key)) {
+        if (f.type === "f") f.linkTarget ??= c.fid;
+        continue;
+      }
+      f.kind = "rename";
+      f.fid = c.fid;
+      this.pendingRename.set(c.fid, f);
+      break;
+    }
+    if (f.kind === undefined) {
+      f.fid = this.ctx.set.allocFid();
+      if (f.linkTarget === undefined && f.type === "f" && f.st.nlink > 1n) f.linkTarget = this.firstNewByIno.get(key);
+      f.kind = f.linkTarget !== undefined ? "link" : "new";
+      if (f.type === "f" && f.st.nlink > 1n && !this.firstNewByIno.has(key)) this.firstNewByIno.set(key, f.fid);
+      this.newObjects.set(f.fid, f);
+    }
+    this.foundList.push(f);
+    return f.type === "d" ? f.fid : undefined;
+  }
+
+  /** Registers a known object no longer seen at its place (deleted, or moved and found elsewhere). */
+  missing(o: FsObject): void {
+    this.missingObjects.set(o.fid, o);
+  }
+
+  /** Throws `MASS_DELETE` if the deletions this scan would journal exceed the threshold. */
+  checkDeletes(total: number, fraction: number, force: boolean): void {
+    if (force) return;
+    let count = 0;
+    for (const o of this.missingObjects.values()) {
+      if (this.pendingRename.has(o.fid)) continue;
+      count += 1 + (o.type === "d" ? this.ctx.set.fsdb.descendantsDeepestFirst(o.fid).filter((d) => !this.pendingRename.has(d.fid)).length : 0);
+    }
+    const objects = total - 1;
+    if ((count >= 2 && count >= objects) || (objects >= 10 && count > fraction * objects)) throw massDelete(count, objects);
+  }
+
+  /** Emits every pending record. */
+  async resolve(): Promise<void> {
+    for (const f of this.foundList) await this.place(f);
+    for (const o of this.missingObjects.values()) {
+      if (!this.pendingRename.has(o.fid) && this.ctx.set.fsdb.get(o.fid)) await this.remove(o);
+    }
+  }
+
+  private stillInPlace(c: FsObject, key: string): boolean {
+    try {
+      const st = fs.lstatSync(path.join(this.ctx.set.root, this.ctx.set.fsdb.pathOf(c.fid)), { bigint: true });
+      return inoKey(st) === key;
+    } catch {
+      return false;
+    }
+  }
+
+  private async place(f: Found): Promise<void> {
+    if (this.emitted.has(f.fid) || this.visiting.has(f.fid)) return;
+    this.visiting.add(f.fid);
+    const parent = this.newObjects.get(f.parent);
+    if (parent) await this.place(parent);
+    await this.ensureFree(f.parent, f.name, f.fid);
+    try {
+      await this.emitPlacement(f);
+    } catch (err) {
+      problem(this.ctx, f.rel, err);
+    }
+    this.visiting.delete(f.fid);
+    this.emitted.add(f.fid);
+  }
+
+  private async emitPlacement(f: Found): Promise<void> {
+    const { set } = this.ctx;
+    const time = Date.now();
+    const abs = path.join(set.root, f.rel);
+    if (f.kind === "rename") {
+      const o = set.fsdb.must(f.fid);
+      this.emit({ op: "rename", fid: o.fid, time, parent: o.parent!, name: o.name, newParent: f.parent, newName: f.name, base: o.version }, () =>
+        set.fsdb.put({ ...o, parent: f.parent, name: f.name }),
+      );
+      await recordChanges(this.ctx, set.fsdb.must(f.fid), f.st, f.rel);
+      return;
+    }
+    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), target: null, flags: HAS_DATA | HAS_ATTR };
+    const placed = { fid: f.fid, time, parent: f.parent, name: f.name };
+    if (f.kind === "link") {
+      const targetNew = this.newObjects.get(f.linkTarget!);
+      if (targetNew) await this.place(targetNew);
+      const target = set.fsdb.must(f.linkTarget!);
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash }));
+      return;
+    }
+    switch (f.type) {
+      case "f": {
+        const hash = await hashFile(abs);
+        this.ctx.report.hashedBytes += Number(f.st.size);
+        const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
+        this.emit({ op: "create", ...placed, attrs: attrsOf(f.st), content }, () => set.fsdb.put({ ...base, hash }));
+        return;
+      }
+      case "d":
+        this.emit({ op: "mkdir", ...placed, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "" }));
+        return;
+      case "l": {
+        const target = fs.readlinkSync(abs);
+        this.emit({ op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target }));
+        return;
+      }
+    }
+  }
+
+  /** Frees `(parent, name)` for object `self`: moves a pending rename away, deletes a vanished occupant. */
+  private async ensureFree(parent: string, name: string, self: string): Promise<void> {
+    const occ = this.ctx.set.fsdb.child(parent, name);
+    if (!occ || occ.fid === self) return;
+    const moving = this.pendingRename.get(occ.fid);
+    if (moving && !this.emitted.has(occ.fid)) {
+      if (this.visiting.has(occ.fid)) {
+        const aside = `.imz-swap-${occ.fid.replace(":", "-")}`;
+        this.emit(
+          { op: "rename", fid: occ.fid, time: Date.now(), parent, name, newParent: parent, newName: aside, base: occ.version },
+          () => this.ctx.set.fsdb.put({ ...occ, name: aside }),
+        );
+        return;
+      }
+      await this.place(moving);
+      return;
+    }
+    await this.remove(occ);
+  }
+
+  private async remove(o: FsObject): Promise<void> {
+    if (this.emitted.has(o.fid)) return;
+    this.emitted.add(o.fid);
+    const { set } = this.ctx;
+    if (o.type === "d") {
+      for (const child of set.fsdb.children(o.fid)) {
+        const moving = this.pendingRename.get(child.fid);
+        if (moving && !this.emitted.has(child.fid)) await this.place(moving);
+        else await this.remove(child);
+      }
+    }
+    const op = o.type === "d" ? "rmdir" : "unlink";
+    this.emit({ op, fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name, base: o.version }, () => set.fsdb.delete(o.fid));
+  }
+
+  private emit(rec: NewRecord, mutate: () => void): void {
+    this.ctx.journal.record(rec, mutate);
+    this.ctx.report.records++;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The scanner: compares the tree on disk with the Fsdb and journals what changed, the way the
+ * filter would have journaled it. It is the filter for trees without one and the crash-recovery path.
+ *
+ * Two passes. The walk (pass 1) goes one directory at a time, holding only that directory's entries
+ * and the Fsdb rows of its children: same-identity objects (same name, same inode) are compared and
+ * their content/attribute changes journaled at once (hashing only where size or mtime moved); entries
+ * with a new identity and known objects no longer seen are set aside. The resolver (pass 2, see
+ * `scan-resolve.ts`) turns those into renames (same inode at a new place: one record, no data),
+ * hard links, creates and deletes, in an order the server can replay. Memory follows the number of
+ * changes, never the size of the tree.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { ImzError } from "../errors.js";
+import { hashFile } from "../journal/content-hash.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import type { FsObject } from "../journal/fsdb.js";
+import { Journal } from "../journal/journal.js";
+import { ROOT_FID } from "../journal/records.js";
+import { loadIgnore } from "./ignore.js";
+import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, typeOf, type Problem } from "./object-stat.js";
+import { Resolver, type Found } from "./scan-resolve.js";
+
+/** Options of {@link scan}. */
+export interface ScanOptions {
+  /** Refuse when more than this fraction of the file set's objects would be deleted (default 0.5). */
+  maxDeleteFraction?: number;
+  /** Journal mass deletions anyway. */
+  force?: boolean;
+}
+
+/** What a scan did. */
+export interface ScanReport {
+  /** Records journaled. */
+  records: number;
+  /** Objects examined on disk. */
+  examined: number;
+  /** Bytes read to hash content. */
+  hashedBytes: number;
+  /** Paths skipped (special files, unreadable directories, vanished entries). */
+  problems: Problem[];
+}
+
+/** Shared state of one scan, used by both passes. */
+export interface ScanContext {
+  set: FileSet;
+  journal: Journal;
+  report: ScanReport;
+}
+
+/**
+ * Scans the file set's tree and journals every difference from its Fsdb. Throws `MASS_DELETE` (and
+ * journals no deletion) when the deletions exceed the threshold, unless `force`.
+ */
+export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanReport> {
+  const ctx: ScanContext = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+  const ignored = loadIgnore(set.root);
+  const resolver = new Resolver(ctx);
+  const stack: Array<{ fid: string; rel: string }> = [{ fid: ROOT_FID, rel: "" }];
+  const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    const abs = path.join(set.root, dir.rel);
+    let names: string[];
+    try {
+      names = fs.readdirSync(abs);
+    } catch (err) {
+      // Unreadable: its known entries are simply not compared, so none of them looks deleted.
+      problem(ctx, dir.rel, err);
+      continue;
+    }
+    const known = new Map(set.fsdb.children(dir.fid).map((o) => [o.name, o]));
+    for (const name of names) {
+      const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
+      let st: fs.BigIntStats;
+      try {
+        st = fs.lstatSync(path.join(abs, name), { bigint: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") problem(ctx, rel, err);
+        continue;
+      }
+      const type = typeOf(st);
+      if (ignored(rel, type === "d")) {
+        known.delete(name);
+        continue;
+      }
+      ctx.report.examined++;
+      if (type === undefined) {
+        ctx.report.problems.push({ path: rel, code: "UNSUPPORTED", message: "special file (FIFO, socket or device) skipped" });
+        known.delete(name);
+        continue;
+      }
+      const obj = known.get(name);
+      if (obj && obj.type === type && obj.ino === inoKey(st)) {
+        known.delete(name);
+        await recordChanges(ctx, obj, st, rel);
+        if (type === "d") stack.push({ fid: obj.fid, rel });
+        continue;
+      }
+      const f: Found = { parent: dir.fid, name, rel, type, st, fid: "" };
+      const subdirFid = resolver.found(f);
+      if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
+    }
+    for (const gone of known.values()) {
+      if (!ignored(dir.rel === "" ? gone.name : `${dir.rel}/${gone.name}`, gone.type === "d")) resolver.missing(gone);
+    }
+    const self = set.fsdb.get(dir.fid);
+    if (self) {
+      try {
+        const st = fs.lstatSync(abs, { bigint: true });
+        if (!isEmptyAttrs(changedAttrs(self, st))) dirAttrs.push({ fid: dir.fid, st });
+      } catch (err) {
+        problem(ctx, dir.rel, err);
+      }
+    }
+  }
+  resolver.checkDeletes(set.fsdb.count(), opts.maxDeleteFraction ?? 0.5, opts.force ?? false);
+  await resolver.resolve();
+  for (const d of dirAttrs) {
+    const obj = set.fsdb.get(d.fid);
+    if (obj) recordAttrs(ctx, obj, d.st);
+  }
+  return ctx.report;
+}
+
+/**
+ * Journals the content and attribute changes of a known object at its (unchanged or just renamed)
+ * place. Directories' own attributes are left to the end of the scan, after their entries changed.
+ */
+export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string): Promise<void> {
+  if (obj.type === "d") return;
+  if (obj.type === "f" && contentMayDiffer(obj, st)) {
+    let hash: string;
+    try {
+      hash = await hashFile(path.join(ctx.set.root, rel));
+    } catch (err) {
+      problem(ctx, rel, err);
+      return;
+    }
+    ctx.report.hashedBytes += Number(st.size);
+    if (hash !== obj.hash) {
+      const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
+      const fields = localFields(st);
+      ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content }, () =>
+        ctx.set.fsdb.put({ ...obj, ...fields, hash }),
+      );
+      ctx.report.records++;
+      obj = ctx.set.fsdb.must(obj.fid);
+    }
+  }
+  recordAttrs(ctx, obj, st);
+}
+
+function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
+  const attrs = changedAttrs(obj, st);
+  if (isEmptyAttrs(attrs)) {
+    if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size });
+    return;
+  }
+  ctx.journal.record({ op: "setattr", fid: obj.fid, time: Date.now(), base: obj.version, attrs }, () =>
+    ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size }),
+  );
+  ctx.report.records++;
+}
+
+/** Adds a per-path problem for an I/O error. */
+export function problem(ctx: ScanContext, rel: string, err: unknown): void {
+  const e = err as NodeJS.ErrnoException;
+  ctx.report.problems.push({ path: rel || ".", code: e.code ?? "IO", message: e.message });
+}
+
+/** Throws the scanner's mass-deletion refusal. */
+export function massDelete(deletions: number, total: number): ImzError {
+  return new ImzError("MASS_DELETE", `refusing to delete ${deletions} of ${total} objects (more than the --max-delete threshold)`, {
+    hint: "if the deletions are intended, rerun with --force; if the tree was unmounted or emptied by accident, restore it first",
+  });
+}
