@@ -21,7 +21,7 @@ Napi::Error ParamError(Napi::Env env, const std::string& why) {
   return RsError(env, RS_PARAM_ERROR, why, LogList{});
 }
 
-Napi::Object StatsToJs(Napi::Env env, const rs_stats_t& s) {
+Napi::Object StatsToJs(Napi::Env env, const rs_stats_t& s, double in_bytes, double out_bytes) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("literalCommands", Napi::Number::New(env, s.lit_cmds));
   o.Set("literalBytes", Napi::Number::New(env, static_cast<double>(s.lit_bytes)));
@@ -32,8 +32,8 @@ Napi::Object StatsToJs(Napi::Env env, const rs_stats_t& s) {
   o.Set("falseMatches", Napi::Number::New(env, s.false_matches));
   o.Set("signatureBlocks", Napi::Number::New(env, static_cast<double>(s.sig_blocks)));
   o.Set("blockLength", Napi::Number::New(env, static_cast<double>(s.block_len)));
-  o.Set("inBytes", Napi::Number::New(env, static_cast<double>(s.in_bytes)));
-  o.Set("outBytes", Napi::Number::New(env, static_cast<double>(s.out_bytes)));
+  o.Set("inBytes", Napi::Number::New(env, in_bytes));
+  o.Set("outBytes", Napi::Number::New(env, out_bytes));
   return o;
 }
 
@@ -104,6 +104,8 @@ class StepWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     job_->busy_ = false;
+    job_->in_bytes_ += static_cast<double>(consumed_);
+    job_->out_bytes_ += static_cast<double>(out_len_);
     if (result_ != RS_DONE && job_->copy_errno_ != 0 && result_ == RS_IO_ERROR) {
       detail_ = std::string("reading the basis: ") + std::strerror(job_->copy_errno_);
     }
@@ -323,8 +325,8 @@ Napi::Value Job::Step(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Job::Stats(const Napi::CallbackInfo& info) {
-  if (job_ != nullptr && !busy_) return StatsToJs(info.Env(), *rs_job_statistics(job_));
-  return StatsToJs(info.Env(), stats_);
+  const rs_stats_t& s = job_ != nullptr && !busy_ ? *rs_job_statistics(job_) : stats_;
+  return StatsToJs(info.Env(), s, in_bytes_, out_bytes_);
 }
 
 Napi::Value Job::Close(const Napi::CallbackInfo& info) {

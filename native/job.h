@@ -54,6 +54,8 @@ class Job : public Napi::ObjectWrap<Job> {
   rs_result failed_ = RS_DONE;
   bool done_ = false;
   size_t out_capacity_ = 0;
+  double in_bytes_ = 0;   // librsync's streaming API leaves in/out byte counts to the caller
+  double out_bytes_ = 0;
 
   // signature: resolved arguments
   rs_magic_number magic_ = static_cast<rs_magic_number>(0);

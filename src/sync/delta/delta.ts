@@ -1,0 +1,34 @@
+/**
+ * Deltas: the new version of a file expressed against a basis's signature, as a stream of
+ * `rdiff`-compatible delta bytes.
+ */
+import { open } from "node:fs/promises";
+import { binding } from "./native.js";
+import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { READ_CHUNK, loadSignature, type LoadedSignature } from "./signature.js";
+
+/**
+ * The delta turning the signature's basis into `source`. The signature is leased for the life of
+ * the stream; using it in a second concurrent delta rejects with `RS_PARAM_ERROR`.
+ */
+export function deltaStream(signature: LoadedSignature, source: ByteSource): JobReadable {
+  const job = new (binding().Job)("delta", signature.native);
+  return jobReadable(job, runJob(job, source));
+}
+
+/** The delta of the file at `path` against `signature` (loaded, or raw signature bytes). */
+export async function deltaFile(signature: LoadedSignature | Uint8Array, path: string): Promise<JobReadable> {
+  const loaded = signature instanceof Uint8Array ? await loadSignature(signature) : signature;
+  const handle = await open(path, "r");
+  try {
+    return deltaStream(loaded, handle.createReadStream({ highWaterMark: READ_CHUNK }));
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** The delta of in-memory bytes against raw signature bytes. */
+export async function deltaBuffer(signature: Uint8Array, data: Uint8Array): Promise<Buffer> {
+  return collect(deltaStream(await loadSignature(signature), data));
+}

@@ -1,0 +1,16 @@
+/**
+ * The delta engine (librsync through the project's own addon): signatures, deltas and patches as
+ * Node streams and async functions, byte-compatible with `rdiff`, independent of any transport.
+ */
+export { chooseBlockLength, chooseStrongLength, resolveSignatureOptions, signatureMagic } from "./options.js";
+export { DELTA_MAGIC, MAX_BLOCK_LENGTH, MAX_STRONG_LENGTH, SIGNATURE_MAGIC } from "./options.js";
+export type { RollingSum, SignatureArgs, SignatureOptions, StrongHash } from "./options.js";
+export { loadSignature, signatureBuffer, signatureFile, signatureStream } from "./signature.js";
+export type { LoadedSignature, SignatureReadable } from "./signature.js";
+export { deltaBuffer, deltaFile, deltaStream } from "./delta.js";
+export { patchBuffer, patchFile, patchStream } from "./patch.js";
+export type { PatchResult } from "./patch.js";
+export { createWholeHash, finishWholeHash, wholeBufferHash, wholeFileHash, WHOLE_HASH_HEX_LENGTH } from "./hash.js";
+export { setRsyncLogger, utimensat } from "./native.js";
+export type { JobStats, RsyncLogger } from "./native.js";
+export type { ByteSource, JobReadable } from "./job.js";

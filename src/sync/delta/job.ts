@@ -1,0 +1,75 @@
+/**
+ * Drives a native librsync job over an async source of bytes. Pull-based: the job only runs when
+ * its consumer asks for output, so Node stream backpressure reaches librsync, and every
+ * `rs_job_iter` runs on a libuv worker thread inside the addon.
+ */
+import { Readable } from "node:stream";
+import { forwardLog, toDeltaError, type JobStats, type NativeJob, type NativeStep } from "./native.js";
+
+/** Bytes in: an async iterable of chunks (a Node Readable, a generator) or one buffer. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
+
+/** A byte stream produced by a librsync job, with the job's statistics (final once it has ended). */
+export type JobReadable = Readable & { stats(): JobStats };
+
+const EMPTY = Buffer.alloc(0);
+
+async function step(job: NativeJob, input: Uint8Array, eof: boolean): Promise<NativeStep> {
+  try {
+    const result = await job.step(input, eof);
+    forwardLog(result.log);
+    return result;
+  } catch (err) {
+    const log = (err as { rsLog?: unknown } | null)?.rsLog;
+    if (Array.isArray(log)) forwardLog(log as NativeStep["log"]);
+    throw toDeltaError(err);
+  }
+}
+
+function asChunks(source: ByteSource): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+  return source instanceof Uint8Array ? [source] : source;
+}
+
+function asBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return Buffer.from(chunk);
+  throw new TypeError("librsync input must be bytes");
+}
+
+/**
+ * Feeds `source` to `job` and yields its output. Input left over once the job is done is ignored
+ * (as librsync does). The job is freed when the generator finishes, fails or is abandoned.
+ */
+export async function* runJob(job: NativeJob, source: ByteSource): AsyncGenerator<Buffer, void, undefined> {
+  try {
+    for await (const chunk of asChunks(source)) {
+      let rest = asBytes(chunk);
+      while (rest.length > 0) {
+        const r = await step(job, rest, false);
+        rest = rest.subarray(r.consumed);
+        if (r.output.length > 0) yield r.output;
+        if (r.done) return;
+      }
+    }
+    for (;;) {
+      const r = await step(job, EMPTY, true);
+      if (r.output.length > 0) yield r.output;
+      if (r.done) return;
+    }
+  } finally {
+    job.close();
+  }
+}
+
+/** {@link runJob} as a byte-mode Readable that also reports the job's statistics. */
+export function jobReadable(job: NativeJob, output: AsyncIterable<Buffer>): JobReadable {
+  const stream = Readable.from(output, { objectMode: false });
+  return Object.assign(stream, { stats: (): JobStats => job.stats() });
+}
+
+/** Runs a job to the end and concatenates its output. */
+export async function collect(output: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of output) parts.push(part);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,118 @@
+/**
+ * Signature parameters: the format (hash × rolling checksum → librsync magic number), the block
+ * length and the strong sum length, and the project's rule for choosing them from a file's size.
+ */
+import { ImzError } from "../../errors.js";
+
+/** Strong (per-block) hash of a signature. */
+export type StrongHash = "blake2" | "md4";
+/** Rolling (weak) checksum of a signature. */
+export type RollingSum = "rabinkarp" | "rollsum";
+
+/** librsync 2.3 signature magic numbers (librsync.h `rs_magic_number`). */
+export const SIGNATURE_MAGIC = {
+  RS_MD4_SIG_MAGIC: 0x72730136,
+  RS_BLAKE2_SIG_MAGIC: 0x72730137,
+  RS_RK_MD4_SIG_MAGIC: 0x72730146,
+  RS_RK_BLAKE2_SIG_MAGIC: 0x72730147,
+} as const;
+
+/** The magic number starting every delta. */
+export const DELTA_MAGIC = 0x72730236;
+
+/** Largest block length accepted (the addon refuses larger ones, in options and in loaded signatures). */
+export const MAX_BLOCK_LENGTH = 1 << 26;
+
+/** Longest strong sum of each hash, in bytes. */
+export const MAX_STRONG_LENGTH: Readonly<Record<StrongHash, number>> = { blake2: 32, md4: 16 };
+
+/** How to compute a signature. Omitted fields take the project's choice for the file's size. */
+export interface SignatureOptions {
+  /** Bytes per block; 0 means librsync's recommendation (what `rdiff` does by default). */
+  blockLength?: number;
+  /** Bytes of strong sum per block; 0 means the hash's maximum (rdiff's default), -1 librsync's minimum. */
+  strongLength?: number;
+  /** Default blake2. */
+  hash?: StrongHash;
+  /** Default rabinkarp. */
+  rollsum?: RollingSum;
+}
+
+/** The arguments handed to librsync (`rs_sig_begin` after `rs_sig_args`). */
+export interface SignatureArgs {
+  magic: number;
+  blockLength: number;
+  strongLength: number;
+}
+
+/** The magic number for a hash and rolling checksum (the Rabin-Karp magics are 0x10 above rollsum's). */
+export function signatureMagic(hash: StrongHash = "blake2", rollsum: RollingSum = "rabinkarp"): number {
+  const base = hash === "blake2" ? SIGNATURE_MAGIC.RS_BLAKE2_SIG_MAGIC : SIGNATURE_MAGIC.RS_MD4_SIG_MAGIC;
+  return rollsum === "rabinkarp" ? base + 0x10 : base;
+}
+
+const MIN_BLOCK = 512;
+const MAX_BLOCK = 128 * 1024;
+
+/**
+ * The block length for a basis of `fileSize` bytes.
+ *
+ * Rule: `sqrt(fileSize)` rounded up to a multiple of 8, clamped to [512, 128 KiB] — rsync's rule
+ * (rsync also uses the square root, multiples of 8 and a 128 KiB cap).
+ *
+ * Why: what crosses the wire is the signature, about `(fileSize / B) × (4 + S)` bytes for block
+ * length B and strong sum length S, plus the delta, whose literal bytes grow by up to about B for
+ * each changed region. For k changed regions the total `fileSize(4+S)/B + kB` is smallest at
+ * `B = sqrt(fileSize (4+S) / k)`; with S ≈ 8–12 and a dozen or so scattered edits that is close to
+ * `sqrt(fileSize)`, which also keeps the signature of a 1 GiB file near 32 K blocks (≈ 0.5 MB).
+ * The floor keeps tiny files from paying a block sum per few bytes (below 512 bytes a literal is as
+ * cheap as a signature); the cap bounds the literal cost of one edit in a huge file.
+ */
+export function chooseBlockLength(fileSize: number): number {
+  const root = Math.sqrt(Math.max(0, fileSize));
+  const rounded = Math.ceil(root / 8) * 8;
+  return Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, rounded));
+}
+
+/**
+ * The strong sum length (bytes) for a basis of `fileSize` bytes cut into `blockLength` blocks.
+ *
+ * Rule: enough bits that a false strong-sum match in one delta has probability ≤ 2^-32, counting
+ * no help from the weak sum: a delta may compare up to (new size ≈ fileSize + 16 MiB) offsets
+ * against every block, so `bits = log2(fileSize + 2^24) + log2(blocks + 1) + 32`, rounded up to
+ * bytes and clamped to [8, the hash's maximum]. This is librsync's own minimum (`rs_sig_args` with
+ * strong_len -1) plus 2 bytes of margin. Every patch is also checked with a whole-file hash and
+ * retried with the whole file on mismatch, so the sum need not resist deliberate collisions.
+ */
+export function chooseStrongLength(fileSize: number, blockLength: number, hash: StrongHash = "blake2"): number {
+  const size = Math.max(0, fileSize);
+  const blocks = Math.ceil(size / Math.max(1, blockLength));
+  const bits = Math.log2(size + 2 ** 24) + Math.log2(blocks + 1) + 32;
+  return Math.min(MAX_STRONG_LENGTH[hash], Math.max(8, Math.ceil(bits / 8)));
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ImzError("RS_PARAM_ERROR", `${name} ${value} is out of range [${min}, ${max}]`, {
+      hint: `give an integer ${name} between ${min} and ${max}`,
+    });
+  }
+}
+
+/**
+ * Resolves options for a basis of `fileSize` bytes (-1 if unknown) into librsync arguments.
+ * 0 and -1 pass through so librsync applies its own rules, exactly as `rdiff` does.
+ */
+export function resolveSignatureOptions(fileSize: number, options: SignatureOptions = {}): SignatureArgs {
+  const hash = options.hash ?? "blake2";
+  const rollsum = options.rollsum ?? "rabinkarp";
+  if (hash !== "blake2" && hash !== "md4") throw new ImzError("RS_PARAM_ERROR", `unknown hash '${String(hash)}'`, { hint: "use blake2 or md4" });
+  if (rollsum !== "rabinkarp" && rollsum !== "rollsum") {
+    throw new ImzError("RS_PARAM_ERROR", `unknown rollsum '${String(rollsum)}'`, { hint: "use rabinkarp or rollsum" });
+  }
+  const blockLength = options.blockLength ?? chooseBlockLength(fileSize);
+  checkInteger("block length", blockLength, 0, MAX_BLOCK_LENGTH);
+  const strongLength = options.strongLength ?? chooseStrongLength(fileSize, blockLength || chooseBlockLength(fileSize), hash);
+  checkInteger("strong sum length", strongLength, -1, MAX_STRONG_LENGTH[hash]);
+  return { magic: signatureMagic(hash, rollsum), blockLength, strongLength };
+}

@@ -1,0 +1,65 @@
+/**
+ * Patching: a basis plus a delta gives the new file. The basis is read by the addon itself with
+ * `pread` on a file descriptor (or from memory), never through JavaScript; the output is hashed as it
+ * is written so the caller can check it against the expected whole-file hash.
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import { binding, type JobStats } from "./native.js";
+import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { createWholeHash, finishWholeHash } from "./hash.js";
+
+/** What {@link patchFile} wrote. */
+export interface PatchResult {
+  /** Bytes written. */
+  bytes: number;
+  /** Whole-file hash of what was written (see `wholeFileHash`). */
+  hash: string;
+  /** librsync's statistics (literal and copy commands and bytes). */
+  stats: JobStats;
+}
+
+/**
+ * The new file's bytes: `delta` applied to `basis`, an open file descriptor (owned by the caller, kept
+ * open until the stream ends) or bytes. A COPY past the basis's end rejects with `RS_INPUT_ENDED`.
+ */
+export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobReadable {
+  const job = new (binding().Job)("patch", basis);
+  return jobReadable(job, runJob(job, delta));
+}
+
+/** Writes all of `chunk` at the handle's current position. */
+async function writeAll(target: FileHandle, chunk: Buffer): Promise<void> {
+  for (let off = 0; off < chunk.length; ) off += (await target.write(chunk, off, chunk.length - off)).bytesWritten;
+}
+
+/**
+ * Applies `delta` to the file at `basisPath`, writing the result to `out`: a path (created or
+ * truncated, closed at the end) or an open FileHandle (written from its current position, left open).
+ * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
+ */
+export async function patchFile(basisPath: string, delta: ByteSource, out: string | FileHandle): Promise<PatchResult> {
+  const basis = await open(basisPath, "r");
+  try {
+    const target = typeof out === "string" ? await open(out, "w") : out;
+    try {
+      const stream = patchStream(basis.fd, delta);
+      const hash = createWholeHash();
+      let bytes = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        await writeAll(target, chunk);
+        bytes += chunk.length;
+      }
+      return { bytes, hash: finishWholeHash(hash), stats: stream.stats() };
+    } finally {
+      if (typeof out === "string") await target.close();
+    }
+  } finally {
+    await basis.close();
+  }
+}
+
+/** The new file's bytes from in-memory basis and delta. */
+export async function patchBuffer(basis: Uint8Array, delta: Uint8Array): Promise<Buffer> {
+  return collect(patchStream(basis, delta));
+}
