@@ -15,6 +15,9 @@ export class Cml {
   private readonly sCount;
   private readonly sRebase;
   private readonly sHasFid;
+  private readonly sMentioning;
+  private readonly sBetween;
+  private readonly sSetFid;
 
   constructor(db: Db, private readonly origin: string) {
     this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
@@ -25,6 +28,9 @@ export class Cml {
     this.sRebase = db.prepare<[string, string, string]>(
       `UPDATE cml SET body = json_set(body, '$.base', ?1) WHERE fid = ?2 AND json_extract(body, '$.base') = ?3`,
     );
+    this.sMentioning = db.prepare<[string], { seq: number; body: string }>(`SELECT seq, body FROM cml WHERE body LIKE ?`);
+    this.sBetween = db.prepare<[number, number], { body: string }>(`SELECT body FROM cml WHERE seq BETWEEN ? AND ? ORDER BY seq`);
+    this.sSetFid = db.prepare<[string, number]>(`UPDATE cml SET fid = ? WHERE seq = ?`);
     this.sHasFid = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cml WHERE fid = ? LIMIT 1`);
   }
 
@@ -39,6 +45,29 @@ export class Cml {
   /** Every pending record in journal order (validated as it is read). */
   all(): JournalRecord[] {
     return this.sAll.all().map((r) => parseRecord(JSON.parse(r.body)));
+  }
+
+  /** Pending records with sequence numbers in `[lo, hi]`, in order. */
+  between(lo: number, hi: number): JournalRecord[] {
+    return this.sBetween.all(lo, hi).map((r) => parseRecord(JSON.parse(r.body)));
+  }
+
+  /** Replaces a pending record's body (same seq): the optimiser folded later records into it. */
+  replace(rec: JournalRecord): void {
+    this.sSetBody.run(JSON.stringify(rec), rec.seq);
+  }
+
+  /**
+   * Renames object `from` to `to` in every pending record (the holder adopted an identical object
+   * under its own fid).
+   */
+  remap(from: string, to: string): void {
+    for (const row of this.sMentioning.all(`%"${from}"%`)) {
+      const rec = JSON.parse(row.body) as Record<string, unknown>;
+      for (const k of ["fid", "parent", "newParent", "target", "replaced"]) if (rec[k] === from && (k !== "target" || rec.op === "link")) rec[k] = to;
+      this.sSetBody.run(JSON.stringify(rec), row.seq);
+      this.sSetFid.run(String(rec.fid), row.seq);
+    }
   }
 
   /** Drops records that the server has accepted (or that cancelled out). */

@@ -184,6 +184,12 @@ export class Fsdb {
     return rows.map(fromRow);
   }
 
+  /** Renames object `from` to `to` (the holder adopted an identical object under its own fid). */
+  remap(from: string, to: string): void {
+    this.db.prepare(`UPDATE objects SET fid = ? WHERE fid = ?`).run(to, from);
+    this.db.prepare(`UPDATE objects SET parent = ? WHERE parent = ?`).run(to, from);
+  }
+
   /** Creates the root object if it does not exist. */
   ensureRoot(mode: number, mtimeNs: string, ino: string): void {
     if (this.get(ROOT_FID)) return;

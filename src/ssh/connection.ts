@@ -1,0 +1,305 @@
+/**
+ * A protocol connection over any byte stream: many concurrent sessions share it, each frame's
+ * completion token (from/to session ids) routes it to its session, as Lento's PacketWheel does.
+ *
+ * A request (REQUEST, to=0) gets its own handler session on the receiving side. The requester may
+ * follow it with an upload (DATA frames sent to=0, routed by the requester's session id, then
+ * END_OF_DATA). The handler may stream DATA back (to the requester's session) and ends with one REPLY
+ * (`{ok, result}` or `{ok:false, error}`). END_OF_REQUEST aborts a session. Incoming data is queued
+ * per session; when the queues hold more than a high-water mark the input stream is paused
+ * (backpressure), and outgoing data waits for the stream to drain.
+ */
+import { Type } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import type { Readable, Writable } from "node:stream";
+import { ImzError, fromWireError, toWireError, type WireError } from "../errors.js";
+import { Channel } from "./channel.js";
+import { FrameDecoder, FrameKind, MAX_PAYLOAD, encodeFrame, encodePreamble, type Frame } from "./codec.js";
+
+/** Header of a request or message: an operation name and its arguments. */
+export interface OpHeader {
+  op: string;
+  [arg: string]: unknown;
+}
+
+/** What a request handler gets besides the header. */
+export interface RequestContext {
+  /** The requester's upload, if any (DATA frames until END_OF_DATA). */
+  data: AsyncIterable<Buffer>;
+  /** Streams bytes back to the requester (split into frames, waits for the stream to drain). */
+  send(bytes: Buffer): Promise<void>;
+  /** Ends the streamed data (before the reply). */
+  endData(): void;
+}
+
+/** Serves one operation; its return value is the reply's result, a throw becomes an error reply. */
+export type Handler = (header: OpHeader, ctx: RequestContext) => Promise<unknown>;
+
+/** The answer to a request: its streamed data (consume it before awaiting `result`) and the result. */
+export interface Response {
+  data: AsyncIterable<Buffer>;
+  result: Promise<unknown>;
+}
+
+const OpHeaderCheck = TypeCompiler.Compile(Type.Object({ op: Type.String({ minLength: 1, maxLength: 64 }) }));
+const ReplyCheck = TypeCompiler.Compile(
+  Type.Object({
+    ok: Type.Boolean(),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), hint: Type.Optional(Type.String()), path: Type.Optional(Type.String()) })),
+  }),
+);
+
+/** Input is paused while this many bytes wait in session queues. */
+const HIGH_WATER = 16 << 20;
+
+interface Outgoing {
+  data: Channel<Buffer>;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+/** Options of {@link Connection}. */
+export interface ConnectionOptions {
+  /** Operation handlers, keyed by op. */
+  handlers?: Record<string, Handler>;
+  /** One-way messages (other than the hello). */
+  onMessage?: (header: OpHeader) => void;
+}
+
+/** One end of a protocol connection. */
+export class Connection {
+  private readonly decoder = new FrameDecoder();
+  private readonly outgoing = new Map<number, Outgoing>();
+  private readonly incoming = new Map<number, Channel<Buffer>>();
+  private nextSession = 1;
+  private queued = 0;
+  private failure: Error | undefined;
+  private helloWaiter: { resolve(h: OpHeader): void; reject(e: Error): void } | undefined;
+  private peerHello: OpHeader | undefined;
+  private readonly handlers: Record<string, Handler>;
+  /** Resolves when the connection has ended (cleanly or not). */
+  readonly closed: Promise<Error | undefined>;
+  private markClosed!: (e: Error | undefined) => void;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly opts: ConnectionOptions = {},
+  ) {
+    this.handlers = opts.handlers ?? {};
+    this.closed = new Promise((r) => (this.markClosed = r));
+    input.on("data", (chunk: Buffer) => this.onBytes(chunk));
+    input.on("end", () => this.onEnd());
+    input.on("error", (err) => this.fail(new ImzError("CONNECTION_LOST", `connection error: ${err.message}`, { cause: err })));
+    output.on("error", (err) => this.fail(new ImzError("CONNECTION_LOST", `connection error: ${err.message}`, { cause: err })));
+  }
+
+  /** Sends the preamble and our hello; resolves with the peer's hello. */
+  start(hello: Record<string, unknown>): Promise<OpHeader> {
+    this.output.write(encodePreamble());
+    this.output.write(encodeFrame(FrameKind.MESSAGE, 0, 0, { op: "hello", ...hello }));
+    if (this.peerHello) return Promise.resolve(this.peerHello);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.helloWaiter = { resolve, reject }));
+  }
+
+  /** Bytes that preceded the peer's preamble (e.g. a remote shell's error message). */
+  strayText(): string {
+    return this.decoder.strayText();
+  }
+
+  /** Sends a request with an optional upload; returns its streamed data and result. */
+  request(header: OpHeader, upload?: AsyncIterable<Buffer>): Response {
+    if (this.failure) return { data: Channel.failed<Buffer>(this.failure), result: Promise.reject(this.failure) };
+    const id = this.nextSession++;
+    const data = new Channel<Buffer>((n) => this.account(-n));
+    const result = new Promise<unknown>((resolve, reject) => this.outgoing.set(id, { data, resolve, reject }));
+    result.catch(() => undefined);
+    this.output.write(encodeFrame(FrameKind.REQUEST, id, 0, header));
+    if (upload) {
+      void this.pump(id, 0, upload).catch((err) => this.abortOutgoing(id, err as Error));
+    }
+    return { data, result };
+  }
+
+  /** Sends a request with no data either way and waits for its result. */
+  async call(header: OpHeader): Promise<unknown> {
+    const r = this.request(header);
+    for await (const chunk of r.data) void chunk;
+    return r.result;
+  }
+
+  /** Sends a one-way message. */
+  message(header: OpHeader): void {
+    if (!this.failure) this.output.write(encodeFrame(FrameKind.MESSAGE, 0, 0, header));
+  }
+
+  /** Ends our side of the stream. */
+  close(): void {
+    this.output.end();
+  }
+
+  /** Fails every session and closes, reporting `err` (idempotent). */
+  fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.helloWaiter?.reject(err);
+    for (const o of this.outgoing.values()) {
+      o.data.fail(err);
+      o.reject(err);
+    }
+    for (const c of this.incoming.values()) c.fail(err);
+    this.outgoing.clear();
+    this.incoming.clear();
+    this.input.resume();
+    if (!this.output.writableEnded) this.output.end();
+    this.markClosed(err);
+  }
+
+  private onEnd(): void {
+    try {
+      this.decoder.end();
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (this.peerHello === undefined) {
+      this.fail(new ImzError("HANDSHAKE_FAILED", "the peer closed the connection before the protocol started"));
+      return;
+    }
+    this.fail(new ImzError("CONNECTION_LOST", "the peer closed the connection", { hint: "rerun to continue; the journal keeps what was not acknowledged" }));
+  }
+
+  private onBytes(chunk: Buffer): void {
+    if (this.failure) return;
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    for (const f of frames) {
+      try {
+        this.dispatch(f);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+    }
+  }
+
+  private dispatch(f: Frame): void {
+    switch (f.kind) {
+      case FrameKind.MESSAGE: {
+        const h = checkOp(f.header);
+        if (h.op === "hello") {
+          this.peerHello = h;
+          this.helloWaiter?.resolve(h);
+        } else this.opts.onMessage?.(h);
+        return;
+      }
+      case FrameKind.REQUEST:
+        this.serve(f.from, checkOp(f.header));
+        return;
+      case FrameKind.REPLY: {
+        if (!ReplyCheck.Check(f.header)) throw new ImzError("FRAME_BAD_HEADER", "malformed reply header");
+        const o = this.outgoing.get(f.to);
+        if (!o) return; // a reply to a session we aborted
+        this.outgoing.delete(f.to);
+        const h = f.header;
+        o.data.end();
+        if (h.ok) o.resolve(h.result);
+        else o.reject(fromWireError(h.error ?? { code: "REMOTE_ERROR", message: "error reply without error" }));
+        return;
+      }
+      case FrameKind.DATA:
+      case FrameKind.END_OF_DATA: {
+        const ch = f.to !== 0 ? this.outgoing.get(f.to)?.data : this.incoming.get(f.from);
+        if (!ch) throw new ImzError("SESSION_UNKNOWN", `data for unknown session ${f.to || f.from}`);
+        if (f.kind === FrameKind.END_OF_DATA) ch.end();
+        else {
+          this.account(f.payload.length);
+          ch.push(f.payload, f.payload.length);
+        }
+        return;
+      }
+      case FrameKind.END_OF_REQUEST: {
+        const err = new ImzError("CONNECTION_LOST", "the peer aborted the request");
+        if (f.to !== 0) this.abortOutgoing(f.to, err);
+        else this.incoming.get(f.from)?.fail(err);
+        return;
+      }
+    }
+  }
+
+  private serve(peerId: number, header: OpHeader): void {
+    const id = this.nextSession++;
+    const upload = new Channel<Buffer>((n) => this.account(-n));
+    this.incoming.set(peerId, upload);
+    const ctx: RequestContext = {
+      data: upload,
+      send: (bytes) => this.sendData(id, peerId, bytes),
+      endData: () => this.output.write(encodeFrame(FrameKind.END_OF_DATA, id, peerId)),
+    };
+    const handler = this.handlers[header.op];
+    const run = handler
+      ? handler(header, ctx)
+      : Promise.reject(new ImzError("UNSUPPORTED", `the peer does not support '${header.op}'`, { hint: "install the same intermezzo version on both hosts" }));
+    run.then(
+      (result) => this.reply(id, peerId, { ok: true, result }),
+      (err: unknown) => this.reply(id, peerId, { ok: false, error: toWireError(err) }),
+    );
+  }
+
+  private reply(id: number, peerId: number, body: { ok: boolean; result?: unknown; error?: WireError }): void {
+    this.incoming.delete(peerId);
+    if (!this.failure) this.output.write(encodeFrame(FrameKind.REPLY, id, peerId, body));
+  }
+
+  private async pump(from: number, to: number, source: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of source) await this.sendData(from, to, chunk);
+    if (!this.failure) this.output.write(encodeFrame(FrameKind.END_OF_DATA, from, to));
+  }
+
+  private async sendData(from: number, to: number, bytes: Buffer): Promise<void> {
+    for (let off = 0; off < bytes.length; off += MAX_PAYLOAD) {
+      if (this.failure) throw this.failure;
+      const ok = this.output.write(encodeFrame(FrameKind.DATA, from, to, undefined, bytes.subarray(off, off + MAX_PAYLOAD)));
+      if (!ok) await this.drained();
+    }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.output.off("drain", done);
+        this.output.off("close", done);
+        resolve();
+      };
+      this.output.on("drain", done);
+      this.output.on("close", done);
+    });
+  }
+
+  private abortOutgoing(id: number, err: Error): void {
+    const o = this.outgoing.get(id);
+    if (!o) return;
+    this.outgoing.delete(id);
+    o.data.fail(err);
+    o.reject(err);
+    if (!this.failure) this.output.write(encodeFrame(FrameKind.END_OF_REQUEST, id, 0));
+  }
+
+  private account(delta: number): void {
+    this.queued += delta;
+    if (this.queued > HIGH_WATER && !this.input.isPaused()) this.input.pause();
+    else if (this.queued <= HIGH_WATER / 2 && this.input.isPaused()) this.input.resume();
+  }
+}
+
+function checkOp(header: unknown): OpHeader {
+  if (!OpHeaderCheck.Check(header)) throw new ImzError("FRAME_BAD_HEADER", "request or message header lacks a valid 'op'");
+  return header as OpHeader;
+}

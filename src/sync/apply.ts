@@ -1,0 +1,256 @@
+/**
+ * Applying a record to a holding location: the mechanism shared by the server's replay of a
+ * reintegrated CML and a replica's application of update notifications (the paper: same
+ * mechanism, different policy). Lento's own writes: nothing here is journaled.
+ *
+ * `apply` does the disk operation and returns the Fsdb change as a closure, which the caller commits
+ * in one transaction with its own bookkeeping (server log append, last-seen stamp). A file is only
+ * ever replaced by a complete, hash-checked temp file, and only while the file on disk is still the
+ * version the Fsdb describes; otherwise `apply` throws `IO` with code detail and changes nothing.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { ImzError } from "../errors.js";
+import { hashBuffer } from "../journal/content-hash.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import type { Attrs, Content, JournalRecord } from "../journal/records.js";
+import { Holding } from "./holding.js";
+import { setMtime } from "./times.js";
+
+/** Hash of empty content. */
+export const EMPTY_HASH = hashBuffer(Buffer.alloc(0));
+
+/** A complete temp file holding a record's content, already checked against `content.hash`. */
+export interface StagedContent {
+  temp: string;
+  content: Content;
+}
+
+/** Options of {@link Applier}. */
+export interface ApplyOptions {
+  /** Set numeric ownership (only effective as root). */
+  owner: boolean;
+}
+
+/** Applies records to one file set's holding location. */
+export class Applier {
+  readonly holding: Holding;
+  private readonly touchedDirs = new Set<string>();
+
+  constructor(
+    readonly set: FileSet,
+    private readonly opts: ApplyOptions,
+  ) {
+    this.holding = new Holding(set);
+  }
+
+  /**
+   * Performs `rec` on disk. Returns the Fsdb update to commit (given the version stamp the change
+   * gets). `staged` carries the content of a create or close.
+   */
+  apply(rec: JournalRecord, staged?: StagedContent): (version: string) => void {
+    const { fsdb } = this.set;
+    const h = this.holding;
+    switch (rec.op) {
+      case "create": {
+        const dest = h.childPath(rec.parent, rec.name);
+        const temp = staged?.temp ?? this.emptyTemp();
+        this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
+        h.install(temp, dest, false);
+        this.touchDir(rec.parent);
+        const hash = staged?.content.hash ?? EMPTY_HASH;
+        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash }));
+      }
+      case "mkdir": {
+        const dest = h.childPath(rec.parent, rec.name);
+        fs.mkdirSync(dest, { mode: rec.attrs.mode ?? 0o755 });
+        this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
+        this.touchDir(rec.parent);
+        this.touchDir(rec.fid);
+        h.touched(path.dirname(dest));
+        return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, dest, version, {}), mtimeNs: rec.attrs.mtimeNs ?? "0" });
+      }
+      case "symlink": {
+        const dest = h.childPath(rec.parent, rec.name);
+        fs.symlinkSync(rec.target, dest);
+        this.setAttrs(dest, "l", rec.attrs);
+        this.touchDir(rec.parent);
+        h.touched(path.dirname(dest));
+        return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
+      }
+      case "link": {
+        const target = fsdb.must(rec.target);
+        const dest = h.childPath(rec.parent, rec.name);
+        fs.linkSync(h.pathOf(rec.target), dest);
+        this.touchDir(rec.parent);
+        h.touched(path.dirname(dest));
+        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash: target.hash }));
+      }
+      case "unlink":
+      case "rmdir": {
+        const o = fsdb.get(rec.fid);
+        if (!o) return () => undefined;
+        const p = h.pathOf(rec.fid);
+        if (rec.op === "unlink") {
+          this.checkUnchanged(o, p);
+          fs.unlinkSync(p);
+        } else {
+          fs.rmdirSync(p);
+          h.forget();
+        }
+        this.touchDir(o.parent!);
+        h.touched(path.dirname(p));
+        return () => fsdb.delete(rec.fid);
+      }
+      case "rename":
+        return this.rename(rec);
+      case "setattr": {
+        const o = fsdb.must(rec.fid);
+        const p = h.pathOf(rec.fid);
+        this.setAttrs(p, o.type, rec.attrs);
+        if (o.type === "d") this.touchDir(o.fid);
+        return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
+      }
+      case "close":
+        return this.close(rec, staged);
+    }
+  }
+
+  /** Restores the mtimes of directories whose entries changed (to the Fsdb's value), then fsyncs them. */
+  finishBatch(): void {
+    const { fsdb } = this.set;
+    for (const fid of this.touchedDirs) {
+      const o = fsdb.get(fid);
+      if (!o || o.type !== "d") continue;
+      try {
+        const p = this.holding.pathOf(fid);
+        setMtime(p, o.mtimeNs);
+        const st = this.lstat(p);
+        fsdb.put({ ...o, mtimeNs: st.mtimeNs.toString(), ino: inoKey(st), ctimeNs: st.ctimeNs.toString() });
+      } catch {
+        // a directory removed later in the batch: nothing to restore
+      }
+    }
+    this.touchedDirs.clear();
+    this.holding.syncDirs();
+  }
+
+  private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
+    const { fsdb } = this.set;
+    const h = this.holding;
+    const o = fsdb.must(rec.fid);
+    const src = h.pathOf(rec.fid);
+    const dst = h.childPath(rec.newParent, rec.newName);
+    const occupant = fsdb.child(rec.newParent, rec.newName);
+    if (occupant && occupant.fid !== rec.replaced) {
+      throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst });
+    }
+    if (!occupant && exists(dst)) throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst}`, { hint: "rescan the file set", path: dst });
+    fs.renameSync(src, dst);
+    if (o.type === "d") h.forget();
+    this.touchDir(o.parent!);
+    this.touchDir(rec.newParent);
+    h.touched(path.dirname(src));
+    h.touched(path.dirname(dst));
+    return (version) => {
+      if (occupant) fsdb.delete(occupant.fid);
+      fsdb.put({ ...o, parent: rec.newParent, name: rec.newName, version });
+    };
+  }
+
+  private close(rec: Extract<JournalRecord, { op: "close" }>, staged: StagedContent | undefined): (version: string) => void {
+    if (!staged) throw new ImzError("RECORD_INVALID", `close of ${rec.fid} arrived without its content`);
+    const { fsdb } = this.set;
+    const o = fsdb.must(rec.fid);
+    const p = this.holding.pathOf(rec.fid);
+    this.checkUnchanged(o, p);
+    const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
+    this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
+    this.holding.install(staged.temp, p, true);
+    for (const l of links) this.relink(p, this.holding.pathOf(l.fid));
+    return (version) => {
+      const fields = { hash: staged.content.hash };
+      fsdb.put(this.describe(o.fid, "f", o.parent, o.name, p, version, fields));
+      for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, fields));
+    };
+  }
+
+  /** Keeps a hard link: points `other` at the new inode of `file`, atomically. */
+  private relink(file: string, other: string): void {
+    const tmp = this.holding.tempPath();
+    fs.linkSync(file, tmp);
+    fs.renameSync(tmp, other);
+    this.holding.touched(path.dirname(other));
+  }
+
+  /** Throws unless the object on disk is still what the Fsdb recorded (never replace an unscanned change). */
+  private checkUnchanged(o: FsObject, p: string): void {
+    const st = this.lstat(p);
+    const same = inoKey(st) === o.ino && st.mtimeNs.toString() === o.mtimeNs && (o.type !== "f" || Number(st.size) === o.size);
+    if (!same) {
+      throw new ImzError("IO", `${this.set.fsdb.pathOf(o.fid)} changed on this host since it was last scanned; left as it is`, {
+        hint: "the next sync scans it and reconciles",
+        path: this.set.fsdb.pathOf(o.fid),
+      });
+    }
+  }
+
+  private setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
+    if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
+    if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
+      fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
+      if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) fs.chmodSync(p, a.mode); // chown clears set-id bits
+    }
+    const m = mtimeNs ?? a.mtimeNs;
+    if (m !== undefined) setMtime(p, m);
+  }
+
+  private describe(
+    fid: string,
+    type: "f" | "d" | "l",
+    parent: string | null,
+    name: string,
+    p: string,
+    version: string,
+    extra: { hash?: string; target?: string | null },
+  ): FsObject {
+    const st = this.lstat(p);
+    return {
+      fid, type, parent, name, version,
+      size: type === "f" ? Number(st.size) : 0,
+      mtimeNs: st.mtimeNs.toString(),
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      hash: extra.hash ?? "",
+      target: extra.target ?? null,
+      flags: HAS_DATA | HAS_ATTR,
+      ino: inoKey(st),
+      ctimeNs: st.ctimeNs.toString(),
+    };
+  }
+
+  private touchDir(fid: string): void {
+    this.touchedDirs.add(fid);
+  }
+
+  private emptyTemp(): string {
+    const t = this.holding.tempPath();
+    fs.writeFileSync(t, "", { flag: "wx", mode: 0o600 });
+    return t;
+  }
+
+  private lstat(p: string): fs.BigIntStats {
+    return fs.lstatSync(p, { bigint: true });
+  }
+}
+
+function exists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Lento's cache-manager role: a replica reintegrating its CML with the holder, and applying the
+ * holder's update notifications. The holder is reached only through {@link HolderPeer}.
+ */
+import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
+import { isImzError } from "../errors.js";
+import type { Problem } from "../filter/object-stat.js";
+import type { FileSet } from "../journal/fileset.js";
+import { optimise } from "../journal/optimise.js";
+import type { JournalRecord, LoggedRecord } from "../journal/records.js";
+import { Applier, type StagedContent } from "./apply.js";
+import type { HolderPeer, RecordResult } from "./peer.js";
+import { replayInOrder } from "./pipeline.js";
+import { readContent, stageContent, type ContentStream } from "./transfer.js";
+
+/** Records shipped per reintegrate request. */
+export const BATCH = 1000;
+
+/** A conflict as a sync reports it. */
+export interface ConflictReport {
+  path: string;
+  kind: ConflictKind;
+  detail: string;
+  /** Which side found it: the holder during replay, or this replica applying notifications. */
+  side: "holder" | "replica";
+}
+
+/** Counters and findings of one sync, filled in as it goes. */
+export interface SyncTally {
+  recordsShipped: number;
+  recordsApplied: number;
+  filesSent: number;
+  bytesSent: number;
+  filesReceived: number;
+  bytesReceived: number;
+  conflicts: ConflictReport[];
+  problems: Problem[];
+}
+
+/** A fresh, zeroed {@link SyncTally}. */
+export function newTally(): SyncTally {
+  return { recordsShipped: 0, recordsApplied: 0, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, conflicts: [], problems: [] };
+}
+
+/**
+ * Reintegrates the replica's CML: settles records the holder already has (a lost reply), optimises
+ * the rest, ships them in batches and settles each result. Conflicting and failed records stay in the CML.
+ */
+export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<void> {
+  const first = set.cml.all()[0];
+  if (!first) return;
+  const already = await peer.applied(set.replicaId, first.originSeq);
+  if (already.length > 0) {
+    const bySeq = new Map(already.map((a) => [a.originSeq, a]));
+    set.transaction(() => {
+      for (const r of set.cml.all()) {
+        const a = bySeq.get(r.originSeq);
+        if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version });
+      }
+    });
+  }
+  const { records, dropped } = optimise(set.cml.all());
+  set.transaction(() => {
+    set.cml.drop(dropped);
+    for (const r of records) set.cml.replace(r);
+  });
+  const holding = new Applier(set, { owner }).holding;
+  const source = (fid: string): ContentStream => {
+    const s = readContent(holding, fid);
+    tally.filesSent++;
+    return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+  };
+  for (let i = 0; i < records.length; i += BATCH) {
+    const slice = records.slice(i, i + BATCH);
+    const batch = set.cml.between(slice[0]!.seq, slice.at(-1)!.seq);
+    const reply = await peer.reintegrate(batch, source);
+    tally.recordsShipped += batch.length;
+    set.transaction(() => {
+      reply.results.forEach((res, k) => {
+        const r = batch[k]!;
+        if (res.status === "conflict") tally.conflicts.push({ path: describePath(set, r), kind: res.conflict!, detail: res.detail ?? "", side: "holder" });
+        else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
+        else settle(set, r, res);
+      });
+    });
+  }
+}
+
+/** Marks one of our records as accepted by the holder: adopt its fid and stamp, drop the record. */
+function settle(set: FileSet, r: JournalRecord, res: RecordResult): void {
+  let fid = r.fid;
+  if (res.fid !== undefined && res.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
+    set.fsdb.remap(r.fid, res.fid);
+    set.cml.remap(r.fid, res.fid);
+    fid = res.fid;
+  }
+  const obj = set.fsdb.get(fid);
+  if (obj && res.version !== undefined && res.version !== obj.version) {
+    set.cml.rebase(fid, obj.version, res.version);
+    set.fsdb.put({ ...obj, version: res.version });
+  }
+  set.cml.drop([r.seq]);
+}
+
+/**
+ * Applies the holder's log after our last-seen volume stamp (update notification). Records about
+ * objects with pending local changes are not applied (the conflict is the holder's to report when
+ * those changes reintegrate); everything else is applied with Lento's unjournaled writes.
+ */
+export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<void> {
+  const applier = new Applier(set, { owner });
+  const view: ServerView = {
+    get: (fid) => set.fsdb.get(fid),
+    child: (p, n) => set.fsdb.child(p, n),
+    hasChildren: (fid) => set.fsdb.hasChildren(fid),
+    baseline: (fid) => set.fsdb.get(fid)?.version ?? "",
+  };
+  const fetch = (fid: string): Promise<StagedContent> => {
+    const s = peer.fetch(fid);
+    tally.filesReceived++;
+    return stageContent(applier.holding, { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done });
+  };
+  let since = Number(set.meta("last_seen"));
+  for (;;) {
+    const page = await peer.updates(since, BATCH);
+    await replayInOrder(page.records, {
+      prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record.fid) : undefined),
+      step: async (l, staged) => {
+        let content: StagedContent | undefined;
+        if (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply") {
+          content = await contentOf(staged, () => fetch(l.record.fid));
+          if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
+        }
+        applyOne(set, applier, view, l, content, tally);
+      },
+    });
+    applier.finishBatch();
+    const last = page.records.at(-1);
+    if (last) since = last.record.seq;
+    set.setMeta("last_seen", String(since));
+    if (!page.more) break;
+  }
+}
+
+function wanted(set: FileSet, l: LoggedRecord): boolean {
+  return l.record.origin !== set.replicaId && !set.cml.hasPending(l.record.fid);
+}
+
+function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, staged: StagedContent | undefined, tally: SyncTally): void {
+  const r = l.record;
+  const advance = (): void => set.setMeta("last_seen", String(r.seq));
+  if (!wanted(set, l)) return advance();
+  const d = decide(view, r);
+  if (d.kind === "identical") {
+    set.transaction(() => {
+      if (d.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") set.fsdb.remap(d.fid, r.fid);
+      const o = set.fsdb.get(r.fid);
+      if (o) set.fsdb.put({ ...o, version: l.version });
+      advance();
+    });
+    return;
+  }
+  if (d.kind === "conflict") {
+    tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
+    return advance();
+  }
+  try {
+    const commit = applier.apply(r, staged);
+    set.transaction(() => {
+      commit(l.version);
+      advance();
+    });
+    tally.recordsApplied++;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
+    advance();
+  }
+}
+
+/**
+ * The content of a record being applied: the prefetched copy, or a fresh fetch when there was none
+ * or its hash did not match (one retry). Undefined when the holder no longer has the object.
+ */
+async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () => Promise<StagedContent>): Promise<StagedContent | undefined> {
+  try {
+    return await (staged ?? fetch());
+  } catch (err) {
+    if (isImzError(err, "RECORD_INVALID")) return undefined;
+    if (!isImzError(err, "HASH_MISMATCH") || staged === undefined) throw err;
+    return fetch();
+  }
+}
+
+function needsContent(r: JournalRecord): boolean {
+  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
+}
+
+/** A best-effort path for messages about a record. */
+export function describePath(set: FileSet, r: JournalRecord): string {
+  try {
+    if ("parent" in r && "name" in r) {
+      const dir = set.fsdb.get(r.parent) ? set.fsdb.pathOf(r.parent) : `<${r.parent}>`;
+      return dir === "" ? r.name : `${dir}/${r.name}`;
+    }
+    return set.fsdb.pathOf(r.fid);
+  } catch {
+    return `<${r.fid}>`;
+  }
+}
+
+async function* counted(chunks: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    add(c.length);
+    yield c;
+  }
+}

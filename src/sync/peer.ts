@@ -1,0 +1,95 @@
+/**
+ * The Lento peer interface: what a replica asks of its file set's holder. One interface, served
+ * in-process, over a stdio child, over SSH and by Lento's listener; one contract suite runs on all.
+ *
+ * Contract, in the order a sync uses it:
+ * 1. `attach` first, once. The holder locks its file set, scans it unless a filter journals it, and
+ *    says which file set it holds and its volume stamp. Nothing else may be called before it.
+ * 2. `applied` tells which of this replica's records the holder already accepted (a reply lost to a
+ *    dropped connection); the replica settles those before shipping anything.
+ * 3. `reintegrate` ships records in CML order (any number of batches). The holder replays each with
+ *    version checks, backfetches content through `source`, and answers one result per record, in
+ *    order. A conflicting record is reported and changes nothing on the holder.
+ * 4. `updates` returns the server log after a volume stamp, in order, in pages.
+ * 5. `fetch` streams an object's current content.
+ * 6. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
+ *    sides is consistent and a new run continues from it.
+ */
+import type { Problem } from "../filter/object-stat.js";
+import type { ConflictKind } from "../conflict/detect.js";
+import type { JournalRecord, LoggedRecord } from "../journal/records.js";
+import type { ContentStream } from "./transfer.js";
+
+/** Options the replica passes to the holder's scan. */
+export interface HolderScanOptions {
+  scan: boolean;
+  maxDeleteFraction: number;
+  force: boolean;
+}
+
+/** `attach` request. */
+export interface AttachRequest {
+  /** The replica's id. */
+  replica: string;
+  /** The file set the replica belongs to (its holder may be this peer), or null when it is new. */
+  filesetId: string | null;
+  scan: HolderScanOptions;
+  /** Dry run: the holder journals nothing and changes nothing. */
+  dryRun: boolean;
+}
+
+/** `attach` reply. */
+export interface AttachReply {
+  filesetId: string;
+  holder: string;
+  name: string;
+  volume: number;
+  /** What the holder's scan journaled and skipped. */
+  scanned: { records: number; problems: Problem[] };
+}
+
+/** One record's outcome at the holder. */
+export interface RecordResult {
+  seq: number;
+  status: "applied" | "identical" | "conflict" | "failed";
+  /** The holder's fid for the object when it differs from the record's (an identical object adopted). */
+  fid?: string;
+  version?: string;
+  conflict?: ConflictKind;
+  detail?: string;
+}
+
+/** `reintegrate` reply. */
+export interface ReintegrateReply {
+  results: RecordResult[];
+  volume: number;
+}
+
+/** `updates` reply. */
+export interface UpdatesReply {
+  records: LoggedRecord[];
+  volume: number;
+  more: boolean;
+}
+
+/** One record the holder already has from this replica. */
+export interface AppliedRecord {
+  originSeq: number;
+  fid: string;
+  version: string;
+}
+
+/** The replica's side of backfetch: the current content of one of its objects. */
+export type ContentSource = (fid: string) => ContentStream;
+
+/** A file set's holder, as a replica sees it. */
+export interface HolderPeer {
+  attach(req: AttachRequest): Promise<AttachReply>;
+  applied(replica: string, fromSeq: number): Promise<AppliedRecord[]>;
+  reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply>;
+  updates(since: number, limit: number): Promise<UpdatesReply>;
+  fetch(fid: string): ContentStream;
+  close(): Promise<void>;
+  /** Bytes sent and received on the wire so far (0 for an in-process peer). */
+  wireBytes(): { sent: number; received: number };
+}

@@ -1,0 +1,202 @@
+/**
+ * Lento's file server role: the holder's side of attach, reintegration (replay with version checks,
+ * backfetch, server log, new stamps), update notification and fetch. It implements
+ * {@link HolderPeer} directly, so an in-process sync uses it as it is and the wire protocol
+ * serves the same object.
+ */
+import { decide, type ServerView } from "../conflict/detect.js";
+import { ImzError } from "../errors.js";
+import { scan } from "../filter/scanner.js";
+import { FileSet } from "../journal/fileset.js";
+import type { JournalRecord } from "../journal/records.js";
+import { Applier, type StagedContent } from "./apply.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
+import { replayInOrder } from "./pipeline.js";
+import { readContent, stageContent, type ContentStream } from "./transfer.js";
+
+/** Options of {@link LentoServer}. */
+export interface ServerOptions {
+  /** Set numeric ownership when running as root. */
+  owner: boolean;
+}
+
+/** Most records returned by one `updates` page. */
+export const MAX_PAGE = 2000;
+
+/** Serves one file set to one replica connection. */
+export class LentoServer implements HolderPeer {
+  private set: FileSet | undefined;
+  private applier: Applier | undefined;
+  private release: (() => void) | undefined;
+  private dryRun = false;
+  /** Replica fids mapped to the holder's fids of identical objects, for this connection. */
+  private readonly fidMap = new Map<string, string>();
+  private readonly fidUnmap = new Map<string, string>();
+  /** Versions of objects before this connection's reintegration changed them. */
+  private readonly baselines = new Map<string, string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: ServerOptions,
+  ) {}
+
+  async attach(req: AttachRequest): Promise<AttachReply> {
+    if (this.set) throw new ImzError("USAGE", "attach called twice");
+    const set = FileSet.exists(this.root)
+      ? FileSet.open(this.root)
+      : FileSet.init(this.root, { role: "holder", ...(req.filesetId ? { filesetId: req.filesetId } : {}) });
+    try {
+      if (set.role !== "holder") {
+        throw new ImzError("FILESET_MISMATCH", `${this.root} is a replica, not the holder of its file set`, {
+          hint: "sync with the host that holds the file set, or swap the arguments",
+        });
+      }
+      if (req.filesetId !== null && req.filesetId !== set.filesetId) {
+        throw new ImzError("FILESET_MISMATCH", `${this.root} holds file set ${set.filesetId}, the replica belongs to ${req.filesetId}`, {
+          hint: "these trees belong to different file sets; sync each with its own holder",
+        });
+      }
+      this.release = set.lock("serve");
+      set.cleanTemp();
+    } catch (err) {
+      set.close();
+      throw err;
+    }
+    this.set = set;
+    this.applier = new Applier(set, { owner: this.opts.owner });
+    this.dryRun = req.dryRun;
+    if (this.dryRun) set.db.exec("BEGIN");
+    let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
+    if (req.scan.scan) {
+      const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
+      scanned = { records: r.records, problems: r.problems };
+    }
+    return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };
+  }
+
+  async applied(replica: string, fromSeq: number): Promise<AppliedRecord[]> {
+    return this.open().log.appliedFrom(replica, fromSeq).map((l) => ({ originSeq: l.record.originSeq, fid: l.record.fid, version: l.version }));
+  }
+
+  async reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply> {
+    const set = this.open();
+    if (this.dryRun) throw new ImzError("USAGE", "reintegrate during a dry run");
+    const applier = this.applier!;
+    const results: RecordResult[] = [];
+    const view = this.view();
+    const fetch = (fid: string): Promise<StagedContent> => stageContent(applier.holding, source(fid));
+    const translated = records.map((r) => this.translate(r));
+    await replayInOrder(translated, {
+      prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(this.clientFid(r.fid)) : undefined),
+      step: async (r, staged) => {
+        results.push(await this.replayOne(r, view, staged, fetch));
+      },
+    });
+    applier.finishBatch();
+    return { results, volume: set.log.head() };
+  }
+
+  async updates(since: number, limit: number): Promise<UpdatesReply> {
+    const set = this.open();
+    const page = Math.min(Math.max(limit, 1), MAX_PAGE);
+    const records = set.log.since(since, page);
+    return { records, volume: set.log.head(), more: records.length === page };
+  }
+
+  fetch(fid: string): ContentStream {
+    return readContent(this.applier!.holding, fid);
+  }
+
+  async close(): Promise<void> {
+    const set = this.set;
+    if (!set) return;
+    if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
+    this.release?.();
+    set.close();
+    this.set = undefined;
+  }
+
+  wireBytes(): { sent: number; received: number } {
+    return { sent: 0, received: 0 };
+  }
+
+  private async replayOne(
+    r: JournalRecord,
+    view: ServerView,
+    staged: Promise<StagedContent> | undefined,
+    fetch: (fid: string) => Promise<StagedContent>,
+  ): Promise<RecordResult> {
+    const set = this.set!;
+    const seq = r.seq;
+    const prior = set.log.appliedFrom(r.origin, r.originSeq)[0];
+    if (prior && prior.record.originSeq === r.originSeq) return { seq, status: "applied", fid: prior.record.fid, version: prior.version };
+    const d = decide(view, r);
+    switch (d.kind) {
+      case "identical":
+        if (d.fid !== r.fid) {
+          this.fidMap.set(this.clientFid(r.fid), d.fid);
+          this.fidUnmap.set(d.fid, this.clientFid(r.fid));
+        }
+        return { seq, status: "identical", fid: d.fid, version: d.version };
+      case "conflict": {
+        const out: RecordResult = { seq, status: "conflict", conflict: d.conflict, detail: d.detail };
+        if (d.serverVersion !== undefined) out.version = d.serverVersion;
+        return out;
+      }
+      case "apply":
+        break;
+    }
+    try {
+      const content = needsContent(r) ? await (staged ?? fetch(this.clientFid(r.fid))) : undefined;
+      for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
+        if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
+      }
+      const commit = this.applier!.apply(r, content);
+      const logged = set.transaction(() => {
+        const l = set.log.append(r, (v) => `${set.replicaId}:${v}`);
+        commit(l.version);
+        return l;
+      });
+      return { seq, status: "applied", fid: r.fid, version: logged.version };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      return { seq, status: "failed", detail: `${e.code ?? "IO"}: ${e.message}` };
+    }
+  }
+
+  private view(): ServerView {
+    const fsdb = this.set!.fsdb;
+    return {
+      get: (fid) => fsdb.get(fid),
+      child: (parent, name) => fsdb.child(parent, name),
+      hasChildren: (fid) => fsdb.hasChildren(fid),
+      baseline: (fid) => this.baselines.get(fid) ?? fsdb.get(fid)?.version ?? "",
+    };
+  }
+
+  /** Rewrites a replica's fids of adopted objects to the holder's. */
+  private translate(r: JournalRecord): JournalRecord {
+    if (this.fidMap.size === 0) return r;
+    const m = (f: string): string => this.fidMap.get(f) ?? f;
+    const out = { ...r, fid: m(r.fid) } as JournalRecord & Record<string, unknown>;
+    for (const k of ["parent", "newParent", "target", "replaced"] as const) {
+      const v = (r as Record<string, unknown>)[k];
+      if (typeof v === "string" && (k !== "target" || r.op === "link")) out[k] = m(v);
+    }
+    return out;
+  }
+
+  /** The replica's own fid for a (possibly translated) fid, to ask it for content. */
+  private clientFid(fid: string): string {
+    return this.fidUnmap.get(fid) ?? fid;
+  }
+
+  private open(): FileSet {
+    if (!this.set) throw new ImzError("USAGE", "attach must come first");
+    return this.set;
+  }
+}
+
+function needsContent(r: JournalRecord): boolean {
+  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
+}

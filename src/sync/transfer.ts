@@ -1,0 +1,75 @@
+/**
+ * Moving file content: reading an object's current content as a stream (hashing it on the way) and
+ * staging received content in a temp file that is checked against the sender's whole-file hash
+ * before anything may be replaced with it. (Whole-file transfer; the delta engine plugs in here.)
+ */
+import fs from "node:fs";
+import { ImzError } from "../errors.js";
+import { digestHex, newContentHasher } from "../journal/content-hash.js";
+import type { Content } from "../journal/records.js";
+import type { StagedContent } from "./apply.js";
+import { writeAndSync, type Holding } from "./holding.js";
+
+/** Content in flight: the bytes, and the description the sender settles once it has read them all. */
+export interface ContentStream {
+  chunks: AsyncIterable<Buffer>;
+  done: Promise<Content>;
+}
+
+const CHUNK = 256 << 10;
+
+/** Streams the current content of object `fid` from its holding location. */
+export function readContent(holding: Holding, fid: string): ContentStream {
+  const file = holding.pathOf(fid);
+  let settle!: (c: Content) => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<Content>((res, rej) => ((settle = res), (reject = rej)));
+  done.catch(() => undefined);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const h = newContentHasher();
+    let size = 0;
+    try {
+      const fh = await fs.promises.open(file, "r");
+      try {
+        const st = await fh.stat({ bigint: true });
+        for (;;) {
+          const buf = Buffer.allocUnsafe(CHUNK);
+          const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+          if (bytesRead === 0) break;
+          const b = buf.subarray(0, bytesRead);
+          h.update(b);
+          size += bytesRead;
+          yield b;
+        }
+        settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      reject(err);
+      throw err;
+    }
+  }
+  return { chunks: chunks(), done };
+}
+
+/**
+ * Writes a content stream to a temp file (fsync'd) and checks it against the sender's hash.
+ * Throws `HASH_MISMATCH` (and removes the temp file) when they differ.
+ */
+export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
+  const temp = holding.tempPath();
+  const h = newContentHasher();
+  try {
+    const size = await writeAndSync(temp, stream.chunks, (b) => h.update(b));
+    const content = await stream.done;
+    const hash = digestHex(h);
+    if (hash !== content.hash || size !== content.size) {
+      throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
+    }
+    return { temp, content };
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+}
