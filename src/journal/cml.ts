@@ -26,7 +26,7 @@ export class Cml {
     this.sDrop = db.prepare<[number]>(`DELETE FROM cml WHERE seq = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM cml`);
     this.sRebase = db.prepare<[string, string, string]>(
-      `UPDATE cml SET body = json_set(body, '$.base', ?1) WHERE fid = ?2 AND json_extract(body, '$.base') = ?3`,
+      `UPDATE cml SET body = json_set(body, '$.base', ?) WHERE fid = ? AND json_extract(body, '$.base') = ?`,
     );
     this.sMentioning = db.prepare<[string], { seq: number; body: string }>(`SELECT seq, body FROM cml WHERE body LIKE ?`);
     this.sBetween = db.prepare<[number, number], { body: string }>(`SELECT body FROM cml WHERE seq BETWEEN ? AND ? ORDER BY seq`);

@@ -142,8 +142,16 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
   }
 }
 
+/**
+ * False for our own records coming back, and for records touching an object (or a name) with
+ * pending local changes: that conflict is reported by the holder when the changes reintegrate.
+ */
 function wanted(set: FileSet, l: LoggedRecord): boolean {
-  return l.record.origin !== set.replicaId && !set.cml.hasPending(l.record.fid);
+  const r = l.record;
+  if (r.origin === set.replicaId || set.cml.hasPending(r.fid)) return false;
+  const place = r.op === "rename" ? { parent: r.newParent, name: r.newName } : "parent" in r ? { parent: r.parent, name: r.name } : undefined;
+  const occupant = place && set.fsdb.child(place.parent, place.name);
+  return !(occupant && occupant.fid !== r.fid && set.cml.hasPending(occupant.fid));
 }
 
 function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, staged: StagedContent | undefined, tally: SyncTally): void {

@@ -1,0 +1,105 @@
+/**
+ * One sync between two file sets (the job `intermezzo-sync` runs from cron): decide roles, scan
+ * what no filter journaled, attach to the holder, reintegrate the replica's CML, apply the holder's
+ * updates, and report. The holder is reached through a {@link HolderPeer}, so the same steps run
+ * in-process, over a stdio child, or over SSH.
+ */
+import { ImzError } from "../errors.js";
+import { scan } from "../filter/scanner.js";
+import { FileSet } from "../journal/fileset.js";
+import { ROOT_FID } from "../journal/records.js";
+import { applyUpdates, newTally, reintegrate, type SyncTally } from "./client.js";
+import { itemize } from "./itemize.js";
+import type { HolderPeer } from "./peer.js";
+
+/** Options of {@link syncFileSets}. */
+export interface SyncOptions {
+  dryRun: boolean;
+  maxDeleteFraction: number;
+  force: boolean;
+  owner: boolean;
+  /** Which argument is the replica; the other is reached through `peer`. */
+  replicaIsSrc: boolean;
+}
+
+/** What a sync did (the `--json` summary). */
+export interface SyncReport extends SyncTally {
+  holder: "src" | "dest";
+  scanned: { replica: number; holder: number };
+  wire: { sent: number; received: number };
+  durationMs: number;
+  /** Dry run only: the changes it would make, one line each, rsync `-i` style. */
+  itemized?: string[];
+}
+
+/**
+ * Syncs the replica at `replicaRoot` with the holder behind `peer`. Creates the replica on first
+ * use; re-joins it (rescanning everything as new, so the trees are unioned) if its holder changed.
+ */
+export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: SyncOptions): Promise<SyncReport> {
+  const started = Date.now();
+  const fresh = !FileSet.exists(replicaRoot);
+  const set = fresh ? FileSet.init(replicaRoot, { role: "replica", filesetId: "" }) : FileSet.open(replicaRoot);
+  let release: (() => void) | undefined;
+  try {
+    if (set.role !== "replica") {
+      throw new ImzError("FILESET_MISMATCH", `${replicaRoot} is a holder too; two holders cannot sync`, {
+        hint: "each file set has one holder; sync a replica with it",
+      });
+    }
+    release = set.lock("sync");
+    set.cleanTemp();
+    const knownSet = set.filesetId === "" ? null : set.filesetId;
+    const attach = await peer.attach({
+      replica: set.replicaId,
+      filesetId: knownSet,
+      scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
+      dryRun: opts.dryRun,
+    });
+    if (opts.dryRun) set.db.exec("BEGIN");
+    if (set.meta("holder_replica") !== attach.holder) rejoin(set, attach.filesetId, attach.holder);
+    const scanned = await scan(set, { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force });
+    const tally = newTally();
+    tally.problems.push(...scanned.problems, ...attach.scanned.problems.map((p) => ({ ...p, path: `${opts.replicaIsSrc ? "dest" : "src"}:${p.path}` })));
+    const report: SyncReport = {
+      ...tally,
+      holder: opts.replicaIsSrc ? "dest" : "src",
+      scanned: { replica: scanned.records, holder: attach.scanned.records },
+      wire: { sent: 0, received: 0 },
+      durationMs: 0,
+    };
+    if (opts.dryRun) {
+      const updates = await peer.updates(Number(set.meta("last_seen")), 1_000_000);
+      report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
+      set.db.exec("ROLLBACK");
+    } else {
+      await reintegrate(set, peer, report, opts.owner);
+      await applyUpdates(set, peer, report, opts.owner);
+    }
+    report.wire = peer.wireBytes();
+    report.durationMs = Date.now() - started;
+    return report;
+  } finally {
+    await peer.close().catch(() => undefined);
+    if (set.db.open && set.db.inTransaction) set.db.exec("ROLLBACK");
+    release?.();
+    set.close();
+  }
+}
+
+/**
+ * Joins the replica to a (new) holder: forgets every stamp and pending record, so the next scan
+ * journals the whole tree as new and reintegration unions it with the holder's (identical objects
+ * are adopted, different ones conflict; nothing is overwritten).
+ */
+function rejoin(set: FileSet, filesetId: string, holder: string): void {
+  set.transaction(() => {
+    set.setMeta("fileset_id", filesetId);
+    set.setMeta("holder_replica", holder);
+    set.setMeta("last_seen", "0");
+    set.db.prepare(`DELETE FROM cml`).run();
+    set.db.prepare(`DELETE FROM objects WHERE fid != ?`).run(ROOT_FID);
+    const root = set.fsdb.must(ROOT_FID);
+    set.fsdb.put({ ...root, version: "" });
+  });
+}
