@@ -15,7 +15,7 @@
 import { access, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Duplex } from "node:stream";
+import { Duplex } from "node:stream";
 import ssh2 from "ssh2";
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig } from "ssh2";
 import { ImzError } from "../errors.js";
@@ -259,7 +259,8 @@ function openChannel(client: Client, command: string, where: string): Promise<Ss
       client.once("close", () => {
         if (closing || channelClosed) return;
         lost ??= lostError("the server closed the connection");
-        (channel as Duplex).destroy(lost);
+        // ssh2's Channel#destroy() drops its argument; Node's stream destroy emits the error.
+        Duplex.prototype.destroy.call(channel, lost);
       });
       resolve({
         stream: channel,
