@@ -1,11 +1,19 @@
 /** The list of `intermezzo` verbs; each module exports one `register(program)` function. */
 import type { Command } from "commander";
 import { register as delta } from "./delta.js";
+import { register as init } from "./init.js";
+import { register as log } from "./log.js";
+import { register as scan } from "./scan.js";
+import { register as serve } from "./serve.js";
 
 /** Adds one verb to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every verb of `intermezzo`, in help order. */
 export const COMMANDS: RegisterCommand[] = [
+  init,
+  scan,
+  log,
+  serve,
   delta,
 ];

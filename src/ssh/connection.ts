@@ -78,6 +78,8 @@ export class Connection {
   private helloWaiter: { resolve(h: OpHeader): void; reject(e: Error): void } | undefined;
   private peerHello: OpHeader | undefined;
   private readonly handlers: Record<string, Handler>;
+  /** Bytes sent and received on the stream so far. */
+  readonly stats = { sent: 0, received: 0 };
   /** Resolves when the connection has ended (cleanly or not). */
   readonly closed: Promise<Error | undefined>;
   private markClosed!: (e: Error | undefined) => void;
@@ -97,8 +99,8 @@ export class Connection {
 
   /** Sends the preamble and our hello; resolves with the peer's hello. */
   start(hello: Record<string, unknown>): Promise<OpHeader> {
-    this.output.write(encodePreamble());
-    this.output.write(encodeFrame(FrameKind.MESSAGE, 0, 0, { op: "hello", ...hello }));
+    this.write(encodePreamble());
+    this.write(encodeFrame(FrameKind.MESSAGE, 0, 0, { op: "hello", ...hello }));
     if (this.peerHello) return Promise.resolve(this.peerHello);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => (this.helloWaiter = { resolve, reject }));
@@ -116,7 +118,7 @@ export class Connection {
     const data = new Channel<Buffer>((n) => this.account(-n));
     const result = new Promise<unknown>((resolve, reject) => this.outgoing.set(id, { data, resolve, reject }));
     result.catch(() => undefined);
-    this.output.write(encodeFrame(FrameKind.REQUEST, id, 0, header));
+    this.write(encodeFrame(FrameKind.REQUEST, id, 0, header));
     if (upload) {
       void this.pump(id, 0, upload).catch((err) => this.abortOutgoing(id, err as Error));
     }
@@ -132,7 +134,7 @@ export class Connection {
 
   /** Sends a one-way message. */
   message(header: OpHeader): void {
-    if (!this.failure) this.output.write(encodeFrame(FrameKind.MESSAGE, 0, 0, header));
+    if (!this.failure) this.write(encodeFrame(FrameKind.MESSAGE, 0, 0, header));
   }
 
   /** Ends our side of the stream. */
@@ -157,6 +159,12 @@ export class Connection {
     this.markClosed(err);
   }
 
+  /** Writes bytes to the stream, counting them; returns false when the stream wants a drain. */
+  private write(bytes: Buffer): boolean {
+    this.stats.sent += bytes.length;
+    return this.output.write(bytes);
+  }
+
   private onEnd(): void {
     try {
       this.decoder.end();
@@ -172,6 +180,7 @@ export class Connection {
   }
 
   private onBytes(chunk: Buffer): void {
+    this.stats.received += chunk.length;
     if (this.failure) return;
     let frames: Frame[];
     try {
@@ -241,7 +250,7 @@ export class Connection {
     const ctx: RequestContext = {
       data: upload,
       send: (bytes) => this.sendData(id, peerId, bytes),
-      endData: () => this.output.write(encodeFrame(FrameKind.END_OF_DATA, id, peerId)),
+      endData: () => this.write(encodeFrame(FrameKind.END_OF_DATA, id, peerId)),
     };
     const handler = this.handlers[header.op];
     const run = handler
@@ -255,18 +264,18 @@ export class Connection {
 
   private reply(id: number, peerId: number, body: { ok: boolean; result?: unknown; error?: WireError }): void {
     this.incoming.delete(peerId);
-    if (!this.failure) this.output.write(encodeFrame(FrameKind.REPLY, id, peerId, body));
+    if (!this.failure) this.write(encodeFrame(FrameKind.REPLY, id, peerId, body));
   }
 
   private async pump(from: number, to: number, source: AsyncIterable<Buffer>): Promise<void> {
     for await (const chunk of source) await this.sendData(from, to, chunk);
-    if (!this.failure) this.output.write(encodeFrame(FrameKind.END_OF_DATA, from, to));
+    if (!this.failure) this.write(encodeFrame(FrameKind.END_OF_DATA, from, to));
   }
 
   private async sendData(from: number, to: number, bytes: Buffer): Promise<void> {
     for (let off = 0; off < bytes.length; off += MAX_PAYLOAD) {
       if (this.failure) throw this.failure;
-      const ok = this.output.write(encodeFrame(FrameKind.DATA, from, to, undefined, bytes.subarray(off, off + MAX_PAYLOAD)));
+      const ok = this.write(encodeFrame(FrameKind.DATA, from, to, undefined, bytes.subarray(off, off + MAX_PAYLOAD)));
       if (!ok) await this.drained();
     }
   }
@@ -289,7 +298,7 @@ export class Connection {
     this.outgoing.delete(id);
     o.data.fail(err);
     o.reject(err);
-    if (!this.failure) this.output.write(encodeFrame(FrameKind.END_OF_REQUEST, id, 0));
+    if (!this.failure) this.write(encodeFrame(FrameKind.END_OF_REQUEST, id, 0));
   }
 
   private account(delta: number): void {

@@ -211,7 +211,7 @@ export function describePath(set: FileSet, r: JournalRecord): string {
       const dir = set.fsdb.get(r.parent) ? set.fsdb.pathOf(r.parent) : `<${r.parent}>`;
       return dir === "" ? r.name : `${dir}/${r.name}`;
     }
-    return set.fsdb.pathOf(r.fid);
+    return set.fsdb.pathOf(r.fid) || ".";
   } catch {
     return `<${r.fid}>`;
   }

@@ -1,0 +1,100 @@
+/**
+ * `intermezzo-sync SRC DEST`: one sync between two trees (the command a cron job runs). The
+ * first run makes DEST the holder of a new file set and SRC a replica; later runs keep those roles
+ * whatever the argument order.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { FileSet } from "../journal/fileset.js";
+import { connectLocal, type LocalTransport } from "../sync/connect.js";
+import { syncFileSets, type SyncReport } from "../sync/sync.js";
+import { ImzError } from "../errors.js";
+import { ExitCode, runAction, type ExitCodeValue } from "./exit.js";
+import { printReport } from "./report.js";
+
+/** Parsed options of `intermezzo-sync`. */
+interface SyncCliOptions {
+  mirror: boolean;
+  dryRun: boolean;
+  json: boolean;
+  progress: boolean;
+  maxDelete: string;
+  force: boolean;
+  owner: boolean;
+  transport: LocalTransport;
+}
+
+/** Which of two local roots holds the file set (the other is the replica). */
+export function holderOf(src: string, dest: string): "src" | "dest" {
+  const roleOf = (root: string): string | undefined => {
+    if (!FileSet.exists(root)) return undefined;
+    const set = FileSet.open(root);
+    try {
+      return set.role;
+    } finally {
+      set.close();
+    }
+  };
+  const s = roleOf(src);
+  const d = roleOf(dest);
+  if (s === "holder" && d === "holder") {
+    throw new ImzError("FILESET_MISMATCH", "both trees are holders of file sets; a sync needs one holder and one replica", {
+      hint: "remove the .intermezzo/ of the tree that should become the replica",
+    });
+  }
+  return s === "holder" ? "src" : "dest";
+}
+
+function percent(v: string): number {
+  const n = Number(v.replace(/%$/, ""));
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new ImzError("USAGE", `--max-delete wants a percentage 0-100, not '${v}'`, { hint: "e.g. --max-delete 25" });
+  return n / 100;
+}
+
+async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
+  const holder = holderOf(src, dest);
+  const [replicaRoot, holderRoot] = holder === "dest" ? [src, dest] : [dest, src];
+  const peer = await connectLocal(holderRoot, o.transport, o.owner);
+  const report: SyncReport = await syncFileSets(replicaRoot, peer, {
+    dryRun: o.dryRun,
+    maxDeleteFraction: percent(o.maxDelete),
+    force: o.force,
+    owner: o.owner,
+    replicaIsSrc: holder === "dest",
+  });
+  printReport(report, { json: o.json, src, dest });
+  if (report.conflicts.length > 0) return ExitCode.CONFLICTS;
+  if (report.problems.length > 0) return ExitCode.PARTIAL;
+  return ExitCode.OK;
+}
+
+/** Builds the `intermezzo-sync` program. */
+export function buildSyncProgram(): Command {
+  return new Command("intermezzo-sync")
+    .description("sync two directory trees through the InterMezzo journal (two-way by default)")
+    .argument("<src>", "a directory (the replica on first use)")
+    .argument("<dest>", "a directory (the file set's holder on first use)")
+    .option("--mirror", "make DEST an exact copy of SRC; DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
+    .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
+    .option("--json", "print a JSON summary on stdout", false)
+    .option("--progress", "show bytes, files, rate and ETA on a terminal", false)
+    .option("--max-delete <percent>", "refuse a run that deletes more than this share of the tree", "50")
+    .option("--force", "run even when the safety checks refuse (mass deletion)", false)
+    .option("--no-owner", "do not replicate numeric ownership (it is replicated when running as root)")
+    .addOption(new Option("--transport <kind>", "how to reach a local holder").choices(["stdio", "in-process"]).default("stdio").hideHelp())
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .action((src: string, dest: string, o: SyncCliOptions) => runAction("intermezzo-sync", () => run(src, dest, o)));
+}
+
+/** Entry point used by `bin/intermezzo-sync`. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildSyncProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      return;
+    }
+    throw err;
+  }
+}

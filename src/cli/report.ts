@@ -1,0 +1,37 @@
+/** Printing a sync report: one JSON object with `--json`, else a few lines a person reads. */
+import type { SyncReport } from "../sync/sync.js";
+
+/** Formats a byte count for people (1.5 MiB). */
+export function human(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/** Writes the report to stdout. */
+export function printReport(r: SyncReport, how: { json: boolean; src: string; dest: string }): void {
+  if (how.json) {
+    process.stdout.write(JSON.stringify({ src: how.src, dest: how.dest, ...r }) + "\n");
+    return;
+  }
+  const out: string[] = [];
+  if (r.itemized) {
+    out.push(...r.itemized);
+    out.push(`dry run: ${r.itemized.length} change(s) would be made; nothing was changed`);
+  } else {
+    const [toDest, toSrc] = r.holder === "dest" ? ["sent", "received"] : ["received", "sent"];
+    const sent = `${r.filesSent} file(s), ${human(r.bytesSent)}`;
+    const recv = `${r.filesReceived} file(s), ${human(r.bytesReceived)}`;
+    out.push(`${how.src} -> ${how.dest}: ${r.holder === "dest" ? r.recordsShipped : r.recordsApplied} change(s), data ${toDest === "sent" ? sent : recv}`);
+    out.push(`${how.dest} -> ${how.src}: ${r.holder === "dest" ? r.recordsApplied : r.recordsShipped} change(s), data ${toSrc === "received" ? recv : sent}`);
+    out.push(`wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${(r.durationMs / 1000).toFixed(2)} s`);
+  }
+  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${c.path}: ${c.detail}`);
+  for (const p of r.problems) out.push(`problem [${p.code}]: ${p.path}: ${p.message}`);
+  process.stdout.write(out.join("\n") + "\n");
+}

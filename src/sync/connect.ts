@@ -1,0 +1,35 @@
+/**
+ * Reaching a holder: in-process for a library caller, a local `intermezzo serve --stdio` child for
+ * a local path (the default for `intermezzo-sync`, so every sync speaks the real protocol), or a
+ * remote one over SSH.
+ */
+import { fileURLToPath } from "node:url";
+import { ImzError } from "../errors.js";
+import { spawnStdio } from "../ssh/stdio.js";
+import type { HolderPeer } from "./peer.js";
+import { LentoServer } from "./server.js";
+import { WirePeer } from "./wire-peer.js";
+
+/** Path of this installation's `intermezzo` launcher. */
+export const INTERMEZZO_BIN = fileURLToPath(new URL("../../bin/intermezzo", import.meta.url));
+
+/** How to reach a holder on this host. */
+export type LocalTransport = "in-process" | "stdio";
+
+/** Connects to the holder at local path `root`. */
+export async function connectLocal(root: string, transport: LocalTransport, owner: boolean): Promise<HolderPeer> {
+  if (transport === "in-process") return new LentoServer(root, { owner });
+  const args = [INTERMEZZO_BIN, "serve", "--stdio", ...(owner ? [] : ["--no-owner"]), root];
+  const child = spawnStdio(process.execPath, args);
+  return WirePeer.connect(child.input, child.output, {
+    onClose: () => child.close(),
+    explain: async (err) => {
+      const code = await Promise.race([child.exited, new Promise((r) => setTimeout(() => r(undefined), 2000))]);
+      const said = child.stderr().trim().split("\n").slice(-3).join(" / ");
+      return new ImzError("HANDSHAKE_FAILED", `the local server did not start (exit ${String(code)}): ${said || err.message}`, {
+        hint: "run 'npm run build' so dist/ is current",
+        cause: err,
+      });
+    },
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * Lento's operations on the wire: the schema of every request header and reply, checked on
+ * arrival (nothing from the peer is trusted unchecked). Shared by the client (`wire-peer.ts`) and the
+ * server (`serve.ts`).
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { ImzError } from "../errors.js";
+import { ContentSchema, FidSchema, LoggedSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+
+/** The software speaking the protocol, sent in the hello. */
+export const SOFTWARE = "intermezzo/0.1.0";
+
+const Replica = Type.String({ pattern: "^[0-9a-f]{1,32}$" });
+const ProblemSchema = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
+
+/** Request headers, by op. */
+export const Requests = {
+  attach: Type.Object({
+    op: Type.Literal("attach"),
+    fileset: Type.Optional(Type.String({ maxLength: 4096 })),
+    replica: Replica,
+    filesetId: Type.Union([Type.String({ pattern: "^[0-9a-f]{1,32}$" }), Type.Null()]),
+    scan: Type.Object({ scan: Type.Boolean(), maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }), force: Type.Boolean() }),
+    dryRun: Type.Boolean(),
+  }),
+  applied: Type.Object({ op: Type.Literal("applied"), replica: Replica, fromSeq: Type.Integer({ minimum: 0 }) }),
+  reintegrate: Type.Object({ op: Type.Literal("reintegrate"), records: Type.Array(RecordSchema, { maxItems: 5000 }) }),
+  updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
+  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema }),
+  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema }),
+  close: Type.Object({ op: Type.Literal("close") }),
+};
+
+/** Reply results, by op. */
+export const Replies = {
+  attach: Type.Object({
+    filesetId: Type.String(),
+    holder: Replica,
+    name: Type.String(),
+    volume: Type.Integer({ minimum: 0 }),
+    scanned: Type.Object({ records: Type.Integer({ minimum: 0 }), problems: Type.Array(ProblemSchema) }),
+  }),
+  applied: Type.Array(Type.Object({ originSeq: Type.Integer({ minimum: 0 }), fid: FidSchema, version: VersionSchema })),
+  reintegrate: Type.Object({
+    results: Type.Array(
+      Type.Object({
+        seq: Type.Integer({ minimum: 0 }),
+        status: Type.Union([Type.Literal("applied"), Type.Literal("identical"), Type.Literal("conflict"), Type.Literal("failed")]),
+        fid: Type.Optional(FidSchema),
+        version: Type.Optional(VersionSchema),
+        conflict: Type.Optional(Type.String()),
+        detail: Type.Optional(Type.String()),
+      }),
+    ),
+    volume: Type.Integer({ minimum: 0 }),
+  }),
+  updates: Type.Object({ records: Type.Array(LoggedSchema), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
+  content: ContentSchema,
+  close: Type.Null(),
+};
+
+const cache = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
+
+/** Checks `value` against `schema`; throws `FRAME_BAD_HEADER` naming the first problem. */
+export function check<S extends TSchema>(schema: S, value: unknown, what: string): Static<S> {
+  let c = cache.get(schema);
+  if (!c) cache.set(schema, (c = TypeCompiler.Compile(schema)));
+  if (c.Check(value)) return value as Static<S>;
+  const e = c.Errors(value).First();
+  throw new ImzError("FRAME_BAD_HEADER", `malformed ${what}: ${e ? `${e.path || "/"} ${e.message}` : "bad shape"}`, {
+    hint: "the peer sent something this version does not accept; nothing was applied",
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * Serving a file set over a byte stream: the holder's side of the wire protocol. Every request
+ * header is schema-checked before it reaches {@link LentoServer}; content the server backfetches is
+ * requested from the client over the same connection.
+ */
+import type { Readable, Writable } from "node:stream";
+import { Connection, type Handler, type RequestContext } from "../ssh/connection.js";
+import type { HolderPeer } from "./peer.js";
+import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
+import { LentoServer, type ServerOptions } from "./server.js";
+import type { ContentStream } from "./transfer.js";
+
+/** Picks the holding location for an attach (the `--stdio DIR` root, or a listener's named file set). */
+export type RootResolver = (fileset: string | undefined) => string;
+
+/** Streams a content stream's bytes as data frames and returns its description as the reply. */
+export async function sendContent(ctx: RequestContext, stream: ContentStream): Promise<unknown> {
+  for await (const chunk of stream.chunks) await ctx.send(chunk);
+  ctx.endData();
+  return stream.done;
+}
+
+/**
+ * Serves one connection until it closes. Resolves when the peer has gone (the server's file set is
+ * closed and unlocked whatever happened).
+ */
+export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<void> {
+  let server: LentoServer | undefined;
+  const need = (): HolderPeer => {
+    if (!server) throw new Error("attach must come first");
+    return server;
+  };
+  const handlers: Record<string, Handler> = {
+    attach: async (h) => {
+      const req = check(Requests.attach, h, "attach request");
+      server = new LentoServer(resolveRoot(req.fileset), opts);
+      return server.attach(req);
+    },
+    applied: async (h) => {
+      const req = check(Requests.applied, h, "applied request");
+      return need().applied(req.replica, req.fromSeq);
+    },
+    reintegrate: async (h) => {
+      const req = check(Requests.reintegrate, h, "reintegrate request");
+      return need().reintegrate(req.records, (fid) => {
+        const r = conn.request({ op: "backfetch", fid });
+        return { chunks: r.data, done: r.result.then((v) => check(Replies.content, v, "backfetch reply")) };
+      });
+    },
+    updates: async (h) => {
+      const req = check(Requests.updates, h, "updates request");
+      return need().updates(req.since, req.limit);
+    },
+    fetch: async (h, ctx) => {
+      const req = check(Requests.fetch, h, "fetch request");
+      return sendContent(ctx, need().fetch(req.fid));
+    },
+    close: async (h) => {
+      check(Requests.close, h, "close request");
+      await server?.close();
+      return null;
+    },
+  };
+  const conn = new Connection(input, output, { handlers });
+  try {
+    await conn.start({ software: SOFTWARE, role: "holder" });
+    await conn.closed;
+  } catch {
+    // the failure is the client's to report; the server just cleans up
+  } finally {
+    await server?.close();
+    conn.close();
+  }
+}

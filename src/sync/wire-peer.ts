@@ -1,0 +1,99 @@
+/**
+ * {@link HolderPeer} over the wire protocol: the replica's end of a connection to a holder (a stdio
+ * child, an SSH exec channel or Lento's listener). Every reply is schema-checked; the holder's
+ * backfetch requests are answered from the current reintegration's content source.
+ */
+import type { Readable, Writable } from "node:stream";
+import { ImzError } from "../errors.js";
+import type { JournalRecord } from "../journal/records.js";
+import { Connection } from "../ssh/connection.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ReintegrateReply, UpdatesReply } from "./peer.js";
+import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
+import { sendContent } from "./serve.js";
+import type { ContentStream } from "./transfer.js";
+
+/** Options of {@link WirePeer.connect}. */
+export interface WirePeerOptions {
+  /** The file set to attach to, for servers that hold several (Lento's listener). */
+  fileset?: string;
+  /** Called when the connection ends, e.g. to reap a child process. */
+  onClose?: () => Promise<void>;
+  /** Explains a failed handshake (e.g. the remote command's stderr and exit status). */
+  explain?: (err: Error, stray: string) => Promise<Error>;
+}
+
+/** A holder reached over a byte stream. */
+export class WirePeer implements HolderPeer {
+  private source: ContentSource | undefined;
+
+  private constructor(
+    private readonly conn: Connection,
+    private readonly opts: WirePeerOptions,
+  ) {}
+
+  /** Runs the handshake on `input`/`output` and returns the peer. */
+  static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
+    let peer: WirePeer | undefined;
+    const conn = new Connection(input, output, {
+      handlers: {
+        backfetch: async (h, ctx) => {
+          const req = check(Requests.backfetch, h, "backfetch request");
+          if (!peer?.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
+          return sendContent(ctx, peer.source(req.fid));
+        },
+      },
+    });
+    peer = new WirePeer(conn, opts);
+    try {
+      await conn.start({ software: SOFTWARE, role: "replica" });
+    } catch (err) {
+      conn.fail(err as Error);
+      await opts.onClose?.();
+      throw opts.explain ? await opts.explain(err as Error, conn.strayText()) : err;
+    }
+    return peer;
+  }
+
+  async attach(req: AttachRequest): Promise<AttachReply> {
+    const header = { op: "attach", ...req, ...(this.opts.fileset !== undefined ? { fileset: this.opts.fileset } : {}) };
+    return check(Replies.attach, await this.conn.call(header), "attach reply");
+  }
+
+  async applied(replica: string, fromSeq: number): Promise<AppliedRecord[]> {
+    return check(Replies.applied, await this.conn.call({ op: "applied", replica, fromSeq }), "applied reply");
+  }
+
+  async reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply> {
+    this.source = source;
+    try {
+      const reply = check(Replies.reintegrate, await this.conn.call({ op: "reintegrate", records }), "reintegrate reply");
+      return reply as ReintegrateReply;
+    } finally {
+      this.source = undefined;
+    }
+  }
+
+  async updates(since: number, limit: number): Promise<UpdatesReply> {
+    return check(Replies.updates, await this.conn.call({ op: "updates", since, limit }), "updates reply");
+  }
+
+  fetch(fid: string): ContentStream {
+    const r = this.conn.request({ op: "fetch", fid });
+    return { chunks: r.data, done: r.result.then((v) => check(Replies.content, v, "fetch reply")) };
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.conn.call({ op: "close" });
+    } catch {
+      // closing after a failure: the connection is already gone
+    }
+    this.conn.close();
+    await this.conn.closed;
+    await this.opts.onClose?.();
+  }
+
+  wireBytes(): { sent: number; received: number } {
+    return { ...this.conn.stats };
+  }
+}
