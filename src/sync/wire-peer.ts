@@ -26,24 +26,24 @@ export interface WirePeerOptions {
 export class WirePeer implements HolderPeer {
   private source: ContentSource | undefined;
 
-  private constructor(
-    private readonly conn: Connection,
-    private readonly opts: WirePeerOptions,
-  ) {}
+  private readonly conn: Connection;
 
-  /** Runs the handshake on `input`/`output` and returns the peer. */
-  static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
-    let peer: WirePeer | undefined;
-    const conn = new Connection(input, output, {
+  private constructor(input: Readable, output: Writable, private readonly opts: WirePeerOptions) {
+    this.conn = new Connection(input, output, {
       handlers: {
         backfetch: async (h, ctx) => {
           const req = check(Requests.backfetch, h, "backfetch request");
-          if (!peer?.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
-          return sendContent(ctx, peer.source(req.fid));
+          if (!this.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
+          return sendContent(ctx, this.source(req.fid));
         },
       },
     });
-    peer = new WirePeer(conn, opts);
+  }
+
+  /** Runs the handshake on `input`/`output` and returns the peer. */
+  static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
+    const peer = new WirePeer(input, output, opts);
+    const conn = peer.conn;
     try {
       await conn.start({ software: SOFTWARE, role: "replica" });
     } catch (err) {
