@@ -3,7 +3,7 @@
  * `rdiff`-compatible delta bytes.
  */
 import { open } from "node:fs/promises";
-import { binding } from "./native.js";
+import { deltaJob } from "./native.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { READ_CHUNK, loadSignature, type LoadedSignature } from "./signature.js";
 
@@ -12,7 +12,7 @@ import { READ_CHUNK, loadSignature, type LoadedSignature } from "./signature.js"
  * the stream; using it in a second concurrent delta rejects with `RS_PARAM_ERROR`.
  */
 export function deltaStream(signature: LoadedSignature, source: ByteSource): JobReadable {
-  const job = new (binding().Job)("delta", signature.native);
+  const job = deltaJob(signature.native);
   return jobReadable(job, runJob(job, source));
 }
 

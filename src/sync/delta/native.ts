@@ -91,6 +91,35 @@ export function binding(): ImzRsyncBinding {
   return loaded;
 }
 
+/** Runs `make`, turning an addon error (e.g. a leased signature, bad arguments) into an ImzError. */
+function guarded(make: () => NativeJob): NativeJob {
+  try {
+    return make();
+  } catch (err) {
+    throw toDeltaError(err);
+  }
+}
+
+/** A signature job; 0 / -1 arguments and `fileSize` -1 follow `rs_sig_args` (see options.ts). */
+export function signatureJob(magic: number, blockLength: number, strongLength: number, fileSize: number): NativeJob {
+  return guarded(() => new (binding().Job)("signature", magic, blockLength, strongLength, fileSize));
+}
+
+/** A job reading a signature; `signature()` gives it, indexed, once the job is done. */
+export function loadSignatureJob(): NativeJob {
+  return guarded(() => new (binding().Job)("loadsig"));
+}
+
+/** A delta job against a loaded signature, which it leases until it ends. */
+export function deltaJob(signature: NativeSignature): NativeJob {
+  return guarded(() => new (binding().Job)("delta", signature));
+}
+
+/** A patch job reading its basis from a file descriptor (with pread) or from bytes. */
+export function patchJob(basis: number | Uint8Array): NativeJob {
+  return guarded(() => new (binding().Job)("patch", basis));
+}
+
 /**
  * Sets a file's access and modification times to the nanosecond (Node's `fs.utimes` goes through
  * doubles and loses precision). With `noFollow` a symlink's own times are set. Runs on a worker

@@ -4,7 +4,7 @@
  * is written so the caller can check it against the expected whole-file hash.
  */
 import { open, type FileHandle } from "node:fs/promises";
-import { binding, type JobStats } from "./native.js";
+import { patchJob, type JobStats } from "./native.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { createWholeHash, finishWholeHash } from "./hash.js";
 
@@ -23,7 +23,7 @@ export interface PatchResult {
  * open until the stream ends) or bytes. A COPY past the basis's end rejects with `RS_INPUT_ENDED`.
  */
 export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobReadable {
-  const job = new (binding().Job)("patch", basis);
+  const job = patchJob(basis);
   return jobReadable(job, runJob(job, delta));
 }
 

@@ -3,7 +3,7 @@
  * (`rs_loadsig_begin` then `rs_build_hash_table`, both on a worker thread).
  */
 import { open } from "node:fs/promises";
-import { binding, type NativeSignature } from "./native.js";
+import { loadSignatureJob, signatureJob, type NativeSignature } from "./native.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { resolveSignatureOptions, type SignatureArgs, type SignatureOptions } from "./options.js";
 
@@ -19,7 +19,7 @@ export type SignatureReadable = JobReadable & { args: SignatureArgs };
  */
 export function signatureStream(source: ByteSource, fileSize: number, options: SignatureOptions = {}): SignatureReadable {
   const resolved = resolveSignatureOptions(fileSize, options);
-  const job = new (binding().Job)("signature", resolved.magic, resolved.blockLength, resolved.strongLength, fileSize);
+  const job = signatureJob(resolved.magic, resolved.blockLength, resolved.strongLength, fileSize);
   const args: SignatureArgs = { magic: job.magic, blockLength: job.blockLength, strongLength: job.strongLength };
   return Object.assign(jobReadable(job, runJob(job, source)), { args });
 }
@@ -54,7 +54,7 @@ export interface LoadedSignature {
  * rejects with an ImzError (`RS_BAD_MAGIC`, `RS_CORRUPT`, `RS_INPUT_ENDED`, `RS_PARAM_ERROR`).
  */
 export async function loadSignature(source: ByteSource): Promise<LoadedSignature> {
-  const job = new (binding().Job)("loadsig");
+  const job = loadSignatureJob();
   await collect(runJob(job, source));
   const native = job.signature();
   return { native, blockLength: native.blockLength, blockCount: native.blockCount };
