@@ -49,14 +49,14 @@ export class Applier {
    * Performs `rec` on disk. Returns the Fsdb update to commit (given the version stamp the change
    * gets). `staged` carries the content of a create or close.
    */
-  apply(rec: JournalRecord, staged?: StagedContent): (version: string) => void {
+  async apply(rec: JournalRecord, staged?: StagedContent): Promise<(version: string) => void> {
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
       case "create": {
         const dest = h.childPath(rec.parent, rec.name);
         const temp = staged?.temp ?? this.emptyTemp();
-        this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
+        await this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
         h.install(temp, dest, false);
         this.touchDir(rec.parent);
         const hash = staged?.content.hash ?? EMPTY_HASH;
@@ -65,7 +65,7 @@ export class Applier {
       case "mkdir": {
         const dest = h.childPath(rec.parent, rec.name);
         fs.mkdirSync(dest, { mode: rec.attrs.mode ?? 0o755 });
-        this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
+        await this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
         this.touchDir(rec.parent);
         this.touchDir(rec.fid);
         h.touched(path.dirname(dest));
@@ -74,7 +74,7 @@ export class Applier {
       case "symlink": {
         const dest = h.childPath(rec.parent, rec.name);
         fs.symlinkSync(rec.target, dest);
-        this.setAttrs(dest, "l", rec.attrs);
+        await this.setAttrs(dest, "l", rec.attrs);
         this.touchDir(rec.parent);
         h.touched(path.dirname(dest));
         return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
@@ -108,7 +108,7 @@ export class Applier {
       case "setattr": {
         const o = fsdb.must(rec.fid);
         const p = h.pathOf(rec.fid);
-        this.setAttrs(p, o.type, rec.attrs);
+        await this.setAttrs(p, o.type, rec.attrs);
         if (o.type === "d") this.touchDir(o.fid);
         return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
       }
@@ -118,14 +118,14 @@ export class Applier {
   }
 
   /** Restores the mtimes of directories whose entries changed (to the Fsdb's value), then fsyncs them. */
-  finishBatch(): void {
+  async finishBatch(): Promise<void> {
     const { fsdb } = this.set;
     for (const fid of this.touchedDirs) {
       const o = fsdb.get(fid);
       if (!o || o.type !== "d") continue;
       try {
         const p = this.holding.pathOf(fid);
-        setMtime(p, o.mtimeNs);
+        await setMtime(p, o.mtimeNs);
         const st = this.lstat(p);
         fsdb.put({ ...o, mtimeNs: st.mtimeNs.toString(), ino: inoKey(st), ctimeNs: st.ctimeNs.toString() });
       } catch {
@@ -159,14 +159,14 @@ export class Applier {
     };
   }
 
-  private close(rec: Extract<JournalRecord, { op: "close" }>, staged: StagedContent | undefined): (version: string) => void {
+  private async close(rec: Extract<JournalRecord, { op: "close" }>, staged: StagedContent | undefined): Promise<(version: string) => void> {
     if (!staged) throw new ImzError("RECORD_INVALID", `close of ${rec.fid} arrived without its content`);
     const { fsdb } = this.set;
     const o = fsdb.must(rec.fid);
     const p = this.holding.pathOf(rec.fid);
     this.checkUnchanged(o, p);
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
-    this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
+    await this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
     this.holding.install(staged.temp, p, true);
     for (const l of links) this.relink(p, this.holding.pathOf(l.fid));
     return (version) => {
@@ -196,14 +196,14 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
+  private async setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): Promise<void> {
     if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
       if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) fs.chmodSync(p, a.mode); // chown clears set-id bits
     }
     const m = mtimeNs ?? a.mtimeNs;
-    if (m !== undefined) setMtime(p, m);
+    if (m !== undefined) await setMtime(p, m);
   }
 
   private describe(

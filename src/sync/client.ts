@@ -131,10 +131,10 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
           content = await contentOf(staged, () => fetch(l.record.fid));
           if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
         }
-        applyOne(set, applier, view, l, content, tally);
+        await applyOne(set, applier, view, l, content, tally);
       },
     });
-    applier.finishBatch();
+    await applier.finishBatch();
     const last = page.records.at(-1);
     if (last) since = last.record.seq;
     set.setMeta("last_seen", String(since));
@@ -154,7 +154,7 @@ function wanted(set: FileSet, l: LoggedRecord): boolean {
   return !(occupant && occupant.fid !== r.fid && set.cml.hasPending(occupant.fid));
 }
 
-function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, staged: StagedContent | undefined, tally: SyncTally): void {
+async function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, staged: StagedContent | undefined, tally: SyncTally): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
   if (!wanted(set, l)) return advance();
@@ -173,7 +173,7 @@ function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRec
     return advance();
   }
   try {
-    const commit = applier.apply(r, staged);
+    const commit = await applier.apply(r, staged);
     set.transaction(() => {
       commit(l.version);
       advance();

@@ -92,7 +92,7 @@ export class LentoServer implements HolderPeer {
         results.push(await this.replayOne(r, view, staged, fetch));
       },
     });
-    applier.finishBatch();
+    await applier.finishBatch();
     return { results, volume: set.log.head() };
   }
 
@@ -151,7 +151,7 @@ export class LentoServer implements HolderPeer {
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
         if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
       }
-      const commit = this.applier!.apply(r, content);
+      const commit = await this.applier!.apply(r, content);
       const logged = set.transaction(() => {
         const l = set.log.append(r, (v) => `${set.replicaId}:${v}`);
         commit(l.version);

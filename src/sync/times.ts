@@ -1,12 +1,11 @@
 /**
- * Setting file times. Node's `fs.utimes` goes through doubles and may lose sub-microsecond digits;
- * callers store what the kernel kept (read back with lstat), so the Fsdb always matches the disk.
+ * Setting file times to the nanosecond through the librsync addon's `utimensat` (Node's
+ * `fs.utimes` goes through doubles and loses digits), never following a final symlink.
  */
-import fs from "node:fs";
+import { utimensat } from "./delta/native.js";
 
-/** Sets the mtime (and atime) of `file` to `mtimeNs`, not following a final symlink. */
-export function setMtime(file: string, mtimeNs: string): void {
+/** Sets the mtime (and atime) of `file` to `mtimeNs`. */
+export function setMtime(file: string, mtimeNs: string): Promise<void> {
   const ns = BigInt(mtimeNs);
-  const sec = Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
-  fs.lutimesSync(file, sec, sec);
+  return utimensat(file, ns, ns, true);
 }
