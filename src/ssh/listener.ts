@@ -13,7 +13,7 @@
  * authenticate, failed attempts per connection, and one session channel per connection.
  */
 import { constants } from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { basename } from "node:path";
@@ -158,14 +158,19 @@ export function createLentoListener(options: LentoListenerOptions): LentoListene
           rejectSession();
           return;
         }
-        acceptSession().on("exec", (acceptExec, rejectExec, info) => {
+        const session = acceptSession();
+        // ssh2 ends the channel's readable side both on the client's EOF and when the
+        // connection dies; only the session's 'eof' event tells the two apart.
+        let eof = false;
+        session.once("eof", () => (eof = true));
+        session.on("exec", (acceptExec, rejectExec, info) => {
           const fileset = parseServeCommand(info.command);
           if (fileset === undefined) {
             log(`${peer.name}: refused exec ${JSON.stringify(info.command)}`);
             rejectExec();
             return;
           }
-          serve(acceptExec(), fileset, user, options.handler, log);
+          serve(acceptExec(), () => eof, { fileset, user, handler: options.handler, log });
         });
       });
     });
@@ -223,7 +228,11 @@ export function parseServeCommand(command: string): string | undefined {
  * Bridges the exec channel to the handler's stream so that ending the stream sends exit
  * status 0 before EOF/close (ssh2 closes a server channel on `end()`, too late for `exit()`).
  */
-function serve(channel: ServerChannel, fileset: string, user: string, handler: LentoHandler, log: (l: string) => void): void {
+function serve(
+  channel: ServerChannel,
+  clientSentEof: () => boolean,
+  { fileset, user, handler, log }: { fileset: string; user: string; handler: LentoHandler; log: (line: string) => void },
+): void {
   const stream = new Duplex({
     read: () => void channel.resume(),
     write: (chunk: Buffer, _enc, done) => {
@@ -236,14 +245,14 @@ function serve(channel: ServerChannel, fileset: string, user: string, handler: L
       done();
     },
     destroy: (err, done) => {
-      if (!channel.destroyed) channel.close();
+      channel.close();
       done(err);
     },
   });
   channel.on("data", (chunk: Buffer) => {
     if (!stream.push(chunk)) channel.pause();
   });
-  channel.on("end", () => stream.push(null));
+  channel.on("end", () => (clientSentEof() ? stream.push(null) : stream.destroy()));
   channel.on("close", () => {
     if (!stream.writableFinished) stream.destroy();
   });
@@ -311,6 +320,6 @@ export async function initHostKey(file: string): Promise<HostKeyInfo> {
   const { key } = await readHostKey(file);
   const wire = key.getPublicSSH();
   const publicKey = `${key.type} ${wire.toString("base64")}`;
-  if (created) await open(`${file}.pub`, "w", 0o644).then(async (h) => h.writeFile(`${publicKey}\n`).finally(() => h.close()));
+  if (created) await writeFile(`${file}.pub`, `${publicKey}\n`, { mode: 0o644 });
   return { created, publicKey, fingerprint: keyFingerprint(wire) };
 }

@@ -194,6 +194,53 @@ describe("Lento listener", () => {
     });
   });
 
+  it("closes the handler's stream without 'end' when the client vanishes", async () => {
+    let closedEarly: Promise<boolean> | undefined;
+    const listener = createLentoListener({
+      hostKeyFile,
+      authorizedKeysFile: join(dir, "authorized_keys"),
+      handler: (_fileset, _user, stream) => {
+        let ended = false;
+        stream.on("end", () => (ended = true)).resume();
+        closedEarly = new Promise((r) => stream.once("close", () => r(!ended)));
+      },
+    });
+    const { port } = await listener.start();
+    try {
+      const ch = await client(port);
+      ch.stream.write("partial");
+      await new Promise((r) => setTimeout(r, 50));
+      await ch.close();
+      assert.equal(await closedEarly, true);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("turns a throwing handler into exit status 1 with a stderr line", async () => {
+    const listener = createLentoListener({
+      hostKeyFile,
+      authorizedKeysFile: join(dir, "authorized_keys"),
+      handler: () => {
+        throw new Error("boom");
+      },
+    });
+    const { port } = await listener.start();
+    try {
+      const ch = await client(port);
+      try {
+        ch.stream.resume();
+        const exit = await ch.exit;
+        assert.equal(exit.code, 1);
+        assert.match(exit.stderr, /internal error serving docs/);
+      } finally {
+        await ch.close();
+      }
+    } finally {
+      await listener.close();
+    }
+  });
+
   it("reports a dropped connection as CONNECTION_LOST on the stream", async () => {
     await withListener({}, async (port, _served, listener) => {
       const ch = await client(port);
