@@ -1,0 +1,63 @@
+/** The block-length and strong-sum rules, the magic numbers, and option validation. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { isImzError } from "../../src/errors.js";
+import {
+  SIGNATURE_MAGIC,
+  chooseBlockLength,
+  chooseStrongLength,
+  resolveSignatureOptions,
+  signatureMagic,
+} from "../../src/sync/delta/index.js";
+
+test("chooseBlockLength: sqrt rule, multiple of 8, clamped to [512, 128 KiB]", () => {
+  const rows: Array<[size: number, block: number]> = [
+    [0, 512],
+    [1, 512],
+    [512 * 512, 512],
+    [1_000_000, 1000],
+    [3_000_000, 1736],
+    [2 ** 30, 32768],
+    [5 * 2 ** 30, 73272],
+    [2 ** 40, 131072],
+  ];
+  for (const [size, block] of rows) assert.equal(chooseBlockLength(size), block, `size ${size}`);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 50 }), fc.integer({ min: 0, max: 2 ** 50 }), (a, b) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      assert.equal(chooseBlockLength(lo) % 8, 0);
+      assert.ok(chooseBlockLength(lo) <= chooseBlockLength(hi));
+    }),
+  );
+});
+
+test("chooseStrongLength: grows with size, within [8, hash maximum]", () => {
+  assert.equal(chooseStrongLength(0, 512), 8);
+  assert.equal(chooseStrongLength(2 ** 30, 32768), 10);
+  assert.equal(chooseStrongLength(5 * 2 ** 30, 73272), 11);
+  assert.equal(chooseStrongLength(2 ** 60, 131072, "md4"), 16);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 52 }), fc.constantFrom("blake2" as const, "md4" as const), (size, hash) => {
+      const s = chooseStrongLength(size, chooseBlockLength(size), hash);
+      assert.ok(s >= 8 && s <= (hash === "md4" ? 16 : 32));
+    }),
+  );
+});
+
+test("magic numbers match librsync 2.3", () => {
+  assert.equal(signatureMagic("blake2", "rabinkarp"), SIGNATURE_MAGIC.RS_RK_BLAKE2_SIG_MAGIC);
+  assert.equal(signatureMagic("blake2", "rollsum"), SIGNATURE_MAGIC.RS_BLAKE2_SIG_MAGIC);
+  assert.equal(signatureMagic("md4", "rabinkarp"), SIGNATURE_MAGIC.RS_RK_MD4_SIG_MAGIC);
+  assert.equal(signatureMagic("md4", "rollsum"), SIGNATURE_MAGIC.RS_MD4_SIG_MAGIC);
+  assert.equal(SIGNATURE_MAGIC.RS_RK_BLAKE2_SIG_MAGIC, 0x72730147);
+});
+
+test("resolveSignatureOptions: project defaults, rdiff's 0/-1, and typed errors", () => {
+  assert.deepEqual(resolveSignatureOptions(1_000_000), { magic: 0x72730147, blockLength: 1000, strongLength: 9 });
+  assert.deepEqual(resolveSignatureOptions(-1, { blockLength: 0, strongLength: 0 }), { magic: 0x72730147, blockLength: 0, strongLength: 0 });
+  for (const bad of [{ blockLength: 1.5 }, { blockLength: -1 }, { strongLength: 33 }, { hash: "md4" as const, strongLength: 17 }, { strongLength: -2 }]) {
+    assert.throws(() => resolveSignatureOptions(100, bad), (e: unknown) => isImzError(e, "RS_PARAM_ERROR"));
+  }
+  assert.throws(() => resolveSignatureOptions(100, { hash: "sha1" as unknown as "md4" }), (e: unknown) => isImzError(e, "RS_PARAM_ERROR"));
+});
