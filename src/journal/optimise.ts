@@ -126,13 +126,14 @@ function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
 function foldSetattrs(entries: readonly Entry[]): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
   const closes = editsByFid(entries, "close");
+  const index = new Map(entries.map((e, i) => [e, i]));
   for (const [fid, group] of editsByFid(entries, "setattr")) {
-    const lastClose = Math.max(-1, ...(closes.get(fid) ?? []).map((e) => entries.indexOf(e)));
+    const lastClose = closes.get(fid)?.at(-1);
     const attrs: Attrs = {};
     for (const e of group) {
       const a = (e.rec as RecordOf<"setattr">).attrs;
       Object.assign(attrs, definedOnly(a));
-      if (a.mtimeNs !== undefined && entries.indexOf(e) < lastClose) delete attrs.mtimeNs;
+      if (a.mtimeNs !== undefined && lastClose !== undefined && index.get(e)! < index.get(lastClose)!) delete attrs.mtimeNs;
     }
     const last = group[group.length - 1]!;
     const merged = canonicalAttrs(attrs);
@@ -153,14 +154,17 @@ function foldSetattrs(entries: readonly Entry[]): readonly Entry[] {
 function foldCloseIntoCreate(entries: readonly Entry[]): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
   const closes = editsByFid(entries, "close");
+  const setattrs = editsByFid(entries, "setattr");
   const linked = linkInvolved(entries);
+  const index = new Map(entries.map((e, i) => [e, i]));
   entries.forEach((c, i) => {
     if (c.rec.op !== "create" || linked.has(c.rec.fid)) return;
     const group = closes.get(c.rec.fid);
     if (group?.length !== 1) return;
     const close = group[0]!;
-    const between = entries.slice(i + 1, entries.indexOf(close));
-    if (between.some((e) => e.rec.op === "setattr" && e.rec.fid === c.rec.fid && e.rec.attrs.mtimeNs !== undefined)) return;
+    const end = index.get(close)!;
+    const mtimeBetween = (setattrs.get(c.rec.fid) ?? []).some((e) => index.get(e)! > i && index.get(e)! < end && (e.rec as RecordOf<"setattr">).attrs.mtimeNs !== undefined);
+    if (mtimeBetween) return;
     swaps.set(close, null);
     swaps.set(c, absorb({ ...c.rec, content: (close.rec as RecordOf<"close">).content }, [c, close]));
   });
