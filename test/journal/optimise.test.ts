@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { optimise } from "../../src/journal/optimise.js";
 import { parseRecord, ROOT_FID, type Attrs, type Content, type JournalRecord } from "../../src/journal/records.js";
-import { applyRecords, emptyTree, Model, Recorder, snapshot, type LinkMode, type Tree } from "./tree-model.js";
+import { applyRecords, emptyTree, Model, ModelError, Recorder, snapshot, type LinkMode, type Tree } from "./tree-model.js";
 
 const SEED = 20261124;
 const RUNS = 300;
@@ -128,6 +128,26 @@ describe("optimise: rules", () => {
     const copy = structuredClone(input);
     optimise(input);
     assert.deepStrictEqual(input, copy);
+  });
+});
+
+describe("tree model (the oracle)", () => {
+  const refuses: [string, JournalRecord[]][] = [
+    ["a name already taken", [create(1, X, "x"), create(2, Y, "x")]],
+    ["an unknown parent", [create(1, X, "x", { parent: D })]],
+    ["a reused fid", [create(1, X, "x"), unlink(2, X, "x"), create(3, X, "y")]],
+    ["an unlink at the wrong place", [create(1, X, "x"), unlink(2, X, "y")]],
+    ["rmdir of a non-empty directory", [mkdir(1, D, "d"), create(2, X, "x", { parent: D }), rmdir(3, D, "d")]],
+    ["a directory moved into itself", [mkdir(1, D, "d"), mkdir(2, Z, "z", {}, D), rename(3, D, [ROOT_FID, "d"], [Z, "d"])]],
+    ["a rename over a name without saying so", [create(1, X, "x"), create(2, Y, "y"), rename(3, Y, [ROOT_FID, "y"], [ROOT_FID, "x"])]],
+  ];
+  for (const [name, records] of refuses) it(`refuses ${name}`, () => assert.throws(() => applyRecords(emptyTree(), records), ModelError));
+
+  it("a create's content mtime wins over its attrs; a link copies or shares by mode", () => {
+    const recs = [create(1, X, "x", { attrs: { mtimeNs: "1" }, content: c1 }), link(2, Y, "y", X), close(3, X, c2)];
+    const meta = (mode: LinkMode) => snapshot(applyRecords(emptyTree(), recs, mode)).map((e) => [e.path, e.mtimeNs, e.hash]);
+    assert.deepStrictEqual(meta("copy"), [["", "0", ""], ["/x", "200", "bb"], ["/y", "100", "aa"]]);
+    assert.deepStrictEqual(meta("shared"), [["", "0", ""], ["/x", "200", "bb"], ["/y", "200", "bb"]]);
   });
 });
 
