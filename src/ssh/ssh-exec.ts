@@ -12,7 +12,7 @@
  *   before the protocol handshake, {@link explainRemoteExit} turns it into the error to
  *   show (`REMOTE_NOT_FOUND` for a missing command, …).
  */
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
@@ -167,16 +167,11 @@ async function authMethods(options: SshExecOptions, home: string): Promise<AuthP
   const explicit = options.identityFiles !== undefined;
   const files = options.identityFiles ?? ["id_ed25519", "id_ecdsa", "id_rsa"].map((n) => join(home, ".ssh", n));
   for (const file of files) {
-    if (!explicit && !(await exists(file))) continue;
-    let text: Buffer;
-    try {
-      text = await readFile(file);
-    } catch (cause) {
-      throw new ImzError("AUTH_FAILED", `cannot read identity file ${file}`, {
-        hint: "check the -i / IdentityFile path and its permissions",
-        path: file,
-        cause,
-      });
+    // Like OpenSSH: an unreadable key file is skipped (and named if it was asked for).
+    const text = await readFile(file).catch((err: NodeJS.ErrnoException) => err);
+    if (text instanceof Error) {
+      if (explicit || text.code !== "ENOENT") tried.push(`${file} (skipped: ${text.code ?? text.message})`);
+      continue;
     }
     const key = ssh2.utils.parseKey(text);
     if (key instanceof Error) {
@@ -192,13 +187,6 @@ async function authMethods(options: SshExecOptions, home: string): Promise<AuthP
     });
   }
   return { methods, tried };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 function connectError(err: Error & { level?: string }, hostError: ImzError | undefined, where: string, tried: string[]): ImzError {
@@ -227,14 +215,18 @@ function openChannel(client: Client, command: string, where: string): Promise<Ss
     client.on("error", (err) => {
       lost ??= lostError(err.message);
     });
+    client.once("close", () => {
+      lost ??= closing ? undefined : lostError("the server closed the connection");
+    });
     client.exec(command, (err, channel: ClientChannel) => {
       if (err) {
         client.end();
         reject(
-          new ImzError("REMOTE_ERROR", `${where} refused to run ${JSON.stringify(command)}: ${err.message}`, {
-            hint: "the server only runs intermezzo; check --remote-command and the file set name",
-            cause: err,
-          }),
+          lost ??
+            new ImzError("REMOTE_ERROR", `${where} refused to run ${JSON.stringify(command)}: ${err.message}`, {
+              hint: "the server only runs intermezzo; check --remote-command and the file set name",
+              cause: err,
+            }),
         );
         return;
       }
@@ -257,8 +249,7 @@ function openChannel(client: Client, command: string, where: string): Promise<Ss
         }),
       );
       client.once("close", () => {
-        if (closing || channelClosed) return;
-        lost ??= lostError("the server closed the connection");
+        if (closing || channelClosed || lost === undefined) return;
         // ssh2's Channel#destroy() drops its argument; Node's stream destroy emits the error.
         Duplex.prototype.destroy.call(channel, lost);
       });
@@ -277,7 +268,8 @@ function openChannel(client: Client, command: string, where: string): Promise<Ss
   });
 }
 
-const NOT_FOUND = /command not found|not found|No such file or directory|not recognized/i;
+/** What shells print for a missing program (bash, dash, zsh, csh, fish); most also exit 127. */
+const NOT_FOUND = /command not found|^\S+: \d+: \S+: not found|unknown command/im;
 
 /**
  * The error to report when the remote stream ended before the protocol handshake:
