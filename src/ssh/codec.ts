@@ -137,7 +137,7 @@ export class FrameDecoder {
   }
 
   private readPreamble(): boolean {
-    if (!this.have(this.total) || this.total === 0) return false;
+    if (this.total === 0 || !this.have(this.total)) return false;
     const buf = this.chunks[0]!;
     const at = buf.indexOf(MAGIC);
     if (at < 0) {
