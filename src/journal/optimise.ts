@@ -199,7 +199,8 @@ function foldSetattrIntoBirth(entries: readonly Entry[]): readonly Entry[] {
 /**
  * Adjacent renames of one object fold into one (first's source and base, last's destination and
  * replaced object); a fold that ends where it started drops both. Not when the first replaced an
- * object (the fold would leave it in place).
+ * object (the fold would leave it in place), nor when the second replaces the directory the first
+ * moved it out of (that directory is empty only once the object has left it).
  */
 function foldRenames(entries: readonly Entry[]): readonly Entry[] {
   const out: Entry[] = [];
@@ -212,7 +213,7 @@ function foldRenames(entries: readonly Entry[]): readonly Entry[] {
       out.push(e);
       continue;
     }
-    if (a.newParent !== b.parent || a.newName !== b.name) {
+    if (a.newParent !== b.parent || a.newName !== b.name || b.replaced === a.parent) {
       out.push(e);
       continue;
     }

@@ -106,6 +106,9 @@ const CASES: Case[] = [
   { name: "a rename that replaced something does not fold", dropped: [],
     input: [rename(1, P, [ROOT_FID, "a"], [ROOT_FID, "b"], { replaced: Q }), rename(2, P, [ROOT_FID, "b"], [ROOT_FID, "c"])],
     expected: [rename(1, P, [ROOT_FID, "a"], [ROOT_FID, "b"], { replaced: Q }), rename(2, P, [ROOT_FID, "b"], [ROOT_FID, "c"])] },
+  { name: "no fold when the second rename replaces the directory the first left", dropped: [],
+    input: [rename(1, D, [Z, "d"], [ROOT_FID, "t"]), rename(2, D, [ROOT_FID, "t"], [ROOT_FID, "z"], { replaced: Z })],
+    expected: [rename(1, D, [Z, "d"], [ROOT_FID, "t"]), rename(2, D, [ROOT_FID, "t"], [ROOT_FID, "z"], { replaced: Z })] },
   // combined
   { name: "editor save: old renamed away, new created at the name, old deleted", dropped: [2],
     input: [rename(1, P, [ROOT_FID, "f"], [ROOT_FID, "f~"], { base: V }), create(2, X, "f"), close(3, X, c1), unlink(4, P, "f~", V)],
