@@ -2,7 +2,8 @@
  * Resolves a host argument through OpenSSH's client configuration (`~/.ssh/config`):
  * Host, HostName, User, Port and IdentityFile, with OpenSSH's precedence — values given on
  * the command line win, then the first matching value in the file, then built-in defaults.
- * `Match exec` criteria are never evaluated (no shell runs while reading the config).
+ * `Match exec` criteria are never evaluated (no shell runs while reading the config), and
+ * `Include` directives are not followed (the ssh-config package does not expand them).
  */
 import { readFile } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";

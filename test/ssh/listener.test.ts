@@ -134,6 +134,18 @@ describe("Lento listener", () => {
     });
   });
 
+  it("admits a newly authorized key after reloadAuthorizedKeys()", async () => {
+    const file = join(dir, "authorized_keys_reload");
+    await writeFile(file, await readFile(`${clientKey}.pub`, "utf8"));
+    await withListener({ authorizedKeysFile: file }, async (port, _served, listener) => {
+      await rejectsWith(client(port, { identityFiles: [strangerKey] }), "AUTH_FAILED");
+      await writeFile(file, await readFile(`${strangerKey}.pub`, "utf8"), { flag: "a" });
+      await listener.reloadAuthorizedKeys();
+      const ch = await client(port, { identityFiles: [strangerKey] });
+      await ch.close();
+    });
+  });
+
   it("refuses other commands, shell, pty, sftp and port forwarding", async () => {
     await withListener({}, async (port, served) => {
       await rejectsWith(client(port, { remoteCommand: "cat", args: [] }), "REMOTE_ERROR");
