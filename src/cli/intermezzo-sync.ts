@@ -56,6 +56,7 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   const peer = await connectLocal(holderRoot, o.transport, o.owner);
   const report: SyncReport = await syncFileSets(replicaRoot, peer, {
     dryRun: o.dryRun,
+    mirror: o.mirror,
     maxDeleteFraction: percent(o.maxDelete),
     force: o.force,
     owner: o.owner,

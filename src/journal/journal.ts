@@ -4,7 +4,7 @@
  * accepted at once, stamped with a new version, and appended to the server log.
  */
 import type { FileSet } from "./fileset.js";
-import type { JournalRecord, NewRecord } from "./records.js";
+import { parseRecord, type JournalRecord, type NewRecord } from "./records.js";
 
 /** Records local changes of one file set (used by the scanner and the filters). */
 export class Journal {
@@ -16,6 +16,8 @@ export class Journal {
    */
   record(rec: NewRecord, mutate: () => void): JournalRecord {
     const set = this.set;
+    // Never journal a record that could not be read back: check it against the schema first.
+    parseRecord({ ...rec, seq: 0, origin: set.replicaId, originSeq: 0 });
     return set.transaction(() => {
       mutate();
       if (set.role === "replica") return set.cml.append(rec);

@@ -120,12 +120,17 @@ export const LoggedSchema = Type.Object(
 export type LoggedRecord = Static<typeof LoggedSchema>;
 
 const checkRecord = TypeCompiler.Compile(RecordSchema);
+const BY_OP: Record<string, TSchema> = {
+  create: CreateSchema, mkdir: MkdirSchema, symlink: SymlinkSchema, link: LinkSchema, unlink: UnlinkSchema,
+  rmdir: RmdirSchema, rename: RenameSchema, setattr: SetattrSchema, close: CloseSchema,
+};
+const checkByOp = new Map(Object.entries(BY_OP).map(([op, schema]) => [op, TypeCompiler.Compile(schema)]));
 
 /** Validates an untrusted value as a journal record; throws `RECORD_INVALID` with the first problem. */
 export function parseRecord(value: unknown): JournalRecord {
   if (checkRecord.Check(value)) return value;
-  const first = checkRecord.Errors(value).First();
   const op = typeof value === "object" && value !== null ? String((value as { op?: unknown }).op) : typeof value;
+  const first = (checkByOp.get(op) ?? checkRecord).Errors(value).First();
   throw new ImzError("RECORD_INVALID", `invalid ${op} record: ${first ? `${first.path || "/"} ${first.message}` : "bad shape"}`, {
     hint: "the journal or the peer sent a record this version does not understand",
   });

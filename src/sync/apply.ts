@@ -10,6 +10,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
@@ -37,6 +38,8 @@ export interface ApplyOptions {
 export class Applier {
   readonly holding: Holding;
   private readonly touchedDirs = new Set<string>();
+  /** When set, versions this apply destroys are kept under `.intermezzo/conflicts/` first. */
+  private keepReason: string | undefined;
 
   constructor(
     readonly set: FileSet,
@@ -49,7 +52,8 @@ export class Applier {
    * Performs `rec` on disk. Returns the Fsdb update to commit (given the version stamp the change
    * gets). `staged` carries the content of a create or close.
    */
-  async apply(rec: JournalRecord, staged?: StagedContent): Promise<(version: string) => void> {
+  async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
+    this.keepReason = keepReason;
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
@@ -94,6 +98,7 @@ export class Applier {
         const p = h.pathOf(rec.fid);
         if (rec.op === "unlink") {
           this.checkUnchanged(o, p);
+          this.keep(o, p);
           fs.unlinkSync(p);
         } else {
           fs.rmdirSync(p);
@@ -147,6 +152,7 @@ export class Applier {
       throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst });
     }
     if (!occupant && exists(dst)) throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst}`, { hint: "rescan the file set", path: dst });
+    if (occupant) this.keep(occupant, dst);
     fs.renameSync(src, dst);
     if (o.type === "d") h.forget();
     this.touchDir(o.parent!);
@@ -165,6 +171,7 @@ export class Applier {
     const o = fsdb.must(rec.fid);
     const p = this.holding.pathOf(rec.fid);
     this.checkUnchanged(o, p);
+    this.keep(o, p);
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
     await this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
     this.holding.install(staged.temp, p, true);
@@ -174,6 +181,11 @@ export class Applier {
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, p, version, fields));
       for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, fields));
     };
+  }
+
+  /** Copies a version about to be destroyed aside, when this apply was asked to. */
+  private keep(o: FsObject, p: string): void {
+    if (this.keepReason !== undefined && o.type !== "d") keepVersion(this.set, o, p, this.set.fsdb.pathOf(o.fid), this.keepReason);
   }
 
   /** Keeps a hard link: points `other` at the new inode of `file`, atomically. */

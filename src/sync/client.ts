@@ -46,7 +46,7 @@ export function newTally(): SyncTally {
  * Reintegrates the replica's CML: settles records the holder already has (a lost reply), optimises
  * the rest, ships them in batches and settles each result. Conflicting and failed records stay in the CML.
  */
-export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<void> {
+export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<void> {
   const first = set.cml.all()[0];
   if (!first) return;
   const already = await peer.applied(set.replicaId, first.originSeq);
@@ -73,7 +73,7 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   for (let i = 0; i < records.length; i += BATCH) {
     const slice = records.slice(i, i + BATCH);
     const batch = set.cml.between(slice[0]!.seq, slice.at(-1)!.seq);
-    const reply = await peer.reintegrate(batch, source);
+    const reply = await peer.reintegrate(batch, source, keep);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
       reply.results.forEach((res, k) => {

@@ -86,7 +86,8 @@ export type ContentSource = (fid: string) => ContentStream;
 export interface HolderPeer {
   attach(req: AttachRequest): Promise<AttachReply>;
   applied(replica: string, fromSeq: number): Promise<AppliedRecord[]>;
-  reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply>;
+  /** `keep`: the holder keeps every version these records destroy, recording this reason. */
+  reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply>;
   updates(since: number, limit: number): Promise<UpdatesReply>;
   fetch(fid: string): ContentStream;
   close(): Promise<void>;

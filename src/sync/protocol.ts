@@ -25,7 +25,11 @@ export const Requests = {
     dryRun: Type.Boolean(),
   }),
   applied: Type.Object({ op: Type.Literal("applied"), replica: Replica, fromSeq: Type.Integer({ minimum: 0 }) }),
-  reintegrate: Type.Object({ op: Type.Literal("reintegrate"), records: Type.Array(RecordSchema, { maxItems: 5000 }) }),
+  reintegrate: Type.Object({
+    op: Type.Literal("reintegrate"),
+    records: Type.Array(RecordSchema, { maxItems: 5000 }),
+    keep: Type.Optional(Type.String({ maxLength: 64 })),
+  }),
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
   fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema }),

@@ -42,10 +42,11 @@ export async function serveConnection(input: Readable, output: Writable, resolve
     },
     reintegrate: async (h) => {
       const req = check(Requests.reintegrate, h, "reintegrate request");
-      return need().reintegrate(req.records, (fid) => {
+      const source = (fid: string): ContentStream => {
         const r = conn.request({ op: "backfetch", fid });
         return { chunks: r.data, done: r.result.then((v) => check(Replies.content, v, "backfetch reply")) };
-      });
+      };
+      return need().reintegrate(req.records, source, req.keep);
     },
     updates: async (h) => {
       const req = check(Requests.updates, h, "updates request");

@@ -78,7 +78,7 @@ export class LentoServer implements HolderPeer {
     return this.open().log.appliedFrom(replica, fromSeq).map((l) => ({ originSeq: l.record.originSeq, fid: l.record.fid, version: l.version }));
   }
 
-  async reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply> {
+  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply> {
     const set = this.open();
     if (this.dryRun) throw new ImzError("USAGE", "reintegrate during a dry run");
     const applier = this.applier!;
@@ -89,7 +89,7 @@ export class LentoServer implements HolderPeer {
     await replayInOrder(translated, {
       prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(this.clientFid(r.fid)) : undefined),
       step: async (r, staged) => {
-        results.push(await this.replayOne(r, view, staged, fetch));
+        results.push(await this.replayOne(r, view, staged, fetch, keep));
       },
     });
     await applier.finishBatch();
@@ -125,6 +125,7 @@ export class LentoServer implements HolderPeer {
     view: ServerView,
     staged: Promise<StagedContent> | undefined,
     fetch: (fid: string) => Promise<StagedContent>,
+    keep: string | undefined,
   ): Promise<RecordResult> {
     const set = this.set!;
     const seq = r.seq;
@@ -151,7 +152,7 @@ export class LentoServer implements HolderPeer {
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
         if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
       }
-      const commit = await this.applier!.apply(r, content);
+      const commit = await this.applier!.apply(r, content, keep);
       const logged = set.transaction(() => {
         const l = set.log.append(r, (v) => `${set.replicaId}:${v}`);
         commit(l.version);

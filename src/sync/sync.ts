@@ -10,6 +10,7 @@ import { FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 import { applyUpdates, newTally, reintegrate, type SyncTally } from "./client.js";
 import { itemize } from "./itemize.js";
+import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
 
 /** Options of {@link syncFileSets}. */
@@ -18,6 +19,8 @@ export interface SyncOptions {
   maxDeleteFraction: number;
   force: boolean;
   owner: boolean;
+  /** Make the holder an exact copy of the replica (SRC); holder-side changes are reverted and kept. */
+  mirror: boolean;
   /** Which argument is the replica; the other is reached through `peer`. */
   replicaIsSrc: boolean;
 }
@@ -38,6 +41,11 @@ export interface SyncReport extends SyncTally {
  */
 export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: SyncOptions): Promise<SyncReport> {
   const started = Date.now();
+  if (opts.mirror && !opts.replicaIsSrc) {
+    throw new ImzError("USAGE", "--mirror copies SRC over DEST, but here SRC holds the file set and DEST is its replica", {
+      hint: "mirror from the replica to the holder (swap the arguments), or sync two-way without --mirror",
+    });
+  }
   const fresh = !FileSet.exists(replicaRoot);
   const set = fresh ? FileSet.init(replicaRoot, { role: "replica", filesetId: "" }) : FileSet.open(replicaRoot);
   let release: (() => void) | undefined;
@@ -72,6 +80,9 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
       const updates = await peer.updates(Number(set.meta("last_seen")), 1_000_000);
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
+    } else if (opts.mirror) {
+      await reintegrate(set, peer, report, opts.owner);
+      await mirrorRevert(set, peer, report, opts.owner);
     } else {
       await reintegrate(set, peer, report, opts.owner);
       await applyUpdates(set, peer, report, opts.owner);

@@ -63,10 +63,11 @@ export class WirePeer implements HolderPeer {
     return check(Replies.applied, await this.conn.call({ op: "applied", replica, fromSeq }), "applied reply");
   }
 
-  async reintegrate(records: JournalRecord[], source: ContentSource): Promise<ReintegrateReply> {
+  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply> {
     this.source = source;
     try {
-      const reply = check(Replies.reintegrate, await this.conn.call({ op: "reintegrate", records }), "reintegrate reply");
+      const header = { op: "reintegrate", records, ...(keep !== undefined ? { keep } : {}) };
+      const reply = check(Replies.reintegrate, await this.conn.call(header), "reintegrate reply");
       return reply as ReintegrateReply;
     } finally {
       this.source = undefined;
