@@ -200,12 +200,19 @@ export class Connection {
   }
 
   private dispatch(f: Frame): void {
+    // Handshake first: nothing but the peer's hello is acted on before it (a request sent before the
+    // hello would otherwise be served on a connection whose peer never identified itself).
+    if (this.peerHello === undefined && f.kind !== FrameKind.MESSAGE) {
+      throw new ImzError("HANDSHAKE_FAILED", `the peer sent a frame of kind ${f.kind} before its hello`);
+    }
     switch (f.kind) {
       case FrameKind.MESSAGE: {
         const h = checkOp(f.header);
         if (h.op === "hello") {
           this.peerHello = h;
           this.helloWaiter?.resolve(h);
+        } else if (this.peerHello === undefined) {
+          throw new ImzError("HANDSHAKE_FAILED", `the peer sent '${h.op}' before its hello`);
         } else this.opts.onMessage?.(h);
         return;
       }
