@@ -1,5 +1,6 @@
 #include "job.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -246,8 +247,11 @@ void Job::InitPatch(const Napi::CallbackInfo& info) {
   kind_ = Kind::kPatch;
   out_capacity_ = kPatchOut;
   if (info.Length() >= 2 && info[1].IsNumber()) {
-    basis_fd_ = info[1].As<Napi::Number>().Int32Value();
-    if (basis_fd_ < 0) throw ParamError(env, "basis file descriptor must be >= 0");
+    const int fd = info[1].As<Napi::Number>().Int32Value();
+    if (fd < 0) throw ParamError(env, "basis file descriptor must be >= 0");
+    // Our own duplicate: the caller may close its descriptor while a step is still reading.
+    basis_fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (basis_fd_ < 0) throw RsError(env, RS_IO_ERROR, std::string("basis descriptor: ") + std::strerror(errno), LogList{});
   } else if (info.Length() >= 2 && info[1].IsTypedArray() &&
              info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
     Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
@@ -264,6 +268,7 @@ Job::~Job() {
   if (job_ != nullptr) rs_job_free(job_);
   if (loaded_ != nullptr) rs_free_sumset(loaded_);
   if (sig_ != nullptr) sig_->Release();
+  if (basis_fd_ >= 0) close(basis_fd_);
 }
 
 void Job::Finish() {
@@ -283,6 +288,10 @@ void Job::Finish() {
   }
   basis_ref_.Reset();
   basis_data_ = nullptr;
+  if (basis_fd_ >= 0) {
+    close(basis_fd_);
+    basis_fd_ = -1;
+  }
 }
 
 rs_result Job::CopyFromBasis(void* opaque, rs_long_t pos, size_t* len, void** buf) {

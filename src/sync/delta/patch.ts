@@ -19,8 +19,8 @@ export interface PatchResult {
 }
 
 /**
- * The new file's bytes: `delta` applied to `basis`, an open file descriptor (owned by the caller, kept
- * open until the stream ends) or bytes. A COPY past the basis's end rejects with `RS_INPUT_ENDED`.
+ * The new file's bytes: `delta` applied to `basis`, an open file descriptor (the job reads its own
+ * duplicate, so the caller may close `basis` at any time) or bytes. A COPY past the basis's end rejects with `RS_INPUT_ENDED`.
  */
 export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobReadable {
   const job = patchJob(basis);
@@ -42,15 +42,26 @@ export async function patchFile(basisPath: string, delta: ByteSource, out: strin
   try {
     const target = typeof out === "string" ? await open(out, "w") : out;
     try {
-      const stream = patchStream(basis.fd, delta);
+      const job = patchJob(basis.fd);
+      const output = runJob(job, delta);
       const hash = createWholeHash();
       let bytes = 0;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        await writeAll(target, chunk);
-        bytes += chunk.length;
+      // Ask for the next chunk before hashing and writing this one, so librsync (on a worker
+      // thread) overlaps with the hash (event loop) and the write (another worker).
+      let next = output.next();
+      try {
+        for (let r = await next; r.done !== true; r = await next) {
+          next = output.next();
+          hash.update(r.value);
+          await writeAll(target, r.value);
+          bytes += r.value.length;
+        }
+      } catch (err) {
+        await next.catch(() => undefined); // let the step in flight finish, then free the job
+        await output.return();
+        throw err;
       }
-      return { bytes, hash: finishWholeHash(hash), stats: stream.stats() };
+      return { bytes, hash: finishWholeHash(hash), stats: job.stats() };
     } finally {
       if (typeof out === "string") await target.close();
     }
