@@ -30,5 +30,7 @@ if [ "$needs_install" -eq 1 ]; then
   touch "$stamp"
 fi
 
+bash scripts/build-fuse.sh
+
 echo "setup: build"
 npx tsc -p tsconfig.build.json

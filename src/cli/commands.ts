@@ -3,8 +3,10 @@ import type { Command } from "commander";
 import { register as delta } from "./delta.js";
 import { register as init } from "./init.js";
 import { register as log } from "./log.js";
+import { register as mount } from "./mount.js";
 import { register as scan } from "./scan.js";
 import { register as serve } from "./serve.js";
+import { register as umount } from "./umount.js";
 
 /** Adds one verb to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -15,5 +17,7 @@ export const COMMANDS: RegisterCommand[] = [
   scan,
   log,
   serve,
+  mount,
+  umount,
   delta,
 ];

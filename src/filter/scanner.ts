@@ -152,7 +152,8 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
   recordAttrs(ctx, obj, st);
 }
 
-function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
+/** Journals a known object's attribute changes (setattr), or silently refreshes its local inode fields. */
+export function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
   const attrs = changedAttrs(obj, st);
   if (isEmptyAttrs(attrs)) {
     if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size });

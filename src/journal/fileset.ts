@@ -20,6 +20,9 @@ const FID_BLOCK = 1024;
 /** Name of the database file inside {@link META_DIR}. */
 export const DB_FILE = "fileset.db";
 
+/** What a filter records in `filter_events`: attached, detached, lost track (suspect), rescanned. */
+export type FilterEventKind = "attach" | "detach" | "suspect" | "rescan";
+
 /** A holder serves the file set (keeps the server log); a replica keeps a CML and reintegrates. */
 export type Role = "holder" | "replica";
 
@@ -200,6 +203,36 @@ export class FileSet {
   /** Removes temp files a killed run left behind. */
   cleanTemp(): void {
     for (const name of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, name), { force: true, recursive: true });
+  }
+
+  /**
+   * Records a filter event (`filter_events`) with this process as its owner. A filter records
+   * `attach` after its recovery scan, `detach` on a clean unmount, `suspect` when it could not
+   * journal an update, and `rescan` after the scan that settled the suspects.
+   */
+  filterEvent(kind: FilterEventKind, detail: Record<string, unknown> = {}): void {
+    this.db
+      .prepare<[number, string, string]>(`INSERT INTO filter_events (time, kind, detail) VALUES (?, ?, ?)`)
+      .run(Date.now(), kind, JSON.stringify({ ...detail, pid: process.pid, host: os.hostname() }));
+  }
+
+  /**
+   * True when a live filter on this host has journaled every update since the last scan: the
+   * newest filter event is its `attach` or `rescan`, and its process is alive. A crash (attach
+   * without detach), an unmount, or an update it could not journal all make this false, and the
+   * next sync scans.
+   */
+  isContinuouslyFiltered(): boolean {
+    const last = this.db
+      .prepare<[], { kind: string; detail: string | null }>(`SELECT kind, detail FROM filter_events ORDER BY id DESC LIMIT 1`)
+      .get();
+    if (!last || (last.kind !== "attach" && last.kind !== "rescan")) return false;
+    try {
+      const d = JSON.parse(last.detail ?? "{}") as { pid?: unknown; host?: unknown };
+      return typeof d.pid === "number" && d.host === os.hostname() && isAlive(d.pid);
+    } catch {
+      return false;
+    }
   }
 
   /** Closes the database. */

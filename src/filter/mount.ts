@@ -1,0 +1,63 @@
+/**
+ * Mounting a file set through Presto: open the file set, attach the filter (recovery scan, then
+ * the `attach` event), mount the FUSE adapter over it; and the reverse, in order, on unmount.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { FileSet } from "../journal/fileset.js";
+import { mountLayer, type MountOptions } from "./fuse-adapter.js";
+import { Passthrough } from "./passthrough.js";
+import { Presto } from "./presto.js";
+
+/** A file set mounted through the filter. */
+export interface MountedFileSet {
+  readonly presto: Presto;
+  readonly mountpoint: string;
+  /** Unmounts, waits for pending journaling, records `detach`, closes the file set. Idempotent. */
+  unmount(): Promise<void>;
+}
+
+/** Mounts the file set at `dir` on `mountpoint`. Throws `NOT_A_FILESET`, `LOCKED`, `MASS_DELETE`, `IO`. */
+export async function mountFileSet(dir: string, mountpoint: string, opts: MountOptions = {}): Promise<MountedFileSet> {
+  const set = FileSet.open(dir);
+  let presto: Presto;
+  try {
+    presto = await Presto.attach(set, new Passthrough(set.root), { mountpoint: path.resolve(mountpoint) });
+  } catch (err) {
+    set.close();
+    throw err;
+  }
+  let mounted;
+  try {
+    mounted = await mountLayer(presto, path.resolve(mountpoint), { fsname: `intermezzo:${set.root}`, ...opts });
+  } catch (err) {
+    await presto.detach();
+    set.close();
+    throw err;
+  }
+  let done: Promise<void> | undefined;
+  return {
+    presto,
+    mountpoint: mounted.mountpoint,
+    unmount: () =>
+      (done ??= (async () => {
+        try {
+          if (isMounted(mounted.mountpoint)) await mounted.unmount();
+        } finally {
+          await presto.detach();
+          set.close();
+        }
+      })()),
+  };
+}
+
+/** True when a file system is mounted exactly at `mountpoint` (from /proc/self/mountinfo). */
+export function isMounted(mountpoint: string): boolean {
+  const want = path.resolve(mountpoint);
+  const info = fs.readFileSync("/proc/self/mountinfo", "utf8");
+  for (const line of info.split("\n")) {
+    const field = line.split(" ")[4];
+    if (field !== undefined && field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === want) return true;
+  }
+  return false;
+}

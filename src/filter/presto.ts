@@ -1,0 +1,395 @@
+/**
+ * Presto, the journaling filter: a decorator over a {@link FsLayer} (the passthrough to the
+ * holding location) that journals every update as it happens, the way the scanner would have
+ * journaled it after the fact, so a scan after a filtered session finds nothing to add.
+ *
+ * Invariants:
+ * - Updates are journaled one at a time, in the order they were made (one serial queue); the Fsdb
+ *   row and its record commit together ({@link Journal.record}).
+ * - A written file is journaled when it is closed (flush): one `close` record, content hash taken
+ *   then. Names (create, mkdir, symlink, link, unlink, rmdir, rename) and attributes get their own
+ *   records with base versions, and the directories they touch get their mtime `setattr`.
+ * - `.intermezzo/` does not exist through the filter.
+ * - What the filter cannot journal exactly (an object it does not know, an ignored name becoming a
+ *   tracked one) makes it *suspect*: recorded in `filter_events`, then settled by a scan.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { hashBuffer } from "../journal/content-hash.js";
+import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
+import { Journal } from "../journal/journal.js";
+import { ROOT_FID, type NewRecord } from "../journal/records.js";
+import { loadIgnore, type IgnoreTest } from "./ignore.js";
+import { attrsOf, localFields, typeOf } from "./object-stat.js";
+import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
+import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
+
+/** Content hash of the empty file (a file just created). */
+const EMPTY_HASH = hashBuffer(new Uint8Array(0));
+/** Names libfuse gives files unlinked while open; they are never journaled. */
+const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]+$/;
+
+/** An error carrying an errno name, as the passthrough's own errors do. */
+export function errnoError(code: string, message = code): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Runs async tasks one after another. */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** What the filter journaled since it attached. */
+export interface FilterStats {
+  records: number;
+  suspects: number;
+}
+
+/** The journaling decorator. Attach it with {@link Presto.attach}; call {@link Presto.detach} at unmount. */
+export class Presto implements FsLayer {
+  private readonly serial = new Serial();
+  /** Handles written (or truncated) since their last close record. */
+  private readonly dirty = new Set<number>();
+  private readonly ctx: ScanContext;
+  private readonly ignored: IgnoreTest;
+  private rescanning: Promise<void> | undefined;
+  readonly stats: FilterStats = { records: 0, suspects: 0 };
+
+  private constructor(
+    readonly set: FileSet,
+    private readonly inner: FsLayer,
+  ) {
+    this.ctx = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+    this.ignored = loadIgnore(set.root);
+  }
+
+  /**
+   * Attaches the filter to `set` over `inner`. First the recovery scan (the paper's "suspects":
+   * whatever changed while no filter was attached, or after a crash), under the file set's lock;
+   * then the `attach` event, from which on the sync trusts the journal and skips its scan.
+   */
+  static async attach(set: FileSet, inner: FsLayer, detail: Record<string, unknown> = {}): Promise<Presto> {
+    const release = set.lock("mount");
+    try {
+      set.cleanTemp();
+      await scan(set);
+      set.filterEvent("attach", detail);
+    } finally {
+      release();
+    }
+    return new Presto(set, inner);
+  }
+
+  /** Waits for pending journaling and records a clean `detach`. */
+  async detach(): Promise<void> {
+    await this.serial.run(async () => undefined);
+    await this.rescanning;
+    this.set.filterEvent("detach");
+  }
+
+  /** Waits until every update made so far is journaled. */
+  async settled(): Promise<void> {
+    await this.serial.run(async () => undefined);
+    await this.rescanning;
+  }
+
+  // Reads: the passthrough, with `.intermezzo/` hidden.
+
+  async getattr(mp: string): Promise<fs.BigIntStats> {
+    return this.inner.getattr(this.visible(mp));
+  }
+
+  async readdir(mp: string): Promise<string[]> {
+    const names = await this.inner.readdir(this.visible(mp));
+    return mp === "/" ? names.filter((n) => n !== META_DIR) : names;
+  }
+
+  async open(mp: string, flags: number): Promise<number> {
+    const fh = await this.inner.open(this.visible(mp), flags);
+    if ((flags & fs.constants.O_TRUNC) !== 0) this.dirty.add(fh);
+    return fh;
+  }
+
+  async read(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    return this.inner.read(mp, fh, buf, len, pos);
+  }
+
+  async readlink(mp: string): Promise<string> {
+    return this.inner.readlink(this.visible(mp));
+  }
+
+  async statfs(mp: string): Promise<StatFs> {
+    return this.inner.statfs(this.visible(mp));
+  }
+
+  async access(mp: string, mode: number): Promise<void> {
+    return this.inner.access(this.visible(mp), mode);
+  }
+
+  async fsync(mp: string, fh: number, datasync: boolean): Promise<void> {
+    return this.inner.fsync(mp, fh, datasync);
+  }
+
+  // Content: written handles are journaled at close.
+
+  async write(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const n = await this.inner.write(mp, fh, buf, len, pos);
+    this.dirty.add(fh);
+    return n;
+  }
+
+  async ftruncate(mp: string, fh: number, size: number): Promise<void> {
+    await this.inner.ftruncate(mp, fh, size);
+    this.dirty.add(fh);
+  }
+
+  async flush(mp: string, fh: number): Promise<void> {
+    await this.inner.flush(mp, fh);
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.settle(rel(mp)));
+  }
+
+  async release(mp: string, fh: number): Promise<void> {
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.settle(rel(mp)));
+    await this.inner.release(mp, fh);
+  }
+
+  // Updates: the operation below, then its record.
+
+  async create(mp: string, mode: number): Promise<number> {
+    return this.serial.run(async () => {
+      const fh = await this.inner.create(this.creatable(mp), mode);
+      await this.place(rel(mp));
+      return fh;
+    });
+  }
+
+  async mkdir(mp: string, mode: number): Promise<void> {
+    return this.update(mp, () => this.inner.mkdir(mp, mode), () => this.place(rel(mp)));
+  }
+
+  async symlink(target: string, mp: string): Promise<void> {
+    return this.update(mp, () => this.inner.symlink(target, mp), () => this.place(rel(mp)));
+  }
+
+  async link(existing: string, mp: string): Promise<void> {
+    this.visible(existing);
+    return this.update(mp, () => this.inner.link(existing, mp), () => this.place(rel(mp), rel(existing)));
+  }
+
+  async unlink(mp: string): Promise<void> {
+    return this.removal(mp, () => this.inner.unlink(mp));
+  }
+
+  async rmdir(mp: string): Promise<void> {
+    return this.removal(mp, () => this.inner.rmdir(mp));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.visible(from);
+    return this.update(to, async () => {
+      const src = this.resolve(rel(from));
+      const dst = this.resolve(rel(to));
+      await this.inner.rename(from, to);
+      return { src, dst };
+    }, ({ src, dst }) => this.renamed(rel(from), rel(to), src, dst));
+  }
+
+  async chmod(mp: string, mode: number): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.chmod(mp, mode));
+  }
+
+  async chown(mp: string, uid: number, gid: number): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.chown(mp, uid, gid));
+  }
+
+  async utimens(mp: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.utimens(mp, atime, mtime));
+  }
+
+  async truncate(mp: string, size: number): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.truncate(mp, size));
+  }
+
+  // Journaling.
+
+  /** Runs an update below, then journals it; both inside the serial queue. */
+  private update<T>(mp: string, op: () => Promise<T>, journal: (r: T) => Promise<void>): Promise<void> {
+    this.creatable(mp);
+    return this.serial.run(async () => journal(await op()));
+  }
+
+  private attrUpdate(mp: string, op: () => Promise<void>): Promise<void> {
+    this.visible(mp);
+    return this.serial.run(async () => {
+      await op();
+      await this.settle(rel(mp));
+    });
+  }
+
+  private removal(mp: string, op: () => Promise<void>): Promise<void> {
+    this.visible(mp);
+    return this.serial.run(async () => {
+      const obj = this.resolve(rel(mp));
+      await op();
+      if (obj) this.removed(obj);
+      else if (!this.untracked(rel(mp))) this.suspect(`removed unknown ${rel(mp)}`);
+      await this.settle(parentOf(rel(mp)));
+    });
+  }
+
+  /** Journals a new object at `r` (a hard link to `linkOf` when given), then its directory's mtime. */
+  private async place(r: string, linkOf?: string): Promise<void> {
+    if (this.untracked(r)) return this.settle(parentOf(r));
+    const parent = this.resolve(parentOf(r));
+    const st = await fs.promises.lstat(path.join(this.set.root, r), { bigint: true });
+    const type = typeOf(st);
+    const target = linkOf === undefined ? undefined : this.resolve(linkOf);
+    if (!parent || type === undefined || (linkOf !== undefined && !target)) return this.suspect(`new ${r} under an unknown directory or link target`);
+    const name = path.posix.basename(r);
+    const fid = this.set.allocFid();
+    const placed = { fid, time: Date.now(), parent: parent.fid, name };
+    const obj: FsObject = {
+      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
+    };
+    if (target) {
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, { ...obj, hash: target.hash });
+    } else {
+      const link = type === "l" ? await fs.promises.readlink(path.join(this.set.root, r)) : null;
+      this.emit(newRecord(type, placed, st, link), { ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link });
+    }
+    await this.settle(parentOf(r));
+  }
+
+  private removed(obj: FsObject): void {
+    const op = obj.type === "d" ? "rmdir" : "unlink";
+    this.ctx.journal.record({ op, fid: obj.fid, time: Date.now(), parent: obj.parent!, name: obj.name, base: obj.version }, () =>
+      this.set.fsdb.delete(obj.fid),
+    );
+    this.stats.records++;
+  }
+
+  private async renamed(from: string, to: string, src: FsObject | undefined, dst: FsObject | undefined): Promise<void> {
+    const stillThere = await fs.promises.lstat(path.join(this.set.root, from)).then(() => true, () => false);
+    if (stillThere) return; // a rename between two names of one inode changes nothing
+    const hidden = FUSE_HIDDEN.test(path.posix.basename(to));
+    const newParent = this.resolve(parentOf(to));
+    if (src && hidden) {
+      this.removed(src);
+    } else if (src && newParent && !this.untracked(to)) {
+      const rec: NewRecord = {
+        op: "rename", fid: src.fid, time: Date.now(), parent: src.parent!, name: src.name,
+        newParent: newParent.fid, newName: path.posix.basename(to), base: src.version,
+        ...(dst && dst.fid !== src.fid ? { replaced: dst.fid, replacedBase: dst.version } : {}),
+      };
+      this.ctx.journal.record(rec, () => {
+        if (dst && dst.fid !== src.fid) this.set.fsdb.delete(dst.fid);
+        this.set.fsdb.put({ ...src, parent: newParent.fid, name: path.posix.basename(to) });
+      });
+      this.stats.records++;
+      await this.settle(to);
+    } else if (src || !(this.untracked(from) || FUSE_HIDDEN.test(path.posix.basename(from)))) {
+      this.suspect(`rename ${from} -> ${to} the filter cannot express`);
+    }
+    await this.settle(parentOf(from));
+    if (parentOf(to) !== parentOf(from)) await this.settle(parentOf(to));
+  }
+
+  /** Journals what changed in the known object at `r`: content (close) and attributes, as a scan would. */
+  private async settle(r: string): Promise<void> {
+    const obj = this.resolve(r);
+    if (!obj) return;
+    let st: fs.BigIntStats;
+    try {
+      st = await fs.promises.lstat(path.join(this.set.root, r), { bigint: true });
+    } catch {
+      return; // gone meanwhile: its removal is journaled by its own operation
+    }
+    if (typeOf(st) !== obj.type) return this.suspect(`${r} changed type below the filter`);
+    const before = this.ctx.report.records;
+    if (obj.type === "d") recordAttrs(this.ctx, obj, st);
+    else await recordChanges(this.ctx, obj, st, r);
+    this.stats.records += this.ctx.report.records - before;
+  }
+
+  private emit(rec: NewRecord, obj: FsObject): void {
+    this.ctx.journal.record(rec, () => this.set.fsdb.put(obj));
+    this.stats.records++;
+  }
+
+  /** The Fsdb object at root-relative path `r`, walking names from the root. */
+  private resolve(r: string): FsObject | undefined {
+    let cur = this.set.fsdb.get(ROOT_FID);
+    if (r === "") return cur;
+    for (const name of r.split("/")) {
+      if (!cur) return undefined;
+      cur = this.set.fsdb.child(cur.fid, name);
+    }
+    return cur;
+  }
+
+  /** True for names the file set does not replicate (ignore rules, libfuse's hidden files). */
+  private untracked(r: string): boolean {
+    return FUSE_HIDDEN.test(path.posix.basename(r)) || this.ignored(r, false) || this.ignored(r, true);
+  }
+
+  /** Records that the journal may have missed an update, and settles it with a scan. */
+  private suspect(reason: string): void {
+    this.stats.suspects++;
+    this.set.filterEvent("suspect", { reason });
+    this.rescanning ??= (async () => {
+      await new Promise((r) => setTimeout(r, 0));
+      await this.serial.run(async () => {
+        this.rescanning = undefined;
+        const r = await scan(this.set, { force: false });
+        this.stats.records += r.records;
+        this.set.filterEvent("rescan", { records: r.records });
+      });
+    })();
+  }
+
+  /** Refuses `.intermezzo/` for lookups (ENOENT). */
+  private visible(mp: string): string {
+    if (isMeta(mp)) throw errnoError("ENOENT", `${mp} is reserved`);
+    return mp;
+  }
+
+  /** Refuses `.intermezzo/` as a new name (EPERM). */
+  private creatable(mp: string): string {
+    if (isMeta(mp)) throw errnoError("EPERM", `${mp} is reserved`);
+    return mp;
+  }
+}
+
+function isMeta(mp: string): boolean {
+  return mp === `/${META_DIR}` || mp.startsWith(`/${META_DIR}/`);
+}
+
+/** Root-relative path of a mount path (`/a/b` → `a/b`, `/` → ``). */
+function rel(mp: string): string {
+  return mp.replace(/^\/+/, "");
+}
+
+function parentOf(r: string): string {
+  const d = path.posix.dirname(r);
+  return d === "." ? "" : d;
+}
+
+/** The record of a new object: `create` (empty content), `mkdir` or `symlink`. */
+function newRecord(type: ObjectType, placed: { fid: string; time: number; parent: string; name: string }, st: fs.BigIntStats, target: string | null): NewRecord {
+  const attrs = attrsOf(st);
+  switch (type) {
+    case "f":
+      return { op: "create", ...placed, attrs, content: { size: Number(st.size), mtimeNs: attrs.mtimeNs, hash: EMPTY_HASH } };
+    case "d":
+      return { op: "mkdir", ...placed, attrs };
+    case "l":
+      return { op: "symlink", ...placed, target: target!, attrs };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Presto without FUSE: the decorator driven through its FsLayer methods, as the adapter would call
+ * them. After every step the journal holds the expected records and a scan finds nothing to add.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { scan } from "../../src/filter/scanner.js";
+import { Passthrough, UTIME_NOW, UTIME_OMIT } from "../../src/filter/passthrough.js";
+import { Presto } from "../../src/filter/presto.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import type { RecordOp } from "../../src/journal/records.js";
+import { tempDir } from "../helpers/tree.js";
+
+let root: string;
+let set: FileSet;
+let presto: Presto;
+
+/** Ops journaled since the last call. */
+let seen = 0;
+function newOps(): RecordOp[] {
+  const recs = set.cml.all().slice(seen);
+  seen += recs.length;
+  return recs.map((r) => r.op);
+}
+
+async function assertScanClean(): Promise<void> {
+  await presto.settled();
+  const check = FileSet.open(root);
+  try {
+    const r = await scan(check);
+    assert.equal(r.records, 0, `scan found ${r.records} unjournaled change(s): ${JSON.stringify(check.cml.all().slice(seen))}`);
+  } finally {
+    check.close();
+  }
+}
+
+async function writeFile(mp: string, data: string, create = true): Promise<void> {
+  const fh = create ? await presto.create(mp, 0o644) : await presto.open(mp, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  const buf = Buffer.from(data);
+  await presto.write(mp, fh, buf, buf.length, 0);
+  await presto.flush(mp, fh);
+  await presto.release(mp, fh);
+}
+
+beforeEach(async () => {
+  root = tempDir("imz-presto-");
+  fs.writeFileSync(path.join(root, "before.txt"), "there before the filter");
+  set = FileSet.init(root, { role: "replica", filesetId: "" });
+  presto = await Presto.attach(set, new Passthrough(set.root));
+  seen = 0;
+});
+
+afterEach(async () => {
+  await presto.detach();
+  set.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe("Presto", () => {
+  it("journals what existed before attach with the recovery scan, then marks the set filtered", () => {
+    assert.deepEqual(newOps(), ["create"]);
+    assert.equal(set.isContinuouslyFiltered(), true);
+  });
+
+  it("journals a written file at close: create, directory mtime, one close", async () => {
+    newOps();
+    await writeFile("/a.txt", "hello");
+    assert.deepEqual(newOps(), ["create", "setattr", "close"]);
+    await assertScanClean();
+    await writeFile("/a.txt", "hello again", false);
+    assert.deepEqual(newOps(), ["close"]);
+    await assertScanClean();
+  });
+
+  it("journals mkdir, symlink, link, rename over an existing name, unlink and rmdir", async () => {
+    await presto.mkdir("/d", 0o755);
+    await writeFile("/d/f", "f");
+    await presto.symlink("../before.txt", "/d/s");
+    await presto.link("/d/f", "/d/h");
+    newOps();
+    await assertScanClean();
+    await writeFile("/d/g", "g");
+    newOps();
+    await presto.rename("/d/g", "/d/f");
+    const renamed = set.cml.all().at(-2)!;
+    assert.equal(renamed.op, "rename");
+    assert.ok(renamed.op === "rename" && renamed.replaced !== undefined, "the rename names the object it replaced");
+    await assertScanClean();
+    await presto.unlink("/d/f");
+    await presto.unlink("/d/h");
+    await presto.unlink("/d/s");
+    await presto.rmdir("/d");
+    assert.deepEqual(newOps().filter((op) => op !== "setattr"), ["rename", "unlink", "unlink", "unlink", "rmdir"]);
+    await assertScanClean();
+  });
+
+  it("journals a directory rename once, its contents following", async () => {
+    await presto.mkdir("/x", 0o755);
+    await writeFile("/x/inner", "in");
+    newOps();
+    await presto.mkdir("/y", 0o755);
+    await presto.rename("/x", "/y/x2");
+    assert.deepEqual(newOps().filter((op) => op !== "setattr"), ["mkdir", "rename"]);
+    await assertScanClean();
+  });
+
+  it("journals chmod, chown, utimens and truncate as the scanner would", async () => {
+    await writeFile("/t", "0123456789");
+    newOps();
+    await presto.chmod("/t", 0o600);
+    assert.deepEqual(newOps(), ["setattr"]);
+    await presto.chown("/t", 0xffffffff, 0xffffffff);
+    assert.deepEqual(newOps(), []);
+    await presto.utimens("/t", { sec: 0, nsec: UTIME_OMIT }, { sec: 1_000_000_000, nsec: 123_456_789 });
+    assert.deepEqual(newOps(), ["setattr"]);
+    assert.equal((await presto.getattr("/t")).mtimeNs, 1_000_000_000_123_456_789n);
+    await presto.truncate("/t", 4);
+    assert.deepEqual(newOps(), ["close"]);
+    await presto.utimens("/t", { sec: 0, nsec: UTIME_NOW }, { sec: 0, nsec: UTIME_NOW });
+    await assertScanClean();
+  });
+
+  it("hides .intermezzo/ and refuses it as a new name", async () => {
+    assert.ok(!(await presto.readdir("/")).includes(".intermezzo"));
+    await assert.rejects(presto.getattr("/.intermezzo"), { code: "ENOENT" });
+    await assert.rejects(presto.getattr("/.intermezzo/fileset.db"), { code: "ENOENT" });
+    await assert.rejects(presto.mkdir("/.intermezzo", 0o755), { code: "EPERM" });
+    await assert.rejects(presto.rename("/before.txt", "/.intermezzo/x"), { code: "EPERM" });
+  });
+
+  it("passes errors of the layer below through with their errno names", async () => {
+    await assert.rejects(presto.getattr("/missing"), { code: "ENOENT" });
+    await assert.rejects(presto.mkdir("/before.txt", 0o755), { code: "EEXIST" });
+    await presto.mkdir("/full", 0o755);
+    await writeFile("/full/x", "x");
+    await assert.rejects(presto.rmdir("/full"), { code: "ENOTEMPTY" });
+    await assertScanClean();
+  });
+
+  it("settles an update it cannot express (a name it never knew) with a rescan", async () => {
+    fs.writeFileSync(path.join(root, "behind-its-back"), "written below the filter");
+    await presto.rename("/behind-its-back", "/moved");
+    await presto.settled();
+    assert.ok(presto.stats.suspects >= 1);
+    assert.equal(set.isContinuouslyFiltered(), true, "the rescan restores the filtered state");
+    await assertScanClean();
+  });
+});
+
+describe("filtered state", () => {
+  it("is lost on detach and after a crash (attach without detach); the next attach scans", async () => {
+    const dir = tempDir("imz-presto-state-");
+    const s = FileSet.init(dir, { role: "replica", filesetId: "" });
+    try {
+      assert.equal(s.isContinuouslyFiltered(), false, "never attached");
+      const p = await Presto.attach(s, new Passthrough(s.root));
+      assert.equal(s.isContinuouslyFiltered(), true);
+      await p.detach();
+      assert.equal(s.isContinuouslyFiltered(), false, "detached");
+      s.filterEvent("attach", {});
+      s.db.prepare(`UPDATE filter_events SET detail = ? WHERE id = (SELECT max(id) FROM filter_events)`).run(JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import("node:os")).hostname() }));
+      assert.equal(s.isContinuouslyFiltered(), false, "the attached filter's process is gone");
+      fs.writeFileSync(path.join(dir, "while-down"), "changed with no filter");
+      const p2 = await Presto.attach(s, new Passthrough(s.root));
+      assert.deepEqual(s.cml.all().map((r) => r.op).filter((op) => op !== "setattr"), ["create"], "the recovery scan journaled the suspect");
+      await p2.detach();
+    } finally {
+      s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
