@@ -67,7 +67,7 @@ export class LentoServer implements HolderPeer {
     this.dryRun = req.dryRun;
     if (this.dryRun) set.db.exec("BEGIN");
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
-    if (req.scan.scan) {
+    if (req.scan.scan && !set.isContinuouslyFiltered()) {
       const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
       scanned = { records: r.records, problems: r.problems };
     }

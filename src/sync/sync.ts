@@ -66,7 +66,7 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     });
     if (opts.dryRun) set.db.exec("BEGIN");
     if (set.meta("holder_replica") !== attach.holder) rejoin(set, attach.filesetId, attach.holder);
-    const scanned = await scan(set, { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force });
+    const scanned = set.isContinuouslyFiltered() ? { records: 0, problems: [] } : await scan(set, { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force });
     const tally = newTally();
     tally.problems.push(...scanned.problems, ...attach.scanned.problems.map((p) => ({ ...p, path: `${opts.replicaIsSrc ? "dest" : "src"}:${p.path}` })));
     const report: SyncReport = {
