@@ -13,4 +13,5 @@ export type { PatchResult } from "./patch.js";
 export { createWholeHash, finishWholeHash, wholeBufferHash, wholeFileHash, WHOLE_HASH_HEX_LENGTH } from "./hash.js";
 export { setRsyncLogger, utimensat } from "./native.js";
 export type { JobStats, RsyncLogger } from "./native.js";
+export { collect } from "./job.js";
 export type { ByteSource, JobReadable } from "./job.js";

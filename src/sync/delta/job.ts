@@ -67,7 +67,7 @@ export function jobReadable(job: NativeJob, output: AsyncIterable<Buffer>): JobR
   return Object.assign(stream, { stats: (): JobStats => job.stats() });
 }
 
-/** Runs a job to the end and concatenates its output. */
+/** Reads a job's output (any stream or generator of Buffers) to the end as one Buffer. */
 export async function collect(output: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of output) parts.push(part);
