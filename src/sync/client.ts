@@ -71,8 +71,9 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
   for (let i = 0; i < records.length; i += BATCH) {
-    const slice = records.slice(i, i + BATCH);
-    const batch = set.cml.between(slice[0]!.seq, slice.at(-1)!.seq);
+    // In replay order: a folded record carries the seq of the last record it absorbed, so the
+    // optimised list is not sorted by seq and a seq range of the CML would lose records.
+    const batch = records.slice(i, i + BATCH);
     const reply = await peer.reintegrate(batch, source, keep);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
