@@ -105,6 +105,10 @@ class StepWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     job_->busy_ = false;
+    if (!job_->pending_log_.empty()) {
+      log_.insert(log_.begin(), job_->pending_log_.begin(), job_->pending_log_.end());
+      job_->pending_log_.clear();
+    }
     job_->in_bytes_ += static_cast<double>(consumed_);
     job_->out_bytes_ += static_cast<double>(out_len_);
     if (result_ != RS_DONE && job_->copy_errno_ != 0 && result_ == RS_IO_ERROR) {
@@ -220,10 +224,9 @@ void Job::InitSignature(const Napi::CallbackInfo& info) {
   magic_ = static_cast<rs_magic_number>(magic);
   block_len_ = static_cast<size_t>(block);
   strong_len_ = static_cast<size_t>(strong);
-  LogList log;
-  TraceScope scope(&log);
+  TraceScope scope(&pending_log_);
   const rs_result r = rs_sig_args(fsize < 0 ? -1 : fsize, &magic_, &block_len_, &strong_len_);
-  if (r != RS_DONE) throw RsError(env, r, "", log);
+  if (r != RS_DONE) throw RsError(env, r, "", pending_log_);
   job_ = rs_sig_begin(block_len_, strong_len_, magic_);
 }
 

@@ -54,6 +54,7 @@ class Job : public Napi::ObjectWrap<Job> {
   rs_result failed_ = RS_DONE;
   bool done_ = false;
   size_t out_capacity_ = 0;
+  LogList pending_log_;   // messages logged while constructing the job, handed over with the first step
   double in_bytes_ = 0;   // librsync's streaming API leaves in/out byte counts to the caller
   double out_bytes_ = 0;
 

@@ -72,6 +72,9 @@ test("CLI: typed errors and exit codes", async () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /error \[RS_BAD_MAGIC\]/);
     assert.match(bad.stderr, /hint:/);
+    // librsync's own trace (normally fprintf'd to stderr) is routed away: only our two lines remain.
+    assert.doesNotMatch(bad.stderr, /ERROR: \(/);
+    assert.equal(bad.stderr.trim().split("\n").length, 2, bad.stderr);
 
     const sig = await intermezzo(["delta", "signature", t.path("old"), "-"]);
     const truncated = await intermezzo(["delta", "delta", "-", t.path("old"), "-"], sig.stdout.subarray(0, 30));
