@@ -65,8 +65,12 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
     for (const r of records) set.cml.replace(r);
   });
   const holding = new Applier(set, { owner }).holding;
+  // An object removed after its close but whose inode lives on under another name (git: write a
+  // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
+  // the record states; the holder checks that hash after the transfer.
+  const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
   const source = (fid: string): ContentStream => {
-    const s = readContent(holding, fid);
+    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
     tally.filesSent++;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
