@@ -50,6 +50,9 @@ async function foreground(dir: string, mountpoint: string, o: MountFlags): Promi
     process.on("SIGINT", stop).on("SIGTERM", stop);
   });
   await m.unmount();
+  // fuse-native keeps an event-loop handle for a mount someone else unmounted: end explicitly,
+  // after runAction has set the exit code.
+  setImmediate(() => process.exit());
 }
 
 /** Starts the foreground form as a detached child and returns once it reports the mount is up. */
