@@ -17,8 +17,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pipeline } from "node:stream/promises";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { deltaFile, patchFile, signatureFile } from "../src/sync/delta/index.js";
+import { binding } from "../src/sync/delta/native.js";
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   const p = (name: string): string => join(dir, name);
   const imz = intermezzoCommand();
   const version = (await exec("rdiff", ["--version"])).stdout.split("\n")[0];
-  console.log(`bench/delta: 256 MiB random file, best of ${RUNS}; CLI = ${imz.note}; ${version}`);
+  console.log(`bench/delta: 256 MiB random file, best of ${RUNS}; CLI = ${imz.note}; ${version}; addon linked to librsync ${binding().librsyncVersion}`);
   console.log(`CLI start-up alone (intermezzo --help): ${(await best(() => exec(process.execPath, [...imz.args, "--help"]))).toFixed(2)} s`);
 
   /** Runs one operation with one tool; outputs go to `<tool>.sig|.delta|.out`. */
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     else if (tool === "cli") await exec(process.execPath, [...imz.args, "delta", op, "-f", a, b, ...(c ? [c] : [])]);
     else if (op === "signature") await pipeline(await signatureFile(a, { blockLength: 0, strongLength: 0 }), createWriteStream(b));
     else if (op === "delta") await pipeline(await deltaFile(await readFile(a), b), createWriteStream(c as string));
-    else await patchFile(a, (await import("node:fs")).createReadStream(b, { highWaterMark: 1 << 20 }), c as string);
+    else await patchFile(a, createReadStream(b, { highWaterMark: 1 << 20 }), c as string);
   };
 
   const line = async (label: string, op: Op, extra: () => Promise<string>): Promise<void> => {

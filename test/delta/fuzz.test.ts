@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isImzError } from "../../src/errors.js";
-import { deltaBuffer, loadSignature, patchBuffer, signatureBuffer } from "../../src/sync/delta/index.js";
+import { DELTA_MAGIC, SIGNATURE_MAGIC, deltaBuffer, deltaStream, loadSignature, patchBuffer, signatureBuffer } from "../../src/sync/delta/index.js";
 import { binding } from "../../src/sync/delta/native.js";
 import { applyEdits, seededBytes } from "./helpers.js";
 
@@ -122,7 +122,8 @@ test("fuzz: 3000 mangled deltas give typed errors or some output", async () => {
 test("fuzz: random garbage of every small length", async () => {
   for (let len = 0; len < 300; len++) {
     const junk = seededBytes(len + 99, len);
-    for (const input of [junk, Buffer.concat([Buffer.from([0x72, 0x73, 0x02, 0x36]), junk]), Buffer.concat([Buffer.from([0x72, 0x73, 0x01, 0x47]), junk])]) {
+    const withMagic = (magic: number): Buffer => Buffer.concat([Buffer.from([magic >>> 24, (magic >>> 16) & 0xff, (magic >>> 8) & 0xff, magic & 0xff]), junk]);
+    for (const input of [junk, withMagic(DELTA_MAGIC), withMagic(SIGNATURE_MAGIC.RS_RK_BLAKE2_SIG_MAGIC), withMagic(SIGNATURE_MAGIC.RS_MD4_SIG_MAGIC)]) {
       await loadSignature(input).then(() => undefined, expectTyped);
       await patchBuffer(basis, input).then(() => undefined, expectTyped);
     }
@@ -139,7 +140,6 @@ test("a second concurrent step on one job is a typed error; the first completes"
 });
 
 test("a signature is used by one delta at a time", async () => {
-  const { deltaStream } = await import("../../src/sync/delta/index.js");
   const sig = await loadSignature(await signatureBuffer(basis));
   const first = deltaStream(sig, newer);
   assert.throws(() => deltaStream(sig, newer), (err: unknown) => isImzError(err, "RS_PARAM_ERROR"));
