@@ -1,7 +1,8 @@
 /** Round trips (signature → delta → patch gives the new bytes) on seeded data with edits. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
+import { open, readFile, writeFile } from "node:fs/promises";
 import fc from "fast-check";
 import {
   deltaBuffer,
@@ -124,6 +125,37 @@ test("file API: signatureFile → deltaFile → patchFile, with the whole-file h
     assert.equal(await wholeFileHash(t.path("out")), wholeBufferHash(edited));
     assert.ok(result.stats.copyBytes > edited.length - 20_000);
     assert.ok(delta.stats().literalBytes < 20_000);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("patchFile writes to an open FileHandle or descriptor; a failing write rejects and frees the job", async () => {
+  const t = await tempDir();
+  try {
+    const base = seededBytes(21, 9_000_000);
+    const edited = applyEdits(base, [{ kind: "replace", at: 0.4, length: 5000, seed: 3 }]);
+    await writeFile(t.path("old"), base);
+    const delta = await deltaBuffer(await signatureBuffer(base), edited);
+    const handle = await open(t.path("via-handle"), "w");
+    await handle.write(Buffer.from("prefix:"));
+    const viaHandle = await patchFile(t.path("old"), delta, handle);
+    await handle.close();
+    assert.ok((await readFile(t.path("via-handle"))).equals(Buffer.concat([Buffer.from("prefix:"), edited])));
+    assert.equal(viaHandle.hash, wholeBufferHash(edited));
+    const fd = openSync(t.path("via-fd"), "w");
+    try {
+      assert.equal((await patchFile(t.path("old"), delta, fd)).bytes, edited.length);
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok((await readFile(t.path("via-fd"))).equals(edited));
+    const readOnly = openSync(t.path("old"), "r");
+    try {
+      await assert.rejects(patchFile(t.path("old"), delta, readOnly), (err: NodeJS.ErrnoException) => err.code === "EBADF");
+    } finally {
+      closeSync(readOnly);
+    }
   } finally {
     await t.cleanup();
   }

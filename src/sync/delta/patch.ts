@@ -3,7 +3,9 @@
  * `pread` on a file descriptor (or from memory), never through JavaScript; the output is hashed as it
  * is written so the caller can check it against the expected whole-file hash.
  */
+import { write } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
 import { patchJob, type JobStats } from "./native.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { createWholeHash, finishWholeHash } from "./hash.js";
@@ -27,20 +29,27 @@ export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobR
   return jobReadable(job, runJob(job, delta));
 }
 
-/** Writes all of `chunk` at the handle's current position. */
-async function writeAll(target: FileHandle, chunk: Buffer): Promise<void> {
-  for (let off = 0; off < chunk.length; ) off += (await target.write(chunk, off, chunk.length - off)).bytesWritten;
+const writeFd = promisify(write);
+
+/** Writes all of `chunk` at the current position of a FileHandle or raw descriptor. */
+async function writeAll(target: FileHandle | number, chunk: Buffer): Promise<void> {
+  for (let off = 0; off < chunk.length; ) {
+    const written = typeof target === "number" ? writeFd(target, chunk, off, chunk.length - off, null) : target.write(chunk, off, chunk.length - off);
+    off += (await written).bytesWritten;
+  }
 }
 
 /**
  * Applies `delta` to the file at `basisPath`, writing the result to `out`: a path (created or
- * truncated, closed at the end) or an open FileHandle (written from its current position, left open).
+ * truncated, closed at the end), or an open FileHandle or file descriptor (written from its current
+ * position, left open).
  * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
  */
-export async function patchFile(basisPath: string, delta: ByteSource, out: string | FileHandle): Promise<PatchResult> {
+export async function patchFile(basisPath: string, delta: ByteSource, out: string | number | FileHandle): Promise<PatchResult> {
   const basis = await open(basisPath, "r");
   try {
-    const target = typeof out === "string" ? await open(out, "w") : out;
+    const owned = typeof out === "string" ? await open(out, "w") : null;
+    const target = owned ?? (out as number | FileHandle);
     try {
       const job = patchJob(basis.fd);
       const output = runJob(job, delta);
@@ -63,7 +72,7 @@ export async function patchFile(basisPath: string, delta: ByteSource, out: strin
       }
       return { bytes, hash: finishWholeHash(hash), stats: job.stats() };
     } finally {
-      if (typeof out === "string") await target.close();
+      await owned?.close();
     }
   } finally {
     await basis.close();
