@@ -7,6 +7,7 @@ import { register as mount } from "./mount.js";
 import { register as scan } from "./scan.js";
 import { register as serve } from "./serve.js";
 import { register as umount } from "./umount.js";
+import { register as watch } from "./watch.js";
 
 /** Adds one verb to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -19,5 +20,6 @@ export const COMMANDS: RegisterCommand[] = [
   serve,
   mount,
   umount,
+  watch,
   delta,
 ];

@@ -347,9 +347,14 @@ export class Presto implements FsLayer {
       await new Promise((r) => setTimeout(r, 0));
       await this.serial.run(async () => {
         this.rescanning = undefined;
-        const r = await scan(this.set, { force: false });
-        this.stats.records += r.records;
-        this.set.filterEvent("rescan", { records: r.records });
+        try {
+          const r = await scan(this.set, { force: false });
+          this.stats.records += r.records;
+          this.set.filterEvent("rescan", { records: r.records });
+        } catch (err) {
+          // e.g. MASS_DELETE: the suspect event stays the last word, so the next sync scans (and refuses).
+          this.set.filterEvent("suspect", { reason: `rescan failed: ${String(err)}` });
+        }
       });
     })();
   }

@@ -15,7 +15,7 @@ import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
 import { manifest, tempDir, type ManifestEntry } from "../helpers/tree.js";
 
-const SYNC: SyncOptions = { dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
+const SYNC: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
 const CLI_MAIN = fileURLToPath(new URL("./cli-main.ts", import.meta.url));
 
 /** A replica mounted through the filter (by `intermezzo mount --foreground` in a child), and its holder. */

@@ -1,0 +1,49 @@
+/** The watcher filter: observed changes are journaled by the scanner, renames recognised by inode. */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { it } from "node:test";
+import { scan } from "../../src/filter/scanner.js";
+import { watchFileSet } from "../../src/filter/watcher.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import type { RecordOp } from "../../src/journal/records.js";
+import { tempDir } from "../helpers/tree.js";
+
+/** Polls until `pred` holds (events arrive asynchronously). */
+async function until(pred: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 10_000; !pred(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it("journals observed creates, writes, renames and deletes as the filter would", async () => {
+  const root = tempDir("imz-watch-");
+  fs.mkdirSync(path.join(root, "dir"));
+  fs.writeFileSync(path.join(root, "dir/file"), "one");
+  fs.mkdirSync(path.join(root, "keep"));
+  for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(root, `keep/${i}`), String(i)); // so the delete below is no mass delete
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  const ops = (): RecordOp[] => set.cml.all().map((r) => r.op).filter((op) => op !== "setattr");
+  const errors: unknown[] = [];
+  const w = await watchFileSet(set, { debounceMs: 50, onError: (e) => errors.push(e) });
+  try {
+    assert.equal(ops().length, 13, "the first scan catches up");
+    set.db.exec("DELETE FROM cml");
+    fs.renameSync(path.join(root, "dir"), path.join(root, "moved"));
+    fs.writeFileSync(path.join(root, "moved/file"), "two, longer");
+    await until(() => ops().includes("close"), "the close");
+    await w.idle();
+    assert.deepEqual(ops().sort(), ["close", "rename"], "the directory rename is one record, recognised by inode");
+    fs.rmSync(path.join(root, "moved"), { recursive: true });
+    await until(() => ops().includes("rmdir"), "the rmdir");
+    await w.idle();
+    assert.deepEqual(ops().slice(2), ["unlink", "rmdir"]);
+    assert.equal((await scan(set)).records, 0, "nothing left for a scan");
+    assert.deepEqual(errors, []);
+  } finally {
+    await w.close();
+    set.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
