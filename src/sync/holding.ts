@@ -42,13 +42,21 @@ export class Holding {
 
   constructor(readonly set: FileSet) {}
 
-  /** Absolute path of object `fid`, with every directory on the way checked. */
+  /**
+   * Absolute path of object `fid`, with every directory on the way checked, and the object itself
+   * checked not to be a symlink where the Fsdb knows a file or directory (a chmod or a read would
+   * follow it out of the tree). A missing object is the caller's to report.
+   */
   pathOf(fid: string): string {
     if (fid === ROOT_FID) return this.set.root;
     const rel = this.set.fsdb.pathOf(fid);
     const parts = checkRelPath(rel);
     this.verifyDirs(parts.slice(0, -1));
-    return path.join(this.set.root, ...parts);
+    const abs = path.join(this.set.root, ...parts);
+    const type = this.set.fsdb.get(fid)?.type;
+    if (type === "d") this.verifyDir(abs);
+    else if (type === "f") this.verifyNotSymlink(abs);
+    return abs;
   }
 
   /** Absolute path for name `name` in directory `parent` (checked, the directory verified). */
@@ -110,6 +118,21 @@ export class Holding {
     for (const p of parts) {
       cur = path.join(cur, p);
       this.verifyDir(cur);
+    }
+  }
+
+  private verifyNotSymlink(abs: string): void {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is a symlink where a file was expected`, {
+        hint: "something outside intermezzo changed the tree; rescan it",
+        path: path.relative(this.set.root, abs),
+      });
     }
   }
 
