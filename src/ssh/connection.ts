@@ -270,6 +270,9 @@ export class Connection {
   }
 
   private reply(id: number, peerId: number, body: { ok: boolean; result?: unknown; error?: WireError }): void {
+    // An upload the handler did not read is dropped, and its queued bytes released: left counted, they
+    // would keep the input paused (backpressure) and stall every later request on the connection.
+    this.incoming.get(peerId)?.fail(new ImzError("SESSION_UNKNOWN", "the request was answered before its upload was read"));
     this.incoming.delete(peerId);
     if (!this.failure) this.write(encodeFrame(FrameKind.REPLY, id, peerId, body));
   }
