@@ -4,6 +4,7 @@
  * requested from the client over the same connection.
  */
 import type { Readable, Writable } from "node:stream";
+import { ImzError } from "../errors.js";
 import { Connection, type Handler, type RequestContext } from "../ssh/connection.js";
 import type { HolderPeer } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
@@ -22,17 +23,21 @@ export async function sendContent(ctx: RequestContext, stream: ContentStream): P
 
 /**
  * Serves one connection until it closes. Resolves when the peer has gone (the server's file set is
- * closed and unlocked whatever happened).
+ * closed and unlocked whatever happened), with why the connection ended: `CONNECTION_LOST` when the
+ * peer simply hung up, a `FRAME_*`/`HANDSHAKE_FAILED`/`PROTOCOL_VERSION`/`SESSION_UNKNOWN` error when
+ * it broke the protocol (for the caller to log; the peer only sees the stream end).
  */
-export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<void> {
+export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<Error | undefined> {
   let server: LentoServer | undefined;
   const need = (): HolderPeer => {
-    if (!server) throw new Error("attach must come first");
+    if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before attaching; nothing was done" });
     return server;
   };
   const handlers: Record<string, Handler> = {
     attach: async (h) => {
       const req = check(Requests.attach, h, "attach request");
+      // a second attach must not replace (and so leak, still locked) the file set the first one opened
+      if (server) throw new ImzError("USAGE", "attach called twice on one connection");
       server = new LentoServer(resolveRoot(req.fileset), opts);
       return server.attach(req);
     },
@@ -65,9 +70,11 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   const conn = new Connection(input, output, { handlers });
   try {
     await conn.start({ software: SOFTWARE, role: "holder" });
-    await conn.closed;
   } catch {
-    // the failure is the client's to report; the server just cleans up
+    // a failed handshake: `closed` says why; the server just cleans up
+  }
+  try {
+    return await conn.closed;
   } finally {
     await server?.close();
     conn.close();
