@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "addon.h"
 #include "errors.h"
@@ -38,9 +41,50 @@ Napi::Object StatsToJs(Napi::Env env, const rs_stats_t& s, double in_bytes, doub
   return o;
 }
 
+/**
+ * Output blocks are reused: a fresh multi-megabyte malloc per step is served by mmap (or trimmed
+ * back to the kernel), and its page faults cost more than librsync's own work for a patch.
+ */
+class BlockPool {
+ public:
+  char* Take(size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->first == size) {
+          char* block = it->second;
+          free_.erase(it);
+          return block;
+        }
+      }
+    }
+    return static_cast<char*>(std::malloc(size));
+  }
+
+  void Give(char* block, size_t size) {
+    if (block == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (free_.size() < kMaxPooled) {
+        free_.emplace_back(size, block);
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+ private:
+  static constexpr size_t kMaxPooled = 12;
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, char*>> free_;
+};
+
+// Never destroyed: buffer finalizers may still run while the process exits.
+BlockPool& pool = *new BlockPool();
+
 void FreeOutput(Napi::Env env, char* data, size_t* size) {
   Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(*size));
-  std::free(data);
+  pool.Give(data, *size);
   delete size;
 }
 
@@ -66,7 +110,7 @@ class StepWorker : public Napi::AsyncWorker {
     TraceScope scope(&log_);
     const size_t cap = job_->out_capacity_;
     if (cap > 0) {
-      out_ = static_cast<char*>(std::malloc(cap));
+      out_ = pool.Take(cap);
       if (out_ == nullptr) {
         result_ = RS_MEM_ERROR;
         return;
@@ -124,7 +168,7 @@ class StepWorker : public Napi::AsyncWorker {
       job_->Finish();
     }
     if (result_ != RS_DONE) {
-      std::free(out_);
+      pool.Give(out_, job_->out_capacity_);
       deferred_.Reject(RsError(env, result_, detail_, log_).Value());
       return;
     }
@@ -151,12 +195,12 @@ class StepWorker : public Napi::AsyncWorker {
 
   Napi::Value TakeOutput(Napi::Env env) {
     if (out_len_ == 0) {
-      std::free(out_);
+      pool.Give(out_, job_->out_capacity_);
       return Napi::Buffer<char>::New(env, 0);
     }
     if (out_len_ < job_->out_capacity_ / 2) {
       Napi::Buffer<char> copy = Napi::Buffer<char>::Copy(env, out_, out_len_);
-      std::free(out_);
+      pool.Give(out_, job_->out_capacity_);
       return copy;
     }
     Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(job_->out_capacity_));
