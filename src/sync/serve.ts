@@ -78,5 +78,8 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   } finally {
     await server?.close();
     conn.close();
+    // Stop reading: after a protocol error the peer may keep its side open, and a `serve --stdio`
+    // child would otherwise linger on its stdin until the peer hangs up.
+    input.destroy();
   }
 }
