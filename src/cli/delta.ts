@@ -8,13 +8,13 @@ import { createWriteStream, type Stats } from "node:fs";
 import { fstat as fstatCb } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { promisify } from "node:util";
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Option, InvalidArgumentError, type Command } from "commander";
 import { ImzError } from "../errors.js";
 import { runAction } from "./exit.js";
 import { deltaStream, loadSignature, patchStream, signatureStream, type JobReadable } from "../sync/delta/index.js";
-import { READ_CHUNK } from "../sync/delta/signature.js";
+import { READ_CHUNK, readReused, type ByteSource } from "../sync/delta/job.js";
 import type { RollingSum, StrongHash } from "../sync/delta/options.js";
 
 const PROG = "intermezzo";
@@ -42,14 +42,14 @@ function integer(value: string): number {
 const isStdio = (name: string | undefined): boolean => name === undefined || name === "-";
 
 /** An input file (or stdin) and its size when it is a regular file (-1 otherwise, as rdiff). */
-async function openInput(name: string | undefined): Promise<{ stream: Readable; size: number }> {
+async function openInput(name: string | undefined): Promise<{ stream: ByteSource; size: number }> {
   if (isStdio(name)) {
     const st: Stats = await fstat(0);
     return { stream: process.stdin, size: st.isFile() ? st.size : -1 };
   }
   const handle = await open(name as string, "r");
   const st = await handle.stat();
-  return { stream: handle.createReadStream({ highWaterMark: READ_CHUNK }), size: st.isFile() ? st.size : -1 };
+  return { stream: readReused(handle), size: st.isFile() ? st.size : -1 };
 }
 
 /** Where output goes: stdout, or a new file (an existing one only with --force, as rdiff). */

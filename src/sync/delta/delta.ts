@@ -4,8 +4,8 @@
  */
 import { open } from "node:fs/promises";
 import { deltaJob } from "./native.js";
-import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
-import { READ_CHUNK, loadSignature, type LoadedSignature } from "./signature.js";
+import { collect, jobReadable, readReused, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { loadSignature, type LoadedSignature } from "./signature.js";
 
 /**
  * The delta turning the signature's basis into `source`. The signature is leased for the life of
@@ -21,7 +21,7 @@ export async function deltaFile(signature: LoadedSignature | Uint8Array, path: s
   const loaded = signature instanceof Uint8Array ? await loadSignature(signature) : signature;
   const handle = await open(path, "r");
   try {
-    return deltaStream(loaded, handle.createReadStream({ highWaterMark: READ_CHUNK }));
+    return deltaStream(loaded, readReused(handle));
   } catch (err) {
     await handle.close();
     throw err;

@@ -3,6 +3,7 @@
  * its consumer asks for output, so Node stream backpressure reaches librsync, and every
  * `rs_job_iter` runs on a libuv worker thread inside the addon.
  */
+import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { forwardLog, toDeltaError, type JobStats, type NativeJob, type NativeStep } from "./native.js";
 
@@ -65,6 +66,34 @@ export async function* runJob(job: NativeJob, source: ByteSource): AsyncGenerato
 export function jobReadable(job: NativeJob, output: AsyncIterable<Buffer>): JobReadable {
   const stream = Readable.from(output, { objectMode: false });
   return Object.assign(stream, { stats: (): JobStats => job.stats() });
+}
+
+/** Read size for files fed to librsync. */
+export const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Reads a file through two reused buffers, reading the next chunk while the caller works on the
+ * current one, and closes the handle at the end. Each chunk is valid only until the next is asked
+ * for — right for {@link runJob}, which is done with a chunk before it asks again. (Fresh buffers per
+ * read, as fs streams allocate, cost page faults comparable to librsync's own work.)
+ */
+export async function* readReused(handle: FileHandle, size = READ_CHUNK): AsyncGenerator<Buffer, void, undefined> {
+  const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
+  let which = 0;
+  let pending = handle.read(buffers[0], 0, size, null);
+  try {
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) return;
+      const current = buffers[which];
+      which ^= 1;
+      pending = handle.read(buffers[which], 0, size, null);
+      yield current.subarray(0, bytesRead);
+    }
+  } finally {
+    await pending.catch(() => undefined);
+    await handle.close();
+  }
 }
 
 /** Reads a job's output (any stream or generator of Buffers) to the end as one Buffer. */

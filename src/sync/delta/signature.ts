@@ -4,11 +4,8 @@
  */
 import { open } from "node:fs/promises";
 import { loadSignatureJob, signatureJob, type NativeSignature } from "./native.js";
-import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { collect, jobReadable, readReused, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { resolveSignatureOptions, type SignatureArgs, type SignatureOptions } from "./options.js";
-
-/** Read size for files fed to librsync. */
-export const READ_CHUNK = 1024 * 1024;
 
 /** A signature stream and the arguments it was computed with. */
 export type SignatureReadable = JobReadable & { args: SignatureArgs };
@@ -29,7 +26,7 @@ export async function signatureFile(path: string, options: SignatureOptions = {}
   const handle = await open(path, "r");
   try {
     const { size } = await handle.stat();
-    return signatureStream(handle.createReadStream({ highWaterMark: READ_CHUNK }), size, options);
+    return signatureStream(readReused(handle), size, options);
   } catch (err) {
     await handle.close();
     throw err;
