@@ -1,0 +1,418 @@
+/**
+ * The scanner on real directories: a replica file set is scanned once for a baseline, changed on
+ * disk, scanned again, and the records it journaled are read from the CML. Table-driven named cases
+ * with the expected records spelled out as "op path" lines; the order-sensitive ones are also
+ * replayed by syncing into a holder (`LentoServer` in-process) and comparing manifests.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { describe, it } from "node:test";
+import { isImzError } from "../../src/errors.js";
+import { scan, type ScanReport } from "../../src/filter/scanner.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { ROOT_FID, type JournalRecord } from "../../src/journal/records.js";
+import { LentoServer } from "../../src/sync/server.js";
+import { syncFileSets } from "../../src/sync/sync.js";
+import { makeVariedTree, manifest, tempDir } from "../helpers/tree.js";
+
+/** Options for the replay syncs (a variable, so fields other branches add are not excess properties). */
+const SYNC = { dryRun: false, maxDeleteFraction: 1, force: true, owner: true, mirror: false, replicaIsSrc: true };
+
+function write(root: string, rel: string, text: string | Buffer): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), text);
+}
+
+/** Every known fid's path in the file set. */
+function paths(set: FileSet): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { fid } of set.db.prepare<[], { fid: string }>(`SELECT fid FROM objects`).all()) out.set(fid, set.fsdb.pathOf(fid));
+  return out;
+}
+
+/**
+ * A record as one readable line: `op path` (`rename from -> to`), with swap names normalised and the
+ * root as `.`; a directory's own mtime change (its entries changed) is `dir-mtime path`.
+ */
+function line(r: JournalRecord, at: Map<string, string>, dirs: Set<string>): string {
+  const p = (parent: string, name: string): string => {
+    const dir = parent === ROOT_FID ? "" : at.get(parent) ?? `<${parent}>`;
+    return (dir === "" ? name : `${dir}/${name}`).replace(/\.imz-swap-[0-9a-f-]+/, ".imz-swap");
+  };
+  switch (r.op) {
+    case "rename":
+      return `rename ${p(r.parent, r.name)} -> ${p(r.newParent, r.newName)}`;
+    case "setattr": {
+      const keys = Object.keys(r.attrs).sort().join(",");
+      const where = at.get(r.fid) || ".";
+      return dirs.has(r.fid) && keys === "mtimeNs" ? `dir-mtime ${where}` : `setattr ${where} ${keys}`;
+    }
+    case "close":
+      return `close ${at.get(r.fid)}`;
+    default:
+      return `${r.op} ${p(r.parent, r.name)}`;
+  }
+}
+
+interface Scanned {
+  records: JournalRecord[];
+  /** Every record as a line, in order. */
+  all: string[];
+  /** The lines other than directories' own mtime changes. */
+  lines: string[];
+  report: ScanReport;
+}
+
+/** Scans `root`'s file set; returns the records this scan added to the CML as lines. */
+async function scanOnce(root: string, opts: { force?: boolean; maxDeleteFraction?: number } = {}): Promise<Scanned> {
+  const set = FileSet.open(root);
+  try {
+    const before = paths(set);
+    const n = set.cml.count();
+    const report = await scan(set, opts);
+    const records = set.cml.all().slice(n);
+    const at = new Map([...before, ...paths(set)]);
+    const dirs = new Set(set.db.prepare<[], { fid: string }>(`SELECT fid FROM objects WHERE type = 'd'`).all().map((o) => o.fid));
+    const all = records.map((r) => line(r, at, dirs));
+    // a directory's own attributes are journaled after every change to its entries
+    const firstDirMtime = all.findIndex((l) => l.startsWith("dir-mtime "));
+    if (firstDirMtime >= 0) assert.ok(all.slice(firstDirMtime).every((l) => l.startsWith("dir-mtime ")), JSON.stringify(all));
+    return { records, all, lines: all.filter((l) => !l.startsWith("dir-mtime ")), report };
+  } finally {
+    set.close();
+  }
+}
+
+/** A replica at `root` with its baseline journaled and dropped (so only later changes show). */
+async function baseline(root: string): Promise<void> {
+  const set = FileSet.init(root, { role: "replica" });
+  try {
+    await scan(set);
+    set.cml.drop(set.cml.all().map((r) => r.seq));
+  } finally {
+    set.close();
+  }
+}
+
+/** A replica at `root` synced with a fresh holder; returns the holder's root. */
+async function synced(root: string, holder: string): Promise<void> {
+  const r = await syncFileSets(root, new LentoServer(holder, { owner: true }), SYNC);
+  assert.deepEqual([r.conflicts, r.problems], [[], []]);
+  assert.deepEqual(manifest(holder), manifest(root));
+}
+
+interface Case {
+  name: string;
+  setup: (root: string) => void;
+  change: (root: string) => void;
+  /** The records expected, in order (exact), or a check of them. */
+  expect: string[] | ((s: Scanned) => void);
+  /** Replay the records into a holder by syncing, and compare trees. */
+  replay?: boolean;
+}
+
+function files(root: string, dir: string, n: number): void {
+  fs.mkdirSync(path.join(root, dir), { recursive: true });
+  for (let i = 0; i < n; i++) fs.writeFileSync(path.join(root, dir, `f${i}`), `file ${i} of ${dir}\n`);
+}
+
+/** Index of the first line equal to `l` (fails when absent). */
+function at(lines: string[], l: string): number {
+  const i = lines.indexOf(l);
+  assert.ok(i >= 0, `missing '${l}' in ${JSON.stringify(lines)}`);
+  return i;
+}
+
+const CASES: Case[] = [
+  { name: "no change journals nothing", setup: (r) => makeVariedTree(r), change: () => undefined, expect: [] },
+  {
+    name: "content changed at the same size (mtime moved): one close, found by hash",
+    setup: (r) => write(r, "f", "aaaa"),
+    change: (r) => {
+      write(r, "f", "bbbb");
+      fs.utimesSync(path.join(r, "f"), new Date(2_000_000_000_000), new Date(2_000_000_000_000));
+    },
+    expect: ["close f"],
+    replay: true,
+  },
+  {
+    name: "mtime-only change: setattr of mtime, no close",
+    setup: (r) => write(r, "f", "same"),
+    change: (r) => fs.utimesSync(path.join(r, "f"), new Date(1_500_000_000_000), new Date(1_500_000_000_000)),
+    expect: ["setattr f mtimeNs"],
+    replay: true,
+  },
+  { name: "chmod: setattr of mode", setup: (r) => write(r, "f", "x"), change: (r) => fs.chmodSync(path.join(r, "f"), 0o600), expect: ["setattr f mode"], replay: true },
+  {
+    name: "rename of a file: one rename, no create/close/unlink",
+    setup: (r) => (write(r, "a.txt", "alpha"), write(r, "d/keep", "k")),
+    change: (r) => fs.renameSync(path.join(r, "a.txt"), path.join(r, "d/b.txt")),
+    expect: ["rename a.txt -> d/b.txt"],
+    replay: true,
+  },
+  {
+    name: "rename of a directory holding 1,000 files: one rename",
+    setup: (r) => files(r, "big", 1000),
+    change: (r) => fs.renameSync(path.join(r, "big"), path.join(r, "big2")),
+    expect: ["rename big -> big2"],
+    replay: true,
+  },
+  {
+    name: "move into a new directory: the mkdir comes before the rename",
+    setup: (r) => write(r, "a", "payload"),
+    change: (r) => (fs.mkdirSync(path.join(r, "new")), fs.renameSync(path.join(r, "a"), path.join(r, "new/a"))),
+    expect: (s) => {
+      assert.ok(at(s.lines, "mkdir new") < at(s.lines, "rename a -> new/a"));
+      assert.equal(s.records.filter((r) => r.op === "create" || r.op === "unlink").length, 0);
+    },
+    replay: true,
+  },
+  {
+    name: "editor save (write a temp, rename it over the file): the name is freed before the new file is placed",
+    setup: (r) => write(r, "doc.txt", "version 1\n"),
+    change: (r) => (write(r, ".doc.txt.swp", "version 2, longer\n"), fs.renameSync(path.join(r, ".doc.txt.swp"), path.join(r, "doc.txt"))),
+    expect: ["unlink doc.txt", "create doc.txt"],
+    replay: true,
+  },
+  {
+    name: "swap of two files (a→t, b→a, t→b): renames through a temporary name, replayable",
+    setup: (r) => (write(r, "a", "content of a"), write(r, "b", "content of b, longer")),
+    change: (r) => {
+      fs.renameSync(path.join(r, "a"), path.join(r, "t"));
+      fs.renameSync(path.join(r, "b"), path.join(r, "a"));
+      fs.renameSync(path.join(r, "t"), path.join(r, "b"));
+    },
+    expect: (s) => {
+      assert.equal(s.lines.length, 3, JSON.stringify(s.lines));
+      assert.ok(s.lines.every((l) => l.startsWith("rename ")), JSON.stringify(s.lines));
+    },
+    replay: true,
+  },
+  {
+    name: "delete of a subtree: unlinks before rmdirs, deepest first",
+    setup: (r) => {
+      files(r, "keep", 30);
+      files(r, "gone/x/y", 3);
+      files(r, "gone/x", 2);
+      fs.symlinkSync("../x", path.join(r, "gone/x/y/ln"));
+      fs.mkdirSync(path.join(r, "gone/empty"));
+    },
+    change: (r) => fs.rmSync(path.join(r, "gone"), { recursive: true }),
+    expect: (s) => {
+      const removed = s.lines;
+      assert.equal(removed.length, 3 + 2 + 1 + 4, JSON.stringify(s.lines));
+      assert.ok(removed.every((l) => l.startsWith("unlink ") || l.startsWith("rmdir ")));
+      // every rmdir comes after the removal of everything below it
+      for (const [i, l] of removed.entries()) {
+        if (!l.startsWith("rmdir ")) continue;
+        const dir = l.slice("rmdir ".length);
+        for (const later of removed.slice(i + 1)) assert.ok(!later.split(" ")[1]!.startsWith(`${dir}/`), `${later} after ${l}`);
+      }
+      assert.equal(removed.at(-1), "rmdir gone");
+    },
+    replay: true,
+  },
+  {
+    name: "a file replaced by a directory at the same name",
+    setup: (r) => write(r, "x", "was a file"),
+    change: (r) => (fs.rmSync(path.join(r, "x")), write(r, "x/inner", "now inside a directory")),
+    expect: ["unlink x", "mkdir x", "create x/inner"],
+    replay: true,
+  },
+  {
+    name: "a directory replaced by a file at the same name",
+    setup: (r) => (files(r, "x", 2), files(r, "keep", 10)),
+    change: (r) => (fs.rmSync(path.join(r, "x"), { recursive: true }), write(r, "x", "now a file")),
+    expect: ["unlink x/f0", "unlink x/f1", "rmdir x", "create x"],
+    replay: true,
+  },
+  {
+    name: "a hard link added: one link record",
+    setup: (r) => write(r, "orig", "linked content"),
+    change: (r) => fs.linkSync(path.join(r, "orig"), path.join(r, "second")),
+    expect: ["link second"],
+    replay: true,
+  },
+  {
+    name: ".intermezzoignore patterns exclude paths (the ignore file itself is replicated)",
+    setup: (r) => write(r, "keep.txt", "k"),
+    change: (r) => {
+      write(r, ".intermezzoignore", "*.log\nbuild/\n/cache\n");
+      write(r, "debug.log", "noise");
+      write(r, "sub/deeper.log", "noise");
+      write(r, "build/out.o", "binary");
+      write(r, "cache", "c");
+      write(r, "sub/cache", "not anchored: kept");
+    },
+    expect: ["create .intermezzoignore", "mkdir sub", "create sub/cache"],
+  },
+  {
+    name: ".intermezzo/ never appears, whatever changes inside it",
+    setup: (r) => write(r, "a", "a"),
+    change: (r) => {
+      write(r, ".intermezzo/tmp/stray", "temp");
+      write(r, ".intermezzo/conflicts/x/y", "kept version");
+    },
+    expect: [],
+  },
+];
+
+describe("scanner: named cases on real directories", () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const root = tempDir("imz-scan-");
+      const holder = tempDir("imz-scan-holder-");
+      try {
+        c.setup(root);
+        if (c.replay) await synced(root, holder);
+        else await baseline(root);
+        c.change(root);
+        const s = await scanOnce(root);
+        assert.deepEqual(s.report.problems, []);
+        if (typeof c.expect === "function") c.expect(s);
+        else assert.deepEqual(s.lines, c.expect);
+        for (const r of s.records) assert.ok(!JSON.stringify(r).includes(".intermezzo\""), `record about .intermezzo: ${JSON.stringify(r)}`);
+        if (c.replay) await synced(root, holder);
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true });
+        fs.rmSync(holder, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe("scanner: first scans, special files, mass deletion, memory", () => {
+  it("the first scan of a varied tree journals one record per object, each directory before its entries", async () => {
+    const root = tempDir("imz-scan-");
+    try {
+      makeVariedTree(root);
+      const set = FileSet.init(root, { role: "replica" });
+      set.close();
+      const s = await scanOnce(root);
+      assert.deepEqual(s.report.problems, []);
+      const want = manifest(root);
+      const op = { d: "mkdir", l: "symlink", f: "create" } as const;
+      const lines = s.all.filter((l) => l !== "dir-mtime .");
+      assert.equal(lines.length, want.length, JSON.stringify(lines));
+      // hard links: the first name of the inode is created, every other name is a link to it
+      const linked = want.filter((e) => e.links.length > 0).map((e) => e.path);
+      for (const e of want) {
+        const expected = linked.includes(e.path) ? [`create ${e.path}`, `link ${e.path}`] : [`${op[e.type]} ${e.path}`];
+        assert.equal(lines.filter((l) => expected.includes(l)).length, 1, `${e.path}: ${JSON.stringify(lines)}`);
+      }
+      assert.deepEqual(linked.map((p) => lines.find((l) => l.endsWith(` ${p}`))!.split(" ")[0]).sort(), ["create", "link"]);
+      for (const [i, l] of lines.entries()) {
+        const p = l.slice(l.indexOf(" ") + 1);
+        if (p.includes("/")) assert.ok(at(lines, `mkdir ${path.posix.dirname(p)}`) < i, `${l} before its directory`);
+      }
+      assert.equal(s.all.filter((l) => l.includes(".intermezzo")).length, 0);
+      const again = await scanOnce(root);
+      assert.deepEqual(again.all, [], "a second scan found changes");
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a FIFO is a per-path problem UNSUPPORTED, not a failure; the rest is journaled", async () => {
+    const root = tempDir("imz-scan-");
+    try {
+      write(root, "a", "a");
+      await baseline(root);
+      execFileSync("mkfifo", [path.join(root, "pipe")]);
+      write(root, "b", "b");
+      const s = await scanOnce(root);
+      assert.deepEqual(s.lines, ["create b"]);
+      assert.deepEqual(s.report.problems.map((p) => [p.path, p.code]), [["pipe", "UNSUPPORTED"]]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("mass deletion over the threshold throws MASS_DELETE and journals no deletion; force journals it", async () => {
+    const root = tempDir("imz-scan-");
+    try {
+      files(root, "data", 40);
+      files(root, "small", 2);
+      await baseline(root);
+      fs.rmSync(path.join(root, "data"), { recursive: true });
+      write(root, "small/new", "a create in the same scan");
+      await assert.rejects(scanOnce(root), (err) => isImzError(err, "MASS_DELETE"));
+      const set = FileSet.open(root);
+      try {
+        assert.deepEqual(set.cml.all().filter((r) => r.op === "unlink" || r.op === "rmdir"), []);
+        assert.ok(set.fsdb.child(ROOT_FID, "data"), "the Fsdb forgot the refused deletions");
+      } finally {
+        set.close();
+      }
+      await assert.rejects(scanOnce(root, { maxDeleteFraction: 0.9 }), (err) => isImzError(err, "MASS_DELETE"));
+      const forced = await scanOnce(root, { force: true });
+      assert.equal(forced.records.filter((r) => r.op === "unlink").length, 40);
+      assert.deepEqual(forced.lines.filter((l) => l.startsWith("rmdir ")), ["rmdir data"]);
+      assert.equal(forced.lines.filter((l) => l.startsWith("unlink ") || l.startsWith("rmdir ")).at(-1), "rmdir data");
+      assert.ok(forced.lines.includes("create small/new"));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("an emptied root (everything gone) is refused as MASS_DELETE", async () => {
+    const root = tempDir("imz-scan-");
+    try {
+      files(root, "d", 3);
+      write(root, "top", "t");
+      await baseline(root);
+      for (const n of fs.readdirSync(root)) if (n !== ".intermezzo") fs.rmSync(path.join(root, n), { recursive: true });
+      await assert.rejects(scanOnce(root), (err) => isImzError(err, "MASS_DELETE"));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("memory: scanning 20,000 files in 200 directories keeps heap growth modest", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const root = tempDir("imz-scan-mem-");
+    try {
+      for (let d = 0; d < 200; d++) files(root, `dir${d}`, 100);
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        gc();
+        const base = process.memoryUsage().heapUsed;
+        let peak = base;
+        const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+        const first = await scan(set);
+        clearInterval(timer);
+        peak = Math.max(peak, process.memoryUsage().heapUsed); // the walk is synchronous: sample its end too
+        gc();
+        const afterFirst = process.memoryUsage().heapUsed;
+        assert.equal(first.records, 20_200);
+        set.cml.drop(set.cml.all().map((r) => r.seq));
+        gc();
+        const base2 = process.memoryUsage().heapUsed;
+        let peak2 = base2;
+        const timer2 = setInterval(() => (peak2 = Math.max(peak2, process.memoryUsage().heapUsed)), 5);
+        const t0 = Date.now();
+        const second = await scan(set);
+        const ms = Date.now() - t0;
+        clearInterval(timer2);
+        peak2 = Math.max(peak2, process.memoryUsage().heapUsed);
+        assert.equal(second.records, 0);
+        const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+        console.log(
+          `scanner memory: first scan peak +${mb(peak - base)}, retained +${mb(afterFirst - base)}; ` +
+            `no-change rescan peak +${mb(peak2 - base2)} (${ms} ms, ${second.examined} objects)`,
+        );
+        assert.ok(peak - base < 400 << 20, `first scan grew the heap by ${mb(peak - base)}`);
+        assert.ok(peak2 - base2 < 150 << 20, `a no-change rescan grew the heap by ${mb(peak2 - base2)}`);
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
