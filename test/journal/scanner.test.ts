@@ -238,6 +238,106 @@ const CASES: Case[] = [
     replay: true,
   },
   {
+    name: "rotation of three files (a→t, c→a, b→c, t→b): only renames, replayable",
+    setup: (r) => (write(r, "a", "A"), write(r, "b", "BB"), write(r, "c", "CCC")),
+    change: (r) => {
+      const mv = (x: string, y: string): void => fs.renameSync(path.join(r, x), path.join(r, y));
+      mv("a", "t");
+      mv("c", "a");
+      mv("b", "c");
+      mv("t", "b");
+    },
+    expect: (s) => assert.ok(s.lines.length <= 4 && s.lines.every((l) => l.startsWith("rename ")), JSON.stringify(s.lines)),
+    replay: true,
+  },
+  {
+    name: "swap of two directories with contents: only renames, replayable",
+    setup: (r) => (files(r, "x", 3), files(r, "y", 2), files(r, "pad", 10)),
+    change: (r) => {
+      fs.renameSync(path.join(r, "x"), path.join(r, "t"));
+      fs.renameSync(path.join(r, "y"), path.join(r, "x"));
+      fs.renameSync(path.join(r, "t"), path.join(r, "y"));
+    },
+    expect: (s) => assert.ok(s.lines.length <= 3 && s.lines.every((l) => l.startsWith("rename ")), JSON.stringify(s.lines)),
+    replay: true,
+  },
+  {
+    name: "swap of a file and a directory: only renames, replayable",
+    setup: (r) => (write(r, "a", "file a"), files(r, "b", 2), files(r, "pad", 10)),
+    change: (r) => {
+      fs.renameSync(path.join(r, "a"), path.join(r, "t"));
+      fs.renameSync(path.join(r, "b"), path.join(r, "a"));
+      fs.renameSync(path.join(r, "t"), path.join(r, "b"));
+    },
+    expect: (s) => assert.ok(s.lines.length <= 3 && s.lines.every((l) => l.startsWith("rename ")), JSON.stringify(s.lines)),
+    replay: true,
+  },
+  {
+    name: "a file moved out of a directory that is then deleted: the rename comes before the rmdir",
+    setup: (r) => (files(r, "d", 3), files(r, "pad", 10)),
+    change: (r) => (fs.renameSync(path.join(r, "d/f1"), path.join(r, "saved")), fs.rmSync(path.join(r, "d"), { recursive: true })),
+    expect: (s) => {
+      assert.ok(at(s.lines, "rename d/f1 -> saved") < at(s.lines, "rmdir d"));
+      assert.deepEqual(s.lines.filter((l) => l.startsWith("unlink ")).sort(), ["unlink d/f0", "unlink d/f2"]);
+    },
+    replay: true,
+  },
+  {
+    name: "a directory renamed and a file inside it changed: one rename and one close (by fid, in either order)",
+    setup: (r) => files(r, "d", 3),
+    change: (r) => (fs.renameSync(path.join(r, "d"), path.join(r, "e")), write(r, "e/f1", "changed after the move, longer")),
+    expect: (s) => assert.deepEqual([...s.lines].sort(), ["close e/f1", "rename d -> e"]),
+    replay: true,
+  },
+  {
+    name: "a file renamed over an existing file: the old one goes, one rename",
+    setup: (r) => (write(r, "a", "new content"), write(r, "b", "old content")),
+    change: (r) => fs.renameSync(path.join(r, "a"), path.join(r, "b")),
+    expect: ["unlink b", "rename a -> b"],
+    replay: true,
+  },
+  {
+    name: "nested renames (a/b → a/c, then a → z) and a move into new nested directories",
+    setup: (r) => (files(r, "a/b", 2), write(r, "m", "moved deep")),
+    change: (r) => {
+      fs.renameSync(path.join(r, "a/b"), path.join(r, "a/c"));
+      fs.renameSync(path.join(r, "a"), path.join(r, "z"));
+      fs.mkdirSync(path.join(r, "n1/n2"), { recursive: true });
+      fs.renameSync(path.join(r, "m"), path.join(r, "n1/n2/m"));
+    },
+    expect: (s) => {
+      assert.equal(s.records.filter((x) => x.op === "create" || x.op === "unlink").length, 0, JSON.stringify(s.lines));
+      assert.ok(at(s.lines, "mkdir n1") < at(s.lines, "mkdir n1/n2"));
+      assert.ok(at(s.lines, "mkdir n1/n2") < at(s.lines, "rename m -> n1/n2/m"));
+      assert.equal(s.lines.filter((l) => l.startsWith("rename ")).length, 3, JSON.stringify(s.lines));
+    },
+    replay: true,
+  },
+  {
+    name: "the original name of a hard-linked file removed: one unlink, the other name keeps its content",
+    setup: (r) => (write(r, "orig", "shared"), fs.linkSync(path.join(r, "orig"), path.join(r, "other"))),
+    change: (r) => fs.rmSync(path.join(r, "orig")),
+    expect: ["unlink orig"],
+    replay: true,
+  },
+  {
+    name: "a symlink retargeted and a file replaced by a symlink",
+    setup: (r) => (fs.symlinkSync("one", path.join(r, "ln")), write(r, "f", "file"), write(r, "pad", "p")),
+    change: (r) => {
+      fs.rmSync(path.join(r, "ln"));
+      fs.symlinkSync("two", path.join(r, "ln"));
+      fs.rmSync(path.join(r, "f"));
+      fs.symlinkSync("pad", path.join(r, "f"));
+    },
+    expect: (s) => {
+      assert.ok(at(s.lines, "unlink ln") < at(s.lines, "symlink ln"));
+      assert.ok(at(s.lines, "unlink f") < at(s.lines, "symlink f"));
+      assert.equal(s.lines.length, 4);
+    },
+    replay: true,
+  },
+  { name: "chmod of a directory: setattr of mode", setup: (r) => files(r, "d", 1), change: (r) => fs.chmodSync(path.join(r, "d"), 0o700), expect: ["setattr d mode"], replay: true },
+  {
     name: ".intermezzoignore patterns exclude paths (the ignore file itself is replicated)",
     setup: (r) => write(r, "keep.txt", "k"),
     change: (r) => {
