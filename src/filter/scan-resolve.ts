@@ -28,6 +28,20 @@ export interface Found {
   linkTarget?: string;
 }
 
+/**
+ * False for a known symlink whose link on disk now points elsewhere. Symlinks never change their
+ * target in place, so that is a new symlink that got a freed inode number back (`rm ln; ln -s other
+ * ln` often does): it must be journaled as new, never matched to the old object by inode.
+ */
+export function sameSymlinkTarget(o: FsObject, abs: string): boolean {
+  if (o.type !== "l") return true;
+  try {
+    return fs.readlinkSync(abs) === o.target;
+  } catch {
+    return true; // vanished meanwhile: the next scan sees it
+  }
+}
+
 /** Collects pass-1 findings and emits pass-2 records. */
 export class Resolver {
   private readonly foundList: Found[] = [];
@@ -46,6 +60,7 @@ export class Resolver {
     const fsdb = this.ctx.set.fsdb;
     for (const c of fsdb.byIno(key)) {
       if (c.type !== f.type || this.pendingRename.has(c.fid) || this.newObjects.has(c.fid)) continue;
+      if (!sameSymlinkTarget(c, path.join(this.ctx.set.root, f.rel))) continue; // a reused inode, not a move
       if (this.stillInPlace(c, key)) {
         if (f.type === "f") f.linkTarget ??= c.fid;
         continue;

@@ -20,7 +20,7 @@ import { Journal } from "../journal/journal.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, typeOf, type Problem } from "./object-stat.js";
-import { Resolver, type Found } from "./scan-resolve.js";
+import { Resolver, sameSymlinkTarget, type Found } from "./scan-resolve.js";
 
 /** Options of {@link scan}. */
 export interface ScanOptions {
@@ -92,7 +92,7 @@ export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanRe
         continue;
       }
       const obj = known.get(name);
-      if (obj && obj.type === type && obj.ino === inoKey(st)) {
+      if (obj && obj.type === type && obj.ino === inoKey(st) && sameSymlinkTarget(obj, path.join(abs, name))) {
         known.delete(name);
         await recordChanges(ctx, obj, st, rel);
         if (type === "d") stack.push({ fid: obj.fid, rel });
