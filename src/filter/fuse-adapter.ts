@@ -21,7 +21,12 @@ interface FuseStat {
   atimeNsec: number; mtimeNsec: number; ctimeNsec: number;
 }
 
-/** The subset of fuse-native's handler table this adapter implements. */
+/**
+ * The subset of fuse-native's handler table this adapter implements. Extended attributes are left
+ * out on purpose: no record carries them, so the filter does not support them rather than keep some
+ * that would silently differ between replicas. libfuse then answers ENOSYS, the kernel stops asking
+ * (it would otherwise read security.capability before every write) and programs see EOPNOTSUPP.
+ */
 interface FuseOps {
   getattr(p: string, cb: Cb<FuseStat>): void;
   readdir(p: string, cb: Cb<string[]>): void;
@@ -46,10 +51,6 @@ interface FuseOps {
   utimens(p: string, atime: Timespec, mtime: Timespec, cb: Cb): void;
   statfs(p: string, cb: Cb<Record<string, number>>): void;
   access(p: string, mode: number, cb: Cb): void;
-  getxattr(p: string, name: string, position: number, cb: Cb<Buffer>): void;
-  setxattr(p: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
-  listxattr(p: string, cb: Cb<string[]>): void;
-  removexattr(p: string, name: string, cb: Cb): void;
 }
 
 interface FuseInstance {
@@ -126,8 +127,6 @@ function replyCount(work: () => Promise<number>, cb: (n: number) => void): void 
   work().then(cb, (err: unknown) => cb(toErrno(err)));
 }
 
-const ENOTSUP = -os.constants.errno.EOPNOTSUPP;
-const ENODATA = -os.constants.errno.ENODATA;
 
 /** The fuse-native handler table over a layer. */
 export function fuseOps(l: FsLayer): FuseOps {
@@ -158,12 +157,6 @@ export function fuseOps(l: FsLayer): FuseOps {
       return { ...s, frsize: s.bsize, favail: s.ffree };
     }, cb),
     access: (p, mode, cb) => reply(() => l.access(p, mode), cb),
-    // Extended attributes are not part of the replicated state (no record carries them), so the
-    // filter offers none rather than keeping some that would silently differ between replicas.
-    getxattr: (_p, _name, _pos, cb) => cb(ENODATA),
-    setxattr: (_p, _name, _value, _pos, _flags, cb) => cb(ENOTSUP),
-    listxattr: (_p, cb) => cb(0, []),
-    removexattr: (_p, _name, cb) => cb(ENODATA),
   };
 }
 

@@ -1,8 +1,12 @@
 /**
- * The bottom layer of the filter (the paper's "bottom_ops"): plain asynchronous file system
- * operations on the holding location, addressed by mount paths (`/a/b`). It knows nothing of the
- * journal; {@link Presto} decorates it. Errors are Node's own (`err.code` is the errno name); the
- * FUSE adapter turns them into `-errno` at its one boundary.
+ * The bottom layer of the filter (the paper's "bottom_ops"): plain file system operations on the
+ * holding location, addressed by mount paths (`/a/b`). It knows nothing of the journal; {@link Presto}
+ * decorates it. Errors are Node's own (`err.code` is the errno name); the FUSE adapter turns them
+ * into `-errno` at its one boundary.
+ *
+ * Metadata calls (stat, names, open/close) are synchronous system calls on the local disk: a few
+ * microseconds each, where a trip through libuv's thread pool costs a hundred and dominates a
+ * many-small-files workload. Data (read, write, fsync) goes through the thread pool.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -10,8 +14,6 @@ import { promisify } from "node:util";
 import { utimensat } from "../sync/delta/native.js";
 
 const p = {
-  open: promisify(fs.open),
-  close: promisify(fs.close),
   read: promisify(fs.read),
   write: promisify(fs.write),
   fsync: promisify(fs.fsync),
@@ -86,20 +88,20 @@ export class Passthrough implements FsLayer {
     return path.join(this.root, mountPath);
   }
 
-  getattr(mp: string): Promise<fs.BigIntStats> {
-    return fs.promises.lstat(this.real(mp), { bigint: true });
+  async getattr(mp: string): Promise<fs.BigIntStats> {
+    return fs.lstatSync(this.real(mp), { bigint: true });
   }
 
-  readdir(mp: string): Promise<string[]> {
-    return fs.promises.readdir(this.real(mp));
+  async readdir(mp: string): Promise<string[]> {
+    return fs.readdirSync(this.real(mp));
   }
 
-  open(mp: string, flags: number): Promise<number> {
-    return p.open(this.real(mp), flags & ~O_APPEND);
+  async open(mp: string, flags: number): Promise<number> {
+    return fs.openSync(this.real(mp), flags & ~O_APPEND);
   }
 
-  create(mp: string, mode: number): Promise<number> {
-    return p.open(this.real(mp), fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, mode & 0o7777);
+  async create(mp: string, mode: number): Promise<number> {
+    return fs.openSync(this.real(mp), fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, mode & 0o7777);
   }
 
   async read(_mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
@@ -114,16 +116,16 @@ export class Passthrough implements FsLayer {
     // Nothing is buffered in this layer; the descriptor stays open until release.
   }
 
-  release(_mp: string, fh: number): Promise<void> {
-    return p.close(fh);
+  async release(_mp: string, fh: number): Promise<void> {
+    fs.closeSync(fh);
   }
 
   fsync(_mp: string, fh: number, datasync: boolean): Promise<void> {
     return datasync ? p.fdatasync(fh) : p.fsync(fh);
   }
 
-  truncate(mp: string, size: number): Promise<void> {
-    return fs.promises.truncate(this.real(mp), size);
+  async truncate(mp: string, size: number): Promise<void> {
+    fs.truncateSync(this.real(mp), size);
   }
 
   ftruncate(_mp: string, fh: number, size: number): Promise<void> {
@@ -131,45 +133,45 @@ export class Passthrough implements FsLayer {
   }
 
   async mkdir(mp: string, mode: number): Promise<void> {
-    await fs.promises.mkdir(this.real(mp), { mode: mode & 0o7777 });
+    fs.mkdirSync(this.real(mp), { mode: mode & 0o7777 });
   }
 
-  rmdir(mp: string): Promise<void> {
-    return fs.promises.rmdir(this.real(mp));
+  async rmdir(mp: string): Promise<void> {
+    fs.rmdirSync(this.real(mp));
   }
 
-  unlink(mp: string): Promise<void> {
-    return fs.promises.unlink(this.real(mp));
+  async unlink(mp: string): Promise<void> {
+    fs.unlinkSync(this.real(mp));
   }
 
-  rename(from: string, to: string): Promise<void> {
-    return fs.promises.rename(this.real(from), this.real(to));
+  async rename(from: string, to: string): Promise<void> {
+    fs.renameSync(this.real(from), this.real(to));
   }
 
-  symlink(target: string, mp: string): Promise<void> {
-    return fs.promises.symlink(target, this.real(mp));
+  async symlink(target: string, mp: string): Promise<void> {
+    fs.symlinkSync(target, this.real(mp));
   }
 
-  readlink(mp: string): Promise<string> {
-    return fs.promises.readlink(this.real(mp));
+  async readlink(mp: string): Promise<string> {
+    return fs.readlinkSync(this.real(mp));
   }
 
-  link(existing: string, mp: string): Promise<void> {
-    return fs.promises.link(this.real(existing), this.real(mp));
+  async link(existing: string, mp: string): Promise<void> {
+    fs.linkSync(this.real(existing), this.real(mp));
   }
 
-  chmod(mp: string, mode: number): Promise<void> {
-    return fs.promises.chmod(this.real(mp), mode & 0o7777);
+  async chmod(mp: string, mode: number): Promise<void> {
+    fs.chmodSync(this.real(mp), mode & 0o7777);
   }
 
-  chown(mp: string, uid: number, gid: number): Promise<void> {
-    return fs.promises.lchown(this.real(mp), unchanged(uid), unchanged(gid));
+  async chown(mp: string, uid: number, gid: number): Promise<void> {
+    fs.lchownSync(this.real(mp), unchanged(uid), unchanged(gid));
   }
 
   /** Nanosecond-exact, on the link itself for a symlink (the librsync addon's `utimensat`). */
   async utimens(mp: string, atime: Timespec, mtime: Timespec): Promise<void> {
     const real = this.real(mp);
-    const omit = atime.nsec === UTIME_OMIT || mtime.nsec === UTIME_OMIT ? await fs.promises.lstat(real, { bigint: true }) : undefined;
+    const omit = atime.nsec === UTIME_OMIT || mtime.nsec === UTIME_OMIT ? fs.lstatSync(real, { bigint: true }) : undefined;
     const now = BigInt(Date.now()) * 1_000_000n;
     const ns = (t: Timespec, current: bigint | undefined): bigint =>
       t.nsec === UTIME_NOW ? now : t.nsec === UTIME_OMIT ? current! : BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
@@ -181,8 +183,8 @@ export class Passthrough implements FsLayer {
     return { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
   }
 
-  access(mp: string, mode: number): Promise<void> {
-    return fs.promises.access(this.real(mp), mode);
+  async access(mp: string, mode: number): Promise<void> {
+    fs.accessSync(this.real(mp), mode);
   }
 }
 

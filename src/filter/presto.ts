@@ -60,7 +60,7 @@ export class Presto implements FsLayer {
   private readonly ctx: ScanContext;
   private readonly ignored: IgnoreTest;
   private rescanning: Promise<void> | undefined;
-  readonly stats: FilterStats = { records: 0, suspects: 0 };
+  private suspects = 0;
 
   private constructor(
     readonly set: FileSet,
@@ -85,6 +85,11 @@ export class Presto implements FsLayer {
       release();
     }
     return new Presto(set, inner);
+  }
+
+  /** What the filter journaled since it attached. */
+  get stats(): FilterStats {
+    return { records: this.ctx.report.records, suspects: this.suspects };
   }
 
   /** Waits for pending journaling and records a clean `detach`. */
@@ -152,11 +157,11 @@ export class Presto implements FsLayer {
 
   async flush(mp: string, fh: number): Promise<void> {
     await this.inner.flush(mp, fh);
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.settle(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.settleContent(rel(mp)));
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.settle(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.settleContent(rel(mp)));
     await this.inner.release(mp, fh);
   }
 
@@ -165,7 +170,7 @@ export class Presto implements FsLayer {
   async create(mp: string, mode: number): Promise<number> {
     return this.serial.run(async () => {
       const fh = await this.inner.create(this.creatable(mp), mode);
-      await this.place(rel(mp));
+      this.set.transaction(() => this.place(rel(mp)));
       return fh;
     });
   }
@@ -214,41 +219,52 @@ export class Presto implements FsLayer {
   }
 
   async truncate(mp: string, size: number): Promise<void> {
-    return this.attrUpdate(mp, () => this.inner.truncate(mp, size));
+    this.visible(mp);
+    return this.serial.run(async () => {
+      await this.inner.truncate(mp, size);
+      await this.settleContent(rel(mp));
+    });
   }
 
-  // Journaling.
+  // Journaling. Each update's records (and its directories' mtimes) commit in one transaction.
 
   /** Runs an update below, then journals it; both inside the serial queue. */
-  private update<T>(mp: string, op: () => Promise<T>, journal: (r: T) => Promise<void>): Promise<void> {
+  private update<T>(mp: string, op: () => Promise<T>, journal: (r: T) => void): Promise<void> {
     this.creatable(mp);
-    return this.serial.run(async () => journal(await op()));
+    return this.serial.run(async () => {
+      const done = await op();
+      this.set.transaction(() => journal(done));
+    });
   }
 
+  /** chmod, chown, utimens: attributes only (content is journaled at close, never guessed here). */
   private attrUpdate(mp: string, op: () => Promise<void>): Promise<void> {
     this.visible(mp);
     return this.serial.run(async () => {
       await op();
-      await this.settle(rel(mp));
+      this.set.transaction(() => this.settleAttrs(rel(mp)));
     });
   }
 
   private removal(mp: string, op: () => Promise<void>): Promise<void> {
     this.visible(mp);
     return this.serial.run(async () => {
-      const obj = this.resolve(rel(mp));
+      const r = rel(mp);
+      const obj = this.resolve(r);
       await op();
-      if (obj) this.removed(obj);
-      else if (!this.untracked(rel(mp))) this.suspect(`removed unknown ${rel(mp)}`);
-      await this.settle(parentOf(rel(mp)));
+      this.set.transaction(() => {
+        if (obj) this.removed(obj);
+        else if (!this.untracked(r)) this.suspect(`removed unknown ${r}`);
+        this.settleAttrs(parentOf(r));
+      });
     });
   }
 
   /** Journals a new object at `r` (a hard link to `linkOf` when given), then its directory's mtime. */
-  private async place(r: string, linkOf?: string): Promise<void> {
-    if (this.untracked(r)) return this.settle(parentOf(r));
+  private place(r: string, linkOf?: string): void {
+    if (this.untracked(r)) return this.settleAttrs(parentOf(r));
     const parent = this.resolve(parentOf(r));
-    const st = await fs.promises.lstat(path.join(this.set.root, r), { bigint: true });
+    const st = fs.lstatSync(path.join(this.set.root, r), { bigint: true });
     const type = typeOf(st);
     const target = linkOf === undefined ? undefined : this.resolve(linkOf);
     if (!parent || type === undefined || (linkOf !== undefined && !target)) return this.suspect(`new ${r} under an unknown directory or link target`);
@@ -259,68 +275,69 @@ export class Presto implements FsLayer {
       fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
     };
     if (target) {
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, { ...obj, hash: target.hash });
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash }));
     } else {
-      const link = type === "l" ? await fs.promises.readlink(path.join(this.set.root, r)) : null;
-      this.emit(newRecord(type, placed, st, link), { ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link });
+      const link = type === "l" ? fs.readlinkSync(path.join(this.set.root, r)) : null;
+      this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
-    await this.settle(parentOf(r));
+    this.settleAttrs(parentOf(r));
   }
 
   private removed(obj: FsObject): void {
     const op = obj.type === "d" ? "rmdir" : "unlink";
-    this.ctx.journal.record({ op, fid: obj.fid, time: Date.now(), parent: obj.parent!, name: obj.name, base: obj.version }, () =>
-      this.set.fsdb.delete(obj.fid),
-    );
-    this.stats.records++;
+    this.emit({ op, fid: obj.fid, time: Date.now(), parent: obj.parent!, name: obj.name, base: obj.version }, () => this.set.fsdb.delete(obj.fid));
   }
 
-  private async renamed(from: string, to: string, src: FsObject | undefined, dst: FsObject | undefined): Promise<void> {
-    const stillThere = await fs.promises.lstat(path.join(this.set.root, from)).then(() => true, () => false);
-    if (stillThere) return; // a rename between two names of one inode changes nothing
+  private renamed(from: string, to: string, src: FsObject | undefined, dst: FsObject | undefined): void {
+    if (fs.existsSync(path.join(this.set.root, from))) return; // a rename between two names of one inode changes nothing
     const hidden = FUSE_HIDDEN.test(path.posix.basename(to));
     const newParent = this.resolve(parentOf(to));
     if (src && hidden) {
       this.removed(src);
     } else if (src && newParent && !this.untracked(to)) {
+      const newName = path.posix.basename(to);
+      const replaced = dst && dst.fid !== src.fid ? dst : undefined;
       const rec: NewRecord = {
-        op: "rename", fid: src.fid, time: Date.now(), parent: src.parent!, name: src.name,
-        newParent: newParent.fid, newName: path.posix.basename(to), base: src.version,
-        ...(dst && dst.fid !== src.fid ? { replaced: dst.fid, replacedBase: dst.version } : {}),
+        op: "rename", fid: src.fid, time: Date.now(), parent: src.parent!, name: src.name, newParent: newParent.fid, newName, base: src.version,
+        ...(replaced ? { replaced: replaced.fid, replacedBase: replaced.version } : {}),
       };
-      this.ctx.journal.record(rec, () => {
-        if (dst && dst.fid !== src.fid) this.set.fsdb.delete(dst.fid);
-        this.set.fsdb.put({ ...src, parent: newParent.fid, name: path.posix.basename(to) });
+      this.emit(rec, () => {
+        if (replaced) this.set.fsdb.delete(replaced.fid);
+        this.set.fsdb.put({ ...src, parent: newParent.fid, name: newName });
       });
-      this.stats.records++;
-      await this.settle(to);
+      this.settleAttrs(to);
     } else if (src || !(this.untracked(from) || FUSE_HIDDEN.test(path.posix.basename(from)))) {
       this.suspect(`rename ${from} -> ${to} the filter cannot express`);
     }
-    await this.settle(parentOf(from));
-    if (parentOf(to) !== parentOf(from)) await this.settle(parentOf(to));
+    this.settleAttrs(parentOf(from));
+    if (parentOf(to) !== parentOf(from)) this.settleAttrs(parentOf(to));
   }
 
-  /** Journals what changed in the known object at `r`: content (close) and attributes, as a scan would. */
-  private async settle(r: string): Promise<void> {
+  /** The known object at `r` with its current lstat, or undefined (unknown, gone, or changed type: suspect). */
+  private current(r: string): { obj: FsObject; st: fs.BigIntStats } | undefined {
     const obj = this.resolve(r);
-    if (!obj) return;
-    let st: fs.BigIntStats;
-    try {
-      st = await fs.promises.lstat(path.join(this.set.root, r), { bigint: true });
-    } catch {
-      return; // gone meanwhile: its removal is journaled by its own operation
-    }
-    if (typeOf(st) !== obj.type) return this.suspect(`${r} changed type below the filter`);
-    const before = this.ctx.report.records;
-    if (obj.type === "d") recordAttrs(this.ctx, obj, st);
-    else await recordChanges(this.ctx, obj, st, r);
-    this.stats.records += this.ctx.report.records - before;
+    const st = obj && fs.lstatSync(path.join(this.set.root, r), { bigint: true, throwIfNoEntry: false });
+    if (!obj || !st) return undefined; // gone meanwhile: its removal is journaled by its own operation
+    if (typeOf(st) === obj.type) return { obj, st };
+    this.suspect(`${r} changed type below the filter`);
+    return undefined;
   }
 
-  private emit(rec: NewRecord, obj: FsObject): void {
-    this.ctx.journal.record(rec, () => this.set.fsdb.put(obj));
-    this.stats.records++;
+  /** Journals the attribute changes of the known object at `r` (setattr), as a scan would. */
+  private settleAttrs(r: string): void {
+    const cur = this.current(r);
+    if (cur) recordAttrs(this.ctx, cur.obj, cur.st);
+  }
+
+  /** Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes. */
+  private async settleContent(r: string): Promise<void> {
+    const cur = this.current(r);
+    if (cur) await recordChanges(this.ctx, cur.obj, cur.st, r, true);
+  }
+
+  private emit(rec: NewRecord, mutate: () => void): void {
+    this.ctx.journal.record(rec, mutate);
+    this.ctx.report.records++;
   }
 
   /** The Fsdb object at root-relative path `r`, walking names from the root. */
@@ -341,7 +358,7 @@ export class Presto implements FsLayer {
 
   /** Records that the journal may have missed an update, and settles it with a scan. */
   private suspect(reason: string): void {
-    this.stats.suspects++;
+    this.suspects++;
     this.set.filterEvent("suspect", { reason });
     this.rescanning ??= (async () => {
       await new Promise((r) => setTimeout(r, 0));
@@ -349,7 +366,7 @@ export class Presto implements FsLayer {
         this.rescanning = undefined;
         try {
           const r = await scan(this.set, { force: false });
-          this.stats.records += r.records;
+          this.ctx.report.records += r.records;
           this.set.filterEvent("rescan", { records: r.records });
         } catch (err) {
           // e.g. MASS_DELETE: the suspect event stays the last word, so the next sync scans (and refuses).

@@ -127,10 +127,11 @@ export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanRe
 /**
  * Journals the content and attribute changes of a known object at its (unchanged or just renamed)
  * place. Directories' own attributes are left to the end of the scan, after their entries changed.
+ * With `force` the content is hashed even when size and mtime did not move (a filter that saw writes).
  */
-export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string): Promise<void> {
+export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
-  if (obj.type === "f" && contentMayDiffer(obj, st)) {
+  if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
     let hash: string;
     try {
       hash = await hashFile(path.join(ctx.set.root, rel));

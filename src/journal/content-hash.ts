@@ -23,19 +23,30 @@ export function hashBuffer(buf: Uint8Array): string {
   return digestHex(newContentHasher().update(buf));
 }
 
+/** Files up to this size are hashed with one synchronous read (cheaper than thread-pool round trips). */
+const SMALL_FILE = 64 * 1024;
+
 /** Content hash of a file, streamed (constant memory). */
 export async function hashFile(file: string): Promise<string> {
   const h = newContentHasher();
-  const fh = await fs.promises.open(file, "r");
+  const fd = fs.openSync(file, "r");
   try {
+    const size = fs.fstatSync(fd).size;
+    if (size < SMALL_FILE) {
+      const buf = Buffer.allocUnsafe(SMALL_FILE);
+      for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; ) h.update(buf.subarray(0, n));
+      return digestHex(h);
+    }
     const buf = Buffer.allocUnsafe(1 << 20);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) =>
+        fs.read(fd, buf, 0, buf.length, null, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))),
+      );
       if (bytesRead === 0) break;
       h.update(buf.subarray(0, bytesRead));
     }
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
   return digestHex(h);
 }
