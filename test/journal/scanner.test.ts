@@ -113,7 +113,12 @@ interface Case {
   expect: string[] | ((s: Scanned) => void);
   /** Replay the records into a holder by syncing, and compare trees. */
   replay?: boolean;
+  /** A known product bug outside the scanner makes the replay differ: run and report, do not fail. */
+  todo?: string;
 }
+
+/** src/sync/apply.ts: a close installs the new file by a rename into its directory but does not restore that directory's mtime. */
+const CLOSE_DIR_MTIME = "apply.ts close leaves its directory's mtime changed on the receiving side";
 
 function files(root: string, dir: string, n: number): void {
   fs.mkdirSync(path.join(root, dir), { recursive: true });
@@ -288,6 +293,15 @@ const CASES: Case[] = [
     change: (r) => (fs.renameSync(path.join(r, "d"), path.join(r, "e")), write(r, "e/f1", "changed after the move, longer")),
     expect: (s) => assert.deepEqual([...s.lines].sort(), ["close e/f1", "rename d -> e"]),
     replay: true,
+    todo: CLOSE_DIR_MTIME,
+  },
+  {
+    name: "content changed in a subdirectory: one close, and the directory's mtime replicates unchanged",
+    setup: (r) => files(r, "d", 2),
+    change: (r) => write(r, "d/f0", "new content, longer than before"),
+    expect: ["close d/f0"],
+    replay: true,
+    todo: CLOSE_DIR_MTIME,
   },
   {
     name: "a file renamed over an existing file: the old one goes, one rename",
@@ -363,7 +377,7 @@ const CASES: Case[] = [
 
 describe("scanner: named cases on real directories", () => {
   for (const c of CASES) {
-    it(c.name, async () => {
+    it(c.name, c.todo ? { todo: c.todo } : {}, async () => {
       const root = tempDir("imz-scan-");
       const holder = tempDir("imz-scan-holder-");
       try {
@@ -414,6 +428,43 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
       assert.deepEqual(again.all, [], "a second scan found changes");
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a symlink recreated with another target on a reused inode number is a new symlink, not the old one", async () => {
+    const root = tempDir("imz-scan-");
+    const holder = tempDir("imz-scan-holder-");
+    try {
+      fs.symlinkSync("one", path.join(root, "ln"));
+      fs.symlinkSync("one", path.join(root, "ln2"));
+      write(root, "pad", "p");
+      await synced(root, holder);
+      for (const n of ["ln", "ln2"]) fs.rmSync(path.join(root, n));
+      fs.symlinkSync("two", path.join(root, "ln"));
+      fs.symlinkSync("three", path.join(root, "moved"));
+      // make the inode numbers look reused, whatever this filesystem did: the Fsdb's ln now has the
+      // new ln's inode, and its ln2 the inode of the new symlink 'moved' (which would pass for a rename)
+      const set = FileSet.open(root);
+      try {
+        const ino = (rel: string): string => {
+          const st = fs.lstatSync(path.join(root, rel), { bigint: true });
+          return `${st.dev}:${st.ino}`;
+        };
+        for (const [name, now] of [["ln", "ln"], ["ln2", "moved"]] as const) {
+          const o = set.fsdb.child(ROOT_FID, name)!;
+          set.fsdb.put({ ...o, ino: ino(now) });
+        }
+      } finally {
+        set.close();
+      }
+      const s = await scanOnce(root);
+      assert.deepEqual([...s.lines].sort(), ["symlink ln", "symlink moved", "unlink ln", "unlink ln2"]);
+      assert.ok(at(s.lines, "unlink ln") < at(s.lines, "symlink ln"));
+      await synced(root, holder);
+      assert.equal(fs.readlinkSync(path.join(holder, "ln")), "two");
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(holder, { recursive: true, force: true });
     }
   });
 
