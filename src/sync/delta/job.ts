@@ -64,7 +64,8 @@ export async function* runJob(job: NativeJob, source: ByteSource): AsyncGenerato
 
 /** {@link runJob} as a byte-mode Readable that also reports the job's statistics. */
 export function jobReadable(job: NativeJob, output: AsyncIterable<Buffer>): JobReadable {
-  const stream = Readable.from(output, { objectMode: false });
+  // Room for one 4 MiB patch step ahead of the consumer, so librsync overlaps with writing.
+  const stream = Readable.from(output, { objectMode: false, highWaterMark: 4 * READ_CHUNK });
   return Object.assign(stream, { stats: (): JobStats => job.stats() });
 }
 
