@@ -9,7 +9,8 @@ import { loadSignature, type LoadedSignature } from "./signature.js";
 
 /**
  * The delta turning the signature's basis into `source`. The signature is leased for the life of
- * the stream; using it in a second concurrent delta rejects with `RS_PARAM_ERROR`.
+ * the stream (until it ends, fails or is destroyed); starting a second delta on it meanwhile throws
+ * an ImzError `RS_PARAM_ERROR`.
  */
 export function deltaStream(signature: LoadedSignature, source: ByteSource): JobReadable {
   const job = deltaJob(signature.native);
