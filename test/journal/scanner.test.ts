@@ -483,6 +483,41 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
     }
   });
 
+  it("an unreadable directory is a per-path problem, and none of its known entries looks deleted", async () => {
+    // root reads any directory, so the scans run in a child as an unprivileged user (nobody)
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const child = (mode: string, root: string): { report: ScanReport; records: Array<{ op: string; name: string | null }> } => {
+      const out = execFileSync(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "scan-child.ts"), mode, root], { ...asUser, encoding: "utf8" });
+      return JSON.parse(out.trim().split("\n").at(-1)!) as { report: ScanReport; records: Array<{ op: string; name: string | null }> };
+    };
+    const root = tempDir("imz-scan-");
+    try {
+      write(root, "open/a", "a");
+      write(root, "locked/b", "b");
+      write(root, "locked/c", "c");
+      files(root, "pad", 5);
+      if ("uid" in asUser) execFileSync("chown", ["-R", "65534:65534", root]);
+      child("init", root);
+      fs.chmodSync(path.join(root, "locked"), 0);
+      write(root, "open/new", "new");
+      write(root, "new-locked/x", "x");
+      if ("uid" in asUser) execFileSync("chown", ["-R", "65534:65534", path.join(root, "open"), path.join(root, "new-locked")]);
+      fs.chmodSync(path.join(root, "new-locked"), 0);
+      const s = child("scan", root);
+      assert.deepEqual(s.report.problems.map((p) => [p.path, p.code]).sort(), [["locked", "EACCES"], ["new-locked", "EACCES"]]);
+      assert.deepEqual(s.records.filter((r) => r.op !== "setattr").map((r) => `${r.op} ${r.name}`).sort(), ["create new", "mkdir new-locked"]);
+      fs.chmodSync(path.join(root, "locked"), 0o755);
+      fs.chmodSync(path.join(root, "new-locked"), 0o755);
+      const again = child("scan", root);
+      assert.deepEqual(again.report.problems, []);
+      const ops = again.records.map((r) => `${r.op} ${r.name}`);
+      assert.ok(ops.includes("create x"), JSON.stringify(ops));
+      assert.ok(!ops.some((o) => o.startsWith("unlink ") || o.startsWith("rmdir ")), JSON.stringify(ops));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("mass deletion over the threshold throws MASS_DELETE and journals no deletion; force journals it", async () => {
     const root = tempDir("imz-scan-");
     try {
