@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { FileSet } from "../journal/fileset.js";
-import { connectLocal, type LocalTransport } from "../sync/connect.js";
+import { parseEndpoint } from "../ssh/remote-path.js";
+import { connectLocal, connectRemote, type LocalTransport } from "../sync/connect.js";
+import type { HolderPeer } from "../sync/peer.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
 import { ExitCode, runAction, type ExitCodeValue } from "./exit.js";
@@ -21,6 +23,9 @@ interface SyncCliOptions {
   force: boolean;
   owner: boolean;
   transport: LocalTransport;
+  identity: string[];
+  acceptNew: boolean;
+  remoteCommand?: string;
 }
 
 /** Which of two local roots holds the file set (the other is the replica). */
@@ -50,10 +55,34 @@ function percent(v: string): number {
   return n / 100;
 }
 
+/**
+ * Picks the holder and connects to it. Between two local trees the roles come from the file sets
+ * (DEST holds on first use); with one remote side, the remote side is always the holder (the
+ * replica's work runs here), and two remote sides are refused.
+ */
+async function connect(src: string, dest: string, o: SyncCliOptions): Promise<{ replicaRoot: string; holder: "src" | "dest"; peer: HolderPeer }> {
+  const s = parseEndpoint(src);
+  const d = parseEndpoint(dest);
+  if (s.kind === "local" && d.kind === "local") {
+    const holder = holderOf(s.path, d.path);
+    const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
+    return { replicaRoot, holder, peer: await connectLocal(holderRoot, o.transport, o.owner) };
+  }
+  if (s.kind !== "local" && d.kind !== "local") {
+    throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
+  }
+  const [local, remote, holder] = s.kind === "local" ? [s, d, "dest" as const] : [d, s, "src" as const];
+  if (local.kind !== "local" || remote.kind === "local") throw new ImzError("USAGE", "internal: endpoint kinds");
+  const peer = await connectRemote(remote, {
+    identityFiles: o.identity.length > 0 ? o.identity : undefined,
+    hostKeyPolicy: o.acceptNew ? "accept-new" : "strict",
+    remoteCommand: o.remoteCommand,
+  });
+  return { replicaRoot: local.path, holder, peer };
+}
+
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
-  const holder = holderOf(src, dest);
-  const [replicaRoot, holderRoot] = holder === "dest" ? [src, dest] : [dest, src];
-  const peer = await connectLocal(holderRoot, o.transport, o.owner);
+  const { replicaRoot, holder, peer } = await connect(src, dest, o);
   const report: SyncReport = await syncFileSets(replicaRoot, peer, {
     dryRun: o.dryRun,
     mirror: o.mirror,
@@ -72,8 +101,8 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
 export function buildSyncProgram(): Command {
   return new Command("intermezzo-sync")
     .description("sync two directory trees through the InterMezzo journal (two-way by default)")
-    .argument("<src>", "a directory (the replica on first use)")
-    .argument("<dest>", "a directory (the file set's holder on first use)")
+    .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
+    .argument("<dest>", "the same forms; between two local trees DEST holds the file set on first use")
     .option("--mirror", "make DEST an exact copy of SRC; DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
@@ -81,6 +110,9 @@ export function buildSyncProgram(): Command {
     .option("--max-delete <percent>", "refuse a run that deletes more than this share of the tree", "50")
     .option("--force", "run even when the safety checks refuse (mass deletion)", false)
     .option("--no-owner", "do not replicate numeric ownership (it is replicated when running as root)")
+    .option("-i, --identity <file>", "SSH private key file (repeatable); default ~/.ssh/id_*", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--accept-new", "add an unknown SSH host key to known_hosts (a changed key is always refused)", false)
+    .option("--remote-command <cmd>", "command that runs intermezzo on the remote host (like rsync's --rsync-path)")
     .addOption(new Option("--transport <kind>", "how to reach a local holder").choices(["stdio", "in-process"]).default("stdio").hideHelp())
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()

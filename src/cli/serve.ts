@@ -1,21 +1,91 @@
-/** `intermezzo serve --stdio DIR`: serve a file set's holder over stdin/stdout. */
+/**
+ * `intermezzo serve`: serve file sets. `--stdio DIR` speaks the protocol on stdin/stdout (a local
+ * sync's child, or an SSH exec); `--listen HOST:PORT` runs Lento's own SSH listener for the named
+ * directories, reached as `imz://host:port/NAME` (NAME: the file set's name, default its directory's).
+ */
 import type { Command } from "commander";
 import path from "node:path";
 import { ImzError } from "../errors.js";
+import { FileSet } from "../journal/fileset.js";
+import { createLentoListener, initHostKey } from "../ssh/listener.js";
 import { serveConnection } from "../sync/serve.js";
 import { runAction } from "./exit.js";
+
+interface ServeOptions {
+  stdio: boolean;
+  owner: boolean;
+  listen?: string;
+  hostKey?: string;
+  authorizedKeys?: string;
+  init: boolean;
+}
+
+/** The name a served directory is reached by. */
+function nameOf(dir: string): string {
+  if (!FileSet.exists(dir)) return path.basename(dir);
+  const set = FileSet.open(dir);
+  try {
+    return set.name;
+  } finally {
+    set.close();
+  }
+}
+
+async function listen(dirs: string[], o: ServeOptions): Promise<void> {
+  const [host, portText] = (o.listen ?? "").split(/:(?=[0-9]+$)/);
+  const port = Number(portText);
+  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ImzError("USAGE", `--listen wants HOST:PORT, not '${o.listen}'`, { hint: "e.g. --listen 127.0.0.1:2222" });
+  }
+  if (!o.hostKey || !o.authorizedKeys) {
+    throw new ImzError("USAGE", "--listen needs --host-key FILE and --authorized-keys FILE", { hint: "add --init to create the host key" });
+  }
+  if (dirs.length === 0) throw new ImzError("USAGE", "name at least one directory to serve");
+  if (o.init) {
+    const k = await initHostKey(o.hostKey);
+    if (k.created) process.stderr.write(`intermezzo: created host key ${o.hostKey} (${k.fingerprint})\n`);
+  }
+  const byName = new Map(dirs.map((d) => [nameOf(path.resolve(d)), path.resolve(d)]));
+  const listener = createLentoListener({
+    host,
+    port,
+    hostKeyFile: o.hostKey,
+    authorizedKeysFile: o.authorizedKeys,
+    log: (line) => process.stderr.write(`intermezzo: ${line}\n`),
+    handler: (fileset, _user, stream) => {
+      const root = byName.get(fileset);
+      void serveConnection(stream, stream, () => {
+        if (!root) throw new ImzError("NOT_A_FILESET", `this server does not serve '${fileset}'`, { hint: `served: ${[...byName.keys()].join(", ")}` });
+        return root;
+      }, { owner: o.owner });
+    },
+  });
+  const addr = await listener.start();
+  process.stderr.write(`intermezzo: serving ${[...byName.keys()].map((n) => `imz://${addr.host}:${addr.port}/${n}`).join(" ")}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await listener.close();
+}
 
 /** Registers `serve`. */
 export function register(program: Command): void {
   program
     .command("serve")
-    .description("serve file sets: over stdin/stdout (--stdio DIR) for a sync or an SSH exec")
+    .description("serve file sets over stdin/stdout (--stdio DIR) or Lento's SSH listener (--listen HOST:PORT DIR...)")
     .option("--stdio", "speak the protocol on stdin/stdout", false)
+    .option("--listen <host:port>", "run Lento's SSH listener")
+    .option("--host-key <file>", "the listener's OpenSSH private host key")
+    .option("--authorized-keys <file>", "public keys of the clients allowed in (authorized_keys format)")
+    .option("--init", "create the host key if it does not exist", false)
     .option("--no-owner", "do not set numeric ownership")
     .argument("[dir...]", "the file set(s) to serve")
-    .action((dirs: string[], o: { stdio: boolean; owner: boolean }) =>
+    .action((dirs: string[], o: ServeOptions) =>
       runAction("intermezzo", async () => {
-        if (!o.stdio) throw new ImzError("USAGE", "serve needs --stdio", { hint: "intermezzo serve --stdio DIR" });
+        if (o.listen !== undefined) return listen(dirs, o);
+        if (!o.stdio) throw new ImzError("USAGE", "serve needs --stdio or --listen", { hint: "intermezzo serve --stdio DIR" });
         if (dirs.length !== 1) throw new ImzError("USAGE", "serve --stdio takes exactly one file set directory", { hint: "intermezzo serve --stdio DIR" });
         const root = path.resolve(dirs[0]!);
         await serveConnection(process.stdin, process.stdout, () => root, { owner: o.owner });

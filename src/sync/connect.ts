@@ -4,7 +4,10 @@
  * remote one over SSH.
  */
 import { fileURLToPath } from "node:url";
-import { ImzError } from "../errors.js";
+import { ImzError, isImzError } from "../errors.js";
+import { openRemote, type OpenRemoteOptions } from "../ssh/open-remote.js";
+import type { LentoEndpoint, SshEndpoint } from "../ssh/remote-path.js";
+import { explainRemoteExit } from "../ssh/ssh-exec.js";
 import { spawnStdio } from "../ssh/stdio.js";
 import type { HolderPeer } from "./peer.js";
 import { LentoServer } from "./server.js";
@@ -30,6 +33,23 @@ export async function connectLocal(root: string, transport: LocalTransport, owne
         hint: "run 'npm run build' so dist/ is current",
         cause: err,
       });
+    },
+  });
+}
+
+/**
+ * Connects to a holder on another host: over SSH to its `intermezzo serve --stdio PATH`, or to
+ * Lento's listener (`imz://host:port/fileset`). A remote side that never starts the protocol is
+ * explained from its exit status and stderr (`REMOTE_NOT_FOUND` for a missing intermezzo).
+ */
+export async function connectRemote(endpoint: SshEndpoint | LentoEndpoint, options: OpenRemoteOptions): Promise<HolderPeer> {
+  const channel = await openRemote(endpoint, options);
+  return WirePeer.connect(channel.stream, channel.stream, {
+    onClose: () => channel.close(),
+    explain: async (err) => {
+      if (isImzError(err, "PROTOCOL_VERSION")) return err;
+      const exit = await Promise.race([channel.exit, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+      return exit ? explainRemoteExit(exit, channel.command) : err;
     },
   });
 }

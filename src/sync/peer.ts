@@ -33,6 +33,8 @@ export interface AttachRequest {
   replica: string;
   /** The file set the replica belongs to (its holder may be this peer), or null when it is new. */
   filesetId: string | null;
+  /** The replica has synced with a holder before: a holder root without a file set is refused (unless `scan.force`). */
+  expectHolder: boolean;
   scan: HolderScanOptions;
   /** Dry run: the holder journals nothing and changes nothing. */
   dryRun: boolean;

@@ -21,6 +21,7 @@ export const Requests = {
     fileset: Type.Optional(Type.String({ maxLength: 4096 })),
     replica: Replica,
     filesetId: Type.Union([Type.String({ pattern: "^[0-9a-f]{1,32}$" }), Type.Null()]),
+    expectHolder: Type.Boolean(),
     scan: Type.Object({ scan: Type.Boolean(), maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }), force: Type.Boolean() }),
     dryRun: Type.Boolean(),
   }),

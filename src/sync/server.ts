@@ -42,6 +42,11 @@ export class LentoServer implements HolderPeer {
 
   async attach(req: AttachRequest): Promise<AttachReply> {
     if (this.set) throw new ImzError("USAGE", "attach called twice");
+    if (req.expectHolder && !req.scan.force && !FileSet.exists(this.root)) {
+      throw new ImzError("NOT_A_FILESET", `${this.root} is no longer a file set, but this replica has synced with it before`, {
+        hint: "check that the right disk is mounted there; rerun with --force to start a new file set there from the replica",
+      });
+    }
     const set = FileSet.exists(this.root)
       ? FileSet.open(this.root)
       : FileSet.init(this.root, { role: "holder", ...(req.filesetId ? { filesetId: req.filesetId } : {}) });

@@ -61,6 +61,7 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     const attach = await peer.attach({
       replica: set.replicaId,
       filesetId: knownSet,
+      expectHolder: set.meta("holder_replica") !== "",
       scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
       dryRun: opts.dryRun,
     });

@@ -1,0 +1,206 @@
+/**
+ * `intermezzo-sync` end to end between two local trees, through the built CLI and the stdio
+ * protocol child, checked by manifests (path, type, mode, size, mtime, link target, content hash,
+ * hard-link groups).
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { syncJson } from "../helpers/cli.js";
+import { leftoverTemps, makeVariedTree, manifest, tempDir } from "../helpers/tree.js";
+
+const dirs: string[] = [];
+function dir(): string {
+  const d = tempDir("imz-sync-");
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function write(root: string, rel: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), text);
+}
+
+describe("intermezzo-sync between two local trees", () => {
+  it("copies a varied tree exactly, and a second run transfers nothing and changes nothing", async () => {
+    const a = dir();
+    const b = dir();
+    makeVariedTree(a);
+    const first = await syncJson([a, b]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(manifest(b), manifest(a));
+    assert.ok(first.json!.filesSent > 0);
+
+    const before = manifest(b);
+    const second = await syncJson([a, b]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.json!.filesSent + second.json!.filesReceived, 0);
+    assert.equal(second.json!.bytesSent + second.json!.bytesReceived, 0);
+    assert.equal(second.json!.recordsShipped, 0);
+    assert.deepEqual(manifest(b), before);
+    assert.deepEqual(manifest(a), before);
+    assert.deepEqual(leftoverTemps(a).concat(leftoverTemps(b)), []);
+  });
+
+  it("syncs two ways: edits, creates, deletes and renames on both sides converge", async () => {
+    const a = dir();
+    const b = dir();
+    makeVariedTree(a, { seed: 3 });
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(a, "from-a/new.txt", "made on a");
+    fs.writeFileSync(path.join(a, "top.txt"), "edited on a");
+    fs.renameSync(path.join(a, "with space"), path.join(a, "renamed dir"));
+    write(b, "from-b.txt", "made on b");
+    fs.rmSync(path.join(b, "a/b/c"), { recursive: true });
+    fs.chmodSync(path.join(b, "a/one"), 0o640);
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.equal(fs.readFileSync(path.join(b, "top.txt"), "utf8"), "edited on a");
+    assert.ok(fs.existsSync(path.join(a, "from-b.txt")));
+    assert.ok(!fs.existsSync(path.join(a, "a/b/c")));
+    assert.ok(fs.existsSync(path.join(b, "renamed dir/and more/file with spaces")));
+    assert.equal(fs.statSync(path.join(a, "a/one")).mode & 0o777, 0o640);
+  });
+
+  it("keeps roles when the arguments are swapped on a later run", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "x", "1");
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(b, "y", "2");
+    const r = await syncJson([b, a]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(a, "y"), "utf8"), "2");
+    assert.deepEqual(manifest(a), manifest(b));
+  });
+
+  it("unions two existing trees on the first run; different content at one path is a conflict, not an overwrite", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "only-a", "a");
+    write(b, "only-b", "b");
+    write(a, "same", "identical");
+    write(b, "same", "identical");
+    write(a, "clash", "version a");
+    write(b, "clash", "version b");
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 3, "exit code 3 means conflicts");
+    assert.deepEqual(r.json!.conflicts.map((c) => [c.path, c.kind]), [["clash", "create/create"]]);
+    assert.equal(fs.readFileSync(path.join(a, "clash"), "utf8"), "version a");
+    assert.equal(fs.readFileSync(path.join(b, "clash"), "utf8"), "version b");
+    assert.ok(fs.existsSync(path.join(a, "only-b")) && fs.existsSync(path.join(b, "only-a")));
+    assert.equal(r.json!.filesSent, 1, "the identical file is adopted, not sent");
+    const again = await syncJson([a, b]);
+    assert.equal(again.code, 3);
+    assert.equal(fs.readFileSync(path.join(b, "clash"), "utf8"), "version b");
+  });
+
+  it("--dry-run lists the changes and makes none", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "x", "1");
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(a, "new", "n");
+    fs.rmSync(path.join(a, "x"));
+    write(b, "theirs", "t");
+    const before = [manifest(a), manifest(b)];
+    const r = await syncJson(["--dry-run", a, b]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.json!.itemized!;
+    assert.ok(lines.some((l) => l.startsWith(">") && l.includes("create") && l.endsWith("new")), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith(">") && l.includes("delete") && l.endsWith("x")), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith("<") && l.includes("create") && l.endsWith("theirs")), lines.join("\n"));
+    assert.deepEqual([manifest(a), manifest(b)], before);
+    const real = await syncJson([a, b]);
+    assert.equal(real.code, 0);
+    assert.deepEqual(manifest(a), manifest(b));
+  });
+
+  it("--mirror makes DEST an exact copy and keeps every DEST-side version it reverts", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "index.html", "site");
+    write(a, "d/page", "page");
+    assert.equal((await syncJson(["--mirror", a, b])).code, 0);
+    write(b, "index.html", "defaced");
+    write(b, "extra/junk", "junk");
+    fs.rmSync(path.join(b, "d/page"));
+    write(a, "news", "fresh");
+    const r = await syncJson(["--mirror", a, b]);
+    assert.ok(r.code === 0 || r.code === 3, r.stderr);
+    assert.deepEqual(manifest(b), manifest(a));
+    const log = fs.readFileSync(path.join(b, ".intermezzo/conflicts.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { path: string; stored: string });
+    const kept = new Map(log.map((e) => [e.path, fs.readFileSync(path.join(b, e.stored), "utf8")]));
+    assert.equal(kept.get("index.html"), "defaced");
+    assert.equal(kept.get("extra/junk"), "junk");
+    const again = await syncJson(["--mirror", a, b]);
+    assert.equal(again.code, 0);
+    assert.equal(again.json!.recordsShipped, 0);
+  });
+
+  it("refuses a missing root, a vanished holder, and a mass deletion, and --force overrides the last two", async () => {
+    const a = dir();
+    const b = dir();
+    for (let i = 0; i < 20; i++) write(a, `f${i}`, String(i));
+    assert.equal((await syncJson([a, b])).code, 0);
+
+    const missing = await syncJson([path.join(a, "nope"), b]);
+    assert.equal(missing.code, 5);
+    assert.match(missing.stderr, /ROOT_MISSING/);
+
+    for (let i = 0; i < 15; i++) fs.rmSync(path.join(a, `f${i}`));
+    const mass = await syncJson([a, b]);
+    assert.equal(mass.code, 5);
+    assert.match(mass.stderr, /MASS_DELETE/);
+    assert.equal(fs.readdirSync(b).filter((n) => n.startsWith("f")).length, 20, "nothing deleted on DEST");
+    const forced = await syncJson(["--force", a, b]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(manifest(a), manifest(b));
+
+    fs.rmSync(path.join(b, ".intermezzo"), { recursive: true });
+    const gone = await syncJson([a, b]);
+    assert.equal(gone.code, 5);
+    assert.match(gone.stderr, /NOT_A_FILESET/);
+  });
+
+  it("never runs twice at once on one file set (lock), and skips special files as problems", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "x", "1");
+    assert.equal((await syncJson([a, b])).code, 0);
+    fs.writeFileSync(path.join(b, ".intermezzo/lock"), JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), what: "test" }));
+    const locked = await syncJson([a, b]);
+    assert.equal(locked.code, 7);
+    assert.match(locked.stderr, /LOCKED/);
+    fs.rmSync(path.join(b, ".intermezzo/lock"));
+
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("mkfifo", [path.join(a, "pipe")]);
+    write(a, "y", "2");
+    const partial = await syncJson([a, b]);
+    assert.equal(partial.code, 4, partial.stderr);
+    assert.deepEqual(partial.json!.problems.map((p) => [p.path, p.code]), [["pipe", "UNSUPPORTED"]]);
+    assert.equal(fs.readFileSync(path.join(b, "y"), "utf8"), "2");
+  });
+
+  it("replicates numeric ownership (the suite runs as root), and not with --no-owner", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "owned", "o");
+    fs.chownSync(path.join(a, "owned"), 1234, 5678);
+    assert.equal((await syncJson([a, b])).code, 0);
+    const st = fs.statSync(path.join(b, "owned"));
+    assert.deepEqual([st.uid, st.gid], [1234, 5678]);
+    const c = dir();
+    const d = dir();
+    write(c, "owned", "o");
+    fs.chownSync(path.join(c, "owned"), 1234, 5678);
+    assert.equal((await syncJson(["--no-owner", c, d])).code, 0);
+    assert.equal(fs.statSync(path.join(d, "owned")).uid, process.getuid!());
+  });
+});
