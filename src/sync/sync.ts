@@ -46,10 +46,10 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
       hint: "mirror from the replica to the holder (swap the arguments), or sync two-way without --mirror",
     });
   }
-  const fresh = !FileSet.exists(replicaRoot);
-  const set = fresh ? FileSet.init(replicaRoot, { role: "replica", filesetId: "" }) : FileSet.open(replicaRoot);
+  let set: FileSet | undefined;
   let release: (() => void) | undefined;
   try {
+    set = FileSet.exists(replicaRoot) ? FileSet.open(replicaRoot) : FileSet.init(replicaRoot, { role: "replica", filesetId: "" });
     if (set.role !== "replica") {
       throw new ImzError("FILESET_MISMATCH", `${replicaRoot} is a holder too; two holders cannot sync`, {
         hint: "each file set has one holder; sync a replica with it",
@@ -93,9 +93,9 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     return report;
   } finally {
     await peer.close().catch(() => undefined);
-    if (set.db.open && set.db.inTransaction) set.db.exec("ROLLBACK");
+    if (set?.db.open && set.db.inTransaction) set.db.exec("ROLLBACK");
     release?.();
-    set.close();
+    set?.close();
   }
 }
 
