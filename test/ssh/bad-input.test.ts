@@ -329,7 +329,10 @@ describe("bad input: records that would write outside the file set are refused w
       // the symlinks themselves: chmod must not follow them out of the tree
       peer.record("setattr", { fid: o["d"]!.fid, base: o["d"]!.version, attrs: { mode: 0o777 } }),
       peer.record("setattr", { fid: o["victim"]!.fid, base: o["victim"]!.version, attrs: { mode: 0o666 } }),
+      peer.record("link", { parent: ROOT_FID, name: fx.token, target: o["victim"]!.fid, targetBase: o["victim"]!.version }),
+      peer.record("close", { fid: o["victim"]!.fid, base: o["victim"]!.version, content: { size: 5, mtimeNs: "1700000000000000000", hash: hashBuffer(Buffer.from("owned")) } }),
     ];
+    peer.content.set(o["victim"]!.fid, Buffer.from("owned"));
     const res = await peer.reintegrate(records);
     allFailed(res, "PATH_UNSAFE", records.length);
     assert.equal(snapshot(fx), before);
