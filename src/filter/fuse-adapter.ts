@@ -166,6 +166,8 @@ export async function mountLayer(layer: FsLayer, mountpoint: string, opts: Mount
     force: true,
     debug: opts.debug ?? false,
     allowOther: opts.allowOther ?? false,
+    // Other users' calls run with this process's credentials: let the kernel check their permissions.
+    defaultPermissions: opts.allowOther ?? false,
     fsname: opts.fsname ?? "intermezzo",
     subtype: "intermezzo",
     maxRead: 131072,

@@ -22,7 +22,7 @@ export async function mountFileSet(dir: string, mountpoint: string, opts: MountO
   const set = FileSet.open(dir);
   let presto: Presto;
   try {
-    presto = await Presto.attach(set, new Passthrough(set.root), { mountpoint: path.resolve(mountpoint) });
+    presto = await Presto.attach(set, new Passthrough(set.root), { detail: { mountpoint: path.resolve(mountpoint) } });
   } catch (err) {
     set.close();
     throw err;

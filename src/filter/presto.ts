@@ -15,36 +15,15 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { hashBuffer } from "../journal/content-hash.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
+import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { ROOT_FID, type NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
-import { attrsOf, localFields, typeOf } from "./object-stat.js";
+import { localFields, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
+import { Batch, EMPTY_HASH, errnoError, FUSE_HIDDEN, isMeta, newRecord, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
-
-/** Content hash of the empty file (a file just created). */
-const EMPTY_HASH = hashBuffer(new Uint8Array(0));
-/** Names libfuse gives files unlinked while open; they are never journaled. */
-const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]+$/;
-
-/** An error carrying an errno name, as the passthrough's own errors do. */
-export function errnoError(code: string, message = code): NodeJS.ErrnoException {
-  return Object.assign(new Error(message), { code });
-}
-
-/** Runs async tasks one after another. */
-class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
 
 /** What the filter journaled since it attached. */
 export interface FilterStats {
@@ -52,9 +31,25 @@ export interface FilterStats {
   suspects: number;
 }
 
+/**
+ * The upcall to Lento (the paper's `upcall(inode, "get_data")`): brings an object's data into the
+ * holding location — a file's content, a directory's entries — with Lento's unjournaled writes, and
+ * sets its `HAS_DATA` flag. Rejects (the caller sees EIO) when the holder cannot be reached.
+ */
+export type Upcall = (obj: FsObject, relPath: string) => Promise<void>;
+
+/** Options of {@link Presto.attach}. */
+export interface AttachOptions {
+  /** Recorded with the `attach` event (e.g. the mountpoint). */
+  detail?: Record<string, unknown>;
+  /** Fetches objects without `HAS_DATA` before they are opened or listed (a lazy replica). */
+  upcall?: Upcall;
+}
+
 /** The journaling decorator. Attach it with {@link Presto.attach}; call {@link Presto.detach} at unmount. */
 export class Presto implements FsLayer {
   private readonly serial = new Serial();
+  private readonly batch: Batch;
   /** Handles written (or truncated) since their last close record. */
   private readonly dirty = new Set<number>();
   private readonly ctx: ScanContext;
@@ -62,10 +57,15 @@ export class Presto implements FsLayer {
   private rescanning: Promise<void> | undefined;
   private suspects = 0;
 
+  /** Fetches in progress, by fid: concurrent opens of one object wait on the same upcall. */
+  private readonly fetching = new Map<string, Promise<void>>();
+
   private constructor(
     readonly set: FileSet,
     private readonly inner: FsLayer,
+    private readonly upcall: Upcall | undefined,
   ) {
+    this.batch = new Batch(set.db, this.serial);
     this.ctx = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
     this.ignored = loadIgnore(set.root);
   }
@@ -75,16 +75,16 @@ export class Presto implements FsLayer {
    * whatever changed while no filter was attached, or after a crash), under the file set's lock;
    * then the `attach` event, from which on the sync trusts the journal and skips its scan.
    */
-  static async attach(set: FileSet, inner: FsLayer, detail: Record<string, unknown> = {}): Promise<Presto> {
+  static async attach(set: FileSet, inner: FsLayer, opts: AttachOptions = {}): Promise<Presto> {
     const release = set.lock("mount");
     try {
       set.cleanTemp();
       await scan(set);
-      set.filterEvent("attach", detail);
+      set.filterEvent("attach", opts.detail ?? {});
     } finally {
       release();
     }
-    return new Presto(set, inner);
+    return new Presto(set, inner, opts.upcall);
   }
 
   /** What the filter journaled since it attached. */
@@ -94,29 +94,32 @@ export class Presto implements FsLayer {
 
   /** Waits for pending journaling and records a clean `detach`. */
   async detach(): Promise<void> {
-    await this.serial.run(async () => undefined);
-    await this.rescanning;
+    await this.settled();
     this.set.filterEvent("detach");
   }
 
   /** Waits until every update made so far is journaled. */
   async settled(): Promise<void> {
-    await this.serial.run(async () => undefined);
+    await this.serial.run(async () => this.batch.commit());
     await this.rescanning;
+    await this.serial.run(async () => this.batch.commit());
   }
 
   // Reads: the passthrough, with `.intermezzo/` hidden.
 
   async getattr(mp: string): Promise<fs.BigIntStats> {
+    if (mp !== "/") await this.withData(`/${parentOf(rel(mp))}`); // a name looked up in a directory not yet fetched
     return this.inner.getattr(this.visible(mp));
   }
 
   async readdir(mp: string): Promise<string[]> {
+    await this.withData(mp);
     const names = await this.inner.readdir(this.visible(mp));
     return mp === "/" ? names.filter((n) => n !== META_DIR) : names;
   }
 
   async open(mp: string, flags: number): Promise<number> {
+    await this.withData(mp);
     const fh = await this.inner.open(this.visible(mp), flags);
     if ((flags & fs.constants.O_TRUNC) !== 0) this.dirty.add(fh);
     return fh;
@@ -139,7 +142,8 @@ export class Presto implements FsLayer {
   }
 
   async fsync(mp: string, fh: number, datasync: boolean): Promise<void> {
-    return this.inner.fsync(mp, fh, datasync);
+    await this.inner.fsync(mp, fh, datasync);
+    await this.serial.run(async () => this.batch.commit());
   }
 
   // Content: written handles are journaled at close.
@@ -157,11 +161,11 @@ export class Presto implements FsLayer {
 
   async flush(mp: string, fh: number): Promise<void> {
     await this.inner.flush(mp, fh);
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.settleContent(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.settleContent(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
     await this.inner.release(mp, fh);
   }
 
@@ -170,7 +174,7 @@ export class Presto implements FsLayer {
   async create(mp: string, mode: number): Promise<number> {
     return this.serial.run(async () => {
       const fh = await this.inner.create(this.creatable(mp), mode);
-      this.set.transaction(() => this.place(rel(mp)));
+      this.batch.run(() => this.place(rel(mp)));
       return fh;
     });
   }
@@ -226,6 +230,20 @@ export class Presto implements FsLayer {
     });
   }
 
+  /** Waits until the object at `mp` has its data, making one upcall however many callers wait. */
+  private async withData(mp: string): Promise<void> {
+    if (!this.upcall || isMeta(mp)) return;
+    const r = rel(mp);
+    const obj = this.resolve(r);
+    if (!obj || (obj.flags & HAS_DATA) !== 0) return;
+    let fetch = this.fetching.get(obj.fid);
+    if (!fetch) {
+      fetch = this.upcall(obj, r).finally(() => this.fetching.delete(obj.fid));
+      this.fetching.set(obj.fid, fetch);
+    }
+    await fetch;
+  }
+
   // Journaling. Each update's records (and its directories' mtimes) commit in one transaction.
 
   /** Runs an update below, then journals it; both inside the serial queue. */
@@ -233,7 +251,7 @@ export class Presto implements FsLayer {
     this.creatable(mp);
     return this.serial.run(async () => {
       const done = await op();
-      this.set.transaction(() => journal(done));
+      this.batch.run(() => journal(done));
     });
   }
 
@@ -242,7 +260,7 @@ export class Presto implements FsLayer {
     this.visible(mp);
     return this.serial.run(async () => {
       await op();
-      this.set.transaction(() => this.settleAttrs(rel(mp)));
+      this.batch.run(() => this.settleAttrs(rel(mp)));
     });
   }
 
@@ -252,7 +270,7 @@ export class Presto implements FsLayer {
       const r = rel(mp);
       const obj = this.resolve(r);
       await op();
-      this.set.transaction(() => {
+      this.batch.run(() => {
         if (obj) this.removed(obj);
         else if (!this.untracked(r)) this.suspect(`removed unknown ${r}`);
         this.settleAttrs(parentOf(r));
@@ -329,6 +347,12 @@ export class Presto implements FsLayer {
     if (cur) recordAttrs(this.ctx, cur.obj, cur.st);
   }
 
+  /** A written file was closed: its record (and the batch before it) is committed before close returns. */
+  private async closed(r: string): Promise<void> {
+    await this.settleContent(r);
+    this.batch.commit();
+  }
+
   /** Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes. */
   private async settleContent(r: string): Promise<void> {
     const cur = this.current(r);
@@ -364,6 +388,7 @@ export class Presto implements FsLayer {
       await new Promise((r) => setTimeout(r, 0));
       await this.serial.run(async () => {
         this.rescanning = undefined;
+        this.batch.commit();
         try {
           const r = await scan(this.set, { force: false });
           this.ctx.report.records += r.records;
@@ -389,29 +414,3 @@ export class Presto implements FsLayer {
   }
 }
 
-function isMeta(mp: string): boolean {
-  return mp === `/${META_DIR}` || mp.startsWith(`/${META_DIR}/`);
-}
-
-/** Root-relative path of a mount path (`/a/b` → `a/b`, `/` → ``). */
-function rel(mp: string): string {
-  return mp.replace(/^\/+/, "");
-}
-
-function parentOf(r: string): string {
-  const d = path.posix.dirname(r);
-  return d === "." ? "" : d;
-}
-
-/** The record of a new object: `create` (empty content), `mkdir` or `symlink`. */
-function newRecord(type: ObjectType, placed: { fid: string; time: number; parent: string; name: string }, st: fs.BigIntStats, target: string | null): NewRecord {
-  const attrs = attrsOf(st);
-  switch (type) {
-    case "f":
-      return { op: "create", ...placed, attrs, content: { size: Number(st.size), mtimeNs: attrs.mtimeNs, hash: EMPTY_HASH } };
-    case "d":
-      return { op: "mkdir", ...placed, attrs };
-    case "l":
-      return { op: "symlink", ...placed, target: target!, attrs };
-  }
-}

@@ -9,7 +9,10 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { scan } from "../../src/filter/scanner.js";
 import { Passthrough, UTIME_NOW, UTIME_OMIT } from "../../src/filter/passthrough.js";
 import { Presto } from "../../src/filter/presto.js";
+import { localFields } from "../../src/filter/object-stat.js";
+import { hashFile } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
+import { HAS_DATA, type FsObject } from "../../src/journal/fsdb.js";
 import type { RecordOp } from "../../src/journal/records.js";
 import { tempDir } from "../helpers/tree.js";
 
@@ -167,6 +170,51 @@ describe("filtered state", () => {
       assert.deepEqual(s.cml.all().map((r) => r.op).filter((op) => op !== "setattr"), ["create"], "the recovery scan journaled the suspect");
       await p2.detach();
     } finally {
+      s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("upcalls (lazy replica)", () => {
+  it("fetches an object without HAS_DATA once, however many opens wait for it, before they proceed", async () => {
+    const dir = tempDir("imz-presto-lazy-");
+    fs.mkdirSync(path.join(dir, "sub"));
+    fs.writeFileSync(path.join(dir, "sub/lazy.txt"), "");
+    const s = FileSet.init(dir, { role: "replica", filesetId: "" });
+    const calls: string[] = [];
+    // Lento's side: writes the data below the filter (never journaled) and sets HAS_DATA.
+    const upcall = async (obj: FsObject, rel: string): Promise<void> => {
+      calls.push(rel);
+      await new Promise((r) => setTimeout(r, 30));
+      if (obj.type === "f") fs.writeFileSync(path.join(dir, rel), "fetched content");
+      const st = fs.lstatSync(path.join(dir, rel), { bigint: true });
+      const hash = obj.type === "f" ? await hashFile(path.join(dir, rel)) : "";
+      s.fsdb.put({ ...s.fsdb.must(obj.fid), ...localFields(st), hash, flags: obj.flags | HAS_DATA });
+    };
+    const p = await Presto.attach(s, new Passthrough(s.root), { upcall });
+    try {
+      for (const rel of ["sub", "sub/lazy.txt"]) {
+        const fid = s.fsdb.child(rel === "sub" ? "root" : s.fsdb.child("root", "sub")!.fid, path.basename(rel))!;
+        s.fsdb.put({ ...fid, flags: fid.flags & ~HAS_DATA });
+      }
+      assert.deepEqual(await p.readdir("/sub"), ["lazy.txt"]);
+      assert.deepEqual(calls, ["sub"], "listing a directory without data fetched it");
+      const fhs = await Promise.all([p.open("/sub/lazy.txt", fs.constants.O_RDONLY), p.open("/sub/lazy.txt", fs.constants.O_RDONLY)]);
+      assert.deepEqual(calls, ["sub", "sub/lazy.txt"], "two concurrent opens, one fetch");
+      const buf = Buffer.alloc(64);
+      const n = await p.read("/sub/lazy.txt", fhs[0], buf, 64, 0);
+      assert.equal(buf.subarray(0, n).toString(), "fetched content");
+      for (const fh of fhs) await p.release("/sub/lazy.txt", fh);
+      await p.open("/sub/lazy.txt", fs.constants.O_RDONLY).then((fh) => p.release("/sub/lazy.txt", fh));
+      assert.equal(calls.length, 2, "an object with data is never fetched again");
+      const failing = await Presto.attach(s, new Passthrough(s.root), { upcall: async () => Promise.reject(Object.assign(new Error("holder unreachable"), { code: "EIO" })) });
+      const o = s.fsdb.child(s.fsdb.child("root", "sub")!.fid, "lazy.txt")!;
+      s.fsdb.put({ ...o, flags: o.flags & ~HAS_DATA });
+      await assert.rejects(failing.open("/sub/lazy.txt", fs.constants.O_RDONLY), { code: "EIO" });
+      await failing.detach();
+    } finally {
+      await p.detach();
       s.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
