@@ -1,6 +1,7 @@
 /** The list of `intermezzo` verbs; each module exports one `register(program)` function. */
 import type { Command } from "commander";
 import { register as delta } from "./delta.js";
+import { register as demo } from "./demo.js";
 import { register as init } from "./init.js";
 import { register as log } from "./log.js";
 import { register as mount } from "./mount.js";
@@ -22,4 +23,5 @@ export const COMMANDS: RegisterCommand[] = [
   umount,
   watch,
   delta,
+  demo,
 ];

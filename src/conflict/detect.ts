@@ -1,8 +1,11 @@
 /**
  * Conflict detection: the pure core of replay, `(server state, record) → decision`. It imports no
  * filesystem, network or clock (STYLE.md 1). Files and symlinks are checked by exact version;
- * directories per name (Coda), so unrelated changes in one directory never conflict; the same change
- * made on both sides is `identical`, not a conflict.
+ * directories per name (Coda), so unrelated changes in one directory never conflict. A directory's
+ * own version is not checked at all: its mtime moves with every entry change on either side, so a
+ * directory's attributes are last-writer-wins, and its rename or removal is checked by its place
+ * (renamed elsewhere on the server → conflict) and, for removal, by emptiness. The same change made
+ * on both sides is `identical`, not a conflict.
  */
 import type { FsObject } from "../journal/fsdb.js";
 import type { Attrs, JournalRecord } from "../journal/records.js";
@@ -67,7 +70,9 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
     case "rmdir": {
       const o = view.get(rec.fid);
       if (!o) return same({ fid: rec.fid, version: "" } as FsObject); // deleted on both sides
-      if (view.baseline(rec.fid) !== rec.base) return conflict("delete/update", "the server changed the object this replica deleted", o);
+      if (o.type === "d" ? o.parent !== rec.parent || o.name !== rec.name : view.baseline(rec.fid) !== rec.base) {
+        return conflict("delete/update", "the server changed the object this replica deleted", o);
+      }
       if (rec.op === "rmdir" && view.hasChildren(rec.fid)) return conflict("delete/create-inside", "the server has entries in the directory this replica deleted", o);
       return apply;
     }
@@ -75,9 +80,9 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       const o = view.get(rec.fid);
       if (!o) return conflict("rename/delete", "the server deleted the object this replica renamed");
       if (o.parent === rec.newParent && o.name === rec.newName) return same(o);
-      if (view.baseline(rec.fid) !== rec.base) {
-        const renamed = o.parent !== rec.parent || o.name !== rec.name;
-        return conflict(renamed ? "rename/rename" : "rename/update", "the server changed the object this replica renamed", o);
+      const moved = o.parent !== rec.parent || o.name !== rec.name;
+      if (o.type === "d" ? moved : view.baseline(rec.fid) !== rec.base) {
+        return conflict(moved ? "rename/rename" : "rename/update", "the server changed the object this replica renamed", o);
       }
       const dir = view.get(rec.newParent);
       if (!dir || dir.type !== "d") return conflict("create/delete-parent", "the server deleted the directory this replica moved into", dir);
@@ -92,7 +97,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       const o = view.get(rec.fid);
       if (!o) return conflict("update/delete", "the server deleted the object whose attributes this replica changed");
       if (attrsHeld(o, rec.attrs)) return same(o);
-      if (view.baseline(rec.fid) !== rec.base) return conflict("attr/update", "the server changed the object whose attributes this replica changed", o);
+      if (o.type !== "d" && view.baseline(rec.fid) !== rec.base) return conflict("attr/update", "the server changed the object whose attributes this replica changed", o);
       return apply;
     }
     case "close": {
