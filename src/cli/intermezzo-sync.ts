@@ -11,6 +11,7 @@ import type { HolderPeer } from "../sync/peer.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
 import { ExitCode, runAction, type ExitCodeValue } from "./exit.js";
+import { startProgress } from "./progress.js";
 import { printReport } from "./report.js";
 
 /** Parsed options of `intermezzo-sync`. */
@@ -82,15 +83,23 @@ async function connect(src: string, dest: string, o: SyncCliOptions): Promise<{ 
 }
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
+  const maxDeleteFraction = percent(o.maxDelete);
   const { replicaRoot, holder, peer } = await connect(src, dest, o);
-  const report: SyncReport = await syncFileSets(replicaRoot, peer, {
-    dryRun: o.dryRun,
-    mirror: o.mirror,
-    maxDeleteFraction: percent(o.maxDelete),
-    force: o.force,
-    owner: o.owner,
-    replicaIsSrc: holder === "dest",
-  });
+  const progress = o.progress ? startProgress() : undefined;
+  let report: SyncReport;
+  try {
+    report = await syncFileSets(replicaRoot, peer, {
+      onTally: (t) => progress?.attach(t),
+      dryRun: o.dryRun,
+      mirror: o.mirror,
+      maxDeleteFraction,
+      force: o.force,
+      owner: o.owner,
+      replicaIsSrc: holder === "dest",
+    });
+  } finally {
+    progress?.stop();
+  }
   printReport(report, { json: o.json, src, dest });
   if (report.conflicts.length > 0) return ExitCode.CONFLICTS;
   if (report.problems.length > 0) return ExitCode.PARTIAL;

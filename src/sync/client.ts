@@ -33,13 +33,15 @@ export interface SyncTally {
   bytesSent: number;
   filesReceived: number;
   bytesReceived: number;
+  /** File bytes known to be coming (content of records being shipped or applied), for progress. */
+  bytesExpected: number;
   conflicts: ConflictReport[];
   problems: Problem[];
 }
 
 /** A fresh, zeroed {@link SyncTally}. */
 export function newTally(): SyncTally {
-  return { recordsShipped: 0, recordsApplied: 0, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, conflicts: [], problems: [] };
+  return { recordsShipped: 0, recordsApplied: 0, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, bytesExpected: 0, conflicts: [], problems: [] };
 }
 
 /**
@@ -60,6 +62,7 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
     });
   }
   const { records, dropped } = optimise(set.cml.all());
+  for (const r of records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
   set.transaction(() => {
     set.cml.drop(dropped);
     for (const r of records) set.cml.replace(r);
@@ -128,6 +131,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
   let since = Number(set.meta("last_seen"));
   for (;;) {
     const page = await peer.updates(since, BATCH);
+    for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
     await replayInOrder(page.records, {
       prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record.fid) : undefined),
       step: async (l, staged) => {

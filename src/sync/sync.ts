@@ -21,6 +21,8 @@ export interface SyncOptions {
   owner: boolean;
   /** Make the holder an exact copy of the replica (SRC); holder-side changes are reverted and kept. */
   mirror: boolean;
+  /** Receives the live tally once, at the start (for a progress display). */
+  onTally?: (tally: SyncTally) => void;
   /** Which argument is the replica; the other is reached through `peer`. */
   replicaIsSrc: boolean;
 }
@@ -77,6 +79,7 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
       wire: { sent: 0, received: 0 },
       durationMs: 0,
     };
+    opts.onTally?.(report);
     if (opts.dryRun) {
       const updates = await peer.updates(Number(set.meta("last_seen")), 1_000_000);
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
