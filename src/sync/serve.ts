@@ -49,7 +49,11 @@ export async function serveConnection(input: Readable, output: Writable, resolve
       const req = check(Requests.reintegrate, h, "reintegrate request");
       const source = (fid: string): ContentStream => {
         const r = conn.request({ op: "backfetch", fid });
-        return { chunks: r.data, done: r.result.then((v) => check(Replies.content, v, "backfetch reply")) };
+        const done = r.result.then((v) => check(Replies.content, v, "backfetch reply"));
+        // Handled here: the reply may fail while the content is still being written, before its
+        // consumer awaits `done` (an unhandled rejection would end the serving process).
+        done.catch(() => undefined);
+        return { chunks: r.data, done };
       };
       return need().reintegrate(req.records, source, req.keep);
     },

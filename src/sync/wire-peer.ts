@@ -80,7 +80,9 @@ export class WirePeer implements HolderPeer {
 
   fetch(fid: string): ContentStream {
     const r = this.conn.request({ op: "fetch", fid });
-    return { chunks: r.data, done: r.result.then((v) => check(Replies.content, v, "fetch reply")) };
+    const done = r.result.then((v) => check(Replies.content, v, "fetch reply"));
+    done.catch(() => undefined); // see serve.ts: the consumer may await it only after writing the data
+    return { chunks: r.data, done };
   }
 
   async close(): Promise<void> {
