@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { ImzError } from "../errors.js";
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -47,6 +47,7 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TABLE replicas (replica TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL) STRICT;
     CREATE TABLE filter_events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT) STRICT;
   `,
+  2: `CREATE INDEX cml_fid ON cml(fid);`,
 };
 
 /**

@@ -175,7 +175,12 @@ export class Applier {
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
     await this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
     this.holding.install(staged.temp, p, true);
-    for (const l of links) this.relink(p, this.holding.pathOf(l.fid));
+    // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
+    this.touchDir(o.parent!);
+    for (const l of links) {
+      this.relink(p, this.holding.pathOf(l.fid));
+      this.touchDir(l.parent!);
+    }
     return (version) => {
       const fields = { hash: staged.content.hash };
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, p, version, fields));

@@ -114,11 +114,9 @@ interface Case {
   /** Replay the records into a holder by syncing, and compare trees. */
   replay?: boolean;
   /** A known product bug outside the scanner makes the replay differ: run and report, do not fail. */
-  todo?: string;
 }
 
 /** src/sync/apply.ts: a close installs the new file by a rename into its directory but does not restore that directory's mtime. */
-const CLOSE_DIR_MTIME = "apply.ts close leaves its directory's mtime changed on the receiving side";
 
 function files(root: string, dir: string, n: number): void {
   fs.mkdirSync(path.join(root, dir), { recursive: true });
@@ -293,7 +291,6 @@ const CASES: Case[] = [
     change: (r) => (fs.renameSync(path.join(r, "d"), path.join(r, "e")), write(r, "e/f1", "changed after the move, longer")),
     expect: (s) => assert.deepEqual([...s.lines].sort(), ["close e/f1", "rename d -> e"]),
     replay: true,
-    todo: CLOSE_DIR_MTIME,
   },
   {
     name: "content changed in a subdirectory: one close, and the directory's mtime replicates unchanged",
@@ -301,7 +298,6 @@ const CASES: Case[] = [
     change: (r) => write(r, "d/f0", "new content, longer than before"),
     expect: ["close d/f0"],
     replay: true,
-    todo: CLOSE_DIR_MTIME,
   },
   {
     name: "a file renamed over an existing file: the old one goes, one rename",
@@ -377,7 +373,7 @@ const CASES: Case[] = [
 
 describe("scanner: named cases on real directories", () => {
   for (const c of CASES) {
-    it(c.name, c.todo ? { todo: c.todo } : {}, async () => {
+    it(c.name, async () => {
       const root = tempDir("imz-scan-");
       const holder = tempDir("imz-scan-holder-");
       try {
