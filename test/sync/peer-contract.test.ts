@@ -1,0 +1,401 @@
+/**
+ * The one contract suite of {@link HolderPeer} (STYLE 12), run over every transport a replica
+ * reaches its holder by: in-process (`LentoServer`), a local `serve --stdio` child, an SSH exec of
+ * `serve --stdio` through a real OpenSSH sshd, and Lento's own listener (a real
+ * `intermezzo serve --listen` child). Each transport runs the same cases: the peer contract call
+ * by call (attach first; applied; reintegrate with backfetch through the content source; updates
+ * in pages; fetch; close; after an error the peer is unusable and the journals stay consistent),
+ * then whole syncs through `syncFileSets` checked by manifests.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { isImzError } from "../../src/errors.js";
+import { scan } from "../../src/filter/scanner.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import type { JournalRecord } from "../../src/journal/records.js";
+import { Applier } from "../../src/sync/apply.js";
+import { connectLocal, connectRemote } from "../../src/sync/connect.js";
+import type { AttachRequest, ContentSource, HolderPeer } from "../../src/sync/peer.js";
+import { LentoServer } from "../../src/sync/server.js";
+import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
+import { readContent } from "../../src/sync/transfer.js";
+import { clientHome, startListenerChild, type ClientHome, type ListenerChild } from "../helpers/remote.js";
+import { startSshd, type TestSshd } from "../helpers/sshd.js";
+import { leftoverTemps, makeVariedTree, manifest, randomBytes, tempDir } from "../helpers/tree.js";
+
+/** One way of reaching a holder directory. */
+interface Transport {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** A fresh, empty holder directory this transport can reach. */
+  holderDir(): string;
+  connect(root: string): Promise<HolderPeer>;
+}
+
+const dirs: string[] = [];
+function dir(prefix = "imz-pc-"): string {
+  const d = tempDir(prefix);
+  dirs.push(d);
+  return d;
+}
+
+let sshd: TestSshd;
+let home: ClientHome;
+before(async () => {
+  sshd = await startSshd();
+  home = clientHome(dir("imz-pc-home-"), sshd);
+});
+after(async () => {
+  await sshd?.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** Holder directories Lento's listener serves (it is told its directories when it starts). */
+const LISTENER_POOL = 16;
+
+function listenerTransport(): Transport {
+  let listener: ListenerChild | undefined;
+  let pool: string[] = [];
+  const nameOf = new Map<string, string>();
+  return {
+    name: "Lento's listener (serve --listen child)",
+    async start() {
+      const base = dir("imz-pc-lento-");
+      pool = Array.from({ length: LISTENER_POOL }, (_, i) => path.join(base, `fs${i}`));
+      for (const d of pool) fs.mkdirSync(d);
+      listener = await startListenerChild(pool, base, `${sshd.userKeyPath}.pub`);
+      listener.names.forEach((n, i) => nameOf.set(pool[i]!, n));
+      fs.appendFileSync(home.knownHosts, `${listener.knownHostsLine}\n`);
+    },
+    async stop() {
+      await listener?.stop();
+    },
+    holderDir() {
+      const d = pool.shift();
+      if (d === undefined) throw new Error("listener pool exhausted: raise LISTENER_POOL");
+      return d;
+    },
+    connect(root) {
+      const fileset = nameOf.get(root);
+      if (fileset === undefined) throw new Error(`${root} is not served by the listener`);
+      return connectRemote({ kind: "lento", user: "alice", host: "127.0.0.1", port: listener!.port, fileset }, home.remote({ remoteCommand: undefined }));
+    },
+  };
+}
+
+const noop = async (): Promise<void> => undefined;
+const TRANSPORTS: Transport[] = [
+  { name: "in-process (LentoServer)", start: noop, stop: noop, holderDir: () => dir(), connect: async (root) => new LentoServer(root, { owner: true }) },
+  { name: "stdio (serve --stdio child)", start: noop, stop: noop, holderDir: () => dir(), connect: (root) => connectLocal(root, "stdio", true) },
+  {
+    name: "SSH exec through OpenSSH sshd",
+    start: noop,
+    stop: noop,
+    holderDir: () => dir(),
+    connect: (root) => connectRemote({ kind: "ssh", user: "root", host: "127.0.0.1", port: sshd.port, path: root }, home.remote()),
+  },
+  listenerTransport(),
+];
+
+const SYNC: SyncOptions = { dryRun: false, maxDeleteFraction: 0.5, force: false, owner: true, mirror: false, replicaIsSrc: true };
+
+function write(root: string, rel: string, data: string | Buffer): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), data);
+}
+
+function attachReq(set: FileSet, filesetId: string | null = null): AttachRequest {
+  return { replica: set.replicaId, filesetId, expectHolder: false, scan: { scan: true, maxDeleteFraction: 0.5, force: false }, dryRun: false };
+}
+
+/** A new replica holding `files`, scanned into its CML (close it when done). */
+async function scannedReplica(files: Record<string, string | Buffer>): Promise<{ root: string; set: FileSet; records: JournalRecord[] }> {
+  const root = dir("imz-pc-replica-");
+  for (const [rel, data] of Object.entries(files)) write(root, rel, data);
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  await scan(set);
+  return { root, set, records: set.cml.all() };
+}
+
+/** The replica's content source, noting which fids the holder backfetched. */
+function sourceOf(set: FileSet, asked: string[]): ContentSource {
+  const holding = new Applier(set, { owner: true }).holding;
+  return (fid) => {
+    asked.push(fid);
+    return readContent(holding, fid);
+  };
+}
+
+function hasContent(r: JournalRecord): boolean {
+  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isImzError(err), `expected an ImzError ${code}, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+for (const t of TRANSPORTS) {
+  describe(`HolderPeer contract: ${t.name}`, () => {
+    before(() => t.start());
+    after(() => t.stop());
+
+    const sync = async (replica: string, holder: string): Promise<SyncReport> => syncFileSets(replica, await t.connect(holder), SYNC);
+
+    it("attach comes first: a request before it is USAGE and the holder is left untouched", async () => {
+      const holder = t.holderDir();
+      write(holder, "x", "x");
+      const peer = await t.connect(holder);
+      try {
+        await rejectsWith(peer.updates(0, 10), "USAGE");
+      } finally {
+        await peer.close();
+      }
+      assert.equal(FileSet.exists(holder), false, "no file set was created");
+    });
+
+    it("attach locks and scans the holder and reports its file set and volume stamp", async () => {
+      const holder = t.holderDir();
+      write(holder, "a/one", "1");
+      write(holder, "two", "22");
+      const r = await scannedReplica({});
+      const peer = await t.connect(holder);
+      try {
+        const reply = await peer.attach(attachReq(r.set));
+        assert.match(reply.filesetId, /^[0-9a-f]+$/);
+        assert.match(reply.holder, /^[0-9a-f]+$/);
+        assert.equal(reply.scanned.records, 3, "a, a/one, two");
+        assert.equal(reply.volume, 3);
+        assert.deepEqual(reply.scanned.problems, []);
+        await rejectsWith(peer.attach(attachReq(r.set)), "USAGE");
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+    });
+
+    it("reintegrate answers one result per record in order, backfetching content through the source; applied reports them; a resend is recognised", async () => {
+      const holder = t.holderDir();
+      const r = await scannedReplica({ "d/f.txt": "file in d", empty: "", "big.bin": randomBytes(3 << 20, 5), "top.txt": "top" });
+      fs.symlinkSync("top.txt", path.join(r.root, "sym"));
+      await scan(r.set);
+      const records = r.set.cml.all();
+      const peer = await t.connect(holder);
+      try {
+        const attach = await peer.attach(attachReq(r.set));
+        assert.deepEqual(await peer.applied(r.set.replicaId, 0), []);
+        const asked: string[] = [];
+        const reply = await peer.reintegrate(records, sourceOf(r.set, asked));
+        assert.deepEqual(reply.results.map((x) => [x.seq, x.status]), records.map((x) => [x.seq, "applied"]));
+        assert.deepEqual(asked.sort(), records.filter(hasContent).map((x) => x.fid).sort(), "only content-bearing records are backfetched");
+        assert.equal(reply.volume, attach.volume + records.length);
+        const applied = await peer.applied(r.set.replicaId, 0);
+        assert.deepEqual(applied.map((a) => a.originSeq), records.map((x) => x.originSeq));
+        assert.deepEqual(applied.map((a) => a.version), reply.results.map((x) => x.version));
+
+        const again: string[] = [];
+        const resent = await peer.reintegrate(records, sourceOf(r.set, again));
+        assert.deepEqual(resent.results.map((x) => [x.status, x.version]), reply.results.map((x) => ["applied", x.version]));
+        assert.deepEqual(again, [], "a resent record is not backfetched again");
+        assert.equal(resent.volume, reply.volume);
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+      assert.deepEqual(manifest(holder).map((e) => [e.path, e.type, e.hash, e.target]), manifest(r.root).map((e) => [e.path, e.type, e.hash, e.target]));
+      assert.deepEqual(leftoverTemps(holder), []);
+    });
+
+    it("updates returns the server log after a stamp, in order, in pages", async () => {
+      const holder = t.holderDir();
+      for (let i = 0; i < 7; i++) write(holder, `f${i}`, `content ${i}`);
+      const r = await scannedReplica({});
+      const peer = await t.connect(holder);
+      try {
+        const { volume } = await peer.attach(attachReq(r.set));
+        assert.equal(volume, 7);
+        const seen: number[] = [];
+        let since = 0;
+        let pages = 0;
+        for (;;) {
+          const page = await peer.updates(since, 3);
+          pages++;
+          assert.ok(page.records.length <= 3);
+          assert.equal(page.volume, volume);
+          seen.push(...page.records.map((l) => l.record.seq));
+          if (!page.more) break;
+          since = page.records.at(-1)!.record.seq;
+        }
+        assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7]);
+        assert.equal(pages, 3);
+        const tail = await peer.updates(5, 100);
+        assert.deepEqual(tail.records.map((l) => l.record.seq), [6, 7]);
+        assert.equal(tail.more, false);
+        const none = await peer.updates(volume, 100);
+        assert.deepEqual([none.records.length, none.more], [0, false]);
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+    });
+
+    it("fetch streams an object's current content and its description", async () => {
+      const holder = t.holderDir();
+      const big = randomBytes((5 << 20) + 17, 9);
+      write(holder, "big.bin", big);
+      write(holder, "small", "s");
+      const r = await scannedReplica({});
+      const peer = await t.connect(holder);
+      try {
+        await peer.attach(attachReq(r.set));
+        const { records } = await peer.updates(0, 100);
+        const rec = records.find((l) => l.record.op === "create" && l.record.name === "big.bin")!.record;
+        assert.ok(rec.op === "create" && rec.content);
+        const s = peer.fetch(rec.fid);
+        const bytes = await collect(s.chunks);
+        const done = await s.done;
+        assert.ok(bytes.equals(big));
+        assert.deepEqual([done.size, done.hash], [big.length, rec.content.hash]);
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+    });
+
+    it("close releases the holder; an attach refused (LOCKED) leaves that peer unusable and the first one working", async () => {
+      const holder = t.holderDir();
+      write(holder, "x", "x");
+      const r = await scannedReplica({});
+      const first = await t.connect(holder);
+      let filesetId: string;
+      try {
+        filesetId = (await first.attach(attachReq(r.set))).filesetId;
+        const second = await t.connect(holder);
+        try {
+          await rejectsWith(second.attach(attachReq(r.set)), "LOCKED");
+          await assert.rejects(second.updates(0, 10), "the refused peer is unusable");
+        } finally {
+          await second.close();
+        }
+        assert.equal((await first.updates(0, 10)).records.length, 1);
+      } finally {
+        await first.close();
+      }
+      const third = await t.connect(holder);
+      try {
+        assert.equal((await third.attach(attachReq(r.set, filesetId))).filesetId, filesetId);
+      } finally {
+        await third.close();
+        r.set.close();
+      }
+    });
+
+    it("a content source failing mid-stream fails only that record; both journals stay consistent and the next sync converges", async () => {
+      const holder = t.holderDir();
+      const r = await scannedReplica({ "a.txt": "a", "broken.bin": randomBytes(2 << 20, 3), "z.txt": "z" });
+      const broken = r.records.find((x) => x.op === "create" && x.name === "broken.bin")!;
+      const good = sourceOf(r.set, []);
+      const failing: ContentSource = (fid) => {
+        if (fid !== broken.fid) return good(fid);
+        const s = good(fid);
+        return {
+          done: s.done,
+          chunks: (async function* () {
+            let n = 0;
+            for await (const c of s.chunks) {
+              if (++n > 2) throw new Error("disk read error (test)");
+              yield c;
+            }
+          })(),
+        };
+      };
+      const peer = await t.connect(holder);
+      try {
+        await peer.attach(attachReq(r.set));
+        const reply = await peer.reintegrate(r.records, failing);
+        const status = new Map(r.records.map((x, i) => [x.op === "create" || x.op === "mkdir" ? x.name : x.op, reply.results[i]!.status]));
+        assert.equal(status.get("broken.bin"), "failed");
+        assert.equal(status.get("a.txt"), "applied");
+        assert.equal(status.get("z.txt"), "applied");
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+      assert.equal(fs.existsSync(path.join(holder, "broken.bin")), false, "no torn file on the holder");
+      assert.deepEqual(leftoverTemps(holder), []);
+      const report = await sync(r.root, holder);
+      assert.deepEqual([report.conflicts, report.problems], [[], []]);
+      assert.deepEqual(manifest(holder), manifest(r.root));
+      assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(r.root)), []);
+    });
+
+    it("a first sync of a varied tree gives identical manifests", async () => {
+      const replica = dir();
+      const holder = t.holderDir();
+      makeVariedTree(replica, { seed: 11 });
+      const report = await sync(replica, holder);
+      assert.deepEqual([report.conflicts, report.problems], [[], []]);
+      assert.ok(report.filesSent > 0);
+      assert.deepEqual(manifest(holder), manifest(replica));
+      assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(replica)), []);
+    });
+
+    it("a two-way change set converges; a no-change resync then moves no file data", async () => {
+      const replica = dir();
+      const holder = t.holderDir();
+      makeVariedTree(replica, { seed: 12 });
+      await sync(replica, holder);
+      write(replica, "from-replica/new.txt", "made on the replica");
+      fs.writeFileSync(path.join(replica, "top.txt"), "edited on the replica");
+      fs.renameSync(path.join(replica, "with space"), path.join(replica, "renamed dir"));
+      write(holder, "from-holder.txt", "made on the holder");
+      fs.rmSync(path.join(holder, "a/b/c"), { recursive: true });
+      fs.chmodSync(path.join(holder, "a/one"), 0o640);
+      fs.writeFileSync(path.join(holder, "a/b/two.bin"), randomBytes(9000, 4));
+      const report = await sync(replica, holder);
+      assert.deepEqual([report.conflicts, report.problems], [[], []]);
+      assert.deepEqual(manifest(replica), manifest(holder));
+      assert.equal(fs.readFileSync(path.join(holder, "top.txt"), "utf8"), "edited on the replica");
+      assert.equal(fs.readFileSync(path.join(replica, "from-holder.txt"), "utf8"), "made on the holder");
+      assert.equal(fs.existsSync(path.join(replica, "a/b/c")), false);
+      assert.ok(fs.existsSync(path.join(holder, "renamed dir/and more/file with spaces")));
+      assert.equal(fs.statSync(path.join(replica, "a/one")).mode & 0o777, 0o640);
+      assert.ok(fs.readFileSync(path.join(replica, "a/hard-two")).equals(randomBytes(9000, 4)), "the hard link sees the holder's edit");
+
+      const before = manifest(holder);
+      const again = await sync(replica, holder);
+      assert.deepEqual([again.recordsShipped, again.recordsApplied, again.filesSent, again.filesReceived, again.bytesSent, again.bytesReceived], [0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(manifest(holder), before);
+      assert.deepEqual(manifest(replica), before);
+      assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(replica)), []);
+    });
+
+    it("a create/create conflict is reported and changes nothing on either side", async () => {
+      const replica = dir();
+      const holder = t.holderDir();
+      write(replica, "shared.txt", "shared");
+      await sync(replica, holder);
+      write(replica, "clash", "version from the replica");
+      write(holder, "clash", "version from the holder");
+      const before = [manifest(replica), manifest(holder)];
+      const report = await sync(replica, holder);
+      assert.deepEqual(report.conflicts.map((c) => [c.path, c.kind, c.side]), [["clash", "create/create", "holder"]]);
+      assert.deepEqual([manifest(replica), manifest(holder)], before);
+      const again = await sync(replica, holder);
+      assert.deepEqual(again.conflicts.map((c) => [c.path, c.kind]), [["clash", "create/create"]], "still reported, still unresolved");
+      assert.deepEqual([manifest(replica), manifest(holder)], before);
+    });
+  });
+}
