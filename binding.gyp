@@ -8,7 +8,8 @@
         "native/job.cc",
         "native/signature.cc",
         "native/trace.cc",
-        "native/utimens.cc"
+        "native/utimens.cc",
+        "native/syncfs.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

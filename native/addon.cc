@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTraceLevel", Napi::Function::New<SetTraceLevel>(env, "setTraceLevel"));
   exports.Set("librsyncVersion", Napi::String::New(env, rs_librsync_version));
   InitUtimens(env, exports);
+  InitSyncfs(env, exports);
   return exports;
 }
 

@@ -15,5 +15,7 @@ AddonData& GetAddonData(Napi::Env env);
 
 /** Registers utimensat(path, atimeNs, mtimeNs, noFollow) → Promise<void>. */
 void InitUtimens(Napi::Env env, Napi::Object exports);
+/** Adds `syncfs` to the addon's exports. */
+void InitSyncfs(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

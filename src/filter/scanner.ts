@@ -54,6 +54,15 @@ export interface ScanContext {
  * journals no deletion) when the deletions exceed the threshold, unless `force`.
  */
 export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanReport> {
+  set.startGroup();
+  try {
+    return await walkAndResolve(set, opts);
+  } finally {
+    set.endGroup();
+  }
+}
+
+async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanReport> {
   const ctx: ScanContext = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
   const ignored = loadIgnore(set.root);
   const resolver = new Resolver(ctx);

@@ -43,6 +43,10 @@ export class FileSet {
   readonly log: ServerLog;
   private readonly sGetMeta;
   private fidNext = 0;
+  private grouping = false;
+  private groupOpen = false;
+  private groupCount = 0;
+  private groupStarted = 0;
   private fidLimit = 0;
   private readonly sSetMeta;
 
@@ -161,9 +165,42 @@ export class FileSet {
     return `${this.replicaId}:${this.fidNext++}`;
   }
 
-  /** Runs `fn` in one database transaction. */
+  /**
+   * Runs `fn` in one database transaction. Inside a group (see {@link FileSet.startGroup}) it is a
+   * savepoint of the group's transaction, which commits every 512 changes or 200 ms.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    if (!this.grouping) return this.db.transaction(fn)();
+    if (!this.db.inTransaction) {
+      this.db.exec("BEGIN");
+      this.groupOpen = true;
+      this.groupCount = 0;
+      this.groupStarted = Date.now();
+    }
+    const result = this.db.transaction(fn)();
+    if (++this.groupCount >= 512 || Date.now() - this.groupStarted > 200) this.commitGroup();
+    return result;
+  }
+
+  /**
+   * Starts grouping transactions (group commit): a bulk operation's many small changes commit
+   * together. Each change is still all-or-nothing; a crash loses at most the uncommitted group,
+   * whose disk effects the next scan finds again. No-op inside an outer transaction (a dry run).
+   */
+  startGroup(): void {
+    if (!this.db.inTransaction) this.grouping = true;
+  }
+
+  /** Commits the open group, if any. */
+  commitGroup(): void {
+    if (this.groupOpen && this.db.inTransaction) this.db.exec("COMMIT");
+    this.groupOpen = false;
+  }
+
+  /** Commits the open group and stops grouping. */
+  endGroup(): void {
+    this.commitGroup();
+    this.grouping = false;
   }
 
   /** Directory for temp files: same filesystem as the tree, invisible to users and scanners. */
@@ -235,8 +272,9 @@ export class FileSet {
     }
   }
 
-  /** Closes the database. */
+  /** Commits any open group and closes the database. */
   close(): void {
+    if (this.db.open) this.endGroup();
     if (this.db.open) this.db.close();
   }
 }

@@ -26,6 +26,8 @@ export const EMPTY_HASH = hashBuffer(Buffer.alloc(0));
 export interface StagedContent {
   temp: string;
   content: Content;
+  /** Durability ticket from {@link Holding.stagedTicket}. */
+  ticket: number;
 }
 
 /** Options of {@link Applier}. */
@@ -59,8 +61,9 @@ export class Applier {
     switch (rec.op) {
       case "create": {
         const dest = h.childPath(rec.parent, rec.name);
+        if (staged) await h.makeDurable(staged.ticket);
         const temp = staged?.temp ?? this.emptyTemp();
-        await this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
+        this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
         h.install(temp, dest, false);
         this.touchDir(rec.parent);
         const hash = staged?.content.hash ?? EMPTY_HASH;
@@ -69,7 +72,7 @@ export class Applier {
       case "mkdir": {
         const dest = h.childPath(rec.parent, rec.name);
         fs.mkdirSync(dest, { mode: rec.attrs.mode ?? 0o755 });
-        await this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
+        this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
         this.touchDir(rec.parent);
         this.touchDir(rec.fid);
         h.touched(path.dirname(dest));
@@ -78,7 +81,7 @@ export class Applier {
       case "symlink": {
         const dest = h.childPath(rec.parent, rec.name);
         fs.symlinkSync(rec.target, dest);
-        await this.setAttrs(dest, "l", rec.attrs);
+        this.setAttrs(dest, "l", rec.attrs);
         this.touchDir(rec.parent);
         h.touched(path.dirname(dest));
         return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
@@ -113,7 +116,7 @@ export class Applier {
       case "setattr": {
         const o = fsdb.must(rec.fid);
         const p = h.pathOf(rec.fid);
-        await this.setAttrs(p, o.type, rec.attrs);
+        this.setAttrs(p, o.type, rec.attrs);
         if (o.type === "d") this.touchDir(o.fid);
         return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
       }
@@ -122,7 +125,10 @@ export class Applier {
     }
   }
 
-  /** Restores the mtimes of directories whose entries changed (to the Fsdb's value), then fsyncs them. */
+  /**
+   * Restores the mtimes of directories whose entries changed (to the Fsdb's value), flushes the
+   * batch to disk, then commits the file set's grouped transaction: data before metadata.
+   */
   async finishBatch(): Promise<void> {
     const { fsdb } = this.set;
     for (const fid of this.touchedDirs) {
@@ -130,7 +136,7 @@ export class Applier {
       if (!o || o.type !== "d") continue;
       try {
         const p = this.holding.pathOf(fid);
-        await setMtime(p, o.mtimeNs);
+        setMtime(p, o.mtimeNs);
         const st = this.lstat(p);
         fsdb.put({ ...o, mtimeNs: st.mtimeNs.toString(), ino: inoKey(st), ctimeNs: st.ctimeNs.toString() });
       } catch {
@@ -138,7 +144,8 @@ export class Applier {
       }
     }
     this.touchedDirs.clear();
-    this.holding.syncDirs();
+    await this.holding.syncDirs();
+    this.set.commitGroup();
   }
 
   private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
@@ -171,9 +178,10 @@ export class Applier {
     const o = fsdb.must(rec.fid);
     const p = this.holding.pathOf(rec.fid);
     this.checkUnchanged(o, p);
+    await this.holding.makeDurable(staged.ticket);
     this.keep(o, p);
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
-    await this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
+    this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
     this.holding.install(staged.temp, p, true);
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
     this.touchDir(o.parent!);
@@ -213,14 +221,14 @@ export class Applier {
     }
   }
 
-  private async setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): Promise<void> {
+  private setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
     if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
       if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) fs.chmodSync(p, a.mode); // chown clears set-id bits
     }
     const m = mtimeNs ?? a.mtimeNs;
-    if (m !== undefined) await setMtime(p, m);
+    if (m !== undefined) setMtime(p, m);
   }
 
   private describe(

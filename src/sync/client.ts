@@ -129,6 +129,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     return stageContent(applier.holding, { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done });
   };
   let since = Number(set.meta("last_seen"));
+  set.startGroup();
   for (;;) {
     const page = await peer.updates(since, BATCH);
     for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
@@ -149,6 +150,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     set.setMeta("last_seen", String(since));
     if (!page.more) break;
   }
+  set.endGroup();
 }
 
 /**

@@ -2,13 +2,15 @@
  * Safe access to a holding location. Every path that comes from a record or a frame is built here:
  * names are checked (no `/`, NUL, `.`, `..`, empty or over-long names), and every directory on the way
  * from the root is checked to be a real directory, never a symlink, so nothing is written outside
- * the tree. Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), fsync'd,
- * and renamed into place; directories are fsync'd before a batch is acknowledged.
+ * the tree. Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made
+ * durable (`syncfs`, once per window of staged files) before they are renamed into place, and the
+ * whole batch — directories included — is flushed again before it is acknowledged.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
+import { syncfs } from "./delta/native.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 
@@ -39,6 +41,9 @@ export function checkRelPath(rel: string): string[] {
 export class Holding {
   private readonly verified = new Set<string>();
   private readonly dirty = new Set<string>();
+  private staged = 0;
+  private durableUpTo = 0;
+  private flushing: Promise<void> | undefined;
 
   constructor(readonly set: FileSet) {}
 
@@ -78,21 +83,42 @@ export class Holding {
     this.dirty.add(dir);
   }
 
-  /** fsyncs every directory changed since the last call. */
-  syncDirs(): void {
-    for (const d of this.dirty) {
-      try {
-        const fd = fs.openSync(d, "r");
-        try {
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      }
-    }
+  /**
+   * Makes every change since the last call durable, directories included: one `syncfs` of the
+   * file set's filesystem (cheaper than an fsync per directory and per file, and it covers both).
+   */
+  async syncDirs(): Promise<void> {
+    if (this.dirty.size === 0 && this.staged === this.durableUpTo) return;
+    await this.makeDurable(this.staged);
     this.dirty.clear();
+  }
+
+  /** Registers a completely written temp file; returns the ticket {@link Holding.makeDurable} takes. */
+  stagedTicket(): number {
+    return ++this.staged;
+  }
+
+  /**
+   * Waits until every temp file staged up to `ticket` is on disk. One `syncfs` covers every file
+   * staged before it started, so a window of prefetched files costs one flush, not one each.
+   */
+  async makeDurable(ticket: number): Promise<void> {
+    while (this.durableUpTo < ticket) {
+      if (!this.flushing) {
+        const upTo = this.staged;
+        this.flushing = syncfs(this.set.tmpDir).then(
+          () => {
+            this.durableUpTo = Math.max(this.durableUpTo, upTo);
+            this.flushing = undefined;
+          },
+          (err: unknown) => {
+            this.flushing = undefined;
+            throw err;
+          },
+        );
+      }
+      await this.flushing;
+    }
   }
 
   /** A fresh temp file path in the file set's temp area. */
@@ -154,8 +180,11 @@ export class Holding {
   }
 }
 
-/** Writes `chunks` to a new file at `file` and fsyncs it; returns the bytes written. */
-export async function writeAndSync(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
+/**
+ * Writes `chunks` to a new file at `file`; returns the bytes written. Durability comes from
+ * {@link Holding.makeDurable} before the file replaces anything.
+ */
+export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
   const fh = await fs.promises.open(file, "wx", 0o600);
   let n = 0;
   try {
@@ -164,7 +193,6 @@ export async function writeAndSync(file: string, chunks: AsyncIterable<Buffer>, 
       await fh.write(c);
       n += c.length;
     }
-    await fh.sync();
   } finally {
     await fh.close();
   }

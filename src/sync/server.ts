@@ -91,6 +91,7 @@ export class LentoServer implements HolderPeer {
     const view = this.view();
     const fetch = (fid: string): Promise<StagedContent> => stageContent(applier.holding, source(fid));
     const translated = records.map((r) => this.translate(r));
+    set.startGroup();
     await replayInOrder(translated, {
       prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(this.clientFid(r.fid)) : undefined),
       step: async (r, staged) => {
@@ -98,6 +99,7 @@ export class LentoServer implements HolderPeer {
       },
     });
     await applier.finishBatch();
+    set.endGroup();
     return { results, volume: set.log.head() };
   }
 

@@ -2,10 +2,10 @@
  * Setting file times to the nanosecond through the librsync addon's `utimensat` (Node's
  * `fs.utimes` goes through doubles and loses digits), never following a final symlink.
  */
-import { utimensat } from "./delta/native.js";
+import { utimensatSync } from "./delta/native.js";
 
 /** Sets the mtime (and atime) of `file` to `mtimeNs`. */
-export function setMtime(file: string, mtimeNs: string): Promise<void> {
+export function setMtime(file: string, mtimeNs: string): void {
   const ns = BigInt(mtimeNs);
-  return utimensat(file, ns, ns, true);
+  utimensatSync(file, ns, ns, true);
 }

@@ -8,7 +8,7 @@ import { ImzError } from "../errors.js";
 import { digestHex, newContentHasher } from "../journal/content-hash.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { writeAndSync, type Holding } from "./holding.js";
+import { writeStaged, type Holding } from "./holding.js";
 
 /** Content in flight: the bytes, and the description the sender settles once it has read them all. */
 export interface ContentStream {
@@ -17,6 +17,8 @@ export interface ContentStream {
 }
 
 const CHUNK = 256 << 10;
+/** Files up to this size are sent from one synchronous read (no thread-pool trips per file). */
+const SMALL_FILE = 1 << 20;
 
 /** Streams the current content of object `fid` from its holding location. */
 export function readContent(holding: Holding, fid: string): ContentStream {
@@ -29,6 +31,13 @@ export function readContent(holding: Holding, fid: string): ContentStream {
     const h = newContentHasher();
     let size = 0;
     try {
+      const small = smallFile(file);
+      if (small) {
+        h.update(small.data);
+        settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: digestHex(h) });
+        if (small.data.length > 0) yield small.data;
+        return;
+      }
       const fh = await fs.promises.open(file, "r");
       try {
         const st = await fh.stat({ bigint: true });
@@ -53,21 +62,41 @@ export function readContent(holding: Holding, fid: string): ContentStream {
   return { chunks: chunks(), done };
 }
 
+/** A small regular file read whole with synchronous calls (no thread-pool trips), or undefined. */
+function smallFile(file: string): { data: Buffer; mtimeNs: string } | undefined {
+  const fd = fs.openSync(file, "r");
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (st.size > BigInt(SMALL_FILE)) return undefined;
+    const data = Buffer.allocUnsafe(Number(st.size));
+    let off = 0;
+    while (off < data.length) {
+      const n = fs.readSync(fd, data, off, data.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return { data: data.subarray(0, off), mtimeNs: st.mtimeNs.toString() };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
- * Writes a content stream to a temp file (fsync'd) and checks it against the sender's hash.
+ * Writes a content stream to a temp file and checks it against the sender's hash; the returned
+ * ticket makes it durable before use.
  * Throws `HASH_MISMATCH` (and removes the temp file) when they differ.
  */
 export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
   const h = newContentHasher();
   try {
-    const size = await writeAndSync(temp, stream.chunks, (b) => h.update(b));
+    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b));
     const content = await stream.done;
     const hash = digestHex(h);
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content };
+    return { temp, content, ticket: holding.stagedTicket() };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw err;

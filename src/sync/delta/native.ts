@@ -70,6 +70,8 @@ export interface ImzRsyncBinding {
   setTraceLevel(level: number): void;
   librsyncVersion: string;
   utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): Promise<void>;
+  syncfs(path: string): Promise<void>;
+  utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
 }
 
 let loaded: ImzRsyncBinding | undefined;
@@ -127,6 +129,19 @@ export function patchJob(basis: number | Uint8Array): NativeJob {
  */
 export function utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): Promise<void> {
   return binding().utimensat(path, atimeNs, mtimeNs, noFollow);
+}
+
+/** {@link utimensat} on the calling thread (one syscall; no trip to the thread pool). Throws errno errors. */
+export function utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void {
+  binding().utimensatSync(path, atimeNs, mtimeNs, noFollow);
+}
+
+/**
+ * Flushes the whole filesystem holding `path` to disk (`syncfs(2)`) on a worker thread: one call
+ * makes a batch of staged files durable. Rejects with a Node-style errno error.
+ */
+export function syncfs(path: string): Promise<void> {
+  return binding().syncfs(path);
 }
 
 /** Receives every message librsync logs, with its level. */
