@@ -19,15 +19,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm dependencies: (re)install when the lockfile or the native sources are newer than the last install.
+# npm dependencies (npm ci also builds the librsync addon from binding.gyp): reinstall when the
+# lockfile or package.json is newer than the last install.
 stamp=node_modules/.intermezzo-setup-stamp
-needs_install=0
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then needs_install=1; fi
-if [ -f binding.gyp ] && [ -n "$(find binding.gyp native -newer "$stamp" -print -quit 2>/dev/null)" ]; then needs_install=1; fi
-if [ "$needs_install" -eq 1 ]; then
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "setup: npm ci (dependencies and native addon)"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
+fi
+# The addon alone: rebuild when its sources are newer than the built module.
+addon=build/Release/imz_rsync.node
+if [ ! -f "$addon" ] || [ -n "$(find binding.gyp native -newer "$addon" -name '*.cc' -o -newer "$addon" -name '*.h' -o -newer "$addon" -name binding.gyp 2>/dev/null | head -1)" ]; then
+  echo "setup: building the librsync addon"
+  npm run --silent build:native >/dev/null
 fi
 
 bash scripts/build-fuse.sh
