@@ -93,8 +93,8 @@ export class Connection {
     this.closed = new Promise((r) => (this.markClosed = r));
     input.on("data", (chunk: Buffer) => this.onBytes(chunk));
     input.on("end", () => this.onEnd());
-    input.on("error", (err) => this.fail(new ImzError("CONNECTION_LOST", `connection error: ${err.message}`, { cause: err })));
-    output.on("error", (err) => this.fail(new ImzError("CONNECTION_LOST", `connection error: ${err.message}`, { cause: err })));
+    input.on("error", (err) => this.fail(lost(err)));
+    output.on("error", (err) => this.fail(lost(err)));
   }
 
   /** Sends the preamble and our hello; resolves with the peer's hello. */
@@ -113,7 +113,13 @@ export class Connection {
 
   /** Sends a request with an optional upload; returns its streamed data and result. */
   request(header: OpHeader, upload?: AsyncIterable<Buffer>): Response {
-    if (this.failure) return { data: Channel.failed<Buffer>(this.failure), result: Promise.reject(this.failure) };
+    if (this.failure) {
+      // `call` stops at the failed data and never awaits this result: mark it handled, or a request
+      // made after the connection died (WirePeer.close's "close") ends the process.
+      const failed = Promise.reject(this.failure);
+      failed.catch(() => undefined);
+      return { data: Channel.failed<Buffer>(this.failure), result: failed };
+    }
     const id = this.nextSession++;
     const data = new Channel<Buffer>((n) => this.account(-n));
     const result = new Promise<unknown>((resolve, reject) => this.outgoing.set(id, { data, resolve, reject }));
@@ -316,6 +322,15 @@ export class Connection {
     if (this.queued > HIGH_WATER && !this.input.isPaused()) this.input.pause();
     else if (this.queued <= HIGH_WATER / 2 && this.input.isPaused()) this.input.resume();
   }
+}
+
+/** A stream error as the connection's failure; a transport's own CONNECTION_LOST (with its hint) is kept. */
+function lost(err: Error): ImzError {
+  if (err instanceof ImzError && err.code === "CONNECTION_LOST") return err;
+  return new ImzError("CONNECTION_LOST", `connection error: ${err.message}`, {
+    hint: "rerun to continue; the journal keeps what was not acknowledged",
+    cause: err,
+  });
 }
 
 function checkOp(header: unknown): OpHeader {
