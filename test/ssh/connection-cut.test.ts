@@ -1,0 +1,89 @@
+/**
+ * The connection cut in the middle of a 200 MiB transfer over SSH: `bin/intermezzo-sync` talks to a
+ * real sshd through a loopback TCP relay that resets both sides once 64 MiB have gone up. The run
+ * must end (no hang) with exit 6 and CONNECTION_LOST; a rerun completes; both trees are then
+ * identical by manifest and neither has a temp file left.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { SYNC_BIN, type CliResult } from "../helpers/cli.js";
+import { startRelay, type Relay } from "../helpers/relay.js";
+import { clientHome, REMOTE_SERVE, type ClientHome } from "../helpers/remote.js";
+import { startSshd, type TestSshd } from "../helpers/sshd.js";
+import { leftoverTemps, makeVariedTree, manifest, tempDir } from "../helpers/tree.js";
+
+const LARGE = 200 << 20;
+const CUT_AFTER = 64 << 20;
+
+let sshd: TestSshd;
+let relay: Relay;
+let scratch: string;
+let home: ClientHome;
+
+before(async () => {
+  sshd = await startSshd();
+  relay = await startRelay(sshd.port);
+  scratch = tempDir("imz-cut-");
+  const [type, key] = sshd.hostKeyPub.split(" ");
+  home = clientHome(path.join(scratch, "home"), sshd, [`[127.0.0.1]:${relay.port} ${type} ${key}`]);
+});
+after(async () => {
+  await relay?.close();
+  await sshd?.stop();
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+/** Runs `intermezzo-sync --json args`; kills it by pid (and fails) if it outlives `deadlineMs`. */
+function syncWithin(deadlineMs: number, args: string[]): Promise<CliResult & { ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SYNC_BIN, "--json", ...args], { env: home.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => {
+      process.kill(child.pid!, "SIGKILL");
+      reject(new Error(`intermezzo-sync still running after ${deadlineMs} ms (hang):\n${stderr}`));
+    }, deadlineMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () => {
+  it("exits 6 with CONNECTION_LOST; a rerun completes; trees identical, no temp files on either side", async () => {
+    const local = path.join(scratch, "local");
+    const remote = path.join(scratch, "remote");
+    fs.mkdirSync(local);
+    fs.mkdirSync(remote);
+    makeVariedTree(local, { seed: 21, largeFile: LARGE });
+    const args = ["-i", home.key, "--remote-command", REMOTE_SERVE, local, `ssh://root@127.0.0.1:${relay.port}${remote}`];
+
+    const cut = relay.cutAfter(CUT_AFTER);
+    const broken = await syncWithin(120_000, args);
+    await cut;
+    assert.equal(broken.code, 6, `exit 6 (REMOTE), got ${broken.code}: ${broken.stderr}`);
+    assert.match(broken.stderr, /error \[CONNECTION_LOST\]/, broken.stderr);
+    assert.match(broken.stderr, /hint: /);
+    assert.doesNotMatch(broken.stderr, /internal error|Unhandled|at .*\.js:\d+/, "a clear message, not a stack trace");
+    assert.equal(broken.stdout, "");
+    assert.ok(relay.bytes.up < LARGE, "the cut came before the large file was through");
+    const partial = fs.existsSync(path.join(remote, "large.bin")) ? fs.statSync(path.join(remote, "large.bin")).size : 0;
+    assert.equal(partial, 0, "no torn large.bin on the holder");
+
+    const rerun = await syncWithin(300_000, args);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    const summary = JSON.parse(rerun.stdout.trim().split("\n").at(-1)!) as { conflicts: unknown[]; problems: unknown[] };
+    assert.deepEqual([summary.conflicts, summary.problems], [[], []]);
+    assert.deepEqual(manifest(remote), manifest(local));
+    assert.deepEqual(leftoverTemps(local), [], "no temp files on the replica");
+    assert.deepEqual(leftoverTemps(remote), [], "no temp files on the holder");
+  });
+});
