@@ -154,7 +154,9 @@ async function syncBench(work: string): Promise<void> {
     const change = (root: string): Promise<void> =>
       sh(Array.from({ length: 10 }, (_, i) => `echo change >> ${root}/d${Math.floor((i * step) / 100)}/f${i * step}`).join(" && "));
     await change(rmnt);
-    const ours = await time(() => syncFileSets(replica, new LentoServer(holder, { owner: true }), SYNC));
+    let report: Awaited<ReturnType<typeof syncFileSets>> | undefined;
+    const ours = await time(async () => (report = await syncFileSets(replica, new LentoServer(holder, { owner: true }), SYNC)));
+    console.log(`  sync report: ${JSON.stringify({ scanned: report?.scanned, shipped: report?.recordsShipped, applied: report?.recordsApplied, filesSent: report?.filesSent, ms: report?.durationMs })}`);
     await change(copyA);
     const rsync = await time(() => sh(`rsync -a --delete ${copyA}/ ${copyB}/`));
     console.log(`sync after 10 changes in ${n} files: intermezzo (both sides filtered) ${ours.toFixed(2)} s, rsync -a --delete ${rsync.toFixed(2)} s (${(ours / rsync).toFixed(2)}x)`);
