@@ -40,42 +40,13 @@ export interface FsObject {
   ctimeNs: string | null;
 }
 
-interface Row {
-  fid: string;
-  type: ObjectType;
-  parent: string | null;
-  name: string;
-  version: string;
-  size: number;
-  mtime_ns: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  hash: string;
-  target: string | null;
-  flags: number;
-  ino: string | null;
-  ctime_ns: string | null;
-}
-
-function fromRow(r: Row): FsObject {
-  return {
-    fid: r.fid, type: r.type, parent: r.parent, name: r.name, version: r.version, size: r.size,
-    mtimeNs: r.mtime_ns, mode: r.mode, uid: r.uid, gid: r.gid, hash: r.hash, target: r.target,
-    flags: r.flags, ino: r.ino, ctimeNs: r.ctime_ns,
-  };
-}
-
-function toRow(o: FsObject): Row {
-  return {
-    fid: o.fid, type: o.type, parent: o.parent, name: o.name, version: o.version, size: o.size,
-    mtime_ns: o.mtimeNs, mode: o.mode, uid: o.uid, gid: o.gid, hash: o.hash, target: o.target,
-    flags: o.flags, ino: o.ino, ctime_ns: o.ctimeNs,
-  };
-}
-
+/** Table columns, in the order of {@link FIELDS}. */
 const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns";
-const PARAMS = COLUMNS.split(",").map((c) => "@" + c).join(",");
+/** {@link FsObject} field for each column. */
+const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,target,flags,ino,ctimeNs";
+/** The columns selected under their {@link FsObject} names, so rows need no conversion. */
+const SELECT = COLUMNS.split(",").map((c, i) => `${c} AS ${FIELDS.split(",")[i]}`).join(",");
+const PARAMS = FIELDS.split(",").map((f) => "@" + f).join(",");
 
 /** Typed access to the `objects` table; every method is a single prepared statement. */
 export class Fsdb {
@@ -90,21 +61,20 @@ export class Fsdb {
   private readonly sByHash;
 
   constructor(private readonly db: Db) {
-    this.sGet = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM objects WHERE fid = ?`);
-    this.sChild = db.prepare<[string, string], Row>(`SELECT ${COLUMNS} FROM objects WHERE parent = ? AND name = ?`);
-    this.sChildren = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM objects WHERE parent = ?`);
-    this.sByIno = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM objects WHERE ino = ?`);
-    this.sPut = db.prepare<[Row], unknown>(`INSERT OR REPLACE INTO objects (${COLUMNS}) VALUES (${PARAMS})`);
+    this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
+    this.sChild = db.prepare<[string, string], FsObject>(`SELECT ${SELECT} FROM objects WHERE parent = ? AND name = ?`);
+    this.sChildren = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE parent = ?`);
+    this.sByIno = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE ino = ?`);
+    this.sPut = db.prepare<[FsObject], unknown>(`INSERT OR REPLACE INTO objects (${COLUMNS}) VALUES (${PARAMS})`);
     this.sDelete = db.prepare<[string], unknown>(`DELETE FROM objects WHERE fid = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM objects`);
     this.sHasChildren = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM objects WHERE parent = ? LIMIT 1`);
-    this.sByHash = db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' LIMIT 1`);
+    this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' LIMIT 1`);
   }
 
   /** The object with this fid, if known. */
   get(fid: string): FsObject | undefined {
-    const r = this.sGet.get(fid);
-    return r && fromRow(r);
+    return this.sGet.get(fid);
   }
 
   /** The object with this fid; throws `RECORD_INVALID` if unknown. */
@@ -116,13 +86,12 @@ export class Fsdb {
 
   /** The object named `name` in directory `parent`. */
   child(parent: string, name: string): FsObject | undefined {
-    const r = this.sChild.get(parent, name);
-    return r && fromRow(r);
+    return this.sChild.get(parent, name);
   }
 
   /** All objects in directory `parent` (one directory's worth, never the whole tree). */
   children(parent: string): FsObject[] {
-    return this.sChildren.all(parent).map(fromRow);
+    return this.sChildren.all(parent);
   }
 
   /** True when directory `parent` has any entry. */
@@ -132,18 +101,17 @@ export class Fsdb {
 
   /** Objects last seen at local inode `ino` (`dev:ino`): one, or several hard links. */
   byIno(ino: string): FsObject[] {
-    return this.sByIno.all(ino).map(fromRow);
+    return this.sByIno.all(ino);
   }
 
   /** Some file whose content hash is `hash` (a local basis for a new file's transfer). */
   byHash(hash: string): FsObject | undefined {
-    const r = this.sByHash.get(hash);
-    return r && fromRow(r);
+    return this.sByHash.get(hash);
   }
 
   /** Inserts or replaces an object. */
   put(o: FsObject): void {
-    this.sPut.run(toRow(o));
+    this.sPut.run(o);
   }
 
   /** Removes an object's row. */
@@ -174,14 +142,14 @@ export class Fsdb {
   /** Every object below directory `fid`, deepest first (the order a recursive delete needs). */
   descendantsDeepestFirst(fid: string): FsObject[] {
     const rows = this.db
-      .prepare<[string], Row & { depth: number }>(
+      .prepare<[string], FsObject & { depth: number }>(
         `WITH RECURSIVE sub(fid, depth) AS (SELECT fid, 1 FROM objects WHERE parent = ?
            UNION ALL SELECT o.fid, sub.depth + 1 FROM objects o JOIN sub ON o.parent = sub.fid)
-         SELECT ${COLUMNS.split(",").map((c) => "o." + c).join(",")}, sub.depth FROM sub JOIN objects o ON o.fid = sub.fid
+         SELECT ${SELECT.split(",").map((c) => "o." + c).join(",")}, sub.depth FROM sub JOIN objects o ON o.fid = sub.fid
          ORDER BY sub.depth DESC`,
       )
       .all(fid);
-    return rows.map(fromRow);
+    return rows.map(({ depth: _depth, ...o }) => o);
   }
 
   /** Renames object `from` to `to` (the holder adopted an identical object under its own fid). */

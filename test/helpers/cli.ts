@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { SyncReport } from "../../src/sync/sync.js";
 
 /** Absolute path of `bin/intermezzo-sync`. */
 export const SYNC_BIN = fileURLToPath(new URL("../../bin/intermezzo-sync", import.meta.url));
@@ -32,18 +33,7 @@ export function runCli(bin: string, args: string[], opts: { env?: NodeJS.Process
 }
 
 /** The `--json` summary of an `intermezzo-sync` run. */
-export interface SyncJson {
-  recordsShipped: number;
-  recordsApplied: number;
-  filesSent: number;
-  bytesSent: number;
-  filesReceived: number;
-  bytesReceived: number;
-  conflicts: Array<{ path: string; kind: string }>;
-  problems: Array<{ path: string; code: string }>;
-  wire: { sent: number; received: number };
-  itemized?: string[];
-}
+export type SyncJson = SyncReport;
 
 /** Runs `intermezzo-sync --json ...args`; returns the exit code and the parsed summary (if any). */
 export async function syncJson(args: string[]): Promise<CliResult & { json?: SyncJson }> {
