@@ -12,8 +12,8 @@ export interface Relay {
   readonly port: number;
   /** Bytes forwarded so far, client → server (`up`) and server → client (`down`). */
   readonly bytes: { up: number; down: number };
-  /** Resolves once `up` has passed `n` bytes and every relayed connection has been reset. */
-  cutAfter(n: number): Promise<void>;
+  /** Resolves once `dir` (default `up`) has passed `n` more bytes and every relayed connection has been reset. */
+  cutAfter(n: number, dir?: "up" | "down"): Promise<void>;
   /** Resets every relayed connection now. */
   cut(): void;
   /** Stops listening and resets what is left. */
@@ -24,7 +24,7 @@ export interface Relay {
 export async function startRelay(targetPort: number): Promise<Relay> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   const bytes = { up: 0, down: 0 };
-  let trigger: { at: number; done: () => void } | undefined;
+  let trigger: { dir: "up" | "down"; at: number; done: () => void } | undefined;
 
   const cut = (): void => {
     for (const [a, b] of pairs) {
@@ -41,7 +41,7 @@ export async function startRelay(targetPort: number): Promise<Relay> {
       from.on("data", (chunk: Buffer) => {
         bytes[dir] += chunk.length;
         if (!to.write(chunk)) from.pause();
-        if (dir === "up" && trigger && bytes.up >= trigger.at) {
+        if (trigger && trigger.dir === dir && bytes[dir] >= trigger.at) {
           const t = trigger;
           trigger = undefined;
           cut();
@@ -67,7 +67,7 @@ export async function startRelay(targetPort: number): Promise<Relay> {
   return {
     port: addr.port,
     bytes,
-    cutAfter: (n) => new Promise((done) => (trigger = { at: bytes.up + n, done })),
+    cutAfter: (n, dir = "up") => new Promise((done) => (trigger = { dir, at: bytes[dir] + n, done })),
     cut,
     close: () =>
       new Promise((resolve) => {

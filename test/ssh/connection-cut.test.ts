@@ -2,7 +2,8 @@
  * The connection cut in the middle of a 200 MiB transfer over SSH: `bin/intermezzo-sync` talks to a
  * real sshd through a loopback TCP relay that resets both sides once 64 MiB have gone up. The run
  * must end (no hang) with exit 6 and CONNECTION_LOST; a rerun completes; both trees are then
- * identical by manifest and neither has a temp file left.
+ * identical by manifest and neither has a temp file left. Then the same while the replica fetches a
+ * 48 MiB file made on the holder (cut after 12 MiB down).
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,10 +14,12 @@ import { SYNC_BIN, type CliResult } from "../helpers/cli.js";
 import { startRelay, type Relay } from "../helpers/relay.js";
 import { clientHome, REMOTE_SERVE, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
-import { leftoverTemps, makeVariedTree, manifest, tempDir } from "../helpers/tree.js";
+import { leftoverTemps, makeVariedTree, manifest, tempDir, writeLargeFile } from "../helpers/tree.js";
 
 const LARGE = 200 << 20;
 const CUT_AFTER = 64 << 20;
+/** A holder-side file the replica is fetching when the second cut comes. */
+const FETCHED = 48 << 20;
 
 let sshd: TestSshd;
 let relay: Relay;
@@ -58,7 +61,7 @@ function syncWithin(deadlineMs: number, args: string[]): Promise<CliResult & { m
 }
 
 describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () => {
-  it("exits 6 with CONNECTION_LOST; a rerun completes; trees identical, no temp files on either side", async () => {
+  it("exits 6 with CONNECTION_LOST; a rerun completes; trees identical, no temp files on either side (upload, then download)", async () => {
     const local = path.join(scratch, "local");
     const remote = path.join(scratch, "remote");
     fs.mkdirSync(local);
@@ -85,5 +88,18 @@ describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () 
     assert.deepEqual(manifest(remote), manifest(local));
     assert.deepEqual(leftoverTemps(local), [], "no temp files on the replica");
     assert.deepEqual(leftoverTemps(remote), [], "no temp files on the holder");
+
+    // The other direction: a file made on the holder, the connection cut while the replica fetches it.
+    writeLargeFile(path.join(remote, "from-holder.bin"), FETCHED, 33);
+    const cutDown = relay.cutAfter(FETCHED / 4, "down");
+    const fetching = await syncWithin(120_000, args);
+    await cutDown;
+    assert.equal(fetching.code, 6, `exit 6 (REMOTE), got ${fetching.code}: ${fetching.stderr}`);
+    assert.match(fetching.stderr, /error \[CONNECTION_LOST\]/, fetching.stderr);
+    assert.equal(fs.existsSync(path.join(local, "from-holder.bin")), false, "no torn file on the replica");
+    const again = await syncWithin(300_000, args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(manifest(local), manifest(remote));
+    assert.deepEqual(leftoverTemps(local).concat(leftoverTemps(remote)), []);
   });
 });
