@@ -1,27 +1,25 @@
-/** The list of `intermezzo` verbs; each module exports one `register(program)` function. */
+/**
+ * The `intermezzo` verbs. Each module exports one `register(program)` function; modules are loaded
+ * only when their verb runs (or for `--help`), so a `serve --stdio` child does not pay for FUSE,
+ * chokidar or ssh2.
+ */
 import type { Command } from "commander";
-import { register as delta } from "./delta.js";
-import { register as demo } from "./demo.js";
-import { register as init } from "./init.js";
-import { register as log } from "./log.js";
-import { register as mount } from "./mount.js";
-import { register as scan } from "./scan.js";
-import { register as serve } from "./serve.js";
-import { register as umount } from "./umount.js";
-import { register as watch } from "./watch.js";
 
 /** Adds one verb to the program. */
 export type RegisterCommand = (program: Command) => void;
 
+/** A verb's module. */
+export type CommandModule = () => Promise<{ register: RegisterCommand }>;
+
 /** Every verb of `intermezzo`, in help order. */
-export const COMMANDS: RegisterCommand[] = [
-  init,
-  scan,
-  log,
-  serve,
-  mount,
-  umount,
-  watch,
-  delta,
-  demo,
-];
+export const COMMANDS: Record<string, CommandModule> = {
+  init: () => import("./init.js"),
+  scan: () => import("./scan.js"),
+  log: () => import("./log.js"),
+  serve: () => import("./serve.js"),
+  mount: () => import("./mount.js"),
+  umount: () => import("./umount.js"),
+  watch: () => import("./watch.js"),
+  delta: () => import("./delta.js"),
+  demo: () => import("./demo.js"),
+};

@@ -6,19 +6,23 @@ import { Command, CommanderError } from "commander";
 import { ExitCode } from "./exit.js";
 import { COMMANDS } from "./commands.js";
 
-/** Builds the `intermezzo` program with every verb registered. */
-export function buildProgram(): Command {
+/**
+ * Builds the `intermezzo` program: with a known `verb`, only that verb's module is loaded;
+ * otherwise (help, a typo) every verb is registered.
+ */
+export async function buildProgram(verb?: string): Promise<Command> {
   const program = new Command("intermezzo")
     .description("InterMezzo file sets: journal, scan, serve, mount and replicate directory trees")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  const loaders = verb !== undefined && Object.hasOwn(COMMANDS, verb) ? [COMMANDS[verb]!] : Object.values(COMMANDS);
+  for (const load of loaders) (await load()).register(program);
   return program;
 }
 
 /** Entry point used by `bin/intermezzo`. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);
   } catch (err) {

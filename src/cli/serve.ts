@@ -7,7 +7,6 @@ import type { Command } from "commander";
 import path from "node:path";
 import { ImzError } from "../errors.js";
 import { FileSet } from "../journal/fileset.js";
-import { createLentoListener, initHostKey } from "../ssh/listener.js";
 import { serveConnection } from "../sync/serve.js";
 import { runAction } from "./exit.js";
 
@@ -41,6 +40,7 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
     throw new ImzError("USAGE", "--listen needs --host-key FILE and --authorized-keys FILE", { hint: "add --init to create the host key" });
   }
   if (dirs.length === 0) throw new ImzError("USAGE", "name at least one directory to serve");
+  const { createLentoListener, initHostKey } = await import("../ssh/listener.js");
   if (o.init) {
     const k = await initHostKey(o.hostKey);
     if (k.created) process.stderr.write(`intermezzo: created host key ${o.hostKey} (${k.fingerprint})\n`);

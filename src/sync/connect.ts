@@ -5,9 +5,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { ImzError, isImzError } from "../errors.js";
-import { openRemote, type OpenRemoteOptions } from "../ssh/open-remote.js";
+import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import type { LentoEndpoint, SshEndpoint } from "../ssh/remote-path.js";
-import { explainRemoteExit } from "../ssh/ssh-exec.js";
 import { spawnStdio } from "../ssh/stdio.js";
 import type { HolderPeer } from "./peer.js";
 import { LentoServer } from "./server.js";
@@ -43,6 +42,9 @@ export async function connectLocal(root: string, transport: LocalTransport, owne
  * explained from its exit status and stderr (`REMOTE_NOT_FOUND` for a missing intermezzo).
  */
 export async function connectRemote(endpoint: SshEndpoint | LentoEndpoint, options: OpenRemoteOptions): Promise<HolderPeer> {
+  // ssh2 is loaded only when a remote side is used.
+  const { openRemote } = await import("../ssh/open-remote.js");
+  const { explainRemoteExit } = await import("../ssh/ssh-exec.js");
   const channel = await openRemote(endpoint, options);
   return WirePeer.connect(channel.stream, channel.stream, {
     onClose: () => channel.close(),
