@@ -1,7 +1,8 @@
 /**
  * The connection cut in the middle of a 200 MiB transfer over SSH: `bin/intermezzo-sync` talks to a
  * real sshd through a loopback TCP relay that resets both sides once 64 MiB have gone up. The run
- * must end (no hang) with exit 6 and CONNECTION_LOST; a rerun completes; both trees are then
+ * must end (no hang) with exit 6 and CONNECTION_LOST, and the remote `serve --stdio` must exit too
+ * (it holds the file set's lock); a rerun completes; both trees are then
  * identical by manifest and neither has a temp file left. Then the same while the replica fetches a
  * 48 MiB file made on the holder (cut after 12 MiB down).
  */
@@ -38,6 +39,31 @@ after(async () => {
   await sshd?.stop();
   fs.rmSync(scratch, { recursive: true, force: true });
 });
+
+/** Pids of processes whose command line contains every one of `words`. */
+function processesWith(words: string[]): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (words.every((w) => argv.includes(w))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Waits until no `serve --stdio root` process is left (the holder noticed the cut and exited). */
+async function holderGone(root: string, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (processesWith(["serve", "--stdio", root]).length > 0) {
+    assert.ok(Date.now() < deadline, `the holder's serve --stdio ${root} is still running ${withinMs} ms after the cut`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 /** Runs `intermezzo-sync --json args`; kills it by pid (and fails) if it outlives `deadlineMs`. */
 function syncWithin(deadlineMs: number, args: string[]): Promise<CliResult & { ms: number }> {
@@ -80,6 +106,7 @@ describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () 
     assert.ok(relay.bytes.up < LARGE, "the cut came before the large file was through");
     const partial = fs.existsSync(path.join(remote, "large.bin")) ? fs.statSync(path.join(remote, "large.bin")).size : 0;
     assert.equal(partial, 0, "no torn large.bin on the holder");
+    await holderGone(remote, 30_000);
 
     const rerun = await syncWithin(300_000, args);
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -97,6 +124,7 @@ describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () 
     assert.equal(fetching.code, 6, `exit 6 (REMOTE), got ${fetching.code}: ${fetching.stderr}`);
     assert.match(fetching.stderr, /error \[CONNECTION_LOST\]/, fetching.stderr);
     assert.equal(fs.existsSync(path.join(local, "from-holder.bin")), false, "no torn file on the replica");
+    await holderGone(remote, 30_000);
     const again = await syncWithin(300_000, args);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(manifest(local), manifest(remote));
