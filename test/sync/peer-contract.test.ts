@@ -377,6 +377,7 @@ for (const t of TRANSPORTS) {
       const before = manifest(holder);
       const again = await sync(replica, holder);
       assert.deepEqual([again.recordsShipped, again.recordsApplied, again.filesSent, again.filesReceived, again.bytesSent, again.bytesReceived], [0, 0, 0, 0, 0, 0]);
+      assert.ok(again.wire.sent + again.wire.received < 16 << 10, `a no-change resync is a few requests on the wire (${JSON.stringify(again.wire)})`);
       assert.deepEqual(manifest(holder), before);
       assert.deepEqual(manifest(replica), before);
       assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(replica)), []);
