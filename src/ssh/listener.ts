@@ -116,6 +116,7 @@ export function createLentoListener(options: LentoListenerOptions): LentoListene
       log(`${name}: authentication timed out`);
       socket.destroy();
     }, authTimeoutMs);
+    socket.setNoDelay(true); // small request/reply frames: no Nagle delay (see ssh-exec.ts)
     peers.set(name, { socket, name, client: undefined, authenticated: false, timer });
     socket.once("close", () => {
       clearTimeout(timer);

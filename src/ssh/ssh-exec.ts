@@ -143,6 +143,9 @@ export async function sshExec(options: SshExecOptions): Promise<SshExecChannel> 
     };
     const onReady = (): void => {
       client.removeListener("error", onError);
+      // Requests and replies are small frames, one per file: without TCP_NODELAY, Nagle's algorithm
+      // and delayed ACKs hold each one back (tens of ms per round trip).
+      client.setNoDelay(true);
       resolve();
     };
     client.on("error", onError).once("ready", onReady).connect(config);
