@@ -5,13 +5,15 @@
  * in-process, over a stdio child, or over SSH.
  */
 import { ImzError } from "../errors.js";
-import { scan } from "../filter/scanner.js";
+import { scan, type ScanReport } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 import { applyUpdates, newTally, reintegrate, type SyncTally } from "./client.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
+
+const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
 /** Options of {@link syncFileSets}. */
 export interface SyncOptions {
@@ -60,16 +62,24 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     release = set.lock("sync");
     set.cleanTemp();
     const knownSet = set.filesetId === "" ? null : set.filesetId;
-    const attach = await peer.attach({
+    const attaching = peer.attach({
       replica: set.replicaId,
       filesetId: knownSet,
       expectHolder: set.meta("holder_replica") !== "",
       scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
       dryRun: opts.dryRun,
     });
+    attaching.catch(() => undefined);
     if (opts.dryRun) set.db.exec("BEGIN");
-    if (set.meta("holder_replica") !== attach.holder) rejoin(set, attach.filesetId, attach.holder);
-    const scanned = set.isContinuouslyFiltered() ? { records: 0, problems: [] } : await scan(set, { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force });
+    // The holder scans its tree while this side scans its own (two processes, two cores).
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force };
+    const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
+    let scanned = await scanReplica();
+    const attach = await attaching;
+    if (set.meta("holder_replica") !== attach.holder) {
+      rejoin(set, attach.filesetId, attach.holder);
+      scanned = await scanReplica();
+    }
     const tally = newTally();
     tally.problems.push(...scanned.problems, ...attach.scanned.problems.map((p) => ({ ...p, path: `${opts.replicaIsSrc ? "dest" : "src"}:${p.path}` })));
     const report: SyncReport = {
