@@ -11,7 +11,8 @@ import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { readContent, stageContent, type ContentStream } from "./transfer.js";
+import { receiveContent, statedContent } from "./delta-transfer.js";
+import { readContent, type ContentStream } from "./transfer.js";
 
 /** Records shipped per reintegrate request. */
 export const BATCH = 1000;
@@ -72,9 +73,10 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
-  const source = (fid: string): ContentStream => {
-    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
+  const source = (fid: string, signature?: Buffer): ContentStream => {
+    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), signature);
     tally.filesSent++;
+    tally.bytesReceived += signature?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
   for (let i = 0; i < records.length; i += BATCH) {
@@ -123,10 +125,13 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     hasChildren: (fid) => set.fsdb.hasChildren(fid),
     baseline: (fid) => set.fsdb.get(fid)?.version ?? "",
   };
-  const fetch = (fid: string): Promise<StagedContent> => {
-    const s = peer.fetch(fid);
+  const fetch = (r: JournalRecord): Promise<StagedContent> => {
     tally.filesReceived++;
-    return stageContent(applier.holding, { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done });
+    const request = (signature?: Buffer): ContentStream => {
+      const s = peer.fetch(r.fid, signature);
+      return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
+    };
+    return receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, request, (n) => (tally.bytesSent += n));
   };
   let since = Number(set.meta("last_seen"));
   set.startGroup();
@@ -134,11 +139,11 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     const page = await peer.updates(since, BATCH);
     for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
     await replayInOrder(page.records, {
-      prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record.fid) : undefined),
+      prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
       step: async (l, staged) => {
         let content: StagedContent | undefined;
         if (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply") {
-          content = await contentOf(staged, () => fetch(l.record.fid));
+          content = await contentOf(staged, () => fetch(l.record));
           if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
         }
         await applyOne(set, applier, view, l, content, tally);
@@ -198,16 +203,16 @@ async function applyOne(set: FileSet, applier: Applier, view: ServerView, l: Log
 }
 
 /**
- * The content of a record being applied: the prefetched copy, or a fresh fetch when there was none
- * or its hash did not match (one retry). Undefined when the holder no longer has the object.
+ * The content of a record being applied: the prefetched copy, or a fetch when there was none (a
+ * hash mismatch was already retried whole by the transfer). Undefined when the holder no longer has
+ * the object.
  */
 async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () => Promise<StagedContent>): Promise<StagedContent | undefined> {
   try {
     return await (staged ?? fetch());
   } catch (err) {
     if (isImzError(err, "RECORD_INVALID")) return undefined;
-    if (!isImzError(err, "HASH_MISMATCH") || staged === undefined) throw err;
-    return fetch();
+    throw err;
   }
 }
 

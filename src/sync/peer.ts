@@ -11,7 +11,10 @@
  *    version checks, backfetches content through `source`, and answers one result per record, in
  *    order. A conflicting record is reported and changes nothing on the holder.
  * 4. `updates` returns the server log after a volume stamp, in order, in pages.
- * 5. `fetch` streams an object's current content.
+ * 5. `fetch` streams an object's current content: with a `signature` of the caller's basis, as an
+ *    `rdiff` delta against it; without one, whole. `done` settles with the full content's description
+ *    (size, mtime, whole-file hash), which the caller checks after patching. Backfetch (`source`)
+ *    follows the same rule in the other direction.
  * 6. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
  *    sides is consistent and a new run continues from it.
  */
@@ -81,8 +84,11 @@ export interface AppliedRecord {
   version: string;
 }
 
-/** The replica's side of backfetch: the current content of one of its objects. */
-export type ContentSource = (fid: string) => ContentStream;
+/**
+ * The replica's side of backfetch: the current content of one of its objects, as a delta against
+ * the holder's basis when `signature` (of that basis) is given, else whole.
+ */
+export type ContentSource = (fid: string, signature?: Buffer) => ContentStream;
 
 /** A file set's holder, as a replica sees it. */
 export interface HolderPeer {
@@ -91,7 +97,8 @@ export interface HolderPeer {
   /** `keep`: the holder keeps every version these records destroy, recording this reason. */
   reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply>;
   updates(since: number, limit: number): Promise<UpdatesReply>;
-  fetch(fid: string): ContentStream;
+  /** See the contract, item 5: a delta against `signature`'s basis, or whole content without one. */
+  fetch(fid: string, signature?: Buffer): ContentStream;
   close(): Promise<void>;
   /** Bytes sent and received on the wire so far (0 for an in-process peer). */
   wireBytes(): { sent: number; received: number };

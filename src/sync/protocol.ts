@@ -32,8 +32,9 @@ export const Requests = {
     keep: Type.Optional(Type.String({ maxLength: 64 })),
   }),
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
-  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema }),
-  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema }),
+  /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
+  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   close: Type.Object({ op: Type.Literal("close") }),
 };
 

@@ -9,16 +9,36 @@ import { Connection, type Handler, type RequestContext } from "../ssh/connection
 import type { HolderPeer } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { LentoServer, type ServerOptions } from "./server.js";
+import { readSignature } from "./delta-transfer.js";
 import type { ContentStream } from "./transfer.js";
 
 /** Picks the holding location for an attach (the `--stdio DIR` root, or a listener's named file set). */
 export type RootResolver = (fileset: string | undefined) => string;
 
-/** Streams a content stream's bytes as data frames and returns its description as the reply. */
-export async function sendContent(ctx: RequestContext, stream: ContentStream): Promise<unknown> {
+/**
+ * Answers a `fetch` or `backfetch`: reads the requester's signature upload when the header says
+ * one follows, streams `read`'s bytes (a delta against it, or the whole content) as data frames and
+ * returns the content's description as the reply.
+ */
+export async function sendContent(ctx: RequestContext, req: { signature?: boolean }, read: (signature?: Buffer) => ContentStream): Promise<unknown> {
+  const stream = read(req.signature === true ? await readSignature(ctx.data) : undefined);
   for await (const chunk of stream.chunks) await ctx.send(chunk);
   ctx.endData();
   return stream.done;
+}
+
+/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given. */
+export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer): ContentStream {
+  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}) }, signature ? once(signature) : undefined);
+  const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
+  // Handled here: the reply may fail while the content is still being written, before its
+  // consumer awaits `done` (an unhandled rejection would end the process).
+  done.catch(() => undefined);
+  return { chunks: r.data, done };
+}
+
+async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
 }
 
 /**
@@ -47,15 +67,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
     },
     reintegrate: async (h) => {
       const req = check(Requests.reintegrate, h, "reintegrate request");
-      const source = (fid: string): ContentStream => {
-        const r = conn.request({ op: "backfetch", fid });
-        const done = r.result.then((v) => check(Replies.content, v, "backfetch reply"));
-        // Handled here: the reply may fail while the content is still being written, before its
-        // consumer awaits `done` (an unhandled rejection would end the serving process).
-        done.catch(() => undefined);
-        return { chunks: r.data, done };
-      };
-      return need().reintegrate(req.records, source, req.keep);
+      return need().reintegrate(req.records, (fid, signature) => requestContent(conn, "backfetch", fid, signature), req.keep);
     },
     updates: async (h) => {
       const req = check(Requests.updates, h, "updates request");
@@ -63,7 +75,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
     },
     fetch: async (h, ctx) => {
       const req = check(Requests.fetch, h, "fetch request");
-      return sendContent(ctx, need().fetch(req.fid));
+      return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature));
     },
     close: async (h) => {
       check(Requests.close, h, "close request");

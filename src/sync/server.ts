@@ -12,7 +12,8 @@ import type { JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { readContent, stageContent, type ContentStream } from "./transfer.js";
+import { receiveContent, statedContent } from "./delta-transfer.js";
+import { readContent, type ContentStream } from "./transfer.js";
 
 /** Options of {@link LentoServer}. */
 export interface ServerOptions {
@@ -89,11 +90,13 @@ export class LentoServer implements HolderPeer {
     const applier = this.applier!;
     const results: RecordResult[] = [];
     const view = this.view();
-    const fetch = (fid: string): Promise<StagedContent> => stageContent(applier.holding, source(fid));
+    // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
+    const fetch = (r: JournalRecord): Promise<StagedContent> =>
+      receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, (signature) => source(this.clientFid(r.fid), signature));
     const translated = records.map((r) => this.translate(r));
     set.startGroup();
     await replayInOrder(translated, {
-      prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(this.clientFid(r.fid)) : undefined),
+      prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined),
       step: async (r, staged) => {
         results.push(await this.replayOne(r, view, staged, fetch, keep));
       },
@@ -110,8 +113,8 @@ export class LentoServer implements HolderPeer {
     return { records, volume: set.log.head(), more: records.length === page };
   }
 
-  fetch(fid: string): ContentStream {
-    return readContent(this.applier!.holding, fid);
+  fetch(fid: string, signature?: Buffer): ContentStream {
+    return readContent(this.applier!.holding, fid, signature);
   }
 
   async close(): Promise<void> {
@@ -131,7 +134,7 @@ export class LentoServer implements HolderPeer {
     r: JournalRecord,
     view: ServerView,
     staged: Promise<StagedContent> | undefined,
-    fetch: (fid: string) => Promise<StagedContent>,
+    fetch: (r: JournalRecord) => Promise<StagedContent>,
     keep: string | undefined,
   ): Promise<RecordResult> {
     const set = this.set!;
@@ -155,7 +158,7 @@ export class LentoServer implements HolderPeer {
         break;
     }
     try {
-      const content = needsContent(r) ? await (staged ?? fetch(this.clientFid(r.fid))) : undefined;
+      const content = needsContent(r) ? await (staged ?? fetch(r)) : undefined;
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
         if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
       }

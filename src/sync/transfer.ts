@@ -1,13 +1,14 @@
 /**
  * Moving file content: reading an object's current content as a stream (hashing it on the way) and
  * staging received content in a temp file that is checked against the sender's whole-file hash
- * before anything may be replaced with it. (Whole-file transfer; the delta engine plugs in here.)
+ * before anything may be replaced with it. Deltas (`delta-transfer.ts`) build on these streams.
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { digestHex, newContentHasher } from "../journal/content-hash.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
+import { readDelta } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 
 /** Content in flight: the bytes, and the description the sender settles once it has read them all. */
@@ -20,46 +21,60 @@ const CHUNK = 256 << 10;
 /** Files up to this size are sent from one synchronous read (no thread-pool trips per file). */
 const SMALL_FILE = 1 << 20;
 
-/** Streams the current content of object `fid` from its holding location. */
-export function readContent(holding: Holding, fid: string): ContentStream {
-  const file = holding.pathOf(fid);
+/**
+ * A content stream whose description is settled by its producer once every byte is out; a
+ * producer's failure rejects `done` as well as the chunks.
+ */
+export function describedStream(produce: (settle: (c: Content) => void) => AsyncGenerator<Buffer>): ContentStream {
   let settle!: (c: Content) => void;
   let reject!: (e: unknown) => void;
   const done = new Promise<Content>((res, rej) => ((settle = res), (reject = rej)));
   done.catch(() => undefined);
   async function* chunks(): AsyncGenerator<Buffer> {
-    const h = newContentHasher();
-    let size = 0;
     try {
-      const small = smallFile(file);
-      if (small) {
-        h.update(small.data);
-        settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: digestHex(h) });
-        if (small.data.length > 0) yield small.data;
-        return;
-      }
-      const fh = await fs.promises.open(file, "r");
-      try {
-        const st = await fh.stat({ bigint: true });
-        for (;;) {
-          const buf = Buffer.allocUnsafe(CHUNK);
-          const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
-          if (bytesRead === 0) break;
-          const b = buf.subarray(0, bytesRead);
-          h.update(b);
-          size += bytesRead;
-          yield b;
-        }
-        settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
-      } finally {
-        await fh.close();
-      }
+      yield* produce(settle);
     } catch (err) {
       reject(err);
       throw err;
     }
   }
   return { chunks: chunks(), done };
+}
+
+/**
+ * Streams the current content of object `fid` from its holding location: the whole content, or
+ * with `signature` (of the receiver's basis) the delta against it.
+ */
+export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
+  const file = holding.pathOf(fid);
+  if (signature !== undefined) return readDelta(file, signature);
+  return describedStream(async function* (settle) {
+    const h = newContentHasher();
+    let size = 0;
+    const small = smallFile(file);
+    if (small) {
+      h.update(small.data);
+      settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: digestHex(h) });
+      if (small.data.length > 0) yield small.data;
+      return;
+    }
+    const fh = await fs.promises.open(file, "r");
+    try {
+      const st = await fh.stat({ bigint: true });
+      for (;;) {
+        const buf = Buffer.allocUnsafe(CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        const b = buf.subarray(0, bytesRead);
+        h.update(b);
+        size += bytesRead;
+        yield b;
+      }
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
+    } finally {
+      await fh.close();
+    }
+  });
 }
 
 /** A small regular file read whole with synchronous calls (no thread-pool trips), or undefined. */

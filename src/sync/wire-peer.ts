@@ -9,7 +9,7 @@ import type { JournalRecord } from "../journal/records.js";
 import { Connection } from "../ssh/connection.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
-import { sendContent } from "./serve.js";
+import { requestContent, sendContent } from "./serve.js";
 import type { ContentStream } from "./transfer.js";
 
 /** Options of {@link WirePeer.connect}. */
@@ -34,7 +34,8 @@ export class WirePeer implements HolderPeer {
         backfetch: async (h, ctx) => {
           const req = check(Requests.backfetch, h, "backfetch request");
           if (!this.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
-          return sendContent(ctx, this.source(req.fid));
+          const source = this.source;
+          return sendContent(ctx, req, (signature) => source(req.fid, signature));
         },
       },
     });
@@ -78,11 +79,8 @@ export class WirePeer implements HolderPeer {
     return check(Replies.updates, await this.conn.call({ op: "updates", since, limit }), "updates reply");
   }
 
-  fetch(fid: string): ContentStream {
-    const r = this.conn.request({ op: "fetch", fid });
-    const done = r.result.then((v) => check(Replies.content, v, "fetch reply"));
-    done.catch(() => undefined); // see serve.ts: the consumer may await it only after writing the data
-    return { chunks: r.data, done };
+  fetch(fid: string, signature?: Buffer): ContentStream {
+    return requestContent(this.conn, "fetch", fid, signature);
   }
 
   async close(): Promise<void> {

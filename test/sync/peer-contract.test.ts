@@ -123,9 +123,9 @@ async function scannedReplica(files: Record<string, string | Buffer>): Promise<{
 /** The replica's content source, noting which fids the holder backfetched. */
 function sourceOf(set: FileSet, asked: string[]): ContentSource {
   const holding = new Applier(set, { owner: true }).holding;
-  return (fid) => {
+  return (fid, signature) => {
     asked.push(fid);
-    return readContent(holding, fid);
+    return readContent(holding, fid, signature);
   };
 }
 
@@ -307,9 +307,9 @@ for (const t of TRANSPORTS) {
       const r = await scannedReplica({ "a.txt": "a", "broken.bin": randomBytes(2 << 20, 3), "z.txt": "z" });
       const broken = r.records.find((x) => x.op === "create" && x.name === "broken.bin")!;
       const good = sourceOf(r.set, []);
-      const failing: ContentSource = (fid) => {
-        if (fid !== broken.fid) return good(fid);
-        const s = good(fid);
+      const failing: ContentSource = (fid, signature) => {
+        if (fid !== broken.fid) return good(fid, signature);
+        const s = good(fid, signature);
         return {
           done: s.done,
           chunks: (async function* () {

@@ -1,0 +1,185 @@
+/**
+ * File content moved as librsync deltas. The receiver picks a basis for the object's new content
+ * (a local file with the same content hash: copied, nothing moves; else its current version of the
+ * object; else none), sends a signature of it with its request, and patches basis + delta into a
+ * temp file checked against the sender's whole-file hash before anything may be replaced with it.
+ * A mismatch (or a delta that does not fit the basis) is retried once with whole-file data.
+ *
+ * The same contract on every side: a request carrying a signature is answered with an `rdiff` delta
+ * against it, a request without one with the whole content (see {@link ContentRequest}).
+ */
+import fs from "node:fs";
+import { ImzError } from "../errors.js";
+import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.js";
+import type { Content, JournalRecord } from "../journal/records.js";
+import type { StagedContent } from "./apply.js";
+import { collect, deltaStream, loadSignature, patchFile, signatureFile } from "./delta/index.js";
+import { readReused } from "./delta/job.js";
+import type { Holding } from "./holding.js";
+import { describedStream, stageContent, type ContentStream } from "./transfer.js";
+
+/**
+ * Content below this size (new or basis) moves whole: one block or so of data costs less than
+ * a signature, a delta job and a patch job.
+ */
+export const DELTA_MIN = 64 << 10;
+
+/** Largest signature accepted from a peer (a 1 TiB basis at the 128 KiB block cap needs about 150 MiB; 64 MiB covers 400 GiB). */
+export const MAX_SIGNATURE = 64 << 20;
+
+/**
+ * Asks the sender for an object's content: with `signature` (of the receiver's basis) the answer's
+ * chunks are a delta against that basis, without it the whole content.
+ */
+export type ContentRequest = (signature?: Buffer) => ContentStream;
+
+/** What the receiver knows of the content it is about to receive. */
+export interface Want {
+  /** The object on the receiver whose current version is the natural basis (same fid). */
+  fid: string;
+  /** The new content as the record states it; enables the same-content local copy. */
+  expected?: Content;
+}
+
+/** The content a close or create record states, if any. */
+export function statedContent(r: JournalRecord): Content | undefined {
+  return r.op === "close" || r.op === "create" ? r.content : undefined;
+}
+
+/** Counters of {@link receiveContent}: signature bytes it sends. */
+export type SignatureTally = (bytes: number) => void;
+
+/**
+ * Stages the new content of `want.fid` in a temp file of `holding`, moving as little as possible:
+ * a local copy when a file with the expected hash exists, else a delta against the receiver's
+ * current version (or whole data for small or new files). Always hash-checked; one whole-file
+ * retry on `HASH_MISMATCH` or an `RS_*` error.
+ */
+export async function receiveContent(holding: Holding, want: Want, request: ContentRequest, onSignature?: SignatureTally): Promise<StagedContent> {
+  const copy = want.expected && (await copyLocal(holding, want.expected));
+  if (copy) return copy;
+  const basis = basisOf(holding, want);
+  if (basis === undefined) return stageContent(holding, request());
+  const signature = await collect(await signatureFile(basis));
+  onSignature?.(signature.length);
+  try {
+    return await stageDelta(holding, basis, request(testStaleSignature(signature)));
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
+    return stageContent(holding, request());
+  }
+}
+
+/** The receiver's current file for the object, when a delta against it is worth a signature. */
+function basisOf(holding: Holding, want: Want): string | undefined {
+  if (want.expected && want.expected.size < DELTA_MIN) return undefined;
+  const current = holding.set.fsdb.get(want.fid);
+  if (current?.type !== "f" || current.size < DELTA_MIN) return undefined;
+  try {
+    return holding.pathOf(want.fid);
+  } catch {
+    return undefined; // a missing or unsafe path: no basis, the transfer reports the real problem
+  }
+}
+
+/**
+ * A local file already holding the expected content, copied to a temp file and checked; undefined
+ * when there is none or it no longer matches.
+ */
+async function copyLocal(holding: Holding, expected: Content): Promise<StagedContent | undefined> {
+  const same = holding.set.fsdb.byHash(expected.hash);
+  if (same?.type !== "f" || same.size !== expected.size) return undefined;
+  const temp = holding.tempPath();
+  try {
+    await fs.promises.copyFile(holding.pathOf(same.fid), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    await fs.promises.chmod(temp, 0o600);
+    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket() };
+  } catch {
+    // changed or gone since the scan: fall back to a transfer
+  }
+  fs.rmSync(temp, { force: true });
+  return undefined;
+}
+
+/**
+ * Patches `basis` with a delta stream into a temp file, checked against the sender's hash.
+ * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
+ */
+async function stageDelta(holding: Holding, basis: string, stream: ContentStream): Promise<StagedContent> {
+  const temp = holding.tempPath();
+  const out = await fs.promises.open(temp, "wx", 0o600);
+  try {
+    const r = await patchFile(basis, stream.chunks, out);
+    const content = await stream.done;
+    if (r.hash !== content.hash || r.bytes !== content.size) {
+      throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
+    }
+    return { temp, content, ticket: holding.stagedTicket() };
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    await drain(stream);
+    throw err;
+  } finally {
+    await out.close();
+  }
+}
+
+/** Reads what is left of a stream (left unread, it would stay queued on the connection). */
+async function drain(stream: ContentStream): Promise<void> {
+  try {
+    for await (const chunk of stream.chunks) void chunk;
+  } catch {
+    // the stream's own failure: the caller reports the first error
+  }
+}
+
+/**
+ * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
+ * of the file at `file`, hashed on the way for the reply's description.
+ */
+export function readDelta(file: string, signature: Buffer): ContentStream {
+  return describedStream(async function* (settle) {
+    const loaded = await loadSignature(signature);
+    const fh = await fs.promises.open(file, "r");
+    const st = await fh.stat({ bigint: true });
+    const h = newContentHasher();
+    let size = 0;
+    async function* hashed(): AsyncGenerator<Buffer> {
+      for await (const chunk of readReused(fh)) {
+        h.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    }
+    for await (const chunk of deltaStream(loaded, hashed())) yield chunk as Buffer;
+    settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
+  });
+}
+
+/** Reads a peer's signature upload, refusing one over {@link MAX_SIGNATURE} with `FRAME_TOO_LARGE`. */
+export async function readSignature(data: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of data) {
+    n += chunk.length;
+    if (n > MAX_SIGNATURE) throw new ImzError("FRAME_TOO_LARGE", `signature upload over ${MAX_SIGNATURE} bytes`, { hint: "the peer sent an oversized signature; nothing was done" });
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Test hook (`INTERMEZZO_TEST_STALE_SIGNATURE=1`): swaps the first two block sums, so the signature
+ * no longer describes the basis, as when the basis changes after it was signed; the patched result
+ * then fails its hash check and the whole-file retry must repair it.
+ */
+function testStaleSignature(signature: Buffer): Buffer {
+  if (process.env.INTERMEZZO_TEST_STALE_SIGNATURE !== "1") return signature;
+  const entry = 4 + signature.readUInt32BE(8);
+  if (signature.length < 12 + 2 * entry) return signature;
+  const out = Buffer.from(signature);
+  signature.copy(out, 12, 12 + entry, 12 + 2 * entry);
+  signature.copy(out, 12 + entry, 12, 12 + entry);
+  return out;
+}
