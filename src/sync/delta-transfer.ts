@@ -111,6 +111,7 @@ async function stageDelta(holding: Holding, basis: string, stream: ContentStream
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
     const r = await patchFile(basis, stream.chunks, out);
+    await drain(stream); // anything after the delta's end command
     const content = await stream.done;
     if (r.hash !== content.hash || r.bytes !== content.size) {
       throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
@@ -145,15 +146,17 @@ export function readDelta(file: string, signature: Buffer): ContentStream {
     const st = await fh.stat({ bigint: true });
     const h = newContentHasher();
     let size = 0;
+    // Settled as soon as the whole file is read: a patch stops reading at the delta's end command,
+    // which may leave this generator suspended at its last yield.
     async function* hashed(): AsyncGenerator<Buffer> {
       for await (const chunk of readReused(fh)) {
         h.update(chunk);
         size += chunk.length;
         yield chunk;
       }
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
     }
     for await (const chunk of deltaStream(loaded, hashed())) yield chunk as Buffer;
-    settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
   });
 }
 
