@@ -36,8 +36,8 @@ export function runCli(bin: string, args: string[], opts: { env?: NodeJS.Process
 export type SyncJson = SyncReport;
 
 /** Runs `intermezzo-sync --json ...args`; returns the exit code and the parsed summary (if any). */
-export async function syncJson(args: string[]): Promise<CliResult & { json?: SyncJson }> {
-  const r = await runCli(SYNC_BIN, ["--json", ...args]);
+export async function syncJson(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult & { json?: SyncJson }> {
+  const r = await runCli(SYNC_BIN, ["--json", ...args], opts);
   const line = r.stdout.trim().split("\n").at(-1);
   return line && line.startsWith("{") ? { ...r, json: JSON.parse(line) as SyncJson } : r;
 }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { SYNC_BIN, runCli, syncJson, type SyncJson } from "../helpers/cli.js";
+import { syncJson, type SyncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 
 const dirs: string[] = [];
@@ -47,11 +47,11 @@ function moved(j: SyncJson): { content: number; wire: number } {
 
 /** Syncs and checks the trees are identical, with no temp files left. */
 async function syncExact(a: string, b: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<SyncJson> {
-  const r = env ? await runCli(SYNC_BIN, ["--json", ...args, a, b], { env }) : await syncJson([...args, a, b]);
+  const r = await syncJson([...args, a, b], { env });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(manifest(b), manifest(a));
   assert.deepEqual([...leftoverTemps(a), ...leftoverTemps(b)], []);
-  return "json" in r && r.json ? r.json : (JSON.parse(r.stdout.trim().split("\n").at(-1)!) as SyncJson);
+  return r.json!;
 }
 
 describe("content moves as deltas", () => {
