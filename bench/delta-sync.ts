@@ -1,0 +1,92 @@
+/**
+ * bench/delta-sync: the delta transfer at sync level. A 256 MiB file is synced between two local
+ * directories by `intermezzo-sync` (replica → holder over a `serve --stdio` child: backfetch as a
+ * delta) and by `rsync -a --no-whole-file`, then edited three ways, each edit synced by both:
+ * (a) one 1 KiB insert in the middle, (b) 64 scattered 41 KiB overwrites, (c) 2,621 scattered 1 KiB
+ * overwrites. Reports wall time and the bytes that crossed the wire (rsync `--stats` sent +
+ * received; intermezzo `--json` `wire.sent + wire.received`).
+ *
+ *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
+ */
+import { execFileSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const SIZE = 256 << 20;
+const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+
+interface Run {
+  seconds: number;
+  wire: number;
+}
+
+function timed(fn: () => number): Run {
+  const t = process.hrtime.bigint();
+  const wire = fn();
+  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, wire };
+}
+
+function intermezzo(src: string, dest: string): number {
+  const out = execFileSync(process.execPath, [SYNC, "--json", src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const report = JSON.parse(out.trim().split("\n").at(-1)!) as { wire: { sent: number; received: number } };
+  return report.wire.sent + report.wire.received;
+}
+
+function rsync(src: string, dest: string): number {
+  const out = execFileSync("rsync", ["-a", "--no-whole-file", "--stats", "--exclude=.intermezzo", `${src}/`, `${dest}/`], { encoding: "utf8" });
+  const num = (label: string): number => Number(/^Total bytes ([a-z]+): ([\d,]+)/m.exec(out.split("\n").find((l) => l.startsWith(label)) ?? "")?.[2]?.replace(/,/g, "") ?? NaN);
+  return num("Total bytes sent") + num("Total bytes received");
+}
+
+function insertMiddle(file: string, n: number): void {
+  const data = fs.readFileSync(file);
+  const mid = data.length >> 1;
+  fs.writeFileSync(file, Buffer.concat([data.subarray(0, mid), randomFillSync(Buffer.alloc(n)), data.subarray(mid)]));
+}
+
+function scatter(file: string, count: number, n: number): void {
+  const fd = fs.openSync(file, "r+");
+  try {
+    const size = fs.fstatSync(fd).size;
+    for (let i = 0; i < count; i++) fs.writeSync(fd, randomFillSync(Buffer.alloc(n)), 0, n, Math.floor(((i + 0.5) * (size - n)) / count));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-dsync-"));
+try {
+  const src = path.join(base, "src");
+  const imzDest = path.join(base, "imz");
+  const rsyncDest = path.join(base, "rsync");
+  for (const d of [src, imzDest, rsyncDest]) fs.mkdirSync(d);
+  const file = path.join(src, "big.bin");
+  const fd = fs.openSync(file, "w");
+  for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
+  fs.closeSync(fd);
+  const rows: Array<[string, Run, Run]> = [];
+  const round = (name: string): void => {
+    execFileSync("sync");
+    rows.push([name, timed(() => intermezzo(src, imzDest)), timed(() => rsync(src, rsyncDest))]);
+  };
+  round("first copy (256 MiB)");
+  insertMiddle(file, 1024);
+  round("(a) one 1 KiB insert in the middle");
+  scatter(file, 64, 41 << 10);
+  round("(b) 64 scattered 41 KiB edits");
+  scatter(file, 2621, 1 << 10);
+  round("(c) 2,621 scattered 1 KiB edits");
+  for (const d of [imzDest, rsyncDest]) {
+    if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
+  }
+  const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+  console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores\n`);
+  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo wire | rsync wire |");
+  console.log("|---|---:|---:|---:|---:|");
+  for (const [name, a, b] of rows) console.log(`| ${name} | ${a.seconds.toFixed(2)} s | ${b.seconds.toFixed(2)} s | ${mb(a.wire)} | ${mb(b.wire)} |`);
+} finally {
+  fs.rmSync(base, { recursive: true, force: true });
+}
