@@ -46,6 +46,7 @@ export class FileSet {
   private grouping = false;
   private groupOpen = false;
   private groupCount = 0;
+  private groupAuto = true;
   private groupStarted = 0;
   private fidLimit = 0;
   private readonly sSetMeta;
@@ -178,7 +179,7 @@ export class FileSet {
       this.groupStarted = Date.now();
     }
     const result = this.db.transaction(fn)();
-    if (++this.groupCount >= 512 || Date.now() - this.groupStarted > 200) this.commitGroup();
+    if (this.groupAuto && (++this.groupCount >= 512 || Date.now() - this.groupStarted > 200)) this.commitGroup();
     return result;
   }
 
@@ -186,15 +187,30 @@ export class FileSet {
    * Starts grouping transactions (group commit): a bulk operation's many small changes commit
    * together. Each change is still all-or-nothing; a crash loses at most the uncommitted group,
    * whose disk effects the next scan finds again. No-op inside an outer transaction (a dry run).
+   * With `autoCommit` false the group commits only when told ({@link FileSet.commitGroup}): a
+   * replay commits after its batch is flushed to disk, never before.
    */
-  startGroup(): void {
-    if (!this.db.inTransaction) this.grouping = true;
+  startGroup(autoCommit = true): void {
+    if (this.db.inTransaction) return;
+    this.grouping = true;
+    this.groupAuto = autoCommit;
   }
 
   /** Commits the open group, if any. */
   commitGroup(): void {
     if (this.groupOpen && this.db.inTransaction) this.db.exec("COMMIT");
     this.groupOpen = false;
+  }
+
+  /**
+   * Rolls the open group back and stops grouping: after a failed batch whose disk effects may not
+   * be durable, the Fsdb must not claim them (the next scan finds what did land; retries are
+   * recognised as identical).
+   */
+  abortGroup(): void {
+    if (this.groupOpen && this.db.inTransaction) this.db.exec("ROLLBACK");
+    this.groupOpen = false;
+    this.grouping = false;
   }
 
   /** Commits the open group and stops grouping. */

@@ -134,26 +134,31 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     return receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, request, (n) => (tally.bytesSent += n));
   };
   let since = Number(set.meta("last_seen"));
-  set.startGroup();
-  for (;;) {
-    const page = await peer.updates(since, BATCH);
-    for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
-    await replayInOrder(page.records, {
-      prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
-      step: async (l, staged) => {
-        let content: StagedContent | undefined;
-        if (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply") {
-          content = await contentOf(staged, () => fetch(l.record));
-          if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
-        }
-        await applyOne(set, applier, view, l, content, tally);
-      },
-    });
-    await applier.finishBatch();
-    const last = page.records.at(-1);
-    if (last) since = last.record.seq;
-    set.setMeta("last_seen", String(since));
-    if (!page.more) break;
+  set.startGroup(false);
+  try {
+    for (;;) {
+      const page = await peer.updates(since, BATCH);
+      for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
+      await replayInOrder(page.records, {
+        prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        step: async (l, staged) => {
+          let content: StagedContent | undefined;
+          if (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply") {
+            content = await contentOf(staged, () => fetch(l.record));
+            if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
+          }
+          await applyOne(set, applier, view, l, content, tally);
+        },
+      });
+      await applier.finishBatch();
+      const last = page.records.at(-1);
+      if (last) since = last.record.seq;
+      set.setMeta("last_seen", String(since));
+      if (!page.more) break;
+    }
+  } catch (err) {
+    set.abortGroup();
+    throw err;
   }
   set.endGroup();
 }
@@ -179,7 +184,8 @@ async function applyOne(set: FileSet, applier: Applier, view: ServerView, l: Log
     set.transaction(() => {
       if (d.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") set.fsdb.remap(d.fid, r.fid);
       const o = set.fsdb.get(r.fid);
-      if (o) set.fsdb.put({ ...o, version: l.version });
+      // Never step back: our own later change (settled at reintegration) may already be newer.
+      if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
       advance();
     });
     return;
@@ -214,6 +220,11 @@ async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () =
     if (isImzError(err, "RECORD_INVALID")) return undefined;
     throw err;
   }
+}
+
+/** The volume number inside a version stamp (`<holder>:<volume>`), 0 for none. */
+function stampCounter(version: string): number {
+  return Number(version.slice(version.indexOf(":") + 1)) || 0;
 }
 
 function needsContent(r: JournalRecord): boolean {

@@ -8,7 +8,8 @@ import { decide, type ServerView } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
 import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
-import type { JournalRecord } from "../journal/records.js";
+import type { FsObject } from "../journal/fsdb.js";
+import type { Attrs, JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -93,15 +94,24 @@ export class LentoServer implements HolderPeer {
     // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
     const fetch = (r: JournalRecord): Promise<StagedContent> =>
       receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, (signature) => source(this.clientFid(r.fid), signature));
-    const translated = records.map((r) => this.translate(r));
-    set.startGroup();
-    await replayInOrder(translated, {
-      prefetch: (r) => (needsContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined),
-      step: async (r, staged) => {
-        results.push(await this.replayOne(r, view, staged, fetch, keep));
-      },
-    });
-    await applier.finishBatch();
+    set.startGroup(false);
+    try {
+      // Translate as late as possible: an identical directory adopted by an earlier record of this
+      // batch renames the parent of the records after it.
+      await replayInOrder(records, {
+        prefetch: (raw) => {
+          const r = this.translate(raw);
+          return needsContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
+        },
+        step: async (raw, staged) => {
+          results.push(await this.replayOne(this.translate(raw), view, staged, fetch, keep));
+        },
+      });
+      await applier.finishBatch();
+    } catch (err) {
+      set.abortGroup();
+      throw err;
+    }
     set.endGroup();
     return { results, volume: set.log.head() };
   }
@@ -143,20 +153,36 @@ export class LentoServer implements HolderPeer {
     if (prior && prior.record.originSeq === r.originSeq) return { seq, status: "applied", fid: prior.record.fid, version: prior.version };
     const d = decide(view, r);
     switch (d.kind) {
-      case "identical":
+      case "identical": {
         if (d.fid !== r.fid) {
           this.fidMap.set(this.clientFid(r.fid), d.fid);
           this.fidUnmap.set(d.fid, this.clientFid(r.fid));
         }
-        return { seq, status: "identical", fid: d.fid, version: d.version };
+        // The same object on both sides; its attributes may still differ (a directory or file made
+        // on each side at different times): the replica's record wins, as a setattr everyone learns.
+        const adopt = attrsToAdopt(r, set.fsdb.get(d.fid));
+        if (!adopt) return { seq, status: "identical", fid: d.fid, version: d.version };
+        const setattr: JournalRecord = { op: "setattr", fid: d.fid, base: d.version, attrs: adopt, seq: r.seq, origin: r.origin, originSeq: r.originSeq, time: r.time };
+        return this.applyAndLog(setattr, undefined, fetch, keep);
+      }
       case "conflict": {
         const out: RecordResult = { seq, status: "conflict", conflict: d.conflict, detail: d.detail };
         if (d.serverVersion !== undefined) out.version = d.serverVersion;
         return out;
       }
       case "apply":
-        break;
+        return this.applyAndLog(r, staged, fetch, keep);
     }
+  }
+
+  /** Applies an accepted record to the holding location and logs it with its new stamp. */
+  private async applyAndLog(
+    r: JournalRecord,
+    staged: Promise<StagedContent> | undefined,
+    fetch: (r: JournalRecord) => Promise<StagedContent>,
+    keep: string | undefined,
+  ): Promise<RecordResult> {
+    const set = this.set!;
     try {
       const content = needsContent(r) ? await (staged ?? fetch(r)) : undefined;
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
@@ -168,10 +194,10 @@ export class LentoServer implements HolderPeer {
         commit(l.version);
         return l;
       });
-      return { seq, status: "applied", fid: r.fid, version: logged.version };
+      return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return { seq, status: "failed", detail: `${e.code ?? "IO"}: ${e.message}` };
+      return { seq: r.seq, status: "failed", detail: `${e.code ?? "IO"}: ${e.message}` };
     }
   }
 
@@ -206,6 +232,21 @@ export class LentoServer implements HolderPeer {
     if (!this.set) throw new ImzError("USAGE", "attach must come first");
     return this.set;
   }
+}
+
+/**
+ * The attributes a placement record would give an object the holder already has identically, where
+ * they differ from the holder's (undefined when they agree, or for other records).
+ */
+function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefined {
+  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink")) return undefined;
+  const want: Attrs = { ...r.attrs, ...(r.op === "create" && r.content ? { mtimeNs: r.content.mtimeNs } : {}) };
+  const out: Attrs = {};
+  if (o.type !== "l" && want.mode !== undefined && want.mode !== o.mode) out.mode = want.mode;
+  if (want.uid !== undefined && want.uid !== o.uid) out.uid = want.uid;
+  if (want.gid !== undefined && want.gid !== o.gid) out.gid = want.gid;
+  if (want.mtimeNs !== undefined && want.mtimeNs !== o.mtimeNs) out.mtimeNs = want.mtimeNs;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function needsContent(r: JournalRecord): boolean {

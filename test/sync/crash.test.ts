@@ -30,7 +30,20 @@ async function killAfter(bin: string, args: string[], ms: number, when: () => bo
   const killed = !exited;
   if (killed) process.kill(-child.pid!, "SIGKILL"); // the process group: the sync and its serve child
   await gone;
+  await groupGone(child.pid!);
   return killed;
+}
+
+/** Waits until no process of group `pgid` is left (the serve child dies a moment after its parent). */
+async function groupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function count(dir: string): number {
