@@ -28,6 +28,14 @@ export const DELTA_MIN = 64 << 10;
 export const MAX_SIGNATURE = 64 << 20;
 
 /**
+ * Signatures use MD4 strong sums (block and sum lengths follow the basis's size): twice as fast as
+ * BLAKE2 for the signature and the delta (measured on 256 MiB: 0.9 s vs 1.9 s, 0.7 s vs 1.6 s), and
+ * collision resistance is not needed there, since every patch is checked with the whole-file
+ * BLAKE2b hash and retried whole on a mismatch.
+ */
+const SIGNATURE_OPTIONS = { hash: "md4" } as const;
+
+/**
  * Asks the sender for an object's content: with `signature` (of the receiver's basis) the answer's
  * chunks are a delta against that basis, without it the whole content.
  */
@@ -60,7 +68,7 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
   if (copy) return copy;
   const basis = basisOf(holding, want);
   if (basis === undefined) return stageContent(holding, request());
-  const signature = await collect(await signatureFile(basis));
+  const signature = await collect(await signatureFile(basis, SIGNATURE_OPTIONS));
   onSignature?.(signature.length);
   try {
     return await stageDelta(holding, basis, request(testStaleSignature(signature)));
