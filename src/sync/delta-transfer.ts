@@ -67,8 +67,9 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
   const copy = want.expected && (await copyLocal(holding, want.expected));
   if (copy) return copy;
   const basis = basisOf(holding, want);
-  if (basis === undefined) return stageContent(holding, request());
-  const signature = await collect(await signatureFile(basis, SIGNATURE_OPTIONS));
+  // an unreadable basis (gone or changed since the scan) is no basis
+  const signature = basis === undefined ? undefined : await signatureFile(basis, SIGNATURE_OPTIONS).then(collect).catch(() => undefined);
+  if (basis === undefined || signature === undefined) return stageContent(holding, request());
   onSignature?.(signature.length);
   try {
     return await stageDelta(holding, basis, request(testStaleSignature(signature)));
