@@ -13,23 +13,15 @@ import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ImzError } from "../../src/errors.js";
-import { FRAME_PREFIX, FrameKind, MAX_HEADER, MAX_PAYLOAD, encodeFrame, encodePreamble } from "../../src/ssh/codec.js";
+import { FrameKind, MAX_HEADER, MAX_PAYLOAD, encodeFrame, encodePreamble } from "../../src/ssh/codec.js";
 import { serveConnection } from "../../src/sync/serve.js";
 import { hashBuffer } from "../../src/journal/content-hash.js";
 import { ROOT_FID } from "../../src/journal/records.js";
 import { RawPeer, holderState, makeFixture, snapshot, type Fixture } from "./raw-peer.js";
+import { prefix } from "../helpers/frames.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-function prefix(kind: number, hlen: number, plen: number, from = 1, to = 0): Buffer {
-  const b = Buffer.alloc(FRAME_PREFIX);
-  b.writeUInt8(kind, 0);
-  b.writeUInt32BE(from, 1);
-  b.writeUInt32BE(to, 5);
-  b.writeUInt32BE(hlen, 9);
-  b.writeUInt32BE(plen, 13);
-  return b;
-}
 
 function raw(kind: number, header: string, from = 1, to = 0): Buffer {
   const h = Buffer.from(header, "utf8");

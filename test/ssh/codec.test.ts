@@ -9,7 +9,6 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ImzError } from "../../src/errors.js";
 import {
-  FRAME_PREFIX,
   FrameDecoder,
   FrameKind,
   MAGIC,
@@ -22,6 +21,7 @@ import {
   type Frame,
   type FrameKindValue,
 } from "../../src/ssh/codec.js";
+import { prefix } from "../helpers/frames.js";
 
 const SEED = 20261124;
 
@@ -82,15 +82,6 @@ function codeOf(fn: () => unknown): string {
   assert.fail("expected a throw");
 }
 
-function prefix(kind: number, hlen: number, plen: number, from = 1, to = 0): Buffer {
-  const b = Buffer.alloc(FRAME_PREFIX);
-  b.writeUInt8(kind, 0);
-  b.writeUInt32BE(from, 1);
-  b.writeUInt32BE(to, 5);
-  b.writeUInt32BE(hlen, 9);
-  b.writeUInt32BE(plen, 13);
-  return b;
-}
 
 describe("codec: round trips", () => {
   it("every frame kind decodes to what was encoded, in one chunk", () => {
