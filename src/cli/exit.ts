@@ -2,6 +2,7 @@
  * Exit codes shared by `intermezzo` and `intermezzo-sync`, and the one boundary where a thrown
  * error becomes one line on stderr (with its hint) and a process exit code.
  */
+import { CommanderError, type Command } from "commander";
 import { ImzError, type ErrorCode } from "../errors.js";
 
 /** Documented exit codes (README "Exit codes"). */
@@ -74,5 +75,15 @@ export async function runAction(prog: string, action: () => Promise<ExitCodeValu
   } catch (err) {
     process.stderr.write(formatError(prog, err) + "\n");
     process.exitCode = exitCodeFor(err);
+  }
+}
+
+/** Parses `argv` with `program`; a usage error (already printed by commander) exits with USAGE. */
+export async function parseCli(program: Command, argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   }
 }

@@ -3,14 +3,14 @@
  * first run makes DEST the holder of a new file set and SRC a replica; later runs keep those roles
  * whatever the argument order.
  */
-import { Command, CommanderError, Option } from "commander";
+import { Command, Option } from "commander";
 import { FileSet } from "../journal/fileset.js";
 import { parseEndpoint } from "../ssh/remote-path.js";
 import { connectLocal, connectRemote, type LocalTransport } from "../sync/connect.js";
 import type { HolderPeer } from "../sync/peer.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
-import { ExitCode, runAction, type ExitCodeValue } from "./exit.js";
+import { ExitCode, parseCli, runAction, type ExitCodeValue } from "./exit.js";
 import { startProgress } from "./progress.js";
 import { printReport } from "./report.js";
 
@@ -130,13 +130,5 @@ export function buildSyncProgram(): Command {
 
 /** Entry point used by `bin/intermezzo-sync`. */
 export async function main(argv: string[]): Promise<void> {
-  try {
-    await buildSyncProgram().parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-      return;
-    }
-    throw err;
-  }
+  await parseCli(buildSyncProgram(), argv);
 }

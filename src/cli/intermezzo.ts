@@ -2,8 +2,8 @@
  * `intermezzo`: the file set tool. Each verb lives in its own module under `src/cli/` and
  * registers itself on the program here.
  */
-import { Command, CommanderError } from "commander";
-import { ExitCode } from "./exit.js";
+import { Command } from "commander";
+import { parseCli } from "./exit.js";
 import { COMMANDS } from "./commands.js";
 
 /**
@@ -22,14 +22,5 @@ export async function buildProgram(verb?: string): Promise<Command> {
 
 /** Entry point used by `bin/intermezzo`. */
 export async function main(argv: string[]): Promise<void> {
-  const program = await buildProgram(argv[2]);
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-      return;
-    }
-    throw err;
-  }
+  await parseCli(await buildProgram(argv[2]), argv);
 }

@@ -4,7 +4,7 @@
  * any moment leaves either both or neither.
  */
 import type { Db } from "./db.js";
-import { parseRecord, type JournalRecord, type NewRecord } from "./records.js";
+import { mapFids, parseRecord, type JournalRecord, type NewRecord } from "./records.js";
 
 /** A replica's list of pending update records. */
 export class Cml {
@@ -15,7 +15,6 @@ export class Cml {
   private readonly sCount;
   private readonly sRebase;
   private readonly sHasFid;
-  private readonly sMentioning;
   private readonly sBetween;
   private readonly sSetFid;
 
@@ -28,7 +27,6 @@ export class Cml {
     this.sRebase = db.prepare<[string, string, string]>(
       `UPDATE cml SET body = json_set(body, '$.base', ?) WHERE fid = ? AND json_extract(body, '$.base') = ?`,
     );
-    this.sMentioning = db.prepare<[string], { seq: number; body: string }>(`SELECT seq, body FROM cml WHERE body LIKE ?`);
     this.sBetween = db.prepare<[number, number], { body: string }>(`SELECT body FROM cml WHERE seq BETWEEN ? AND ? ORDER BY seq`);
     this.sSetFid = db.prepare<[string, number]>(`UPDATE cml SET fid = ? WHERE seq = ?`);
     this.sHasFid = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cml WHERE fid = ? LIMIT 1`);
@@ -58,15 +56,15 @@ export class Cml {
   }
 
   /**
-   * Renames object `from` to `to` in every pending record (the holder adopted an identical object
-   * under its own fid).
+   * Rewrites the fids of every pending record through `map` (the holder adopted identical objects
+   * under its own fids). One pass over what is left in the CML, however many objects were adopted.
    */
-  remap(from: string, to: string): void {
-    for (const row of this.sMentioning.all(`%"${from}"%`)) {
-      const rec = JSON.parse(row.body) as Record<string, unknown>;
-      for (const k of ["fid", "parent", "newParent", "target", "replaced"]) if (rec[k] === from && (k !== "target" || rec.op === "link")) rec[k] = to;
-      this.sSetBody.run(JSON.stringify(rec), row.seq);
-      this.sSetFid.run(String(rec.fid), row.seq);
+  remapAll(map: (fid: string) => string): void {
+    for (const rec of this.all()) {
+      const out = mapFids(rec, map);
+      if (JSON.stringify(out) === JSON.stringify(rec)) continue;
+      this.sSetBody.run(JSON.stringify(out), rec.seq);
+      this.sSetFid.run(out.fid, rec.seq);
     }
   }
 

@@ -161,3 +161,21 @@ export function fidsOf(r: JournalRecord): string[] {
   if (r.op === "rename" && r.replaced !== undefined) out.push(r.replaced);
   return out;
 }
+
+/**
+ * The record with every fid it mentions (object, parents, link target, replaced object) passed
+ * through `map` — how an adopted object's fid is rewritten on either side.
+ */
+export function mapFids(r: JournalRecord, map: (fid: string) => string): JournalRecord {
+  const out = { ...r, fid: map(r.fid) } as JournalRecord & Record<string, unknown>;
+  for (const k of ["parent", "newParent", "target", "replaced"] as const) {
+    const v = (r as Record<string, unknown>)[k];
+    if (typeof v === "string" && (k !== "target" || r.op === "link")) out[k] = map(v);
+  }
+  return out;
+}
+
+/** True for records whose replay needs the file's content (a close, or a create with data). */
+export function carriesContent(r: JournalRecord): boolean {
+  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
+}

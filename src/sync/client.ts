@@ -7,7 +7,7 @@ import { isImzError } from "../errors.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { FileSet } from "../journal/fileset.js";
 import { optimise } from "../journal/optimise.js";
-import type { JournalRecord, LoggedRecord } from "../journal/records.js";
+import { carriesContent, type JournalRecord, type LoggedRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -52,13 +52,14 @@ export function newTally(): SyncTally {
 export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<void> {
   const first = set.cml.all()[0];
   if (!first) return;
+  const adopted = new Map<string, string>();
   const already = await peer.applied(set.replicaId, first.originSeq);
   if (already.length > 0) {
     const bySeq = new Map(already.map((a) => [a.originSeq, a]));
     set.transaction(() => {
       for (const r of set.cml.all()) {
         const a = bySeq.get(r.originSeq);
-        if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version });
+        if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted);
       }
     });
   }
@@ -90,23 +91,27 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
         const r = batch[k]!;
         if (res.status === "conflict") tally.conflicts.push({ path: describePath(set, r), kind: res.conflict!, detail: res.detail ?? "", side: "holder" });
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
-        else settle(set, r, res);
+        else settle(set, r, res, adopted);
       });
     });
   }
+  if (adopted.size > 0) set.transaction(() => set.cml.remapAll((f) => adopted.get(f) ?? f));
 }
 
-/** Marks one of our records as accepted by the holder: adopt its fid and stamp, drop the record. */
-function settle(set: FileSet, r: JournalRecord, res: RecordResult): void {
+/**
+ * Marks one of our records as accepted by the holder: adopt its fid (the Fsdb at once; the records
+ * still pending are rewritten once, at the end, through `adopted`) and stamp, drop the record.
+ */
+function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>): void {
   let fid = r.fid;
   if (res.fid !== undefined && res.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
     set.fsdb.remap(r.fid, res.fid);
-    set.cml.remap(r.fid, res.fid);
+    adopted.set(r.fid, res.fid);
     fid = res.fid;
   }
   const obj = set.fsdb.get(fid);
   if (obj && res.version !== undefined && res.version !== obj.version) {
-    set.cml.rebase(fid, obj.version, res.version);
+    set.cml.rebase(r.fid, obj.version, res.version);
     set.fsdb.put({ ...obj, version: res.version });
   }
   set.cml.drop([r.seq]);
@@ -140,10 +145,10 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
       const page = await peer.updates(since, BATCH);
       for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
-        prefetch: (l) => (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        prefetch: (l) => (wanted(set, l) && carriesContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         step: async (l, staged) => {
           let content: StagedContent | undefined;
-          if (wanted(set, l) && needsContent(l.record) && decide(view, l.record).kind === "apply") {
+          if (wanted(set, l) && carriesContent(l.record) && decide(view, l.record).kind === "apply") {
             content = await contentOf(staged, () => fetch(l.record));
             if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
           }
@@ -227,9 +232,6 @@ function stampCounter(version: string): number {
   return Number(version.slice(version.indexOf(":") + 1)) || 0;
 }
 
-function needsContent(r: JournalRecord): boolean {
-  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
-}
 
 /** A best-effort path for messages about a record. */
 export function describePath(set: FileSet, r: JournalRecord): string {

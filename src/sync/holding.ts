@@ -168,7 +168,11 @@ export class Holding {
     try {
       st = fs.lstatSync(abs);
     } catch (err) {
-      throw new ImzError("IO", `directory ${path.relative(this.set.root, abs)} is missing`, { cause: err, path: path.relative(this.set.root, abs) });
+      throw new ImzError("IO", `directory ${path.relative(this.set.root, abs)} is missing`, {
+        cause: err,
+        path: path.relative(this.set.root, abs),
+        hint: "something outside intermezzo changed the tree; the next sync rescans it",
+      });
     }
     if (!st.isDirectory()) {
       throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is not a directory (a symlink or file is in the way)`, {

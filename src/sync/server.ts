@@ -9,7 +9,7 @@ import { ImzError } from "../errors.js";
 import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import type { Attrs, JournalRecord } from "../journal/records.js";
+import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -101,7 +101,7 @@ export class LentoServer implements HolderPeer {
       await replayInOrder(records, {
         prefetch: (raw) => {
           const r = this.translate(raw);
-          return needsContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
+          return carriesContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
         },
         step: async (raw, staged) => {
           results.push(await this.replayOne(this.translate(raw), view, staged, fetch, keep));
@@ -184,7 +184,7 @@ export class LentoServer implements HolderPeer {
   ): Promise<RecordResult> {
     const set = this.set!;
     try {
-      const content = needsContent(r) ? await (staged ?? fetch(r)) : undefined;
+      const content = carriesContent(r) ? await (staged ?? fetch(r)) : undefined;
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
         if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
       }
@@ -213,14 +213,7 @@ export class LentoServer implements HolderPeer {
 
   /** Rewrites a replica's fids of adopted objects to the holder's. */
   private translate(r: JournalRecord): JournalRecord {
-    if (this.fidMap.size === 0) return r;
-    const m = (f: string): string => this.fidMap.get(f) ?? f;
-    const out = { ...r, fid: m(r.fid) } as JournalRecord & Record<string, unknown>;
-    for (const k of ["parent", "newParent", "target", "replaced"] as const) {
-      const v = (r as Record<string, unknown>)[k];
-      if (typeof v === "string" && (k !== "target" || r.op === "link")) out[k] = m(v);
-    }
-    return out;
+    return this.fidMap.size === 0 ? r : mapFids(r, (f) => this.fidMap.get(f) ?? f);
   }
 
   /** The replica's own fid for a (possibly translated) fid, to ask it for content. */
@@ -249,6 +242,3 @@ function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefi
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function needsContent(r: JournalRecord): boolean {
-  return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
-}
