@@ -49,8 +49,11 @@ export class WirePeer implements HolderPeer {
       await conn.start({ software: SOFTWARE, role: "replica" });
     } catch (err) {
       conn.fail(err as Error);
+      // Explain before closing: closing an SSH channel first can lose the remote exit status
+      // that tells a missing intermezzo (127) from other failures.
+      const explained = opts.explain ? await opts.explain(err as Error, conn.strayText()) : (err as Error);
       await opts.onClose?.();
-      throw opts.explain ? await opts.explain(err as Error, conn.strayText()) : err;
+      throw explained;
     }
     return peer;
   }
