@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isImzError } from "../../src/errors.js";
 import {
+  FALSE_MATCH_BITS,
   SIGNATURE_MAGIC,
   chooseBlockLength,
   chooseStrongLength,
@@ -32,15 +33,25 @@ test("chooseBlockLength: sqrt rule, multiple of 8, clamped to [512, 128 KiB]", (
   );
 });
 
-test("chooseStrongLength: grows with size, within [8, hash maximum]", () => {
-  assert.equal(chooseStrongLength(0, 512), 8);
-  assert.equal(chooseStrongLength(2 ** 30, 32768), 10);
-  assert.equal(chooseStrongLength(5 * 2 ** 30, 73272), 11);
-  assert.equal(chooseStrongLength(2 ** 60, 131072, "md4"), 16);
+test("chooseStrongLength: the fewest bytes keeping expected false matches under 2^-20, within [4, hash maximum]", () => {
+  const rows: Array<[size: number, block: number, hash: "blake2" | "md4", strong: number]> = [
+    [0, 512, "blake2", 4],
+    [2 ** 28, 16384, "md4", 4],
+    [2 ** 30, 32768, "blake2", 5],
+    [5 * 2 ** 30, 73272, "blake2", 5],
+    [2 ** 60, 131072, "md4", 12],
+    [2 ** 200, 131072, "md4", 16],
+  ];
+  for (const [size, block, hash, strong] of rows) assert.equal(chooseStrongLength(size, block, hash), strong, `size ${size}`);
+  /** log2 of the expected false block matches of one delta with `s`-byte strong sums. */
+  const log2FalseMatches = (size: number, s: number): number =>
+    Math.log2(size + 2 ** 24) + Math.log2(Math.ceil(size / chooseBlockLength(size)) + 1) - 32 - 8 * s;
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 2 ** 52 }), fc.constantFrom("blake2" as const, "md4" as const), (size, hash) => {
       const s = chooseStrongLength(size, chooseBlockLength(size), hash);
-      assert.ok(s >= 8 && s <= (hash === "md4" ? 16 : 32));
+      assert.ok(s >= 4 && s <= (hash === "md4" ? 16 : 32));
+      assert.ok(log2FalseMatches(size, s) <= -FALSE_MATCH_BITS, `size ${size}: ${s} bytes are enough`);
+      if (s > 4) assert.ok(log2FalseMatches(size, s - 1) > -FALSE_MATCH_BITS, `size ${size}: ${s - 1} bytes are not`);
     }),
   );
 });
@@ -54,7 +65,7 @@ test("magic numbers match librsync 2.3", () => {
 });
 
 test("resolveSignatureOptions: project defaults, rdiff's 0/-1, and typed errors", () => {
-  assert.deepEqual(resolveSignatureOptions(1_000_000), { magic: 0x72730147, blockLength: 1000, strongLength: 9 });
+  assert.deepEqual(resolveSignatureOptions(1_000_000), { magic: 0x72730147, blockLength: 1000, strongLength: 4 });
   assert.deepEqual(resolveSignatureOptions(-1, { blockLength: 0, strongLength: 0 }), { magic: 0x72730147, blockLength: 0, strongLength: 0 });
   for (const bad of [{ blockLength: 1.5 }, { blockLength: -1 }, { strongLength: 33 }, { hash: "md4" as const, strongLength: 17 }, { strongLength: -2 }]) {
     assert.throws(() => resolveSignatureOptions(100, bad), (e: unknown) => isImzError(e, "RS_PARAM_ERROR"));

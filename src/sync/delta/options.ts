@@ -63,8 +63,11 @@ const MAX_BLOCK = 128 * 1024;
  * Why: what crosses the wire is the signature, about `(fileSize / B) × (4 + S)` bytes for block
  * length B and strong sum length S, plus the delta, whose literal bytes grow by up to about B for
  * each changed region. For k changed regions the total `fileSize(4+S)/B + kB` is smallest at
- * `B = sqrt(fileSize (4+S) / k)`; with S ≈ 8–12 and a dozen or so scattered edits that is close to
- * `sqrt(fileSize)`, which also keeps the signature of a 1 GiB file near 32 K blocks (≈ 0.5 MB).
+ * `B = sqrt(fileSize (4+S) / k)`; with S = 4–5 (see {@link chooseStrongLength}) that is `sqrt(fileSize)`
+ * for about eight changed regions, and it keeps the signature of a 1 GiB file at 32 K blocks (288 KiB).
+ * Per block, rsync pays the same 4-byte weak sum, a 2–3 byte strong sum and a 4-byte token for every
+ * matched block in its delta; librsync's delta merges adjacent matches into one COPY command, so at
+ * rsync's block length ours costs fewer bytes per block.
  * The floor keeps tiny files from paying a block sum per few bytes (below 512 bytes a literal is as
  * cheap as a signature); the cap bounds the literal cost of one edit in a huge file.
  */
@@ -74,21 +77,36 @@ export function chooseBlockLength(fileSize: number): number {
   return Math.min(MAX_BLOCK, Math.max(MIN_BLOCK, rounded));
 }
 
+/** Expected false block matches per delta are kept under 2^-FALSE_MATCH_BITS (see {@link chooseStrongLength}). */
+export const FALSE_MATCH_BITS = 20;
+/** Bits of librsync's rolling (weak) sum, compared in full before any strong sum. */
+const WEAK_BITS = 32;
+/** Shortest strong sum chosen, in bytes. */
+const MIN_STRONG = 4;
+
 /**
  * The strong sum length (bytes) for a basis of `fileSize` bytes cut into `blockLength` blocks.
  *
- * Rule: enough bits that a false strong-sum match in one delta has probability ≤ 2^-32, counting
- * no help from the weak sum: a delta may compare up to (new size ≈ fileSize + 16 MiB) offsets
- * against every block, so `bits = log2(fileSize + 2^24) + log2(blocks + 1) + 32`, rounded up to
- * bytes and clamped to [8, the hash's maximum]. This is librsync's own minimum (`rs_sig_args` with
- * strong_len -1) plus 2 bytes of margin. Every patch is also checked with a whole-file hash and
- * retried with the whole file on mismatch, so the sum need not resist deliberate collisions.
+ * Rule: the fewest bytes S (at least 4, at most the hash's maximum) with
+ * `(fileSize + 2^24) × (blocks + 1) × 2^-(32 + 8S) ≤ 2^-20`.
+ *
+ * Why: a delta job rolls a 32-bit weak sum over every offset of the new file (taken as up to
+ * `fileSize + 16 MiB` bytes) and compares the strong sum only for blocks whose weak sum is equal, so
+ * with sums that behave as random the expected number of false block matches in one delta is at
+ * most offsets × blocks × 2^-(32 + 8S) — the count rsync's `sum_sizes_sqroot` makes too (rsync keeps
+ * it near 2^-11 with 2–3 byte sums; here 2^-20). A false match is never silent: the patched file
+ * fails its whole-file BLAKE2b check and is sent again whole. So each strong-sum byte is a trade:
+ * it costs `blocks` bytes of signature and saves an expected `E × fileSize` bytes (E the false-match
+ * expectation) of retry; at 2^-20 the byte dropped would save about what the retry then costs
+ * (256 MiB: 4 bytes, E ≈ 2^-22; 3 bytes would give E ≈ 2^-14, 16 KiB of signature against 16 KiB of
+ * expected retry), and the margin buys time, since a retry also costs a whole-file transfer.
+ * The floor keeps small signatures from resting on the weak sum alone.
  */
 export function chooseStrongLength(fileSize: number, blockLength: number, hash: StrongHash = "blake2"): number {
   const size = Math.max(0, fileSize);
   const blocks = Math.ceil(size / Math.max(1, blockLength));
-  const bits = Math.log2(size + 2 ** 24) + Math.log2(blocks + 1) + 32;
-  return Math.min(MAX_STRONG_LENGTH[hash], Math.max(8, Math.ceil(bits / 8)));
+  const bits = Math.log2(size + 2 ** 24) + Math.log2(blocks + 1) + FALSE_MATCH_BITS - WEAK_BITS;
+  return Math.min(MAX_STRONG_LENGTH[hash], Math.max(MIN_STRONG, Math.ceil(bits / 8)));
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
