@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   "RS_IO_ERROR",
   "RS_INTERNAL_ERROR",
   "HASH_MISMATCH",
+  "NO_DATA",
+  "NOT_EMPTY",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, CommandModule> = {
   mount: () => import("./mount.js"),
   umount: () => import("./umount.js"),
   watch: () => import("./watch.js"),
+  replicate: () => import("./replicate.js"),
   delta: () => import("./delta.js"),
   demo: () => import("./demo.js"),
 };

@@ -2,11 +2,13 @@
  * `intermezzo mount DIR MOUNTPOINT`: serve the file set at DIR through the journaling filter at
  * MOUNTPOINT. In the background by default (the command returns once the mount is up); with
  * `--foreground` it stays attached and unmounts on SIGINT/SIGTERM or when someone else unmounts.
+ * A lazy replica (`intermezzo replicate --lazy`) is mounted with upcalls to its recorded holder.
  */
 import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { ImzError } from "../errors.js";
 import { isMounted, mountFileSet } from "../filter/mount.js";
+import { upcallsFor } from "../sync/upcall.js";
 import { runAction } from "./exit.js";
 
 interface MountFlags {
@@ -36,7 +38,9 @@ export function register(program: Command): void {
 }
 
 async function foreground(dir: string, mountpoint: string, o: MountFlags): Promise<void> {
-  const m = await mountFileSet(dir, mountpoint, { allowOther: o.allowOther, debug: o.debug });
+  // A lazy replica fetches data on first use from the holder `intermezzo replicate` recorded.
+  const log = (line: string): void => void process.stderr.write(`intermezzo: ${line}\n`);
+  const m = await mountFileSet(dir, mountpoint, { allowOther: o.allowOther, debug: o.debug }, (set) => upcallsFor(set, { owner: true, log }));
   process.stdout.write(`${READY} ${dir} on ${m.mountpoint}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -7,7 +7,14 @@ import path from "node:path";
 import { FileSet } from "../journal/fileset.js";
 import { mountLayer, type MountOptions } from "./fuse-adapter.js";
 import { Passthrough } from "./passthrough.js";
-import { Presto } from "./presto.js";
+import { Presto, type Upcall } from "./presto.js";
+
+/** Lento's side of a mount's upcalls (a lazy replica), made once the file set is open. */
+export interface UpcallProvider {
+  readonly upcall: Upcall;
+  /** Ends the provider's connections (after unmount). */
+  close(): Promise<void>;
+}
 
 /** A file set mounted through the filter. */
 export interface MountedFileSet {
@@ -17,12 +24,23 @@ export interface MountedFileSet {
   unmount(): Promise<void>;
 }
 
-/** Mounts the file set at `dir` on `mountpoint`. Throws `NOT_A_FILESET`, `LOCKED`, `MASS_DELETE`, `IO`. */
-export async function mountFileSet(dir: string, mountpoint: string, opts: MountOptions = {}): Promise<MountedFileSet> {
+/**
+ * Mounts the file set at `dir` on `mountpoint`; with `upcalls`, objects without data are fetched
+ * through the provider it returns for the open file set. Throws `NOT_A_FILESET`, `LOCKED`,
+ * `MASS_DELETE`, `IO`.
+ */
+export async function mountFileSet(
+  dir: string,
+  mountpoint: string,
+  opts: MountOptions = {},
+  upcalls?: (set: FileSet) => UpcallProvider | undefined,
+): Promise<MountedFileSet> {
   const set = FileSet.open(dir);
   let presto: Presto;
+  let provider: UpcallProvider | undefined;
   try {
-    presto = await Presto.attach(set, new Passthrough(set.root), { detail: { mountpoint: path.resolve(mountpoint) } });
+    provider = upcalls?.(set);
+    presto = await Presto.attach(set, new Passthrough(set.root), { detail: { mountpoint: path.resolve(mountpoint) }, upcall: provider?.upcall });
   } catch (err) {
     set.close();
     throw err;
@@ -32,6 +50,7 @@ export async function mountFileSet(dir: string, mountpoint: string, opts: MountO
     mounted = await mountLayer(presto, path.resolve(mountpoint), { fsname: `intermezzo:${set.root}`, ...opts });
   } catch (err) {
     await presto.detach();
+    await provider?.close();
     set.close();
     throw err;
   }
@@ -45,6 +64,7 @@ export async function mountFileSet(dir: string, mountpoint: string, opts: MountO
           if (isMounted(mounted.mountpoint)) await mounted.unmount();
         } finally {
           await presto.detach();
+          await provider?.close();
           set.close();
         }
       })()),

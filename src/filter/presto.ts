@@ -224,6 +224,7 @@ export class Presto implements FsLayer {
 
   async truncate(mp: string, size: number): Promise<void> {
     this.visible(mp);
+    await this.withData(mp); // what a truncate keeps is the file's content, never a placeholder's bytes
     return this.serial.run(async () => {
       await this.inner.truncate(mp, size);
       await this.settleContent(rel(mp));
@@ -293,7 +294,7 @@ export class Presto implements FsLayer {
       fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
     };
     if (target) {
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash }));
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
     } else {
       const link = type === "l" ? fs.readlinkSync(path.join(this.set.root, r)) : null;
       this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));

@@ -148,7 +148,7 @@ export class Resolver {
       const targetNew = this.newObjects.get(f.linkTarget!);
       if (targetNew) await this.place(targetNew);
       const target = set.fsdb.must(f.linkTarget!);
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash }));
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash, flags: target.flags }));
       return;
     }
     switch (f.type) {

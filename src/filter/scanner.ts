@@ -15,7 +15,7 @@ import path from "node:path";
 import { ImzError } from "../errors.js";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
-import type { FsObject } from "../journal/fsdb.js";
+import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore } from "./ignore.js";
@@ -137,6 +137,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
  * Journals the content and attribute changes of a known object at its (unchanged or just renamed)
  * place. Directories' own attributes are left to the end of the scan, after their entries changed.
  * With `force` the content is hashed even when size and mtime did not move (a filter that saw writes).
+ * A placeholder (no `HAS_DATA`) is never journaled as content (see `settlePlaceholder`).
  */
 export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
@@ -149,6 +150,7 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
       return;
     }
     ctx.report.hashedBytes += Number(st.size);
+    if (isPlaceholder(obj)) return settlePlaceholder(ctx, obj, st, rel, hash);
     if (hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
       const fields = localFields(st);
@@ -160,6 +162,24 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
     }
   }
   recordAttrs(ctx, obj, st);
+}
+
+/**
+ * A lazy replica's placeholder whose size or mtime moved. Its bytes are never journaled as the
+ * file's content: when they hash to the content the Fsdb expects, the data did arrive (a fetch cut
+ * short before its flag was set) and the object gets `HAS_DATA`; otherwise it was written outside
+ * the mount, and that is a per-path problem (`NO_DATA`), nothing journaled.
+ */
+function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, hash: string): void {
+  if (hash === obj.hash) {
+    ctx.set.fsdb.put({ ...obj, ...localFields(st), flags: obj.flags | HAS_DATA });
+    return;
+  }
+  ctx.report.problems.push({
+    path: rel,
+    code: "NO_DATA",
+    message: "changed outside the mount before its data was fetched; not journaled (the placeholder is not its content)",
+  });
 }
 
 /** Journals a known object's attribute changes (setattr), or silently refreshes its local inode fields. */

@@ -40,6 +40,14 @@ export interface FsObject {
   ctimeNs: string | null;
 }
 
+/**
+ * True for a file whose data is not in the holding location: a lazy replica's *placeholder*, a
+ * sparse file of the right size whose bytes are never its content (see `src/sync/lazy.ts`).
+ */
+export function isPlaceholder(o: FsObject | undefined): boolean {
+  return o !== undefined && o.type === "f" && (o.flags & HAS_DATA) === 0;
+}
+
 /** Table columns, in the order of {@link FIELDS}. */
 const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns";
 /** {@link FsObject} field for each column. */
@@ -69,7 +77,7 @@ export class Fsdb {
     this.sDelete = db.prepare<[string], unknown>(`DELETE FROM objects WHERE fid = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM objects`);
     this.sHasChildren = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM objects WHERE parent = ? LIMIT 1`);
-    this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' LIMIT 1`);
+    this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
 
   /** The object with this fid, if known. */
@@ -104,7 +112,7 @@ export class Fsdb {
     return this.sByIno.all(ino);
   }
 
-  /** Some file whose content hash is `hash` (a local basis for a new file's transfer). */
+  /** Some file whose content hash is `hash` and whose data is present (a local copy source). */
   byHash(hash: string): FsObject | undefined {
     return this.sByHash.get(hash);
   }

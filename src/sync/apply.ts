@@ -15,8 +15,9 @@ import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
-import type { Attrs, Content, JournalRecord } from "../journal/records.js";
+import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { Holding } from "./holding.js";
+import { isLazy, writePlaceholder } from "./lazy.js";
 import { setMtime } from "./times.js";
 
 /** Hash of empty content. */
@@ -52,7 +53,8 @@ export class Applier {
 
   /**
    * Performs `rec` on disk. Returns the Fsdb update to commit (given the version stamp the change
-   * gets). `staged` carries the content of a create or close.
+   * gets). `staged` carries the content of a create or close; without it, on a lazy replica, the
+   * file becomes a placeholder of that content (`lazy.ts`).
    */
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
@@ -61,13 +63,15 @@ export class Applier {
     switch (rec.op) {
       case "create": {
         const dest = h.childPath(rec.parent, rec.name);
-        if (staged) await h.makeDurable(staged.ticket);
-        const temp = staged?.temp ?? this.emptyTemp();
-        this.setAttrs(temp, "f", rec.attrs, staged?.content.mtimeNs);
+        const placeholder = !staged && carriesContent(rec) ? this.placeholder(rec) : undefined;
+        const data = staged ?? placeholder;
+        if (data) await h.makeDurable(data.ticket);
+        const temp = data?.temp ?? this.emptyTemp();
+        this.setAttrs(temp, "f", rec.attrs, data?.content.mtimeNs);
         h.install(temp, dest, false);
         this.touchDir(rec.parent);
-        const hash = staged?.content.hash ?? EMPTY_HASH;
-        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash }));
+        const fields = { hash: data?.content.hash ?? EMPTY_HASH, flags: placeholder ? HAS_ATTR : HAS_DATA | HAS_ATTR };
+        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, fields));
       }
       case "mkdir": {
         const dest = h.childPath(rec.parent, rec.name);
@@ -92,7 +96,7 @@ export class Applier {
         fs.linkSync(h.pathOf(rec.target), dest);
         this.touchDir(rec.parent);
         h.touched(path.dirname(dest));
-        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash: target.hash }));
+        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash: target.hash, flags: target.flags }));
       }
       case "unlink":
       case "rmdir": {
@@ -172,10 +176,12 @@ export class Applier {
     };
   }
 
-  private async close(rec: Extract<JournalRecord, { op: "close" }>, staged: StagedContent | undefined): Promise<(version: string) => void> {
-    if (!staged) throw new ImzError("RECORD_INVALID", `close of ${rec.fid} arrived without its content`);
+  private async close(rec: Extract<JournalRecord, { op: "close" }>, received: StagedContent | undefined): Promise<(version: string) => void> {
     const { fsdb } = this.set;
     const o = fsdb.must(rec.fid);
+    // On a lazy replica the file becomes a placeholder of its new content (fetched on next use).
+    const staged = received ?? this.placeholder(rec);
+    const flags = received ? HAS_DATA | HAS_ATTR : HAS_ATTR;
     const p = this.holding.pathOf(rec.fid);
     this.checkUnchanged(o, p);
     await this.holding.makeDurable(staged.ticket);
@@ -190,7 +196,7 @@ export class Applier {
       this.touchDir(l.parent!);
     }
     return (version) => {
-      const fields = { hash: staged.content.hash };
+      const fields = { hash: staged.content.hash, flags };
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, p, version, fields));
       for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, fields));
     };
@@ -238,7 +244,7 @@ export class Applier {
     name: string,
     p: string,
     version: string,
-    extra: { hash?: string; target?: string | null },
+    extra: { hash?: string; target?: string | null; flags?: number },
   ): FsObject {
     const st = this.lstat(p);
     return {
@@ -250,7 +256,7 @@ export class Applier {
       gid: Number(st.gid),
       hash: extra.hash ?? "",
       target: extra.target ?? null,
-      flags: HAS_DATA | HAS_ATTR,
+      flags: extra.flags ?? HAS_DATA | HAS_ATTR,
       ino: inoKey(st),
       ctimeNs: st.ctimeNs.toString(),
     };
@@ -258,6 +264,18 @@ export class Applier {
 
   private touchDir(fid: string): void {
     this.touchedDirs.add(fid);
+  }
+
+  /**
+   * A placeholder for a record's content (lazy replicas only): a sparse temp file of the stated
+   * size, described by the record's hash. Throws `RECORD_INVALID` on a replica that is not lazy.
+   */
+  private placeholder(rec: JournalRecord): StagedContent {
+    const content = rec.op === "create" || rec.op === "close" ? rec.content : undefined;
+    if (!content || !isLazy(this.set)) throw new ImzError("RECORD_INVALID", `${rec.op} of ${rec.fid} arrived without its content`);
+    const temp = this.holding.tempPath();
+    writePlaceholder(temp, content.size);
+    return { temp, content, ticket: 0 };
   }
 
   private emptyTemp(): string {

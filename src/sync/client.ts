@@ -7,8 +7,9 @@ import { isImzError } from "../errors.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { FileSet } from "../journal/fileset.js";
 import { optimise } from "../journal/optimise.js";
-import { carriesContent, type JournalRecord, type LoggedRecord } from "../journal/records.js";
+import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
+import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { receiveContent, statedContent } from "./delta-transfer.js";
@@ -145,10 +146,10 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
       const page = await peer.updates(since, BATCH);
       for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
-        prefetch: (l) => (wanted(set, l) && carriesContent(l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         step: async (l, staged) => {
           let content: StagedContent | undefined;
-          if (wanted(set, l) && carriesContent(l.record) && decide(view, l.record).kind === "apply") {
+          if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
             content = await contentOf(staged, () => fetch(l.record));
             if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
           }

@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { ImzError, isImzError } from "../errors.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
-import type { LentoEndpoint, SshEndpoint } from "../ssh/remote-path.js";
+import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
 import { spawnStdio } from "../ssh/stdio.js";
 import type { HolderPeer } from "./peer.js";
 import { LentoServer } from "./server.js";
@@ -54,4 +54,14 @@ export async function connectRemote(endpoint: SshEndpoint | LentoEndpoint, optio
       return exit ? explainRemoteExit(exit, channel.command) : err;
     },
   });
+}
+
+/**
+ * Connects to the holder named by an endpoint argument (a local path, `[user@]host:path`,
+ * `ssh://…` or `imz://…`), over the same transports `intermezzo-sync` uses.
+ */
+export async function connectHolder(spec: string, opts: { owner: boolean; transport?: LocalTransport; remote?: OpenRemoteOptions }): Promise<HolderPeer> {
+  const e = parseEndpoint(spec);
+  if (e.kind === "local") return connectLocal(e.path, opts.transport ?? "stdio", opts.owner);
+  return connectRemote(e, opts.remote ?? {});
 }

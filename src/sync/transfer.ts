@@ -10,6 +10,7 @@ import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { readDelta } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
+import { isPlaceholder } from "../journal/fsdb.js";
 
 /** Content in flight: the bytes, and the description the sender settles once it has read them all. */
 export interface ContentStream {
@@ -43,9 +44,16 @@ export function describedStream(produce: (settle: (c: Content) => void) => Async
 
 /**
  * Streams the current content of object `fid` from its holding location: the whole content, or
- * with `signature` (of the receiver's basis) the delta against it.
+ * with `signature` (of the receiver's basis) the delta against it. Throws `NO_DATA` for a lazy
+ * replica's placeholder: its bytes are never served as the file's content.
  */
 export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
+  if (isPlaceholder(holding.set.fsdb.get(fid))) {
+    throw new ImzError("NO_DATA", `the data of ${holding.set.fsdb.pathOf(fid)} was never fetched to this replica; its placeholder is not its content`, {
+      hint: "read it through the lazy replica's mount (which fetches it), then sync again",
+      path: holding.set.fsdb.pathOf(fid),
+    });
+  }
   const file = holding.pathOf(fid);
   if (signature !== undefined) return readDelta(file, signature);
   return describedStream(async function* (settle) {
