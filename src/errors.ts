@@ -42,6 +42,9 @@ export const ERROR_CODES = [
   "HASH_MISMATCH",
   "NO_DATA",
   "NOT_EMPTY",
+  "CONFIG_INVALID",
+  "CONFLICT_UNKNOWN",
+  "NOTIFY_FAILED",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

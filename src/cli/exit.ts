@@ -12,7 +12,7 @@ export const ExitCode = {
   ERROR: 1,
   /** Bad command-line usage. */
   USAGE: 2,
-  /** The run completed but left or auto-resolved conflicts. */
+  /** The run completed with conflicts: each settled by its policy or parked (`intermezzo conflicts`). */
   CONFLICTS: 3,
   /** The run completed but some paths could not be handled (per-path problems). */
   PARTIAL: 4,
@@ -29,6 +29,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 const BY_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   USAGE: ExitCode.USAGE,
+  CONFIG_INVALID: ExitCode.USAGE,
   ROOT_MISSING: ExitCode.REFUSED,
   NOT_A_FILESET: ExitCode.REFUSED,
   FILESET_MISMATCH: ExitCode.REFUSED,

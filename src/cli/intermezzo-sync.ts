@@ -10,7 +10,9 @@ import { connectLocal, connectRemote, type LocalTransport } from "../sync/connec
 import type { HolderPeer } from "../sync/peer.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
-import { ExitCode, parseCli, runAction, type ExitCodeValue } from "./exit.js";
+import { readConfig } from "../conflict/config.js";
+import { notifyConflicts } from "../conflict/notify.js";
+import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
 import { startProgress } from "./progress.js";
 import { printReport } from "./report.js";
 
@@ -27,6 +29,8 @@ interface SyncCliOptions {
   identity: string[];
   acceptNew: boolean;
   remoteCommand?: string;
+  policy: string[];
+  notifyCommand?: string;
 }
 
 /** Which of two local roots holds the file set (the other is the replica). */
@@ -96,11 +100,20 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
       force: o.force,
       owner: o.owner,
       replicaIsSrc: holder === "dest",
+      policies: o.policy,
     });
   } finally {
     progress?.stop();
   }
   printReport(report, { json: o.json, src, dest });
+  const hook = o.notifyCommand ?? readConfig(replicaRoot).notifyCommand;
+  if (hook && report.conflicts.length > 0) {
+    try {
+      await notifyConflicts(hook, { fileset: { replica: replicaRoot, holder: holder === "dest" ? dest : src }, conflicts: report.conflicts });
+    } catch (err) {
+      process.stderr.write(formatError("intermezzo-sync", err) + "\n");
+    }
+  }
   if (report.conflicts.length > 0) return ExitCode.CONFLICTS;
   if (report.problems.length > 0) return ExitCode.PARTIAL;
   return ExitCode.OK;
@@ -121,6 +134,8 @@ export function buildSyncProgram(): Command {
     .option("--no-owner", "do not replicate numeric ownership (it is replicated when running as root)")
     .option("-i, --identity <file>", "SSH private key file (repeatable); default ~/.ssh/id_*", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--accept-new", "add an unknown SSH host key to known_hosts (a changed key is always refused)", false)
+    .option("--policy <policy>", "conflict policy: server, client, newer, both or manual; GLOB=POLICY for some paths (repeatable; default both, --mirror client)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--notify-command <cmd>", "run CMD once per sync that met conflicts, with them as JSON on its stdin")
     .option("--remote-command <cmd>", "command that runs intermezzo on the remote host (like rsync's --rsync-path)")
     .addOption(new Option("--transport <kind>", "how to reach a local holder").choices(["stdio", "in-process"]).default("stdio").hideHelp())
     .showHelpAfterError("(run with --help for usage)")

@@ -1,4 +1,5 @@
 /** Printing a sync report: one JSON object with `--json`, else a few lines a person reads. */
+import type { ConflictReport } from "../sync/client.js";
 import type { SyncReport } from "../sync/sync.js";
 
 /** Formats a byte count for people (1.5 MiB). */
@@ -31,7 +32,22 @@ export function printReport(r: SyncReport, how: { json: boolean; src: string; de
     out.push(`${how.dest} -> ${how.src}: ${r.holder === "dest" ? r.recordsApplied : r.recordsShipped} change(s), data ${toSrc === "received" ? recv : sent}`);
     out.push(`wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${(r.durationMs / 1000).toFixed(2)} s`);
   }
-  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${c.path}: ${c.detail}`);
+  const [replica, holder] = r.holder === "dest" ? [how.src, how.dest] : [how.dest, how.src];
+  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${c.path}: ${c.detail}${settled(c, replica, holder)}`);
   for (const p of r.problems) out.push(`problem [${p.code}]: ${p.path}: ${p.message}`);
   process.stdout.write(out.join("\n") + "\n");
+}
+
+/** How the policy pass settled a conflict, for its report line. */
+function settled(c: ConflictReport, replica: string, holder: string): string {
+  if (!c.policy) return " (left pending)";
+  const what =
+    c.status === "open"
+      ? `${holder}'s version stays; ${replica}'s is parked for \`intermezzo resolve\``
+      : c.winner === "both"
+        ? `kept both${c.aside ? `, ${replica}'s as ${c.aside}` : ""}`
+        : c.winner === "client"
+          ? `${replica}'s version won (${holder} keeps the other under .intermezzo/conflicts/)`
+          : `${holder}'s version won`;
+  return ` -> ${what} [policy ${c.policy}]${c.stored ? `; ${replica}'s kept as ${c.stored}` : ""}`;
 }

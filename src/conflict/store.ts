@@ -1,44 +1,127 @@
 /**
- * Keeping losing versions: before a file is replaced or deleted by a change its holder never agreed
- * to (a `--mirror` revert, a conflict resolved against it), its content is copied under
- * `.intermezzo/conflicts/<UTC time>-<fid>/<name>` with a `record.json` beside it, and the event is
- * appended to `.intermezzo/conflicts.log` (JSON lines). Nothing is ever silently destroyed.
+ * The conflict store: every version a conflict resolution or a `--mirror` revert replaces is copied
+ * under `.intermezzo/conflicts/<UTC time>-<fid>/<name>` with a `record.json` beside it, and every
+ * conflict is appended to `.intermezzo/conflicts.log` (JSON lines) before anything is destroyed.
+ * Nothing is ever silently lost. The log is append-only: a later line with the same `id` (a
+ * `resolve`) updates an entry's status, so readers fold lines by id.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { ImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
-import type { FsObject } from "../journal/fsdb.js";
+import type { FsObject, ObjectType } from "../journal/fsdb.js";
+import type { Policy, Winner } from "./policy.js";
 
-/** What a conflict log line records. */
-export interface KeptVersion {
-  time: string;
-  path: string;
+/** The conflict log's file name under `.intermezzo/`. */
+export const CONFLICT_LOG = "conflicts.log";
+
+/** One version of an object, as a conflict entry describes it. */
+export interface VersionInfo {
   fid: string;
   version: string;
+  type: ObjectType;
+  size: number;
+  mtimeNs: string;
   hash: string;
-  reason: string;
-  /** Where the copy lives, relative to the file set root. */
-  stored: string;
+  target: string | null;
 }
 
-/** Copies the current content of file object `o` (at absolute `file`) aside; returns the log entry. */
-export function keepVersion(set: FileSet, o: FsObject, file: string, relPath: string, reason: string): KeptVersion {
-  const time = new Date().toISOString();
+/**
+ * A conflict (or a version kept on request), as logged. `open`: parked for `intermezzo resolve`;
+ * `auto`: settled by a policy; `resolved`: settled by `intermezzo resolve`.
+ */
+export interface ConflictEntry {
+  id: string;
+  time: string;
+  path: string;
+  /** A conflict kind, or `kept` for a version replaced by an order (a `--mirror` revert, a winning replica). */
+  kind: string;
+  status: "open" | "auto" | "resolved";
+  detail: string;
+  policy?: Policy;
+  winner?: Winner;
+  /** The replica whose change conflicted, and the holder. */
+  replica?: string;
+  holder?: string;
+  /** The replica's version (null: it deleted the object) and the holder's (null: it has none). */
+  client?: VersionInfo | null;
+  server?: VersionInfo | null;
+  /** Whose version is stored here, and where (relative to the file set root). */
+  kept?: "client" | "server";
+  stored?: string;
+  /** Keep-both: where the losing version stays visible. */
+  aside?: string;
+  /** `resolve`: what was kept. */
+  resolvedAs?: string;
+}
+
+/** The {@link VersionInfo} of an Fsdb object (null for none). */
+export function versionInfo(o: FsObject | undefined): VersionInfo | null {
+  if (!o) return null;
+  return { fid: o.fid, version: o.version, type: o.type, size: o.size, mtimeNs: o.mtimeNs, hash: o.hash, target: o.target };
+}
+
+/** A new entry id. */
+export function newEntryId(): string {
+  return crypto.randomBytes(8).toString("hex");
+}
+
+/**
+ * Copies the current content of file or symlink `o` (at absolute `file`) into the store; returns
+ * where, relative to the root. A directory is not stored (its entries are, one by one).
+ */
+export function storeVersion(set: FileSet, o: FsObject, file: string, time: string): string | undefined {
+  if (o.type === "d") return undefined;
   const dir = path.join(set.conflictsDir, `${time.replace(/[:.]/g, "-")}-${o.fid.replace(":", "-")}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const dest = path.join(dir, o.name || "root");
+  const dest = path.join(dir, o.name || "root") + (o.type === "l" ? ".symlink" : "");
   if (o.type === "f") fs.copyFileSync(file, dest);
-  else if (o.type === "l") fs.writeFileSync(dest + ".symlink", o.target ?? "");
-  const entry: KeptVersion = {
-    time,
-    path: relPath,
-    fid: o.fid,
-    version: o.version,
-    hash: o.hash,
-    reason,
-    stored: path.relative(set.root, o.type === "l" ? dest + ".symlink" : dest),
+  else fs.writeFileSync(dest, o.target ?? "");
+  return path.relative(set.root, dest);
+}
+
+/** Appends `entry` to the conflict log (and beside its stored copy, when there is one). */
+export function logConflict(set: FileSet, entry: ConflictEntry): void {
+  if (entry.stored) fs.writeFileSync(path.join(set.root, path.dirname(entry.stored), "record.json"), JSON.stringify(entry, null, 2) + "\n");
+  fs.appendFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), JSON.stringify(entry) + "\n");
+}
+
+/**
+ * Keeps a version a change ordered by the replica is about to destroy (a `--mirror` revert, a
+ * conflict the replica won): stores it and logs it as settled. Returns the entry.
+ */
+export function keepVersion(set: FileSet, o: FsObject, file: string, relPath: string, reason: string): ConflictEntry {
+  const time = new Date().toISOString();
+  const stored = storeVersion(set, o, file, time);
+  const entry: ConflictEntry = {
+    id: newEntryId(), time, path: relPath, kind: "kept", status: "auto", detail: reason,
+    holder: set.replicaId, server: versionInfo(o), kept: "server", ...(stored ? { stored } : {}),
   };
-  fs.writeFileSync(path.join(dir, "record.json"), JSON.stringify(entry, null, 2) + "\n");
-  fs.appendFileSync(path.join(set.root, META_DIR, "conflicts.log"), JSON.stringify(entry) + "\n");
+  logConflict(set, entry);
   return entry;
+}
+
+/** Every entry of the conflict log, folded by id (later lines update earlier ones), oldest first. */
+export function readConflicts(set: FileSet): ConflictEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const byId = new Map<string, ConflictEntry>();
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let e: ConflictEntry;
+    try {
+      e = JSON.parse(line) as ConflictEntry;
+    } catch {
+      throw new ImzError("RECORD_INVALID", `${CONFLICT_LOG} line ${i + 1} is not JSON`, { hint: `inspect ${path.join(set.root, META_DIR, CONFLICT_LOG)}` });
+    }
+    if (typeof e.id !== "string") return; // a line from an older version, without ids: not settleable
+    byId.set(e.id, { ...byId.get(e.id), ...e });
+  });
+  return [...byId.values()];
 }

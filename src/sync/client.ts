@@ -3,6 +3,7 @@
  * holder's update notifications. The holder is reached only through {@link HolderPeer}.
  */
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
+import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError } from "../errors.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { FileSet } from "../journal/fileset.js";
@@ -25,6 +26,24 @@ export interface ConflictReport {
   detail: string;
   /** Which side found it: the holder during replay, or this replica applying notifications. */
   side: "holder" | "replica";
+  /** How the policy pass settled it (absent: left pending). */
+  policy?: Policy;
+  winner?: Winner;
+  /** `open`: parked for `intermezzo resolve`; `auto`: settled by the policy. */
+  status?: "open" | "auto";
+  /** Where the losing version is kept on this replica (relative to its root); the holder keeps its own. */
+  stored?: string;
+  /** Keep-both: the conflict copy's path. */
+  aside?: string;
+  /** The entry's id in `.intermezzo/conflicts.log`. */
+  id?: string;
+}
+
+/** A record the holder refused as a conflict, with its result. */
+export interface Refusal {
+  record: JournalRecord;
+  result: RecordResult;
+  report: ConflictReport;
 }
 
 /** Counters and findings of one sync, filled in as it goes. */
@@ -48,11 +67,13 @@ export function newTally(): SyncTally {
 
 /**
  * Reintegrates the replica's CML: settles records the holder already has (a lost reply), optimises
- * the rest, ships them in batches and settles each result. Conflicting and failed records stay in the CML.
+ * the rest, ships them in batches and settles each result. Conflicting and failed records stay in the
+ * CML; the conflicts are returned (and reported in `tally`) for the policy pass.
  */
-export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<void> {
+export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<Refusal[]> {
+  const refusals: Refusal[] = [];
   const first = set.cml.all()[0];
-  if (!first) return;
+  if (!first) return refusals;
   const adopted = new Map<string, string>();
   const already = await peer.applied(set.replicaId, first.originSeq);
   if (already.length > 0) {
@@ -90,13 +111,18 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
     set.transaction(() => {
       reply.results.forEach((res, k) => {
         const r = batch[k]!;
-        if (res.status === "conflict") tally.conflicts.push({ path: describePath(set, r), kind: res.conflict!, detail: res.detail ?? "", side: "holder" });
+        if (res.status === "conflict") {
+          const report: ConflictReport = { path: describePath(set, r), kind: res.conflict!, detail: res.detail ?? "", side: "holder" };
+          tally.conflicts.push(report);
+          refusals.push({ record: r, result: res, report });
+        }
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
         else settle(set, r, res, adopted);
       });
     });
   }
   if (adopted.size > 0) set.transaction(() => set.cml.remapAll((f) => adopted.get(f) ?? f));
+  return refusals;
 }
 
 /**
@@ -121,9 +147,11 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
 /**
  * Applies the holder's log after our last-seen volume stamp (update notification). Records about
  * objects with pending local changes are not applied (the conflict is the holder's to report when
- * those changes reintegrate); everything else is applied with Lento's unjournaled writes.
+ * those changes reintegrate); everything else is applied with Lento's unjournaled writes. Objects in
+ * `settling` are being brought to the holder's state by a conflict resolution afterwards: a record
+ * about one that does not apply is not a new conflict.
  */
-export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<void> {
+export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<void> {
   const applier = new Applier(set, { owner });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
@@ -131,14 +159,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     hasChildren: (fid) => set.fsdb.hasChildren(fid),
     baseline: (fid) => set.fsdb.get(fid)?.version ?? "",
   };
-  const fetch = (r: JournalRecord): Promise<StagedContent> => {
-    tally.filesReceived++;
-    const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature);
-      return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
-    };
-    return receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, request, (n) => (tally.bytesSent += n));
-  };
+  const fetch = holderFetch(applier, peer, tally);
   let since = Number(set.meta("last_seen"));
   set.startGroup(false);
   try {
@@ -153,7 +174,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
             content = await contentOf(staged, () => fetch(l.record));
             if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
           }
-          await applyOne(set, applier, view, l, content, tally);
+          await applyOne(set, applier, view, l, content, tally, settling);
         },
       });
       await applier.finishBatch();
@@ -181,7 +202,30 @@ function wanted(set: FileSet, l: LoggedRecord): boolean {
   return !(occupant && occupant.fid !== r.fid && set.cml.hasPending(occupant.fid));
 }
 
-async function applyOne(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, staged: StagedContent | undefined, tally: SyncTally): Promise<void> {
+/**
+ * Fetches the holder's current content of a record's object into a staged temp file (a delta
+ * against this replica's version where it has one), counting what moved in `tally`.
+ */
+export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally): (r: JournalRecord) => Promise<StagedContent> {
+  return (r) => {
+    tally.filesReceived++;
+    const request = (signature?: Buffer): ContentStream => {
+      const s = peer.fetch(r.fid, signature);
+      return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
+    };
+    return receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, request, (n) => (tally.bytesSent += n));
+  };
+}
+
+async function applyOne(
+  set: FileSet,
+  applier: Applier,
+  view: ServerView,
+  l: LoggedRecord,
+  staged: StagedContent | undefined,
+  tally: SyncTally,
+  settling: ReadonlySet<string>,
+): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
   if (!wanted(set, l)) return advance();
@@ -197,7 +241,8 @@ async function applyOne(set: FileSet, applier: Applier, view: ServerView, l: Log
     return;
   }
   if (d.kind === "conflict") {
-    tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
+    const settled = settling.has(r.fid) || (d.serverFid !== undefined && settling.has(d.serverFid));
+    if (!settled) tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
     return advance();
   }
   try {

@@ -15,11 +15,14 @@
  *    `rdiff` delta against it; without one, whole. `done` settles with the full content's description
  *    (size, mtime, whole-file hash), which the caller checks after patching. Backfetch (`source`)
  *    follows the same rule in the other direction.
- * 6. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
+ * 6. `getattr` returns the holder's current object for each fid (null where it has none): what a
+ *    replica resolving a conflict compares its own version with.
+ * 7. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
  *    sides is consistent and a new run continues from it.
  */
 import type { Problem } from "../filter/object-stat.js";
 import type { ConflictKind } from "../conflict/detect.js";
+import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import type { ContentStream } from "./transfer.js";
 
@@ -57,7 +60,10 @@ export interface AttachReply {
 export interface RecordResult {
   seq: number;
   status: "applied" | "identical" | "conflict" | "failed";
-  /** The holder's fid for the object when it differs from the record's (an identical object adopted). */
+  /**
+   * The holder's fid for the object when it differs from the record's (an identical object
+   * adopted); for a conflict, the holder's object at stake (the name's occupant, or the record's own).
+   */
   fid?: string;
   version?: string;
   conflict?: ConflictKind;
@@ -99,6 +105,8 @@ export interface HolderPeer {
   updates(since: number, limit: number): Promise<UpdatesReply>;
   /** See the contract, item 5: a delta against `signature`'s basis, or whole content without one. */
   fetch(fid: string, signature?: Buffer): ContentStream;
+  /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
+  getattr(fids: string[]): Promise<Array<FsObject | null>>;
   close(): Promise<void>;
   /** Bytes sent and received on the wire so far (0 for an in-process peer). */
   wireBytes(): { sent: number; received: number };

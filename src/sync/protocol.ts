@@ -6,7 +6,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ImzError } from "../errors.js";
-import { ContentSchema, FidSchema, LoggedSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 
 /** The software speaking the protocol, sent in the hello. */
 export const SOFTWARE = "intermezzo/0.1.0";
@@ -35,8 +35,31 @@ export const Requests = {
   /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
   fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   close: Type.Object({ op: Type.Literal("close") }),
 };
+
+/** An Fsdb object as `getattr` returns it. */
+const ObjectSchema = Type.Object(
+  {
+    fid: FidSchema,
+    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l")]),
+    parent: Type.Union([FidSchema, Type.Null()]),
+    name: Type.String({ maxLength: 1024 }),
+    version: VersionSchema,
+    size: Type.Integer({ minimum: 0 }),
+    mtimeNs: NanosSchema,
+    mode: Type.Integer({ minimum: 0, maximum: 0o177777 }),
+    uid: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    gid: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    hash: HashSchema,
+    target: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+    flags: Type.Integer({ minimum: 0 }),
+    ino: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
+    ctimeNs: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 
 /** Reply results, by op. */
 export const Replies = {
@@ -63,6 +86,7 @@ export const Replies = {
   }),
   updates: Type.Object({ records: Type.Array(LoggedSchema), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
   content: ContentSchema,
+  getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   close: Type.Null(),
 };
 

@@ -77,6 +77,10 @@ export async function serveConnection(input: Readable, output: Writable, resolve
       const req = check(Requests.fetch, h, "fetch request");
       return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature));
     },
+    getattr: async (h) => {
+      const req = check(Requests.getattr, h, "getattr request");
+      return need().getattr(req.fids);
+    },
     close: async (h) => {
       check(Requests.close, h, "close request");
       await server?.close();

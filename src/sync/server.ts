@@ -127,6 +127,11 @@ export class LentoServer implements HolderPeer {
     return readContent(this.applier!.holding, fid, signature);
   }
 
+  async getattr(fids: string[]): Promise<Array<FsObject | null>> {
+    const fsdb = this.open().fsdb;
+    return fids.map((f) => fsdb.get(this.fidMap.get(f) ?? f) ?? null);
+  }
+
   async close(): Promise<void> {
     const set = this.set;
     if (!set) return;
@@ -167,6 +172,7 @@ export class LentoServer implements HolderPeer {
       }
       case "conflict": {
         const out: RecordResult = { seq, status: "conflict", conflict: d.conflict, detail: d.detail };
+        if (d.serverFid !== undefined) out.fid = d.serverFid;
         if (d.serverVersion !== undefined) out.version = d.serverVersion;
         return out;
       }

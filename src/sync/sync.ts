@@ -8,10 +8,13 @@ import { ImzError } from "../errors.js";
 import { scan, type ScanReport } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
-import { applyUpdates, newTally, reintegrate, type SyncTally } from "./client.js";
+import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
+import { parseRules } from "../conflict/policy.js";
+import { applyUpdates, newTally, type SyncTally } from "./client.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
+import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
@@ -27,6 +30,8 @@ export interface SyncOptions {
   onTally?: (tally: SyncTally) => void;
   /** Which argument is the replica; the other is reached through `peer`. */
   replicaIsSrc: boolean;
+  /** `--policy` values (a policy name, or `GLOB=NAME`), over the replica's config and the mode's default. */
+  policies?: string[];
 }
 
 /** What a sync did (the `--json` summary). */
@@ -61,6 +66,12 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     }
     release = set.lock("sync");
     set.cleanTemp();
+    const config = readConfig(replicaRoot);
+    const resolve: ResolveOptions = {
+      rules: parseRules(opts.policies ?? [], configRules(config, opts.mirror ? "client" : "both")),
+      owner: opts.owner,
+      keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
+    };
     const knownSet = set.filesetId === "" ? null : set.filesetId;
     const attaching = peer.attach({
       replica: set.replicaId,
@@ -95,11 +106,13 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
     } else if (opts.mirror) {
-      await reintegrate(set, peer, report, opts.owner);
+      const settling = await reintegrateResolving(set, peer, report, resolve);
       await mirrorRevert(set, peer, report, opts.owner);
+      await restoreFromHolder(set, peer, report, settling, opts.owner);
     } else {
-      await reintegrate(set, peer, report, opts.owner);
-      await applyUpdates(set, peer, report, opts.owner);
+      const settling = await reintegrateResolving(set, peer, report, resolve);
+      await applyUpdates(set, peer, report, opts.owner, settling);
+      await restoreFromHolder(set, peer, report, settling, opts.owner);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;

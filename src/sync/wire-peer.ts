@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
+import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord } from "../journal/records.js";
 import { Connection } from "../ssh/connection.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ReintegrateReply, UpdatesReply } from "./peer.js";
@@ -84,6 +85,10 @@ export class WirePeer implements HolderPeer {
 
   fetch(fid: string, signature?: Buffer): ContentStream {
     return requestContent(this.conn, "fetch", fid, signature);
+  }
+
+  async getattr(fids: string[]): Promise<Array<FsObject | null>> {
+    return check(Replies.getattr, await this.conn.call({ op: "getattr", fids }), "getattr reply");
   }
 
   async close(): Promise<void> {

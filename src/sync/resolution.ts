@@ -1,0 +1,348 @@
+/**
+ * The replica's conflict resolution: after a reintegration, every record the holder refused runs
+ * through the policy pass (`src/conflict/policy.ts`, pure) and its plan (`plan.ts`, pure); this
+ * module performs the plans. Rebased and new records go back to the holder in another round (the
+ * holder keeping what they replace); the objects whose holder version won are brought in after
+ * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
+ * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
+import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
+import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
+import type { FileSet } from "../journal/fileset.js";
+import type { FsObject } from "../journal/fsdb.js";
+import { Journal } from "../journal/journal.js";
+import type { Attrs, JournalRecord, NewRecord } from "../journal/records.js";
+import { Applier } from "./apply.js";
+import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
+import type { HolderPeer } from "./peer.js";
+
+/** Rounds of resolve-and-reship before what is left stays pending (a revived directory chain needs one per level). */
+export const MAX_ROUNDS = 16;
+
+/** Options of the policy pass. */
+export interface ResolveOptions {
+  rules: PolicyRules;
+  owner: boolean;
+  /** Keep-both: most conflict copies beside one path; older ones are removed (they stay in the store). */
+  keepCopies: number;
+}
+
+/**
+ * Reintegrates the CML and resolves what the holder refuses, round after round. Returns the
+ * objects to bring to the holder's state after update notification.
+ */
+export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally: SyncTally, opts: ResolveOptions): Promise<Set<string>> {
+  const settling = new Set<string>();
+  let refusals = await reintegrate(set, peer, tally, opts.owner);
+  for (let round = 0; refusals.length > 0 && round < MAX_ROUNDS; round++) {
+    const reship = await resolveRound(set, peer, refusals, opts, settling);
+    if (!reship) break;
+    refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`);
+  }
+  return settling;
+}
+
+/** Performs the plans of one round's refusals; true when records wait to be shipped again. */
+async function resolveRound(set: FileSet, peer: HolderPeer, refusals: Refusal[], opts: ResolveOptions, settling: Set<string>): Promise<boolean> {
+  const asked = [...new Set(refusals.flatMap(({ record, result }) => [record.fid, ...(result.fid ? [result.fid] : [])]))];
+  const replies = await peer.getattr(asked);
+  const held = new Map(asked.map((f, i) => [f, replies[i] ?? undefined] as const));
+  const exec = new Executor(set, opts);
+  const refused = new Set<string>();
+  for (const { record: r, result, report } of refusals) {
+    // A record about an object (or inside a directory) refused earlier in this round waits for
+    // that refusal's resolution and is shipped again after it.
+    const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
+    if (about.some((f) => refused.has(f))) continue;
+    refused.add(r.fid);
+    const c: ConflictCase = {
+      kind: report.kind,
+      record: r,
+      server: held.get(result.fid ?? r.fid),
+      local: set.fsdb.get(r.fid),
+    };
+    const res = resolveConflict(c, policyFor(opts.rules, report.path));
+    const winner = effectiveWinner(c, res);
+    const entry: ConflictEntry = {
+      id: newEntryId(), time: new Date().toISOString(), path: report.path, kind: c.kind,
+      status: res.parked ? "open" : "auto", detail: report.detail, policy: res.policy, winner,
+      replica: set.replicaId, holder: set.meta("holder_replica"),
+      client: r.op === "unlink" || r.op === "rmdir" ? null : versionInfo(c.local), server: versionInfo(c.server),
+    };
+    // The replica's version is about to be replaced or hidden: keep it first.
+    if (winner !== "client" && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
+      const stored = storeVersion(set, c.local, exec.holding.pathOf(c.local.fid), entry.time);
+      if (stored) Object.assign(entry, { kept: "client", stored });
+    }
+    for (const a of planResolution(c, res)) {
+      const aside = exec.perform(a, c, settling);
+      if (aside) entry.aside = aside;
+    }
+    logConflict(set, entry);
+    Object.assign(report, { policy: res.policy, winner, status: entry.status, id: entry.id }, entry.stored ? { stored: entry.stored } : {}, entry.aside ? { aside: entry.aside } : {});
+  }
+  return exec.finish();
+}
+
+/** True when `local` holds something `server` does not (different content, or the server has none). */
+function differs(local: FsObject, server: FsObject | undefined): boolean {
+  return !server || server.type !== local.type || server.hash !== local.hash || server.target !== local.target;
+}
+
+/** Performs plan actions on the replica; records to ship first are gathered and put in front of the CML. */
+class Executor {
+  readonly holding;
+  private readonly front: NewRecord[] = [];
+  private changed = false;
+
+  constructor(
+    private readonly set: FileSet,
+    private readonly opts: ResolveOptions,
+  ) {
+    this.holding = new Applier(set, { owner: opts.owner }).holding;
+  }
+
+  /** Performs one action; returns the conflict copy's path for `aside`. */
+  perform(a: Action, c: ConflictCase, settling: Set<string>): string | undefined {
+    const set = this.set;
+    switch (a.do) {
+      case "drop":
+        set.transaction(() => set.cml.drop(set.cml.all().filter((r) => r.fid === a.fid).map((r) => r.seq)));
+        return undefined;
+      case "discard":
+        this.discard(a.fid);
+        return undefined;
+      case "restore":
+        settling.add(a.fid);
+        return undefined;
+      case "rebase":
+        this.rebase(a.seq, c.server);
+        return undefined;
+      case "evict": {
+        const s = c.server!;
+        this.front.push({ op: s.type === "d" ? "rmdir" : "unlink", fid: s.fid, time: Date.now(), parent: s.parent!, name: s.name, base: s.version });
+        this.changed = true;
+        return undefined;
+      }
+      case "aside":
+        return this.aside(a.fid);
+      case "revive":
+        this.revive(a.fid);
+        return undefined;
+    }
+  }
+
+  /** Puts the gathered records in front of what is pending; true when anything waits to be shipped. */
+  finish(): boolean {
+    const set = this.set;
+    if (this.front.length > 0) {
+      const journal = new Journal(set);
+      set.transaction(() => {
+        const pending = set.cml.all();
+        set.cml.drop(pending.map((r) => r.seq));
+        for (const rec of this.front) journal.record(rec, () => undefined);
+        for (const r of pending) set.cml.append(strip(r));
+      });
+    }
+    return (this.changed || this.front.length > 0) && set.cml.count() > 0;
+  }
+
+  /** Removes the replica's object (a directory with everything in it), keeping each file first. */
+  private discard(fid: string): void {
+    const set = this.set;
+    const o = set.fsdb.get(fid);
+    if (!o) return;
+    const objects = o.type === "d" ? [...set.fsdb.descendantsDeepestFirst(fid), o] : [o];
+    const time = new Date().toISOString();
+    for (const x of objects) {
+      const p = this.holding.pathOf(x.fid);
+      if (x !== o && x.type !== "d") {
+        const stored = storeVersion(set, x, p, time);
+        logConflict(set, { id: newEntryId(), time, path: set.fsdb.pathOf(x.fid), kind: "kept", status: "auto", detail: "inside a discarded directory", replica: set.replicaId, client: versionInfo(x), kept: "client", ...(stored ? { stored } : {}) });
+      }
+      if (x.type === "d") fs.rmdirSync(p);
+      else fs.unlinkSync(p);
+      set.transaction(() => {
+        set.cml.drop(set.cml.all().filter((r) => r.fid === x.fid).map((r) => r.seq));
+        set.fsdb.delete(x.fid);
+      });
+    }
+  }
+
+  /** Bases a refused record on the holder's version `server` (and a rename on its current place). */
+  private rebase(seq: number, server: FsObject | undefined): void {
+    const set = this.set;
+    const r = set.cml.all().find((x) => x.seq === seq);
+    if (!r || !server || !("base" in r)) return;
+    const out = { ...r, base: server.version } as JournalRecord;
+    if (out.op === "rename") Object.assign(out, { parent: server.parent, name: server.name });
+    set.transaction(() => set.cml.replace(out));
+    this.changed = true;
+  }
+
+  /**
+   * Moves the replica's object to a conflict name beside its own. A new object (its placement or
+   * rename still pending) simply goes there instead; an object the holder has becomes a new object
+   * there, and its old fid is left for the holder's version to take.
+   */
+  private aside(fid: string): string | undefined {
+    const set = this.set;
+    const o = set.fsdb.get(fid);
+    if (!o || o.parent === null) return undefined;
+    const name = freeName(set, o.parent, conflictName(o.name, set.replicaId, new Date()));
+    const from = this.holding.pathOf(fid);
+    fs.renameSync(from, path.join(path.dirname(from), name));
+    const pending = set.cml.all().filter((r) => r.fid === fid);
+    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
+    set.transaction(() => {
+      if (placing) {
+        set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
+        set.fsdb.put({ ...o, name });
+      } else {
+        const copy = set.allocFid();
+        set.cml.drop(pending.map((r) => r.seq));
+        set.fsdb.delete(fid);
+        set.fsdb.put({ ...o, fid: copy, name, version: "" });
+        this.front.push(placement({ ...o, fid: copy, name }));
+      }
+    });
+    this.changed = true;
+    this.pruneCopies(o.parent, o.name);
+    return set.fsdb.pathOf(set.fsdb.child(o.parent, name)!.fid);
+  }
+
+  /** Keeps at most `keepCopies` conflict copies of one name; older ones leave the tree (they stay in the store). */
+  private pruneCopies(parent: string, original: string): void {
+    const set = this.set;
+    const { stem, ext } = splitExt(original);
+    const copies = set.fsdb
+      .children(parent)
+      .filter((x) => x.type !== "d" && x.name.startsWith(`${stem}.conflict-`) && x.name.endsWith(ext))
+      .sort((a, b) => (copyTime(a.name) < copyTime(b.name) ? -1 : 1));
+    const journal = new Journal(set);
+    for (const x of copies.slice(0, Math.max(0, copies.length - this.opts.keepCopies))) {
+      const p = this.holding.pathOf(x.fid);
+      journal.record({ op: "unlink", fid: x.fid, time: Date.now(), parent, name: x.name, base: x.version }, () => {
+        fs.unlinkSync(p);
+        set.fsdb.delete(x.fid);
+      });
+    }
+  }
+
+  /** Gives an object the holder deleted a new fid, and ships its creation (its directory first, if that is gone too: next round). */
+  private revive(fid: string): void {
+    const set = this.set;
+    const o = set.fsdb.get(fid);
+    if (!o || o.parent === null) return;
+    const fresh = set.allocFid();
+    set.transaction(() => {
+      set.fsdb.remap(fid, fresh);
+      set.cml.remapAll((f) => (f === fid ? fresh : f));
+      set.cml.drop(set.cml.all().filter((r) => r.fid === fresh && r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
+      set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
+    });
+    this.front.push(placement(set.fsdb.must(fresh)));
+    this.changed = true;
+  }
+}
+
+/** The record that creates object `o` as it is on disk. */
+function placement(o: FsObject): NewRecord {
+  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
+  const attrs: Attrs = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
+  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
+  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs: { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs } };
+  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
+}
+
+/** A pending record without its CML numbering, to append again. */
+function strip(r: JournalRecord): NewRecord {
+  const { seq: _seq, origin: _origin, originSeq: _originSeq, ...rest } = r;
+  return rest as NewRecord;
+}
+
+/** `name.conflict-<replica>-<UTC time>.ext`: the losing version's name beside the winner. */
+export function conflictName(name: string, replica: string, when: Date): string {
+  const { stem, ext } = splitExt(name);
+  const stamp = when.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${stem}.conflict-${replica.slice(0, 8)}-${stamp}${ext}`;
+}
+
+function splitExt(name: string): { stem: string; ext: string } {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? { stem: name.slice(0, dot), ext: name.slice(dot) } : { stem: name, ext: "" };
+}
+
+/** The UTC time a conflict copy's name carries (sortable as text). */
+function copyTime(name: string): string {
+  return /-(\d{8}T\d{6}Z)/.exec(name)?.[1] ?? "";
+}
+
+/** `name`, or `name` with a counter when a sibling already has it (two conflicts in one second). */
+function freeName(set: FileSet, parent: string, name: string): string {
+  const { stem, ext } = splitExt(name);
+  let out = name;
+  for (let i = 2; set.fsdb.child(parent, out); i++) out = `${stem}-${i}${ext}`;
+  return out;
+}
+
+/**
+ * Brings each object in `fids` to what the holder has now (after update notification applied the
+ * holder's log): placed where the holder has it, with its content and attributes and its version
+ * stamp, or removed when the holder has none. Objects still pending here are left alone.
+ */
+export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean): Promise<void> {
+  const wanted = [...fids].filter((f) => !set.cml.hasPending(f));
+  if (wanted.length === 0) return;
+  const held = await peer.getattr(wanted);
+  const applier = new Applier(set, { owner });
+  const fetch = holderFetch(applier, peer, tally);
+  set.startGroup(false);
+  try {
+    for (const [i, fid] of wanted.entries()) {
+      try {
+        await restoreOne(set, applier, fetch, fid, held[i] ?? undefined);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        tally.problems.push({ path: set.fsdb.get(fid) ? set.fsdb.pathOf(fid) : `<${fid}>`, code: e.code ?? "IO", message: `bringing in the holder's version: ${e.message}` });
+      }
+    }
+    await applier.finishBatch();
+  } catch (err) {
+    set.abortGroup();
+    throw err;
+  }
+  set.endGroup();
+}
+
+async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined): Promise<void> {
+  const local = set.fsdb.get(fid);
+  const stamp = { seq: 0, origin: set.replicaId, originSeq: 0, time: Date.now(), fid };
+  const run = async (r: JournalRecord, version: string): Promise<void> => {
+    const content = r.op === "close" || r.op === "create" ? await fetch(r) : undefined;
+    const commit = await applier.apply(r, content);
+    set.transaction(() => commit(version));
+  };
+  if (!s) {
+    if (local && local.parent !== null) await run({ ...stamp, op: local.type === "d" ? "rmdir" : "unlink", parent: local.parent, name: local.name, base: local.version }, "");
+    return;
+  }
+  if (!local) {
+    return run({ ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 } as JournalRecord, s.version);
+  }
+  if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
+    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, s.version);
+  }
+  if (s.type === "f" && local.hash !== s.hash) {
+    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
+  }
+  const now = set.fsdb.must(fid);
+  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || (s.type !== "d" && now.mtimeNs !== s.mtimeNs)) {
+    const attrs: Attrs = s.type === "l" ? { uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs } : { mode: s.mode, uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs };
+    await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
+  }
+  set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
+}
