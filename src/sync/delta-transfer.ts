@@ -11,12 +11,13 @@
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.js";
+import type { FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { collect, deltaStream, loadSignature, patchFile, signatureFile } from "./delta/index.js";
+import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
 import { readReused } from "./delta/job.js";
 import type { Holding } from "./holding.js";
-import { describedStream, stageContent, type ContentStream } from "./transfer.js";
+import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
 
 /**
  * Content below this size (new or basis) moves whole: one block or so of data costs less than
@@ -68,7 +69,7 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
   if (copy) return copy;
   const basis = basisOf(holding, want);
   // an unreadable basis (gone or changed since the scan) is no basis
-  const signature = basis === undefined ? undefined : await signatureFile(basis, SIGNATURE_OPTIONS).then(collect).catch(() => undefined);
+  const signature = basis === undefined ? undefined : await signatureOfFile(basis, SIGNATURE_OPTIONS).catch(() => undefined);
   if (basis === undefined || signature === undefined) return stageContent(holding, request());
   onSignature?.(signature.length);
   try {
@@ -146,26 +147,29 @@ async function drain(stream: ContentStream): Promise<void> {
 
 /**
  * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
- * of the file at `file`, hashed on the way for the reply's description.
+ * of the file at `file` (object `obj` in the Fsdb). The reply's description carries the Fsdb's hash
+ * when {@link recordedHash} vouches for it; else the file is hashed as the delta job reads it (on the
+ * event loop, while the job works on a worker).
  */
-export function readDelta(file: string, signature: Buffer): ContentStream {
+export function readDelta(file: string, signature: Buffer, obj?: FsObject): ContentStream {
   return describedStream(async function* (settle) {
     const loaded = await loadSignature(signature);
     const fh = await fs.promises.open(file, "r");
     const st = await fh.stat({ bigint: true });
-    const h = newContentHasher();
+    const known = recordedHash(obj, st);
+    const h = known === undefined ? newContentHasher() : undefined;
     let size = 0;
     // Settled as soon as the whole file is read: a patch stops reading at the delta's end command,
     // which may leave this generator suspended at its last yield.
-    async function* hashed(): AsyncGenerator<Buffer> {
+    async function* counted(): AsyncGenerator<Buffer> {
       for await (const chunk of readReused(fh)) {
-        h.update(chunk);
         size += chunk.length;
         yield chunk;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
     }
-    for await (const chunk of deltaStream(loaded, hashed())) yield chunk as Buffer;
+    const tap = h === undefined ? undefined : (chunk: Uint8Array): void => void h.update(chunk);
+    for await (const chunk of deltaStream(loaded, counted(), tap)) yield chunk as Buffer;
   });
 }
 

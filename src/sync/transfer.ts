@@ -5,12 +5,13 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { digestHex, newContentHasher } from "../journal/content-hash.js";
+import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
+import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { readDelta } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
-import { isPlaceholder } from "../journal/fsdb.js";
+import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 
 /** Content in flight: the bytes, and the description the sender settles once it has read them all. */
 export interface ContentStream {
@@ -43,8 +44,28 @@ export function describedStream(produce: (settle: (c: Content) => void) => Async
 }
 
 /**
+ * The Fsdb's content hash of `obj` when it can stand for the bytes of the open file `st` describes:
+ * a file with data whose size, mtime, ctime and inode are still those recorded with the hash (the
+ * scanner's quick check; a write since then moves ctime). A sender reading such a file need not
+ * hash it again. Should a write slip past the check, the receiver's hash check fails and its retry
+ * finds the file changed, so that read hashes what it sends.
+ */
+export function recordedHash(obj: FsObject | undefined, st: fs.BigIntStats): string | undefined {
+  const same =
+    obj?.type === "f" &&
+    obj.hash !== "" &&
+    (obj.flags & HAS_DATA) !== 0 &&
+    obj.size === Number(st.size) &&
+    obj.mtimeNs === st.mtimeNs.toString() &&
+    obj.ctimeNs === st.ctimeNs.toString() &&
+    obj.ino === inoKey(st);
+  return same ? obj.hash : undefined;
+}
+
+/**
  * Streams the current content of object `fid` from its holding location: the whole content, or
- * with `signature` (of the receiver's basis) the delta against it. Throws `NO_DATA` for a lazy
+ * with `signature` (of the receiver's basis) the delta against it. The description's hash is the
+ * Fsdb's when {@link recordedHash} vouches for it, else computed while reading. Throws `NO_DATA` for a lazy
  * replica's placeholder: its bytes are never served as the file's content.
  */
 export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
@@ -55,30 +76,31 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
     });
   }
   const file = holding.pathOf(fid);
-  if (signature !== undefined) return readDelta(file, signature);
+  const obj = holding.set.fsdb.get(fid);
+  if (signature !== undefined) return readDelta(file, signature, obj);
   return describedStream(async function* (settle) {
-    const h = newContentHasher();
     let size = 0;
     const small = smallFile(file);
     if (small) {
-      h.update(small.data);
-      settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: digestHex(h) });
+      settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
       if (small.data.length > 0) yield small.data;
       return;
     }
     const fh = await fs.promises.open(file, "r");
     try {
       const st = await fh.stat({ bigint: true });
+      const known = recordedHash(obj, st);
+      const h = known === undefined ? newContentHasher() : undefined;
       for (;;) {
         const buf = Buffer.allocUnsafe(CHUNK);
         const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
         if (bytesRead === 0) break;
         const b = buf.subarray(0, bytesRead);
-        h.update(b);
+        h?.update(b);
         size += bytesRead;
         yield b;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: digestHex(h) });
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
     } finally {
       await fh.close();
     }

@@ -4,17 +4,17 @@
  */
 import { open } from "node:fs/promises";
 import { deltaJob } from "./native.js";
-import { collect, jobReadable, readReused, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { collect, jobReadable, readReused, runJob, type ByteSource, type InputTap, type JobReadable } from "./job.js";
 import { loadSignature, type LoadedSignature } from "./signature.js";
 
 /**
  * The delta turning the signature's basis into `source`. The signature is leased for the life of
  * the stream (until it ends, fails or is destroyed); starting a second delta on it meanwhile throws
- * an ImzError `RS_PARAM_ERROR`.
+ * an ImzError `RS_PARAM_ERROR`. `tap` sees the input as the job reads it (see {@link runJob}).
  */
-export function deltaStream(signature: LoadedSignature, source: ByteSource): JobReadable {
+export function deltaStream(signature: LoadedSignature, source: ByteSource, tap?: InputTap): JobReadable {
   const job = deltaJob(signature.native);
-  return jobReadable(job, runJob(job, source));
+  return jobReadable(job, runJob(job, source, tap));
 }
 
 /** The delta of the file at `path` against `signature` (loaded, or raw signature bytes). */

@@ -5,7 +5,7 @@
 export { chooseBlockLength, chooseStrongLength, resolveSignatureOptions, signatureMagic } from "./options.js";
 export { DELTA_MAGIC, FALSE_MATCH_BITS, MAX_BLOCK_LENGTH, MAX_STRONG_LENGTH, SIGNATURE_MAGIC } from "./options.js";
 export type { RollingSum, SignatureArgs, SignatureOptions, StrongHash } from "./options.js";
-export { loadSignature, signatureBuffer, signatureFile, signatureStream } from "./signature.js";
+export { loadSignature, signatureBuffer, signatureFile, signatureOfFile, signatureStream } from "./signature.js";
 export type { LoadedSignature, SignatureReadable } from "./signature.js";
 export { deltaBuffer, deltaFile, deltaStream } from "./delta.js";
 export { patchBuffer, patchFile, patchStream } from "./patch.js";
@@ -14,4 +14,4 @@ export { createWholeHash, finishWholeHash, wholeBufferHash, wholeFileHash, WHOLE
 export { setRsyncLogger, utimensat } from "./native.js";
 export type { JobStats, RsyncLogger } from "./native.js";
 export { collect } from "./job.js";
-export type { ByteSource, JobReadable } from "./job.js";
+export type { ByteSource, InputTap, JobReadable } from "./job.js";

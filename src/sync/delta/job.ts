@@ -37,16 +37,32 @@ function asBytes(chunk: unknown): Uint8Array {
   throw new TypeError("librsync input must be bytes");
 }
 
+/** Sees every input chunk of a job, on the event loop while the job's first step on it runs on a worker. */
+export type InputTap = (chunk: Uint8Array) => void;
+
 /**
  * Feeds `source` to `job` and yields its output. Input left over once the job is done is ignored
  * (as librsync does). The job is freed when the generator finishes, fails or is abandoned.
+ * `tap` (e.g. a whole-file hash) gets each chunk once the job's step on it has started, so the
+ * two overlap; the job only reads its input, and the chunk stays valid until the step is done.
  */
-export async function* runJob(job: NativeJob, source: ByteSource): AsyncGenerator<Buffer, void, undefined> {
+export async function* runJob(job: NativeJob, source: ByteSource, tap?: InputTap): AsyncGenerator<Buffer, void, undefined> {
   try {
     for await (const chunk of asChunks(source)) {
       let rest = asBytes(chunk);
+      let tapped = tap === undefined;
       while (rest.length > 0) {
-        const r = await step(job, rest, false);
+        const pending = step(job, rest, false);
+        if (!tapped) {
+          tapped = true;
+          try {
+            tap!(rest);
+          } catch (err) {
+            await pending.catch(() => undefined); // a busy job cannot be freed
+            throw err;
+          }
+        }
+        const r = await pending;
         rest = rest.subarray(r.consumed);
         if (r.output.length > 0) yield r.output;
         if (r.done) return;
@@ -72,23 +88,35 @@ export function jobReadable(job: NativeJob, output: AsyncIterable<Buffer>): JobR
 /** Read size for files fed to librsync. */
 export const READ_CHUNK = 1024 * 1024;
 
+/** A byte range of a file: from `start` (default 0) up to `end` (default: the end of the file). */
+export interface FileRange {
+  start?: number;
+  end?: number;
+}
+
 /**
  * Reads a file through two reused buffers, reading the next chunk while the caller works on the
  * current one, and closes the handle at the end. Each chunk is valid only until the next is asked
  * for — right for {@link runJob}, which is done with a chunk before it asks again. (Fresh buffers per
- * read, as fs streams allocate, cost page faults comparable to librsync's own work.)
+ * read, as fs streams allocate, cost page faults comparable to librsync's own work.) Without a
+ * `range` it reads from the handle's current position; with one, that range at explicit offsets.
  */
-export async function* readReused(handle: FileHandle, size = READ_CHUNK): AsyncGenerator<Buffer, void, undefined> {
+export async function* readReused(handle: FileHandle, size = READ_CHUNK, range?: FileRange): AsyncGenerator<Buffer, void, undefined> {
   const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
+  let position = range === undefined ? null : (range.start ?? 0);
+  const end = range?.end ?? Infinity;
+  const read = (buffer: Buffer): Promise<{ bytesRead: number }> =>
+    handle.read(buffer, 0, position === null ? size : Math.max(0, Math.min(size, end - position)), position);
   let which = 0;
-  let pending = handle.read(buffers[0], 0, size, null);
+  let pending = read(buffers[0]);
   try {
     for (;;) {
       const { bytesRead } = await pending;
       if (bytesRead === 0) return;
+      if (position !== null) position += bytesRead;
       const current = buffers[which];
       which ^= 1;
-      pending = handle.read(buffers[which], 0, size, null);
+      pending = read(buffers[which]);
       yield current.subarray(0, bytesRead);
     }
   } finally {

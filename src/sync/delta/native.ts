@@ -71,6 +71,7 @@ export interface ImzRsyncBinding {
   librsyncVersion: string;
   utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): Promise<void>;
   syncfs(path: string): Promise<void>;
+  startWriteback(fd: number, offset: number, length: number): Promise<void>;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
 }
 
@@ -142,6 +143,16 @@ export function utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, no
  */
 export function syncfs(path: string): Promise<void> {
   return binding().syncfs(path);
+}
+
+/**
+ * Starts writing `length` bytes of file descriptor `fd` from `offset` back to disk without waiting
+ * for them (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`, on a worker thread): a large file then
+ * reaches the disk while it is being written, and the flush that makes it durable has little left.
+ * Only a hint: durability still needs a flush. Rejects with a Node-style errno error.
+ */
+export function startWriteback(fd: number, offset: number, length: number): Promise<void> {
+  return binding().startWriteback(fd, offset, length);
 }
 
 /** Receives every message librsync logs, with its level. */

@@ -6,7 +6,8 @@
 import { write } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
-import { patchJob, type JobStats } from "./native.js";
+import type { Hash } from "node:crypto";
+import { patchJob, startWriteback, type JobStats } from "./native.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
 import { createWholeHash, finishWholeHash } from "./hash.js";
 
@@ -39,6 +40,54 @@ async function writeAll(target: FileHandle | number, chunk: Buffer): Promise<voi
   }
 }
 
+/** Bytes written between two writeback hints (see {@link startWriteback}). */
+const WRITEBACK_EVERY = 16 << 20;
+
+/**
+ * Writes a job's output to `target` and hashes it; returns the bytes written. The next chunk is
+ * asked for before this one is hashed, and a chunk is hashed while the previous one is written, so
+ * librsync (a worker thread), the hash (event loop) and the write (another worker) overlap; writes
+ * stay in order, one at a time. Every {@link WRITEBACK_EVERY} bytes the kernel is told to start
+ * writing the file back, so its flush later finds most of it on disk already.
+ */
+async function writeHashed(output: AsyncGenerator<Buffer, void, undefined>, target: FileHandle | number, hash: Hash): Promise<number> {
+  const fd = typeof target === "number" ? target : target.fd;
+  let bytes = 0;
+  let unhinted = 0;
+  let hinted: Promise<void> = Promise.resolve();
+  const write = async (chunk: Buffer): Promise<void> => {
+    await writeAll(target, chunk);
+    unhinted += chunk.length;
+    if (unhinted >= WRITEBACK_EVERY) {
+      unhinted = 0;
+      hinted = hinted.then(() => startWriteback(fd, 0, 0)).catch(() => undefined); // a hint; its failure changes nothing
+    }
+  };
+  let next = output.next();
+  let written: Promise<void> = Promise.resolve();
+  try {
+    for (let r = await next; r.done !== true; r = await next) {
+      next = output.next();
+      const chunk = r.value;
+      const previous = written;
+      written = previous.then(() => write(chunk));
+      written.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      hash.update(chunk);
+      bytes += chunk.length;
+      await previous;
+    }
+    await written;
+    return bytes;
+  } catch (err) {
+    await next.catch(() => undefined); // let the step in flight finish, then free the job
+    await written.catch(() => undefined);
+    await output.return();
+    throw err;
+  } finally {
+    await hinted;
+  }
+}
+
 /**
  * Applies `delta` to the file at `basisPath`, writing the result to `out`: a path (created or
  * truncated, closed at the end), or an open FileHandle or file descriptor (written from its current
@@ -54,22 +103,7 @@ export async function patchFile(basisPath: string, delta: ByteSource, out: strin
       const job = patchJob(basis.fd);
       const output = runJob(job, delta);
       const hash = createWholeHash();
-      let bytes = 0;
-      // Ask for the next chunk before hashing and writing this one, so librsync (on a worker
-      // thread) overlaps with the hash (event loop) and the write (another worker).
-      let next = output.next();
-      try {
-        for (let r = await next; r.done !== true; r = await next) {
-          next = output.next();
-          hash.update(r.value);
-          await writeAll(target, r.value);
-          bytes += r.value.length;
-        }
-      } catch (err) {
-        await next.catch(() => undefined); // let the step in flight finish, then free the job
-        await output.return();
-        throw err;
-      }
+      const bytes = await writeHashed(output, target, hash);
       return { bytes, hash: finishWholeHash(hash), stats: job.stats() };
     } finally {
       await owned?.close();
