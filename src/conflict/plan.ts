@@ -56,7 +56,7 @@ export function planResolution(c: ConflictCase, res: Resolution): Action[] {
   if (c.kind === "create/create" || c.kind === "type-change") {
     const occupant = c.server?.fid;
     const restoreOccupant: Action[] = occupant ? [{ do: "restore", fid: occupant }] : [];
-    if (winner === "client") return [{ do: "evict", seq: r.seq }];
+    if (winner === "client") return [{ do: "evict", seq: r.seq }, ...restoreOccupant];
     if (winner === "both") return [{ do: "aside", fid }, ...restoreOccupant];
     return placement ? [{ do: "drop", fid }, { do: "discard", fid }, ...restoreOccupant] : [{ do: "drop", fid }, { do: "restore", fid }, ...restoreOccupant];
   }

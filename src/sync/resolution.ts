@@ -38,7 +38,7 @@ export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally
   const settling = new Set<string>();
   let refusals = await reintegrate(set, peer, tally, opts.owner);
   for (let round = 0; refusals.length > 0 && round < MAX_ROUNDS; round++) {
-    const reship = await resolveRound(set, peer, refusals, opts, settling);
+    const reship = await resolveRound(set, peer, tally, refusals, opts, settling);
     if (!reship) break;
     refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`);
   }
@@ -46,7 +46,7 @@ export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally
 }
 
 /** Performs the plans of one round's refusals; true when records wait to be shipped again. */
-async function resolveRound(set: FileSet, peer: HolderPeer, refusals: Refusal[], opts: ResolveOptions, settling: Set<string>): Promise<boolean> {
+async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, refusals: Refusal[], opts: ResolveOptions, settling: Set<string>): Promise<boolean> {
   const asked = [...new Set(refusals.flatMap(({ record, result }) => [record.fid, ...(result.fid ? [result.fid] : [])]))];
   const replies = await peer.getattr(asked);
   const held = new Map(asked.map((f, i) => [f, replies[i] ?? undefined] as const));
@@ -54,9 +54,12 @@ async function resolveRound(set: FileSet, peer: HolderPeer, refusals: Refusal[],
   const refused = new Set<string>();
   for (const { record: r, result, report } of refusals) {
     // A record about an object (or inside a directory) refused earlier in this round waits for
-    // that refusal's resolution and is shipped again after it.
+    // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
-    if (about.some((f) => refused.has(f))) continue;
+    if (about.some((f) => refused.has(f))) {
+      tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
+      continue;
+    }
     refused.add(r.fid);
     const c: ConflictCase = {
       kind: report.kind,
@@ -72,8 +75,10 @@ async function resolveRound(set: FileSet, peer: HolderPeer, refusals: Refusal[],
       replica: set.replicaId, holder: set.meta("holder_replica"),
       client: r.op === "unlink" || r.op === "rmdir" ? null : versionInfo(c.local), server: versionInfo(c.server),
     };
-    // The replica's version is about to be replaced or hidden: keep it first.
-    if (winner !== "client" && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
+    // The replica's version is about to be replaced or hidden (also by a merge, which brings in
+    // the holder's content): keep it first.
+    const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
+    if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
       const stored = storeVersion(set, c.local, exec.holding.pathOf(c.local.fid), entry.time);
       if (stored) Object.assign(entry, { kept: "client", stored });
     }
@@ -290,11 +295,13 @@ function freeName(set: FileSet, parent: string, name: string): string {
 }
 
 /**
- * Brings each object in `fids` to what the holder has now (after update notification applied the
- * holder's log): placed where the holder has it, with its content and attributes and its version
- * stamp, or removed when the holder has none. Objects still pending here are left alone.
+ * Brings each object in `fids` to what the holder has now: placed where the holder has it, with its
+ * content, attributes and version stamp, or removed when the holder has none. Objects still pending
+ * here are left alone. It runs before update notification (so the holder's later records about a
+ * restored directory find it) and after it (for an object whose new place only that created); an
+ * object that cannot be restored is a problem only in the second run (`final`).
  */
-export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean): Promise<void> {
+export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean, final: boolean): Promise<void> {
   const wanted = [...fids].filter((f) => !set.cml.hasPending(f));
   if (wanted.length === 0) return;
   const held = await peer.getattr(wanted);
@@ -306,6 +313,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
       try {
         await restoreOne(set, applier, fetch, fid, held[i] ?? undefined);
       } catch (err) {
+        if (!final) continue;
         const e = err as Error & { code?: string };
         tally.problems.push({ path: set.fsdb.get(fid) ? set.fsdb.pathOf(fid) : `<${fid}>`, code: e.code ?? "IO", message: `bringing in the holder's version: ${e.message}` });
       }

@@ -108,11 +108,12 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     } else if (opts.mirror) {
       const settling = await reintegrateResolving(set, peer, report, resolve);
       await mirrorRevert(set, peer, report, opts.owner);
-      await restoreFromHolder(set, peer, report, settling, opts.owner);
+      await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     } else {
       const settling = await reintegrateResolving(set, peer, report, resolve);
+      await restoreFromHolder(set, peer, report, settling, opts.owner, false);
       await applyUpdates(set, peer, report, opts.owner, settling);
-      await restoreFromHolder(set, peer, report, settling, opts.owner);
+      await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;

@@ -79,7 +79,7 @@ describe("intermezzo-sync between two local trees", () => {
     assert.deepEqual(manifest(a), manifest(b));
   });
 
-  it("unions two existing trees on the first run; different content at one path is a conflict, not an overwrite", async () => {
+  it("unions two existing trees on the first run; different content at one path is a conflict, and both versions stay (default policy)", async () => {
     const a = dir();
     const b = dir();
     write(a, "only-a", "a");
@@ -90,14 +90,18 @@ describe("intermezzo-sync between two local trees", () => {
     write(b, "clash", "version b");
     const r = await syncJson([a, b]);
     assert.equal(r.code, 3, "exit code 3 means conflicts");
-    assert.deepEqual(r.json!.conflicts.map((c) => [c.path, c.kind]), [["clash", "create/create"]]);
-    assert.equal(fs.readFileSync(path.join(a, "clash"), "utf8"), "version a");
-    assert.equal(fs.readFileSync(path.join(b, "clash"), "utf8"), "version b");
+    assert.deepEqual(r.json!.conflicts.map((c) => [c.path, c.kind, c.policy, c.winner]), [["clash", "create/create", "both", "both"]]);
+    for (const root of [a, b]) {
+      assert.equal(fs.readFileSync(path.join(root, "clash"), "utf8"), "version b");
+      const copies = fs.readdirSync(root).filter((n) => n.startsWith("clash.conflict-"));
+      assert.equal(copies.length, 1, copies.join(", "));
+      assert.equal(fs.readFileSync(path.join(root, copies[0]!), "utf8"), "version a");
+    }
     assert.ok(fs.existsSync(path.join(a, "only-b")) && fs.existsSync(path.join(b, "only-a")));
-    assert.equal(r.json!.filesSent, 1, "the identical file is adopted, not sent");
+    assert.equal(r.json!.filesSent, 2, "only-a and the conflict copy are sent; the identical file is adopted");
     const again = await syncJson([a, b]);
-    assert.equal(again.code, 3);
-    assert.equal(fs.readFileSync(path.join(b, "clash"), "utf8"), "version b");
+    assert.equal(again.code, 0);
+    assert.deepEqual(manifest(a), manifest(b));
   });
 
   it("--dry-run lists the changes and makes none", async () => {
