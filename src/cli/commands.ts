@@ -21,6 +21,8 @@ export const COMMANDS: Record<string, CommandModule> = {
   umount: () => import("./umount.js"),
   watch: () => import("./watch.js"),
   replicate: () => import("./replicate.js"),
+  conflicts: () => import("./conflicts.js"),
+  resolve: () => import("./resolve.js"),
   delta: () => import("./delta.js"),
   demo: () => import("./demo.js"),
 };

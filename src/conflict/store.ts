@@ -52,8 +52,9 @@ export interface ConflictEntry {
   stored?: string;
   /** Keep-both: where the losing version stays visible. */
   aside?: string;
-  /** `resolve`: what was kept. */
+  /** `resolve`: what was kept, and when. */
   resolvedAs?: string;
+  resolvedAt?: string;
 }
 
 /** The {@link VersionInfo} of an Fsdb object (null for none). */

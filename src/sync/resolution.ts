@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
+import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
 import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
@@ -267,23 +268,6 @@ function placement(o: FsObject): NewRecord {
 function strip(r: JournalRecord): NewRecord {
   const { seq: _seq, origin: _origin, originSeq: _originSeq, ...rest } = r;
   return rest as NewRecord;
-}
-
-/** `name.conflict-<replica>-<UTC time>.ext`: the losing version's name beside the winner. */
-export function conflictName(name: string, replica: string, when: Date): string {
-  const { stem, ext } = splitExt(name);
-  const stamp = when.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return `${stem}.conflict-${replica.slice(0, 8)}-${stamp}${ext}`;
-}
-
-function splitExt(name: string): { stem: string; ext: string } {
-  const dot = name.lastIndexOf(".");
-  return dot > 0 ? { stem: name.slice(0, dot), ext: name.slice(dot) } : { stem: name, ext: "" };
-}
-
-/** The UTC time a conflict copy's name carries (sortable as text). */
-function copyTime(name: string): string {
-  return /-(\d{8}T\d{6}Z)/.exec(name)?.[1] ?? "";
 }
 
 /** `name`, or `name` with a counter when a sibling already has it (two conflicts in one second). */

@@ -386,20 +386,36 @@ for (const t of TRANSPORTS) {
       assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(replica)), []);
     });
 
-    it("a create/create conflict is reported and changes nothing on either side", async () => {
+    it("a create/create conflict is settled by the policy on every transport; getattr answers the holder's objects", async () => {
       const replica = dir();
       const holder = t.holderDir();
       write(replica, "shared.txt", "shared");
       await sync(replica, holder);
       write(replica, "clash", "version from the replica");
       write(holder, "clash", "version from the holder");
-      const before = [manifest(replica), manifest(holder)];
-      const report = await sync(replica, holder);
-      assert.deepEqual(report.conflicts.map((c) => [c.path, c.kind, c.side]), [["clash", "create/create", "holder"]]);
-      assert.deepEqual([manifest(replica), manifest(holder)], before);
+      const report = await syncFileSets(replica, await t.connect(holder), { ...SYNC, policies: ["manual"] });
+      assert.deepEqual(report.conflicts.map((c) => [c.path, c.kind, c.side, c.status]), [["clash", "create/create", "holder", "open"]]);
+      assert.equal(fs.readFileSync(path.join(replica, "clash"), "utf8"), "version from the holder", "the holder's version stays visible");
+      assert.equal(fs.readFileSync(path.join(replica, report.conflicts[0]!.stored!), "utf8"), "version from the replica", "the replica's is parked");
+      assert.deepEqual(manifest(replica), manifest(holder));
       const again = await sync(replica, holder);
-      assert.deepEqual(again.conflicts.map((c) => [c.path, c.kind]), [["clash", "create/create"]], "still reported, still unresolved");
-      assert.deepEqual([manifest(replica), manifest(holder)], before);
+      assert.deepEqual([again.conflicts, again.problems], [[], []]);
+
+      const set = FileSet.open(replica);
+      const fids = [set.fsdb.child("root", "clash")!.fid, "root", "ffffffff:999"];
+      const req = attachReq(set);
+      set.close();
+      const peer = await t.connect(holder);
+      try {
+        await peer.attach(req);
+        const [clash, root, none] = await peer.getattr(fids);
+        assert.equal(clash?.name, "clash");
+        assert.equal(clash?.size, "version from the holder".length);
+        assert.equal(root?.type, "d");
+        assert.equal(none, null);
+      } finally {
+        await peer.close();
+      }
     });
   });
 }
