@@ -16,6 +16,7 @@ import { hashBuffer } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
+import { DELTA_MIN } from "./delta-transfer.js";
 import { Holding } from "./holding.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { setMtime } from "./times.js";
@@ -106,7 +107,8 @@ export class Applier {
         if (rec.op === "unlink") {
           this.checkUnchanged(o, p);
           this.keep(o, p);
-          fs.unlinkSync(p);
+          if (o.type === "f" && o.size >= DELTA_MIN) h.retire(p, o.parent!, o.name);
+          else fs.unlinkSync(p);
         } else {
           fs.rmdirSync(p);
           h.forget();
@@ -148,6 +150,7 @@ export class Applier {
       }
     }
     this.touchedDirs.clear();
+    this.holding.dropRetired();
     await this.holding.syncDirs();
     this.set.commitGroup();
   }

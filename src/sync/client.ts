@@ -13,7 +13,7 @@ import { Applier, type StagedContent } from "./apply.js";
 import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { receiveContent, statedContent } from "./delta-transfer.js";
+import { receiveContent, wantOf } from "./delta-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 
 /** Records shipped per reintegrate request. */
@@ -213,7 +213,7 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
       const s = peer.fetch(r.fid, signature);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
-    return receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, request, (n) => (tally.bytesSent += n));
+    return receiveContent(applier.holding, wantOf(r), request, (n) => (tally.bytesSent += n));
   };
 }
 

@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.js";
-import type { FsObject } from "../journal/fsdb.js";
+import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
@@ -48,6 +48,12 @@ export interface Want {
   fid: string;
   /** The new content as the record states it; enables the same-content local copy. */
   expected?: Content;
+  /**
+   * Where a created object goes. The file at that name on the receiver is the version the new
+   * object replaces: a "safe save" (write a copy, rename it over the original) is journaled as an
+   * unlink and a create, and that old version is then the best basis there is.
+   */
+  place?: { parent: string; name: string };
 }
 
 /** The content a close or create record states, if any. */
@@ -55,42 +61,70 @@ export function statedContent(r: JournalRecord): Content | undefined {
   return r.op === "close" || r.op === "create" ? r.content : undefined;
 }
 
+/** What the receiver of record `r`'s content knows of it (see {@link Want}). */
+export function wantOf(r: JournalRecord): Want {
+  if (r.op === "create") return { fid: r.fid, expected: r.content, place: { parent: r.parent, name: r.name } };
+  return { fid: r.fid, expected: statedContent(r) };
+}
+
 /** Counters of {@link receiveContent}: signature bytes it sends. */
 export type SignatureTally = (bytes: number) => void;
 
 /**
  * Stages the new content of `want.fid` in a temp file of `holding`, moving as little as possible:
- * a local copy when a file with the expected hash exists, else a delta against the receiver's
- * current version (or whole data for small or new files). Always hash-checked; one whole-file
- * retry on `HASH_MISMATCH` or an `RS_*` error.
+ * a local copy when a file with the expected hash exists, else a delta against a basis — the
+ * receiver's current version of the object, else the file at the place a created object goes —
+ * or whole data for small or new files. Always hash-checked; one whole-file retry on
+ * `HASH_MISMATCH` or an `RS_*` error.
+ *
+ * The basis is opened before anything is awaited: an earlier record of the same batch (the unlink
+ * of a safe save) may remove it while this transfer waits, and an open file stays readable.
  */
 export async function receiveContent(holding: Holding, want: Want, request: ContentRequest, onSignature?: SignatureTally): Promise<StagedContent> {
-  const copy = want.expected && (await copyLocal(holding, want.expected));
-  if (copy) return copy;
-  const basis = basisOf(holding, want);
-  // an unreadable basis (gone or changed since the scan) is no basis
-  const signature = basis === undefined ? undefined : await signatureOfFile(basis, SIGNATURE_OPTIONS).catch(() => undefined);
-  if (basis === undefined || signature === undefined) return stageContent(holding, request());
-  onSignature?.(signature.length);
+  const basis = openBasis(holding, want);
   try {
-    return await stageDelta(holding, basis, request(testStaleSignature(signature)));
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
-    return stageContent(holding, request());
+    const copy = want.expected && (await copyLocal(holding, want.expected));
+    if (copy) return copy;
+    // an unreadable basis is no basis
+    const signature = basis === undefined ? undefined : await signatureOfFile(basis, SIGNATURE_OPTIONS).catch(() => undefined);
+    if (basis === undefined || signature === undefined) return await stageContent(holding, request());
+    onSignature?.(signature.length);
+    try {
+      return await stageDelta(holding, basis, request(signature));
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
+      return await stageContent(holding, request());
+    }
+  } finally {
+    if (basis !== undefined) fs.closeSync(basis);
   }
 }
 
-/** The receiver's current file for the object, when a delta against it is worth a signature. */
-function basisOf(holding: Holding, want: Want): string | undefined {
+/**
+ * The basis for `want`, opened (a file descriptor), when a delta against it is worth a signature:
+ * the receiver's current version of the object, else the file at the created object's place, or
+ * the one retired from there earlier in the batch.
+ */
+function openBasis(holding: Holding, want: Want): number | undefined {
   if (want.expected && want.expected.size < DELTA_MIN) return undefined;
-  const current = holding.set.fsdb.get(want.fid);
-  if (current?.type !== "f" || current.size < DELTA_MIN) return undefined;
+  const fsdb = holding.set.fsdb;
+  const usable = (o: FsObject | undefined): o is FsObject => o?.type === "f" && o.size >= DELTA_MIN && !isPlaceholder(o);
+  const paths = function* (): Generator<string> {
+    const current = fsdb.get(want.fid);
+    if (usable(current)) yield holding.pathOf(current.fid);
+    if (want.place === undefined) return;
+    const there = fsdb.child(want.place.parent, want.place.name);
+    if (usable(there)) yield holding.pathOf(there.fid);
+    const retired = holding.retiredAt(want.place.parent, want.place.name);
+    if (retired !== undefined) yield retired;
+  };
   try {
-    return holding.pathOf(want.fid);
+    for (const file of paths()) return fs.openSync(file, "r");
   } catch {
-    return undefined; // a missing or unsafe path: no basis, the transfer reports the real problem
+    // a missing or unsafe path: no basis, the transfer reports the real problem
   }
+  return undefined;
 }
 
 /**
@@ -116,7 +150,7 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
  * Patches `basis` with a delta stream into a temp file, checked against the sender's hash.
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: string, stream: ContentStream): Promise<StagedContent> {
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
@@ -183,19 +217,4 @@ export async function readSignature(data: AsyncIterable<Buffer>): Promise<Buffer
     parts.push(chunk);
   }
   return Buffer.concat(parts);
-}
-
-/**
- * Test hook (`INTERMEZZO_TEST_STALE_SIGNATURE=1`): swaps the first two block sums, so the signature
- * no longer describes the basis, as when the basis changes after it was signed; the patched result
- * then fails its hash check and the whole-file retry must repair it.
- */
-function testStaleSignature(signature: Buffer): Buffer {
-  if (process.env.INTERMEZZO_TEST_STALE_SIGNATURE !== "1") return signature;
-  const entry = 4 + signature.readUInt32BE(8);
-  if (signature.length < 12 + 2 * entry) return signature;
-  const out = Buffer.from(signature);
-  signature.copy(out, 12, 12 + entry, 12 + 2 * entry);
-  signature.copy(out, 12 + entry, 12, 12 + entry);
-  return out;
 }

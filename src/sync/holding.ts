@@ -41,6 +41,7 @@ export function checkRelPath(rel: string): string[] {
 export class Holding {
   private readonly verified = new Set<string>();
   private readonly dirty = new Set<string>();
+  private readonly retired = new Map<string, string>();
   private staged = 0;
   private durableUpTo = 0;
   private flushing: Promise<void> | undefined;
@@ -119,6 +120,31 @@ export class Holding {
       }
       await this.flushing;
     }
+  }
+
+  /**
+   * Removes file `file` (at `name` in directory `parent`) from the tree but keeps its data in the
+   * temp area until {@link Holding.dropRetired}: a file created at that name later in the batch (a
+   * safe save arrives as an unlink and a create) uses it as its delta basis ({@link Holding.retiredAt}).
+   */
+  retire(file: string, parent: string, name: string): void {
+    const temp = this.tempPath();
+    fs.renameSync(file, temp);
+    const key = `${parent}/${name}`;
+    const previous = this.retired.get(key);
+    if (previous !== undefined) fs.rmSync(previous, { force: true });
+    this.retired.set(key, temp);
+  }
+
+  /** The data of the file retired from `name` in directory `parent` during this batch, if any. */
+  retiredAt(parent: string, name: string): string | undefined {
+    return this.retired.get(`${parent}/${name}`);
+  }
+
+  /** Deletes every retired file (at the end of a batch; a crash leaves them to the next start's temp cleanup). */
+  dropRetired(): void {
+    for (const temp of this.retired.values()) fs.rmSync(temp, { force: true });
+    this.retired.clear();
   }
 
   /** A fresh temp file path in the file set's temp area. */

@@ -13,7 +13,7 @@ import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../jour
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { receiveContent, statedContent } from "./delta-transfer.js";
+import { receiveContent, wantOf } from "./delta-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 
 /** Options of {@link LentoServer}. */
@@ -93,7 +93,7 @@ export class LentoServer implements HolderPeer {
     const view = this.view();
     // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
     const fetch = (r: JournalRecord): Promise<StagedContent> =>
-      receiveContent(applier.holding, { fid: r.fid, expected: statedContent(r) }, (signature) => source(this.clientFid(r.fid), signature));
+      receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature));
     set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this

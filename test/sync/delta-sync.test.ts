@@ -2,12 +2,20 @@
  * File content moves as librsync deltas, through the CLI: a 1 KiB edit in the middle of a 64 MiB
  * file, on either side, moves well under 1 MiB and syncs exactly; a new file whose content already
  * exists in the receiving tree moves no content; a patch that fails its hash check is retried with
- * whole-file data and the sync ends correct.
+ * whole-file data; a safe save moves as a delta against the version it replaces; the sender trusts
+ * the Fsdb's hash only while the file's identity and times are unchanged.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { scan } from "../../src/filter/scanner.js";
+import { hashBuffer } from "../../src/journal/content-hash.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { ROOT_FID } from "../../src/journal/records.js";
+import { receiveContent } from "../../src/sync/delta-transfer.js";
+import { Holding } from "../../src/sync/holding.js";
+import { readContent, recordedHash, type ContentStream } from "../../src/sync/transfer.js";
 import { syncJson, type SyncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 
@@ -88,22 +96,72 @@ describe("content moves as deltas", () => {
     assert.ok(moved(down).wire < 64 << 10, `copy on the holder moved ${moved(down).wire} wire bytes`);
   });
 
-  it("a patch that fails its hash check is retried with whole-file data, in both directions", async () => {
-    const size = 4 * MiB;
-    const { a, b } = await syncedPair({ "f.bin": size });
-    // the receiver's signature no longer describes its basis (as when the basis changes after signing)
-    const env = { ...process.env, INTERMEZZO_TEST_STALE_SIGNATURE: "1" };
+  it("a safe save (a modified copy renamed over the original) moves as a delta against the version it replaces, both ways", async () => {
+    const { a, b } = await syncedPair({ "doc.bin": 16 * MiB });
+    const safeSave = (root: string, seed: number): void => {
+      const file = path.join(root, "doc.bin");
+      fs.copyFileSync(file, path.join(root, "doc.bin~"));
+      editMiddle(path.join(root, "doc.bin~"), 1024, seed);
+      fs.renameSync(path.join(root, "doc.bin~"), file);
+    };
 
-    editMiddle(path.join(a, "f.bin"), 1024, 201);
-    const up = await syncExact(a, b, [], env);
-    assert.ok(up.bytesSent >= size, `the retry sent the whole file (${up.bytesSent} bytes)`);
+    safeSave(a, 301);
+    const up = await syncExact(a, b);
+    assert.ok(moved(up).content < MiB, `backfetch of a safe save moved ${moved(up).content} content bytes`);
 
-    editMiddle(path.join(b, "f.bin"), 1024, 202);
-    const down = await syncExact(a, b, [], env);
-    assert.ok(down.bytesReceived >= size, `the retry fetched the whole file (${down.bytesReceived} bytes)`);
+    safeSave(b, 302);
+    const down = await syncExact(a, b);
+    assert.ok(moved(down).content < MiB, `fetch of a safe save moved ${moved(down).content} content bytes`);
+  });
+});
 
-    editMiddle(path.join(a, "f.bin"), 1024, 203);
-    const normal = await syncExact(a, b);
-    assert.ok(normal.bytesSent < MiB, "without the fault the next edit moves as a delta");
+describe("receiveContent", () => {
+  /** A file set at a fresh directory holding `name` with `data`, scanned; its Holding and the file's fid. */
+  async function fileSetWith(name: string, data: Buffer): Promise<{ set: FileSet; holding: Holding; fid: string; file: string }> {
+    const root = tempDir("imz-recv-");
+    dirs.push(root);
+    const file = path.join(root, name);
+    fs.writeFileSync(file, data);
+    const set = FileSet.init(root, { role: "holder" });
+    await scan(set);
+    return { set, holding: new Holding(set), fid: set.fsdb.child(ROOT_FID, name)!.fid, file };
+  }
+
+  it("retries with whole-file data when the patch fails its hash check (the basis changed after it was signed)", async () => {
+    const old = randomBytes(4 * MiB, 401);
+    const edited = Buffer.from(old);
+    randomBytes(1024, 402).copy(edited, MiB);
+    const receiver = await fileSetWith("f.bin", old);
+    const sender = await fileSetWith("f.bin", edited);
+    const asked: boolean[] = [];
+    const request = (signature?: Buffer): ContentStream => {
+      asked.push(signature !== undefined);
+      // the receiver's basis changes between its signature and the patch, far from the edit
+      if (signature !== undefined) fs.writeFileSync(receiver.file, randomBytes(4096, 403), { flag: "r+" });
+      return readContent(sender.holding, sender.fid, signature);
+    };
+    try {
+      const staged = await receiveContent(receiver.holding, { fid: receiver.fid }, request);
+      assert.deepEqual(asked, [true, false], "a delta, then whole data");
+      assert.ok(fs.readFileSync(staged.temp).equals(edited));
+      assert.equal(staged.content.hash, hashBuffer(edited));
+      fs.rmSync(staged.temp);
+    } finally {
+      receiver.set.close();
+      sender.set.close();
+    }
+  });
+
+  it("the sender's description uses the Fsdb hash only while size, mtime, ctime and inode are those it was taken with", async () => {
+    const { set, fid, file } = await fileSetWith("g.bin", randomBytes(100_000, 501));
+    try {
+      const obj = set.fsdb.get(fid);
+      assert.equal(recordedHash(obj, fs.statSync(file, { bigint: true })), obj!.hash);
+      fs.chmodSync(file, 0o640); // moves ctime only
+      assert.equal(recordedHash(obj, fs.statSync(file, { bigint: true })), undefined);
+      assert.equal(recordedHash({ ...obj!, hash: "" }, fs.statSync(file, { bigint: true })), undefined);
+    } finally {
+      set.close();
+    }
   });
 });

@@ -14,4 +14,4 @@ export { createWholeHash, finishWholeHash, wholeBufferHash, wholeFileHash, WHOLE
 export { setRsyncLogger, utimensat } from "./native.js";
 export type { JobStats, RsyncLogger } from "./native.js";
 export { collect } from "./job.js";
-export type { ByteSource, InputTap, JobReadable } from "./job.js";
+export type { ByteSource, FileRange, InputTap, JobReadable, OpenFile } from "./job.js";

@@ -4,6 +4,7 @@
  * `rs_job_iter` runs on a libuv worker thread inside the addon.
  */
 import type { FileHandle } from "node:fs/promises";
+import { read } from "node:fs";
 import { Readable } from "node:stream";
 import { forwardLog, toDeltaError, type JobStats, type NativeJob, type NativeStep } from "./native.js";
 
@@ -94,21 +95,30 @@ export interface FileRange {
   end?: number;
 }
 
+/** An open file: a FileHandle, or a raw descriptor (e.g. one opened synchronously). */
+export type OpenFile = FileHandle | number;
+
+function readAt(file: OpenFile, buffer: Buffer, length: number, position: number | null): Promise<{ bytesRead: number }> {
+  if (typeof file !== "number") return file.read(buffer, 0, length, position);
+  return new Promise((resolve, reject) => read(file, buffer, 0, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))));
+}
+
 /**
- * Reads a file through two reused buffers, reading the next chunk while the caller works on the
- * current one, and closes the handle at the end. Each chunk is valid only until the next is asked
- * for — right for {@link runJob}, which is done with a chunk before it asks again. (Fresh buffers per
+ * Reads an open file through two reused buffers, reading the next chunk while the caller works on
+ * the current one; the file stays open. Each chunk is valid only until the next is asked for —
+ * right for {@link runJob}, which is done with a chunk before it asks again. (Fresh buffers per
  * read, as fs streams allocate, cost page faults comparable to librsync's own work.) Without a
- * `range` it reads from the handle's current position; with one, that range at explicit offsets.
+ * `range` it reads from the file's current position; with one, that range at explicit offsets
+ * (so several readers may share one descriptor).
  */
-export async function* readReused(handle: FileHandle, size = READ_CHUNK, range?: FileRange): AsyncGenerator<Buffer, void, undefined> {
+export async function* readChunks(file: OpenFile, size = READ_CHUNK, range?: FileRange): AsyncGenerator<Buffer, void, undefined> {
   const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
   let position = range === undefined ? null : (range.start ?? 0);
   const end = range?.end ?? Infinity;
-  const read = (buffer: Buffer): Promise<{ bytesRead: number }> =>
-    handle.read(buffer, 0, position === null ? size : Math.max(0, Math.min(size, end - position)), position);
+  const next = (buffer: Buffer): Promise<{ bytesRead: number }> =>
+    readAt(file, buffer, position === null ? size : Math.max(0, Math.min(size, end - position)), position);
   let which = 0;
-  let pending = read(buffers[0]);
+  let pending = next(buffers[0]);
   try {
     for (;;) {
       const { bytesRead } = await pending;
@@ -116,11 +126,19 @@ export async function* readReused(handle: FileHandle, size = READ_CHUNK, range?:
       if (position !== null) position += bytesRead;
       const current = buffers[which];
       which ^= 1;
-      pending = read(buffers[which]);
+      pending = next(buffers[which]);
       yield current.subarray(0, bytesRead);
     }
   } finally {
     await pending.catch(() => undefined);
+  }
+}
+
+/** {@link readChunks} of a FileHandle that is closed at the end. */
+export async function* readReused(handle: FileHandle, size = READ_CHUNK, range?: FileRange): AsyncGenerator<Buffer, void, undefined> {
+  try {
+    yield* readChunks(handle, size, range);
+  } finally {
     await handle.close();
   }
 }

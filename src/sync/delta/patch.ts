@@ -8,7 +8,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import type { Hash } from "node:crypto";
 import { patchJob, startWriteback, type JobStats } from "./native.js";
-import { collect, jobReadable, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { collect, jobReadable, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { createWholeHash, finishWholeHash } from "./hash.js";
 
 /** What {@link patchFile} wrote. */
@@ -89,18 +89,18 @@ async function writeHashed(output: AsyncGenerator<Buffer, void, undefined>, targ
 }
 
 /**
- * Applies `delta` to the file at `basisPath`, writing the result to `out`: a path (created or
- * truncated, closed at the end), or an open FileHandle or file descriptor (written from its current
- * position, left open).
+ * Applies `delta` to a basis file (a path, or an open file left open), writing the result to `out`:
+ * a path (created or truncated, closed at the end), or an open FileHandle or file descriptor
+ * (written from its current position, left open).
  * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
  */
-export async function patchFile(basisPath: string, delta: ByteSource, out: string | number | FileHandle): Promise<PatchResult> {
-  const basis = await open(basisPath, "r");
+export async function patchFile(basisFile: string | OpenFile, delta: ByteSource, out: string | number | FileHandle): Promise<PatchResult> {
+  const basis = typeof basisFile === "string" ? await open(basisFile, "r") : basisFile;
   try {
     const owned = typeof out === "string" ? await open(out, "w") : null;
     const target = owned ?? (out as number | FileHandle);
     try {
-      const job = patchJob(basis.fd);
+      const job = patchJob(typeof basis === "number" ? basis : basis.fd);
       const output = runJob(job, delta);
       const hash = createWholeHash();
       const bytes = await writeHashed(output, target, hash);
@@ -109,7 +109,7 @@ export async function patchFile(basisPath: string, delta: ByteSource, out: strin
       await owned?.close();
     }
   } finally {
-    await basis.close();
+    if (typeof basisFile === "string") await (basis as FileHandle).close();
   }
 }
 

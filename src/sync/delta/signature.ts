@@ -2,11 +2,13 @@
  * Signatures: computing one from a basis (file, stream or buffer) and loading one for deltas
  * (`rs_loadsig_begin` then `rs_build_hash_table`, both on a worker thread).
  */
-import { open } from "node:fs/promises";
+import { fstat } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
 import { availableParallelism } from "node:os";
 import { ImzError } from "../../errors.js";
 import { loadSignatureJob, signatureJob, type NativeSignature } from "./native.js";
-import { collect, jobReadable, READ_CHUNK, readReused, runJob, type ByteSource, type JobReadable } from "./job.js";
+import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { resolveSignatureOptions, type SignatureArgs, type SignatureOptions } from "./options.js";
 
 /** A signature stream and the arguments it was computed with. */
@@ -41,36 +43,38 @@ const SPLIT_MIN = 16 << 20;
 const HEADER_BYTES = 12;
 
 /**
- * The signature of the file at `path` as bytes — the bytes {@link signatureFile} streams — computed
- * by up to `parts` jobs at once (default: one per core, at most 4) on consecutive block-aligned
- * ranges. Each block's sums depend only on that block, so the parts' sums after the first part's
- * header are the whole file's signature; on an otherwise idle machine two cores halve the wait.
+ * The signature of a file (a path, or an open file, read at explicit offsets and left open) as
+ * bytes — the bytes {@link signatureFile} streams — computed by up to `parts` jobs at once
+ * (default: one per core, at most 4) on consecutive block-aligned ranges. Each block's sums depend
+ * only on that block, so the parts' sums after the first part's header are the whole file's
+ * signature; on an otherwise idle machine two cores halve the wait.
  */
-export async function signatureOfFile(path: string, options: SignatureOptions = {}, parts = Math.min(4, availableParallelism())): Promise<Buffer> {
-  const first = await open(path, "r");
-  let size: number;
+export async function signatureOfFile(file: string | OpenFile, options: SignatureOptions = {}, parts = Math.min(4, availableParallelism())): Promise<Buffer> {
+  const handle = typeof file === "string" ? await open(file, "r") : file;
   try {
-    size = (await first.stat()).size;
-  } catch (err) {
-    await first.close();
-    throw err;
+    const { size } = typeof handle === "number" ? await promisify(fstat)(handle) : await handle.stat();
+    const args = resolveSignatureOptions(size, options);
+    const split = parts >= 2 && size >= SPLIT_MIN && args.blockLength > 0 && args.strongLength > 0;
+    const count = split ? parts : 1;
+    const per = split ? Math.ceil(size / parts / args.blockLength) * args.blockLength : size;
+    const signPart = (i: number): Promise<Buffer> => {
+      const job = signatureJob(args.magic, args.blockLength, args.strongLength, size);
+      const range = { start: i * per, end: i === count - 1 ? Infinity : (i + 1) * per };
+      return collect(runJob(job, readChunks(handle, READ_CHUNK, range)));
+    };
+    // every part settles before the file may be closed
+    const settled = await Promise.allSettled(Array.from({ length: count }, (_, i) => signPart(i)));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const outputs = settled.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
+    const header = outputs[0]!.subarray(0, HEADER_BYTES);
+    if (outputs.some((o) => !o.subarray(0, HEADER_BYTES).equals(header))) {
+      throw new ImzError("RS_INTERNAL_ERROR", "signature parts disagree on their header", { hint: "a librsync or addon bug; report it" });
+    }
+    return Buffer.concat([outputs[0]!, ...outputs.slice(1).map((o) => o.subarray(HEADER_BYTES))]);
+  } finally {
+    if (typeof file === "string") await (handle as FileHandle).close();
   }
-  const args = resolveSignatureOptions(size, options);
-  if (parts < 2 || size < SPLIT_MIN || args.blockLength <= 0 || args.strongLength <= 0) {
-    return collect(signatureStream(readReused(first), size, options));
-  }
-  const per = Math.ceil(size / parts / args.blockLength) * args.blockLength;
-  const signPart = async (i: number): Promise<Buffer> => {
-    const handle = i === 0 ? first : await open(path, "r");
-    const job = signatureJob(args.magic, args.blockLength, args.strongLength, size);
-    return collect(runJob(job, readReused(handle, READ_CHUNK, { start: i * per, end: Math.min(size, (i + 1) * per) })));
-  };
-  const outputs = await Promise.all(Array.from({ length: parts }, (_, i) => signPart(i)));
-  const header = outputs[0]!.subarray(0, HEADER_BYTES);
-  if (outputs.some((o) => !o.subarray(0, HEADER_BYTES).equals(header))) {
-    throw new ImzError("RS_INTERNAL_ERROR", "signature parts disagree on their header", { hint: "a librsync or addon bug; report it" });
-  }
-  return Buffer.concat([outputs[0]!, ...outputs.slice(1).map((o) => o.subarray(HEADER_BYTES))]);
 }
 
 /** The signature of in-memory bytes. */
