@@ -11,6 +11,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
 import { syncfs } from "./delta/native.js";
+import { writeChunks } from "./delta/write.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 
@@ -234,13 +235,7 @@ export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, o
   const fh = await fs.promises.open(file, "wx", 0o600);
   try {
     for (const c of head) await fh.write(c);
-    for (;;) {
-      const next = await it.next();
-      if (next.done) break;
-      onChunk?.(next.value);
-      await fh.write(next.value);
-      n += next.value.length;
-    }
+    n += await writeChunks(it, fh, onChunk ?? (() => undefined));
   } finally {
     await fh.close();
   }
