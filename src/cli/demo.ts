@@ -1,12 +1,17 @@
 /**
  * `intermezzo demo`: the main job end to end on an embedded default — two file sets on this machine
  * (a laptop replica and a server holder), synced two ways through the real protocol, with a
- * rename, a delete, and a conflict left for resolution — printing what each step did.
+ * rename, a delete, and a conflict settled by each automatic policy and by hand — printing what
+ * each step did and the conflict log's entries.
  */
 import type { Command } from "commander";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { settleConflict } from "../conflict/settle.js";
+import type { Policy } from "../conflict/policy.js";
+import { readConflicts } from "../conflict/store.js";
+import { FileSet } from "../journal/fileset.js";
 import { connectLocal } from "../sync/connect.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { runAction } from "./exit.js";
@@ -38,14 +43,33 @@ function tree(root: string): string {
   return out.join("\n");
 }
 
-async function sync(laptop: string, server: string): Promise<SyncReport> {
+async function sync(laptop: string, server: string, policy?: Policy): Promise<SyncReport> {
   const peer = await connectLocal(server, "stdio", true);
-  const r = await syncFileSets(laptop, peer, { dryRun: false, mirror: false, maxDeleteFraction: 0.5, force: false, owner: true, replicaIsSrc: true });
+  const r = await syncFileSets(laptop, peer, {
+    dryRun: false, mirror: false, maxDeleteFraction: 0.5, force: false, owner: true, replicaIsSrc: true, ...(policy ? { policies: [policy] } : {}),
+  });
   say(`  -> laptop to server: ${r.recordsShipped} record(s) reintegrated, ${r.filesSent} file(s) / ${human(r.bytesSent)} backfetched`);
   say(`  <- server to laptop: ${r.recordsApplied} update(s) applied, ${r.filesReceived} file(s) / ${human(r.bytesReceived)} fetched`);
   say(`     ${human(r.wire.sent + r.wire.received)} on the wire in ${r.durationMs} ms`);
-  for (const c of r.conflicts) say(`  !! conflict (${c.kind}) at ${c.path}: ${c.detail}`);
+  for (const c of r.conflicts) say(`  !! conflict (${c.kind}) at ${c.path}: ${c.detail}; policy ${c.policy ?? "none"}, ${c.status === "open" ? "parked" : `winner ${c.winner ?? "?"}`}`);
   return r;
+}
+
+function text(root: string, rel: string): string {
+  return JSON.stringify(fs.readFileSync(path.join(root, rel), "utf8").trim());
+}
+
+/** The conflict log's newest entry about `rel` in `root`, as one short JSON line. */
+function logEntry(root: string, rel: string): string {
+  const set = FileSet.open(root);
+  try {
+    const e = readConflicts(set).findLast((x) => x.path === rel);
+    if (!e) return "(none)";
+    const { id, status, kind, policy, winner, stored, aside, resolvedAs } = e;
+    return JSON.stringify({ id, status, kind, policy, winner, stored, aside, resolvedAs });
+  } finally {
+    set.close();
+  }
 }
 
 async function demo(keep: boolean): Promise<void> {
@@ -75,14 +99,43 @@ async function demo(keep: boolean): Promise<void> {
     await sync(laptop, server);
     say(`   server now has:\n${tree(server)}\n`);
 
-    say("3. Both sides edit www/index.html before the next sync.");
+    say("3. Both sides edit the same page before a sync: a conflict, settled by each automatic policy in turn.");
+    say("   Nothing is lost: the version that loses is kept under .intermezzo/conflicts/ and logged in conflicts.log.");
+    const policies: Array<[Policy, string]> = [
+      ["server", "the server's copy wins (the paper's web-replication rule)"],
+      ["client", "the laptop's copy wins; the server keeps its old one"],
+      ["newer", "the newer mtime wins (the laptop's edit here is older)"],
+      ["both", "both stay: the laptop's beside the server's as a conflict copy"],
+    ];
+    for (const [policy, what] of policies) {
+      const page = `www/${policy}.html`;
+      put(laptop, page, "<p>original</p>\n");
+      await sync(laptop, server);
+      put(laptop, page, `<p>${policy}: edited on the laptop</p>\n`);
+      if (policy === "newer") fs.utimesSync(path.join(laptop, page), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      put(server, page, `<p>${policy}: edited on the server</p>\n`);
+      say(`\n   --policy ${policy}: ${what}`);
+      const r = await sync(laptop, server, policy);
+      say(`   laptop: ${page} = ${text(laptop, page)};  server: ${page} = ${text(server, page)}`);
+      const aside = r.conflicts[0]?.aside;
+      if (aside) say(`   both sides also have ${aside} = ${text(laptop, aside)}`);
+      say(`   laptop's conflicts.log: ${logEntry(laptop, page)}`);
+      if (policy === "client") say(`   server's conflicts.log: ${logEntry(server, page)}`);
+    }
+
+    say("\n   --policy manual parks the laptop's version; 'intermezzo resolve --keep client' settles it by hand:");
     put(laptop, "www/index.html", "<h1>hello from the laptop</h1>\n");
     put(server, "www/index.html", "<h1>hello from the server</h1>\n");
-    const r = await sync(laptop, server);
-    say(`   The conflict is detected by version stamps and left for resolution: nothing is overwritten.`);
-    say(`   laptop keeps ${JSON.stringify(fs.readFileSync(path.join(laptop, "www/index.html"), "utf8").trim())}`);
-    say(`   server keeps ${JSON.stringify(fs.readFileSync(path.join(server, "www/index.html"), "utf8").trim())}`);
-    say(`   (${r.conflicts.length} conflict(s); the laptop's change stays in its CML until resolved.)\n`);
+    await sync(laptop, server, "manual");
+    say(`   after the sync both show ${text(laptop, "www/index.html")}; open: ${logEntry(laptop, "www/index.html")}`);
+    const set = FileSet.open(laptop);
+    try {
+      await settleConflict(set, "www/index.html", { side: "client" });
+    } finally {
+      set.close();
+    }
+    await sync(laptop, server);
+    say(`   resolved: both show ${text(server, "www/index.html")}; ${logEntry(laptop, "www/index.html")}\n`);
 
     say("4. A sync with no changes moves no data:");
     await sync(laptop, server);
