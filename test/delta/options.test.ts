@@ -12,18 +12,24 @@ import {
   signatureMagic,
 } from "../../src/sync/delta/index.js";
 
-test("chooseBlockLength: sqrt rule, multiple of 8, clamped to [512, 128 KiB]", () => {
+test("chooseBlockLength: sqrt(size × (4 + S) / 11), multiple of 8, clamped to [512, 128 KiB]", () => {
   const rows: Array<[size: number, block: number]> = [
     [0, 512],
     [1, 512],
     [512 * 512, 512],
-    [1_000_000, 1000],
-    [3_000_000, 1736],
-    [2 ** 30, 32768],
-    [5 * 2 ** 30, 73272],
+    [1_000_000, 856],
+    [3_000_000, 1480],
+    [2 ** 28, 13976],
+    [2 ** 30, 29640],
+    [5 * 2 ** 30, 66280],
     [2 ** 40, 131072],
   ];
   for (const [size, block] of rows) assert.equal(chooseBlockLength(size), block, `size ${size}`);
+  // the signature's bytes per basis byte stay at or under rsync's (sqrt(size) blocks at 11 bytes each)
+  for (const size of [2 ** 20, 2 ** 28, 2 ** 34]) {
+    const block = chooseBlockLength(size);
+    assert.ok((4 + chooseStrongLength(size, block)) / block <= 11 / Math.sqrt(size), `size ${size}`);
+  }
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 2 ** 50 }), fc.integer({ min: 0, max: 2 ** 50 }), (a, b) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
@@ -65,7 +71,7 @@ test("magic numbers match librsync 2.3", () => {
 });
 
 test("resolveSignatureOptions: project defaults, rdiff's 0/-1, and typed errors", () => {
-  assert.deepEqual(resolveSignatureOptions(1_000_000), { magic: 0x72730147, blockLength: 1000, strongLength: 4 });
+  assert.deepEqual(resolveSignatureOptions(1_000_000), { magic: 0x72730147, blockLength: 856, strongLength: 4 });
   assert.deepEqual(resolveSignatureOptions(-1, { blockLength: 0, strongLength: 0 }), { magic: 0x72730147, blockLength: 0, strongLength: 0 });
   for (const bad of [{ blockLength: 1.5 }, { blockLength: -1 }, { strongLength: 33 }, { hash: "md4" as const, strongLength: 17 }, { strongLength: -2 }]) {
     assert.throws(() => resolveSignatureOptions(100, bad), (e: unknown) => isImzError(e, "RS_PARAM_ERROR"));

@@ -117,7 +117,7 @@ test("file API: signatureFile → deltaFile → patchFile, with the whole-file h
     const sigStream = await signatureFile(t.path("old"));
     const sigChunks: Buffer[] = [];
     for await (const c of sigStream) sigChunks.push(c as Buffer);
-    assert.equal(sigStream.args.blockLength, 1736); // chooseBlockLength(3e6): ceil(sqrt(3e6)/8)*8
+    assert.equal(sigStream.args.blockLength, 1480); // chooseBlockLength(3e6): ceil(sqrt(3e6 × 8 / 11) / 8) × 8
     const delta = await deltaFile(Buffer.concat(sigChunks), t.path("new"));
     const result = await patchFile(t.path("old"), delta, t.path("out"));
     assert.equal(result.bytes, edited.length);
