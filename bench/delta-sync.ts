@@ -4,7 +4,8 @@
  * delta) and by `rsync -a --no-whole-file`, then edited three ways, each edit synced by both:
  * (a) one 1 KiB insert in the middle, (b) 64 scattered 41 KiB overwrites, (c) 2,621 scattered 1 KiB
  * overwrites. Reports wall time and the bytes that crossed the wire (rsync `--stats` sent +
- * received; intermezzo `--json` `wire.sent + wire.received`).
+ * received; intermezzo `--json` `wire.sent + wire.received`), each also as a ratio to rsync's, and
+ * the load average (the machine may be shared: compare the ratios, measured in the same run).
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
  */
@@ -67,6 +68,7 @@ try {
   const fd = fs.openSync(file, "w");
   for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
   fs.closeSync(fd);
+  const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
   const rows: Array<[string, Run, Run]> = [];
   const round = (name: string): void => {
     execFileSync("sync");
@@ -83,10 +85,11 @@ try {
     if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
   }
   const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
-  console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores\n`);
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
+  console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
   console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo wire | rsync wire |");
   console.log("|---|---:|---:|---:|---:|");
-  for (const [name, a, b] of rows) console.log(`| ${name} | ${a.seconds.toFixed(2)} s | ${b.seconds.toFixed(2)} s | ${mb(a.wire)} | ${mb(b.wire)} |`);
+  for (const [name, a, b] of rows) console.log(`| ${name} | ${a.seconds.toFixed(2)} s (${(a.seconds / b.seconds).toFixed(1)}×) | ${b.seconds.toFixed(2)} s | ${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%) | ${mb(b.wire)} |`);
 } finally {
   fs.rmSync(base, { recursive: true, force: true });
 }
