@@ -42,11 +42,18 @@ export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHan
       hinted = hinted.then(() => startWriteback(fd, 0, 0)).catch(() => undefined); // a hint; its failure changes nothing
     }
   };
-  let next = chunks.next();
+  // The next step is asked for early and awaited later: a failure of it (a connection lost) while
+  // a write is awaited must not count as unhandled.
+  const ask = (): Promise<IteratorResult<Buffer>> => {
+    const p = chunks.next();
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = ask();
   let written: Promise<void> = Promise.resolve();
   try {
     for (let r = await next; r.done !== true; r = await next) {
-      next = chunks.next();
+      next = ask();
       const chunk = r.value;
       const previous = written;
       written = previous.then(() => writeOne(chunk));
