@@ -33,7 +33,7 @@ export interface ResolveOptions {
 
 /**
  * Reintegrates the CML and resolves what the holder refuses, round after round. Returns the
- * objects to bring to the holder's state after update notification.
+ * objects to bring to the holder's state ({@link restoreFromHolder}, around update notification).
  */
 export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally: SyncTally, opts: ResolveOptions): Promise<Set<string>> {
   const settling = new Set<string>();
@@ -49,8 +49,7 @@ export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally
 /** Performs the plans of one round's refusals; true when records wait to be shipped again. */
 async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, refusals: Refusal[], opts: ResolveOptions, settling: Set<string>): Promise<boolean> {
   const asked = [...new Set(refusals.flatMap(({ record, result }) => [record.fid, ...(result.fid ? [result.fid] : [])]))];
-  const replies = await peer.getattr(asked);
-  const held = new Map(asked.map((f, i) => [f, replies[i] ?? undefined] as const));
+  const held = await holderObjects(peer, asked);
   const exec = new Executor(set, opts);
   const refused = new Set<string>();
   for (const { record: r, result, report } of refusals) {
@@ -91,6 +90,19 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     Object.assign(report, { policy: res.policy, winner, status: entry.status, id: entry.id }, entry.stored ? { stored: entry.stored } : {}, entry.aside ? { aside: entry.aside } : {});
   }
   return exec.finish();
+}
+
+/** Fids asked of `getattr` at once (the request schema allows 5000). */
+const GETATTR_PAGE = 2000;
+
+/** The holder's current objects for `fids` (absent where it has none), asked in pages. */
+async function holderObjects(peer: HolderPeer, fids: string[]): Promise<Map<string, FsObject | undefined>> {
+  const out = new Map<string, FsObject | undefined>();
+  for (let i = 0; i < fids.length; i += GETATTR_PAGE) {
+    const page = fids.slice(i, i + GETATTR_PAGE);
+    (await peer.getattr(page)).forEach((o, k) => out.set(page[k]!, o ?? undefined));
+  }
+  return out;
 }
 
 /** True when `local` holds something `server` does not (different content, or the server has none). */
@@ -288,14 +300,14 @@ function freeName(set: FileSet, parent: string, name: string): string {
 export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean, final: boolean): Promise<void> {
   const wanted = [...fids].filter((f) => !set.cml.hasPending(f));
   if (wanted.length === 0) return;
-  const held = await peer.getattr(wanted);
+  const held = await holderObjects(peer, wanted);
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   set.startGroup(false);
   try {
-    for (const [i, fid] of wanted.entries()) {
+    for (const fid of wanted) {
       try {
-        await restoreOne(set, applier, fetch, fid, held[i] ?? undefined);
+        await restoreOne(set, applier, fetch, fid, held.get(fid));
       } catch (err) {
         if (!final) continue;
         const e = err as Error & { code?: string };
