@@ -4,8 +4,9 @@
  * delta) and by `rsync -a --no-whole-file`, then edited three ways, each edit synced by both:
  * (a) one 1 KiB insert in the middle, (b) 64 scattered 41 KiB overwrites, (c) 2,621 scattered 1 KiB
  * overwrites. Reports wall time and the bytes that crossed the wire (rsync `--stats` sent +
- * received; intermezzo `--json` `wire.sent + wire.received`), each also as a ratio to rsync's, and
- * the load average (the machine may be shared: compare the ratios, measured in the same run).
+ * received; intermezzo `--json` `wire.sent + wire.received`), each also as a ratio to rsync's, the
+ * CPU time of each tool's processes, and the load average (the machine may be shared: compare the
+ * ratios, measured in the same run; CPU time is the steadier measure under load).
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
  */
@@ -21,13 +22,23 @@ const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
 
 interface Run {
   seconds: number;
+  /** CPU seconds (user + system) of the tool's processes: less sensitive to a shared machine's load. */
+  cpu: number;
   wire: number;
+}
+
+/** CPU seconds used by this process's reaped children (and theirs), from /proc/self/stat. */
+function childrenCpu(): number {
+  const fields = fs.readFileSync("/proc/self/stat", "utf8").replace(/^.*\) /s, "").split(" ");
+  // after the command name: field 3 is state, so cutime (field 16) and cstime (17) are at 13 and 14
+  return (Number(fields[13]) + Number(fields[14])) / 100; // clock ticks; USER_HZ is 100 on Linux
 }
 
 function timed(fn: () => number): Run {
   const t = process.hrtime.bigint();
+  const c = childrenCpu();
   const wire = fn();
-  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, wire };
+  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, cpu: childrenCpu() - c, wire };
 }
 
 function intermezzo(src: string, dest: string): number {
@@ -87,9 +98,20 @@ try {
   const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
   const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
   console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo wire | rsync wire |");
-  console.log("|---|---:|---:|---:|---:|");
-  for (const [name, a, b] of rows) console.log(`| ${name} | ${a.seconds.toFixed(2)} s (${(a.seconds / b.seconds).toFixed(1)}×) | ${b.seconds.toFixed(2)} s | ${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%) | ${mb(b.wire)} |`);
+  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
+  for (const [name, a, b] of rows) {
+    const cells = [
+      `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
+      `${b.seconds.toFixed(2)} s`,
+      `${a.cpu.toFixed(2)} s (${ratio(a.cpu, b.cpu)})`,
+      `${b.cpu.toFixed(2)} s`,
+      `${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%)`,
+      mb(b.wire),
+    ];
+    console.log(`| ${name} | ${cells.join(" | ")} |`);
+  }
 } finally {
   fs.rmSync(base, { recursive: true, force: true });
 }
