@@ -6,7 +6,8 @@
  *
  * Metadata calls (stat, names, open/close) are synchronous system calls on the local disk: a few
  * microseconds each, where a trip through libuv's thread pool costs a hundred and dominates a
- * many-small-files workload. Data (read, write, fsync) goes through the thread pool.
+ * many-small-files workload. Data (read, large writes, fsync) goes through the thread pool; a
+ * write of up to 64 KiB is synchronous.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -73,6 +74,9 @@ export interface FsLayer {
   access(p: string, mode: number): Promise<void>;
 }
 
+/** Writes up to this size are synchronous calls (see {@link Passthrough.write}). */
+const SYNC_WRITE_MAX = 64 << 10;
+
 /** `O_APPEND`: never passed down; the kernel already sends appends at the file's end offset. */
 const O_APPEND = fs.constants.O_APPEND;
 
@@ -109,6 +113,9 @@ export class Passthrough implements FsLayer {
   }
 
   async write(_mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    // A small write lands in the page cache in microseconds; the thread pool's round trip costs
+    // more than that (a small file's one write in an untar). Large writes keep overlapping there.
+    if (len <= SYNC_WRITE_MAX) return fs.writeSync(fh, buf, 0, len, pos);
     return (await p.write(fh, buf, 0, len, pos)).bytesWritten;
   }
 

@@ -7,8 +7,8 @@ import path from "node:path";
 import { hashBuffer } from "../journal/content-hash.js";
 import type { Db } from "../journal/db.js";
 import { META_DIR } from "../journal/fileset.js";
-import type { ObjectType } from "../journal/fsdb.js";
-import type { NewRecord } from "../journal/records.js";
+import type { Fsdb, FsObject, ObjectType } from "../journal/fsdb.js";
+import { ROOT_FID, type NewRecord } from "../journal/records.js";
 import { attrsOf } from "./object-stat.js";
 
 /** Content hash of the empty file (a file just created). */
@@ -33,15 +33,24 @@ export class Serial {
   }
 }
 
-/** A batch commits when no journaling step followed for this long (ms)... */
-const BATCH_IDLE_MS = 1;
-/** ...or when it is this old (ms), however busy the filter is. */
-const BATCH_MAX_MS = 20;
+/** When a filter's batch commits, besides its durability points (ms). */
+export interface BatchTiming {
+  /** When no journaling step followed for this long... */
+  idleMs: number;
+  /** ...or when the batch is this old, however busy the filter is. */
+  maxMs: number;
+}
+
+/**
+ * The filter's timing: a program's steps on one file (tar: create, write, chown, utimens, chmod,
+ * close) usually fall in one batch, so they fold into one record; a crash loses at most 20 ms.
+ */
+export const BATCH_TIMING: BatchTiming = { idleMs: 10, maxMs: 20 };
 
 /**
  * Group commit of the filter's journaling steps: they run (each as a savepoint) inside one write
- * transaction, committed when the filter goes idle, when the batch is {@link BATCH_MAX_MS} old, or at
- * once on demand (a file's close, fsync, unmount). A crash loses at most that uncommitted tail, which
+ * transaction, committed when the filter goes idle, when the batch is too old (see
+ * {@link BATCH_TIMING}), or at once on demand (a file's close, fsync, unmount). A crash loses at most that uncommitted tail, which
  * the recovery scan at the next attach journals again (the paper's suspects).
  */
 export class Batch {
@@ -52,6 +61,9 @@ export class Batch {
     private readonly db: Db,
     /** The queue commits run in, so a commit never lands in the middle of a step. */
     private readonly queue: Serial,
+    /** Called when the batch's records become visible to others (commit) or a step failed. */
+    private readonly onEnd: () => void = () => undefined,
+    private readonly timing: BatchTiming = BATCH_TIMING,
   ) {}
 
   /** Runs `fn` in the batch, beginning one if none is open. */
@@ -60,10 +72,16 @@ export class Batch {
       this.db.exec("BEGIN IMMEDIATE");
       this.started = Date.now();
     }
-    const out = this.db.transaction(fn)();
+    let out: T;
+    try {
+      out = this.db.transaction(fn)();
+    } catch (err) {
+      this.onEnd();
+      throw err;
+    }
     clearTimeout(this.timer);
-    if (Date.now() - this.started >= BATCH_MAX_MS) this.commit();
-    else this.timer = setTimeout(() => void this.queue.run(async () => this.commit()), BATCH_IDLE_MS);
+    if (Date.now() - this.started >= this.timing.maxMs) this.commit();
+    else this.timer = setTimeout(() => void this.queue.run(async () => this.commit()), this.timing.idleMs);
     return out;
   }
 
@@ -71,6 +89,7 @@ export class Batch {
   commit(): void {
     clearTimeout(this.timer);
     if (this.db.inTransaction) this.db.exec("COMMIT");
+    this.onEnd();
   }
 }
 
@@ -101,4 +120,13 @@ export function newRecord(type: ObjectType, placed: { fid: string; time: number;
     case "l":
       return { op: "symlink", ...placed, target: target!, attrs };
   }
+}
+
+/** The Fsdb object at root-relative path `r`, walking names from the root (fids only until the last). */
+export function objectAt(fsdb: Fsdb, r: string): FsObject | undefined {
+  if (r === "") return fsdb.get(ROOT_FID);
+  const names = r.split("/");
+  let fid: string | undefined = ROOT_FID;
+  for (let i = 0; i < names.length - 1 && fid !== undefined; i++) fid = fsdb.childFid(fid, names[i]!);
+  return fid === undefined ? undefined : fsdb.child(fid, names[names.length - 1]!);
 }

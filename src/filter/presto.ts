@@ -5,7 +5,8 @@
  *
  * Invariants:
  * - Updates are journaled one at a time, in the order they were made (one serial queue); the Fsdb
- *   row and its record commit together ({@link Journal.record}).
+ *   row and its record commit together ({@link Journal.record}). Within the open batch a program's
+ *   follow-up updates of an object fold into its last record (`presto-fold.ts`).
  * - A written file is journaled when it is closed (flush): one `close` record, content hash taken
  *   then. Names (create, mkdir, symlink, link, unlink, rmdir, rename) and attributes get their own
  *   records with base versions, and the directories they touch get their mtime `setattr`.
@@ -17,12 +18,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
-import { Journal } from "../journal/journal.js";
-import { ROOT_FID, type NewRecord } from "../journal/records.js";
+import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { localFields, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
-import { Batch, EMPTY_HASH, errnoError, FUSE_HIDDEN, isMeta, newRecord, parentOf, rel, Serial } from "./presto-support.js";
+import { FoldingJournal } from "./presto-fold.js";
+import { Batch, BATCH_TIMING, type BatchTiming, EMPTY_HASH, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
 
 /** What the filter journaled since it attached. */
@@ -44,6 +45,8 @@ export interface AttachOptions {
   detail?: Record<string, unknown>;
   /** Fetches objects without `HAS_DATA` before they are opened or listed (a lazy replica). */
   upcall?: Upcall;
+  /** When the journal's batches commit besides durability points (tests pin it; default {@link BATCH_TIMING}). */
+  batch?: BatchTiming;
 }
 
 /** The journaling decorator. Attach it with {@link Presto.attach}; call {@link Presto.detach} at unmount. */
@@ -64,9 +67,11 @@ export class Presto implements FsLayer {
     readonly set: FileSet,
     private readonly inner: FsLayer,
     private readonly upcall: Upcall | undefined,
+    timing: BatchTiming = BATCH_TIMING,
   ) {
-    this.batch = new Batch(set.db, this.serial);
-    this.ctx = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+    const journal = new FoldingJournal(set);
+    this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
+    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
     this.ignored = loadIgnore(set.root);
   }
 
@@ -84,7 +89,7 @@ export class Presto implements FsLayer {
     } finally {
       release();
     }
-    return new Presto(set, inner, opts.upcall);
+    return new Presto(set, inner, opts.upcall, opts.batch);
   }
 
   /** What the filter journaled since it attached. */
@@ -299,7 +304,7 @@ export class Presto implements FsLayer {
       const link = type === "l" ? fs.readlinkSync(path.join(this.set.root, r)) : null;
       this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
-    this.settleAttrs(parentOf(r));
+    this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's
   }
 
   private removed(obj: FsObject): void {
@@ -332,9 +337,12 @@ export class Presto implements FsLayer {
     if (parentOf(to) !== parentOf(from)) this.settleAttrs(parentOf(to));
   }
 
-  /** The known object at `r` with its current lstat, or undefined (unknown, gone, or changed type: suspect). */
-  private current(r: string): { obj: FsObject; st: fs.BigIntStats } | undefined {
-    const obj = this.resolve(r);
+  /**
+   * The known object at `r` (`known`: already resolved in this step, its row unchanged since) with
+   * its current lstat, or undefined (unknown, gone, or changed type: suspect).
+   */
+  private current(r: string, known?: FsObject): { obj: FsObject; st: fs.BigIntStats } | undefined {
+    const obj = known ?? this.resolve(r);
     const st = obj && fs.lstatSync(path.join(this.set.root, r), { bigint: true, throwIfNoEntry: false });
     if (!obj || !st) return undefined; // gone meanwhile: its removal is journaled by its own operation
     if (typeOf(st) === obj.type) return { obj, st };
@@ -343,8 +351,8 @@ export class Presto implements FsLayer {
   }
 
   /** Journals the attribute changes of the known object at `r` (setattr), as a scan would. */
-  private settleAttrs(r: string): void {
-    const cur = this.current(r);
+  private settleAttrs(r: string, known?: FsObject): void {
+    const cur = this.current(r, known);
     if (cur) recordAttrs(this.ctx, cur.obj, cur.st);
   }
 
@@ -365,15 +373,9 @@ export class Presto implements FsLayer {
     this.ctx.report.records++;
   }
 
-  /** The Fsdb object at root-relative path `r`, walking names from the root. */
+  /** The Fsdb object at root-relative path `r`. */
   private resolve(r: string): FsObject | undefined {
-    let cur = this.set.fsdb.get(ROOT_FID);
-    if (r === "") return cur;
-    for (const name of r.split("/")) {
-      if (!cur) return undefined;
-      cur = this.set.fsdb.child(cur.fid, name);
-    }
-    return cur;
+    return objectAt(this.set.fsdb, r);
   }
 
   /** True for names the file set does not replicate (ignore rules, libfuse's hidden files). */

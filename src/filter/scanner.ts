@@ -186,7 +186,7 @@ function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, 
 export function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
   const attrs = changedAttrs(obj, st);
   if (isEmptyAttrs(attrs)) {
-    if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size });
+    if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), st.ctimeNs.toString());
     return;
   }
   ctx.journal.record({ op: "setattr", fid: obj.fid, time: Date.now(), base: obj.version, attrs }, () =>

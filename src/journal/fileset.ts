@@ -50,6 +50,8 @@ export class FileSet {
   private groupStarted = 0;
   private fidLimit = 0;
   private readonly sSetMeta;
+  private replicaIdCache: string | undefined;
+  private roleCache: Role | undefined;
 
   private constructor(
     /** Absolute path of the holding location. */
@@ -137,14 +139,14 @@ export class FileSet {
     return this.meta("fileset_id");
   }
 
-  /** This copy's replica id; prefixes the fids it allocates. */
+  /** This copy's replica id; prefixes the fids it allocates. Never changes (read once). */
   get replicaId(): string {
-    return this.meta("replica_id");
+    return (this.replicaIdCache ??= this.meta("replica_id"));
   }
 
-  /** Whether this copy is the holder (server) or a replica (client). */
+  /** Whether this copy is the holder (server) or a replica (client). Never changes (read once). */
   get role(): Role {
-    return this.meta("role") as Role;
+    return (this.roleCache ??= this.meta("role") as Role);
   }
 
   /** Human name of the file set. */

@@ -67,6 +67,9 @@ export class Fsdb {
   private readonly sCount;
   private readonly sHasChildren;
   private readonly sByHash;
+  private readonly sSetVersion;
+  private readonly sSetLocal;
+  private readonly sChildFid;
 
   constructor(private readonly db: Db) {
     this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
@@ -77,6 +80,9 @@ export class Fsdb {
     this.sDelete = db.prepare<[string], unknown>(`DELETE FROM objects WHERE fid = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM objects`);
     this.sHasChildren = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM objects WHERE parent = ? LIMIT 1`);
+    this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
+    this.sSetLocal = db.prepare<[string, string, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
+    this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
 
@@ -95,6 +101,11 @@ export class Fsdb {
   /** The object named `name` in directory `parent`. */
   child(parent: string, name: string): FsObject | undefined {
     return this.sChild.get(parent, name);
+  }
+
+  /** The fid of the object named `name` in directory `parent` (a path walk's step: no row built). */
+  childFid(parent: string, name: string): string | undefined {
+    return this.sChildFid.get(parent, name);
   }
 
   /** All objects in directory `parent` (one directory's worth, never the whole tree). */
@@ -120,6 +131,16 @@ export class Fsdb {
   /** Inserts or replaces an object. */
   put(o: FsObject): void {
     this.sPut.run(o);
+  }
+
+  /** Sets an object's version stamp (no-op for an unknown fid); one narrow update, no row rewrite. */
+  setVersion(fid: string, version: string): void {
+    this.sSetVersion.run(version, fid);
+  }
+
+  /** Refreshes the local inode fields of an object whose attributes did not change (one narrow update). */
+  setLocal(fid: string, ino: string, ctimeNs: string): void {
+    this.sSetLocal.run(ino, ctimeNs, fid);
   }
 
   /** Removes an object's row. */

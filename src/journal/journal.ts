@@ -24,10 +24,7 @@ export class Journal {
       const volume = set.log.head() + 1;
       const full = { ...rec, seq: volume, origin: set.replicaId, originSeq: volume } as JournalRecord;
       const logged = set.log.append(full, (v) => `${set.replicaId}:${v}`);
-      if (rec.op !== "unlink" && rec.op !== "rmdir") {
-        const obj = set.fsdb.get(rec.fid);
-        if (obj) set.fsdb.put({ ...obj, version: logged.version });
-      }
+      if (rec.op !== "unlink" && rec.op !== "rmdir") set.fsdb.setVersion(rec.fid, logged.version);
       return logged.record;
     });
   }

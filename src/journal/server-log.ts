@@ -12,6 +12,7 @@ export class ServerLog {
   private readonly sSince;
   private readonly sHead;
   private readonly sByOrigin;
+  private readonly sReplace;
 
   constructor(db: Db) {
     this.sInsert = db.prepare<[number, string, number, string, string, string]>(
@@ -20,6 +21,7 @@ export class ServerLog {
     this.sSince = db.prepare<[number, number], { body: string; version: string }>(
       `SELECT body, version FROM server_log WHERE volume > ? ORDER BY volume LIMIT ?`,
     );
+    this.sReplace = db.prepare<[string, number]>(`UPDATE server_log SET body = ? WHERE volume = ?`);
     this.sHead = db.prepare<[], { v: number | null }>(`SELECT max(volume) AS v FROM server_log`);
     this.sByOrigin = db.prepare<[string, number], { body: string; version: string }>(
       `SELECT body, version FROM server_log WHERE origin = ? AND origin_seq >= ? ORDER BY origin_seq`,
@@ -41,6 +43,14 @@ export class ServerLog {
     const stored = { ...record, seq: volume } as JournalRecord;
     this.sInsert.run(volume, record.origin, record.originSeq, record.fid, version, JSON.stringify(stored));
     return { record: stored, version };
+  }
+
+  /**
+   * Rewrites the body of the logged record numbered `record.seq` (same object, same stamp). Only
+   * for a record no one can have read yet: the filter folding its own uncommitted records.
+   */
+  replace(record: JournalRecord): void {
+    this.sReplace.run(JSON.stringify(record), record.seq);
   }
 
   /** Up to `limit` records after volume stamp `since`, in order. */
