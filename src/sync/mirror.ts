@@ -11,6 +11,7 @@ import { Journal } from "../journal/journal.js";
 import type { JournalRecord, LoggedRecord, NewRecord } from "../journal/records.js";
 import { reintegrate, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
+import { holderObjects } from "./resolution.js";
 import { MAX_PAGE } from "./server.js";
 
 /** What the holder's log says of one object since SRC last synced. */
@@ -36,7 +37,14 @@ export function holderStates(records: LoggedRecord[], self: string, conflicted: 
     return st;
   };
   for (const { record: r, version } of records) {
-    if (r.origin === self) continue;
+    if (r.origin === self) {
+      // SRC's own change (a conflict it won, say): no change to answer, but the holder's state moved
+      const st = s.get(r.fid);
+      if (st && (r.op === "unlink" || r.op === "rmdir")) st.exists = false;
+      if (st && r.op === "rename") Object.assign(st, { parent: r.newParent, name: r.newName });
+      if (st) st.version = version;
+      continue;
+    }
     switch (r.op) {
       case "create":
       case "mkdir":
@@ -162,6 +170,13 @@ export async function mirrorRevert(set: FileSet, peer: HolderPeer, tally: SyncTa
   const refused = set.cml.all();
   const { records } = await holderChanges(peer, Number(set.meta("last_seen")));
   const states = holderStates(records, set.replicaId, refused);
+  // A state only edited (close, setattr) has no place in the log: ask the holder where it is now.
+  const unplaced = [...states].filter(([, st]) => st.exists && st.parent === "").map(([fid]) => fid);
+  for (const [fid, o] of await holderObjects(peer, unplaced)) {
+    const st = states.get(fid)!;
+    if (o) Object.assign(st, { parent: o.parent ?? "", name: o.name, type: o.type, version: o.version }); // the root stays unplaced
+    else st.exists = false;
+  }
   const depth = (fid: string): number => (set.fsdb.get(fid) ? set.fsdb.pathOf(fid).split("/").length : 0);
   const plan = correctives(states, (fid) => set.fsdb.get(fid), depth);
   const journal = new Journal(set);

@@ -96,7 +96,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
 const GETATTR_PAGE = 2000;
 
 /** The holder's current objects for `fids` (absent where it has none), asked in pages. */
-async function holderObjects(peer: HolderPeer, fids: string[]): Promise<Map<string, FsObject | undefined>> {
+export async function holderObjects(peer: HolderPeer, fids: string[]): Promise<Map<string, FsObject | undefined>> {
   const out = new Map<string, FsObject | undefined>();
   for (let i = 0; i < fids.length; i += GETATTR_PAGE) {
     const page = fids.slice(i, i + GETATTR_PAGE);

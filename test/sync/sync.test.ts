@@ -147,6 +147,33 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(again.json!.recordsShipped, 0);
   });
 
+  it("--mirror settles conflicts for SRC and reverts the rest: an edit on both sides, a DEST edit of a file SRC deleted, a DEST rename with an edit inside", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "index.html", "v1");
+    write(a, "other", "keep");
+    write(a, "d/y", "y");
+    assert.equal((await syncJson(["--mirror", a, b])).code, 0);
+    write(a, "index.html", "master");
+    write(b, "index.html", "defaced");
+    fs.rmSync(path.join(a, "other"));
+    write(b, "other", "edited on DEST");
+    write(b, "d/y", "z");
+    fs.renameSync(path.join(b, "d"), path.join(b, "e"));
+    const r = await syncJson(["--mirror", a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.json!.conflicts.map((c) => [c.path, c.kind, c.policy, c.winner]).sort(), [
+      ["index.html", "update/update", "client", "client"],
+      ["other", "delete/update", "client", "client"],
+    ]);
+    assert.deepEqual(manifest(b), manifest(a));
+    const kept = fs.readFileSync(path.join(b, ".intermezzo/conflicts.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { stored: string });
+    const versions = kept.map((e) => fs.readFileSync(path.join(b, e.stored), "utf8")).sort();
+    assert.deepEqual(versions, ["defaced", "edited on DEST", "z"]);
+    const again = await syncJson(["--mirror", a, b]);
+    assert.equal(again.code, 0, again.stderr);
+  });
+
   it("refuses a missing root, a vanished holder, and a mass deletion, and --force overrides the last two", async () => {
     const a = dir();
     const b = dir();
