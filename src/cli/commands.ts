@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, CommandModule> = {
   init: () => import("./init.js"),
   scan: () => import("./scan.js"),
   log: () => import("./log.js"),
+  status: () => import("./status.js"),
   serve: () => import("./serve.js"),
   mount: () => import("./mount.js"),
   umount: () => import("./umount.js"),

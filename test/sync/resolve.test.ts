@@ -1,8 +1,9 @@
 /**
  * Conflict notification and settling by hand, through the built CLIs as an admin runs them:
  * `--notify-command` gets the list on stdin, `--json` lists the conflicts, the file set's config
- * sets the policy and its glob overrides, `intermezzo conflicts` lists them, and `intermezzo resolve`
- * settles a parked or auto-resolved one so the choice replicates on the next sync.
+ * sets the policy and its glob overrides, `intermezzo conflicts` lists them (and `intermezzo status`
+ * counts the open ones), and `intermezzo resolve` settles a parked or auto-resolved one so the
+ * choice replicates on the next sync.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -95,9 +96,15 @@ describe("conflict notification and intermezzo resolve", () => {
     assert.equal(open?.kept, "client");
     assert.equal(read(a, open.stored!), "client doc.txt");
 
+    const status = async (): Promise<{ role: string; pending: number; conflicts: { open: number } }> => JSON.parse((await runCli(IMZ_BIN, ["status", "--json", a])).stdout);
+    assert.deepEqual([(await status()).role, (await status()).pending, (await status()).conflicts.open], ["replica", 0, 1]);
+
     const res = await runCli(IMZ_BIN, ["resolve", a, "doc.txt", "--keep", "client"]);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(read(a, "doc.txt"), "client doc.txt");
+    const settled = await status();
+    assert.equal(settled.conflicts.open, 0);
+    assert.ok(settled.pending > 0, "the kept version waits in the CML for the next sync");
     assert.equal((await conflicts(a))[0]?.status, "resolved");
     const s = await syncJson([a, b]);
     assert.equal(s.code, 0, s.stderr);

@@ -1,0 +1,54 @@
+/**
+ * `intermezzo status DIR [--json]`: what a file set is and where it stands — its role and ids, the
+ * volume stamp (holder) or last-seen stamp (replica), pending CML records, whether a filter journals
+ * it now (so a sync will not scan), and open conflicts.
+ */
+import type { Command } from "commander";
+import { readConflicts } from "../conflict/store.js";
+import { FileSet } from "../journal/fileset.js";
+import { runAction } from "./exit.js";
+
+/** Registers `status`. */
+export function register(program: Command): void {
+  program
+    .command("status")
+    .description("show a file set's role, stamps, pending records, filter state and open conflicts")
+    .argument("<dir>", "a file set")
+    .option("--json", "one JSON object", false)
+    .action((dir: string, o: { json: boolean }) =>
+      runAction("intermezzo", async () => {
+        const set = FileSet.open(dir);
+        try {
+          const conflicts = readConflicts(set);
+          const status = {
+            root: set.root,
+            name: set.name,
+            fileset: set.filesetId,
+            role: set.role,
+            replica: set.replicaId,
+            holder: set.role === "holder" ? set.replicaId : set.meta("holder_replica"),
+            volume: set.role === "holder" ? set.log.head() : Number(set.meta("last_seen") || "0"),
+            objects: set.fsdb.count(),
+            pending: set.cml.count(),
+            filtered: set.isContinuouslyFiltered(),
+            conflicts: { open: conflicts.filter((c) => c.status === "open").length, total: conflicts.length },
+          };
+          if (o.json) {
+            process.stdout.write(JSON.stringify(status) + "\n");
+            return;
+          }
+          const stamp = set.role === "holder" ? `volume stamp ${status.volume}` : `holder ${status.holder || "(none yet)"}, last seen volume ${status.volume}`;
+          process.stdout.write(
+            [
+              `${status.root}: file set ${status.name} (${status.fileset || "not yet joined"}), ${status.role}, replica ${status.replica}`,
+              `  ${stamp}; ${status.objects} object(s); ${status.pending} pending record(s)`,
+              `  ${status.filtered ? "journaled by a live filter: a sync will not scan it" : "not filtered now: a sync scans it first"}`,
+              `  conflicts: ${status.conflicts.open} open of ${status.conflicts.total}${status.conflicts.open > 0 ? ` (intermezzo conflicts ${dir})` : ""}`,
+            ].join("\n") + "\n",
+          );
+        } finally {
+          set.close();
+        }
+      }),
+    );
+}
