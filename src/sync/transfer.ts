@@ -47,8 +47,9 @@ export function describedStream(produce: (settle: (c: Content) => void) => Async
  * The Fsdb's content hash of `obj` when it can stand for the bytes of the open file `st` describes:
  * a file with data whose size, mtime, ctime and inode are still those recorded with the hash (the
  * scanner's quick check; a write since then moves ctime). A sender reading such a file need not
- * hash it again. Should a write slip past the check, the receiver's hash check fails and its retry
- * finds the file changed, so that read hashes what it sends.
+ * hash it again. A write during the read fails the receiver's hash check, and its whole-file retry
+ * sees the new ctime and hashes what it sends; a write in the same clock tick as the recorded ctime
+ * (which the scanner misses too) fails the check again, a per-path problem, never a wrong install.
  */
 export function recordedHash(obj: FsObject | undefined, st: fs.BigIntStats): string | undefined {
   const same =
