@@ -87,7 +87,14 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     let scanned = await scanReplica();
     const attach = await attaching;
-    if (set.meta("holder_replica") !== attach.holder) {
+    if (set.meta("holder_replica") === "") {
+      // A replica joining for the first time: nothing of it was ever stamped, so the scan just
+      // made is what a rejoin would rescan (a first copy hashes its tree once, not twice).
+      set.transaction(() => {
+        set!.setMeta("fileset_id", attach.filesetId);
+        set!.setMeta("holder_replica", attach.holder);
+      });
+    } else if (set.meta("holder_replica") !== attach.holder) {
       rejoin(set, attach.filesetId, attach.holder);
       scanned = await scanReplica();
     }
