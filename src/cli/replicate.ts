@@ -2,7 +2,8 @@
  * `intermezzo replicate SERVER DIR [--lazy]`: make DIR (new or empty) a replica of the file set
  * SERVER holds. Without `--lazy` a full copy, as a first `intermezzo-sync DIR SERVER` would make;
  * with it, names and attributes only: file data stays on the holder until first read through
- * `intermezzo mount DIR MOUNTPOINT`, which fetches it from SERVER (recorded in the file set).
+ * `intermezzo mount DIR MOUNTPOINT`, which fetches it from SERVER (recorded in the file set, with
+ * `-i` and `--remote-command` when given).
  * Later, `intermezzo-sync DIR SERVER` keeps either kind current.
  */
 import type { Command } from "commander";
@@ -42,7 +43,8 @@ async function run(server: string, dir: string, o: ReplicateFlags): Promise<Exit
     owner: o.owner,
     remote: { identityFiles: o.identity.length > 0 ? o.identity : undefined, hostKeyPolicy: o.acceptNew ? "accept-new" : "strict", remoteCommand: o.remoteCommand },
   });
-  const r = await replicate(server, dir, peer, { lazy: o.lazy, owner: o.owner });
+  const ssh = { identityFiles: o.identity, ...(o.remoteCommand !== undefined ? { remoteCommand: o.remoteCommand } : {}) };
+  const r = await replicate(server, dir, peer, { lazy: o.lazy, owner: o.owner, ssh });
   process.stdout.write(o.json ? JSON.stringify({ server, dir, lazy: o.lazy, ...r }) + "\n" : describe(server, dir, o.lazy, r));
   return r.sync.problems.length > 0 ? ExitCode.PARTIAL : ExitCode.OK;
 }

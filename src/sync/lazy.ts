@@ -19,6 +19,21 @@ export const META_LAZY = "lazy";
 /** Meta key: the holder as `replicate` reached it (absolute path, `[user@]host:path` or `imz://…`). */
 export const META_HOLDER = "holder_endpoint";
 
+/** Meta key: the SSH options `replicate` was given (JSON: identity files, remote command), reused by the mount. */
+export const META_HOLDER_SSH = "holder_ssh";
+
+/** SSH options recorded for a lazy replica's upcalls. */
+export interface RecordedSsh {
+  identityFiles?: string[];
+  remoteCommand?: string;
+}
+
+/** The SSH options `replicate` recorded (none for a local holder or when none were given). */
+export function recordedSsh(set: FileSet): RecordedSsh {
+  const v = optionalMeta(set, META_HOLDER_SSH);
+  return v ? (JSON.parse(v) as RecordedSsh) : {};
+}
+
 /** A meta value, or `undefined` when the file set has none (older file sets lack these keys). */
 export function optionalMeta(set: FileSet, key: string): string | undefined {
   return set.db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`).get(key)?.value;

@@ -11,7 +11,7 @@ import { ImzError } from "../errors.js";
 import { FileSet, META_DIR } from "../journal/fileset.js";
 import { HAS_DATA } from "../journal/fsdb.js";
 import { parseEndpoint } from "../ssh/remote-path.js";
-import { META_HOLDER, META_LAZY } from "./lazy.js";
+import { META_HOLDER, META_HOLDER_SSH, META_LAZY, type RecordedSsh } from "./lazy.js";
 import type { HolderPeer } from "./peer.js";
 import { syncFileSets, type SyncReport } from "./sync.js";
 
@@ -21,6 +21,8 @@ export interface ReplicateOptions {
   lazy: boolean;
   /** Replicate numeric ownership (as root). */
   owner: boolean;
+  /** SSH options to record for the mount's upcalls (identity files are made absolute). */
+  ssh?: RecordedSsh;
 }
 
 /** What {@link replicate} made. */
@@ -71,6 +73,11 @@ export async function replicate(holderSpec: string, dir: string, peer: HolderPee
     set.transaction(() => {
       set.setMeta(META_HOLDER, e.kind === "local" ? path.resolve(e.path) : holderSpec);
       set.setMeta(META_LAZY, opts.lazy ? "1" : "0");
+      const ssh: RecordedSsh = {
+        ...(opts.ssh?.identityFiles?.length ? { identityFiles: opts.ssh.identityFiles.map((f) => path.resolve(f)) } : {}),
+        ...(opts.ssh?.remoteCommand !== undefined ? { remoteCommand: opts.ssh.remoteCommand } : {}),
+      };
+      if (e.kind !== "local" && Object.keys(ssh).length > 0) set.setMeta(META_HOLDER_SSH, JSON.stringify(ssh));
     });
   } finally {
     set.close();

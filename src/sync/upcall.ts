@@ -20,7 +20,8 @@ import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { connectHolder } from "./connect.js";
-import { holderEndpoint, isLazy } from "./lazy.js";
+import type { OpenRemoteOptions } from "../ssh/open-remote.js";
+import { holderEndpoint, isLazy, recordedSsh } from "./lazy.js";
 import type { HolderPeer } from "./peer.js";
 import { stageContent } from "./transfer.js";
 
@@ -45,6 +46,8 @@ export interface LentoUpcallOptions {
   owner: boolean;
   /** Where failed fetches are reported (the mount's stderr). */
   log?: (line: string) => void;
+  /** SSH options over those `replicate` recorded (tests: a client home of their own). */
+  remote?: OpenRemoteOptions;
 }
 
 /** Fetches placeholders' data from the file set's holder for Presto. */
@@ -168,7 +171,8 @@ export class LentoUpcall {
 }
 
 /**
- * Lento's upcalls for a lazy replica, connecting to the holder `replicate` recorded; undefined for
+ * Lento's upcalls for a lazy replica, connecting to the holder `replicate` recorded (with the SSH
+ * identity files and remote command it was given; the host key must be in known_hosts); undefined for
  * a file set that is not a lazy replica (every object has its data). Throws `NO_DATA` for a lazy
  * replica whose holder endpoint was never recorded.
  */
@@ -180,5 +184,6 @@ export function upcallsFor(set: FileSet, opts: LentoUpcallOptions): LentoUpcall 
       hint: "make it again with 'intermezzo replicate SERVER DIR --lazy'",
     });
   }
-  return new LentoUpcall(set, () => connectHolder(spec, { owner: opts.owner }), opts);
+  const remote: OpenRemoteOptions = { ...recordedSsh(set), ...opts.remote };
+  return new LentoUpcall(set, () => connectHolder(spec, { owner: opts.owner, remote }), opts);
 }
