@@ -7,7 +7,7 @@
  * type, the journal's decoder and the wire protocol's header check.
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { ImzError } from "../errors.js";
 
 /** The root directory's fid in every file set. */
@@ -119,18 +119,30 @@ export const LoggedSchema = Type.Object(
 /** See {@link LoggedSchema}. */
 export type LoggedRecord = Static<typeof LoggedSchema>;
 
-const checkRecord = TypeCompiler.Compile(RecordSchema);
 const BY_OP: Record<string, TSchema> = {
   create: CreateSchema, mkdir: MkdirSchema, symlink: SymlinkSchema, link: LinkSchema, unlink: UnlinkSchema,
   rmdir: RmdirSchema, rename: RenameSchema, setattr: SetattrSchema, close: CloseSchema,
 };
-const checkByOp = new Map(Object.entries(BY_OP).map(([op, schema]) => [op, TypeCompiler.Compile(schema)]));
+let checkRecord: TypeCheck<typeof RecordSchema> | undefined;
+const checkByOp = new Map<string, TypeCheck<TSchema>>();
+/** The compiled record check, built on first use (a process that handles no record never pays for it). */
+function recordChecker(): TypeCheck<typeof RecordSchema> {
+  return (checkRecord ??= TypeCompiler.Compile(RecordSchema));
+}
+/** The compiled check of one op's schema (for its error message), built on first use. */
+function opChecker(op: string): TypeCheck<TSchema> | undefined {
+  const schema = BY_OP[op];
+  if (!schema) return undefined;
+  let c = checkByOp.get(op);
+  if (!c) checkByOp.set(op, (c = TypeCompiler.Compile(schema)));
+  return c;
+}
 
 /** Validates an untrusted value as a journal record; throws `RECORD_INVALID` with the first problem. */
 export function parseRecord(value: unknown): JournalRecord {
-  if (checkRecord.Check(value)) return value;
+  if (recordChecker().Check(value)) return value;
   const op = typeof value === "object" && value !== null ? String((value as { op?: unknown }).op) : typeof value;
-  const first = (checkByOp.get(op) ?? checkRecord).Errors(value).First();
+  const first = (opChecker(op) ?? recordChecker()).Errors(value).First();
   throw new ImzError("RECORD_INVALID", `invalid ${op} record: ${first ? `${first.path || "/"} ${first.message}` : "bad shape"}`, {
     hint: "the journal or the peer sent a record this version does not understand",
   });
