@@ -11,6 +11,8 @@
  * record by the scanner, never served by backfetch, never a delta basis or a local copy source.
  */
 import fs from "node:fs";
+import type { Statement } from "better-sqlite3";
+import type { Db } from "../journal/db.js";
 import type { FileSet } from "../journal/fileset.js";
 import { carriesContent, type JournalRecord } from "../journal/records.js";
 
@@ -34,9 +36,14 @@ export function recordedSsh(set: FileSet): RecordedSsh {
   return v ? (JSON.parse(v) as RecordedSsh) : {};
 }
 
+/** The meta lookup, prepared once per database (it runs once per record a sync applies). */
+const metaLookups = new WeakMap<Db, Statement<[string], string>>();
+
 /** A meta value, or `undefined` when the file set has none (older file sets lack these keys). */
 export function optionalMeta(set: FileSet, key: string): string | undefined {
-  return set.db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`).get(key)?.value;
+  let lookup = metaLookups.get(set.db);
+  if (!lookup) metaLookups.set(set.db, (lookup = set.db.prepare<[string], string>(`SELECT value FROM meta WHERE key = ?`).pluck()));
+  return lookup.get(key);
 }
 
 /** True for a lazy replica: file content is left on the holder until first use. */
