@@ -83,7 +83,7 @@ export class LentoUpcall {
       const applier = new Applier(this.set, { owner: this.opts.owner });
       let staged;
       try {
-        staged = await stageContent(applier.holding, peer.fetch(obj.fid));
+        staged = await stageContent(applier.holding, peer.fetch(this.knownName(obj).fid));
       } catch (err) {
         if (isImzError(err, "CONNECTION_LOST")) this.drop();
         throw err;
@@ -97,6 +97,15 @@ export class LentoUpcall {
     } finally {
       if (--this.busy === 0) this.idle = setTimeout(() => void this.drop(), IDLE_MS).unref();
     }
+  }
+
+  /**
+   * The name to ask the holder for: `obj` itself, or — for a hard link made here and not yet
+   * reintegrated, which the holder does not know — another name of its inode the holder stamped.
+   */
+  private knownName(obj: FsObject): FsObject {
+    if (obj.version !== "" || obj.ino === null) return obj;
+    return this.set.fsdb.byIno(obj.ino).find((o) => o.version !== "") ?? obj;
   }
 
   /** Closes the holder connection, if any. */

@@ -137,6 +137,17 @@ describe("a lazy replica through FUSE", () => {
     assert.equal(await shIn(mnt, `cat top.txt`), "new on the holder\n");
     assert.equal(lento!.stats.fetches, 1);
   });
+
+  it("fetches a placeholder first read through a hard link made here, by the name the holder knows", async () => {
+    const file = "with space/and more/file with spaces";
+    assert.ok(placeholders(dir).includes(file));
+    const before = lento!.stats.fetches;
+    await shIn(mnt, `ln '${file}' linked`);
+    const want = md5(path.join(holder, file));
+    assert.equal(await shIn(mnt, `md5sum linked | cut -d' ' -f1`), `${want}\n`);
+    assert.equal(await shIn(mnt, `md5sum '${file}' | cut -d' ' -f1`), `${want}\n`);
+    assert.equal(lento!.stats.fetches, before + 1, "one fetch for both names");
+  });
 });
 
 describe("intermezzo replicate", () => {
