@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { ImzError } from "../errors.js";
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -48,6 +48,8 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TABLE filter_events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT) STRICT;
   `,
   2: `CREATE INDEX cml_fid ON cml(fid);`,
+  // Fsdb.byHash runs once per transferred file (a local copy source): without it, a scan of the table.
+  3: `CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
 };
 
 /**
