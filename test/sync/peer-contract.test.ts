@@ -188,8 +188,10 @@ for (const t of TRANSPORTS) {
 
     it("reintegrate answers one result per record in order, backfetching content through the source; applied reports them; a resend is recognised", async () => {
       const holder = t.holderDir();
-      // Give the holder's root an old mtime: with coarse timestamps both roots can otherwise share
-      // one, making the replica's root setattr "identical" rather than "applied".
+      // Give the holder's root an old mtime, after its file set (whose .intermezzo/ moves the root's
+      // mtime) exists: with coarse timestamps both roots can otherwise share one, making the
+      // replica's root setattr "identical" rather than "applied".
+      FileSet.init(holder, { role: "holder" }).close();
       fs.utimesSync(holder, new Date("2001-01-01T00:00:00Z"), new Date("2001-01-01T00:00:00Z"));
       const r = await scannedReplica({ "d/f.txt": "file in d", empty: "", "big.bin": randomBytes(3 << 20, 5), "top.txt": "top" });
       fs.symlinkSync("top.txt", path.join(r.root, "sym"));
