@@ -123,6 +123,18 @@ function files(root: string, dir: string, n: number): void {
   for (let i = 0; i < n; i++) fs.writeFileSync(path.join(root, dir, `f${i}`), `file ${i} of ${dir}\n`);
 }
 
+/**
+ * Removes files from the tree while keeping their inodes allocated (a second name under the
+ * ignored `.intermezzo/`), so a file created next cannot reuse an inode number and pass for a
+ * rename of a removed one.
+ */
+function removeKeepingInodes(root: string, rels: string[]): void {
+  for (const rel of rels) {
+    fs.linkSync(path.join(root, rel), path.join(root, ".intermezzo", `kept-inode-${rel.replace(/\//g, "-")}`));
+    fs.rmSync(path.join(root, rel));
+  }
+}
+
 /** Index of the first line equal to `l` (fails when absent). */
 function at(lines: string[], l: string): number {
   const i = lines.indexOf(l);
@@ -222,14 +234,14 @@ const CASES: Case[] = [
   {
     name: "a file replaced by a directory at the same name",
     setup: (r) => write(r, "x", "was a file"),
-    change: (r) => (fs.rmSync(path.join(r, "x")), write(r, "x/inner", "now inside a directory")),
+    change: (r) => (removeKeepingInodes(r, ["x"]), write(r, "x/inner", "now inside a directory")),
     expect: ["unlink x", "mkdir x", "create x/inner"],
     replay: true,
   },
   {
     name: "a directory replaced by a file at the same name",
     setup: (r) => (files(r, "x", 2), files(r, "keep", 10)),
-    change: (r) => (fs.rmSync(path.join(r, "x"), { recursive: true }), write(r, "x", "now a file")),
+    change: (r) => (removeKeepingInodes(r, ["x/f0", "x/f1"]), fs.rmdirSync(path.join(r, "x")), write(r, "x", "now a file")),
     expect: ["unlink x/f0", "unlink x/f1", "rmdir x", "create x"],
     replay: true,
   },
