@@ -14,7 +14,7 @@ import { scan } from "../filter/scanner.js";
 import type { FileSet } from "../journal/fileset.js";
 import { checkRelPath } from "../sync/holding.js";
 import { conflictName } from "./naming.js";
-import { logConflict, readConflicts, type ConflictEntry } from "./store.js";
+import { logResolution, readConflicts, type ConflictEntry } from "./store.js";
 
 /** What to keep: a side, both, or the content of a file the user merged by hand. */
 export type KeepChoice = { side: "server" | "client" | "both" } | { file: string };
@@ -71,9 +71,7 @@ export async function settleConflict(set: FileSet, relPath: string, keep: KeepCh
   }
   if (out.wrote !== undefined || out.removed !== undefined) out.journaled = (await scan(set)).records;
   const resolvedAs = "file" in keep ? `file:${path.resolve(keep.file)}` : keep.side;
-  const update = { id: entry.id, status: "resolved", resolvedAs, resolvedAt: new Date().toISOString() } as const;
-  logConflict(set, update as unknown as ConflictEntry);
-  out.entry = { ...entry, ...update };
+  out.entry = { ...entry, ...logResolution(set, entry.id, resolvedAs) };
   return out;
 }
 

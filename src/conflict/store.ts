@@ -88,6 +88,13 @@ export function logConflict(set: FileSet, entry: ConflictEntry): void {
   fs.appendFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), JSON.stringify(entry) + "\n");
 }
 
+/** Marks entry `id` resolved by hand (`intermezzo resolve`): one more line, folded by {@link readConflicts}. */
+export function logResolution(set: FileSet, id: string, resolvedAs: string): Pick<ConflictEntry, "status" | "resolvedAs" | "resolvedAt"> {
+  const update = { status: "resolved" as const, resolvedAs, resolvedAt: new Date().toISOString() };
+  fs.appendFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), JSON.stringify({ id, ...update }) + "\n");
+  return update;
+}
+
 /**
  * Keeps a version a change ordered by the replica is about to destroy (a `--mirror` revert, a
  * conflict the replica won): stores it and logs it as settled. Returns the entry.

@@ -17,6 +17,7 @@ export class Cml {
   private readonly sHasFid;
   private readonly sBetween;
   private readonly sSetFid;
+  private readonly sAbout;
 
   constructor(db: Db, private readonly origin: string) {
     this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
@@ -30,6 +31,7 @@ export class Cml {
     this.sBetween = db.prepare<[number, number], { body: string }>(`SELECT body FROM cml WHERE seq BETWEEN ? AND ? ORDER BY seq`);
     this.sSetFid = db.prepare<[string, number]>(`UPDATE cml SET fid = ? WHERE seq = ?`);
     this.sHasFid = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cml WHERE fid = ? LIMIT 1`);
+    this.sAbout = db.prepare<[string], { body: string }>(`SELECT body FROM cml WHERE fid = ? ORDER BY seq`);
   }
 
   /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
@@ -43,6 +45,11 @@ export class Cml {
   /** Every pending record in journal order (validated as it is read). */
   all(): JournalRecord[] {
     return this.sAll.all().map((r) => parseRecord(JSON.parse(r.body)));
+  }
+
+  /** Pending records about object `fid` (their `fid` field), in order; one index look-up. */
+  about(fid: string): JournalRecord[] {
+    return this.sAbout.all(fid).map((r) => parseRecord(JSON.parse(r.body)));
   }
 
   /** Pending records with sequence numbers in `[lo, hi]`, in order. */

@@ -128,7 +128,7 @@ class Executor {
     const set = this.set;
     switch (a.do) {
       case "drop":
-        set.transaction(() => set.cml.drop(set.cml.all().filter((r) => r.fid === a.fid).map((r) => r.seq)));
+        set.transaction(() => set.cml.drop(set.cml.about(a.fid).map((r) => r.seq)));
         return undefined;
       case "discard":
         this.discard(a.fid);
@@ -184,7 +184,7 @@ class Executor {
       if (x.type === "d") fs.rmdirSync(p);
       else fs.unlinkSync(p);
       set.transaction(() => {
-        set.cml.drop(set.cml.all().filter((r) => r.fid === x.fid).map((r) => r.seq));
+        set.cml.drop(set.cml.about(x.fid).map((r) => r.seq));
         set.fsdb.delete(x.fid);
       });
     }
@@ -193,7 +193,7 @@ class Executor {
   /** Bases a refused record on the holder's version `server` (and a rename on its current place). */
   private rebase(seq: number, server: FsObject | undefined): void {
     const set = this.set;
-    const r = set.cml.all().find((x) => x.seq === seq);
+    const r = set.cml.between(seq, seq)[0];
     if (!r || !server || !("base" in r)) return;
     const out = { ...r, base: server.version } as JournalRecord;
     if (out.op === "rename") Object.assign(out, { parent: server.parent, name: server.name });
@@ -213,7 +213,7 @@ class Executor {
     const name = freeName(set, o.parent, conflictName(o.name, set.replicaId, new Date()));
     const from = this.holding.pathOf(fid);
     fs.renameSync(from, path.join(path.dirname(from), name));
-    const pending = set.cml.all().filter((r) => r.fid === fid);
+    const pending = set.cml.about(fid);
     const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
       if (placing) {
@@ -259,7 +259,7 @@ class Executor {
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
       set.cml.remapAll((f) => (f === fid ? fresh : f));
-      set.cml.drop(set.cml.all().filter((r) => r.fid === fresh && r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
+      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
     this.front.push(placement(set.fsdb.must(fresh)));
