@@ -37,4 +37,4 @@ fi
 bash scripts/build-fuse.sh
 
 echo "setup: build"
-npx tsc -p tsconfig.build.json
+npm run --silent build

@@ -65,20 +65,20 @@ function percent(v: string): number {
  * (DEST holds on first use); with one remote side, the remote side is always the holder (the
  * replica's work runs here), and two remote sides are refused.
  */
-async function connect(src: string, dest: string, o: SyncCliOptions): Promise<{ replicaRoot: string; holder: "src" | "dest"; peer: HolderPeer }> {
+function connect(src: string, dest: string, o: SyncCliOptions): { replicaRoot: string; holder: "src" | "dest"; peer: Promise<HolderPeer> } {
   const s = parseEndpoint(src);
   const d = parseEndpoint(dest);
   if (s.kind === "local" && d.kind === "local") {
     const holder = holderOf(s.path, d.path);
     const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
-    return { replicaRoot, holder, peer: await connectLocal(holderRoot, o.transport, o.owner) };
+    return { replicaRoot, holder, peer: connectLocal(holderRoot, o.transport, o.owner) };
   }
   if (s.kind !== "local" && d.kind !== "local") {
     throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
   }
   const [local, remote, holder] = s.kind === "local" ? [s, d, "dest" as const] : [d, s, "src" as const];
   if (local.kind !== "local" || remote.kind === "local") throw new ImzError("USAGE", "internal: endpoint kinds");
-  const peer = await connectRemote(remote, {
+  const peer = connectRemote(remote, {
     identityFiles: o.identity.length > 0 ? o.identity : undefined,
     hostKeyPolicy: o.acceptNew ? "accept-new" : "strict",
     remoteCommand: o.remoteCommand,
@@ -88,7 +88,8 @@ async function connect(src: string, dest: string, o: SyncCliOptions): Promise<{ 
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);
-  const { replicaRoot, holder, peer } = await connect(src, dest, o);
+  // the holder is reached while the replica scans (syncFileSets waits for both)
+  const { replicaRoot, holder, peer } = connect(src, dest, o);
   const progress = o.progress ? startProgress() : undefined;
   let report: SyncReport;
   try {

@@ -5,8 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Type, type Static } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { Type, type Static, TypeCompiler } from "../schema.js";
 import { ImzError } from "../errors.js";
 import { META_DIR } from "../journal/fileset.js";
 import { POLICIES, type PolicyRules } from "./policy.js";

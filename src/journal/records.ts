@@ -6,8 +6,7 @@
  * paper's Coda-style concurrency check). Schemas are TypeBox, so one definition gives the static
  * type, the journal's decoder and the wire protocol's header check.
  */
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { Type, type Static, type TSchema, TypeCompiler, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
 
 /** The root directory's fid in every file set. */

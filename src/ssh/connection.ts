@@ -9,8 +9,7 @@
  * per session; when the queues hold more than a high-water mark the input stream is paused
  * (backpressure), and outgoing data waits for the stream to drain.
  */
-import { Type } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { Type, TypeCompiler } from "../schema.js";
 import type { Readable, Writable } from "node:stream";
 import { ImzError, fromWireError, toWireError, type WireError } from "../errors.js";
 import { Channel } from "./channel.js";

@@ -3,8 +3,7 @@
  * arrival (nothing from the peer is trusted unchecked). Shared by the client (`wire-peer.ts`) and the
  * server (`serve.ts`).
  */
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { ImzError } from "../errors.js";
 import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 

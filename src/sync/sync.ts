@@ -6,7 +6,9 @@
  */
 import { ImzError } from "../errors.js";
 import { scan, type ScanReport } from "../filter/scanner.js";
-import { FileSet } from "../journal/fileset.js";
+import fs from "node:fs";
+import path from "node:path";
+import { FileSet, META_DIR } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
 import { parseRules } from "../conflict/policy.js";
@@ -45,20 +47,28 @@ export interface SyncReport extends SyncTally {
 }
 
 /**
- * Syncs the replica at `replicaRoot` with the holder behind `peer`. Creates the replica on first
- * use; re-joins it (rescanning everything as new, so the trees are unioned) if its holder changed.
+ * Syncs the replica at `replicaRoot` with the holder behind `connecting`. Creates the replica on
+ * first use; re-joins it (rescanning everything as new, so the trees are unioned) if its holder
+ * changed. The holder may still be connecting (a child starting, an SSH handshake): the replica
+ * scans its tree meanwhile, and the holder scans its own as soon as it is attached. A replica this
+ * call created is removed again (its `.intermezzo/` only) if the holder cannot be reached.
  */
-export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: SyncOptions): Promise<SyncReport> {
+export async function syncFileSets(replicaRoot: string, connecting: HolderPeer | Promise<HolderPeer>, opts: SyncOptions): Promise<SyncReport> {
   const started = Date.now();
-  if (opts.mirror && !opts.replicaIsSrc) {
-    throw new ImzError("USAGE", "--mirror copies SRC over DEST, but here SRC holds the file set and DEST is its replica", {
-      hint: "mirror from the replica to the holder (swap the arguments), or sync two-way without --mirror",
-    });
-  }
+  const connected = Promise.resolve(connecting);
+  connected.catch(() => undefined);
   let set: FileSet | undefined;
   let release: (() => void) | undefined;
+  let created = false;
+  let attached = false;
   try {
-    set = FileSet.exists(replicaRoot) ? FileSet.open(replicaRoot) : FileSet.init(replicaRoot, { role: "replica", filesetId: "" });
+    if (opts.mirror && !opts.replicaIsSrc) {
+      throw new ImzError("USAGE", "--mirror copies SRC over DEST, but here SRC holds the file set and DEST is its replica", {
+        hint: "mirror from the replica to the holder (swap the arguments), or sync two-way without --mirror",
+      });
+    }
+    created = !FileSet.exists(replicaRoot);
+    set = created ? FileSet.init(replicaRoot, { role: "replica", filesetId: "" }) : FileSet.open(replicaRoot);
     if (set.role !== "replica") {
       throw new ImzError("FILESET_MISMATCH", `${replicaRoot} is a holder too; two holders cannot sync`, {
         hint: "each file set has one holder; sync a replica with it",
@@ -72,21 +82,27 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
       owner: opts.owner,
       keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
     };
-    const knownSet = set.filesetId === "" ? null : set.filesetId;
-    const attaching = peer.attach({
+    const request = {
       replica: set.replicaId,
-      filesetId: knownSet,
+      filesetId: set.filesetId === "" ? null : set.filesetId,
       expectHolder: set.meta("holder_replica") !== "",
       scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
       dryRun: opts.dryRun,
-    });
+    };
+    const attaching = connected.then((peer) => peer.attach(request));
     attaching.catch(() => undefined);
     if (opts.dryRun) set.db.exec("BEGIN");
     // The holder scans its tree while this side scans its own (two processes, two cores).
     const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
-    let scanned = await scanReplica();
-    const attach = await attaching;
+    // both settle before anything else happens: the scan uses the database until it is done
+    const [scanning, attachment] = await Promise.allSettled([scanReplica(), attaching]);
+    if (attachment.status === "rejected") throw attachment.reason;
+    if (scanning.status === "rejected") throw scanning.reason;
+    const peer = await connected;
+    const attach = attachment.value;
+    attached = true;
+    let scanned = scanning.value;
     if (set.meta("holder_replica") === "") {
       // A replica joining for the first time: nothing of it was ever stamped, so the scan just
       // made is what a rejoin would rescan (a first copy hashes its tree once, not twice).
@@ -126,10 +142,11 @@ export async function syncFileSets(replicaRoot: string, peer: HolderPeer, opts: 
     report.durationMs = Date.now() - started;
     return report;
   } finally {
-    await peer.close().catch(() => undefined);
+    await connected.then((peer) => peer.close()).catch(() => undefined);
     if (set?.db.open && set.db.inTransaction) set.db.exec("ROLLBACK");
     release?.();
     set?.close();
+    if (created && !attached && set !== undefined) fs.rmSync(path.join(replicaRoot, META_DIR), { recursive: true, force: true });
   }
 }
 

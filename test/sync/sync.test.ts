@@ -4,6 +4,7 @@
  * hard-link groups).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -197,6 +198,16 @@ describe("intermezzo-sync between two local trees", () => {
     const gone = await syncJson([a, b]);
     assert.equal(gone.code, 5);
     assert.match(gone.stderr, /NOT_A_FILESET/);
+
+    // a first sync scans while the holder is being reached; if it never is, the new replica is undone
+    const c = dir();
+    write(c, "kept.txt", "mine");
+    const key = path.join(dir(), "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    const unreachable = await syncJson(["-i", key, c, "ssh://127.0.0.1:1/x"]);
+    assert.equal(unreachable.code, 6, unreachable.stderr);
+    assert.match(unreachable.stderr, /CONNECTION_LOST/);
+    assert.deepEqual(fs.readdirSync(c), ["kept.txt"], "no .intermezzo/ left in a replica that never attached");
   });
 
   it("never runs twice at once on one file set (lock), and skips special files as problems", async () => {
