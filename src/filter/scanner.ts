@@ -28,6 +28,11 @@ export interface ScanOptions {
   maxDeleteFraction?: number;
   /** Journal mass deletions anyway. */
   force?: boolean;
+  /**
+   * Called for a known file whose content may have changed, with its size, before it is hashed (a
+   * sync tells the holder meanwhile, which signs its own version while this side hashes).
+   */
+  onContentChange?: (fid: string, size: number) => void;
 }
 
 /** What a scan did. */
@@ -47,6 +52,7 @@ export interface ScanContext {
   set: FileSet;
   journal: Journal;
   report: ScanReport;
+  onContentChange?: ScanOptions["onContentChange"];
 }
 
 /**
@@ -63,7 +69,12 @@ export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanRe
 }
 
 async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanReport> {
-  const ctx: ScanContext = { set, journal: new Journal(set), report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+  const ctx: ScanContext = {
+    set,
+    journal: new Journal(set),
+    report: { records: 0, examined: 0, hashedBytes: 0, problems: [] },
+    onContentChange: opts.onContentChange,
+  };
   const ignored = loadIgnore(set.root);
   const resolver = new Resolver(ctx);
   const stack: Array<{ fid: string; rel: string }> = [{ fid: ROOT_FID, rel: "" }];
@@ -142,6 +153,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
 export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
   if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
+    if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
     let hash: string;
     try {
       hash = await hashFile(path.join(ctx.set.root, rel));

@@ -213,7 +213,7 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
       const s = peer.fetch(r.fid, signature);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
-    return receiveContent(applier.holding, wantOf(r), request, (n) => (tally.bytesSent += n));
+    return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });
   };
 }
 

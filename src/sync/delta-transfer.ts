@@ -17,6 +17,7 @@ import type { StagedContent } from "./apply.js";
 import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
 import { readReused } from "./delta/job.js";
 import type { Holding } from "./holding.js";
+import type { Presigned } from "./presign.js";
 import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
 
 /**
@@ -34,7 +35,7 @@ export const MAX_SIGNATURE = 64 << 20;
  * collision resistance is not needed there, since every patch is checked with the whole-file
  * BLAKE2b hash and retried whole on a mismatch.
  */
-const SIGNATURE_OPTIONS = { hash: "md4" } as const;
+export const SIGNATURE_OPTIONS = { hash: "md4" } as const;
 
 /**
  * Asks the sender for an object's content: with `signature` (of the receiver's basis) the answer's
@@ -67,8 +68,13 @@ export function wantOf(r: JournalRecord): Want {
   return { fid: r.fid, expected: statedContent(r) };
 }
 
-/** Counters of {@link receiveContent}: signature bytes it sends. */
-export type SignatureTally = (bytes: number) => void;
+/** Options of {@link receiveContent}. */
+export interface ReceiveOptions {
+  /** Counts the signature bytes it sends. */
+  onSignature?: (bytes: number) => void;
+  /** Signatures of bases made ahead (see `presign.ts`), used when they describe the basis as it is. */
+  presigned?: Presigned;
+}
 
 /**
  * Stages the new content of `want.fid` in a temp file of `holding`, moving as little as possible:
@@ -80,15 +86,15 @@ export type SignatureTally = (bytes: number) => void;
  * The basis is opened before anything is awaited: an earlier record of the same batch (the unlink
  * of a safe save) may remove it while this transfer waits, and an open file stays readable.
  */
-export async function receiveContent(holding: Holding, want: Want, request: ContentRequest, onSignature?: SignatureTally): Promise<StagedContent> {
+export async function receiveContent(holding: Holding, want: Want, request: ContentRequest, opts: ReceiveOptions = {}): Promise<StagedContent> {
   const basis = openBasis(holding, want);
   try {
     const copy = want.expected && (await copyLocal(holding, want.expected));
     if (copy) return copy;
     // an unreadable basis is no basis
-    const signature = basis === undefined ? undefined : await signatureOfFile(basis, SIGNATURE_OPTIONS).catch(() => undefined);
+    const signature = basis === undefined ? undefined : await signBasis(basis, opts.presigned).catch(() => undefined);
     if (basis === undefined || signature === undefined) return await stageContent(holding, request());
-    onSignature?.(signature.length);
+    opts.onSignature?.(signature.length);
     try {
       return await stageDelta(holding, basis, request(signature));
     } catch (err) {
@@ -99,6 +105,20 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
   } finally {
     if (basis !== undefined) fs.closeSync(basis);
   }
+}
+
+/**
+ * Signs ahead, in the background, the basis a transfer of object `fid`'s new content would use
+ * (its current version here; see {@link receiveContent}).
+ */
+export function presignBasis(holding: Holding, fid: string, presigned: Presigned): void {
+  const basis = openBasis(holding, { fid });
+  if (basis !== undefined) presigned.sign(basis);
+}
+
+/** The signature of the open basis: the one made ahead for this very version, else made now. */
+async function signBasis(basis: number, presigned?: Presigned): Promise<Buffer> {
+  return (await presigned?.take(basis)) ?? signatureOfFile(basis, SIGNATURE_OPTIONS);
 }
 
 /**

@@ -17,7 +17,10 @@
  *    follows the same rule in the other direction.
  * 6. `getattr` returns the holder's current object for each fid (null where it has none): what a
  *    replica resolving a conflict compares its own version with.
- * 7. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
+ * 7. `presign` (any time after `attach`) is a hint: the replica will soon send new content for these
+ *    objects. The holder may sign its current versions in the background so that the backfetch finds
+ *    the signature made; it answers at once, and ignoring the hint is correct.
+ * 8. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
  *    sides is consistent and a new run continues from it.
  */
 import type { Problem } from "../filter/object-stat.js";
@@ -107,6 +110,8 @@ export interface HolderPeer {
   fetch(fid: string, signature?: Buffer): ContentStream;
   /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
   getattr(fids: string[]): Promise<Array<FsObject | null>>;
+  /** See the contract, item 7: sign these objects' bases ahead (a hint; at most 32 are taken). */
+  presign(fids: string[]): Promise<void>;
   close(): Promise<void>;
   /** Bytes sent and received on the wire so far (0 for an in-process peer). */
   wireBytes(): { sent: number; received: number };

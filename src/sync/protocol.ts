@@ -35,6 +35,7 @@ export const Requests = {
   fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
+  presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   close: Type.Object({ op: Type.Literal("close") }),
 };
 
@@ -86,6 +87,7 @@ export const Replies = {
   updates: Type.Object({ records: Type.Array(LoggedSchema), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
   content: ContentSchema,
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
+  presign: Type.Null(),
   close: Type.Null(),
 };
 

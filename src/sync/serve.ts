@@ -81,6 +81,11 @@ export async function serveConnection(input: Readable, output: Writable, resolve
       const req = check(Requests.getattr, h, "getattr request");
       return need().getattr(req.fids);
     },
+    presign: async (h) => {
+      const req = check(Requests.presign, h, "presign request");
+      await need().presign(req.fids);
+      return null;
+    },
     close: async (h) => {
       check(Requests.close, h, "close request");
       await server?.close();

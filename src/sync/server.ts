@@ -13,7 +13,8 @@ import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../jour
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { receiveContent, wantOf } from "./delta-transfer.js";
+import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
+import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
 
 /** Options of {@link LentoServer}. */
@@ -36,6 +37,8 @@ export class LentoServer implements HolderPeer {
   private readonly fidUnmap = new Map<string, string>();
   /** Versions of objects before this connection's reintegration changed them. */
   private readonly baselines = new Map<string, string>();
+  /** Bases signed ahead on the replica's word (`presign`). */
+  readonly presigned = new Presigned(SIGNATURE_OPTIONS);
 
   constructor(
     private readonly root: string,
@@ -93,7 +96,7 @@ export class LentoServer implements HolderPeer {
     const view = this.view();
     // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
     const fetch = (r: JournalRecord): Promise<StagedContent> =>
-      receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature));
+      receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
     set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
@@ -127,6 +130,12 @@ export class LentoServer implements HolderPeer {
     return readContent(this.applier!.holding, fid, signature);
   }
 
+  async presign(fids: string[]): Promise<void> {
+    this.open();
+    if (this.dryRun) return;
+    for (const f of fids.slice(0, MAX_PRESIGNED)) presignBasis(this.applier!.holding, this.fidMap.get(f) ?? f, this.presigned);
+  }
+
   async getattr(fids: string[]): Promise<Array<FsObject | null>> {
     const fsdb = this.open().fsdb;
     return fids.map((f) => fsdb.get(this.fidMap.get(f) ?? f) ?? null);
@@ -135,10 +144,11 @@ export class LentoServer implements HolderPeer {
   async close(): Promise<void> {
     const set = this.set;
     if (!set) return;
+    this.set = undefined;
+    await this.presigned.settle();
     if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
     this.release?.();
     set.close();
-    this.set = undefined;
   }
 
   wireBytes(): { sent: number; received: number } {

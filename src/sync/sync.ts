@@ -13,6 +13,7 @@ import { ROOT_FID } from "../journal/records.js";
 import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
 import { parseRules } from "../conflict/policy.js";
 import { applyUpdates, newTally, type SyncTally } from "./client.js";
+import { DELTA_MIN } from "./delta-transfer.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
@@ -93,7 +94,11 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     attaching.catch(() => undefined);
     if (opts.dryRun) set.db.exec("BEGIN");
     // The holder scans its tree while this side scans its own (two processes, two cores).
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force };
+    // a big file about to be hashed is about to be sent: the holder signs its version meanwhile
+    const presign = (fid: string, size: number): void => {
+      if (size >= DELTA_MIN && !opts.dryRun) void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
+    };
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // both settle before anything else happens: the scan uses the database until it is done
     const [scanning, attachment] = await Promise.allSettled([scanReplica(), attaching]);

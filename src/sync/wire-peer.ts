@@ -91,6 +91,10 @@ export class WirePeer implements HolderPeer {
     return check(Replies.getattr, await this.conn.call({ op: "getattr", fids }), "getattr reply");
   }
 
+  async presign(fids: string[]): Promise<void> {
+    check(Replies.presign, await this.conn.call({ op: "presign", fids }), "presign reply");
+  }
+
   async close(): Promise<void> {
     try {
       await this.conn.call({ op: "close" });

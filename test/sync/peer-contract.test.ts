@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { isImzError } from "../../src/errors.js";
 import { scan } from "../../src/filter/scanner.js";
 import { FileSet } from "../../src/journal/fileset.js";
-import type { JournalRecord } from "../../src/journal/records.js";
+import { ROOT_FID, type JournalRecord } from "../../src/journal/records.js";
 import { Applier } from "../../src/sync/apply.js";
 import { connectLocal, connectRemote } from "../../src/sync/connect.js";
 import type { AttachRequest, ContentSource, HolderPeer } from "../../src/sync/peer.js";
@@ -160,6 +160,7 @@ for (const t of TRANSPORTS) {
       const peer = await t.connect(holder);
       try {
         await rejectsWith(peer.updates(0, 10), "USAGE");
+        await rejectsWith(peer.presign(["root"]), "USAGE");
       } finally {
         await peer.close();
       }
@@ -344,6 +345,39 @@ for (const t of TRANSPORTS) {
       assert.deepEqual([report.conflicts, report.problems], [[], []]);
       assert.deepEqual(manifest(holder), manifest(r.root));
       assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(r.root)), []);
+    });
+
+    it("presign is a hint answered at once: a big file edited on the replica arrives as a delta against the basis the holder signed ahead", async () => {
+      const replica = dir();
+      const holder = t.holderDir();
+      const data = randomBytes(2 << 20, 21);
+      write(replica, "big.bin", data);
+      write(replica, "small.txt", "too small to sign");
+      await sync(replica, holder);
+      const edited = Buffer.concat([data.subarray(0, 1 << 20), Buffer.from("inserted in the middle"), data.subarray(1 << 20)]);
+      fs.writeFileSync(path.join(replica, "big.bin"), edited);
+      const set = FileSet.open(replica);
+      try {
+        const fids = ["big.bin", "small.txt"].map((name) => set.fsdb.child(ROOT_FID, name)!.fid);
+        const peer = await t.connect(holder);
+        try {
+          await peer.attach(attachReq(set));
+          // answered at once; an unknown object, a small file and the root are ignored
+          await peer.presign([...fids, "abcdef:999999", ROOT_FID]);
+        } finally {
+          await peer.close();
+        }
+      } finally {
+        set.close();
+      }
+      // a whole sync: the replica's scan hints the edited file before it hashes it
+      const direct = await t.connect(holder);
+      const report = await syncFileSets(replica, direct, SYNC);
+      assert.deepEqual([report.conflicts, report.problems], [[], []]);
+      assert.ok(fs.readFileSync(path.join(holder, "big.bin")).equals(edited));
+      assert.ok(report.bytesSent < 256 << 10, `a delta, not the whole 2 MiB (${report.bytesSent} bytes)`);
+      if (direct instanceof LentoServer) assert.equal(direct.presigned.hits, 1, "the backfetch took the signature made ahead");
+      assert.deepEqual(leftoverTemps(holder).concat(leftoverTemps(replica)), []);
     });
 
     it("a first sync of a varied tree gives identical manifests", async () => {
