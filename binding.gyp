@@ -9,12 +9,13 @@
         "native/signature.cc",
         "native/trace.cc",
         "native/utimens.cc",
-        "native/syncfs.cc"
+        "native/syncfs.cc",
+        "native/hash.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
-      "libraries": ["-lrsync"]
+      "libraries": ["-lrsync", "-lb2"]
     }
   ]
 }

@@ -1,4 +1,5 @@
-// imz_rsync: the project's librsync binding (streaming jobs on worker threads) plus utimensat.
+// imz_rsync: the project's librsync binding (streaming jobs on worker threads) plus utimensat,
+// flushing and the BLAKE2b content hash.
 #include "addon.h"
 
 #include <librsync.h>
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("librsyncVersion", Napi::String::New(env, rs_librsync_version));
   InitUtimens(env, exports);
   InitSyncfs(env, exports);
+  InitHash(env, exports);
   return exports;
 }
 

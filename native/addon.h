@@ -17,5 +17,7 @@ AddonData& GetAddonData(Napi::Env env);
 void InitUtimens(Napi::Env env, Napi::Object exports);
 /** Adds `syncfs` to the addon's exports. */
 void InitSyncfs(Napi::Env env, Napi::Object exports);
+/** Adds the BLAKE2b content hash (`Blake2b`, `hashFd`) to the addon's exports. */
+void InitHash(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

@@ -1,21 +1,29 @@
 /**
- * Whole-file content hash: BLAKE2b-512 truncated to 256 bits, hex. Equal hashes mean equal content;
- * every patched or copied file is checked against it before it replaces anything.
+ * Whole-file content hash: BLAKE2b-512 truncated to 256 bits, hex (through the project's addon and
+ * libb2). Equal hashes mean equal content; every patched or copied file is checked against it
+ * before it replaces anything.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
+import { blake2b, hashFd, type NativeBlake2b } from "../sync/delta/native.js";
 
-/** Length in hex characters of a {@link hashFile} result. */
+/** Length in hex characters of a content hash. */
 export const HASH_HEX_LENGTH = 64;
 
+/** An incremental content hash: feed it bytes, then {@link digestHex} once. */
+export type ContentHasher = NativeBlake2b;
+
 /** A fresh hasher; feed it bytes and call {@link digestHex}. */
-export function newContentHasher(): ReturnType<typeof createHash> {
-  return createHash("blake2b512");
+export function newContentHasher(): ContentHasher {
+  return blake2b();
 }
 
-/** The truncated hex digest of a hasher from {@link newContentHasher}. */
-export function digestHex(h: ReturnType<typeof createHash>): string {
-  return h.digest("hex").slice(0, HASH_HEX_LENGTH);
+function hex(digest: Buffer): string {
+  return digest.toString("hex", 0, HASH_HEX_LENGTH / 2);
+}
+
+/** The content hash of what a hasher from {@link newContentHasher} was fed. */
+export function digestHex(h: ContentHasher): string {
+  return hex(h.digest());
 }
 
 /** Content hash of a buffer. */
@@ -23,30 +31,21 @@ export function hashBuffer(buf: Uint8Array): string {
   return digestHex(newContentHasher().update(buf));
 }
 
-/** Files up to this size are hashed with one synchronous read (cheaper than thread-pool round trips). */
+/** Files up to this size are hashed with one synchronous read (cheaper than a thread-pool round trip). */
 const SMALL_FILE = 64 * 1024;
 
-/** Content hash of a file, streamed (constant memory). */
+/** Content hash of a file: read and hashed on a worker thread (constant memory), small files at once. */
 export async function hashFile(file: string): Promise<string> {
-  const h = newContentHasher();
   const fd = fs.openSync(file, "r");
   try {
-    const size = fs.fstatSync(fd).size;
-    if (size < SMALL_FILE) {
+    if (fs.fstatSync(fd).size < SMALL_FILE) {
+      const h = newContentHasher();
       const buf = Buffer.allocUnsafe(SMALL_FILE);
       for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; ) h.update(buf.subarray(0, n));
       return digestHex(h);
     }
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) =>
-        fs.read(fd, buf, 0, buf.length, null, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))),
-      );
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-    }
+    return hex((await hashFd(fd)).digest);
   } finally {
     fs.closeSync(fd);
   }
-  return digestHex(h);
 }

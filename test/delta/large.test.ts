@@ -10,8 +10,8 @@ import {
   deltaFile,
   patchStream,
   signatureFile,
-  wholeFileHash,
 } from "../../src/sync/delta/index.js";
+import { hashFile } from "../../src/journal/content-hash.js";
 import { measureEventLoopLag, seededBytes, tempDir } from "./helpers.js";
 
 const GiB = 1024 ** 3;
@@ -94,7 +94,7 @@ test("event loop stays responsive during a 1 GiB delta (timer lag < 200 ms)", as
     await sparseFile(t.path("old"), GiB, offsets);
     await sparseFile(t.path("new"), GiB, offsets, [[GiB / 2 + 77, seededBytes(9, 1024)]]);
     const sig = await collect(await signatureFile(t.path("old")));
-    await wholeFileHash(t.path("new")); // warm the page cache: measure librsync, not first reads of holes
+    await hashFile(t.path("new")); // warm the page cache: measure librsync, not first reads of holes
     const { result: delta, lag } = await measureEventLoopLag("1 GiB delta", async () => collect(await deltaFile(sig, t.path("new"))));
     assert.ok(delta.length < MiB);
     assert.ok(lag.samples > 10, "the timer kept firing while librsync worked");

@@ -13,10 +13,9 @@ import {
   signatureBuffer,
   signatureFile,
   loadSignature,
-  wholeBufferHash,
-  wholeFileHash,
   type SignatureOptions,
 } from "../../src/sync/delta/index.js";
+import { hashBuffer, hashFile } from "../../src/journal/content-hash.js";
 import { applyEdits, seededBytes, tempDir, type Edit } from "./helpers.js";
 
 async function roundTrip(oldData: Buffer, newData: Buffer, options: SignatureOptions = {}): Promise<void> {
@@ -121,8 +120,8 @@ test("file API: signatureFile → deltaFile → patchFile, with the whole-file h
     const delta = await deltaFile(Buffer.concat(sigChunks), t.path("new"));
     const result = await patchFile(t.path("old"), delta, t.path("out"));
     assert.equal(result.bytes, edited.length);
-    assert.equal(result.hash, wholeBufferHash(edited));
-    assert.equal(await wholeFileHash(t.path("out")), wholeBufferHash(edited));
+    assert.equal(result.hash, hashBuffer(edited));
+    assert.equal(await hashFile(t.path("out")), hashBuffer(edited));
     assert.ok(result.stats.copyBytes > edited.length - 20_000);
     assert.ok(delta.stats().literalBytes < 20_000);
   } finally {
@@ -142,7 +141,7 @@ test("patchFile writes to an open FileHandle or descriptor; a failing write reje
     const viaHandle = await patchFile(t.path("old"), delta, handle);
     await handle.close();
     assert.ok((await readFile(t.path("via-handle"))).equals(Buffer.concat([Buffer.from("prefix:"), edited])));
-    assert.equal(viaHandle.hash, wholeBufferHash(edited));
+    assert.equal(viaHandle.hash, hashBuffer(edited));
     const fd = openSync(t.path("via-fd"), "w");
     try {
       assert.equal((await patchFile(t.path("old"), delta, fd)).bytes, edited.length);

@@ -10,7 +10,6 @@ export type { LoadedSignature, SignatureReadable } from "./signature.js";
 export { deltaBuffer, deltaFile, deltaStream } from "./delta.js";
 export { patchBuffer, patchFile, patchStream } from "./patch.js";
 export type { PatchResult } from "./patch.js";
-export { createWholeHash, finishWholeHash, wholeBufferHash, wholeFileHash, WHOLE_HASH_HEX_LENGTH } from "./hash.js";
 export { setRsyncLogger, utimensat } from "./native.js";
 export type { JobStats, RsyncLogger } from "./native.js";
 export { collect } from "./job.js";

@@ -73,6 +73,14 @@ export interface ImzRsyncBinding {
   syncfs(path: string): Promise<void>;
   startWriteback(fd: number, offset: number, length: number): Promise<void>;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
+  Blake2b: new () => NativeBlake2b;
+  hashFd(fd: number): Promise<{ digest: Buffer; bytes: number }>;
+}
+
+/** An incremental BLAKE2b-512 (libb2) on the calling thread; `digest` once. */
+export interface NativeBlake2b {
+  update(data: Uint8Array): NativeBlake2b;
+  digest(): Buffer;
 }
 
 let loaded: ImzRsyncBinding | undefined;
@@ -121,6 +129,19 @@ export function deltaJob(signature: NativeSignature): NativeJob {
 /** A patch job reading its basis from a file descriptor (with pread) or from bytes. */
 export function patchJob(basis: number | Uint8Array): NativeJob {
   return guarded(() => new (binding().Job)("patch", basis));
+}
+
+/** A new incremental BLAKE2b-512 (see `journal/content-hash.ts`). */
+export function blake2b(): NativeBlake2b {
+  return new (binding().Blake2b)();
+}
+
+/**
+ * BLAKE2b-512 of the whole file open at `fd` (read from offset 0 with pread, whatever its position),
+ * computed on a worker thread; rejects with a Node-style errno error.
+ */
+export function hashFd(fd: number): Promise<{ digest: Buffer; bytes: number }> {
+  return binding().hashFd(fd);
 }
 
 /**

@@ -7,13 +7,13 @@ import { open, type FileHandle } from "node:fs/promises";
 import { patchJob, type JobStats } from "./native.js";
 import { writeChunks } from "./write.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
-import { createWholeHash, finishWholeHash } from "./hash.js";
+import { digestHex, newContentHasher } from "../../journal/content-hash.js";
 
 /** What {@link patchFile} wrote. */
 export interface PatchResult {
   /** Bytes written. */
   bytes: number;
-  /** Whole-file hash of what was written (see `wholeFileHash`). */
+  /** Content hash of what was written (see `journal/content-hash.ts`). */
   hash: string;
   /** librsync's statistics (literal and copy commands and bytes). */
   stats: JobStats;
@@ -42,9 +42,9 @@ export async function patchFile(basisFile: string | OpenFile, delta: ByteSource,
     try {
       const job = patchJob(typeof basis === "number" ? basis : basis.fd);
       const output = runJob(job, delta);
-      const hash = createWholeHash();
+      const hash = newContentHasher();
       const bytes = await writeChunks(output, target, (chunk) => hash.update(chunk));
-      return { bytes, hash: finishWholeHash(hash), stats: job.stats() };
+      return { bytes, hash: digestHex(hash), stats: job.stats() };
     } finally {
       await owned?.close();
     }
