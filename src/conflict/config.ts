@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Type, type Static, TypeCompiler } from "../schema.js";
+import { Type, type Static, TypeCompiler, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
 import { META_DIR } from "../journal/fileset.js";
 import { POLICIES, type PolicyRules } from "./policy.js";
@@ -24,7 +24,9 @@ const ConfigSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-const checkConfig = TypeCompiler.Compile(ConfigSchema);
+/** Compiled on first use: most runs of a command have no config file to check. */
+let checker: TypeCheck<typeof ConfigSchema> | undefined;
+const checkConfig = (): TypeCheck<typeof ConfigSchema> => (checker ??= TypeCompiler.Compile(ConfigSchema));
 
 /** The settings a file set's config may hold. */
 export type ConflictConfig = Static<typeof ConfigSchema>;
@@ -42,8 +44,8 @@ export function readConfig(root: string): ConflictConfig {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
     throw new ImzError("CONFIG_INVALID", `${file} is not valid JSON: ${(err as Error).message}`, { hint: "fix or remove the file" });
   }
-  if (checkConfig.Check(value)) return value;
-  const e = checkConfig.Errors(value).First();
+  if (checkConfig().Check(value)) return value;
+  const e = checkConfig().Errors(value).First();
   throw new ImzError("CONFIG_INVALID", `${file}: ${e ? `${e.path || "/"} ${e.message}` : "bad shape"}`, {
     hint: `policy is one of ${POLICIES.join(", ")}; overrides maps globs to policies; keepCopies is a count`,
   });

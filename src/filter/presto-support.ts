@@ -4,7 +4,7 @@
  */
 import type fs from "node:fs";
 import path from "node:path";
-import { hashBuffer } from "../journal/content-hash.js";
+import { EMPTY_HASH } from "../journal/content-hash.js";
 import type { Db } from "../journal/db.js";
 import { META_DIR } from "../journal/fileset.js";
 import type { Fsdb, FsObject, ObjectType } from "../journal/fsdb.js";
@@ -12,7 +12,6 @@ import { ROOT_FID, type NewRecord } from "../journal/records.js";
 import { attrsOf } from "./object-stat.js";
 
 /** Content hash of the empty file (a file just created). */
-export const EMPTY_HASH = hashBuffer(new Uint8Array(0));
 /** Names libfuse gives files unlinked while open; they are never journaled. */
 export const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]+$/;
 

@@ -23,7 +23,8 @@ import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { localFields, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
-import { Batch, BATCH_TIMING, type BatchTiming, EMPTY_HASH, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
+import { EMPTY_HASH } from "../journal/content-hash.js";
+import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
 
 /** What the filter journaled since it attached. */

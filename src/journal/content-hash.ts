@@ -9,6 +9,9 @@ import { blake2b, hashFd, type NativeBlake2b } from "../sync/delta/native.js";
 /** Length in hex characters of a content hash. */
 export const HASH_HEX_LENGTH = 64;
 
+/** The content hash of no bytes (a constant, so importing this module loads no native code). */
+export const EMPTY_HASH = "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419";
+
 /** An incremental content hash: feed it bytes, then {@link digestHex} once. */
 export type ContentHasher = NativeBlake2b;
 

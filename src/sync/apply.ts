@@ -12,7 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
-import { hashBuffer } from "../journal/content-hash.js";
+import { EMPTY_HASH } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
@@ -20,9 +20,6 @@ import { DELTA_MIN } from "./delta-transfer.js";
 import { Holding } from "./holding.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { setMtime } from "./times.js";
-
-/** Hash of empty content. */
-export const EMPTY_HASH = hashBuffer(Buffer.alloc(0));
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
 export interface StagedContent {

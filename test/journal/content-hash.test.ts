@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { digestHex, hashBuffer, hashFile, HASH_HEX_LENGTH, newContentHasher } from "../../src/journal/content-hash.js";
+import { digestHex, EMPTY_HASH, hashBuffer, hashFile, HASH_HEX_LENGTH, newContentHasher } from "../../src/journal/content-hash.js";
 import { randomBytes, tempDir } from "../helpers/tree.js";
 
 const root = tempDir("imz-hash-");
@@ -18,6 +18,7 @@ const reference = (data: Uint8Array): string => createHash("blake2b512").update(
 
 describe("content hash", () => {
   it("equals OpenSSL's BLAKE2b-512, truncated, at block boundaries and for any split into updates", () => {
+    assert.equal(EMPTY_HASH, reference(new Uint8Array(0)));
     for (const n of [0, 1, 127, 128, 129, 255, 256, 65535, 65536, 65537, (1 << 20) + 3]) {
       const data = randomBytes(n, n);
       assert.equal(hashBuffer(data), reference(data), `${n} bytes`);
