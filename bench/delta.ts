@@ -32,7 +32,7 @@ type Op = "signature" | "delta" | "patch";
 
 /** The command line running `intermezzo`. */
 function intermezzoCommand(): { args: string[]; note: string } {
-  if (existsSync(join(ROOT, "dist/cli/delta.js"))) return { args: [join(ROOT, "bin/intermezzo")], note: "built CLI (dist)" };
+  if (existsSync(join(ROOT, "dist/bin/intermezzo.js"))) return { args: [join(ROOT, "bin/intermezzo")], note: "built CLI (dist)" };
   return { args: ["--import", "tsx", join(ROOT, "test/delta/cli-main.ts")], note: "sources via tsx (no dist build)" };
 }
 

@@ -7,9 +7,9 @@ import { execFile } from "node:child_process";
 import type fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { ImzError, isImzError, type ErrorCode } from "../errors.js";
+import { installed } from "../install.js";
 import type { FsLayer, Timespec } from "./passthrough.js";
 
 type Cb<T = void> = (err: number, value?: T) => void;
@@ -85,7 +85,7 @@ export interface Mounted {
 export const EXTRA_OPTIONS = ["big_writes", "max_write=131072", "use_ino", "auto_cache"];
 
 /** Where scripts/build-fuse.sh puts the patched fuse-native. */
-export const FUSE_NATIVE_DIR = fileURLToPath(new URL("../../node_modules/.intermezzo/fuse-native/", import.meta.url));
+export const FUSE_NATIVE_DIR = installed("node_modules", ".intermezzo", "fuse-native") + "/";
 
 /** Maps any thrown value to a negative errno: Node errno names, ImzError codes, else EIO. */
 export function toErrno(err: unknown): number {

@@ -3,8 +3,8 @@
  * a local path (the default for `intermezzo-sync`, so every sync speaks the real protocol), or a
  * remote one over SSH.
  */
-import { fileURLToPath } from "node:url";
 import { ImzError, isImzError } from "../errors.js";
+import { installed } from "../install.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
 import { spawnStdio } from "../ssh/stdio.js";
@@ -13,7 +13,7 @@ import { LentoServer } from "./server.js";
 import { WirePeer } from "./wire-peer.js";
 
 /** Path of this installation's `intermezzo` launcher. */
-export const INTERMEZZO_BIN = fileURLToPath(new URL("../../bin/intermezzo", import.meta.url));
+export const INTERMEZZO_BIN = installed("bin", "intermezzo");
 
 /** How to reach a holder on this host. */
 export type LocalTransport = "in-process" | "stdio";

@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import { ImzError, type ErrorCode } from "../../errors.js";
+import { installed } from "../../install.js";
 
 /** librsync's statistics for one job (rs_stats_t); byte counts are exact below 2^53. */
 export interface JobStats {
@@ -90,8 +91,7 @@ export function binding(): ImzRsyncBinding {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
     try {
-      // Same depth from src/sync/delta and dist/sync/delta.
-      loaded = require("../../../build/Release/imz_rsync.node") as ImzRsyncBinding;
+      loaded = require(installed("build", "Release", "imz_rsync.node")) as ImzRsyncBinding;
     } catch (err) {
       throw new ImzError("UNSUPPORTED", "the librsync addon (imz_rsync.node) is not built or cannot load", {
         hint: "run `bash scripts/setup.sh` (npm ci builds it with node-gyp; needs librsync-dev)",
