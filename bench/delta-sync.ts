@@ -6,7 +6,11 @@
  * overwrites. Reports wall time and the bytes that crossed the wire (rsync `--stats` sent +
  * received; intermezzo `--json` `wire.sent + wire.received`), each also as a ratio to rsync's, the
  * CPU time of each tool's processes, and the load average (the machine may be shared: compare the
- * ratios, measured in the same run; CPU time is the steadier measure under load).
+ * ratios, measured in the same run; CPU time is the steadier measure under load). For each edit it
+ * also times `rdiff signature` of the old version and `rdiff delta` of the new one with the sync's
+ * own parameters (MD4, the sync's block length, 4-byte sums): librsync's own cost for the two passes
+ * every delta transfer makes, with no transport, hashing, patching or start-up — the floor for any
+ * tool built on librsync.
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
  */
@@ -16,6 +20,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { chooseBlockLength } from "../src/sync/delta/index.js";
 
 const SIZE = 256 << 20;
 const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
@@ -53,6 +58,21 @@ function rsync(src: string, dest: string): number {
   return num("Total bytes sent") + num("Total bytes received");
 }
 
+/** `rdiff signature` of `old` then `rdiff delta` of `file`, with the sync's own parameters. */
+function rdiffFloor(old: string, file: string, work: string): Run {
+  const sig = path.join(work, "floor.sig");
+  const delta = path.join(work, "floor.delta");
+  const block = String(chooseBlockLength(fs.statSync(old).size));
+  const run = timed(() => {
+    execFileSync("rdiff", ["-H", "md4", "-R", "rabinkarp", "-b", block, "-S", "4", "signature", old, sig], { stdio: "ignore" });
+    execFileSync("rdiff", ["delta", sig, file, delta], { stdio: "ignore" });
+    return fs.statSync(sig).size + fs.statSync(delta).size;
+  });
+  fs.rmSync(sig);
+  fs.rmSync(delta);
+  return run;
+}
+
 function insertMiddle(file: string, n: number): void {
   const data = fs.readFileSync(file);
   const mid = data.length >> 1;
@@ -80,28 +100,32 @@ try {
   for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
   fs.closeSync(fd);
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-  const rows: Array<[string, Run, Run]> = [];
-  const round = (name: string): void => {
+  const rows: Array<[string, Run, Run, Run | undefined]> = [];
+  const old = path.join(base, "old.bin");
+  const round = (name: string, edit?: () => void): void => {
+    if (edit) {
+      fs.copyFileSync(file, old);
+      edit();
+    }
     execFileSync("sync");
-    rows.push([name, timed(() => intermezzo(src, imzDest)), timed(() => rsync(src, rsyncDest))]);
+    const ours = timed(() => intermezzo(src, imzDest));
+    const theirs = timed(() => rsync(src, rsyncDest));
+    rows.push([name, ours, theirs, edit ? rdiffFloor(old, file, base) : undefined]);
   };
   round("first copy (256 MiB)");
-  insertMiddle(file, 1024);
-  round("(a) one 1 KiB insert in the middle");
-  scatter(file, 64, 41 << 10);
-  round("(b) 64 scattered 41 KiB edits");
-  scatter(file, 2621, 1 << 10);
-  round("(c) 2,621 scattered 1 KiB edits");
+  round("(a) one 1 KiB insert in the middle", () => insertMiddle(file, 1024));
+  round("(b) 64 scattered 41 KiB edits", () => scatter(file, 64, 41 << 10));
+  round("(c) 2,621 scattered 1 KiB edits", () => scatter(file, 2621, 1 << 10));
   for (const d of [imzDest, rsyncDest]) {
     if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
   }
   const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
   const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
   console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire | rdiff signature + delta time (CPU) |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
-  for (const [name, a, b] of rows) {
+  for (const [name, a, b, floor] of rows) {
     const cells = [
       `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
       `${b.seconds.toFixed(2)} s`,
@@ -109,6 +133,7 @@ try {
       `${b.cpu.toFixed(2)} s`,
       `${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%)`,
       mb(b.wire),
+      floor ? `${floor.seconds.toFixed(2)} s (${floor.cpu.toFixed(2)} s)` : "—",
     ];
     console.log(`| ${name} | ${cells.join(" | ")} |`);
   }
