@@ -191,15 +191,28 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
 }
 
 /**
- * False for our own records coming back, and for records touching an object (or a name) with
- * pending local changes: that conflict is reported by the holder when the changes reintegrate.
+ * False for our own records coming back (unless {@link overtaken}), and for records touching an
+ * object (or a name) with pending local changes: that conflict is reported by the holder when the
+ * changes reintegrate.
  */
 function wanted(set: FileSet, l: LoggedRecord): boolean {
   const r = l.record;
-  if (r.origin === set.replicaId || set.cml.hasPending(r.fid)) return false;
+  if ((r.origin === set.replicaId && !overtaken(set, l)) || set.cml.hasPending(r.fid)) return false;
   const place = r.op === "rename" ? { parent: r.newParent, name: r.newName } : "parent" in r ? { parent: r.parent, name: r.name } : undefined;
   const occupant = place && set.fsdb.child(place.parent, place.name);
   return !(occupant && occupant.fid !== r.fid && set.cml.hasPending(occupant.fid));
+}
+
+/**
+ * True for our own record coming back when its object here is at an older version than the record's
+ * stamp. Our records are settled at reintegration, before the holder's log is applied; a holder
+ * record logged before ours but applied here after it (a directory's attributes are last-writer-wins,
+ * so the holder's own scan of that directory applies) set the object back. The holder applied the
+ * two in log order, so ours is applied again, after it, and both sides end in the same state.
+ */
+function overtaken(set: FileSet, l: LoggedRecord): boolean {
+  const o = set.fsdb.get(l.record.fid);
+  return o !== undefined && stampCounter(o.version) < stampCounter(l.version);
 }
 
 /**

@@ -68,6 +68,24 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(fs.statSync(path.join(a, "a/one")).mode & 0o777, 0o640);
   });
 
+  it("a directory changed on both sides ends with the replica's attributes on both (last writer at the holder wins)", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "d/one", "1");
+    assert.equal((await syncJson([a, b])).code, 0);
+    // The holder's scan journals its mtime first; the replica's, reintegrated after it, is the last writer.
+    write(b, "d/from-b", "b");
+    fs.utimesSync(path.join(b, "d"), new Date("2020-01-01T00:00:00Z"), new Date("2020-01-01T00:00:00Z"));
+    write(a, "d/from-a", "a");
+    fs.utimesSync(path.join(a, "d"), new Date("2021-01-01T00:00:00Z"), new Date("2021-01-01T00:00:00Z"));
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.equal(fs.statSync(path.join(a, "d")).mtime.toISOString(), "2021-01-01T00:00:00.000Z");
+    const again = await syncJson([a, b]);
+    assert.equal(again.json!.recordsShipped + again.json!.recordsApplied, 0);
+  });
+
   it("keeps roles when the arguments are swapped on a later run", async () => {
     const a = dir();
     const b = dir();
