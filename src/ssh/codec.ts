@@ -48,6 +48,8 @@ export interface Frame {
   to: number;
   header: unknown;
   payload: Buffer;
+  /** A data frame's payload continues in the next frame (see {@link FrameDecoder.push}). */
+  partial?: true;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -83,10 +85,14 @@ export const MAX_STRAY = 64 << 10;
  * looks for the preamble, skipping (and keeping, for error messages) stray bytes before the magic.
  */
 export class FrameDecoder {
-  // Pending bytes as a list of chunks; joined only when a frame needs bytes from several of them,
-  // so a 1 MiB data frame arriving in 64 KiB pieces is copied once, not sixteen times.
+  // Pending bytes as a list of chunks; joined only when a frame's prefix or header needs bytes from
+  // several of them. A data frame's payload is never joined: it is handed on in the pieces it
+  // arrives in (see {@link FrameDecoder.push}), so 1 MiB of data arriving in 64 KiB reads is
+  // neither copied nor held in a new buffer.
   private chunks: Buffer[] = [];
   private total = 0;
+  /** The data frame whose payload is arriving, and how much of it is still to come. */
+  private data: { from: number; to: number; left: number } | undefined;
   private stray: Buffer = EMPTY;
   /** The peer's protocol version, once its preamble arrived. */
   peerVersion: number | undefined;
@@ -97,7 +103,11 @@ export class FrameDecoder {
     return Buffer.concat([this.stray, ...pending]).toString("utf8");
   }
 
-  /** Adds bytes; returns the frames they complete. Throws `FRAME_*`/`PROTOCOL_VERSION`/`HANDSHAKE_FAILED`. */
+  /**
+   * Adds bytes; returns the frames they complete. A data frame's payload may come back in several
+   * consecutive frames (same kind, sender and session), one per piece received, the first as soon
+   * as its prefix is complete. Throws `FRAME_*`/`PROTOCOL_VERSION`/`HANDSHAKE_FAILED`.
+   */
   push(chunk: Buffer): Frame[] {
     if (chunk.length > 0) {
       this.chunks.push(chunk);
@@ -115,7 +125,7 @@ export class FrameDecoder {
 
   /** Throws `FRAME_TRUNCATED` when the stream ended inside a frame. */
   end(): void {
-    if (this.peerVersion !== undefined && this.total > 0) {
+    if (this.peerVersion !== undefined && (this.total > 0 || this.data !== undefined)) {
       throw new ImzError("FRAME_TRUNCATED", `stream ended inside a frame (${this.total} bytes pending)`, {
         hint: "the connection was cut; rerun to continue from where the journal stands",
       });
@@ -165,7 +175,22 @@ export class FrameDecoder {
     return true;
   }
 
+  /** The next piece of the data frame whose payload is arriving. */
+  private readPiece(data: { from: number; to: number; left: number }): Frame | undefined {
+    if (this.total === 0) return undefined;
+    const first = this.chunks[0]!;
+    const n = Math.min(first.length, data.left);
+    const payload = first.subarray(0, n);
+    this.consume(n);
+    data.left -= n;
+    const frame: Frame = { kind: FrameKind.DATA, from: data.from, to: data.to, header: undefined, payload };
+    if (data.left > 0) frame.partial = true;
+    else this.data = undefined;
+    return frame;
+  }
+
   private readFrame(): Frame | undefined {
+    if (this.data) return this.readPiece(this.data);
     if (!this.have(FRAME_PREFIX)) return undefined;
     let buf = this.chunks[0]!;
     const kind = buf.readUInt8(0);
@@ -179,6 +204,12 @@ export class FrameDecoder {
     const isData = kind === FrameKind.DATA;
     if (isData && hlen !== 0) throw new ImzError("FRAME_BAD_HEADER", "a data frame carries a header");
     if (!isData && plen !== 0) throw new ImzError("FRAME_BAD_HEADER", `a frame of kind ${kind} carries a payload`);
+    if (isData && plen > 0) {
+      const data = { from: buf.readUInt32BE(1), to: buf.readUInt32BE(5), left: plen };
+      this.consume(FRAME_PREFIX);
+      this.data = data;
+      return this.readPiece(data);
+    }
     if (!this.have(FRAME_PREFIX + hlen + plen)) return undefined;
     buf = this.chunks[0]!;
     let header: unknown;

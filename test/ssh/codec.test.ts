@@ -63,12 +63,22 @@ function plain(f: Frame): Frame {
   return { ...f, payload: Buffer.from(f.payload) };
 }
 
+/** Decodes a stream fed in `chunks`, joining each data frame's pieces back into one frame. */
 function decodeChunks(chunks: Buffer[]): Frame[] {
   const d = new FrameDecoder();
   const out: Frame[] = [];
-  for (const c of chunks) out.push(...d.push(c));
+  let joining: Frame | undefined;
+  for (const c of chunks) {
+    for (const f of d.push(c)) {
+      const whole = joining ? { ...f, payload: Buffer.concat([joining.payload, f.payload]) } : plain(f);
+      if (joining) assert.deepEqual([f.kind, f.from, f.to], [joining.kind, joining.from, joining.to], "a data frame's pieces are consecutive");
+      joining = whole.partial ? whole : undefined;
+      if (!whole.partial) out.push(whole);
+    }
+  }
   d.end();
-  return out.map(plain);
+  assert.equal(joining, undefined, "no data frame left unfinished");
+  return out;
 }
 
 /** The ImzError code `fn` throws (fails the test when it throws anything else or nothing). */
@@ -110,6 +120,27 @@ describe("codec: round trips", () => {
     const frames = decodeChunks([stream(specs)]);
     assert.equal(frames.length, specs.length);
     assert.deepEqual(frames, specs.map(expected));
+  });
+
+  it("a data frame's payload is handed on as it arrives, in the received buffers, not copied", () => {
+    const payload = Buffer.alloc(MAX_PAYLOAD, 7);
+    const bytes = stream([{ kind: FrameKind.DATA, from: 3, to: 0, payload }, { kind: FrameKind.END_OF_DATA, from: 3, to: 0 }]);
+    const d = new FrameDecoder();
+    const pieces: Frame[] = [];
+    const received: Buffer[] = [];
+    for (let off = 0; off < bytes.length; off += 64 << 10) {
+      const chunk = Buffer.from(bytes.subarray(off, off + (64 << 10)));
+      received.push(chunk);
+      const got = d.push(chunk);
+      if (off === 0) assert.ok(got.length > 0 && got.at(-1)!.partial === true, "the first piece comes with the first chunk");
+      pieces.push(...got);
+    }
+    d.end();
+    const data = pieces.filter((f) => f.kind === FrameKind.DATA);
+    assert.ok(data.slice(0, -1).every((f) => f.partial === true) && data.at(-1)!.partial === undefined);
+    assert.ok(Buffer.concat(data.map((f) => f.payload)).equals(payload));
+    assert.ok(data.every((f) => received.some((c) => c.buffer === f.payload.buffer)), "every piece is a view of a received chunk");
+    assert.equal(pieces.at(-1)!.kind, FrameKind.END_OF_DATA);
   });
 
   it("frames of the largest header and payload are accepted", () => {
