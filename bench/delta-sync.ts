@@ -10,7 +10,8 @@
  * also times `rdiff signature` of the old version and `rdiff delta` of the new one with the sync's
  * own parameters (MD4, the sync's block length, 4-byte sums): librsync's own cost for the two passes
  * every delta transfer makes, with no transport, hashing, patching or start-up — the floor for any
- * tool built on librsync.
+ * tool built on librsync. rsync is also run with `--fsync` into a third tree: intermezzo makes every
+ * file durable before it replaces anything, rsync by default leaves the writes to the page cache.
  *
  *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
  */
@@ -52,8 +53,8 @@ function intermezzo(src: string, dest: string): number {
   return report.wire.sent + report.wire.received;
 }
 
-function rsync(src: string, dest: string): number {
-  const out = execFileSync("rsync", ["-a", "--no-whole-file", "--stats", "--exclude=.intermezzo", `${src}/`, `${dest}/`], { encoding: "utf8" });
+function rsync(src: string, dest: string, extra: string[] = []): number {
+  const out = execFileSync("rsync", ["-a", "--no-whole-file", "--stats", ...extra, "--exclude=.intermezzo", `${src}/`, `${dest}/`], { encoding: "utf8" });
   const num = (label: string): number => Number(/^Total bytes ([a-z]+): ([\d,]+)/m.exec(out.split("\n").find((l) => l.startsWith(label)) ?? "")?.[2]?.replace(/,/g, "") ?? NaN);
   return num("Total bytes sent") + num("Total bytes received");
 }
@@ -94,13 +95,14 @@ try {
   const src = path.join(base, "src");
   const imzDest = path.join(base, "imz");
   const rsyncDest = path.join(base, "rsync");
-  for (const d of [src, imzDest, rsyncDest]) fs.mkdirSync(d);
+  const fsyncDest = path.join(base, "rsync-fsync");
+  for (const d of [src, imzDest, rsyncDest, fsyncDest]) fs.mkdirSync(d);
   const file = path.join(src, "big.bin");
   const fd = fs.openSync(file, "w");
   for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
   fs.closeSync(fd);
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-  const rows: Array<[string, Run, Run, Run | undefined]> = [];
+  const rows: Array<[string, Run, Run, Run, Run | undefined]> = [];
   const old = path.join(base, "old.bin");
   const round = (name: string, edit?: () => void): void => {
     if (edit) {
@@ -110,25 +112,28 @@ try {
     execFileSync("sync");
     const ours = timed(() => intermezzo(src, imzDest));
     const theirs = timed(() => rsync(src, rsyncDest));
-    rows.push([name, ours, theirs, edit ? rdiffFloor(old, file, base) : undefined]);
+    execFileSync("sync");
+    const durable = timed(() => rsync(src, fsyncDest, ["--fsync"]));
+    rows.push([name, ours, theirs, durable, edit ? rdiffFloor(old, file, base) : undefined]);
   };
   round("first copy (256 MiB)");
   round("(a) one 1 KiB insert in the middle", () => insertMiddle(file, 1024));
   round("(b) 64 scattered 41 KiB edits", () => scatter(file, 64, 41 << 10));
   round("(c) 2,621 scattered 1 KiB edits", () => scatter(file, 2621, 1 << 10));
-  for (const d of [imzDest, rsyncDest]) {
+  for (const d of [imzDest, rsyncDest, fsyncDest]) {
     if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
   }
   const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
   const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
   console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire | rdiff signature + delta time (CPU) |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire | rdiff signature + delta time (CPU) |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
-  for (const [name, a, b, floor] of rows) {
+  for (const [name, a, b, d, floor] of rows) {
     const cells = [
       `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
       `${b.seconds.toFixed(2)} s`,
+      `${d.seconds.toFixed(2)} s`,
       `${a.cpu.toFixed(2)} s (${ratio(a.cpu, b.cpu)})`,
       `${b.cpu.toFixed(2)} s`,
       `${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%)`,
