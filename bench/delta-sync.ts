@@ -1,10 +1,13 @@
 /**
  * bench/delta-sync: the delta transfer at sync level. A 256 MiB file is synced between two local
- * directories by `intermezzo-sync` (replica → holder over a `serve --stdio` child: backfetch as a
- * delta) and by `rsync -a --no-whole-file`, then edited three ways, each edit synced by both:
- * (a) one 1 KiB insert in the middle, (b) 64 scattered 41 KiB overwrites, (c) 2,621 scattered 1 KiB
- * overwrites. Reports wall time and the bytes that crossed the wire (rsync `--stats` sent +
- * received; intermezzo `--json` `wire.sent + wire.received`), each also as a ratio to rsync's, the
+ * directories by `intermezzo-sync` (replica → holder: backfetch as a delta) and by
+ * `rsync -a --no-whole-file`, then edited three ways, each edit synced by both: (a) one 1 KiB insert
+ * in the middle, (b) 64 scattered 41 KiB overwrites, (c) 2,621 scattered 1 KiB overwrites.
+ * intermezzo runs twice per step, on twin trees: as a user runs it between two local trees (the
+ * holder in the same process), and with `--transport stdio` (the holder a `serve --stdio` child,
+ * speaking the wire protocol as it does over SSH) for the bytes that cross a wire. Reports wall time
+ * and wire bytes (rsync `--stats` sent + received; intermezzo `--json` `wire.sent + wire.received`),
+ * each also as a ratio to rsync's, the
  * CPU time of each tool's processes, and the load average (the machine may be shared: compare the
  * ratios, measured in the same run; CPU time is the steadier measure under load). For each edit it
  * also times `rdiff signature` of the old version and `rdiff delta` of the new one with the sync's
@@ -47,8 +50,8 @@ function timed(fn: () => number): Run {
   return { seconds: Number(process.hrtime.bigint() - t) / 1e9, cpu: childrenCpu() - c, wire };
 }
 
-function intermezzo(src: string, dest: string): number {
-  const out = execFileSync(process.execPath, [SYNC, "--json", src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
+function intermezzo(src: string, dest: string, extra: string[] = []): number {
+  const out = execFileSync(process.execPath, [SYNC, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
   const report = JSON.parse(out.trim().split("\n").at(-1)!) as { wire: { sent: number; received: number } };
   return report.wire.sent + report.wire.received;
 }
@@ -93,50 +96,55 @@ function scatter(file: string, count: number, n: number): void {
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-dsync-"));
 try {
   const src = path.join(base, "src");
+  const wireSrc = path.join(base, "src-wire");
   const imzDest = path.join(base, "imz");
+  const wireDest = path.join(base, "imz-wire");
   const rsyncDest = path.join(base, "rsync");
   const fsyncDest = path.join(base, "rsync-fsync");
-  for (const d of [src, imzDest, rsyncDest, fsyncDest]) fs.mkdirSync(d);
+  for (const d of [src, wireSrc, imzDest, wireDest, rsyncDest, fsyncDest]) fs.mkdirSync(d);
   const file = path.join(src, "big.bin");
   const fd = fs.openSync(file, "w");
   for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
   fs.closeSync(fd);
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-  const rows: Array<[string, Run, Run, Run, Run | undefined]> = [];
+  const rows: Array<[string, Run, Run, Run, Run, Run | undefined]> = [];
   const old = path.join(base, "old.bin");
   const round = (name: string, edit?: () => void): void => {
     if (edit) {
       fs.copyFileSync(file, old);
       edit();
     }
+    fs.copyFileSync(file, path.join(wireSrc, "big.bin")); // the twin (rewritten in place, as the edits are)
     execFileSync("sync");
     const ours = timed(() => intermezzo(src, imzDest));
+    const wire = timed(() => intermezzo(wireSrc, wireDest, ["--transport", "stdio"]));
     const theirs = timed(() => rsync(src, rsyncDest));
     execFileSync("sync");
     const durable = timed(() => rsync(src, fsyncDest, ["--fsync"]));
-    rows.push([name, ours, theirs, durable, edit ? rdiffFloor(old, file, base) : undefined]);
+    rows.push([name, ours, wire, theirs, durable, edit ? rdiffFloor(old, file, base) : undefined]);
   };
   round("first copy (256 MiB)");
   round("(a) one 1 KiB insert in the middle", () => insertMiddle(file, 1024));
   round("(b) 64 scattered 41 KiB edits", () => scatter(file, 64, 41 << 10));
   round("(c) 2,621 scattered 1 KiB edits", () => scatter(file, 2621, 1 << 10));
-  for (const d of [imzDest, rsyncDest, fsyncDest]) {
+  for (const d of [imzDest, wireDest, rsyncDest, fsyncDest]) {
     if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
   }
   const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
   const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
   console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-  console.log("| case | intermezzo-sync time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire | rsync wire | rdiff signature + delta time (CPU) |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("| case | intermezzo-sync time | intermezzo-sync --transport stdio time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire | rdiff signature + delta time (CPU) |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
-  for (const [name, a, b, d, floor] of rows) {
+  for (const [name, a, w, b, d, floor] of rows) {
     const cells = [
       `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
+      `${w.seconds.toFixed(2)} s (${ratio(w.seconds, b.seconds)})`,
       `${b.seconds.toFixed(2)} s`,
       `${d.seconds.toFixed(2)} s`,
       `${a.cpu.toFixed(2)} s (${ratio(a.cpu, b.cpu)})`,
       `${b.cpu.toFixed(2)} s`,
-      `${mb(a.wire)} (${((100 * a.wire) / b.wire).toFixed(0)}%)`,
+      `${mb(w.wire)} (${((100 * w.wire) / b.wire).toFixed(0)}%)`,
       mb(b.wire),
       floor ? `${floor.seconds.toFixed(2)} s (${floor.cpu.toFixed(2)} s)` : "—",
     ];

@@ -138,7 +138,11 @@ export function buildSyncProgram(): Command {
     .option("--policy <policy>", "conflict policy: server, client, newer, both or manual; GLOB=POLICY for some paths (repeatable; default both, --mirror client)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--notify-command <cmd>", "run CMD once per sync that met conflicts, with them as JSON on its stdin")
     .option("--remote-command <cmd>", "command that runs intermezzo on the remote host (like rsync's --rsync-path)")
-    .addOption(new Option("--transport <kind>", "how to reach a local holder").choices(["stdio", "in-process"]).default("stdio").hideHelp())
+    .addOption(
+      new Option("--transport <kind>", "between two local trees: the holder in this process, or a 'serve --stdio' child speaking the wire protocol")
+        .choices(["in-process", "stdio"])
+        .default("in-process"),
+    )
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .action((src: string, dest: string, o: SyncCliOptions) => runAction("intermezzo-sync", () => run(src, dest, o)));

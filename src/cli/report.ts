@@ -30,7 +30,8 @@ export function printReport(r: SyncReport, how: { json: boolean; src: string; de
     const recv = `${r.filesReceived} file(s), ${human(r.bytesReceived)}`;
     out.push(`${how.src} -> ${how.dest}: ${r.holder === "dest" ? r.recordsShipped : r.recordsApplied} change(s), data ${toDest === "sent" ? sent : recv}`);
     out.push(`${how.dest} -> ${how.src}: ${r.holder === "dest" ? r.recordsApplied : r.recordsShipped} change(s), data ${toSrc === "received" ? recv : sent}`);
-    out.push(`wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${(r.durationMs / 1000).toFixed(2)} s`);
+    const took = `${(r.durationMs / 1000).toFixed(2)} s`;
+    out.push(r.wire.sent + r.wire.received > 0 ? `wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${took}` : `done in ${took} (holder in this process)`);
   }
   const [replica, holder] = r.holder === "dest" ? [how.src, how.dest] : [how.dest, how.src];
   for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${c.path}: ${c.detail}${settled(c, replica, holder)}`);

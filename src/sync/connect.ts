@@ -1,7 +1,7 @@
 /**
- * Reaching a holder: in-process for a library caller, a local `intermezzo serve --stdio` child for
- * a local path (the default for `intermezzo-sync`, so every sync speaks the real protocol), or a
- * remote one over SSH.
+ * Reaching a holder: in-process (what `intermezzo-sync` does between two local trees: one Node
+ * process, no framing), a local `intermezzo serve --stdio` child speaking the wire protocol (its
+ * `--transport stdio`, and what `connectHolder` uses for a local path), or a remote one over SSH.
  */
 import { ImzError, isImzError } from "../errors.js";
 import { installed } from "../install.js";

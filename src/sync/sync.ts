@@ -14,6 +14,7 @@ import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config
 import { parseRules } from "../conflict/policy.js";
 import { applyUpdates, newTally, type SyncTally } from "./client.js";
 import { DELTA_MIN } from "./delta-transfer.js";
+import { MAX_PRESIGNED } from "./presign.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
@@ -95,8 +96,11 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     if (opts.dryRun) set.db.exec("BEGIN");
     // The holder scans its tree while this side scans its own (two processes, two cores).
     // a big file about to be hashed is about to be sent: the holder signs its version meanwhile
+    // (no more hints than the holder keeps signatures)
+    let hints = 0;
     const presign = (fid: string, size: number): void => {
-      if (size >= DELTA_MIN && !opts.dryRun) void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
+      if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
+      void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
     const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));

@@ -83,15 +83,16 @@ describe("content moves as deltas", () => {
   }
 
   it("a new file whose content exists elsewhere in the receiving tree is copied there, not sent", async () => {
-    const { a, b } = await syncedPair({ "big.bin": 8 * MiB, "small.txt": 100 });
+    const wire = ["--transport", "stdio"];
+    const { a, b } = await syncedPair({ "big.bin": 8 * MiB, "small.txt": 100 }, wire);
     fs.mkdirSync(path.join(a, "sub"));
     fs.copyFileSync(path.join(a, "big.bin"), path.join(a, "sub", "copy.bin"));
-    const up = await syncExact(a, b);
+    const up = await syncExact(a, b, wire);
     assert.equal(up.bytesSent, 0, "nothing backfetched");
     assert.ok(moved(up).wire < 64 << 10, `copy on the replica moved ${moved(up).wire} wire bytes`);
 
     fs.copyFileSync(path.join(b, "big.bin"), path.join(b, "other.bin"));
-    const down = await syncExact(a, b);
+    const down = await syncExact(a, b, wire);
     assert.equal(down.bytesReceived, 0, "nothing fetched");
     assert.ok(moved(down).wire < 64 << 10, `copy on the holder moved ${moved(down).wire} wire bytes`);
   });

@@ -32,7 +32,7 @@ describe("renames sync as renames", () => {
     assert.deepEqual(manifest(b), manifest(a));
 
     fs.renameSync(path.join(a, "big.bin"), path.join(a, "renamed-big.bin"));
-    const fileRename = await syncJson([a, b]);
+    const fileRename = await syncJson(["--transport", "stdio", a, b]);
     assert.equal(fileRename.code, 0, fileRename.stderr);
     assert.equal(fileRename.json!.recordsShipped, 2, "one rename and the root's mtime");
     assert.equal(fileRename.json!.bytesSent, 0);
@@ -41,7 +41,7 @@ describe("renames sync as renames", () => {
     console.log(`# rename of a 200 MiB file: ${fileWire} bytes on the wire`);
 
     fs.renameSync(path.join(a, "many"), path.join(a, "moved-many"));
-    const dirRename = await syncJson([a, b]);
+    const dirRename = await syncJson(["--transport", "stdio", a, b]);
     assert.equal(dirRename.code, 0, dirRename.stderr);
     assert.equal(dirRename.json!.bytesSent, 0);
     const dirWire = dirRename.json!.wire.sent + dirRename.json!.wire.received;
