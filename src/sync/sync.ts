@@ -4,10 +4,10 @@
  * updates, and report. The holder is reached through a {@link HolderPeer}, so the same steps run
  * in-process, over a stdio child, or over SSH.
  */
-import { ImzError } from "../errors.js";
-import { scan, type ScanReport } from "../filter/scanner.js";
 import fs from "node:fs";
 import path from "node:path";
+import { ImzError } from "../errors.js";
+import { scan, type ScanReport } from "../filter/scanner.js";
 import { FileSet, META_DIR } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
@@ -94,9 +94,9 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     const attaching = connected.then((peer) => peer.attach(request));
     attaching.catch(() => undefined);
     if (opts.dryRun) set.db.exec("BEGIN");
-    // The holder scans its tree while this side scans its own (two processes, two cores).
-    // a big file about to be hashed is about to be sent: the holder signs its version meanwhile
-    // (no more hints than the holder keeps signatures)
+    // The holder scans its tree while this side scans its own (on another core when it runs in
+    // another process). A big file about to be hashed is about to be sent: the holder signs its
+    // version meanwhile (no more hints than the holder keeps signatures).
     let hints = 0;
     const presign = (fid: string, size: number): void => {
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
