@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
@@ -49,10 +51,14 @@ class Blake2b : public Napi::ObjectWrap<Blake2b> {
   bool finished_ = false;
 };
 
-/** Reads the whole file open at `fd` from offset 0 with pread and hashes it on a worker thread. */
+/**
+ * Reads the whole file open at `fd` from offset 0 with pread and hashes it on a worker thread; a
+ * read error rejects with an errno error naming `path`.
+ */
 class HashFdWorker : public Napi::AsyncWorker {
  public:
-  HashFdWorker(Napi::Env env, int fd) : Napi::AsyncWorker(env, "imz_rsync.hashFd"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd) {}
+  HashFdWorker(Napi::Env env, int fd, std::string path)
+      : Napi::AsyncWorker(env, "imz_rsync.hashFd"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), path_(std::move(path)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -77,7 +83,7 @@ class HashFdWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, "pread", "").Value());
+      deferred_.Reject(ErrnoError(Env(), err_, "pread", path_).Value());
       return;
     }
     Napi::Object result = Napi::Object::New(Env());
@@ -89,6 +95,7 @@ class HashFdWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   int fd_;
+  std::string path_;  // for error messages only
   int err_ = 0;
   int64_t bytes_ = 0;
   uint8_t digest_[BLAKE2B_OUTBYTES] = {};
@@ -96,10 +103,11 @@ class HashFdWorker : public Napi::AsyncWorker {
 
 Napi::Value HashFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "hashFd(fd: number)");
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "hashFd(fd: number, path?: string)");
   const int fd = info[0].As<Napi::Number>().Int32Value();
   if (fd < 0) throw Napi::RangeError::New(env, "hashFd: negative descriptor");
-  auto* worker = new HashFdWorker(env, fd);
+  std::string path = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto* worker = new HashFdWorker(env, fd, std::move(path));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -6,11 +6,16 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ImzError } from "./errors.js";
 
 function findRoot(from: string): string {
   for (let dir = from; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "bin", "intermezzo"))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`intermezzo: no package root above ${from}`);
+    if (path.dirname(dir) === dir) {
+      throw new ImzError("UNSUPPORTED", `intermezzo's installation is incomplete: no package.json with bin/intermezzo above ${from}`, {
+        hint: "reinstall from a clone (npm test or bash scripts/setup.sh), and run bin/intermezzo from there",
+      });
+    }
   }
 }
 

@@ -47,7 +47,7 @@ export async function hashFile(file: string): Promise<string> {
       for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; ) h.update(buf.subarray(0, n));
       return digestHex(h);
     }
-    return hex((await hashFd(fd)).digest);
+    return hex((await hashFd(fd, file)).digest);
   } finally {
     fs.closeSync(fd);
   }

@@ -9,6 +9,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { digestHex, EMPTY_HASH, hashBuffer, hashFile, HASH_HEX_LENGTH, newContentHasher } from "../../src/journal/content-hash.js";
+import { hashFd } from "../../src/sync/delta/native.js";
 import { randomBytes, tempDir } from "../helpers/tree.js";
 
 const root = tempDir("imz-hash-");
@@ -58,5 +59,12 @@ describe("content hash", () => {
   it("reports an unreadable file as the errno error", async () => {
     await assert.rejects(hashFile(path.join(root, "missing")), (err: NodeJS.ErrnoException) => err.code === "ENOENT");
     await assert.rejects(hashFile(root), (err: NodeJS.ErrnoException) => err.code === "EISDIR");
+    // the worker-thread path (large files) names the file too
+    const fd = fs.openSync(root, "r");
+    try {
+      await assert.rejects(hashFd(fd, root), (err: NodeJS.ErrnoException) => err.code === "EISDIR" && err.path === root && err.message.includes(root));
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });

@@ -75,7 +75,7 @@ export interface ImzRsyncBinding {
   startWriteback(fd: number, offset: number, length: number): Promise<void>;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   Blake2b: new () => NativeBlake2b;
-  hashFd(fd: number): Promise<{ digest: Buffer; bytes: number }>;
+  hashFd(fd: number, path?: string): Promise<{ digest: Buffer; bytes: number }>;
 }
 
 /** An incremental BLAKE2b-512 (libb2) on the calling thread; `digest` once. */
@@ -138,10 +138,10 @@ export function blake2b(): NativeBlake2b {
 
 /**
  * BLAKE2b-512 of the whole file open at `fd` (read from offset 0 with pread, whatever its position),
- * computed on a worker thread; rejects with a Node-style errno error.
+ * computed on a worker thread; rejects with a Node-style errno error naming `path`.
  */
-export function hashFd(fd: number): Promise<{ digest: Buffer; bytes: number }> {
-  return binding().hashFd(fd);
+export function hashFd(fd: number, path: string): Promise<{ digest: Buffer; bytes: number }> {
+  return binding().hashFd(fd, path);
 }
 
 /**
