@@ -23,6 +23,7 @@ import type { AuthContext, Connection, ParsedKey, ServerChannel } from "ssh2";
 import { ImzError } from "../errors.js";
 import { findAuthorizedKey, readAuthorizedKeys } from "./authorized-keys.js";
 import type { AuthorizedKeys } from "./authorized-keys.js";
+import { generateEd25519KeyPair } from "./keygen.js";
 import { keyFingerprint } from "./known-hosts.js";
 import { isValidFilesetName } from "./remote-path.js";
 import { splitShellWords } from "./shell-words.js";
@@ -282,7 +283,7 @@ async function readHostKey(file: string): Promise<{ text: string; key: ParsedKey
   const key = ssh2.utils.parseKey(text);
   if (key instanceof Error || !key.isPrivateKey()) {
     throw new ImzError("SSH_CONFIG", `${file} is not an unencrypted OpenSSH private key`, {
-      hint: "create a new one with `intermezzo serve --init`",
+      hint: "move it aside; `intermezzo serve --listen … --init` then creates a new one",
       path: file,
     });
   }
@@ -304,7 +305,7 @@ export interface HostKeyInfo {
 export async function initHostKey(file: string): Promise<HostKeyInfo> {
   let created = false;
   try {
-    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "intermezzo-lento" });
+    const pair = generateEd25519KeyPair("intermezzo-lento");
     const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
       await handle.writeFile(pair.private);

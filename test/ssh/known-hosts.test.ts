@@ -18,11 +18,12 @@ import {
   preferredHostKeyAlgorithms,
   readKnownHosts,
 } from "../../src/ssh/known-hosts.js";
+import { generateEd25519KeyPair } from "../../src/ssh/keygen.js";
 
 const run = promisify(execFile);
 
 function newKey(type: "ed25519" | "ecdsa" = "ed25519"): { line: string; wire: Buffer } {
-  const pair = type === "ed25519" ? ssh2.utils.generateKeyPairSync("ed25519") : ssh2.utils.generateKeyPairSync("ecdsa", { bits: 256 });
+  const pair = type === "ed25519" ? generateEd25519KeyPair() : ssh2.utils.generateKeyPairSync("ecdsa", { bits: 256 });
   const [t, b64] = pair.public.split(" ") as [string, string];
   return { line: `${t} ${b64}`, wire: Buffer.from(b64, "base64") };
 }

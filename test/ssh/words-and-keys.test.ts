@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import ssh2 from "ssh2";
 import { findAuthorizedKey, parseAuthorizedKeys } from "../../src/ssh/authorized-keys.js";
+import { generateEd25519KeyPair } from "../../src/ssh/keygen.js";
 import { shellQuote, splitShellWords } from "../../src/ssh/shell-words.js";
 
 describe("shell words", () => {
@@ -16,9 +16,9 @@ describe("shell words", () => {
 });
 
 describe("authorized_keys", () => {
-  const a = ssh2.utils.generateKeyPairSync("ed25519").public;
-  const b = ssh2.utils.generateKeyPairSync("ed25519").public;
-  const c = ssh2.utils.generateKeyPairSync("ed25519").public;
+  const a = generateEd25519KeyPair().public;
+  const b = generateEd25519KeyPair().public;
+  const c = generateEd25519KeyPair().public;
   const wire = (line: string): Buffer => Buffer.from(line.split(" ")[1] as string, "base64");
 
   it("accepts plain and harmless-option lines, skips unhonourable options", () => {
