@@ -28,6 +28,22 @@ export function attrsOf(st: fs.BigIntStats): Required<Attrs> {
   return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
 }
 
+/**
+ * True when `st`'s inode was born after the Fsdb last saw the object's inode (its recorded ctime):
+ * the object was deleted and its freed inode number given to a new object, so `st` is not the
+ * object, whatever its number says. ext4 gives a freed number to the very next file created, so
+ * `rm old; echo > new` between two scans would otherwise pass for a rename of old to new. A
+ * filesystem without birth times reports 0, and the inode number alone decides, as before.
+ */
+export function reborn(o: FsObject, st: fs.BigIntStats): boolean {
+  return o.ctimeNs !== null && st.birthtimeNs > BigInt(o.ctimeNs);
+}
+
+/** True when `st` is the object's own inode: the same number, and not {@link reborn}. */
+export function sameInode(o: FsObject, st: fs.BigIntStats): boolean {
+  return o.ino === inoKey(st) && !reborn(o, st);
+}
+
 /** Which attributes differ between an Fsdb object and a stat result (empty when none). */
 export function changedAttrs(o: FsObject, st: fs.BigIntStats): Attrs {
   const a = attrsOf(st);

@@ -11,7 +11,7 @@ import { hashFile } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
-import { attrsOf, localFields } from "./object-stat.js";
+import { attrsOf, localFields, reborn } from "./object-stat.js";
 import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
@@ -60,7 +60,7 @@ export class Resolver {
     const fsdb = this.ctx.set.fsdb;
     for (const c of fsdb.byIno(key)) {
       if (c.type !== f.type || this.pendingRename.has(c.fid) || this.newObjects.has(c.fid)) continue;
-      if (!sameSymlinkTarget(c, path.join(this.ctx.set.root, f.rel))) continue; // a reused inode, not a move
+      if (reborn(c, f.st) || !sameSymlinkTarget(c, path.join(this.ctx.set.root, f.rel))) continue; // a reused inode, not a move
       if (this.stillInPlace(c, key)) {
         if (f.type === "f") f.linkTarget ??= c.fid;
         continue;

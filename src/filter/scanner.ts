@@ -19,7 +19,7 @@ import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore } from "./ignore.js";
-import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, typeOf, type Problem } from "./object-stat.js";
+import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, sameInode, typeOf, type Problem } from "./object-stat.js";
 import { Resolver, sameSymlinkTarget, type Found } from "./scan-resolve.js";
 
 /** Options of {@link scan}. */
@@ -112,7 +112,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
         continue;
       }
       const obj = known.get(name);
-      if (obj && obj.type === type && obj.ino === inoKey(st) && sameSymlinkTarget(obj, path.join(abs, name))) {
+      if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, path.join(abs, name))) {
         known.delete(name);
         await recordChanges(ctx, obj, st, rel);
         if (type === "d") stack.push({ fid: obj.fid, rel });

@@ -135,6 +135,24 @@ function removeKeepingInodes(root: string, rels: string[]): void {
   }
 }
 
+/**
+ * Makes inode numbers look reused, whatever this filesystem did (ext4 gives a freed number to the
+ * lowest-numbered free slot, which may or may not be the file created next): for each
+ * `[known, now]` pair of root-level names, the Fsdb's object `known` gets the inode number of the
+ * entry now at `now`.
+ */
+function poseAsReused(root: string, pairs: [known: string, now: string][]): void {
+  const set = FileSet.open(root);
+  try {
+    for (const [known, now] of pairs) {
+      const st = fs.lstatSync(path.join(root, now), { bigint: true });
+      set.fsdb.put({ ...set.fsdb.child(ROOT_FID, known)!, ino: `${st.dev}:${st.ino}` });
+    }
+  } finally {
+    set.close();
+  }
+}
+
 /** Index of the first line equal to `l` (fails when absent). */
 function at(lines: string[], l: string): number {
   const i = lines.indexOf(l);
@@ -184,6 +202,28 @@ const CASES: Case[] = [
       assert.ok(at(s.lines, "mkdir new") < at(s.lines, "rename a -> new/a"));
       assert.equal(s.records.filter((r) => r.op === "create" || r.op === "unlink").length, 0);
     },
+    replay: true,
+  },
+  {
+    name: "a file deleted and another created on its freed inode number: unlink and create, not a rename",
+    setup: (r) => (write(r, "old.html", "<p>old page</p>"), write(r, "keep", "k")),
+    change: (r) => {
+      fs.rmSync(path.join(r, "old.html"));
+      write(r, "new.html", "<p>new page</p>");
+      poseAsReused(r, [["old.html", "new.html"]]);
+    },
+    expect: (s) => assert.deepEqual([...s.lines].sort(), ["create new.html", "unlink old.html"]),
+    replay: true,
+  },
+  {
+    name: "a file deleted and created again at its name on its freed inode number: unlink and create, as an editor's save",
+    setup: (r) => write(r, "f", "first file"),
+    change: (r) => {
+      fs.rmSync(path.join(r, "f"));
+      write(r, "f", "second file");
+      poseAsReused(r, [["f", "f"]]);
+    },
+    expect: ["unlink f", "create f"],
     replay: true,
   },
   {
@@ -450,21 +490,8 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
       for (const n of ["ln", "ln2"]) fs.rmSync(path.join(root, n));
       fs.symlinkSync("two", path.join(root, "ln"));
       fs.symlinkSync("three", path.join(root, "moved"));
-      // make the inode numbers look reused, whatever this filesystem did: the Fsdb's ln now has the
-      // new ln's inode, and its ln2 the inode of the new symlink 'moved' (which would pass for a rename)
-      const set = FileSet.open(root);
-      try {
-        const ino = (rel: string): string => {
-          const st = fs.lstatSync(path.join(root, rel), { bigint: true });
-          return `${st.dev}:${st.ino}`;
-        };
-        for (const [name, now] of [["ln", "ln"], ["ln2", "moved"]] as const) {
-          const o = set.fsdb.child(ROOT_FID, name)!;
-          set.fsdb.put({ ...o, ino: ino(now) });
-        }
-      } finally {
-        set.close();
-      }
+      // the Fsdb's ln gets the new ln's inode, and its ln2 the new symlink 'moved''s (a rename, by number)
+      poseAsReused(root, [["ln", "ln"], ["ln2", "moved"]]);
       const s = await scanOnce(root);
       assert.deepEqual([...s.lines].sort(), ["symlink ln", "symlink moved", "unlink ln", "unlink ln2"]);
       assert.ok(at(s.lines, "unlink ln") < at(s.lines, "symlink ln"));
