@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { ImzError } from "../errors.js";
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -50,6 +50,8 @@ const MIGRATIONS: Record<number, string> = {
   2: `CREATE INDEX cml_fid ON cml(fid);`,
   // Fsdb.byHash runs once per transferred file (a local copy source): without it, a scan of the table.
   3: `CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
+  // Objects a replica failed to bring to the holder's version (src/sync/unapplied.ts).
+  4: `CREATE TABLE unapplied (fid TEXT PRIMARY KEY) STRICT;`,
 };
 
 /**

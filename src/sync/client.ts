@@ -15,6 +15,7 @@ import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { receiveContent, wantOf } from "./delta-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
+import { noteUnapplied } from "./unapplied.js";
 
 /** Records shipped per reintegrate request. */
 export const BATCH = 1000;
@@ -268,6 +269,8 @@ async function applyOne(
   } catch (err) {
     const e = err as Error & { code?: string };
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
+    // past this record for good: the next sync brings the object to the holder's state instead
+    noteUnapplied(set, r.fid);
     advance();
   }
 }

@@ -19,6 +19,7 @@ import type { Attrs, JournalRecord, NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
+import { noteUnapplied, settleUnapplied } from "./unapplied.js";
 
 /** Rounds of resolve-and-reship before what is left stays pending (a revived directory chain needs one per level). */
 export const MAX_ROUNDS = 16;
@@ -295,7 +296,8 @@ function freeName(set: FileSet, parent: string, name: string): string {
  * content, attributes and version stamp, or removed when the holder has none. Objects still pending
  * here are left alone. It runs before update notification (so the holder's later records about a
  * restored directory find it) and after it (for an object whose new place only that created); an
- * object that cannot be restored is a problem only in the second run (`final`).
+ * object that cannot be restored is a problem only in the second run (`final`), and is listed as
+ * unapplied (`unapplied.ts`) so that the next sync tries again; one restored leaves that list.
  */
 export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean, final: boolean): Promise<void> {
   const wanted = [...fids].filter((f) => !set.cml.hasPending(f));
@@ -308,10 +310,12 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
     for (const fid of wanted) {
       try {
         await restoreOne(set, applier, fetch, fid, held.get(fid));
+        settleUnapplied(set, fid);
       } catch (err) {
         if (!final) continue;
         const e = err as Error & { code?: string };
         tally.problems.push({ path: set.fsdb.get(fid) ? set.fsdb.pathOf(fid) : `<${fid}>`, code: e.code ?? "IO", message: `bringing in the holder's version: ${e.message}` });
+        noteUnapplied(set, fid);
       }
     }
     await applier.finishBatch();

@@ -19,6 +19,7 @@ import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
+import { forgetUnapplied, unapplied } from "./unapplied.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
@@ -143,6 +144,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     } else {
       const settling = await reintegrateResolving(set, peer, report, resolve);
+      for (const fid of unapplied(set)) settling.add(fid);
       await restoreFromHolder(set, peer, report, settling, opts.owner, false);
       await applyUpdates(set, peer, report, opts.owner, settling);
       await restoreFromHolder(set, peer, report, settling, opts.owner, true);
@@ -170,6 +172,7 @@ function rejoin(set: FileSet, filesetId: string, holder: string): void {
     set.setMeta("holder_replica", holder);
     set.setMeta("last_seen", "0");
     set.db.prepare(`DELETE FROM cml`).run();
+    forgetUnapplied(set);
     set.db.prepare(`DELETE FROM objects WHERE fid != ?`).run(ROOT_FID);
     const root = set.fsdb.must(ROOT_FID);
     set.fsdb.put({ ...root, version: "" });

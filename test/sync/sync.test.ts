@@ -248,6 +248,36 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(fs.readFileSync(path.join(b, "y"), "utf8"), "2");
   });
 
+  it("an update the replica cannot take in (an immutable file) is a problem on every run until its cause is gone, then it arrives", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "edited", "v1");
+    write(a, "deleted", "d");
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(b, "edited", "v2, from the holder");
+    fs.rmSync(path.join(b, "deleted"));
+    write(b, "fine", "arrives meanwhile");
+    const stuck = ["edited", "deleted"].map((n) => path.join(a, n));
+    execFileSync("chattr", ["+i", ...stuck]);
+    try {
+      for (let run = 0; run < 2; run++) {
+        const r = await syncJson([a, b]);
+        assert.equal(r.code, 4, r.stderr);
+        assert.deepEqual(r.json!.problems.map((p) => [p.path, p.code]).sort(), [["deleted", "EPERM"], ["edited", "EPERM"]], `run ${run}`);
+      }
+      assert.equal(fs.readFileSync(path.join(a, "fine"), "utf8"), "arrives meanwhile");
+    } finally {
+      execFileSync("chattr", ["-i", ...stuck]);
+    }
+    const fixed = await syncJson([a, b]);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.equal(fs.readFileSync(path.join(a, "edited"), "utf8"), "v2, from the holder");
+    const quiet = await syncJson([a, b]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.json!.filesReceived, 0);
+  });
+
   it("replicates numeric ownership (the suite runs as root), and not with --no-owner", async () => {
     const a = dir();
     const b = dir();
