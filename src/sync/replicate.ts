@@ -83,7 +83,7 @@ export async function replicate(holderSpec: string, dir: string, peer: HolderPee
     set.close();
   }
   const sync = await syncFileSets(dir, peer, {
-    dryRun: false, mirror: false, maxDeleteFraction: 0.5, force: false, owner: opts.owner, replicaIsSrc: true,
+    dryRun: false, mirror: false, maxDeleteFraction: 0.5, force: false, owner: opts.owner, replicaIsSrc: true, rootFrom: "holder",
   });
   set = FileSet.open(dir);
   try {

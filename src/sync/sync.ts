@@ -9,7 +9,8 @@ import path from "node:path";
 import { ImzError } from "../errors.js";
 import { scan, type ScanReport } from "../filter/scanner.js";
 import { FileSet, META_DIR } from "../journal/fileset.js";
-import { ROOT_FID } from "../journal/records.js";
+import { Journal } from "../journal/journal.js";
+import { ROOT_FID, type Attrs } from "../journal/records.js";
 import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
 import { parseRules } from "../conflict/policy.js";
 import { applyUpdates, newTally, type SyncTally } from "./client.js";
@@ -19,7 +20,7 @@ import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
 import type { HolderPeer } from "./peer.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
-import { forgetUnapplied, unapplied } from "./unapplied.js";
+import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
@@ -37,6 +38,8 @@ export interface SyncOptions {
   replicaIsSrc: boolean;
   /** `--policy` values (a policy name, or `GLOB=NAME`), over the replica's config and the mode's default. */
   policies?: string[];
+  /** On a union, whose root attributes both roots take: SRC's (the default) or the holder's (`replicate`). */
+  rootFrom?: "src" | "holder";
 }
 
 /** What a sync did (the `--json` summary). */
@@ -113,6 +116,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     const attach = attachment.value;
     attached = true;
     let scanned = scanning.value;
+    const joining = set.meta("holder_replica") !== attach.holder;
     if (set.meta("holder_replica") === "") {
       // A replica joining for the first time: nothing of it was ever stamped, so the scan just
       // made is what a rejoin would rescan (a first copy hashes its tree once, not twice).
@@ -120,10 +124,11 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
         set!.setMeta("fileset_id", attach.filesetId);
         set!.setMeta("holder_replica", attach.holder);
       });
-    } else if (set.meta("holder_replica") !== attach.holder) {
+    } else if (joining) {
       rejoin(set, attach.filesetId, attach.holder);
       scanned = await scanReplica();
     }
+    if (joining) uniteRoots(set, opts);
     const tally = newTally();
     tally.problems.push(...scanned.problems, ...attach.scanned.problems.map((p) => ({ ...p, path: `${opts.replicaIsSrc ? "dest" : "src"}:${p.path}` })));
     const report: SyncReport = {
@@ -159,6 +164,20 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     set?.close();
     if (created && !attached && set !== undefined) fs.rmSync(path.join(replicaRoot, META_DIR), { recursive: true, force: true });
   }
+}
+
+/**
+ * A union (a first join, or a re-join) finds the two roots with their own attributes and no record
+ * of either. Like any directory the union finds on both sides, they end with SRC's, as rsync's `-a`
+ * gives DEST the source directory's: a replica that is SRC journals its root's mode (and owner),
+ * otherwise the root is listed to be brought to the holder's state (`unapplied.ts`, which survives
+ * a run cut short). `replicate`'s new, empty replica always takes the holder's.
+ */
+function uniteRoots(set: FileSet, opts: SyncOptions): void {
+  if (opts.rootFrom === "holder" || !opts.replicaIsSrc) return noteUnapplied(set, ROOT_FID);
+  const root = set.fsdb.must(ROOT_FID);
+  const attrs: Attrs = opts.owner ? { mode: root.mode, uid: root.uid, gid: root.gid } : { mode: root.mode };
+  new Journal(set).record({ op: "setattr", fid: ROOT_FID, time: Date.now(), base: root.version, attrs }, () => undefined);
 }
 
 /**

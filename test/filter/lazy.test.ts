@@ -151,14 +151,16 @@ describe("a lazy replica through FUSE", () => {
 });
 
 describe("intermezzo replicate", () => {
-  it("makes a full replica without --lazy, and refuses a directory that is not empty", async () => {
+  it("makes a full replica without --lazy, its root with the holder's mode, and refuses a directory that is not empty", async () => {
     const holder = tempDir("imz-rep-holder-");
     const dir = tempDir("imz-rep-full-");
     try {
       makeVariedTree(holder);
+      fs.chmodSync(holder, 0o750);
       const r = await runCli(IMZ_BIN, ["replicate", holder, dir]);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(manifest(dir), manifest(holder));
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o750);
       assert.deepEqual(placeholders(dir), []);
       const again = await runCli(IMZ_BIN, ["replicate", holder, dir, "--lazy"]);
       assert.equal(again.code, 5);

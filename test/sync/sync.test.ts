@@ -123,6 +123,26 @@ describe("intermezzo-sync between two local trees", () => {
     assert.deepEqual(manifest(a), manifest(b));
   });
 
+  it("on the first run DEST's root takes SRC's mode, as with rsync -a, whichever side holds the file set", async () => {
+    const mode = (d: string): number => fs.statSync(d).mode & 0o7777;
+    const a = dir();
+    const b = dir();
+    write(a, "x", "1");
+    fs.chmodSync(a, 0o751);
+    fs.chmodSync(b, 0o700);
+    assert.equal((await syncJson([a, b])).code, 0);
+    assert.deepEqual([mode(a), mode(b)], [0o751, 0o751]);
+    // b holds the file set now; a new replica c as DEST takes the holder's (SRC's) root
+    const c = dir();
+    fs.chmodSync(c, 0o700);
+    assert.equal((await syncJson([b, c])).code, 0);
+    assert.deepEqual([mode(b), mode(c)], [0o751, 0o751]);
+    // later, a root's mode is a change like any other, in either direction
+    fs.chmodSync(c, 0o755);
+    assert.equal((await syncJson([b, c])).code, 0);
+    assert.equal(mode(b), 0o755);
+  });
+
   it("--dry-run lists the changes and makes none", async () => {
     const a = dir();
     const b = dir();
