@@ -309,7 +309,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   try {
     for (const fid of wanted) {
       try {
-        await restoreOne(set, applier, fetch, fid, held.get(fid));
+        if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
         settleUnapplied(set, fid);
       } catch (err) {
         if (!final) continue;
@@ -326,20 +326,24 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   set.endGroup();
 }
 
-async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined): Promise<void> {
+/** Brings one object to the holder's state `s` (none: removed); true when that changed anything here. */
+async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined): Promise<boolean> {
   const local = set.fsdb.get(fid);
   const stamp = { seq: 0, origin: set.replicaId, originSeq: 0, time: Date.now(), fid };
+  let changed = false;
   const run = async (r: JournalRecord, version: string): Promise<void> => {
     const content = r.op === "close" || r.op === "create" ? await fetch(r) : undefined;
     const commit = await applier.apply(r, content);
     set.transaction(() => commit(version));
+    changed = true;
   };
   if (!s) {
     if (local && local.parent !== null) await run({ ...stamp, op: local.type === "d" ? "rmdir" : "unlink", parent: local.parent, name: local.name, base: local.version }, "");
-    return;
+    return changed;
   }
   if (!local) {
-    return run({ ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 } as JournalRecord, s.version);
+    await run({ ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 } as JournalRecord, s.version);
+    return changed;
   }
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
     await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, s.version);
@@ -353,4 +357,5 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
+  return changed;
 }

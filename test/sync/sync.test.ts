@@ -291,6 +291,7 @@ describe("intermezzo-sync between two local trees", () => {
     }
     const fixed = await syncJson([a, b]);
     assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(fixed.json!.recordsApplied, 2, "both objects brought in, and counted as changes");
     assert.deepEqual(manifest(a), manifest(b));
     assert.equal(fs.readFileSync(path.join(a, "edited"), "utf8"), "v2, from the holder");
     const quiet = await syncJson([a, b]);
