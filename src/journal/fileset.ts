@@ -309,7 +309,7 @@ function checkRoot(root: string): string {
     st = fs.statSync(abs);
   } catch {
     throw new ImzError("ROOT_MISSING", `${abs} does not exist`, {
-      hint: "check the path; if it is a mount point, mount it first (an absent root is never synced as empty)",
+      hint: "check the path; if it is a mount point, mount it first (an absent root is never synced as empty); for a new copy, create the directory first",
     });
   }
   if (!st.isDirectory()) throw new ImzError("ROOT_MISSING", `${abs} is not a directory`, { hint: "a file set root must be a directory" });
