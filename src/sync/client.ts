@@ -150,9 +150,11 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
  * objects with pending local changes are not applied (the conflict is the holder's to report when
  * those changes reintegrate); everything else is applied with Lento's unjournaled writes. Objects in
  * `settling` are being brought to the holder's state by a conflict resolution afterwards: a record
- * about one that does not apply is not a new conflict.
+ * about one that does not apply is not a new conflict. Neither is one about an object a record of this
+ * run failed to change (its later records no longer fit it; it is listed as unapplied).
  */
 export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<void> {
+  const passing = new Set(settling);
   const applier = new Applier(set, { owner });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
@@ -175,7 +177,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
             content = await contentOf(staged, () => fetch(l.record));
             if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
           }
-          await applyOne(set, applier, view, l, content, tally, settling);
+          await applyOne(set, applier, view, l, content, tally, passing);
         },
       });
       await applier.finishBatch();
@@ -238,7 +240,7 @@ async function applyOne(
   l: LoggedRecord,
   staged: StagedContent | undefined,
   tally: SyncTally,
-  settling: ReadonlySet<string>,
+  settling: Set<string>,
 ): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
@@ -271,6 +273,7 @@ async function applyOne(
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
     // past this record for good: the next sync brings the object to the holder's state instead
     noteUnapplied(set, r.fid);
+    settling.add(r.fid);
     advance();
   }
 }

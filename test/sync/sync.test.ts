@@ -274,7 +274,9 @@ describe("intermezzo-sync between two local trees", () => {
     write(a, "edited", "v1");
     write(a, "deleted", "d");
     assert.equal((await syncJson([a, b])).code, 0);
-    write(b, "edited", "v2, from the holder");
+    // two records about one object: a rename, then a close that no longer fits once the rename failed
+    fs.renameSync(path.join(b, "edited"), path.join(b, "moved"));
+    write(b, "moved", "v2, from the holder");
     fs.rmSync(path.join(b, "deleted"));
     write(b, "fine", "arrives meanwhile");
     const stuck = ["edited", "deleted"].map((n) => path.join(a, n));
@@ -284,6 +286,7 @@ describe("intermezzo-sync between two local trees", () => {
         const r = await syncJson([a, b]);
         assert.equal(r.code, 4, r.stderr);
         assert.deepEqual(r.json!.problems.map((p) => [p.path, p.code]).sort(), [["deleted", "EPERM"], ["edited", "EPERM"]], `run ${run}`);
+        assert.deepEqual(r.json!.conflicts, [], "a record after one that failed is not a conflict");
       }
       assert.equal(fs.readFileSync(path.join(a, "fine"), "utf8"), "arrives meanwhile");
     } finally {
@@ -293,7 +296,7 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.equal(fixed.json!.recordsApplied, 2, "both objects brought in, and counted as changes");
     assert.deepEqual(manifest(a), manifest(b));
-    assert.equal(fs.readFileSync(path.join(a, "edited"), "utf8"), "v2, from the holder");
+    assert.equal(fs.readFileSync(path.join(a, "moved"), "utf8"), "v2, from the holder");
     const quiet = await syncJson([a, b]);
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.equal(quiet.json!.filesReceived, 0);
