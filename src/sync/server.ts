@@ -213,7 +213,9 @@ export class LentoServer implements HolderPeer {
       return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return { seq: r.seq, status: "failed", detail: `${e.code ?? "IO"}: ${e.message}` };
+      const code = e.code ?? "IO";
+      // Node's own messages already start with their code ("EPERM: operation not permitted, …")
+      return { seq: r.seq, status: "failed", detail: e.message.startsWith(`${code}:`) ? e.message : `${code}: ${e.message}` };
     }
   }
 

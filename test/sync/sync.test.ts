@@ -302,6 +302,28 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(quiet.json!.filesReceived, 0);
   });
 
+  it("a change the holder cannot take in (an immutable file) stays pending and is shipped again on the next run", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "f", "v1");
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(a, "f", "v2, from the replica");
+    execFileSync("chattr", ["+i", path.join(b, "f")]);
+    try {
+      for (let run = 0; run < 2; run++) {
+        const r = await syncJson([a, b]);
+        assert.equal(r.code, 4, r.stderr);
+        assert.deepEqual(r.json!.problems.map((p) => [p.path, p.code, p.message.split(",")[0]]), [["f", "REMOTE_ERROR", "EPERM: operation not permitted"]], `run ${run}`);
+      }
+    } finally {
+      execFileSync("chattr", ["-i", path.join(b, "f")]);
+    }
+    const fixed = await syncJson([a, b]);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(fs.readFileSync(path.join(b, "f"), "utf8"), "v2, from the replica");
+    assert.deepEqual(manifest(a), manifest(b));
+  });
+
   it("replicates numeric ownership (the suite runs as root), and not with --no-owner", async () => {
     const a = dir();
     const b = dir();
