@@ -13,6 +13,7 @@ import { reintegrate, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { holderObjects } from "./resolution.js";
 import { MAX_PAGE } from "./server.js";
+import { settleUnapplied, unapplied } from "./unapplied.js";
 
 /** What the holder's log says of one object since SRC last synced. */
 export interface HolderState {
@@ -170,6 +171,12 @@ export async function mirrorRevert(set: FileSet, peer: HolderPeer, tally: SyncTa
   const refused = set.cml.all();
   const { records } = await holderChanges(peer, Number(set.meta("last_seen")));
   const states = holderStates(records, set.replicaId, refused);
+  // Objects SRC never took in the holder's version of (a two-way run's failed update): the holder's
+  // change is before last_seen, out of the log just read, so each is reverted as if changed there.
+  const listed = unapplied(set);
+  for (const fid of listed) {
+    if (!states.has(fid)) states.set(fid, { exists: true, type: "f", parent: "", name: "", version: "", contentChanged: true, attrsChanged: true, order: states.size });
+  }
   // A state only edited (close, setattr) has no place in the log: ask the holder where it is now.
   const unplaced = [...states].filter(([, st]) => st.exists && st.parent === "").map(([fid]) => fid);
   for (const [fid, o] of await holderObjects(peer, unplaced)) {
@@ -185,6 +192,8 @@ export async function mirrorRevert(set: FileSet, peer: HolderPeer, tally: SyncTa
     for (const rec of plan) journal.record(rec, () => undefined);
   });
   await reintegrate(set, peer, tally, owner, "mirror");
+  // a corrective the holder refused stays pending in the CML, which carries its intent from here
+  for (const fid of listed) settleUnapplied(set, fid);
   const after = await peer.updates(Number.MAX_SAFE_INTEGER, 1);
   set.setMeta("last_seen", String(after.volume));
 }

@@ -302,6 +302,32 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(quiet.json!.filesReceived, 0);
   });
 
+  it("--mirror after a two-way run that could not take in a holder update still makes DEST an exact copy", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "f", "SRC's version");
+    write(a, "g", "g");
+    assert.equal((await syncJson([a, b])).code, 0);
+    write(b, "f", "DEST's edit");
+    fs.rmSync(path.join(b, "g"));
+    execFileSync("chattr", ["+i", path.join(a, "f"), path.join(a, "g")]);
+    try {
+      assert.equal((await syncJson([a, b])).code, 4);
+    } finally {
+      execFileSync("chattr", ["-i", path.join(a, "f"), path.join(a, "g")]);
+    }
+    const mirrored = await syncJson(["--mirror", a, b]);
+    assert.equal(mirrored.code, 0, mirrored.stderr);
+    assert.deepEqual(manifest(b), manifest(a));
+    assert.equal(fs.readFileSync(path.join(b, "f"), "utf8"), "SRC's version");
+    const kept = execFileSync("grep", ["-rl", "DEST's edit", path.join(b, ".intermezzo/conflicts")], { encoding: "utf8" });
+    assert.ok(kept.trim() !== "", "the holder's reverted version is kept");
+    const quiet = await syncJson([a, b]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.json!.filesReceived + quiet.json!.recordsApplied, 0);
+    assert.deepEqual(manifest(b), manifest(a));
+  });
+
   it("a change the holder cannot take in (an immutable file) stays pending and is shipped again on the next run", async () => {
     const a = dir();
     const b = dir();
