@@ -26,6 +26,16 @@ function write(root: string, rel: string, text: string): void {
   fs.writeFileSync(path.join(root, rel), text);
 }
 
+/** Runs `fn` with `files` immutable (`chattr +i`: not even root may change, rename or remove them). */
+async function whileImmutable(files: string[], fn: () => Promise<void>): Promise<void> {
+  execFileSync("chattr", ["+i", ...files]);
+  try {
+    await fn();
+  } finally {
+    execFileSync("chattr", ["-i", ...files]);
+  }
+}
+
 describe("intermezzo-sync between two local trees", () => {
   it("copies a varied tree exactly, and a second run transfers nothing and changes nothing", async () => {
     const a = dir();
@@ -279,9 +289,7 @@ describe("intermezzo-sync between two local trees", () => {
     write(b, "moved", "v2, from the holder");
     fs.rmSync(path.join(b, "deleted"));
     write(b, "fine", "arrives meanwhile");
-    const stuck = ["edited", "deleted"].map((n) => path.join(a, n));
-    execFileSync("chattr", ["+i", ...stuck]);
-    try {
+    await whileImmutable(["edited", "deleted"].map((n) => path.join(a, n)), async () => {
       for (let run = 0; run < 2; run++) {
         const r = await syncJson([a, b]);
         assert.equal(r.code, 4, r.stderr);
@@ -289,9 +297,7 @@ describe("intermezzo-sync between two local trees", () => {
         assert.deepEqual(r.json!.conflicts, [], "a record after one that failed is not a conflict");
       }
       assert.equal(fs.readFileSync(path.join(a, "fine"), "utf8"), "arrives meanwhile");
-    } finally {
-      execFileSync("chattr", ["-i", ...stuck]);
-    }
+    });
     const fixed = await syncJson([a, b]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.equal(fixed.json!.recordsApplied, 2, "both objects brought in, and counted as changes");
@@ -310,12 +316,7 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal((await syncJson([a, b])).code, 0);
     write(b, "f", "DEST's edit");
     fs.rmSync(path.join(b, "g"));
-    execFileSync("chattr", ["+i", path.join(a, "f"), path.join(a, "g")]);
-    try {
-      assert.equal((await syncJson([a, b])).code, 4);
-    } finally {
-      execFileSync("chattr", ["-i", path.join(a, "f"), path.join(a, "g")]);
-    }
+    await whileImmutable([path.join(a, "f"), path.join(a, "g")], async () => assert.equal((await syncJson([a, b])).code, 4));
     const mirrored = await syncJson(["--mirror", a, b]);
     assert.equal(mirrored.code, 0, mirrored.stderr);
     assert.deepEqual(manifest(b), manifest(a));
@@ -334,16 +335,13 @@ describe("intermezzo-sync between two local trees", () => {
     write(a, "f", "v1");
     assert.equal((await syncJson([a, b])).code, 0);
     write(a, "f", "v2, from the replica");
-    execFileSync("chattr", ["+i", path.join(b, "f")]);
-    try {
+    await whileImmutable([path.join(b, "f")], async () => {
       for (let run = 0; run < 2; run++) {
         const r = await syncJson([a, b]);
         assert.equal(r.code, 4, r.stderr);
         assert.deepEqual(r.json!.problems.map((p) => [p.path, p.code, p.message.split(",")[0]]), [["f", "REMOTE_ERROR", "EPERM: operation not permitted"]], `run ${run}`);
       }
-    } finally {
-      execFileSync("chattr", ["-i", path.join(b, "f")]);
-    }
+    });
     const fixed = await syncJson([a, b]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.equal(fs.readFileSync(path.join(b, "f"), "utf8"), "v2, from the replica");
