@@ -165,9 +165,10 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
     if (isPlaceholder(obj)) return settlePlaceholder(ctx, obj, st, rel, hash);
     if (hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
-      const fields = localFields(st);
+      const { size, mtimeNs, ino, ctimeNs } = localFields(st);
+      // Only what the close carries: a mode or owner changed as well is left for recordAttrs to see.
       ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content }, () =>
-        ctx.set.fsdb.put({ ...obj, ...fields, hash }),
+        ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs, hash }),
       );
       ctx.report.records++;
       obj = ctx.set.fsdb.must(obj.fid);

@@ -179,6 +179,13 @@ const CASES: Case[] = [
     expect: ["setattr f mtimeNs"],
     replay: true,
   },
+  {
+    name: "content and mode changed together: a close and a setattr of mode (the close carries no mode)",
+    setup: (r) => write(r, "f", "first"),
+    change: (r) => (fs.appendFileSync(path.join(r, "f"), ", and more"), fs.chmodSync(path.join(r, "f"), 0o755)),
+    expect: ["close f", "setattr f mode"],
+    replay: true,
+  },
   { name: "chmod: setattr of mode", setup: (r) => write(r, "f", "x"), change: (r) => fs.chmodSync(path.join(r, "f"), 0o600), expect: ["setattr f mode"], replay: true },
   {
     name: "rename of a file: one rename, no create/close/unlink",
