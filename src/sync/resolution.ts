@@ -15,7 +15,7 @@ import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry 
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
-import type { Attrs, JournalRecord, NewRecord } from "../journal/records.js";
+import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
@@ -114,7 +114,7 @@ function differs(local: FsObject, server: FsObject | undefined): boolean {
 /** Performs plan actions on the replica; records to ship first are gathered and put in front of the CML. */
 class Executor {
   readonly holding;
-  private readonly front: NewRecord[] = [];
+  private front: NewRecord[] = [];
   private changed = false;
 
   constructor(
@@ -159,10 +159,13 @@ class Executor {
     const set = this.set;
     if (this.front.length > 0) {
       const journal = new Journal(set);
+      // Removals free names first; then placements, each directory before what goes in it.
+      const depth = (r: NewRecord): number => (r.op === "unlink" || r.op === "rmdir" || !set.fsdb.get(r.fid) ? 0 : set.fsdb.pathOf(r.fid).split("/").length);
+      const ordered = this.front.map((r, i) => ({ r, i, d: depth(r) })).sort((x, y) => x.d - y.d || x.i - y.i);
       set.transaction(() => {
         const pending = set.cml.all();
         set.cml.drop(pending.map((r) => r.seq));
-        for (const rec of this.front) journal.record(rec, () => undefined);
+        for (const { r: rec } of ordered) journal.record(rec, () => undefined);
         for (const r of pending) set.cml.append(strip(r));
       });
     }
@@ -257,9 +260,12 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
     const fresh = set.allocFid();
+    const remap = (f: string): string => (f === fid ? fresh : f);
+    // the records gathered so far this round name it too (a file revived before its directory)
+    this.front = this.front.map((r) => mapFids(r as JournalRecord, remap) as NewRecord);
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
-      set.cml.remapAll((f) => (f === fid ? fresh : f));
+      set.cml.remapAll(remap);
       set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
@@ -307,12 +313,24 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   const fetch = holderFetch(applier, peer, tally);
   set.startGroup(false);
   try {
-    for (const fid of wanted) {
-      try {
-        if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
-        settleUnapplied(set, fid);
-      } catch (err) {
-        if (!final) continue;
+    // Rounds while any succeeds: an object whose directory is restored later in a round (the
+    // order of `fids` is the order conflicts were found in) gets its place in the next one.
+    let left = new Map<string, unknown>(wanted.map((fid) => [fid, undefined]));
+    for (let progress = true; progress && left.size > 0; ) {
+      const failed = new Map<string, unknown>();
+      for (const fid of left.keys()) {
+        try {
+          if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
+          settleUnapplied(set, fid);
+        } catch (err) {
+          failed.set(fid, err);
+        }
+      }
+      progress = failed.size < left.size;
+      left = failed;
+    }
+    if (final) {
+      for (const [fid, err] of left) {
         const e = err as Error & { code?: string };
         tally.problems.push({ path: set.fsdb.get(fid) ? set.fsdb.pathOf(fid) : `<${fid}>`, code: e.code ?? "IO", message: `bringing in the holder's version: ${e.message}` });
         noteUnapplied(set, fid);

@@ -153,6 +153,41 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(mode(b), 0o755);
   });
 
+  it("a directory the holder deleted comes back when the replica edited a file in it and moved a subdirectory out (policy both)", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "d/f", "1");
+    write(a, "d/sub/g", "g");
+    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`); // so that the holder's deletion is not a mass deletion
+    assert.equal((await syncJson([a, b])).code, 0);
+    fs.rmSync(path.join(b, "d"), { recursive: true });
+    fs.appendFileSync(path.join(a, "d/f"), ", edited on the replica");
+    fs.renameSync(path.join(a, "d/sub"), path.join(a, "sub2"));
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(manifest(b), manifest(a));
+    assert.equal(fs.readFileSync(path.join(b, "d/f"), "utf8"), "1, edited on the replica");
+    const again = await syncJson([a, b]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.json!.recordsShipped, 0, "nothing was left pending");
+  });
+
+  it("a directory the replica deleted comes back with what the holder created in it, however deep", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "m/f", "1");
+    write(a, "m/d1/g", "2");
+    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`);
+    assert.equal((await syncJson([a, b])).code, 0);
+    fs.rmSync(path.join(a, "m"), { recursive: true });
+    write(b, "m/d1/new", "made on the holder");
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.json!.conflicts.map((c) => c.kind), ["delete/create-inside", "delete/create-inside"]);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.equal(fs.readFileSync(path.join(a, "m/d1/new"), "utf8"), "made on the holder");
+  });
+
   it("--dry-run lists the changes and makes none", async () => {
     const a = dir();
     const b = dir();
