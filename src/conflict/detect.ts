@@ -31,6 +31,7 @@ export type ConflictKind =
   | "rename/rename"
   | "rename/update"
   | "rename/delete"
+  | "rename/cycle"
   | "delete/create-inside"
   | "create/delete-parent"
   | "type-change"
@@ -52,6 +53,14 @@ function conflict(kind: ConflictKind, detail: string, server?: FsObject): Decisi
     d.serverVersion = server.version;
   }
   return d;
+}
+
+/** True when `fid` is directory `ancestor` or somewhere below it in `view`. */
+function within(view: ServerView, fid: string, ancestor: string): boolean {
+  for (let cur = view.get(fid), depth = 0; cur && depth <= 4096; cur = cur.parent === null ? undefined : view.get(cur.parent), depth++) {
+    if (cur.fid === ancestor) return true;
+  }
+  return false;
 }
 
 function same(o: FsObject): Decision {
@@ -86,6 +95,9 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       }
       const dir = view.get(rec.newParent);
       if (!dir || dir.type !== "d") return conflict("create/delete-parent", "the server deleted the directory this replica moved into", dir);
+      if (o.type === "d" && within(view, rec.newParent, rec.fid)) {
+        return conflict("rename/cycle", "the server moved the directory this replica moved into inside the one it moved", dir);
+      }
       const occ = view.child(rec.newParent, rec.newName);
       if (occ && occ.fid !== rec.replaced) return conflict("create/create", "the server has another object at the rename's target name", occ);
       if (occ && rec.replacedBase !== undefined && view.baseline(occ.fid) !== rec.replacedBase) {

@@ -39,6 +39,7 @@ const MERGEABLE = new Set(["rename/update", "attr/update"]);
  * The actions that carry out `res` for conflict `c`. Where a policy cannot apply as named, the
  * nearest choice that loses nothing is taken (each case is listed in docs/DESIGN.md):
  * - a client's directory removal never removes entries it never saw (`delete/create-inside` keeps the server's);
+ * - two directories each moved into the other on one side (`rename/cycle`) keep the server's move;
  * - keeping "both" of a deletion and an edit keeps the edit; of two renames, the holder's name;
  * - a client that wins a name held by a non-empty directory, or whose losing object is a directory
  *   (it cannot be kept as one version), keeps both instead.
@@ -63,7 +64,7 @@ export function planResolution(c: ConflictCase, res: Resolution): Action[] {
   if (SERVER_DELETED.has(c.kind)) {
     return winner === "server" ? [{ do: "drop", fid }, { do: "discard", fid }] : [{ do: "revive", fid }];
   }
-  // update/update, delete/update, delete/create-inside, rename/rename, rename/update, attr/update
+  // update/update, delete/update, delete/create-inside, rename/rename, rename/cycle, rename/update, attr/update
   switch (winner) {
     case "client":
       return [{ do: "rebase", seq: r.seq }, { do: "restore", fid }];
@@ -77,7 +78,8 @@ export function planResolution(c: ConflictCase, res: Resolution): Action[] {
 /** The winner after the substitutions {@link planResolution} documents. */
 export function effectiveWinner(c: ConflictCase, res: Resolution): "server" | "client" | "both" {
   const w = res.winner;
-  if (c.kind === "delete/create-inside") return "server";
+  // the holder's move stands: the replica's cannot be applied without undoing it
+  if (c.kind === "delete/create-inside" || c.kind === "rename/cycle") return "server";
   if (w !== "both") {
     if (w === "client" && (c.kind === "create/create" || c.kind === "type-change") && c.server?.type === "d") return "both";
     if (w === "server" && c.local?.type === "d" && (c.kind === "create/create" || c.kind === "type-change")) return "both";

@@ -76,6 +76,14 @@ const ROWS: Row[] = [
   { name: "type-change: a file where the server made a directory", view: server(add(obj("aa:5", "d", "root", "n"))), record: create("n", "h2"), want: "type-change" },
   { name: "type-change: a directory where the server made a file", view: server(add(obj("aa:5", "f", "root", "n", { hash: "h2" }))), record: mkdir("n"), want: "type-change" },
   { name: "rename/rename: both renamed one file to different names", view: server(edit("c:2", { name: "h" })), record: rename("c:2", "f", "root", "g"), want: "rename/rename" },
+  {
+    name: "rename/cycle: the client moved d into e, which the server had moved into d",
+    view: server(add(obj("c:4", "d", "c:1", "e"))),
+    record: rename("c:1", "d", "c:4", "d2"),
+    want: "rename/cycle",
+  },
+  { name: "rename/cycle: a directory moved into itself", view: server(), record: rename("c:1", "d", "c:1", "d2"), want: "rename/cycle" },
+  { name: "a directory moved into a sibling directory applies", view: server(add(obj("c:4", "d", "root", "e"))), record: rename("c:1", "d", "c:4", "d"), want: "apply" },
   { name: "the same rename on both sides is identical", view: server(edit("c:2", { name: "g" })), record: rename("c:2", "f", "root", "g"), want: "identical" },
   { name: "rename/update: the client renamed a file the server edited", view: server(edit("c:2", { hash: "h3" })), record: rename("c:2", "f", "root", "g"), want: "rename/update" },
   { name: "rename/delete: the client renamed a file the server deleted", view: server(drop("c:2")), record: rename("c:2", "f", "root", "g"), want: "rename/delete" },
@@ -151,6 +159,7 @@ describe("plans: how each winner is carried out", () => {
     ["type-change, server against our directory: keep both", kase("type-change", mkdir("n"), obj("aa:5", "f", "root", "n"), obj("bb:9", "d", "root", "n")), "server", "both", "aside bb:9, restore aa:5"],
     ["delete/create-inside, client: the server's entries stay", kase("delete/create-inside", rec({ op: "rmdir", fid: "c:1", parent: "root", name: "d", base: V1, ...T }), obj("c:1", "d", "root", "d")), "client", "server", "drop c:1, restore c:1"],
     ["create/delete-parent, client: the directory comes back", kase("create/delete-parent", create("new", "h2", "c:1")), "client", "client", "revive c:1"],
+    ["rename/cycle, client: the holder's move stands", kase("rename/cycle", rename("c:1", "d", "c:4", "d2"), obj("c:4", "d", "c:1", "e")), "client", "server", "drop c:1, restore c:1"],
     ["rename/rename, both: the holder's name", kase("rename/rename", rename("c:2", "f", "root", "g"), file, local), "both", "server", "drop c:2, restore c:2"],
     ["rename/update, both: a merge", kase("rename/update", rename("c:2", "f", "root", "g"), file, local), "both", "client", "rebase 7, restore c:2"],
   ];

@@ -188,6 +188,24 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(fs.readFileSync(path.join(a, "m/d1/new"), "utf8"), "made on the holder");
   });
 
+  it("two directories each moved into the other, one on each side: the holder's move stands, and the trees converge (rename/cycle)", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "x/in-x", "x");
+    write(a, "y/in-y", "y");
+    assert.equal((await syncJson([a, b])).code, 0);
+    fs.renameSync(path.join(a, "x"), path.join(a, "y/x-moved"));
+    fs.renameSync(path.join(b, "y"), path.join(b, "x/y-moved"));
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.json!.conflicts.map((c) => c.kind), ["rename/cycle"]);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.equal(fs.readFileSync(path.join(a, "x/y-moved/in-y"), "utf8"), "y");
+    const again = await syncJson([a, b]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.json!.recordsShipped + again.json!.recordsApplied, 0);
+  });
+
   it("--dry-run lists the changes and makes none", async () => {
     const a = dir();
     const b = dir();
