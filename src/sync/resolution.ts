@@ -149,7 +149,7 @@ class Executor {
       case "aside":
         return this.aside(a.fid);
       case "revive":
-        this.revive(a.fid);
+        this.revive(a.fid, settling);
         return undefined;
     }
   }
@@ -254,8 +254,13 @@ class Executor {
     }
   }
 
-  /** Gives an object the holder deleted a new fid, and ships its creation (its directory first, if that is gone too: next round). */
-  private revive(fid: string): void {
+  /**
+   * Gives an object the holder deleted a new fid, and ships its creation (its directory first, if
+   * that is gone too: next round). A revived directory's other entries were deleted (or moved) on
+   * the holder with it; those without changes here follow the holder (they are brought to its state
+   * after update notification, whose records name them under the directory's old fid).
+   */
+  private revive(fid: string, settling: Set<string>): void {
     const set = this.set;
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
@@ -270,6 +275,7 @@ class Executor {
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
     this.front.push(placement(set.fsdb.must(fresh)));
+    for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
   }
 }

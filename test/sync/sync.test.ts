@@ -172,6 +172,25 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(again.json!.recordsShipped, 0, "nothing was left pending");
   });
 
+  it("a directory the holder deleted comes back with the replica's changed entry only; its other entries stay deleted", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "m/edited", "1");
+    write(a, "m/untouched/deep/file", "2");
+    write(a, "m/also-untouched", "3");
+    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`);
+    assert.equal((await syncJson([a, b])).code, 0);
+    fs.rmSync(path.join(b, "m"), { recursive: true });
+    fs.appendFileSync(path.join(a, "m/edited"), ", edited on the replica");
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(manifest(a), manifest(b));
+    assert.deepEqual(fs.readdirSync(path.join(a, "m")), ["edited"]);
+    const again = await syncJson([a, b]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.json!.recordsShipped + again.json!.recordsApplied, 0);
+  });
+
   it("a directory the replica deleted comes back with what the holder created in it, however deep", async () => {
     const a = dir();
     const b = dir();
