@@ -206,7 +206,7 @@ export class LentoServer implements HolderPeer {
       }
       const commit = await this.applier!.apply(r, content, keep);
       const logged = set.transaction(() => {
-        const l = set.log.append(r, (v) => `${set.replicaId}:${v}`);
+        const l = set.log.append(replacing(set, r), (v) => `${set.replicaId}:${v}`);
         commit(l.version);
         return l;
       });
@@ -243,6 +243,21 @@ export class LentoServer implements HolderPeer {
     if (!this.set) throw new ImzError("USAGE", "attach must come first");
     return this.set;
   }
+}
+
+/**
+ * The record as the server log keeps it: its bases are the versions it replaced here. A replica's
+ * record carries the version its object had before the replica's whole batch (every record of one
+ * object in one reintegration has the same base), so a rename then a close of one file would reach
+ * other replicas with the close based on the version before the rename; they apply the log in
+ * order and check each record against the state the previous one left.
+ */
+function replacing(set: FileSet, r: JournalRecord): JournalRecord {
+  const version = (fid: string): string => set.fsdb.get(fid)?.version ?? "";
+  let out = r;
+  if ("base" in r) out = { ...out, base: version(r.fid) } as JournalRecord;
+  if (r.op === "rename" && r.replaced !== undefined && r.replacedBase !== undefined) out = { ...out, replacedBase: version(r.replaced) } as JournalRecord;
+  return out;
 }
 
 /**

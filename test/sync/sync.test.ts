@@ -225,6 +225,28 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(again.json!.recordsShipped + again.json!.recordsApplied, 0);
   });
 
+  it("several changes to one file in one sync of one replica reach another replica whole", async () => {
+    const a = dir();
+    const b = dir();
+    const h = dir();
+    write(a, "doc.txt", "v1");
+    write(a, "page.html", "p1");
+    assert.equal((await syncJson([a, h])).code, 0);
+    assert.equal((await syncJson([b, h])).code, 0);
+    // on b, in one sync: a rename then an edit of one file, an edit then a chmod of another
+    fs.renameSync(path.join(b, "doc.txt"), path.join(b, "notes.txt"));
+    fs.appendFileSync(path.join(b, "notes.txt"), ", edited on b");
+    fs.appendFileSync(path.join(b, "page.html"), ", edited on b");
+    fs.chmodSync(path.join(b, "page.html"), 0o600);
+    assert.equal((await syncJson([b, h])).code, 0);
+    const r = await syncJson([a, h]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json!.conflicts, []);
+    assert.deepEqual(manifest(a), manifest(h));
+    assert.deepEqual(manifest(b), manifest(h));
+    assert.equal(fs.readFileSync(path.join(a, "notes.txt"), "utf8"), "v1, edited on b");
+  });
+
   it("--dry-run lists the changes and makes none", async () => {
     const a = dir();
     const b = dir();
