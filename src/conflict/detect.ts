@@ -16,8 +16,8 @@ export interface ServerView {
   child(parent: string, name: string): FsObject | undefined;
   hasChildren(fid: string): boolean;
   /**
-   * The version a record's base must equal: the object's version before the current reintegration
-   * touched it ("" for an object that did not exist then).
+   * The version a record's base may equal besides the current one: the object's version before the
+   * current reintegration touched it ("" for an object that did not exist then).
    */
   baseline(fid: string): string;
 }
@@ -55,6 +55,16 @@ function conflict(kind: ConflictKind, detail: string, server?: FsObject): Decisi
   return d;
 }
 
+/**
+ * True when a record based on version `base` of `fid` missed a change: `base` is neither the
+ * baseline (the version before this reintegration, which every record of one batch carries) nor
+ * the current version (which a record made after this connection's own changes carries, as a
+ * mirror's correctives do). Versions are unique stamps: a sender only knows one it was given.
+ */
+function stale(view: ServerView, fid: string, base: string): boolean {
+  return view.baseline(fid) !== base && (view.get(fid)?.version ?? "") !== base;
+}
+
 /** True when `fid` is directory `ancestor` or somewhere below it in `view`. */
 function within(view: ServerView, fid: string, ancestor: string): boolean {
   for (let cur = view.get(fid), depth = 0; cur && depth <= 4096; cur = cur.parent === null ? undefined : view.get(cur.parent), depth++) {
@@ -79,7 +89,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
     case "rmdir": {
       const o = view.get(rec.fid);
       if (!o) return same({ fid: rec.fid, version: "" } as FsObject); // deleted on both sides
-      if (o.type === "d" ? o.parent !== rec.parent || o.name !== rec.name : view.baseline(rec.fid) !== rec.base) {
+      if (o.type === "d" ? o.parent !== rec.parent || o.name !== rec.name : stale(view, rec.fid, rec.base)) {
         return conflict("delete/update", "the server changed the object this replica deleted", o);
       }
       if (rec.op === "rmdir" && view.hasChildren(rec.fid)) return conflict("delete/create-inside", "the server has entries in the directory this replica deleted", o);
@@ -90,7 +100,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       if (!o) return conflict("rename/delete", "the server deleted the object this replica renamed");
       if (o.parent === rec.newParent && o.name === rec.newName) return same(o);
       const moved = o.parent !== rec.parent || o.name !== rec.name;
-      if (o.type === "d" ? moved : view.baseline(rec.fid) !== rec.base) {
+      if (o.type === "d" ? moved : stale(view, rec.fid, rec.base)) {
         return conflict(moved ? "rename/rename" : "rename/update", "the server changed the object this replica renamed", o);
       }
       const dir = view.get(rec.newParent);
@@ -100,7 +110,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       }
       const occ = view.child(rec.newParent, rec.newName);
       if (occ && occ.fid !== rec.replaced) return conflict("create/create", "the server has another object at the rename's target name", occ);
-      if (occ && rec.replacedBase !== undefined && view.baseline(occ.fid) !== rec.replacedBase) {
+      if (occ && rec.replacedBase !== undefined && stale(view, occ.fid, rec.replacedBase)) {
         return conflict("update/delete", "the server changed the object this replica's rename replaced", occ);
       }
       return apply;
@@ -109,14 +119,14 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
       const o = view.get(rec.fid);
       if (!o) return conflict("update/delete", "the server deleted the object whose attributes this replica changed");
       if (attrsHeld(o, rec.attrs)) return same(o);
-      if (o.type !== "d" && view.baseline(rec.fid) !== rec.base) return conflict("attr/update", "the server changed the object whose attributes this replica changed", o);
+      if (o.type !== "d" && stale(view, rec.fid, rec.base)) return conflict("attr/update", "the server changed the object whose attributes this replica changed", o);
       return apply;
     }
     case "close": {
       const o = view.get(rec.fid);
       if (!o) return conflict("update/delete", "the server deleted the file this replica changed");
       if (o.type === "f" && o.hash === rec.content.hash && rec.content.hash !== "") return same(o);
-      if (view.baseline(rec.fid) !== rec.base) return conflict("update/update", "both sides changed the file", o);
+      if (stale(view, rec.fid, rec.base)) return conflict("update/update", "both sides changed the file", o);
       return apply;
     }
   }

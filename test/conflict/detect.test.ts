@@ -84,6 +84,7 @@ const ROWS: Row[] = [
   },
   { name: "rename/cycle: a directory moved into itself", view: server(), record: rename("c:1", "d", "c:1", "d2"), want: "rename/cycle" },
   { name: "a directory moved into a sibling directory applies", view: server(add(obj("c:4", "d", "root", "e"))), record: rename("c:1", "d", "c:4", "d"), want: "apply" },
+  { name: "a record based on the server's current version applies (made after this connection's own changes)", view: server(edit("c:2", { hash: "h3" })), record: close("h2", V2), want: "apply" },
   { name: "the same rename on both sides is identical", view: server(edit("c:2", { name: "g" })), record: rename("c:2", "f", "root", "g"), want: "identical" },
   { name: "rename/update: the client renamed a file the server edited", view: server(edit("c:2", { hash: "h3" })), record: rename("c:2", "f", "root", "g"), want: "rename/update" },
   { name: "rename/delete: the client renamed a file the server deleted", view: server(drop("c:2")), record: rename("c:2", "f", "root", "g"), want: "rename/delete" },

@@ -402,6 +402,22 @@ describe("intermezzo-sync between two local trees", () => {
     assert.equal(quiet.json!.filesReceived, 0);
   });
 
+  it("--mirror when SRC edited a file that DEST renamed: DEST gets SRC's name and content, nothing left pending", async () => {
+    const a = dir();
+    const b = dir();
+    write(a, "page.html", "v1");
+    write(a, "other", "o");
+    assert.equal((await syncJson(["--mirror", a, b])).code, 0);
+    fs.appendFileSync(path.join(a, "page.html"), ", edited in SRC");
+    fs.renameSync(path.join(b, "page.html"), path.join(b, "renamed.html"));
+    const r = await syncJson(["--mirror", a, b]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(manifest(b), manifest(a));
+    const again = await syncJson(["--mirror", a, b]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.json!.recordsShipped, 0, "nothing was left pending");
+  });
+
   it("--mirror after a two-way run that could not take in a holder update still makes DEST an exact copy", async () => {
     const a = dir();
     const b = dir();
