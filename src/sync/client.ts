@@ -240,7 +240,7 @@ async function applyOne(
   l: LoggedRecord,
   staged: StagedContent | undefined,
   tally: SyncTally,
-  settling: Set<string>,
+  passing: Set<string>,
 ): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
@@ -257,7 +257,7 @@ async function applyOne(
     return;
   }
   if (d.kind === "conflict") {
-    const settled = settling.has(r.fid) || (d.serverFid !== undefined && settling.has(d.serverFid));
+    const settled = passing.has(r.fid) || (d.serverFid !== undefined && passing.has(d.serverFid));
     if (!settled) tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
     return advance();
   }
@@ -273,7 +273,7 @@ async function applyOne(
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
     // past this record for good: the next sync brings the object to the holder's state instead
     noteUnapplied(set, r.fid);
-    settling.add(r.fid);
+    passing.add(r.fid);
     advance();
   }
 }

@@ -321,22 +321,23 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   try {
     // Rounds while any succeeds: an object whose directory is restored later in a round (the
     // order of `fids` is the order conflicts were found in) gets its place in the next one.
-    let left = new Map<string, unknown>(wanted.map((fid) => [fid, undefined]));
-    for (let progress = true; progress && left.size > 0; ) {
-      const failed = new Map<string, unknown>();
-      for (const fid of left.keys()) {
+    let left = wanted;
+    let errors = new Map<string, unknown>();
+    while (left.length > 0) {
+      errors = new Map();
+      for (const fid of left) {
         try {
           if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
           settleUnapplied(set, fid);
         } catch (err) {
-          failed.set(fid, err);
+          errors.set(fid, err);
         }
       }
-      progress = failed.size < left.size;
-      left = failed;
+      if (errors.size === left.length) break;
+      left = [...errors.keys()];
     }
     if (final) {
-      for (const [fid, err] of left) {
+      for (const [fid, err] of errors) {
         const e = err as Error & { code?: string };
         tally.problems.push({ path: set.fsdb.get(fid) ? set.fsdb.pathOf(fid) : `<${fid}>`, code: e.code ?? "IO", message: `bringing in the holder's version: ${e.message}` });
         noteUnapplied(set, fid);

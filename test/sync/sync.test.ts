@@ -26,6 +26,11 @@ function write(root: string, rel: string, text: string): void {
   fs.writeFileSync(path.join(root, rel), text);
 }
 
+/** Nine more files, so that a directory deleted on one side is not a mass deletion (`MASS_DELETE`). */
+function padTree(root: string): void {
+  for (let i = 0; i < 9; i++) write(root, `k${i}`, `${i}`);
+}
+
 /** Runs `fn` with `files` immutable (`chattr +i`: not even root may change, rename or remove them). */
 async function whileImmutable(files: string[], fn: () => Promise<void>): Promise<void> {
   execFileSync("chattr", ["+i", ...files]);
@@ -158,7 +163,7 @@ describe("intermezzo-sync between two local trees", () => {
     const b = dir();
     write(a, "d/f", "1");
     write(a, "d/sub/g", "g");
-    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`); // so that the holder's deletion is not a mass deletion
+    padTree(a);
     assert.equal((await syncJson([a, b])).code, 0);
     fs.rmSync(path.join(b, "d"), { recursive: true });
     fs.appendFileSync(path.join(a, "d/f"), ", edited on the replica");
@@ -178,7 +183,7 @@ describe("intermezzo-sync between two local trees", () => {
     write(a, "m/edited", "1");
     write(a, "m/untouched/deep/file", "2");
     write(a, "m/also-untouched", "3");
-    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`);
+    padTree(a);
     assert.equal((await syncJson([a, b])).code, 0);
     fs.rmSync(path.join(b, "m"), { recursive: true });
     fs.appendFileSync(path.join(a, "m/edited"), ", edited on the replica");
@@ -196,7 +201,7 @@ describe("intermezzo-sync between two local trees", () => {
     const b = dir();
     write(a, "m/f", "1");
     write(a, "m/d1/g", "2");
-    for (let i = 0; i < 9; i++) write(a, `k${i}`, `${i}`);
+    padTree(a);
     assert.equal((await syncJson([a, b])).code, 0);
     fs.rmSync(path.join(a, "m"), { recursive: true });
     write(b, "m/d1/new", "made on the holder");
