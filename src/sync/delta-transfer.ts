@@ -14,6 +14,7 @@ import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.j
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
+import { fdPath } from "./beneath.js";
 import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
 import { readReused } from "./delta/job.js";
 import type { Holding } from "./holding.js";
@@ -130,17 +131,17 @@ function openBasis(holding: Holding, want: Want): number | undefined {
   if (want.expected && want.expected.size < DELTA_MIN) return undefined;
   const fsdb = holding.set.fsdb;
   const usable = (o: FsObject | undefined): o is FsObject => o?.type === "f" && o.size >= DELTA_MIN && !isPlaceholder(o);
-  const paths = function* (): Generator<string> {
+  const opens = function* (): Generator<() => number> {
     const current = fsdb.get(want.fid);
-    if (usable(current)) yield holding.pathOf(current.fid);
+    if (usable(current)) yield () => holding.openRead(current.fid);
     if (want.place === undefined) return;
     const there = fsdb.child(want.place.parent, want.place.name);
-    if (usable(there)) yield holding.pathOf(there.fid);
+    if (usable(there)) yield () => holding.openRead(there.fid);
     const retired = holding.retiredAt(want.place.parent, want.place.name);
-    if (retired !== undefined) yield retired;
+    if (retired !== undefined) yield () => fs.openSync(retired, "r");
   };
   try {
-    for (const file of paths()) return fs.openSync(file, "r");
+    for (const open of opens()) return open();
   } catch {
     // a missing or unsafe path: no basis, the transfer reports the real problem
   }
@@ -156,7 +157,12 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
   if (same?.type !== "f" || same.size !== expected.size) return undefined;
   const temp = holding.tempPath();
   try {
-    await fs.promises.copyFile(holding.pathOf(same.fid), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    const fd = holding.openRead(same.fid);
+    try {
+      await fs.promises.copyFile(fdPath(fd), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    } finally {
+      fs.closeSync(fd);
+    }
     await fs.promises.chmod(temp, 0o600);
     if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket() };
   } catch {
@@ -201,14 +207,14 @@ async function drain(stream: ContentStream): Promise<void> {
 
 /**
  * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
- * of the file at `file` (object `obj` in the Fsdb). The reply's description carries the Fsdb's hash
+ * of the file `open` opens (object `obj` in the Fsdb). The reply's description carries the Fsdb's hash
  * when {@link recordedHash} vouches for it; else the file is hashed as the delta job reads it (on the
  * event loop, while the job works on a worker).
  */
-export function readDelta(file: string, signature: Buffer, obj?: FsObject): ContentStream {
+export function readDelta(open: () => Promise<fs.promises.FileHandle>, signature: Buffer, obj?: FsObject): ContentStream {
   return describedStream(async function* (settle) {
     const loaded = await loadSignature(signature);
-    const fh = await fs.promises.open(file, "r");
+    const fh = await open();
     const st = await fh.stat({ bigint: true });
     const known = recordedHash(obj, st);
     const h = known === undefined ? newContentHasher() : undefined;

@@ -1,10 +1,11 @@
 /**
  * Safe access to a holding location. Every path that comes from a record or a frame is built here:
- * names are checked (no `/`, NUL, `.`, `..`, empty or over-long names), and every directory on the way
- * from the root is checked to be a real directory, never a symlink, so nothing is written outside
- * the tree. Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made
- * durable (`syncfs`, once per window of staged files) before they are renamed into place, and the
- * whole batch — directories included — is flushed again before it is acknowledged.
+ * names are checked (no `/`, NUL, `.`, `..`, empty or over-long names), and every change is made on
+ * a directory opened from the root down without following symlinks (`beneath.ts`), so nothing is
+ * written outside the tree, even when a directory is swapped for a symlink while the sync runs.
+ * Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made durable
+ * (`syncfs`, once per window of staged files) before they are renamed into place, and the whole
+ * batch — directories included — is flushed again before it is acknowledged.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,6 +15,7 @@ import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
+import { inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
 
 /** Longest name accepted, in bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
@@ -38,9 +40,11 @@ export function checkRelPath(rel: string): string[] {
   return parts;
 }
 
-/** Resolves objects of a file set to checked absolute paths and writes files atomically. */
+/**
+ * Resolves objects of a file set to {@link Place}s — their directory opened beneath the root, never
+ * through a symlink — and installs files atomically.
+ */
 export class Holding {
-  private readonly verified = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly retired = new Map<string, string>();
   private staged = 0;
@@ -49,38 +53,48 @@ export class Holding {
 
   constructor(readonly set: FileSet) {}
 
-  /**
-   * Absolute path of object `fid`, with every directory on the way checked, and the object itself
-   * checked not to be a symlink where the Fsdb knows a file or directory (a chmod or a read would
-   * follow it out of the tree). A missing object is the caller's to report.
-   */
-  pathOf(fid: string): string {
-    if (fid === ROOT_FID) return this.set.root;
+  /** Root-relative path of object `fid` (`""` for the root), every name checked. */
+  relOf(fid: string): string {
+    if (fid === ROOT_FID) return "";
     const rel = this.set.fsdb.pathOf(fid);
-    const parts = checkRelPath(rel);
-    this.verifyDirs(parts.slice(0, -1));
-    const abs = path.join(this.set.root, ...parts);
-    const type = this.set.fsdb.get(fid)?.type;
-    if (type === "d") this.verifyDir(abs);
-    else if (type === "f") this.verifyNotSymlink(abs);
-    return abs;
+    checkRelPath(rel);
+    return rel;
   }
 
-  /** Absolute path for name `name` in directory `parent` (checked, the directory verified). */
-  childPath(parent: string, name: string): string {
+  /**
+   * Runs `fn` with the place of object `fid`: its directory opened beneath the root (no symlink on
+   * the way), and its name there; the root is its own directory and `.`. The directory is closed
+   * after `fn`. Throws `PATH_UNSAFE` when a directory on the way is a symlink or a file.
+   */
+  at<T>(fid: string, fn: (p: Place) => T): T {
+    if (fid === ROOT_FID) return inDir(this.set.root, "", (dir) => fn({ dir, name: ".", rel: "." }));
+    const o = this.set.fsdb.must(fid);
+    return this.atChild(o.parent!, o.name, (p) => {
+      if (o.type !== "l") checkType(p, o.type);
+      return fn(p);
+    });
+  }
+
+  /** Runs `fn` with the place of name `name` in directory `parent` (see {@link Holding.at}). */
+  atChild<T>(parent: string, name: string, fn: (p: Place) => T): T {
     checkName(name);
     if (parent === ROOT_FID && name === META_DIR) throw new ImzError("PATH_UNSAFE", `refusing to touch ${META_DIR}/`);
-    const dir = this.pathOf(parent);
-    if (parent !== ROOT_FID) this.verifyDir(dir);
-    return path.join(dir, name);
+    const dirRel = this.relOf(parent);
+    return inDir(this.set.root, dirRel, (dir) => fn({ dir, name, rel: dirRel === "" ? name : `${dirRel}/${name}` }));
   }
 
-  /** Forgets verified directories (after renames or removals of directories). */
-  forget(): void {
-    this.verified.clear();
+  /** Opens regular file `fid` for reading, following no symlink on the way or at the end; the caller closes it. */
+  openRead(fid: string): number {
+    return openBeneath(this.set.root, this.relOf(fid), fs.constants.O_RDONLY);
   }
 
-  /** Notes that directory `dir` changed and needs an fsync before the batch is acknowledged. */
+  /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */
+  atTemp<T>(temp: string, fn: (p: Place) => T): T {
+    const dirRel = path.relative(this.set.root, path.dirname(temp));
+    return inDir(this.set.root, dirRel, (dir) => fn({ dir, name: path.basename(temp), rel: path.join(dirRel, path.basename(temp)) }));
+  }
+
+  /** Notes that directory `dir` (root-relative) changed and needs flushing before the batch is acknowledged. */
   touched(dir: string): void {
     this.dirty.add(dir);
   }
@@ -124,13 +138,14 @@ export class Holding {
   }
 
   /**
-   * Removes file `file` (at `name` in directory `parent`) from the tree but keeps its data in the
-   * temp area until {@link Holding.dropRetired}: a file created at that name later in the batch (a
-   * safe save arrives as an unlink and a create) uses it as its delta basis ({@link Holding.retiredAt}).
+   * Removes the file at place `p` (name `name` in directory `parent`) from the tree but keeps its
+   * data in the temp area until {@link Holding.dropRetired}: a file created at that name later in
+   * the batch (a safe save arrives as an unlink and a create) uses it as its delta basis
+   * ({@link Holding.retiredAt}).
    */
-  retire(file: string, parent: string, name: string): void {
+  retire(p: Place, parent: string, name: string): void {
     const temp = this.tempPath();
-    fs.renameSync(file, temp);
+    this.atTemp(temp, (t) => renameAt(p, t, true));
     const key = `${parent}/${name}`;
     const previous = this.retired.get(key);
     if (previous !== undefined) fs.rmSync(previous, { force: true });
@@ -154,60 +169,33 @@ export class Holding {
   }
 
   /**
-   * Moves a complete temp file to `dest`. With `replace` false the destination must not exist (a
-   * hard link then unlink: atomic no-clobber); with `replace` true it atomically replaces `dest`.
+   * Moves a complete temp file to place `dest`. With `replace` false the destination must not
+   * exist (atomic no-clobber); with `replace` true it atomically replaces `dest`.
    */
-  install(temp: string, dest: string, replace: boolean): void {
-    if (replace) fs.renameSync(temp, dest);
-    else {
-      fs.linkSync(temp, dest);
-      fs.unlinkSync(temp);
-    }
-    this.touched(path.dirname(dest));
+  install(temp: string, dest: Place, replace: boolean): void {
+    this.atTemp(temp, (t) => renameAt(t, dest, !replace));
+    this.touched(path.dirname(dest.rel));
   }
+}
 
-  private verifyDirs(parts: string[]): void {
-    let cur = this.set.root;
-    for (const p of parts) {
-      cur = path.join(cur, p);
-      this.verifyDir(cur);
-    }
+/**
+ * Throws `PATH_UNSAFE` when something other than a `type` is at `p` — a symlink where the Fsdb
+ * knows a file or directory (the operations never follow it, but the change is not what was asked).
+ * A missing object is the caller's to report.
+ */
+function checkType(p: Place, type: "f" | "d"): void {
+  let st;
+  try {
+    st = statAt(p);
+  } catch {
+    return;
   }
-
-  private verifyNotSymlink(abs: string): void {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(abs);
-    } catch {
-      return;
-    }
-    if (st.isSymbolicLink()) {
-      throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is a symlink where a file was expected`, {
-        hint: "something outside intermezzo changed the tree; rescan it",
-        path: path.relative(this.set.root, abs),
-      });
-    }
-  }
-
-  private verifyDir(abs: string): void {
-    if (this.verified.has(abs)) return;
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(abs);
-    } catch (err) {
-      throw new ImzError("IO", `directory ${path.relative(this.set.root, abs)} is missing`, {
-        cause: err,
-        path: path.relative(this.set.root, abs),
-        hint: "something outside intermezzo changed the tree; the next sync rescans it",
-      });
-    }
-    if (!st.isDirectory()) {
-      throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is not a directory (a symlink or file is in the way)`, {
-        hint: "something outside intermezzo changed the tree; rescan it",
-        path: path.relative(this.set.root, abs),
-      });
-    }
-    this.verified.add(abs);
+  const fmt = st.mode & 0o170000n;
+  if (fmt !== (type === "d" ? 0o040000n : 0o100000n)) {
+    throw new ImzError("PATH_UNSAFE", `${p.rel} is not a ${type === "d" ? "directory" : "regular file"} (a symlink or other object is in the way)`, {
+      hint: "something outside intermezzo changed the tree; rescan it",
+      path: p.rel,
+    });
   }
 }
 

@@ -6,8 +6,6 @@
  * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
  * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
  */
-import fs from "node:fs";
-import path from "node:path";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
@@ -17,6 +15,7 @@ import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
+import { renameAt, rmdirAt, unlinkAt } from "./beneath.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { noteUnapplied, settleUnapplied } from "./unapplied.js";
@@ -80,7 +79,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // the holder's content): keep it first.
     const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
     if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
-      const stored = storeVersion(set, c.local, exec.holding.pathOf(c.local.fid), entry.time);
+      const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
       if (stored) Object.assign(entry, { kept: "client", stored });
     }
     for (const a of planResolution(c, res)) {
@@ -180,13 +179,11 @@ class Executor {
     const objects = o.type === "d" ? [...set.fsdb.descendantsDeepestFirst(fid), o] : [o];
     const time = new Date().toISOString();
     for (const x of objects) {
-      const p = this.holding.pathOf(x.fid);
       if (x !== o && x.type !== "d") {
-        const stored = storeVersion(set, x, p, time);
+        const stored = storeVersion(set, x, () => this.holding.openRead(x.fid), time);
         logConflict(set, { id: newEntryId(), time, path: set.fsdb.pathOf(x.fid), kind: "kept", status: "auto", detail: "inside a discarded directory", replica: set.replicaId, client: versionInfo(x), kept: "client", ...(stored ? { stored } : {}) });
       }
-      if (x.type === "d") fs.rmdirSync(p);
-      else fs.unlinkSync(p);
+      this.holding.at(x.fid, (p) => (x.type === "d" ? rmdirAt(p) : unlinkAt(p)));
       set.transaction(() => {
         set.cml.drop(set.cml.about(x.fid).map((r) => r.seq));
         set.fsdb.delete(x.fid);
@@ -215,8 +212,7 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return undefined;
     const name = freeName(set, o.parent, conflictName(o.name, set.replicaId, new Date()));
-    const from = this.holding.pathOf(fid);
-    fs.renameSync(from, path.join(path.dirname(from), name));
+    this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
     const pending = set.cml.about(fid);
     const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
@@ -246,9 +242,8 @@ class Executor {
       .sort((a, b) => (copyTime(a.name) < copyTime(b.name) ? -1 : 1));
     const journal = new Journal(set);
     for (const x of copies.slice(0, Math.max(0, copies.length - this.opts.keepCopies))) {
-      const p = this.holding.pathOf(x.fid);
       journal.record({ op: "unlink", fid: x.fid, time: Date.now(), parent, name: x.name, base: x.version }, () => {
-        fs.unlinkSync(p);
+        this.holding.at(x.fid, unlinkAt);
         set.fsdb.delete(x.fid);
       });
     }

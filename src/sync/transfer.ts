@@ -9,6 +9,7 @@ import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
+import { fdPath } from "./beneath.js";
 import { readDelta } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
@@ -76,18 +77,25 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
       path: holding.set.fsdb.pathOf(fid),
     });
   }
-  const file = holding.pathOf(fid);
   const obj = holding.set.fsdb.get(fid);
-  if (signature !== undefined) return readDelta(file, signature, obj);
+  const open = async (): Promise<fs.promises.FileHandle> => {
+    const fd = holding.openRead(fid);
+    try {
+      return await fs.promises.open(fdPath(fd), "r");
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  if (signature !== undefined) return readDelta(open, signature, obj);
   return describedStream(async function* (settle) {
     let size = 0;
-    const small = smallFile(file);
+    const small = smallFile(holding.openRead(fid));
     if (small) {
       settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
       if (small.data.length > 0) yield small.data;
       return;
     }
-    const fh = await fs.promises.open(file, "r");
+    const fh = await open();
     try {
       const st = await fh.stat({ bigint: true });
       const known = recordedHash(obj, st);
@@ -108,9 +116,8 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
   });
 }
 
-/** A small regular file read whole with synchronous calls (no thread-pool trips), or undefined. */
-function smallFile(file: string): { data: Buffer; mtimeNs: string } | undefined {
-  const fd = fs.openSync(file, "r");
+/** The small regular file open as `fd` read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
+function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
   try {
     const st = fs.fstatSync(fd, { bigint: true });
     if (st.size > BigInt(SMALL_FILE)) return undefined;
