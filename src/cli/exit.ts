@@ -4,6 +4,7 @@
  */
 import { CommanderError, type Command } from "commander";
 import { ImzError, type ErrorCode } from "../errors.js";
+import { diskFullError } from "../journal/disk-full.js";
 
 /** Documented exit codes (README "Exit codes"). */
 export const ExitCode = {
@@ -40,6 +41,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   PROTOCOL_VERSION: ExitCode.REMOTE,
   REMOTE_NOT_FOUND: ExitCode.REMOTE,
   CONNECTION_LOST: ExitCode.REMOTE,
+  TIMEOUT: ExitCode.REMOTE,
   HOST_KEY_UNKNOWN: ExitCode.REMOTE,
   HOST_KEY_CHANGED: ExitCode.REMOTE,
   HOST_KEY_REVOKED: ExitCode.REMOTE,
@@ -74,7 +76,8 @@ export async function runAction(prog: string, action: () => Promise<ExitCodeValu
   try {
     const code = await action();
     process.exitCode = code ?? ExitCode.OK;
-  } catch (err) {
+  } catch (thrown) {
+    const err = diskFullError(thrown);
     process.stderr.write(formatError(prog, err) + "\n");
     process.exitCode = exitCodeFor(err);
   }

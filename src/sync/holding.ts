@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
 import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
+import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { ROOT_FID } from "../journal/records.js";
 import { inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
@@ -80,7 +81,14 @@ export class Holding {
     checkName(name);
     if (parent === ROOT_FID && name === META_DIR) throw new ImzError("PATH_UNSAFE", `refusing to touch ${META_DIR}/`);
     const dirRel = this.relOf(parent);
-    return inDir(this.set.root, dirRel, (dir) => fn({ dir, name, rel: dirRel === "" ? name : `${dirRel}/${name}` }));
+    const rel = dirRel === "" ? name : `${dirRel}/${name}`;
+    return inDir(this.set.root, dirRel, (dir) => {
+      try {
+        return fn({ dir, name, rel });
+      } catch (err) {
+        throw diskFullError(err, rel);
+      }
+    });
   }
 
   /** Opens regular file `fid` for reading, following no symlink on the way or at the end; the caller closes it. */
@@ -204,6 +212,14 @@ function checkType(p: Place, type: "f" | "d"): void {
  * {@link Holding.makeDurable} before the file replaces anything.
  */
 export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
+  try {
+    return await writeAll(file, chunks, onChunk);
+  } catch (err) {
+    throw diskFullError(err, file);
+  }
+}
+
+async function writeAll(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
   // Small content (the common case) is gathered and written with one synchronous call: three
   // thread-pool trips per file (open, write, close) cost more than the write itself.
   const it = chunks[Symbol.asyncIterator]();

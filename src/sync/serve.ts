@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
+import { diskFullError } from "../journal/disk-full.js";
 import { Connection, type Handler, type RequestContext } from "../ssh/connection.js";
 import type { HolderPeer } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
@@ -48,18 +49,32 @@ async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
  * it broke the protocol (for the caller to log; the peer only sees the stream end).
  */
 export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<Error | undefined> {
+  /** The attached server (set once its attach succeeded); `opening` while the attach runs. */
   let server: LentoServer | undefined;
+  let opening: LentoServer | undefined;
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
   const need = (): HolderPeer => {
-    if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before attaching; nothing was done" });
+    if (closed) throw new ImzError("USAGE", "the file set was closed on this connection", { hint: "the peer sent a request after close; nothing was done" });
+    if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before its attach completed; nothing was done" });
     return server;
   };
   const handlers: Record<string, Handler> = {
     attach: async (h) => {
       const req = check(Requests.attach, h, "attach request");
       // a second attach must not replace (and so leak, still locked) the file set the first one opened
-      if (server) throw new ImzError("USAGE", "attach called twice on one connection");
-      server = new LentoServer(resolveRoot(req.fileset), opts);
-      return server.attach(req);
+      if (server || opening || closed) throw new ImzError("USAGE", "attach called twice on one connection");
+      const s = (opening = new LentoServer(resolveRoot(req.fileset), opts));
+      try {
+        const r = await s.attach(req);
+        server = s;
+        return r;
+      } catch (err) {
+        await s.close();
+        throw err;
+      } finally {
+        opening = undefined;
+      }
     },
     applied: async (h) => {
       const req = check(Requests.applied, h, "applied request");
@@ -86,11 +101,25 @@ export async function serveConnection(input: Readable, output: Writable, resolve
       await need().presign(req.fids);
       return null;
     },
-    close: async (h) => {
-      check(Requests.close, h, "close request");
-      await server?.close();
-      return null;
-    },
+  };
+  // Every request is counted while it runs (a close waits for them), and nothing but a coded error
+  // crosses the wire: an internal failure is logged here and answered as REMOTE_ERROR.
+  for (const [op, handler] of Object.entries(handlers)) {
+    handlers[op] = (h, ctx) => {
+      const run = handler(h, ctx).catch((err: unknown) => {
+        throw coded(op, err);
+      });
+      inFlight.add(run);
+      void run.finally(() => inFlight.delete(run)).catch(() => undefined);
+      return run;
+    };
+  }
+  handlers["close"] = async (h) => {
+    check(Requests.close, h, "close request");
+    closed = true;
+    await Promise.allSettled([...inFlight]);
+    await server?.close();
+    return null;
   };
   const conn = new Connection(input, output, { handlers });
   try {
@@ -101,10 +130,26 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   try {
     return await conn.closed;
   } finally {
+    closed = true;
+    await Promise.allSettled([...inFlight]);
     await server?.close();
     conn.close();
     // Stop reading: after a protocol error the peer may keep its side open, and a `serve --stdio`
     // child would otherwise linger on its stdin until the peer hangs up.
     input.destroy();
   }
+}
+
+/**
+ * What a failed request answers: a coded error as it is, a full disk as `DISK_FULL`, an errno error
+ * as `IO` (its code and message); anything else is a defect of the holder, logged on its stderr and
+ * answered as `REMOTE_ERROR` without its internals.
+ */
+function coded(op: string, err: unknown): unknown {
+  const e = diskFullError(err);
+  if (e instanceof ImzError) return e;
+  const errno = e as NodeJS.ErrnoException;
+  if (typeof errno?.code === "string" && typeof errno.syscall === "string") return e;
+  process.stderr.write(`intermezzo serve: internal error in '${op}': ${errno?.stack ?? String(e)}\n`);
+  return new ImzError("REMOTE_ERROR", `the holder failed on '${op}' (an internal error, logged on its side)`, { hint: "report it with the holder's log; rerun to retry" });
 }

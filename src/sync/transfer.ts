@@ -71,13 +71,18 @@ export function recordedHash(obj: FsObject | undefined, st: fs.BigIntStats): str
  * replica's placeholder: its bytes are never served as the file's content.
  */
 export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
-  if (isPlaceholder(holding.set.fsdb.get(fid))) {
+  const known = holding.set.fsdb.get(fid);
+  if (known?.type !== "f") {
+    const what = known ? `${holding.set.fsdb.pathOf(fid) || "."} is a ${known.type === "d" ? "directory" : "symlink"}` : `no object ${fid} here`;
+    throw new ImzError("RECORD_INVALID", `content asked for, but ${what}`, { hint: "only regular files have content; the peer's request was refused" });
+  }
+  if (isPlaceholder(known)) {
     throw new ImzError("NO_DATA", `the data of ${holding.set.fsdb.pathOf(fid)} was never fetched to this replica; its placeholder is not its content`, {
       hint: "read it through the lazy replica's mount (which fetches it), then sync again",
       path: holding.set.fsdb.pathOf(fid),
     });
   }
-  const obj = holding.set.fsdb.get(fid);
+  const obj = known;
   const open = async (): Promise<fs.promises.FileHandle> => {
     const fd = holding.openRead(fid);
     try {
