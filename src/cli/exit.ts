@@ -34,6 +34,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   NOT_A_FILESET: ExitCode.REFUSED,
   FILESET_MISMATCH: ExitCode.REFUSED,
   MASS_DELETE: ExitCode.REFUSED,
+  EMPTY_SOURCE: ExitCode.REFUSED,
   NOT_EMPTY: ExitCode.REFUSED,
   LOCKED: ExitCode.LOCKED,
   HANDSHAKE_FAILED: ExitCode.REMOTE,
