@@ -29,6 +29,19 @@ export interface ServerOptions {
 export const MAX_PAGE = 2000;
 
 /**
+ * A new replica at the place of a registered one: that replica's root has lost its `.intermezzo/`
+ * (an unmounted disk and an empty mount point, a wiped directory) while this holder has synced with
+ * it. Refused (`NOT_A_FILESET`) unless forced, as a holder root that lost its file set is.
+ */
+function refuseLostReplica(set: FileSet, where: string): void {
+  const was = set.replicas.list().find((r) => r.place === where);
+  if (!was) return;
+  throw new ImzError("NOT_A_FILESET", `${where} was replica ${was.replica} of this file set and has lost its .intermezzo/`, {
+    hint: "check that the right disk is mounted there; rerun with --force to join it again as a new replica",
+  });
+}
+
+/**
  * Compacts the holder's log below the oldest stamp a live registered replica still needs (see
  * `src/journal/replicas.ts`); a replica left behind revalidates against `objects`.
  */
@@ -87,6 +100,7 @@ export class LentoServer implements HolderPeer {
           hint: "these trees belong to different file sets; sync each with its own holder",
         });
       }
+      if (req.filesetId === null && req.where && !req.scan.force) refuseLostReplica(set, req.where);
       set.cleanTemp();
     } catch (err) {
       set.close();

@@ -205,6 +205,24 @@ describe("one holder, many replicas", () => {
     assert.deepEqual(fs.readdirSync(web2).filter((n) => n !== ".intermezzo"), []);
   });
 
+  it("a replica root that lost its .intermezzo/ after syncing is refused (a new replica at a registered replica's place) until --force", async () => {
+    const holder = dir();
+    const replica = dir();
+    site(holder);
+    assert.equal((await syncJson([replica, holder])).code, 0);
+    fs.rmSync(path.join(replica, ".intermezzo"), { recursive: true });
+    fs.rmSync(path.join(replica, "index.html"));
+    const beforeHolder = snapshot(holder);
+    const lost = await syncJson([replica, holder]);
+    assert.equal(lost.code, 5, lost.stderr);
+    assert.match(lost.stderr, /NOT_A_FILESET[\s\S]*lost its \.intermezzo/);
+    assert.equal(snapshot(holder), beforeHolder);
+    assert.equal(FileSet.exists(replica), false, "the refused run left nothing behind");
+    const forced = await syncJson(["--force", replica, holder]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(manifest(replica), manifest(holder));
+  });
+
   it("--holder chooses at creation; an existing file set keeps its roles and a contradicting --holder is refused", async () => {
     const a = dir();
     const b = dir();
