@@ -20,7 +20,7 @@ export const ExitCode = {
   REFUSED: 5,
   /** The peer could not be reached, authenticated, or spoke an incompatible protocol. */
   REMOTE: 6,
-  /** Another run holds the file set's lock. */
+  /** Another run of the same replica holds its lock. */
   LOCKED: 7,
 } as const;
 

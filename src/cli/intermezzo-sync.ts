@@ -153,7 +153,7 @@ export function buildSyncProgram(): Command {
   return new Command("intermezzo-sync")
     .description("sync two directory trees through the InterMezzo journal (two-way by default)")
     .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
-    .argument("<dest>", "the same forms; between two local trees DEST holds the file set on first use")
+    .argument("<dest>", "the same forms; DEST holds a new two-way file set, SRC a new --mirror's (see --holder)")
     .option("--mirror", "make DEST an exact copy of SRC (SRC holds a new file set); DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
