@@ -14,6 +14,7 @@ import { watch, type FSWatcher } from "chokidar";
 import path from "node:path";
 import { isImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { withWriteLock } from "../journal/write-lock.js";
 import { scan, type ScanReport } from "./scanner.js";
 
 /** Options of {@link watchFileSet}. */
@@ -50,7 +51,8 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     let release: (() => void) | undefined;
     try {
       release = set.lock("watch");
-      const report = await scan(set);
+      // a holder's scan is a write like a reintegration batch: one writer at a time
+      const report = await withWriteLock(set, () => scan(set));
       opts.onScan?.(report);
     } catch (err) {
       if (isImzError(err, "LOCKED")) dirty = true; // a sync is running; scan after it
