@@ -16,6 +16,7 @@ import { Journal } from "../journal/journal.js";
 import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
 import { renameAt, rmdirAt, unlinkAt } from "./beneath.js";
+import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { noteUnapplied, settleUnapplied } from "./unapplied.js";
@@ -42,6 +43,7 @@ export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally
     const reship = await resolveRound(set, peer, tally, refusals, opts, settling);
     if (!reship) break;
     refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`);
+    crashPoint();
   }
   return settling;
 }
@@ -82,11 +84,18 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
       const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
       if (stored) Object.assign(entry, { kept: "client", stored });
     }
-    for (const a of planResolution(c, res)) {
+    crashPoint();
+    const plan = planResolution(c, res);
+    // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
+    set.transaction(() => {
+      for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
+    });
+    for (const a of plan) {
       const aside = exec.perform(a, c, settling);
       if (aside) entry.aside = aside;
     }
     logConflict(set, entry);
+    crashPoint();
     Object.assign(report, { policy: res.policy, winner, status: entry.status, id: entry.id }, entry.stored ? { stored: entry.stored } : {}, entry.aside ? { aside: entry.aside } : {});
   }
   return exec.finish();
@@ -212,7 +221,10 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return undefined;
     const name = freeName(set, o.parent, conflictName(o.name, set.replicaId, new Date()));
+    noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
+    crashPoint();
     this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
+    crashPoint();
     const pending = set.cml.about(fid);
     const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
@@ -220,13 +232,18 @@ class Executor {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
         set.fsdb.put({ ...o, name });
       } else {
+        // The copy is a new object, journaled here (not only in memory): a run killed before the
+        // next round still ships it. The old fid is left for the holder's version to take.
         const copy = set.allocFid();
         set.cml.drop(pending.map((r) => r.seq));
         set.fsdb.delete(fid);
         set.fsdb.put({ ...o, fid: copy, name, version: "" });
-        this.front.push(placement({ ...o, fid: copy, name }));
+        new Journal(set).record(placement({ ...o, fid: copy, name }), () => undefined);
+        noteUnapplied(set, fid);
       }
+      clearAside(set, fid);
     });
+    crashPoint();
     this.changed = true;
     this.pruneCopies(o.parent, o.name);
     return set.fsdb.pathOf(set.fsdb.child(o.parent, name)!.fid);
@@ -324,6 +341,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
         try {
           if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
           settleUnapplied(set, fid);
+          crashPoint();
         } catch (err) {
           errors.set(fid, err);
         }
