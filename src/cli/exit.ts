@@ -5,6 +5,7 @@
 import { CommanderError, type Command } from "commander";
 import { ImzError, type ErrorCode } from "../errors.js";
 import { diskFullError } from "../journal/disk-full.js";
+import { displayPath } from "../journal/names.js";
 
 /** Documented exit codes (README "Exit codes"). */
 export const ExitCode = {
@@ -58,7 +59,7 @@ export function exitCodeFor(err: unknown): ExitCodeValue {
 /** Formats an error as the one line (plus hint line) a person reads. */
 export function formatError(prog: string, err: unknown): string {
   if (err instanceof ImzError) {
-    const where = err.path ? ` (${err.path})` : "";
+    const where = err.path ? ` (${displayPath(err.path)})` : "";
     const hint = err.hint ? `\n${prog}: hint: ${err.hint}` : "";
     return `${prog}: error [${err.code}]: ${err.message}${where}${hint}`;
   }

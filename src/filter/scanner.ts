@@ -11,12 +11,12 @@
  * changes, never the size of the tree.
  */
 import fs from "node:fs";
-import path from "node:path";
 import { ImzError } from "../errors.js";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
+import { fsPath, nameOf } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, sameInode, typeOf, type Problem } from "./object-stat.js";
@@ -81,10 +81,11 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    const abs = path.join(set.root, dir.rel);
+    const abs = fsPath(set.root, dir.rel);
     let names: string[];
     try {
-      names = fs.readdirSync(abs);
+      // as bytes: a name that is not valid UTF-8 is carried as a raw name (journal/names.ts), not lost
+      names = fs.readdirSync(abs, { encoding: "buffer" }).map(nameOf);
     } catch (err) {
       // Unreadable: its known entries are simply not compared, so none of them looks deleted.
       problem(ctx, dir.rel, err);
@@ -95,7 +96,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
       const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
       let st: fs.BigIntStats;
       try {
-        st = fs.lstatSync(path.join(abs, name), { bigint: true });
+        st = fs.lstatSync(fsPath(set.root, rel), { bigint: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") problem(ctx, rel, err);
         continue;
@@ -112,7 +113,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
         continue;
       }
       const obj = known.get(name);
-      if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, path.join(abs, name))) {
+      if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, fsPath(set.root, rel))) {
         known.delete(name);
         await recordChanges(ctx, obj, st, rel);
         if (type === "d") stack.push({ fid: obj.fid, rel });
@@ -156,7 +157,7 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
     if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
     let hash: string;
     try {
-      hash = await hashFile(path.join(ctx.set.root, rel));
+      hash = await hashFile(fsPath(ctx.set.root, rel));
     } catch (err) {
       problem(ctx, rel, err);
       return;

@@ -8,6 +8,7 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
+import { displayPath, nameBytes, relBytes } from "../journal/names.js";
 import { binding } from "./delta/native.js";
 
 /** What `fstatat` reports (bigints, like Node's `BigIntStats`), never following a symlink. */
@@ -24,17 +25,18 @@ export interface AtStat {
 }
 
 /** The addon's *at calls. Names are one path component (string or bytes). */
+type Bytes = string | Buffer;
 interface BeneathBinding {
-  openBeneath(root: string, rel: string, flags: number, mode?: number): number;
-  mkdirat(dir: number, name: string, mode: number): void;
-  unlinkat(dir: number, name: string, removeDir: boolean): void;
-  renameat(oldDir: number, oldName: string, newDir: number, newName: string, noReplace: boolean): void;
-  linkat(oldDir: number, oldName: string, newDir: number, newName: string): void;
-  symlinkat(target: string, dir: number, name: string): void;
-  fchmodat(dir: number, name: string, mode: number): void;
-  fchownat(dir: number, name: string, uid: number, gid: number): void;
-  utimensatAt(dir: number, name: string, atimeNs: bigint, mtimeNs: bigint): void;
-  fstatat(dir: number, name: string): AtStat;
+  openBeneath(root: string, rel: Bytes, flags: number, mode?: number): number;
+  mkdirat(dir: number, name: Bytes, mode: number): void;
+  unlinkat(dir: number, name: Bytes, removeDir: boolean): void;
+  renameat(oldDir: number, oldName: Bytes, newDir: number, newName: Bytes, noReplace: boolean): void;
+  linkat(oldDir: number, oldName: Bytes, newDir: number, newName: Bytes): void;
+  symlinkat(target: string, dir: number, name: Bytes): void;
+  fchmodat(dir: number, name: Bytes, mode: number): void;
+  fchownat(dir: number, name: Bytes, uid: number, gid: number): void;
+  utimensatAt(dir: number, name: Bytes, atimeNs: bigint, mtimeNs: bigint): void;
+  fstatat(dir: number, name: Bytes): AtStat;
 }
 
 const native = (): BeneathBinding => binding() as unknown as BeneathBinding;
@@ -42,6 +44,7 @@ const native = (): BeneathBinding => binding() as unknown as BeneathBinding;
 /** An object's place: its directory, opened beneath the root, and its name there (`.` for the directory itself). */
 export interface Place {
   readonly dir: number;
+  /** As carried (a raw name for bytes that are not UTF-8: `journal/names.ts`). */
   readonly name: string;
   /** Root-relative path, for messages. */
   readonly rel: string;
@@ -54,17 +57,17 @@ export interface Place {
  */
 export function openBeneath(root: string, rel: string, flags: number, mode = 0): number {
   try {
-    return native().openBeneath(root, rel, flags, mode);
+    return native().openBeneath(root, relBytes(rel), flags, mode);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ELOOP" || code === "ENOTDIR" || code === "EXDEV") {
-      throw new ImzError("PATH_UNSAFE", `${rel || "."}: a symlink or a file is in the way (not followed)`, {
+      throw new ImzError("PATH_UNSAFE", `${displayPath(rel) || "."}: a symlink or a file is in the way (not followed)`, {
         hint: "something outside intermezzo changed the tree while the sync ran; the next sync rescans it",
         path: rel || ".",
         cause: err,
       });
     }
-    throw new ImzError("IO", `${rel || "."}: ${code ?? "error"}: cannot open it`, {
+    throw new ImzError("IO", `${displayPath(rel) || "."}: ${code ?? "error"}: cannot open it`, {
       hint: code === "ENOENT" ? "something outside intermezzo changed the tree; the next sync rescans it" : undefined,
       path: rel || ".",
       cause: err,
@@ -84,53 +87,53 @@ export function inDir<T>(root: string, rel: string, fn: (dir: number) => T): T {
 
 /** Creates directory `p`. */
 export function mkdirAt(p: Place, mode: number): void {
-  native().mkdirat(p.dir, p.name, mode);
+  native().mkdirat(p.dir, nameBytes(p.name), mode);
 }
 
 /** Removes the non-directory `p` (a symlink itself, never its target). */
 export function unlinkAt(p: Place): void {
-  native().unlinkat(p.dir, p.name, false);
+  native().unlinkat(p.dir, nameBytes(p.name), false);
 }
 
 /** Removes the empty directory `p`. */
 export function rmdirAt(p: Place): void {
-  native().unlinkat(p.dir, p.name, true);
+  native().unlinkat(p.dir, nameBytes(p.name), true);
 }
 
 /** Renames `from` to `to`; with `noReplace` an existing `to` is `EEXIST` (atomic no-clobber). */
 export function renameAt(from: Place, to: Place, noReplace: boolean): void {
-  native().renameat(from.dir, from.name, to.dir, to.name, noReplace);
+  native().renameat(from.dir, nameBytes(from.name), to.dir, nameBytes(to.name), noReplace);
 }
 
 /** Makes `to` a hard link of `from` (a symlink at `from` is linked itself, not followed). */
 export function linkAt(from: Place, to: Place): void {
-  native().linkat(from.dir, from.name, to.dir, to.name);
+  native().linkat(from.dir, nameBytes(from.name), to.dir, nameBytes(to.name));
 }
 
 /** Creates symlink `p` pointing at `target`. */
 export function symlinkAt(target: string, p: Place): void {
-  native().symlinkat(target, p.dir, p.name);
+  native().symlinkat(target, p.dir, nameBytes(p.name));
 }
 
 /** chmod of `p`, never through a symlink. */
 export function chmodAt(p: Place, mode: number): void {
-  native().fchmodat(p.dir, p.name, mode);
+  native().fchmodat(p.dir, nameBytes(p.name), mode);
 }
 
 /** lchown of `p` (-1 keeps an id). */
 export function chownAt(p: Place, uid: number, gid: number): void {
-  native().fchownat(p.dir, p.name, uid, gid);
+  native().fchownat(p.dir, nameBytes(p.name), uid, gid);
 }
 
 /** Sets the atime and mtime of `p` to `mtimeNs`, never through a symlink. */
 export function setMtimeAt(p: Place, mtimeNs: string): void {
   const ns = BigInt(mtimeNs);
-  native().utimensatAt(p.dir, p.name, ns, ns);
+  native().utimensatAt(p.dir, nameBytes(p.name), ns, ns);
 }
 
 /** lstat of `p`. */
 export function statAt(p: Place): AtStat {
-  return native().fstatat(p.dir, p.name);
+  return native().fstatat(p.dir, nameBytes(p.name));
 }
 
 /** True when `p` names something (of any type); false for ENOENT. */

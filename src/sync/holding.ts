@@ -15,18 +15,24 @@ import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
 import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { displayName, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
 
 /** Longest name accepted, in bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
 
-/** Throws `PATH_UNSAFE` unless `name` is one plain path component. */
+/**
+ * Throws `PATH_UNSAFE` unless `name` is one plain path component: a string without `/` or NUL, or a
+ * canonical raw name (bytes that are not valid UTF-8, `names.ts`) whose bytes have neither.
+ */
 export function checkName(name: string): void {
-  const bad =
-    name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || Buffer.byteLength(name) > NAME_MAX;
+  const raw = isRaw(name) ? rawBytes(name) : undefined;
+  const bad = isRaw(name)
+    ? raw === undefined || raw.includes(0x2f) || raw.includes(0) || raw.length > NAME_MAX
+    : name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || Buffer.byteLength(name) > NAME_MAX;
   if (bad) {
-    throw new ImzError("PATH_UNSAFE", `refusing unsafe name ${JSON.stringify(name.slice(0, 80))}`, {
+    throw new ImzError("PATH_UNSAFE", `refusing unsafe name ${JSON.stringify(displayName(name).slice(0, 80))}`, {
       hint: "the peer sent a path that would leave the file set; nothing was written",
     });
   }
