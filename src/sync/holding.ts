@@ -15,7 +15,7 @@ import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
 import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
-import { displayName, isRaw, rawBytes } from "../journal/names.js";
+import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
 
@@ -97,9 +97,18 @@ export class Holding {
     });
   }
 
-  /** Opens regular file `fid` for reading, following no symlink on the way or at the end; the caller closes it. */
+  /**
+   * Opens regular file `fid` for reading, following no symlink on the way or at the end (and never
+   * blocking on a FIFO put in its place); the caller closes it.
+   */
   openRead(fid: string): number {
-    return openBeneath(this.set.root, this.relOf(fid), fs.constants.O_RDONLY);
+    const rel = this.relOf(fid);
+    const fd = openBeneath(this.set.root, rel, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new ImzError("PATH_UNSAFE", `${displayPath(rel)} is not a regular file (something else is in its place)`, { hint: "something outside intermezzo changed the tree; rescan it", path: rel });
+    }
+    return fd;
   }
 
   /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */

@@ -87,7 +87,7 @@ describe("a stream cut inside a frame: CONNECTION_LOST, exit 6", () => {
 });
 
 describe("the holder answers every request with a coded error", () => {
-  async function session(body: (peer: RawPeer, obj: Awaited<ReturnType<typeof makeFixture>>["obj"]) => Promise<void>): Promise<void> {
+  async function session(body: (peer: RawPeer, obj: Awaited<ReturnType<typeof makeFixture>>["obj"], holder: string) => Promise<void>): Promise<void> {
     const fx = await makeFixture();
     const toServer = new PassThrough();
     const fromServer = new PassThrough();
@@ -95,7 +95,7 @@ describe("the holder answers every request with a coded error", () => {
     const peer = new RawPeer(toServer, fromServer);
     try {
       peer.hello();
-      await body(peer, fx.obj);
+      await body(peer, fx.obj, fx.holder);
     } finally {
       peer.end();
       await done;
@@ -114,6 +114,15 @@ describe("the holder answers every request with a coded error", () => {
         const e = errorOf(await peer.call({ op: "fetch", fid }));
         assert.equal(e.code, "RECORD_INVALID", JSON.stringify(e));
       }
+      assert.equal((await peer.call({ op: "close" })).ok, true);
+    }));
+
+  it("a fetch of a file that a FIFO replaced: PATH_UNSAFE at once (never a read that blocks)", () =>
+    session(async (peer, obj, holder) => {
+      assert.equal((await peer.attach()).ok, true);
+      fs.rmSync(path.join(holder, "d", "f"));
+      execFileSync("mkfifo", [path.join(holder, "d", "f")]);
+      assert.equal(errorOf(await peer.call({ op: "fetch", fid: obj["d/f"]!.fid })).code, "PATH_UNSAFE");
       assert.equal((await peer.call({ op: "close" })).ok, true);
     }));
 
