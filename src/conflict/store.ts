@@ -11,7 +11,7 @@ import path from "node:path";
 import { ImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
-import { displayName } from "../journal/names.js";
+import { displayName, nameBytes } from "../journal/names.js";
 import { fdPath } from "../sync/beneath.js";
 import type { Policy, Winner } from "./policy.js";
 
@@ -80,7 +80,7 @@ export function storeVersion(set: FileSet, o: FsObject, open: () => number, time
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dest = path.join(dir, displayName(o.name) || "root") + (o.type === "l" ? ".symlink" : "");
   if (o.type === "f") copyOpened(open(), dest);
-  else fs.writeFileSync(dest, o.target ?? "");
+  else fs.writeFileSync(dest, nameBytes(o.target ?? ""));
   return path.relative(set.root, dest);
 }
 

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
-import { fsPath } from "../journal/names.js";
+import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
 import { attrsOf, localFields, reborn } from "./object-stat.js";
 import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
@@ -33,10 +33,10 @@ export interface Found {
  * target in place, so that is a new symlink that got a freed inode number back (`rm ln; ln -s other
  * ln` often does): it must be journaled as new, never matched to the old object by inode.
  */
-export function sameSymlinkTarget(o: FsObject, abs: fs.PathLike): boolean {
+export function sameSymlinkTarget(o: FsObject, abs: string | Buffer): boolean {
   if (o.type !== "l") return true;
   try {
-    return fs.readlinkSync(abs) === o.target;
+    return readTarget(abs) === o.target;
   } catch {
     return true; // vanished meanwhile: the next scan sees it
   }
@@ -163,7 +163,7 @@ export class Resolver {
         this.emit({ op: "mkdir", ...placed, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "" }));
         return;
       case "l": {
-        const target = fs.readlinkSync(abs);
+        const target = readTarget(abs);
         this.emit({ op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target }));
         return;
       }

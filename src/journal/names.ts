@@ -4,10 +4,11 @@
  * losslessly as a *raw name*: NUL followed by the hex of its bytes. NUL never occurs in a file name,
  * so the two forms cannot collide, and the encoding is canonical (a raw name is accepted only for
  * bytes that are not valid UTF-8), so no name has two spellings. Records, the Fsdb, JSON headers and
- * paths (`a/\0ff/b`) carry raw names as plain strings; they become bytes again only where the
+ * paths (`a/\0ff/b`) carry raw names as plain strings — symlink targets likewise ({@link readTarget}); they become bytes again only where the
  * kernel is called ({@link nameBytes}, {@link fsPath}) and a readable escape only where a person
  * reads them ({@link displayPath}).
  */
+import fs from "node:fs";
 import path from "node:path";
 
 const RAW = "\0";
@@ -18,6 +19,11 @@ export function nameOf(b: Buffer): string {
   // U+FFFD is what invalid bytes decode to (a valid name may contain it too: compare the bytes)
   if (!s.includes("\uFFFD") || Buffer.from(s, "utf8").equals(b)) return s;
   return RAW + b.toString("hex");
+}
+
+/** A symlink's target as carried: like a name, the string when valid UTF-8, else raw. */
+export function readTarget(link: string | Buffer): string {
+  return nameOf(fs.readlinkSync(link, { encoding: "buffer" }));
 }
 
 /** True for a raw name (bytes that are not valid UTF-8). */

@@ -32,7 +32,7 @@ interface BeneathBinding {
   unlinkat(dir: number, name: Bytes, removeDir: boolean): void;
   renameat(oldDir: number, oldName: Bytes, newDir: number, newName: Bytes, noReplace: boolean): void;
   linkat(oldDir: number, oldName: Bytes, newDir: number, newName: Bytes): void;
-  symlinkat(target: string, dir: number, name: Bytes): void;
+  symlinkat(target: Bytes, dir: number, name: Bytes): void;
   fchmodat(dir: number, name: Bytes, mode: number): void;
   fchownat(dir: number, name: Bytes, uid: number, gid: number): void;
   utimensatAt(dir: number, name: Bytes, atimeNs: bigint, mtimeNs: bigint): void;
@@ -110,9 +110,9 @@ export function linkAt(from: Place, to: Place): void {
   native().linkat(from.dir, nameBytes(from.name), to.dir, nameBytes(to.name));
 }
 
-/** Creates symlink `p` pointing at `target`. */
+/** Creates symlink `p` pointing at `target` (as carried: a raw target becomes its bytes). */
 export function symlinkAt(target: string, p: Place): void {
-  native().symlinkat(target, p.dir, nameBytes(p.name));
+  native().symlinkat(nameBytes(target), p.dir, nameBytes(p.name));
 }
 
 /** chmod of `p`, never through a symlink. */

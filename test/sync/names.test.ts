@@ -1,6 +1,6 @@
 /**
- * Names as bytes: file and directory names that are not valid UTF-8 (Latin-1 `café`, stray bytes)
- * are replicated byte for byte — through a local sync, `--transport stdio` and SSH — edited and
+ * Names as bytes: file, directory and symlink names and symlink targets that are not valid UTF-8
+ * (Latin-1 `café`, stray bytes) are replicated byte for byte — through a local sync, `--transport stdio` and SSH — edited and
  * synced again, and a second run has nothing to do. Before, they were skipped silently.
  */
 import assert from "node:assert/strict";
@@ -48,7 +48,8 @@ function byteTree(root: string): string[] {
       if (st.isDirectory()) {
         out.push(`${key} dir`);
         walk(abs, here);
-      } else out.push(`${key} ${fs.readFileSync(abs).toString("hex")}`);
+      } else if (st.isSymbolicLink()) out.push(`${key} -> ${fs.readlinkSync(abs, { encoding: "buffer" }).toString("hex")}`);
+      else out.push(`${key} ${fs.readFileSync(abs).toString("hex")}`);
     }
   };
   walk(Buffer.from(root), []);
@@ -62,6 +63,7 @@ function make(root: string): void {
   fs.mkdirSync(p(root, DIR));
   fs.writeFileSync(p(root, DIR, STRAY), "inside a raw directory\n");
   fs.writeFileSync(p(root, DIR, Buffer.from("plain")), "plain inside\n");
+  fs.symlinkSync(Buffer.concat([DIR, Buffer.from("/"), STRAY]), p(root, Buffer.from([0x6c, 0xe9])));
 }
 
 describe("names that are not UTF-8 replicate byte for byte", () => {
