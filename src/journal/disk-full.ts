@@ -10,12 +10,15 @@ import { databasePaths } from "./db.js";
 
 const HINT = "free space on that filesystem and rerun; nothing was torn (the journal keeps what was not acknowledged)";
 
-/** `err` as `DISK_FULL` when it is a full disk (with `where` when the error names no path), else `err` itself. */
+/**
+ * `err` as `DISK_FULL` when it is a full disk, naming `where` (or else the path the error names,
+ * unless that is a `/proc/self/fd/N/…` path, which says nothing to a person), else `err` itself.
+ */
 export function diskFullError(err: unknown, where?: string): unknown {
   if (err instanceof ImzError) return err;
   const e = err as { code?: unknown; path?: unknown; message?: unknown } | null;
   if (e?.code === "ENOSPC" || e?.code === "EDQUOT") {
-    const p = typeof e.path === "string" && e.path !== "" ? e.path : where;
+    const p = where ?? (typeof e.path === "string" && e.path !== "" && !e.path.startsWith("/proc/self/fd/") ? e.path : undefined);
     return new ImzError("DISK_FULL", `no space left on the device${e.code === "EDQUOT" ? " (disk quota)" : ""}`, { hint: HINT, cause: err, ...(p ? { path: p } : {}) });
   }
   if (e?.code === "SQLITE_FULL" || (typeof e?.code === "string" && e.code.startsWith("SQLITE_IOERR"))) {

@@ -17,7 +17,10 @@ import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
-import { inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
+import { fdPath, inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
+
+/** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
+const tmpFds = new WeakMap<FileSet, number>();
 
 /** Longest name accepted, in bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
@@ -113,8 +116,28 @@ export class Holding {
 
   /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */
   atTemp<T>(temp: string, fn: (p: Place) => T): T {
-    const dirRel = path.relative(this.set.root, path.dirname(temp));
-    return inDir(this.set.root, dirRel, (dir) => fn({ dir, name: path.basename(temp), rel: path.join(dirRel, path.basename(temp)) }));
+    const name = path.basename(temp);
+    return fn({ dir: this.tmpFd(), name, rel: `${META_DIR}/tmp/${name}` });
+  }
+
+  /**
+   * The temp area, opened beneath the root once per file set (closed with it). Temp paths name it
+   * through `/proc/self/fd/N`: the kernel resolves them to this directory without walking the tree,
+   * so `.intermezzo/tmp` swapped for a symlink meanwhile cannot send a temp file elsewhere.
+   */
+  private tmpFd(): number {
+    let fd = tmpFds.get(this.set);
+    if (fd === undefined) {
+      const opened = openBeneath(this.set.root, `${META_DIR}/tmp`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const set = this.set;
+      tmpFds.set(set, opened);
+      set.onClose(() => {
+        tmpFds.delete(set);
+        fs.closeSync(opened);
+      });
+      fd = opened;
+    }
+    return fd;
   }
 
   /** Notes that directory `dir` (root-relative) changed and needs flushing before the batch is acknowledged. */
@@ -186,9 +209,9 @@ export class Holding {
     this.retired.clear();
   }
 
-  /** A fresh temp file path in the file set's temp area. */
+  /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
   tempPath(): string {
-    return path.join(this.set.tmpDir, `t-${process.pid}-${randomBytes(6).toString("hex")}`);
+    return path.join(fdPath(this.tmpFd()), `t-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
   /**
@@ -224,13 +247,13 @@ function checkType(p: Place, type: "f" | "d"): void {
 
 /**
  * Writes `chunks` to a new file at `file`; returns the bytes written. Durability comes from
- * {@link Holding.makeDurable} before the file replaces anything.
+ * {@link Holding.makeDurable} before the file replaces anything. A full disk is `DISK_FULL` naming `where`.
  */
-export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
+export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void, where?: string): Promise<number> {
   try {
     return await writeAll(file, chunks, onChunk);
   } catch (err) {
-    throw diskFullError(err, file);
+    throw diskFullError(err, where);
   }
 }
 

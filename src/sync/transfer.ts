@@ -148,7 +148,7 @@ export async function stageContent(holding: Holding, stream: ContentStream): Pro
   const temp = holding.tempPath();
   const h = newContentHasher();
   try {
-    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b));
+    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
     const content = await stream.done;
     const hash = digestHex(h);
     if (hash !== content.hash || size !== content.size) {

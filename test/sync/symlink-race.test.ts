@@ -9,6 +9,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { FileSet } from "../../src/journal/fileset.js";
+import { Holding, writeStaged } from "../../src/sync/holding.js";
 import { syncJson } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tree.js";
 
@@ -71,13 +73,18 @@ async function stopSwapper(child: ChildProcess): Promise<void> {
   await gone;
 }
 
+async function* chunks(text: string): AsyncGenerator<Buffer> {
+  yield Buffer.from(text);
+}
+
 function writeFiles(root: string, prefix: string): void {
   for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(root, "d", `${prefix}${i}`), `${prefix} ${i}\n`.repeat(1 + (i % 40)));
 }
 
 /**
  * One run: `writer` gets 150 new files in `d/`, the sync brings them to `victim` while `victim/d`
- * is being swapped with a symlink to `outside`.
+ * is being swapped with a symlink to `outside`. Anything created in `outside`, even for a moment,
+ * fails the run.
  */
 async function raceOnce(run: number, transport: string, toHolder: boolean, outside: string): Promise<void> {
   const replica = dir("imz-race-r-");
@@ -88,14 +95,18 @@ async function raceOnce(run: number, transport: string, toHolder: boolean, outsi
   assert.equal(first.code, 0, first.stderr);
   const [writer, victim] = toHolder ? [replica, holder] : [holder, replica];
   writeFiles(writer, `r${run}-`);
+  const created: string[] = [];
+  const watcher = fs.watch(outside, (_event, name) => created.push(String(name)));
   const swapper = await startSwapper(path.join(victim, "d"), outside);
   let r;
   try {
     r = await syncJson([replica, holder, "--transport", transport, "--force"]);
   } finally {
     await stopSwapper(swapper);
+    watcher.close();
   }
   assert.deepEqual(fs.readdirSync(outside), [], `run ${run}: written outside the tree (exit ${r.code}: ${r.stderr})`);
+  assert.deepEqual(created, [], `run ${run}: files appeared outside the tree meanwhile`);
   assert.equal(fs.statSync(outside).mode & 0o7777, 0o700, `run ${run}: the outside directory's mode changed`);
   assert.ok([0, 3, 4].includes(r.code), `run ${run}: exit ${r.code}: ${r.stderr}`);
   fs.rmSync(replica, { recursive: true, force: true });
@@ -112,4 +123,23 @@ describe("the symlink race: a directory swapped with a symlink to outside while 
       });
     }
   }
+  it("a temp area swapped for a symlink after the sync opened it: staged files still land inside", async () => {
+    const root = dir("imz-race-tmp-");
+    const outside = dir("imz-race-out-");
+    const set = FileSet.init(root);
+    try {
+      const holding = new Holding(set);
+      const first = holding.tempPath();
+      await writeStaged(first, chunks("before"));
+      const tmp = path.join(root, ".intermezzo", "tmp");
+      fs.renameSync(tmp, `${tmp}.real`);
+      fs.symlinkSync(outside, tmp);
+      const second = holding.tempPath();
+      await writeStaged(second, chunks("after the swap"));
+      assert.deepEqual(fs.readdirSync(outside), []);
+      assert.deepEqual(fs.readdirSync(`${tmp}.real`).sort(), [path.basename(first), path.basename(second)].sort());
+    } finally {
+      set.close();
+    }
+  });
 });
