@@ -14,9 +14,10 @@ import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.j
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
+import { deltaStream, loadSignature, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
 import { readReused } from "./delta/job.js";
 import type { Holding } from "./holding.js";
+import { KEEP_SIGNATURE_MIN, keptSignature } from "./kept-signatures.js";
 import type { Presigned } from "./presign.js";
 import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
 
@@ -81,7 +82,10 @@ export interface ReceiveOptions {
  * a local copy when a file with the expected hash exists, else a delta against a basis — the
  * receiver's current version of the object, else the file at the place a created object goes —
  * or whole data for small or new files. Always hash-checked; one whole-file retry on
- * `HASH_MISMATCH` or an `RS_*` error.
+ * `HASH_MISMATCH` or an `RS_*` error. The basis's signature is the one kept with its version when
+ * there is one (`kept-signatures.ts`), else one made ahead, else made now; content of
+ * {@link KEEP_SIGNATURE_MIN} or more gets its own signature built as it is written, for the next
+ * delta against it.
  *
  * The basis is opened before anything is awaited: an earlier record of the same batch (the unlink
  * of a safe save) may remove it while this transfer waits, and an open file stays readable.
@@ -92,55 +96,78 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     const copy = want.expected && (await copyLocal(holding, want.expected));
     if (copy) return copy;
     // an unreadable basis is no basis
-    const signature = basis === undefined ? undefined : await signBasis(basis, opts.presigned).catch(() => undefined);
-    if (basis === undefined || signature === undefined) return await stageContent(holding, request());
+    const signature = basis === undefined ? undefined : await signBasis(holding, basis, opts.presigned).catch(() => undefined);
+    if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
     opts.onSignature?.(signature.length);
     try {
-      return await stageDelta(holding, basis, request(signature));
+      return await stageDelta(holding, basis.fd, request(signature), builderFor(want));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
-      return await stageContent(holding, request());
+      return await stageWhole(holding, want, request());
     }
   } finally {
-    if (basis !== undefined) fs.closeSync(basis);
+    if (basis !== undefined) fs.closeSync(basis.fd);
   }
 }
 
 /**
  * Signs ahead, in the background, the basis a transfer of object `fid`'s new content would use
- * (its current version here; see {@link receiveContent}).
+ * (its current version here; see {@link receiveContent}), unless a signature is kept with it.
  */
 export function presignBasis(holding: Holding, fid: string, presigned: Presigned): void {
   const basis = openBasis(holding, { fid });
-  if (basis !== undefined) presigned.sign(basis);
+  if (basis === undefined) return;
+  if (basis.fid !== undefined && keptSignature(holding.set, basis.fid, basis.fd, SIGNATURE_OPTIONS) !== undefined) fs.closeSync(basis.fd);
+  else presigned.sign(basis.fd);
 }
 
-/** The signature of the open basis: the one made ahead for this very version, else made now. */
-async function signBasis(basis: number, presigned?: Presigned): Promise<Buffer> {
-  return (await presigned?.take(basis)) ?? signatureOfFile(basis, SIGNATURE_OPTIONS);
+/** The signature of the open basis: the one kept with its version, else one made ahead for it, else made now. */
+async function signBasis(holding: Holding, basis: Basis, presigned?: Presigned): Promise<Buffer> {
+  const kept = basis.fid === undefined ? undefined : keptSignature(holding.set, basis.fid, basis.fd, SIGNATURE_OPTIONS);
+  return kept ?? (await presigned?.take(basis.fd)) ?? signatureOfFile(basis.fd, SIGNATURE_OPTIONS);
+}
+
+/** A signature builder for content `want` expects, when it is large enough to keep one. */
+function builderFor(want: Want): SignatureBuilder | undefined {
+  const size = want.expected?.size ?? 0;
+  return size >= KEEP_SIGNATURE_MIN ? new SignatureBuilder(size, SIGNATURE_OPTIONS) : undefined;
+}
+
+/** Whole content staged (see `stageContent`), its signature built on the way when it is large. */
+async function stageWhole(holding: Holding, want: Want, stream: ContentStream): Promise<StagedContent> {
+  const sign = builderFor(want);
+  if (sign === undefined) return stageContent(holding, stream);
+  const staged = await stageContent(holding, { chunks: sign.through(stream.chunks), done: stream.done });
+  return { ...staged, signature: sign.signature };
+}
+
+/** An open basis file, and the object whose current version it is (none for a retired file). */
+interface Basis {
+  fd: number;
+  fid?: string;
 }
 
 /**
- * The basis for `want`, opened (a file descriptor), when a delta against it is worth a signature:
+ * The basis for `want`, opened, when a delta against it is worth a signature:
  * the receiver's current version of the object, else the file at the created object's place, or
  * the one retired from there earlier in the batch.
  */
-function openBasis(holding: Holding, want: Want): number | undefined {
+function openBasis(holding: Holding, want: Want): Basis | undefined {
   if (want.expected && want.expected.size < DELTA_MIN) return undefined;
   const fsdb = holding.set.fsdb;
   const usable = (o: FsObject | undefined): o is FsObject => o?.type === "f" && o.size >= DELTA_MIN && !isPlaceholder(o);
-  const paths = function* (): Generator<string> {
+  const candidates = function* (): Generator<{ file: string; fid?: string }> {
     const current = fsdb.get(want.fid);
-    if (usable(current)) yield holding.pathOf(current.fid);
+    if (usable(current)) yield { file: holding.pathOf(current.fid), fid: current.fid };
     if (want.place === undefined) return;
     const there = fsdb.child(want.place.parent, want.place.name);
-    if (usable(there)) yield holding.pathOf(there.fid);
+    if (usable(there)) yield { file: holding.pathOf(there.fid), fid: there.fid };
     const retired = holding.retiredAt(want.place.parent, want.place.name);
-    if (retired !== undefined) yield retired;
+    if (retired !== undefined) yield { file: retired };
   };
   try {
-    for (const file of paths()) return fs.openSync(file, "r");
+    for (const c of candidates()) return { fd: fs.openSync(c.file, "r"), fid: c.fid };
   } catch {
     // a missing or unsafe path: no basis, the transfer reports the real problem
   }
@@ -170,17 +197,17 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
  * Patches `basis` with a delta stream into a temp file, checked against the sender's hash.
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: number, stream: ContentStream): Promise<StagedContent> {
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream, sign?: SignatureBuilder): Promise<StagedContent> {
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
-    const r = await patchFile(basis, stream.chunks, out);
+    const r = await patchFile(basis, stream.chunks, out, sign);
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
     if (r.hash !== content.hash || r.bytes !== content.size) {
       throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket() };
+    return { temp, content, ticket: holding.stagedTicket(), signature: sign?.signature };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     await drain(stream);

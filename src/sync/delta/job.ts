@@ -16,7 +16,8 @@ export type JobReadable = Readable & { stats(): JobStats };
 
 const EMPTY = Buffer.alloc(0);
 
-async function step(job: NativeJob, input: Uint8Array, eof: boolean): Promise<NativeStep> {
+/** One step of `job` on a worker thread, its log forwarded, its failure an ImzError (`RS_*`). */
+export async function step(job: NativeJob, input: Uint8Array, eof: boolean): Promise<NativeStep> {
   try {
     const result = await job.step(input, eof);
     forwardLog(result.log);

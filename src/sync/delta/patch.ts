@@ -5,6 +5,7 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { patchJob, type JobStats } from "./native.js";
+import type { SignatureBuilder } from "./signature.js";
 import { writeChunks } from "./write.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { digestHex, newContentHasher } from "../../journal/content-hash.js";
@@ -33,15 +34,17 @@ export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobR
  * a path (created or truncated, closed at the end), or an open FileHandle or file descriptor
  * (written from its current position, left open).
  * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
+ * With `sign`, the new file's signature is built from the output as it is written.
  */
-export async function patchFile(basisFile: string | OpenFile, delta: ByteSource, out: string | number | FileHandle): Promise<PatchResult> {
+export async function patchFile(basisFile: string | OpenFile, delta: ByteSource, out: string | number | FileHandle, sign?: SignatureBuilder): Promise<PatchResult> {
   const basis = typeof basisFile === "string" ? await open(basisFile, "r") : basisFile;
   try {
     const owned = typeof out === "string" ? await open(out, "w") : null;
     const target = owned ?? (out as number | FileHandle);
     try {
       const job = patchJob(typeof basis === "number" ? basis : basis.fd);
-      const output = runJob(job, delta);
+      const patched = runJob(job, delta);
+      const output = sign === undefined ? patched : sign.through(patched);
       const hash = newContentHasher();
       const bytes = await writeChunks(output, target, (chunk) => hash.update(chunk));
       return { bytes, hash: digestHex(hash), stats: job.stats() };

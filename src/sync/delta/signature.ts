@@ -7,8 +7,8 @@ import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import { availableParallelism } from "node:os";
 import { ImzError } from "../../errors.js";
-import { loadSignatureJob, signatureJob, type NativeSignature } from "./native.js";
-import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
+import { loadSignatureJob, signatureJob, type NativeJob, type NativeSignature } from "./native.js";
+import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, step, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { resolveSignatureOptions, type SignatureArgs, type SignatureOptions } from "./options.js";
 
 /** A signature stream and the arguments it was computed with. */
@@ -76,6 +76,73 @@ export async function signatureOfFile(file: string | OpenFile, options: Signatur
     if (typeof file === "string") await (handle as FileHandle).close();
   }
 }
+
+/**
+ * A signature built from content passing anyway — bytes being patched or written — by one job on a
+ * worker thread: the bytes {@link signatureStream} gives for that content and a stated `fileSize`.
+ * {@link SignatureBuilder.through} passes the content on unchanged, feeding each chunk to the job
+ * while the consumer works on the one before (one chunk in the job at a time, so a slow job slows
+ * the stream instead of queueing it); {@link SignatureBuilder.signature} settles when the stream ends.
+ */
+export class SignatureBuilder {
+  private readonly job: NativeJob;
+  private readonly output: Buffer[] = [];
+  private settle!: (signature: Buffer | undefined) => void;
+  /** The signature of everything passed through; undefined if the stream failed or was abandoned. */
+  readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
+
+  constructor(fileSize: number, options: SignatureOptions = {}) {
+    const args = resolveSignatureOptions(fileSize, options);
+    this.job = signatureJob(args.magic, args.blockLength, args.strongLength, fileSize);
+  }
+
+  /**
+   * Yields `chunks` as they are, signing them on the way. Each chunk must stay unchanged until the
+   * next is asked for. Used once.
+   */
+  async *through(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    // A failed step only loses the signature, never the content: `broken` stops the feeding.
+    let broken = false;
+    let pending: Promise<void> = Promise.resolve();
+    let ended = false;
+    try {
+      for await (const chunk of chunks) {
+        await pending;
+        if (!broken) pending = this.update(chunk).catch(() => void (broken = true));
+        yield chunk;
+      }
+      await pending;
+      ended = !broken;
+    } finally {
+      await pending; // a busy job cannot be freed
+      if (ended) {
+        this.settle(await this.end().catch(() => undefined));
+      } else {
+        this.job.close();
+        this.settle(undefined);
+      }
+    }
+  }
+
+  private async update(chunk: Uint8Array): Promise<void> {
+    for (let rest = chunk; rest.length > 0; ) {
+      const r = await step(this.job, rest, false);
+      if (r.output.length > 0) this.output.push(r.output);
+      rest = rest.subarray(r.consumed);
+      if (r.done) return;
+    }
+  }
+
+  private async end(): Promise<Buffer> {
+    for (;;) {
+      const r = await step(this.job, EMPTY, true);
+      if (r.output.length > 0) this.output.push(r.output);
+      if (r.done) return Buffer.concat(this.output);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** The signature of in-memory bytes. */
 export async function signatureBuffer(data: Uint8Array, options: SignatureOptions = {}): Promise<Buffer> {
