@@ -10,12 +10,11 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.js";
+import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { deltaStream, loadSignature, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
-import { readReused } from "./delta/job.js";
+import { deltaInParts, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { KEEP_SIGNATURE_MIN, keptSignature } from "./kept-signatures.js";
 import type { Presigned } from "./presign.js";
@@ -228,29 +227,34 @@ async function drain(stream: ContentStream): Promise<void> {
 
 /**
  * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
- * of the file at `file` (object `obj` in the Fsdb). The reply's description carries the Fsdb's hash
- * when {@link recordedHash} vouches for it; else the file is hashed as the delta job reads it (on the
- * event loop, while the job works on a worker).
+ * of the file at `file` (object `obj` in the Fsdb), computed in parts, a job per core, and streamed
+ * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
+ * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
+ * (a hash cannot be split). The description is settled before the delta's last chunk is sent: a
+ * patch stops reading at the delta's end command.
  */
 export function readDelta(file: string, signature: Buffer, obj?: FsObject): ContentStream {
   return describedStream(async function* (settle) {
-    const loaded = await loadSignature(signature);
     const fh = await fs.promises.open(file, "r");
-    const st = await fh.stat({ bigint: true });
-    const known = recordedHash(obj, st);
-    const h = known === undefined ? newContentHasher() : undefined;
-    let size = 0;
-    // Settled as soon as the whole file is read: a patch stops reading at the delta's end command,
-    // which may leave this generator suspended at its last yield.
-    async function* counted(): AsyncGenerator<Buffer> {
-      for await (const chunk of readReused(fh)) {
-        size += chunk.length;
-        yield chunk;
+    const hashing = fh.stat({ bigint: true }).then(async (st) => {
+      const known = recordedHash(obj, st);
+      const { bytes, hash } = known === undefined ? await hashOpenFile(fh.fd, file) : { bytes: Number(st.size), hash: known };
+      return { size: bytes, mtimeNs: st.mtimeNs.toString(), hash };
+    });
+    hashing.catch(() => undefined); // awaited below, also when the delta fails first
+    try {
+      const { size } = await fh.stat();
+      let held: Buffer | undefined;
+      for await (const chunk of deltaInParts(signature, fh, size)) {
+        if (held !== undefined) yield held;
+        held = chunk;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
+      settle(await hashing);
+      if (held !== undefined) yield held;
+    } finally {
+      await hashing.catch(() => undefined); // its read uses the descriptor
+      await fh.close();
     }
-    const tap = h === undefined ? undefined : (chunk: Uint8Array): void => void h.update(chunk);
-    for await (const chunk of deltaStream(loaded, counted(), tap)) yield chunk as Buffer;
   });
 }
 
