@@ -14,7 +14,7 @@ import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { deltaInParts, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
+import { DELTA_SPLIT_MIN, deltaInParts, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { KEEP_SIGNATURE_MIN, keptSignature } from "./kept-signatures.js";
 import type { Presigned } from "./presign.js";
@@ -25,6 +25,12 @@ import { describedStream, recordedHash, stageContent, type ContentStream } from 
  * a signature, a delta job and a patch job.
  */
 export const DELTA_MIN = 64 << 10;
+
+/**
+ * A sync's scans leave changed files from this size on unhashed (content hash "" in the record):
+ * the delta that sends them reads them anyway and hashes them beside its jobs (`readDelta`).
+ */
+export const HASH_AT_SEND_MIN = DELTA_SPLIT_MIN;
 
 /** Largest signature accepted from a peer (a 1 TiB basis at the 128 KiB block cap needs about 150 MiB; 64 MiB covers 400 GiB). */
 export const MAX_SIGNATURE = 64 << 20;
@@ -230,15 +236,17 @@ async function drain(stream: ContentStream): Promise<void> {
  * of the file at `file` (object `obj` in the Fsdb), computed in parts, a job per core, and streamed
  * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
  * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
- * (a hash cannot be split). The description is settled before the delta's last chunk is sent: a
+ * (a hash cannot be split), and `learn` is given the hash with the file's status before and after. The description is settled before the delta's last chunk is sent: a
  * patch stops reading at the delta's end command.
  */
-export function readDelta(file: string, signature: Buffer, obj?: FsObject): ContentStream {
+export function readDelta(file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
   return describedStream(async function* (settle) {
     const fh = await fs.promises.open(file, "r");
     const hashing = fh.stat({ bigint: true }).then(async (st) => {
       const known = recordedHash(obj, st);
-      const { bytes, hash } = known === undefined ? await hashOpenFile(fh.fd, file) : { bytes: Number(st.size), hash: known };
+      if (known !== undefined) return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash: known };
+      const { bytes, hash } = await hashOpenFile(fh.fd, file);
+      learn?.(hash, st, await fh.stat({ bigint: true }));
       return { size: bytes, mtimeNs: st.mtimeNs.toString(), hash };
     });
     hashing.catch(() => undefined); // awaited below, also when the delta fails first
@@ -257,6 +265,9 @@ export function readDelta(file: string, signature: Buffer, obj?: FsObject): Cont
     }
   });
 }
+
+/** Takes a content hash a sender computed, with the file's status before and after it read it. */
+export type HashLearner = (hash: string, before: fs.BigIntStats, after: fs.BigIntStats) => void;
 
 /** Reads a peer's signature upload, refusing one over {@link MAX_SIGNATURE} with `FRAME_TOO_LARGE`. */
 export async function readSignature(data: AsyncIterable<Buffer>): Promise<Buffer> {

@@ -13,7 +13,7 @@ import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../jour
 import { Applier, type StagedContent } from "./apply.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
+import { HASH_AT_SEND_MIN, presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
 
@@ -78,7 +78,7 @@ export class LentoServer implements HolderPeer {
     if (this.dryRun) set.db.exec("BEGIN");
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
     if (req.scan.scan && !set.isContinuouslyFiltered()) {
-      const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
+      const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force, hashAtSendFrom: HASH_AT_SEND_MIN });
       scanned = { records: r.records, problems: r.problems };
     }
     return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };

@@ -52,15 +52,30 @@ export function describedStream(produce: (settle: (c: Content) => void) => Async
  * (which the scanner misses too) fails the check again, a per-path problem, never a wrong install.
  */
 export function recordedHash(obj: FsObject | undefined, st: fs.BigIntStats): string | undefined {
-  const same =
+  return obj?.hash !== "" && describes(obj, st) ? obj!.hash : undefined;
+}
+
+/** Whether `obj` is a file with data recorded with the size, mtime, ctime and inode of `st`. */
+function describes(obj: FsObject | undefined, st: fs.BigIntStats): boolean {
+  return (
     obj?.type === "f" &&
-    obj.hash !== "" &&
     (obj.flags & HAS_DATA) !== 0 &&
     obj.size === Number(st.size) &&
     obj.mtimeNs === st.mtimeNs.toString() &&
     obj.ctimeNs === st.ctimeNs.toString() &&
-    obj.ino === inoKey(st);
-  return same ? obj.hash : undefined;
+    obj.ino === inoKey(st)
+  );
+}
+
+/**
+ * Records in the Fsdb the content hash a sender computed for object `fid` while sending it, when
+ * the Fsdb did not know it (a large file the scan left for the send to hash) and the file was the
+ * recorded one both before (`before`) and after (`after`) the read.
+ */
+export function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void {
+  const fsdb = holding.set.fsdb;
+  const obj = fsdb.get(fid);
+  if (obj?.hash === "" && describes(obj, before) && describes(obj, after)) fsdb.put({ ...obj, hash });
 }
 
 /**
@@ -78,7 +93,8 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
   }
   const file = holding.pathOf(fid);
   const obj = holding.set.fsdb.get(fid);
-  if (signature !== undefined) return readDelta(file, signature, obj);
+  const learn = (hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void => learnHash(holding, fid, hash, before, after);
+  if (signature !== undefined) return readDelta(file, signature, obj, learn);
   return describedStream(async function* (settle) {
     let size = 0;
     const small = smallFile(file);
@@ -101,7 +117,9 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
         size += bytesRead;
         yield b;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
+      const hash = known ?? digestHex(h!);
+      if (known === undefined) learn(hash, st, await fh.stat({ bigint: true }));
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash });
     } finally {
       await fh.close();
     }
