@@ -14,10 +14,11 @@ import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { DELTA_SPLIT_MIN, deltaInParts, patchFile, SignatureBuilder, signatureOfFile } from "./delta/index.js";
+import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
-import { KEEP_SIGNATURE_MIN, keptSignature } from "./kept-signatures.js";
+import { keptSignature } from "./kept-signatures.js";
 import type { Presigned } from "./presign.js";
+import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
 import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
 
 /**
@@ -88,9 +89,8 @@ export interface ReceiveOptions {
  * receiver's current version of the object, else the file at the place a created object goes —
  * or whole data for small or new files. Always hash-checked; one whole-file retry on
  * `HASH_MISMATCH` or an `RS_*` error. The basis's signature is the one kept with its version when
- * there is one (`kept-signatures.ts`), else one made ahead, else made now; content of
- * {@link KEEP_SIGNATURE_MIN} or more gets its own signature built as it is written, for the next
- * delta against it.
+ * there is one (`kept-signatures.ts`), else one made ahead, else made now; large content gets its
+ * own signature, for the next delta against it (`version-signature.ts`).
  *
  * The basis is opened before anything is awaited: an earlier record of the same batch (the unlink
  * of a safe save) may remove it while this transfer waits, and an open file stays readable.
@@ -105,7 +105,7 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
     opts.onSignature?.(signature.length);
     try {
-      return await stageDelta(holding, basis.fd, request(signature), builderFor(want));
+      return await stageDelta(holding, basis.fd, request(signature), patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
@@ -133,15 +133,9 @@ async function signBasis(holding: Holding, basis: Basis, presigned?: Presigned):
   return kept ?? (await presigned?.take(basis.fd)) ?? signatureOfFile(basis.fd, SIGNATURE_OPTIONS);
 }
 
-/** A signature builder for content `want` expects, when it is large enough to keep one. */
-function builderFor(want: Want): SignatureBuilder | undefined {
-  const size = want.expected?.size ?? 0;
-  return size >= KEEP_SIGNATURE_MIN ? new SignatureBuilder(size, SIGNATURE_OPTIONS) : undefined;
-}
-
 /** Whole content staged (see `stageContent`), its signature built on the way when it is large. */
 async function stageWhole(holding: Holding, want: Want, stream: ContentStream): Promise<StagedContent> {
-  const sign = builderFor(want);
+  const sign = builderFor(want.expected?.size, SIGNATURE_OPTIONS);
   if (sign === undefined) return stageContent(holding, stream);
   const staged = await stageContent(holding, { chunks: sign.through(stream.chunks), done: stream.done });
   return { ...staged, signature: sign.signature };
@@ -199,20 +193,21 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
 }
 
 /**
- * Patches `basis` with a delta stream into a temp file, checked against the sender's hash.
+ * Patches `basis` with a delta stream into a temp file, checked against the sender's hash; with
+ * `signing`, the new version's signature comes with it.
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: number, stream: ContentStream, sign?: SignatureBuilder): Promise<StagedContent> {
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning): Promise<StagedContent> {
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
-    const r = await patchFile(basis, stream.chunks, out, sign);
+    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.builder);
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
     if (r.hash !== content.hash || r.bytes !== content.size) {
       throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket(), signature: sign?.signature };
+    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.finish(temp, r.bytes) };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     await drain(stream);
