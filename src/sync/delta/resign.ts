@@ -5,9 +5,8 @@
  * signed independently, so the result is the bytes a full signature pass over the new file gives.
  */
 import { ImzError } from "../../errors.js";
-import { READ_CHUNK, readChunks, type OpenFile } from "./job.js";
+import { collect, READ_CHUNK, readAt, runJob, type OpenFile } from "./job.js";
 import { signatureJob } from "./native.js";
-import { collect, runJob } from "./job.js";
 
 /** `length` bytes of the new file from `offset` on are the basis's bytes from `basisOffset` on. */
 export interface CopyRun {
@@ -133,13 +132,22 @@ export async function resign(basisSignature: Buffer, basisSize: number, copies: 
     const j = from / block;
     if (Number.isInteger(j) && j < basisBlocks && lengthOf(j, basisSize) === end - start) source[k] = j;
   }
-  // the other blocks, signed by one job in order (each block's sums depend on that block alone)
+  // The other blocks, signed by one job in order (each block's sums depend on that block alone),
+  // read through one buffer (the job is done with a chunk before it asks for the next; a buffer
+  // per run of blocks would cost page faults comparable to the signing).
   async function* fresh(): AsyncGenerator<Buffer> {
+    const buffer = Buffer.allocUnsafeSlow(READ_CHUNK);
     for (let k = 0; k < blocks; k++) {
       if (source[k] !== -1) continue;
       let last = k;
       while (last + 1 < blocks && source[last + 1] === -1) last++;
-      yield* readChunks(file, READ_CHUNK, { start: k * block, end: Math.min(size, (last + 1) * block) });
+      const end = Math.min(size, (last + 1) * block);
+      for (let pos = k * block; pos < end; ) {
+        const { bytesRead } = await readAt(file, buffer, Math.min(READ_CHUNK, end - pos), pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+      }
       k = last;
     }
   }
