@@ -201,13 +201,13 @@ async function stageDelta(holding: Holding, basis: number, stream: ContentStream
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
-    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.builder);
+    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.output);
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
     if (r.hash !== content.hash || r.bytes !== content.size) {
       throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.finish(temp, r.bytes) };
+    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.signature };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     await drain(stream);

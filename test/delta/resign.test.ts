@@ -1,13 +1,14 @@
 /**
- * Re-signing a patched file from its basis's signature (`resign`, `DeltaCommands`): the COPY
- * commands followed in a delta name exactly the bytes they copy, and the re-signed file's signature
- * is `rdiff signature`'s bytes for it, whatever the edits and however the delta arrives in chunks.
+ * Re-signing a version as it is patched from its basis's signature (`PatchSigner`, `DeltaCommands`):
+ * the COPY commands followed in a delta name exactly the bytes they copy, and the re-signed
+ * version's signature is `rdiff signature`'s bytes for it, whatever the edits and however the delta
+ * arrives in chunks; a failed patch gives none.
  */
 import assert from "node:assert/strict";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import { collect, deltaFile, resolveSignatureOptions, signatureOfFile } from "../../src/sync/delta/index.js";
-import { DeltaCommands, resign } from "../../src/sync/delta/resign.js";
+import { collect, deltaFile, patchFile, resolveSignatureOptions, signatureOfFile } from "../../src/sync/delta/index.js";
+import { DeltaCommands, PatchSigner } from "../../src/sync/delta/resign.js";
 import { applyEdits, rdiff, seededBytes, tempDir, type Edit } from "./helpers.js";
 
 const MiB = 1 << 20;
@@ -45,15 +46,35 @@ describe("re-signing a patched file", () => {
         for (const run of commands.copies) {
           assert.ok(edited.subarray(run.offset, run.offset + run.length).equals(old.subarray(run.basisOffset, run.basisOffset + run.length)), "a COPY names the bytes it copies");
         }
-        const fh = await open(dir.path("new"), "r");
-        try {
-          const made = await resign(signature, old.length, commands.copies, fh, edited.length);
-          await rdiff("signature", "-f", "-H", "md4", "-R", "rabinkarp", "-b", String(args.blockLength), "-S", String(args.strongLength), dir.path("new"), dir.path("sig"));
-          assert.ok(made.equals(await readFile(dir.path("sig"))), "rdiff's signature of the new file");
-        } finally {
-          await fh.close();
+        const signer = new PatchSigner(signature, old.length);
+        async function* pieces(): AsyncGenerator<Buffer> {
+          for (let off = 0; off < delta.length; off += piece) yield delta.subarray(off, off + piece);
         }
+        await patchFile(dir.path("old"), signer.delta(pieces()), dir.path("out"), (o) => signer.output(o));
+        assert.ok((await readFile(dir.path("out"))).equals(edited));
+        await rdiff("signature", "-f", "-H", "md4", "-R", "rabinkarp", "-b", String(args.blockLength), "-S", String(args.strongLength), dir.path("new"), dir.path("sig"));
+        assert.ok((await signer.signature)?.equals(await readFile(dir.path("sig"))), `chunks of ${piece}: rdiff's signature of the new file`);
       }
     });
   }
+});
+
+describe("PatchSigner", () => {
+  it("gives no signature when the patch fails", async () => {
+    const t = await tempDir("imz-resign-fail-", true);
+    try {
+      const old = seededBytes(1, 9 * MiB);
+      await writeFile(t.path("old"), old);
+      const signature = await signatureOfFile(t.path("old"), SIG);
+      const delta = await collect(await deltaFile(signature, t.path("old")));
+      const signer = new PatchSigner(signature, old.length);
+      async function* cut(): AsyncGenerator<Buffer> {
+        yield delta.subarray(0, delta.length - 1); // no end command: the patch fails
+      }
+      await assert.rejects(patchFile(t.path("old"), signer.delta(cut()), t.path("out"), (o) => signer.output(o)));
+      assert.equal(await signer.signature, undefined);
+    } finally {
+      await t.cleanup();
+    }
+  });
 });

@@ -19,7 +19,7 @@ describe("SignatureBuilder", () => {
       const t = await tempDir("imz-sigbuild-");
       try {
         const data = seededBytes(size + 7, size);
-        const sign = new SignatureBuilder(size, { hash: "md4" });
+        const sign = new SignatureBuilder(resolveSignatureOptions(size, { hash: "md4" }));
         const passed = await collect(sign.through(chunked(data, chunk)));
         assert.ok(passed.equals(data), "content passes unchanged");
         const args = resolveSignatureOptions(size, { hash: "md4" });
@@ -38,11 +38,11 @@ describe("SignatureBuilder", () => {
       yield seededBytes(100_000, 1);
       throw new Error("connection lost");
     }
-    const failed = new SignatureBuilder(200_000);
+    const failed = new SignatureBuilder(resolveSignatureOptions(200_000));
     await assert.rejects(collect(failed.through(failing())), /connection lost/);
     assert.equal(await failed.signature, undefined);
 
-    const abandoned = new SignatureBuilder(200_000);
+    const abandoned = new SignatureBuilder(resolveSignatureOptions(200_000));
     for await (const c of abandoned.through(chunked(seededBytes(200_000, 2), 50_000))) {
       void c;
       break;

@@ -5,7 +5,6 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { patchJob, type JobStats } from "./native.js";
-import type { SignatureBuilder } from "./signature.js";
 import { writeChunks } from "./write.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { digestHex, newContentHasher } from "../../journal/content-hash.js";
@@ -34,9 +33,14 @@ export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobR
  * a path (created or truncated, closed at the end), or an open FileHandle or file descriptor
  * (written from its current position, left open).
  * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
- * With `sign`, the new file's signature is built from the output as it is written.
+ * `through` sees the output on its way to `out` (e.g. building the new file's signature).
  */
-export async function patchFile(basisFile: string | OpenFile, delta: ByteSource, out: string | number | FileHandle, sign?: SignatureBuilder): Promise<PatchResult> {
+export async function patchFile(
+  basisFile: string | OpenFile,
+  delta: ByteSource,
+  out: string | number | FileHandle,
+  through?: (output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>,
+): Promise<PatchResult> {
   const basis = typeof basisFile === "string" ? await open(basisFile, "r") : basisFile;
   try {
     const owned = typeof out === "string" ? await open(out, "w") : null;
@@ -44,7 +48,7 @@ export async function patchFile(basisFile: string | OpenFile, delta: ByteSource,
     try {
       const job = patchJob(typeof basis === "number" ? basis : basis.fd);
       const patched = runJob(job, delta);
-      const output = sign === undefined ? patched : sign.through(patched);
+      const output = through === undefined ? patched : through(patched)[Symbol.asyncIterator]();
       const hash = newContentHasher();
       const bytes = await writeChunks(output, target, (chunk) => hash.update(chunk));
       return { bytes, hash: digestHex(hash), stats: job.stats() };

@@ -5,8 +5,8 @@
  * signed independently, so the result is the bytes a full signature pass over the new file gives.
  */
 import { ImzError } from "../../errors.js";
-import { collect, READ_CHUNK, readAt, runJob, type OpenFile } from "./job.js";
-import { signatureJob } from "./native.js";
+import { READ_CHUNK } from "./job.js";
+import { SignatureBuilder } from "./signature.js";
 
 /** `length` bytes of the new file from `offset` on are the basis's bytes from `basisOffset` on. */
 export interface CopyRun {
@@ -106,65 +106,154 @@ export class DeltaCommands {
 }
 
 /**
- * The signature of the new file open at `file` (`size` bytes), patched from a basis of `basisSize`
- * bytes whose signature is `basisSignature`, by a delta whose COPY commands are `copies` (in order).
- * The new file's signature has the basis signature's format and lengths (the caller checks those
- * are the ones it would choose for `size`). Reads only the blocks it cannot take over.
+ * The signature of a version being patched from a basis, built as the patch's output passes: each
+ * block the delta copied whole from a basis block boundary takes that block's sums from the basis's
+ * signature, and only the other blocks are signed (one job, on a worker thread, fed through two
+ * reused staging buffers). The result has the basis signature's format and lengths — the caller
+ * checks those are the ones it would choose for the new size — and is the bytes a full signature
+ * pass over the new version gives.
+ *
+ * Follow the delta with {@link PatchSigner.delta} (before the patch takes it) and the patch's output
+ * with {@link PatchSigner.output}: output bytes pass only after the commands that made them, so
+ * when a block of the output is complete, whether it was copied whole is known.
  */
-export async function resign(basisSignature: Buffer, basisSize: number, copies: readonly CopyRun[], file: OpenFile, size: number): Promise<Buffer> {
-  const magic = basisSignature.readUInt32BE(0);
-  const block = basisSignature.readUInt32BE(4);
-  const strong = basisSignature.readUInt32BE(8);
-  const sum = 4 + strong;
-  const basisBlocks = (basisSignature.length - SIGNATURE_HEADER) / sum;
-  const blocks = Math.ceil(size / block);
-  const lengthOf = (k: number, total: number): number => Math.min(block, total - k * block);
-  // for each new block, the basis block it is (or -1)
-  const source = new Int32Array(blocks).fill(-1);
-  let c = 0;
-  for (let k = 0; k < blocks; k++) {
-    const start = k * block;
-    const end = start + lengthOf(k, size);
-    while (c < copies.length && copies[c]!.offset + copies[c]!.length <= start) c++;
-    const run = copies[c];
-    if (run === undefined || run.offset > start || run.offset + run.length < end) continue;
-    const from = run.basisOffset + (start - run.offset);
-    const j = from / block;
-    if (Number.isInteger(j) && j < basisBlocks && lengthOf(j, basisSize) === end - start) source[k] = j;
+export class PatchSigner {
+  private readonly commands = new DeltaCommands();
+  private followed = true;
+  private readonly block: number;
+  private readonly sum: number;
+  private readonly basisBlocks: number;
+  private readonly builder: SignatureBuilder;
+  /** For each block of the new version so far: the basis block it is, or -1 (signed afresh). */
+  private readonly sources: number[] = [];
+  private copyAt = 0;
+  private readonly partial: Buffer;
+  private partialLength = 0;
+  private readonly staging: [Buffer, Buffer];
+  private stagingLength = 0;
+  private which = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private settle!: (signature: Buffer | undefined) => void;
+  /** The new version's signature once its output has ended; undefined if the delta or output failed. */
+  readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
+
+  constructor(
+    private readonly basisSignature: Buffer,
+    private readonly basisSize: number,
+  ) {
+    this.block = basisSignature.readUInt32BE(4);
+    const strong = basisSignature.readUInt32BE(8);
+    this.sum = 4 + strong;
+    this.basisBlocks = (basisSignature.length - SIGNATURE_HEADER) / this.sum;
+    this.builder = new SignatureBuilder({ magic: basisSignature.readUInt32BE(0), blockLength: this.block, strongLength: strong });
+    this.partial = Buffer.allocUnsafeSlow(this.block);
+    this.staging = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
   }
-  // The other blocks, signed by one job in order (each block's sums depend on that block alone),
-  // read through one buffer (the job is done with a chunk before it asks for the next; a buffer
-  // per run of blocks would cost page faults comparable to the signing).
-  async function* fresh(): AsyncGenerator<Buffer> {
-    const buffer = Buffer.allocUnsafeSlow(READ_CHUNK);
-    for (let k = 0; k < blocks; k++) {
-      if (source[k] !== -1) continue;
-      let last = k;
-      while (last + 1 < blocks && source[last + 1] === -1) last++;
-      const end = Math.min(size, (last + 1) * block);
-      for (let pos = k * block; pos < end; ) {
-        const { bytesRead } = await readAt(file, buffer, Math.min(READ_CHUNK, end - pos), pos);
-        if (bytesRead === 0) break;
-        pos += bytesRead;
-        yield buffer.subarray(0, bytesRead);
+
+  /** Passes the delta on (to the patch), following its commands. */
+  async *delta(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    for await (const chunk of chunks) {
+      if (this.followed) {
+        try {
+          this.commands.feed(chunk);
+        } catch {
+          this.followed = false; // the patch reports a damaged delta; here only the signature is lost
+        }
       }
-      k = last;
+      yield chunk;
     }
   }
-  const job = signatureJob(magic, block, strong, size);
-  const signed = (await collect(runJob(job, fresh()))).subarray(SIGNATURE_HEADER);
-  const out = Buffer.allocUnsafe(SIGNATURE_HEADER + blocks * sum);
-  basisSignature.copy(out, 0, 0, SIGNATURE_HEADER);
-  let next = 0;
-  for (let k = 0; k < blocks; k++) {
-    const j = source[k]!;
-    if (j === -1) {
-      signed.copy(out, SIGNATURE_HEADER + k * sum, next, next + sum);
-      next += sum;
-    } else {
-      basisSignature.copy(out, SIGNATURE_HEADER + k * sum, SIGNATURE_HEADER + j * sum, SIGNATURE_HEADER + (j + 1) * sum);
+
+  /** Passes the patch's output on, signing the blocks that need it; settles the signature at the end. */
+  async *output(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    let ended = false;
+    try {
+      for await (const chunk of chunks) {
+        if (this.followed) await this.take(chunk).catch(() => void (this.followed = false));
+        yield chunk;
+      }
+      ended = true;
+    } finally {
+      this.settle(await this.finish(ended).catch(() => undefined));
     }
   }
-  if (next !== signed.length) throw new ImzError("RS_INTERNAL_ERROR", "a re-signed file's fresh block sums do not add up", { hint: "a bug; report it" });
-  return out;
+
+  private async take(chunk: Buffer): Promise<void> {
+    for (let off = 0; off < chunk.length; ) {
+      const n = Math.min(this.block - this.partialLength, chunk.length - off);
+      if (this.partialLength === 0 && n === this.block) {
+        await this.blockDone(chunk.subarray(off, off + n));
+      } else {
+        chunk.copy(this.partial, this.partialLength, off, off + n);
+        this.partialLength += n;
+        if (this.partialLength === this.block) {
+          this.partialLength = 0;
+          await this.blockDone(this.partial);
+        }
+      }
+      off += n;
+    }
+  }
+
+  /** Block `sources.length` of the new version is complete: `bytes`. */
+  private async blockDone(bytes: Buffer): Promise<void> {
+    const start = this.sources.length * this.block;
+    const end = start + bytes.length;
+    const copies = this.commands.copies;
+    while (this.copyAt < copies.length && copies[this.copyAt]!.offset + copies[this.copyAt]!.length <= start) this.copyAt++;
+    const run = copies[this.copyAt];
+    let source = -1;
+    if (run !== undefined && run.offset <= start && run.offset + run.length >= end) {
+      const j = (run.basisOffset + (start - run.offset)) / this.block;
+      if (Number.isInteger(j) && j < this.basisBlocks && Math.min(this.block, this.basisSize - j * this.block) === bytes.length) source = j;
+    }
+    this.sources.push(source);
+    if (source === -1) await this.stage(bytes);
+  }
+
+  private async stage(bytes: Buffer): Promise<void> {
+    for (let off = 0; off < bytes.length; ) {
+      const buffer = this.staging[this.which];
+      const n = Math.min(buffer.length - this.stagingLength, bytes.length - off);
+      bytes.copy(buffer, this.stagingLength, off, off + n);
+      this.stagingLength += n;
+      off += n;
+      if (this.stagingLength === buffer.length) await this.flush();
+    }
+  }
+
+  /** Hands the filled staging buffer to the job once its step on the other one is done. */
+  private async flush(): Promise<void> {
+    await this.pending;
+    if (this.stagingLength > 0) this.pending = this.builder.update(this.staging[this.which].subarray(0, this.stagingLength));
+    this.which ^= 1;
+    this.stagingLength = 0;
+  }
+
+  private async finish(ended: boolean): Promise<Buffer | undefined> {
+    if (ended && this.followed && this.partialLength > 0) await this.blockDone(this.partial.subarray(0, this.partialLength));
+    const size = this.sources.length === 0 ? 0 : (this.sources.length - 1) * this.block + (this.partialLength || this.block);
+    if (!ended || !this.followed || size !== this.commands.size) {
+      await this.pending.catch(() => undefined);
+      this.builder.close();
+      return undefined;
+    }
+    await this.flush();
+    await this.pending;
+    const fresh = (await this.builder.end()).subarray(SIGNATURE_HEADER);
+    const out = Buffer.allocUnsafe(SIGNATURE_HEADER + this.sources.length * this.sum);
+    this.basisSignature.copy(out, 0, 0, SIGNATURE_HEADER);
+    let next = 0;
+    for (const [k, j] of this.sources.entries()) {
+      const at = SIGNATURE_HEADER + k * this.sum;
+      if (j === -1) {
+        fresh.copy(out, at, next, next + this.sum);
+        next += this.sum;
+      } else {
+        this.basisSignature.copy(out, at, SIGNATURE_HEADER + j * this.sum, SIGNATURE_HEADER + (j + 1) * this.sum);
+      }
+    }
+    if (next !== fresh.length) throw new ImzError("RS_INTERNAL_ERROR", "a re-signed version's fresh block sums do not add up", { hint: "a bug; report it" });
+    return out;
+  }
 }

@@ -79,7 +79,7 @@ export async function signatureOfFile(file: string | OpenFile, options: Signatur
 
 /**
  * A signature built from content passing anyway — bytes being patched or written — by one job on a
- * worker thread: the bytes {@link signatureStream} gives for that content and a stated `fileSize`.
+ * worker thread: the bytes {@link signatureStream} gives for that content with the same arguments.
  * {@link SignatureBuilder.through} passes the content on unchanged, feeding each chunk to the job
  * while the consumer works on the one before (one chunk in the job at a time, so a slow job slows
  * the stream instead of queueing it); {@link SignatureBuilder.signature} settles when the stream ends.
@@ -91,9 +91,9 @@ export class SignatureBuilder {
   /** The signature of everything passed through; undefined if the stream failed or was abandoned. */
   readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
 
-  constructor(fileSize: number, options: SignatureOptions = {}) {
-    const args = resolveSignatureOptions(fileSize, options);
-    this.job = signatureJob(args.magic, args.blockLength, args.strongLength, fileSize);
+  /** A builder with resolved arguments (see `resolveSignatureOptions`). */
+  constructor(args: SignatureArgs) {
+    this.job = signatureJob(args.magic, args.blockLength, args.strongLength, -1);
   }
 
   /**
@@ -118,13 +118,22 @@ export class SignatureBuilder {
       if (ended) {
         this.settle(await this.end().catch(() => undefined));
       } else {
-        this.job.close();
+        this.close();
         this.settle(undefined);
       }
     }
   }
 
-  private async update(chunk: Uint8Array): Promise<void> {
+  /** Frees the job of an abandoned signature (no step may be in flight). */
+  close(): void {
+    this.job.close();
+  }
+
+  /**
+   * Feeds the next bytes to the job (used by `through`, or directly by a caller that does not
+   * stream: one call at a time, `chunk` unchanged until it resolves).
+   */
+  async update(chunk: Uint8Array): Promise<void> {
     for (let rest = chunk; rest.length > 0; ) {
       const r = await step(this.job, rest, false);
       if (r.output.length > 0) this.output.push(r.output);
@@ -133,7 +142,8 @@ export class SignatureBuilder {
     }
   }
 
-  private async end(): Promise<Buffer> {
+  /** Ends the input; the signature's bytes (direct use; `through` settles {@link SignatureBuilder.signature} itself). */
+  async end(): Promise<Buffer> {
     for (;;) {
       const r = await step(this.job, EMPTY, true);
       if (r.output.length > 0) this.output.push(r.output);
