@@ -28,8 +28,10 @@ import { describedStream, recordedHash, stageContent, type ContentStream } from 
 export const DELTA_MIN = 64 << 10;
 
 /**
- * A sync's scans leave changed files from this size on unhashed (content hash "" in the record):
- * the delta that sends them reads them anyway and hashes them beside its jobs (`readDelta`).
+ * A sync's scan of the replica leaves changed files from this size on unhashed (content hash "" in
+ * the record): the delta that sends them reads them anyway and hashes them beside its jobs
+ * (`readDelta`). The holder's scan at attach still hashes: it runs under the holder's write lock,
+ * and a hash learned later would be written outside it, beside other replicas' writers.
  */
 export const HASH_AT_SEND_MIN = DELTA_SPLIT_MIN;
 

@@ -17,7 +17,7 @@ import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { HASH_AT_SEND_MIN, presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
+import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
 
@@ -119,7 +119,7 @@ export class LentoServer implements HolderPeer {
       // A scan that started after this attach arrived has journaled everything this one would.
       if (!req.scan.scan || set.isContinuouslyFiltered() || isWatchedLive(set.root) || Number(set.metaOr("scan_started", "0")) >= arrived) return;
       const started = Date.now();
-      const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force, hashAtSendFrom: HASH_AT_SEND_MIN });
+      const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
       scanned = { records: r.records, problems: r.problems };
       if (!this.dryRun) set.setMeta("scan_started", String(started));
     };

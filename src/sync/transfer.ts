@@ -69,13 +69,19 @@ function describes(obj: FsObject | undefined, st: fs.BigIntStats): boolean {
 
 /**
  * Records in the Fsdb the content hash a sender computed for object `fid` while sending it, when
- * the Fsdb did not know it (a large file the scan left for the send to hash) and the file was the
- * recorded one both before (`before`) and after (`after`) the read.
+ * the Fsdb did not know it (a large file a sync's scan left for the send to hash: only a replica's,
+ * which holds its file set's lock for the whole sync) and the file was the recorded one both before
+ * (`before`) and after (`after`) the read.
  */
 export function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void {
   const fsdb = holding.set.fsdb;
   const obj = fsdb.get(fid);
-  if (obj?.hash === "" && describes(obj, before) && describes(obj, after)) fsdb.put({ ...obj, hash });
+  if (obj?.hash !== "" || !describes(obj, before) || !describes(obj, after)) return;
+  try {
+    fsdb.put({ ...obj, hash });
+  } catch {
+    // only a saving (the next send hashes again): a database busy with a writer is left alone
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * No scan hash of a large file at sync time: a sync's scan journals a changed file of
- * HASH_AT_SEND_MIN or more with its content hash unknown, the delta that sends it hashes it, the
+ * No scan hash of a large file at sync time: a sync's scan of the replica journals a changed file
+ * of HASH_AT_SEND_MIN or more with its content hash unknown, the delta that sends it hashes it, the
  * receiver installs only what that hash describes, and the sender learns the hash for its Fsdb.
- * A scan outside a sync still hashes.
+ * A scan outside a sync (and the holder's) still hashes.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
