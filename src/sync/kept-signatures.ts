@@ -49,7 +49,7 @@ function keptPath(set: FileSet, fid: string): string | undefined {
 }
 
 /** Removes the kept signature of `fid`, if any. */
-export function forgetSignature(set: FileSet, fid: string): void {
+function forgetSignature(set: FileSet, fid: string): void {
   const file = keptPath(set, fid);
   if (file !== undefined) fs.rmSync(file, { force: true });
 }

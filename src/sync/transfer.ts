@@ -9,7 +9,7 @@ import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { readDelta } from "./delta-transfer.js";
+import { readDelta, type HashLearner } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 
@@ -73,7 +73,7 @@ function describes(obj: FsObject | undefined, st: fs.BigIntStats): boolean {
  * which holds its file set's lock for the whole sync) and the file was the recorded one both before
  * (`before`) and after (`after`) the read.
  */
-export function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void {
+function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void {
   const fsdb = holding.set.fsdb;
   const obj = fsdb.get(fid);
   if (obj?.hash !== "" || !describes(obj, before) || !describes(obj, after)) return;
@@ -99,7 +99,7 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
   }
   const file = holding.pathOf(fid);
   const obj = holding.set.fsdb.get(fid);
-  const learn = (hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void => learnHash(holding, fid, hash, before, after);
+  const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
   if (signature !== undefined) return readDelta(file, signature, obj, learn);
   return describedStream(async function* (settle) {
     let size = 0;

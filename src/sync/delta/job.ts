@@ -99,8 +99,7 @@ export interface FileRange {
 /** An open file: a FileHandle, or a raw descriptor (e.g. one opened synchronously). */
 export type OpenFile = FileHandle | number;
 
-/** Reads up to `length` bytes of `file` into `buffer` at `position` (null: the file's current position). */
-export function readAt(file: OpenFile, buffer: Buffer, length: number, position: number | null): Promise<{ bytesRead: number }> {
+function readAt(file: OpenFile, buffer: Buffer, length: number, position: number | null): Promise<{ bytesRead: number }> {
   if (typeof file !== "number") return file.read(buffer, 0, length, position);
   return new Promise((resolve, reject) => read(file, buffer, 0, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))));
 }
