@@ -18,7 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { hashBuffer } from "../journal/content-hash.js";
 import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
-import { resolveSignatureOptions, type SignatureOptions } from "./delta/index.js";
+import { chooseStrongLength, MAX_STRONG_LENGTH, resolveSignatureOptions, type SignatureOptions } from "./delta/index.js";
 
 /** Files from this size on have their received versions' signatures kept (below it, a fresh signature costs less than the file that keeps it). */
 export const KEEP_SIGNATURE_MIN = 8 << 20;
@@ -110,11 +110,6 @@ export function keptSignature(set: FileSet, fid: string, basis: number, options:
 /** Whether a kept signature's key holds for the Fsdb's object and the open basis `st`. */
 function holds(set: FileSet, key: Key, signature: Buffer, st: fs.BigIntStats, options: SignatureOptions): boolean {
   const o = set.fsdb.get(key.fid);
-  const args = resolveSignatureOptions(Number(st.size), options);
-  const header = Buffer.alloc(12);
-  header.writeUInt32BE(args.magic, 0);
-  header.writeUInt32BE(args.blockLength, 4);
-  header.writeUInt32BE(args.strongLength, 8);
   return (
     o !== undefined &&
     o.version === key.version &&
@@ -127,10 +122,39 @@ function holds(set: FileSet, key: Key, signature: Buffer, st: fs.BigIntStats, op
     Number(st.size) === key.size &&
     st.mtimeNs.toString() === key.mtimeNs &&
     st.ctimeNs.toString() === key.ctimeNs &&
-    signature.subarray(0, 12).equals(header) &&
+    signatureFits(signature, key.size, options) &&
     hashBuffer(signature) === key.sum
   );
 }
+
+/** How far a signature's block length may stray from the one chosen for a size (the wire cost is flat near its optimum). */
+const BLOCK_SLACK = 1.25;
+
+/**
+ * Whether a signature (by its header) may describe a file of `size` bytes signed with `options`: the
+ * same format, a block length within 25% of the one chosen for that size, and strong sums at least as
+ * long as that size needs with that block length. The slack lets a file that grew or shrank a little
+ * keep its blocks, so that its next version is re-signed from this one rather than signed afresh
+ * (`version-signature.ts`); past it, a fresh signature takes the chosen lengths again.
+ */
+export function signatureFits(signature: Buffer, size: number, options: SignatureOptions): boolean {
+  if (signature.length < SIGNATURE_HEADER) return false;
+  const chosen = resolveSignatureOptions(size, options);
+  const hash = options.hash ?? "blake2";
+  const block = signature.readUInt32BE(4);
+  const strong = signature.readUInt32BE(8);
+  return (
+    signature.readUInt32BE(0) === chosen.magic &&
+    block > 0 &&
+    block * BLOCK_SLACK >= chosen.blockLength &&
+    block <= chosen.blockLength * BLOCK_SLACK &&
+    strong >= chooseStrongLength(size, block, hash) &&
+    strong <= MAX_STRONG_LENGTH[hash]
+  );
+}
+
+/** Bytes of a signature's header: magic, block length, strong sum length. */
+const SIGNATURE_HEADER = 12;
 
 /** Content being installed, with the signature built as it passed (see `StagedContent`). */
 export interface SignedContent {

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import { resolveSignatureOptions, SignatureBuilder, type SignatureOptions } from "./delta/index.js";
 import { PatchSigner } from "./delta/resign.js";
-import { KEEP_SIGNATURE_MIN } from "./kept-signatures.js";
+import { KEEP_SIGNATURE_MIN, signatureFits } from "./kept-signatures.js";
 
 /** A signature builder for whole content of `size` bytes, when it is large enough to keep one. */
 export function builderFor(size: number | undefined, options: SignatureOptions): SignatureBuilder | undefined {
@@ -26,21 +26,17 @@ export interface PatchSigning {
 
 /**
  * How to sign the version of `size` bytes (the size the record states) about to be patched from
- * the basis open at `basis`, whose signature is `basisSignature`: re-signed when the new version's
- * signature takes the basis's format and lengths, else built from all of the output; undefined
- * below {@link KEEP_SIGNATURE_MIN}.
+ * the basis open at `basis`, whose signature is `basisSignature`: re-signed, keeping the basis's
+ * format and lengths, when those fit the new size (`signatureFits`: a file that grew or shrank a
+ * little keeps its blocks), else built from all of the output with the lengths chosen for the new
+ * size; undefined below {@link KEEP_SIGNATURE_MIN}.
  */
 export function patchSigning(size: number | undefined, basisSignature: Buffer, basis: number, options: SignatureOptions): PatchSigning | undefined {
   if (size === undefined || size < KEEP_SIGNATURE_MIN) return undefined;
-  const args = resolveSignatureOptions(size, options);
-  const header = Buffer.alloc(12);
-  header.writeUInt32BE(args.magic, 0);
-  header.writeUInt32BE(args.blockLength, 4);
-  header.writeUInt32BE(args.strongLength, 8);
-  if (basisSignature.subarray(0, 12).equals(header)) {
+  if (signatureFits(basisSignature, size, options)) {
     const signer = new PatchSigner(basisSignature, fs.fstatSync(basis).size);
     return { delta: (chunks) => signer.delta(chunks), output: (chunks) => signer.output(chunks), signature: signer.signature };
   }
-  const builder = new SignatureBuilder(args);
+  const builder = new SignatureBuilder(resolveSignatureOptions(size, options));
   return { delta: (chunks) => chunks, output: (chunks) => builder.through(chunks), signature: builder.signature };
 }

@@ -109,6 +109,21 @@ describe("kept signatures", () => {
     assert.equal(kept(b, "big.bin"), undefined, "the holder's own new version has none (its old one is not used)");
   });
 
+  it("a file that grows a little keeps its blocks: the appended version is re-signed with its basis's lengths, rdiff's bytes for them", async () => {
+    const { a, b, work } = await syncedPair();
+    const first = kept(b, "big.bin")!;
+    fs.appendFileSync(path.join(a, "big.bin"), randomBytes(300_000, 41));
+    const r = await syncExact(a, b);
+    assert.ok(contentMoved(r) < MiB, `an append moved ${contentMoved(r)} bytes`);
+    const grown = kept(b, "big.bin");
+    assert.ok(grown !== undefined, "kept, and its key holds for the grown file");
+    assert.ok(grown.subarray(0, 12).equals(first.subarray(0, 12)), "same format and lengths as the basis's");
+    assert.notEqual(resolveSignatureOptions(SIZE + 300_000, SIGNATURE_OPTIONS).blockLength, first.readUInt32BE(4), "though a fresh one would choose another block length");
+    const out = path.join(work, "grown.sig");
+    await rdiff("signature", "-H", "md4", "-R", "rabinkarp", "-b", String(first.readUInt32BE(4)), "-S", String(first.readUInt32BE(8)), path.join(b, "big.bin"), out);
+    assert.ok(grown.equals(fs.readFileSync(out)));
+  });
+
   it("a stale signature that passed its key would cost a retry, never wrong data", async () => {
     const { a, b } = await syncedPair();
     editAt(path.join(a, "big.bin"), 3 * MiB, 4096, 21);
