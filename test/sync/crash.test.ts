@@ -174,7 +174,8 @@ describe("crash safety", () => {
       // even rounds: while the new version is staged (its signature half built); odd rounds: as soon
       // as the new signature is renamed into place (or whenever the sync ends first)
       const when = round % 2 === 0 ? () => leftoverTemps(b).length > 0 : () => keptIno() !== before;
-      await killAfter(SYNC_BIN, [a, b], 120_000, when);
+      const killed = await killAfter(SYNC_BIN, [a, b], 120_000, when);
+      if (round % 2 === 0) assert.ok(killed, "killed while the new version (and its signature) was being staged");
       checkDatabase(b);
       await checkKeptSignatures(b);
       const r = await syncJson([a, b]);
