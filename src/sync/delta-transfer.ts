@@ -177,21 +177,33 @@ function openBasis(holding: Holding, want: Want): Basis | undefined {
 
 /**
  * A local file already holding the expected content, copied to a temp file and checked; undefined
- * when there is none or it no longer matches.
+ * when there is none or it no longer matches. The copy takes the source's kept signature, if any.
  */
 async function copyLocal(holding: Holding, expected: Content): Promise<StagedContent | undefined> {
   const same = holding.set.fsdb.byHash(expected.hash);
   if (same?.type !== "f" || same.size !== expected.size) return undefined;
   const temp = holding.tempPath();
   try {
-    await fs.promises.copyFile(holding.pathOf(same.fid), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    const source = holding.pathOf(same.fid);
+    const signature = Promise.resolve(keptSignatureOfPath(holding, same.fid, source));
+    await fs.promises.copyFile(source, temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     await fs.promises.chmod(temp, 0o600);
-    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket() };
+    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket(), signature };
   } catch {
     // changed or gone since the scan: fall back to a transfer
   }
   fs.rmSync(temp, { force: true });
   return undefined;
+}
+
+/** The signature kept with object `fid`'s version in the file at `file`, if its key holds. */
+function keptSignatureOfPath(holding: Holding, fid: string, file: string): Buffer | undefined {
+  const fd = fs.openSync(file, "r");
+  try {
+    return keptSignature(holding.set, fid, fd, SIGNATURE_OPTIONS);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

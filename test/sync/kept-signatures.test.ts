@@ -124,6 +124,14 @@ describe("kept signatures", () => {
     assert.ok(grown.equals(fs.readFileSync(out)));
   });
 
+  it("a copy of a file with a kept signature, made from the local file with the same content, keeps it too", async () => {
+    const { a, b, work } = await syncedPair();
+    fs.copyFileSync(path.join(a, "big.bin"), path.join(a, "copy.bin"));
+    const r = await syncExact(a, b);
+    assert.equal(contentMoved(r), 0, "copied locally, nothing sent");
+    assert.ok(kept(b, "copy.bin")?.equals(await rdiffSignature(path.join(b, "copy.bin"), work)));
+  });
+
   it("a stale signature that passed its key would cost a retry, never wrong data", async () => {
     const { a, b } = await syncedPair();
     editAt(path.join(a, "big.bin"), 3 * MiB, 4096, 21);
