@@ -19,6 +19,7 @@ import { carriesContent, type Attrs, type Content, type JournalRecord } from "..
 import { DELTA_MIN } from "./delta-transfer.js";
 import { chmodAt, chownAt, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
 import { Holding } from "./holding.js";
+import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
@@ -27,6 +28,8 @@ export interface StagedContent {
   content: Content;
   /** Durability ticket from {@link Holding.stagedTicket}. */
   ticket: number;
+  /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
+  signature?: Promise<Buffer | undefined>;
 }
 
 /** Options of {@link Applier}. */
@@ -38,6 +41,7 @@ export interface ApplyOptions {
 /** Applies records to one file set's holding location. */
 export class Applier {
   readonly holding: Holding;
+  private readonly signatures: SignatureKeeper;
   private readonly touchedDirs = new Set<string>();
   /** When set, versions this apply destroys are kept under `.intermezzo/conflicts/` first. */
   private keepReason: string | undefined;
@@ -47,6 +51,7 @@ export class Applier {
     private readonly opts: ApplyOptions,
   ) {
     this.holding = new Holding(set);
+    this.signatures = new SignatureKeeper(set);
   }
 
   /**
@@ -69,6 +74,7 @@ export class Applier {
           return h.atChild(rec.parent, rec.name, (dest) => {
             h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs));
             h.install(temp, dest, false);
+            if (data) this.signatures.installed(rec.fid, 0, data);
             this.touchDir(rec.parent);
             const st = statAt(dest);
             return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, fields));
@@ -119,6 +125,7 @@ export class Applier {
             this.keep(o);
             if (o.type === "f" && o.size >= DELTA_MIN) h.retire(p, o.parent!, o.name);
             else unlinkAt(p);
+            if (o.type === "f") this.signatures.installed(rec.fid, o.size);
           } else {
             rmdirAt(p);
           }
@@ -166,6 +173,7 @@ export class Applier {
     this.holding.dropRetired();
     await this.holding.syncDirs();
     this.set.commitGroup();
+    await this.signatures.commit();
   }
 
   private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
@@ -211,6 +219,7 @@ export class Applier {
       this.keep(o);
       h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs));
       h.install(staged.temp, p, true);
+      this.signatures.installed(rec.fid, o.size, staged);
       for (const l of links) this.relink(p, l.fid);
       return statAt(p);
     });
