@@ -151,6 +151,27 @@ describe("live Lento: intermezzo-sync --watch", () => {
     }
   });
 
+  it("a live mirror (--mirror --watch, the pull form): the master's edits arrive, a stray edit on the mirror is reverted as it is made, kept, and the hook is run", async () => {
+    const master = dir();
+    const web = dir();
+    write(master, "index.html", "site");
+    const hook = path.join(dir(), "hook.json");
+    const w = await watch(["--mirror", "--notify-command", `cat > '${hook}'`, master, web]);
+    try {
+      write(master, "news.html", "news");
+      await until(() => read(web, "news.html") === "news", "the master's new page");
+      write(web, "index.html", "defaced");
+      await until(() => read(web, "index.html") === "site", "the defacement reverted");
+      await until(() => fs.existsSync(hook) && fs.readFileSync(hook, "utf8").includes("mirror/revert"), "the hook");
+      const kept = fs.readdirSync(path.join(web, ".intermezzo/conflicts"));
+      assert.equal(kept.length, 1);
+      assert.equal(fs.readFileSync(path.join(web, ".intermezzo/conflicts", kept[0]!, "index.html"), "utf8"), "defaced");
+      assert.equal(read(master, "index.html"), "site", "the master is never touched by the mirror");
+    } finally {
+      await w.stop();
+    }
+  });
+
   it("over SSH: the remote serve --stdio stays up for the session and pushes the holder's changes", async () => {
     const holder = dir();
     write(holder, "a.txt", "one");
