@@ -163,9 +163,9 @@ describe("live Lento: intermezzo-sync --watch", () => {
       write(web, "index.html", "defaced");
       await until(() => read(web, "index.html") === "site", "the defacement reverted");
       await until(() => fs.existsSync(hook) && fs.readFileSync(hook, "utf8").includes("mirror/revert"), "the hook");
-      const kept = fs.readdirSync(path.join(web, ".intermezzo/conflicts"));
-      assert.equal(kept.length, 1);
-      assert.equal(fs.readFileSync(path.join(web, ".intermezzo/conflicts", kept[0]!, "index.html"), "utf8"), "defaced");
+      // every reverted version is kept (the watcher may also have caught the write half-done: truncated)
+      const kept = fs.readdirSync(path.join(web, ".intermezzo/conflicts")).map((d) => fs.readFileSync(path.join(web, ".intermezzo/conflicts", d, "index.html"), "utf8"));
+      assert.ok(kept.includes("defaced"), JSON.stringify(kept));
       assert.equal(read(master, "index.html"), "site", "the master is never touched by the mirror");
     } finally {
       await w.stop();
