@@ -13,18 +13,11 @@ import { after, before, describe, it } from "node:test";
 import { SYNC_BIN, syncJson } from "../helpers/cli.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
-import { manifest, tempDir } from "../helpers/tree.js";
+import { manifest, put, scratchDirs } from "../helpers/tree.js";
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir("imz-live-");
-  dirs.push(d);
-  return d;
-}
-function write(root: string, rel: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(root, rel), text);
-}
+const scratch = scratchDirs("imz-live-");
+const dir = scratch.dir;
+const write = put;
 function read(root: string, rel: string): string | undefined {
   try {
     return fs.readFileSync(path.join(root, rel), "utf8");
@@ -91,7 +84,7 @@ describe("live Lento: intermezzo-sync --watch", () => {
   after(async () => {
     for (const w of [...running]) await w.stop();
     await sshd?.stop();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    scratch.cleanup();
   });
 
   it("a change in one replica reaches the others and the holder by itself; holder-side edits are pushed to every replica", async () => {
