@@ -58,6 +58,8 @@ export class LentoServer implements HolderPeer {
   private applier: Applier | undefined;
   /** The attached replica's id. */
   private replica = "";
+  /** The highest stamp the replica is known to have applied (`updates`' since, `close`'s lastSeen). */
+  private seenUpTo = 0;
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
   /** A dry run's write lock, held until close. */
@@ -153,6 +155,7 @@ export class LentoServer implements HolderPeer {
       receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
+      this.registerSeen(set);
       set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
@@ -191,8 +194,9 @@ export class LentoServer implements HolderPeer {
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
     const set = this.open();
-    // the replica has applied the log up to `since`
-    if (!this.dryRun && since > 0) set.replicas.seen(this.replica, since);
+    // the replica has applied the log up to `since`: registered at the next write (a read never
+    // writes, so it never waits for another process's write transaction)
+    this.seenUpTo = Math.max(this.seenUpTo, since);
     const volume = set.log.head();
     if (since < set.log.floor()) return { records: [], volume, more: false, compacted: true };
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
@@ -228,14 +232,19 @@ export class LentoServer implements HolderPeer {
   async close(lastSeen?: number): Promise<void> {
     const set = this.set;
     if (!set) return;
-    if (lastSeen !== undefined && !this.dryRun) set.replicas.seen(this.replica, lastSeen);
+    this.seenUpTo = Math.max(this.seenUpTo, lastSeen ?? 0);
     this.set = undefined;
     await this.presigned.settle();
     await this.unwatch?.();
     this.unwatch = undefined;
     try {
       if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
-      if (!this.dryRun) await withWriteLock(set, () => compactLog(set));
+      if (!this.dryRun) {
+        await withWriteLock(set, () => {
+          this.registerSeen(set);
+          compactLog(set);
+        });
+      }
     } finally {
       this.dryRelease?.();
       set.close();
@@ -310,6 +319,11 @@ export class LentoServer implements HolderPeer {
       // Node's own messages already start with their code ("EPERM: operation not permitted, …")
       return { seq: r.seq, status: "failed", detail: e.message.startsWith(`${code}:`) ? e.message : `${code}: ${e.message}` };
     }
+  }
+
+  /** Registers how far the replica has applied the log (under the write lock). */
+  private registerSeen(set: FileSet): void {
+    if (this.seenUpTo > 0) set.replicas.seen(this.replica, this.seenUpTo);
   }
 
   private view(): ServerView {
