@@ -16,8 +16,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { META_DIR, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
+import { HAS_ATTR, HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { localFields, typeOf } from "./object-stat.js";
@@ -167,11 +167,11 @@ export class Presto implements FsLayer {
 
   async flush(mp: string, fh: number): Promise<void> {
     await this.inner.flush(mp, fh);
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
     await this.inner.release(mp, fh);
   }
 
@@ -351,22 +351,58 @@ export class Presto implements FsLayer {
     return undefined;
   }
 
-  /** Journals the attribute changes of the known object at `r` (setattr), as a scan would. */
+  /** Journals the attribute changes of the known object at `r` (setattr), as a scan would; and of its other names. */
   private settleAttrs(r: string, known?: FsObject): void {
     const cur = this.current(r, known);
-    if (cur) recordAttrs(this.ctx, cur.obj, cur.st);
+    if (!cur) return;
+    recordAttrs(this.ctx, cur.obj, cur.st);
+    for (const other of this.otherNames(cur.obj, cur.st)) recordAttrs(this.ctx, other, cur.st);
   }
 
-  /** A written file was closed: its record (and the batch before it) is committed before close returns. */
-  private async closed(r: string): Promise<void> {
-    await this.settleContent(r);
+  /**
+   * A written file was closed: its record (and the batch before it) is committed before close
+   * returns. A handle whose name is gone (unlinked while open: libfuse's hidden name) is found by
+   * its inode: the content lives on under the file's other names.
+   */
+  private async closed(r: string, fh: number): Promise<void> {
+    await this.settleContent(r, fh);
     this.batch.commit();
   }
 
-  /** Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes. */
-  private async settleContent(r: string): Promise<void> {
-    const cur = this.current(r);
-    if (cur) await recordChanges(this.ctx, cur.obj, cur.st, r, true);
+  /**
+   * Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes;
+   * then every other name of its inode (hard links) follows with its own records, as a scan would
+   * journal each name (a name removed later in the same CML then takes its records with it).
+   */
+  private async settleContent(r: string, fh?: number): Promise<void> {
+    const direct = this.current(r);
+    const cur = direct ?? (fh === undefined ? undefined : this.byHandle(fh));
+    if (!cur) return;
+    await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
+    const now = this.set.fsdb.get(cur.obj.fid);
+    if (!now) return;
+    for (const other of this.otherNames(now, cur.st)) {
+      if (other.hash !== now.hash && !isPlaceholder(now)) {
+        const content = { size: now.size, mtimeNs: now.mtimeNs, hash: now.hash };
+        this.emit({ op: "close", fid: other.fid, time: Date.now(), base: other.version, content }, () =>
+          this.set.fsdb.put({ ...other, ...localFields(cur.st), hash: now.hash, flags: now.flags }),
+        );
+      }
+      recordAttrs(this.ctx, this.set.fsdb.must(other.fid), cur.st);
+    }
+  }
+
+  /** The other known names of `obj`'s inode (hard links), when it has any. */
+  private otherNames(obj: FsObject, st: fs.BigIntStats): FsObject[] {
+    if (obj.type !== "f" || st.nlink < 2n || obj.ino === null) return [];
+    return this.set.fsdb.byIno(obj.ino).filter((o) => o.fid !== obj.fid && o.type === "f");
+  }
+
+  /** A known name of the file open as `fh`, with the handle's stat. */
+  private byHandle(fh: number): { obj: FsObject; st: fs.BigIntStats } | undefined {
+    const st = fs.fstatSync(fh, { bigint: true });
+    const obj = this.set.fsdb.byIno(inoKey(st)).find((o) => o.type === "f");
+    return obj && { obj, st };
   }
 
   private emit(rec: NewRecord, mutate: () => void): void {

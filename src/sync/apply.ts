@@ -121,7 +121,12 @@ export class Applier {
         const p = h.pathOf(rec.fid);
         this.setAttrs(p, o.type, rec.attrs);
         if (o.type === "d") this.touchDir(o.fid);
-        return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
+        // hard links share the attributes: their rows follow, keeping their own versions
+        const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
+        return (version) => {
+          fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
+          for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, l));
+        };
       }
       case "close":
         return this.close(rec, staged);

@@ -27,9 +27,9 @@ export async function sendContent(ctx: RequestContext, req: { signature?: boolea
   return stream.done;
 }
 
-/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given. */
-export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer): ContentStream {
-  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}) }, signature ? once(signature) : undefined);
+/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given (and a fetch's `hash`). */
+export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer, hash?: string): ContentStream {
+  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}), ...(hash ? { hash } : {}) }, signature ? once(signature) : undefined);
   const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
   // Handled here: the reply may fail while the content is still being written, before its
   // consumer awaits `done` (an unhandled rejection would end the process).
@@ -75,7 +75,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
     },
     fetch: async (h, ctx) => {
       const req = check(Requests.fetch, h, "fetch request");
-      return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature));
+      return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature, req.hash));
     },
     getattr: async (h) => {
       const req = check(Requests.getattr, h, "getattr request");

@@ -126,8 +126,10 @@ export class LentoServer implements HolderPeer {
     return { records, volume: set.log.head(), more: records.length === page };
   }
 
-  fetch(fid: string, signature?: Buffer): ContentStream {
-    return readContent(this.applier!.holding, fid, signature);
+  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+    const fsdb = this.open().fsdb;
+    const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
+    return readContent(this.applier!.holding, other?.fid ?? fid, signature);
   }
 
   async presign(fids: string[]): Promise<void> {
