@@ -20,6 +20,7 @@ import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
+import { withPath } from "./long-path.js";
 import { localFields, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
@@ -289,7 +290,7 @@ export class Presto implements FsLayer {
   private place(r: string, linkOf?: string): void {
     if (this.untracked(r)) return this.settleAttrs(parentOf(r));
     const parent = this.resolve(parentOf(r));
-    const st = fs.lstatSync(path.join(this.set.root, r), { bigint: true });
+    const st = this.below(r, (p) => fs.lstatSync(p, { bigint: true }));
     const type = typeOf(st);
     const target = linkOf === undefined ? undefined : this.resolve(linkOf);
     if (!parent || type === undefined || (linkOf !== undefined && !target)) return this.suspect(`new ${r} under an unknown directory or link target`);
@@ -302,7 +303,7 @@ export class Presto implements FsLayer {
     if (target) {
       this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
     } else {
-      const link = type === "l" ? fs.readlinkSync(path.join(this.set.root, r)) : null;
+      const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : null;
       this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
     this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's
@@ -314,7 +315,7 @@ export class Presto implements FsLayer {
   }
 
   private renamed(from: string, to: string, src: FsObject | undefined, dst: FsObject | undefined): void {
-    if (fs.existsSync(path.join(this.set.root, from))) return; // a rename between two names of one inode changes nothing
+    if (this.below(from, (p) => fs.existsSync(p))) return; // a rename between two names of one inode changes nothing
     const hidden = FUSE_HIDDEN.test(path.posix.basename(to));
     const newParent = this.resolve(parentOf(to));
     if (src && hidden) {
@@ -344,7 +345,7 @@ export class Presto implements FsLayer {
    */
   private current(r: string, known?: FsObject): { obj: FsObject; st: fs.BigIntStats } | undefined {
     const obj = known ?? this.resolve(r);
-    const st = obj && fs.lstatSync(path.join(this.set.root, r), { bigint: true, throwIfNoEntry: false });
+    const st = obj && this.below(r, (p) => fs.lstatSync(p, { bigint: true, throwIfNoEntry: false }));
     if (!obj || !st) return undefined; // gone meanwhile: its removal is journaled by its own operation
     if (typeOf(st) === obj.type) return { obj, st };
     this.suspect(`${r} changed type below the filter`);
@@ -408,6 +409,11 @@ export class Presto implements FsLayer {
   private emit(rec: NewRecord, mutate: () => void): void {
     this.ctx.journal.record(rec, mutate);
     this.ctx.report.records++;
+  }
+
+  /** Runs `fn` on the holding-location path of root-relative `r`, however long. */
+  private below<T>(r: string, fn: (p: string) => T): T {
+    return withPath(path.join(this.set.root, r), fn);
   }
 
   /** The Fsdb object at root-relative path `r`. */
