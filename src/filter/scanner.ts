@@ -33,6 +33,12 @@ export interface ScanOptions {
    * sync tells the holder meanwhile, which signs its own version while this side hashes).
    */
   onContentChange?: (fid: string, size: number) => void;
+  /**
+   * Only these directories (relative paths; `""` is the root), each compared alone — its known
+   * subdirectories are not entered, new ones are walked whole: what a watcher's events named.
+   * Default: the whole tree.
+   */
+  dirs?: string[];
 }
 
 /** What a scan did. */
@@ -77,7 +83,8 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   };
   const ignored = loadIgnore(set.root);
   const resolver = new Resolver(ctx);
-  const stack: Array<{ fid: string; rel: string }> = [{ fid: ROOT_FID, rel: "" }];
+  const whole = opts.dirs === undefined;
+  const stack: Array<{ fid: string; rel: string }> = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
   while (stack.length > 0) {
     const dir = stack.pop()!;
@@ -115,7 +122,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
       if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, path.join(abs, name))) {
         known.delete(name);
         await recordChanges(ctx, obj, st, rel);
-        if (type === "d") stack.push({ fid: obj.fid, rel });
+        if (type === "d" && whole) stack.push({ fid: obj.fid, rel });
         continue;
       }
       const f: Found = { parent: dir.fid, name, rel, type, st, fid: "" };
@@ -142,6 +149,26 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     if (obj) recordAttrs(ctx, obj, d.st);
   }
   return ctx.report;
+}
+
+/**
+ * The known directories to start a partial scan from: each named directory, or its deepest known
+ * ancestor when it is new (the ancestor's scan finds it and walks it whole); each once.
+ */
+function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: string }> {
+  const out = new Map<string, { fid: string; rel: string }>();
+  for (const d of dirs) {
+    let fid = ROOT_FID;
+    const known: string[] = [];
+    for (const name of d.split("/").filter((n) => n !== "")) {
+      const child = set.fsdb.child(fid, name);
+      if (!child || child.type !== "d") break;
+      fid = child.fid;
+      known.push(name);
+    }
+    out.set(fid, { fid, rel: known.join("/") });
+  }
+  return [...out.values()];
 }
 
 /**

@@ -107,7 +107,7 @@ export async function holderObjects(peer: HolderPeer, fids: string[]): Promise<M
 }
 
 /** True when `local` holds something `server` does not (different content, or the server has none). */
-function differs(local: FsObject, server: FsObject | undefined): boolean {
+export function differs(local: FsObject, server: FsObject | undefined): boolean {
   return !server || server.type !== local.type || server.hash !== local.hash || server.target !== local.target;
 }
 
@@ -317,6 +317,14 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   const held = await holderObjects(peer, wanted);
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
+  // hard links: a new name of an inode the holder shares with an object already here is linked to it
+  const byIno = new Map<string, string[]>();
+  for (const [f, o] of held) if (o?.type === "f" && o.ino) byIno.set(o.ino, [...(byIno.get(o.ino) ?? []), f]);
+  const linkTarget = (fid: string): string | undefined => {
+    const s = held.get(fid);
+    if (s?.type !== "f" || !s.ino || set.fsdb.get(fid)) return undefined;
+    return byIno.get(s.ino)?.find((g) => g !== fid && set.fsdb.get(g)?.hash === s.hash);
+  };
   set.startGroup(false);
   try {
     // Rounds while any succeeds: an object whose directory is restored later in a round (the
@@ -327,7 +335,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
       errors = new Map();
       for (const fid of left) {
         try {
-          if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
+          if (await restoreOne(set, applier, fetch, fid, held.get(fid), linkTarget(fid))) tally.recordsApplied++;
           settleUnapplied(set, fid);
         } catch (err) {
           errors.set(fid, err);
@@ -351,8 +359,11 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   set.endGroup();
 }
 
-/** Brings one object to the holder's state `s` (none: removed); true when that changed anything here. */
-async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined): Promise<boolean> {
+/**
+ * Brings one object to the holder's state `s` (none: removed), as a new name of `linkTo` (another
+ * name of its inode, already here) when given; true when that changed anything here.
+ */
+async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined, linkTo?: string): Promise<boolean> {
   const local = set.fsdb.get(fid);
   const stamp = { seq: 0, origin: set.replicaId, originSeq: 0, time: Date.now(), fid };
   let changed = false;
@@ -367,7 +378,8 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     return changed;
   }
   if (!local) {
-    await run({ ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 } as JournalRecord, s.version);
+    const placed = linkTo ? { ...stamp, op: "link", parent: s.parent!, name: s.name, target: linkTo, targetBase: "" } : { ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 };
+    await run(placed as JournalRecord, s.version);
     return changed;
   }
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
@@ -377,7 +389,7 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
   }
   const now = set.fsdb.must(fid);
-  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || (s.type !== "d" && now.mtimeNs !== s.mtimeNs)) {
+  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs) {
     const attrs: Attrs = s.type === "l" ? { uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs } : { mode: s.mode, uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs };
     await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
   }

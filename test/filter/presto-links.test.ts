@@ -227,6 +227,15 @@ describe("hard links through the filter replicate exactly", () => {
     ]);
   });
 
+  it("a file unlinked while open (hidden), then a new file linked: the hidden one's close journals nothing", async () => {
+    await check([
+      { k: "create", name: "d/a", data: "k" },
+      { k: "unlink", name: "d/a" },
+      { k: "create", name: "tmp_obj", data: "U" },
+      { k: "link", from: "tmp_obj", to: "d/b" },
+    ]);
+  });
+
   it("random create, write, close, link, unlink, rename and chmod sequences", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(OP, { minLength: 1, maxLength: 24 }), (ops) => check(ops)),
