@@ -45,6 +45,7 @@ interface FuseOps {
   unlink(p: string, cb: Cb): void;
   rename(src: string, dest: string, cb: Cb): void;
   symlink(target: string, p: string, cb: Cb): void;
+  mknod(p: string, mode: number, dev: number, cb: Cb): void;
   readlink(p: string, cb: Cb<string>): void;
   link(existing: string, p: string, cb: Cb): void;
   chmod(p: string, mode: number, cb: Cb): void;
@@ -162,6 +163,7 @@ function table(l: FsLayer): FuseOps {
     unlink: (p, cb) => reply(() => l.unlink(p), cb),
     rename: (src, dest, cb) => reply(() => l.rename(src, dest), cb),
     symlink: (target, p, cb) => reply(() => l.symlink(target, p), cb),
+    mknod: (p, mode, dev, cb) => reply(() => l.mknod(p, mode, dev), cb),
     readlink: (p, cb) => reply(() => l.readlink(p), cb),
     link: (existing, p, cb) => reply(() => l.link(existing, p), cb),
     chmod: (p, mode, cb) => reply(() => l.chmod(p, mode), cb),

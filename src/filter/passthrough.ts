@@ -18,7 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { utimensatSync } from "../sync/delta/native.js";
-import { asCaller, atAsCaller } from "./caller.js";
+import { asCaller, atAsCaller, posix } from "./caller.js";
 import { withPath } from "./long-path.js";
 
 const p = {
@@ -71,6 +71,8 @@ export interface FsLayer {
   unlink(p: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   symlink(target: string, p: string): Promise<void>;
+  /** A FIFO, socket or device node (`mode` carries the file type bits, `dev` a device's number). */
+  mknod(p: string, mode: number, dev: number): Promise<void>;
   readlink(p: string): Promise<string>;
   link(existing: string, p: string): Promise<void>;
   chmod(p: string, mode: number): Promise<void>;
@@ -173,6 +175,10 @@ export class Passthrough implements FsLayer {
 
   async symlink(target: string, mp: string): Promise<void> {
     this.made(mp, (r) => fs.symlinkSync(target, r));
+  }
+
+  async mknod(mp: string, mode: number, dev: number): Promise<void> {
+    this.made(mp, (r) => posix().mknod(r, mode, dev));
   }
 
   async readlink(mp: string): Promise<string> {

@@ -21,7 +21,7 @@ import { HAS_ATTR, HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsd
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { withPath } from "./long-path.js";
-import { localFields, typeOf } from "./object-stat.js";
+import { localFields, specialOf, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
@@ -194,6 +194,10 @@ export class Presto implements FsLayer {
     return this.update(mp, () => this.inner.symlink(target, mp), () => this.place(rel(mp)));
   }
 
+  async mknod(mp: string, mode: number, dev: number): Promise<void> {
+    return this.update(mp, () => this.inner.mknod(mp, mode, dev), () => this.place(rel(mp)));
+  }
+
   async link(existing: string, mp: string): Promise<void> {
     this.visible(existing);
     return this.update(mp, () => this.inner.link(existing, mp), () => this.place(rel(mp), rel(existing)));
@@ -303,7 +307,7 @@ export class Presto implements FsLayer {
     if (target) {
       this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
     } else {
-      const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : null;
+      const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : type === "s" ? specialOf(st) : null;
       this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
     this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's

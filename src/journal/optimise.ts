@@ -37,7 +37,7 @@ interface Entry {
 /** One rule: returns its argument unchanged (same array) when it has nothing to do. */
 type Rule = (entries: readonly Entry[]) => readonly Entry[];
 
-type Birth = RecordOf<"create" | "mkdir" | "symlink" | "link">;
+type Birth = RecordOf<"create" | "mkdir" | "symlink" | "mknod" | "link">;
 type Edit = RecordOf<"close" | "setattr">;
 
 const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs"] as const;
@@ -188,7 +188,7 @@ function foldSetattrIntoBirth(entries: readonly Entry[]): readonly Entry[] {
   const linked = linkInvolved(entries);
   for (const b of entries) {
     const rec = b.rec;
-    if ((rec.op !== "create" && rec.op !== "mkdir" && rec.op !== "symlink") || linked.has(rec.fid)) continue;
+    if ((rec.op !== "create" && rec.op !== "mkdir" && rec.op !== "symlink" && rec.op !== "mknod") || linked.has(rec.fid)) continue;
     const group = setattrs.get(rec.fid);
     if (group?.length !== 1) continue;
     const s = group[0]!;
@@ -294,7 +294,7 @@ const RULES: readonly Rule[] = [
 ];
 
 function isBirth(r: JournalRecord): r is Birth {
-  return r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link";
+  return r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
 }
 
 function isEdit(r: JournalRecord): r is Edit {

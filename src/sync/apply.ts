@@ -14,7 +14,8 @@ import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import { mknodSpecial } from "../filter/special.js";
+import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { DELTA_MIN } from "./delta-transfer.js";
 import { Holding } from "./holding.js";
@@ -87,6 +88,15 @@ export class Applier {
         this.touchDir(rec.parent);
         h.touched(path.dirname(dest));
         return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
+      }
+      case "mknod": {
+        // a FIFO or socket anyone may make; a device needs root (else EPERM: a per-path problem)
+        const dest = h.childPath(rec.parent, rec.name);
+        mknodSpecial(dest, rec.special, rec.attrs.mode ?? 0o644);
+        this.setAttrs(dest, "s", rec.attrs);
+        this.touchDir(rec.parent);
+        h.touched(path.dirname(dest));
+        return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, dest, version, { target: rec.special }));
       }
       case "link": {
         const target = fsdb.must(rec.target);
@@ -232,7 +242,7 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
+  private setAttrs(p: string, type: ObjectType, a: Attrs, mtimeNs?: string): void {
     if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
@@ -244,7 +254,7 @@ export class Applier {
 
   private describe(
     fid: string,
-    type: "f" | "d" | "l",
+    type: ObjectType,
     parent: string | null,
     name: string,
     p: string,

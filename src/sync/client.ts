@@ -155,7 +155,15 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
  * having applied nothing more, when the holder's log no longer reaches back to our last-seen stamp
  * (compacted): the caller then revalidates (`revalidate.ts`).
  */
-export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<boolean> {
+export async function applyUpdates(
+  set: FileSet,
+  peer: HolderPeer,
+  tally: SyncTally,
+  owner: boolean,
+  settling: ReadonlySet<string> = new Set(),
+  /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
+  skipSpecials = false,
+): Promise<boolean> {
   const passing = new Set(settling);
   const applier = new Applier(set, { owner });
   const view: ServerView = {
@@ -179,6 +187,10 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         step: async (l, staged) => {
+          if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
+            tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });
+            return set.setMeta("last_seen", String(l.record.seq));
+          }
           let content: StagedContent | undefined;
           if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
             content = await contentOf(staged, () => fetch(l.record));

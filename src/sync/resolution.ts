@@ -218,7 +218,7 @@ class Executor {
     const from = this.holding.pathOf(fid);
     fs.renameSync(from, path.join(path.dirname(from), name));
     const pending = set.cml.about(fid);
-    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
+    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
       if (placing) {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
@@ -271,7 +271,7 @@ class Executor {
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
       set.cml.remapAll(remap);
-      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
+      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
     this.front.push(placement(set.fsdb.must(fresh)));
@@ -286,6 +286,7 @@ function placement(o: FsObject): NewRecord {
   const attrs: Attrs = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
   if (o.type === "d") return { op: "mkdir", ...placed, attrs };
   if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs: { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs } };
+  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
   return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 

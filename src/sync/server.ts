@@ -363,7 +363,7 @@ function replacing(set: FileSet, r: JournalRecord): JournalRecord {
  * they differ from the holder's (undefined when they agree, or for other records).
  */
 function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefined {
-  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink")) return undefined;
+  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod")) return undefined;
   const want: Attrs = { ...r.attrs, ...(r.op === "create" && r.content ? { mtimeNs: r.content.mtimeNs } : {}) };
   const out: Attrs = {};
   if (o.type !== "l" && want.mode !== undefined && want.mode !== o.mode) out.mode = want.mode;
