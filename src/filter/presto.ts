@@ -16,11 +16,12 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
+import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { withPath } from "./long-path.js";
+import { byHandle, followAttrs, followContent } from "./presto-links.js";
 import { localFields, specialOf, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
@@ -361,7 +362,7 @@ export class Presto implements FsLayer {
     const cur = this.current(r, known);
     if (!cur) return;
     recordAttrs(this.ctx, cur.obj, cur.st);
-    for (const other of this.otherNames(cur.obj, cur.st)) recordAttrs(this.ctx, other, cur.st);
+    followAttrs(this.ctx, cur.obj, cur.st);
   }
 
   /**
@@ -381,33 +382,11 @@ export class Presto implements FsLayer {
    */
   private async settleContent(r: string, fh?: number): Promise<void> {
     const direct = this.current(r);
-    const cur = direct ?? (fh === undefined ? undefined : this.byHandle(fh));
+    const cur = direct ?? (fh === undefined ? undefined : byHandle(this.set, fh));
     if (!cur) return;
     await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
     const now = this.set.fsdb.get(cur.obj.fid);
-    if (!now) return;
-    for (const other of this.otherNames(now, cur.st)) {
-      if (other.hash !== now.hash && !isPlaceholder(now)) {
-        const content = { size: now.size, mtimeNs: now.mtimeNs, hash: now.hash };
-        this.emit({ op: "close", fid: other.fid, time: Date.now(), base: other.version, content }, () =>
-          this.set.fsdb.put({ ...other, ...localFields(cur.st), hash: now.hash, flags: now.flags }),
-        );
-      }
-      recordAttrs(this.ctx, this.set.fsdb.must(other.fid), cur.st);
-    }
-  }
-
-  /** The other known names of `obj`'s inode (hard links), when it has any. */
-  private otherNames(obj: FsObject, st: fs.BigIntStats): FsObject[] {
-    if (obj.type !== "f" || st.nlink < 2n || obj.ino === null) return [];
-    return this.set.fsdb.byIno(obj.ino).filter((o) => o.fid !== obj.fid && o.type === "f");
-  }
-
-  /** A known name of the file open as `fh`, with the handle's stat. */
-  private byHandle(fh: number): { obj: FsObject; st: fs.BigIntStats } | undefined {
-    const st = fs.fstatSync(fh, { bigint: true });
-    const obj = this.set.fsdb.byIno(inoKey(st)).find((o) => o.type === "f");
-    return obj && { obj, st };
+    if (now) followContent(this.ctx, now, cur.st);
   }
 
   private emit(rec: NewRecord, mutate: () => void): void {
