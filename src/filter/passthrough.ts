@@ -192,7 +192,15 @@ export class Passthrough implements FsLayer {
   }
 
   async chmod(mp: string, mode: number): Promise<void> {
-    this.made(mp, (r) => fs.chmodSync(r, mode & 0o7777));
+    try {
+      this.made(mp, (r) => fs.chmodSync(r, mode & 0o7777));
+    } catch (err) {
+      // The kernel clears a file's set-id bits before another user's write by sending a chmod the
+      // writer could not make: it is the kernel's, and allowed.
+      const was = this.at(mp, (r) => Number(fs.lstatSync(r, { bigint: true }).mode & 0o7777n));
+      if ((err as NodeJS.ErrnoException).code !== "EPERM" || (mode & 0o7777) !== (was & ~0o6000) || was === (mode & 0o7777)) throw err;
+      this.at(mp, (r) => fs.chmodSync(r, mode & 0o7777));
+    }
   }
 
   async chown(mp: string, uid: number, gid: number): Promise<void> {
