@@ -1,7 +1,8 @@
 /**
  * Special files replicate like the rest (rsync -a includes -D): FIFOs, sockets and, as root,
  * device nodes found by the scanner travel as `mknod` records over the stdio transport's wire and
- * are made on the other side, both ways; `--no-specials` skips them as per-path problems (exit 4).
+ * through a real OpenSSH server, and are made on the other side, both ways; `--no-specials` skips
+ * them as per-path problems (exit 4).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -9,6 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { syncJson } from "../helpers/cli.js";
+import { clientHome, REMOTE_SERVE } from "../helpers/remote.js";
+import { startSshd } from "../helpers/sshd.js";
 import { manifest, tempDir } from "../helpers/tree.js";
 
 const ROOT = process.getuid?.() === 0;
@@ -40,6 +43,23 @@ describe("special files", () => {
       assert.ok(fs.lstatSync(path.join(src, "back")).isFIFO());
     } finally {
       for (const d of [src, dest]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("replicate to a holder over SSH", async () => {
+    const src = tempDir("imz-spec-src-");
+    const dest = tempDir("imz-spec-dest-");
+    const sshd = await startSshd();
+    const home = clientHome(tempDir("imz-spec-home-"), sshd);
+    try {
+      specials(src);
+      const r = await syncJson(["-i", home.key, "--remote-command", REMOTE_SERVE, src, `ssh://root@127.0.0.1:${sshd.port}${dest}`], { env: home.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(manifest(dest), manifest(src));
+      assert.ok(fs.lstatSync(path.join(dest, "sock")).isSocket());
+    } finally {
+      await sshd.stop();
+      for (const d of [src, dest, home.dir]) fs.rmSync(d, { recursive: true, force: true });
     }
   });
 
