@@ -214,8 +214,10 @@ export class LentoServer implements HolderPeer {
     })();
   }
 
-  fetch(fid: string, signature?: Buffer): ContentStream {
-    return readContent(this.applier!.holding, fid, signature);
+  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+    const fsdb = this.open().fsdb;
+    const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
+    return readContent(this.applier!.holding, other?.fid ?? fid, signature);
   }
 
   async presign(fids: string[]): Promise<void> {
@@ -375,7 +377,7 @@ function replacing(set: FileSet, r: JournalRecord): JournalRecord {
  * they differ from the holder's (undefined when they agree, or for other records).
  */
 function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefined {
-  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink")) return undefined;
+  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod")) return undefined;
   const want: Attrs = { ...r.attrs, ...(r.op === "create" && r.content ? { mtimeNs: r.content.mtimeNs } : {}) };
   const out: Attrs = {};
   if (o.type !== "l" && want.mode !== undefined && want.mode !== o.mode) out.mode = want.mode;
