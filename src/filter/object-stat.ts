@@ -15,12 +15,20 @@ export interface Problem {
   message: string;
 }
 
-/** The object type of a stat result, or undefined for FIFOs, sockets and devices (skipped). */
+/** The object type of a stat result: `s` for FIFOs, sockets and devices. */
 export function typeOf(st: fs.BigIntStats): ObjectType | undefined {
   if (st.isFile()) return "f";
   if (st.isDirectory()) return "d";
   if (st.isSymbolicLink()) return "l";
+  if (st.isFIFO() || st.isSocket() || st.isCharacterDevice() || st.isBlockDevice()) return "s";
   return undefined;
+}
+
+/** A special file's kind as records and the Fsdb keep it (`SpecialSchema`): `p`, `s`, `c:RDEV`, `b:RDEV`. */
+export function specialOf(st: fs.BigIntStats): string {
+  if (st.isFIFO()) return "p";
+  if (st.isSocket()) return "s";
+  return `${st.isCharacterDevice() ? "c" : "b"}:${st.rdev}`;
 }
 
 /** The attributes a record carries for a stat result. */

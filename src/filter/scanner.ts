@@ -44,6 +44,8 @@ export interface ScanOptions {
    * Default: the whole tree.
    */
   dirs?: string[];
+  /** Journal special files (FIFOs, sockets, devices; default true); false skips each as a per-path problem. */
+  specials?: boolean;
 }
 
 /** What a scan did. */
@@ -121,7 +123,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
         continue;
       }
       ctx.report.examined++;
-      if (type === undefined) {
+      if (type === undefined || (type === "s" && opts.specials === false)) {
         ctx.report.problems.push({ path: rel, code: "UNSUPPORTED", message: "special file (FIFO, socket or device) skipped" });
         known.delete(name);
         continue;

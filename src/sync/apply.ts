@@ -14,10 +14,11 @@ import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import { mknodSpecial } from "../filter/special.js";
+import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { DELTA_MIN } from "./delta-transfer.js";
-import { chmodAt, chownAt, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
+import { chmodAt, chownAt, fdPath, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
 import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
@@ -103,6 +104,17 @@ export class Applier {
           const st = statAt(dest);
           return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, st, version, { target: rec.target }));
         });
+      case "mknod":
+        // a FIFO or socket anyone may make; a device needs root (else EPERM: a per-path problem).
+        // Made through the held directory (/proc/self/fd/N/name): the tree is not walked again.
+        return h.atChild(rec.parent, rec.name, (dest) => {
+          mknodSpecial(`${fdPath(dest.dir)}/${dest.name}`, rec.special, rec.attrs.mode ?? 0o644);
+          this.setAttrs(dest, "s", rec.attrs);
+          this.touchDir(rec.parent);
+          h.touched(path.dirname(dest.rel));
+          const st = statAt(dest);
+          return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, st, version, { target: rec.special }));
+        });
       case "link": {
         const target = fsdb.must(rec.target);
         return h.at(rec.target, (src) =>
@@ -138,11 +150,16 @@ export class Applier {
         return this.rename(rec);
       case "setattr": {
         const o = fsdb.must(rec.fid);
+        // hard links share the attributes: their rows follow, keeping their own versions
+        const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
         return h.at(rec.fid, (p) => {
           this.setAttrs(p, o.type, rec.attrs);
           if (o.type === "d") this.touchDir(o.fid);
           const st = statAt(p);
-          return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, st, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : st.mtimeNs.toString() });
+          return (version) => {
+            fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, st, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : st.mtimeNs.toString() });
+            for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, l));
+          };
         });
       }
       case "close":
@@ -263,7 +280,7 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: Place, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
+  private setAttrs(p: Place, type: ObjectType, a: Attrs, mtimeNs?: string): void {
     if (type !== "l" && a.mode !== undefined) chmodAt(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       chownAt(p, a.uid ?? -1, a.gid ?? -1);
@@ -275,7 +292,7 @@ export class Applier {
 
   private describe(
     fid: string,
-    type: "f" | "d" | "l",
+    type: ObjectType,
     parent: string | null,
     name: string,
     st: AtStat,

@@ -80,7 +80,7 @@ export class Holding {
     if (fid === ROOT_FID) return inDir(this.set.root, "", (dir) => fn({ dir, name: ".", rel: "." }));
     const o = this.set.fsdb.must(fid);
     return this.atChild(o.parent!, o.name, (p) => {
-      if (o.type !== "l") checkType(p, o.type);
+      if (o.type === "f" || o.type === "d") checkType(p, o.type);
       return fn(p);
     });
   }

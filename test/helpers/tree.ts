@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { specialOf } from "../../src/filter/object-stat.js";
 
 /** A deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -50,6 +51,27 @@ export function writeLargeFile(file: string, size: number, seed: number): void {
 /** A fresh temp directory. */
 export function tempDir(prefix = "imz-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Temp directories made by `dir()`, all removed by `cleanup()` (call it in `after`). */
+export function scratchDirs(prefix: string): { dir(): string; cleanup(): void } {
+  const made: string[] = [];
+  return {
+    dir: () => {
+      const d = tempDir(prefix);
+      made.push(d);
+      return d;
+    },
+    cleanup: () => {
+      for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes `text` at `rel` below `root`, making the directories on the way. */
+export function put(root: string, rel: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), text);
 }
 
 /** Options of {@link makeVariedTree}. */
@@ -97,7 +119,8 @@ export function makeVariedTree(root: string, opts: TreeOptions = {}): void {
 /** One manifest line per object. */
 export interface ManifestEntry {
   path: string;
-  type: "f" | "d" | "l";
+  /** `s`: a special file (FIFO, socket, device), its kind in `target`. */
+  type: "f" | "d" | "l" | "s";
   mode: number;
   size: number;
   mtimeNs: string;
@@ -117,14 +140,14 @@ export function manifest(root: string): ManifestEntry[] {
       const p = rel === "" ? name : `${rel}/${name}`;
       const abs = path.join(root, p);
       const st = fs.lstatSync(abs, { bigint: true });
-      const type = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : "f";
+      const type = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "s";
       const e: ManifestEntry = {
         path: p,
         type,
         mode: Number(st.mode & 0o7777n),
         size: type === "f" ? Number(st.size) : 0,
         mtimeNs: st.mtimeNs.toString(),
-        target: type === "l" ? fs.readlinkSync(abs) : "",
+        target: type === "l" ? fs.readlinkSync(abs) : type === "s" ? specialOf(st) : "",
         hash: type === "f" ? createHash("sha256").update(fs.readFileSync(abs)).digest("hex") : "",
         links: [],
       };

@@ -13,18 +13,11 @@ import { after, before, describe, it } from "node:test";
 import { SYNC_BIN, syncJson } from "../helpers/cli.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
-import { manifest, tempDir } from "../helpers/tree.js";
+import { manifest, put, scratchDirs } from "../helpers/tree.js";
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir("imz-live-");
-  dirs.push(d);
-  return d;
-}
-function write(root: string, rel: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(root, rel), text);
-}
+const scratch = scratchDirs("imz-live-");
+const dir = scratch.dir;
+const write = put;
 function read(root: string, rel: string): string | undefined {
   try {
     return fs.readFileSync(path.join(root, rel), "utf8");
@@ -91,7 +84,7 @@ describe("live Lento: intermezzo-sync --watch", () => {
   after(async () => {
     for (const w of [...running]) await w.stop();
     await sshd?.stop();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    scratch.cleanup();
   });
 
   it("a change in one replica reaches the others and the holder by itself; holder-side edits are pushed to every replica", async () => {
@@ -148,6 +141,27 @@ describe("live Lento: intermezzo-sync --watch", () => {
     } finally {
       for (const w of [wa, wb, wc]) await w.stop();
       await listener.stop();
+    }
+  });
+
+  it("a live mirror (--mirror --watch, the pull form): the master's edits arrive, a stray edit on the mirror is reverted as it is made, kept, and the hook is run", async () => {
+    const master = dir();
+    const web = dir();
+    write(master, "index.html", "site");
+    const hook = path.join(dir(), "hook.json");
+    const w = await watch(["--mirror", "--notify-command", `cat > '${hook}'`, master, web]);
+    try {
+      write(master, "news.html", "news");
+      await until(() => read(web, "news.html") === "news", "the master's new page");
+      write(web, "index.html", "defaced");
+      await until(() => read(web, "index.html") === "site", "the defacement reverted");
+      await until(() => fs.existsSync(hook) && fs.readFileSync(hook, "utf8").includes("mirror/revert"), "the hook");
+      // every reverted version is kept (the watcher may also have caught the write half-done: truncated)
+      const kept = fs.readdirSync(path.join(web, ".intermezzo/conflicts")).map((d) => fs.readFileSync(path.join(web, ".intermezzo/conflicts", d, "index.html"), "utf8"));
+      assert.ok(kept.includes("defaced"), JSON.stringify(kept));
+      assert.equal(read(master, "index.html"), "site", "the master is never touched by the mirror");
+    } finally {
+      await w.stop();
     }
   });
 
