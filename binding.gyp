@@ -10,7 +10,8 @@
         "native/trace.cc",
         "native/utimens.cc",
         "native/syncfs.cc",
-        "native/hash.cc"
+        "native/hash.cc",
+        "native/walk.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],
