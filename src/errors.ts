@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "SCHEMA_VERSION",
   "LOCKED",
   "MASS_DELETE",
+  "EMPTY_SOURCE",
   "PATH_UNSAFE",
   "RECORD_INVALID",
   "IO",

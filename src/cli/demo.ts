@@ -2,7 +2,7 @@
  * `intermezzo demo`: the main job end to end on an embedded default — two file sets on this machine
  * (a laptop replica and a server holder), synced two ways through the real protocol, with a
  * rename, a delete, and a conflict settled by each automatic policy and by hand — printing what
- * each step did and the conflict log's entries.
+ * each step did and the conflict log's entries; then one holder mirrored to three replicas at once.
  */
 import type { Command } from "commander";
 import fs from "node:fs";
@@ -52,6 +52,15 @@ async function sync(laptop: string, server: string, policy?: Policy): Promise<Sy
   say(`  <- server to laptop: ${r.recordsApplied} update(s) applied, ${r.filesReceived} file(s) / ${human(r.bytesReceived)} fetched`);
   say(`     ${human(r.wire.sent + r.wire.received)} on the wire in ${r.durationMs} ms`);
   for (const c of r.conflicts) say(`  !! conflict (${c.kind}) at ${c.path}: ${c.detail}; policy ${c.policy ?? "none"}, ${c.status === "open" ? "parked" : `winner ${c.winner ?? "?"}`}`);
+  return r;
+}
+
+/** One `--mirror` run from the holder `server` to its replica `web`. */
+async function mirror(web: string, server: string): Promise<SyncReport> {
+  const r = await syncFileSets(web, await connectLocal(server, "in-process", true), {
+    dryRun: false, mirror: true, maxDeleteFraction: 0.5, force: false, owner: true, replicaIsSrc: false,
+  });
+  say(`  -> ${path.basename(web)}: ${r.recordsApplied} update(s) applied, ${r.filesReceived} file(s) / ${human(r.bytesReceived)} fetched, ${r.conflicts.length} change(s) reverted`);
   return r;
 }
 
@@ -139,6 +148,24 @@ async function demo(keep: boolean): Promise<void> {
 
     say("4. A sync with no changes moves no data:");
     await sync(laptop, server);
+
+    say("\n5. The server's tree mirrored to three web hosts at once (--mirror: the server holds, each host is");
+    say("   its replica, kept an exact copy); the holder serves all three together.");
+    const webs = ["web1", "web2", "web3"].map((n) => path.join(base, n));
+    for (const w of webs) fs.mkdirSync(w);
+    await Promise.all(webs.map((w) => mirror(w, server)));
+    say("   Someone defaces web2; the next cron run reverts it, keeps the defaced page, and reports it (exit 3):");
+    put(webs[1]!, "www/index.html", "<h1>defaced</h1>\n");
+    put(server, "www/news.html", "<p>more news</p>\n");
+    const reports = await Promise.all(webs.map((w) => mirror(w, server)));
+    for (const c of reports.flatMap((r) => r.conflicts)) say(`   !! ${c.kind} at ${c.path}: ${c.detail}; kept as ${c.stored ?? "(nothing to keep)"}`);
+    say(`   web2: www/index.html = ${text(webs[1]!, "www/index.html")}; the server lists its replicas:`);
+    const held = FileSet.open(server);
+    try {
+      for (const r of held.replicas.list()) say(`     ${r.replica} at ${r.place}, last seen volume ${r.lastSeen}`);
+    } finally {
+      held.close();
+    }
     say(keep ? `\ndemo trees kept in ${base}` : "\ndone; the demo trees are removed (run 'intermezzo demo --keep' to look at them).");
   } finally {
     if (!keep) fs.rmSync(base, { recursive: true, force: true });

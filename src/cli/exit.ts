@@ -20,7 +20,7 @@ export const ExitCode = {
   REFUSED: 5,
   /** The peer could not be reached, authenticated, or spoke an incompatible protocol. */
   REMOTE: 6,
-  /** Another run holds the file set's lock. */
+  /** Another run of the same replica holds its lock. */
   LOCKED: 7,
 } as const;
 
@@ -34,6 +34,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   NOT_A_FILESET: ExitCode.REFUSED,
   FILESET_MISMATCH: ExitCode.REFUSED,
   MASS_DELETE: ExitCode.REFUSED,
+  EMPTY_SOURCE: ExitCode.REFUSED,
   NOT_EMPTY: ExitCode.REFUSED,
   LOCKED: ExitCode.LOCKED,
   HANDSHAKE_FAILED: ExitCode.REMOTE,

@@ -1,12 +1,14 @@
 /**
- * `intermezzo-sync SRC DEST`: one sync between two trees (the command a cron job runs). The
- * first run makes DEST the holder of a new file set and SRC a replica; later runs keep those roles
+ * `intermezzo-sync SRC DEST`: one sync between two trees (the command a cron job runs). Roles follow
+ * authority: a mirror's SRC (the master) holds its file set and every DEST is a replica kept an exact
+ * copy; a new two-way file set is held by DEST unless `--holder src`; later runs keep the roles
  * whatever the argument order.
  */
 import { Command, Option } from "commander";
-import { FileSet } from "../journal/fileset.js";
+import { FileSet, type Role } from "../journal/fileset.js";
 import { parseEndpoint } from "../ssh/remote-path.js";
-import { connectLocal, connectRemote, type LocalTransport } from "../sync/connect.js";
+import { connectLocal, connectRemote, openRemoteStream, type LocalTransport } from "../sync/connect.js";
+import type { RemoteStream } from "../sync/remote-replica.js";
 import type { HolderPeer } from "../sync/peer.js";
 import { syncFileSets, type SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
@@ -26,6 +28,7 @@ interface SyncCliOptions {
   force: boolean;
   owner: boolean;
   transport: LocalTransport;
+  holder?: "src" | "dest";
   identity: string[];
   acceptNew: boolean;
   remoteCommand?: string;
@@ -33,25 +36,42 @@ interface SyncCliOptions {
   notifyCommand?: string;
 }
 
-/** Which of two local roots holds the file set (the other is the replica). */
-export function holderOf(src: string, dest: string): "src" | "dest" {
-  const roleOf = (root: string): string | undefined => {
-    if (!FileSet.exists(root)) return undefined;
-    const set = FileSet.open(root);
-    try {
-      return set.role;
-    } finally {
-      set.close();
-    }
-  };
-  const s = roleOf(src);
-  const d = roleOf(dest);
-  if (s === "holder" && d === "holder") {
+/** The role a local root's file set gives it, if it is one. */
+function roleOf(root: string): Role | undefined {
+  if (!FileSet.exists(root)) return undefined;
+  const set = FileSet.open(root);
+  try {
+    return set.role;
+  } finally {
+    set.close();
+  }
+}
+
+/**
+ * Which side holds the file set. Roles follow authority and belong to the file set: an existing
+ * file set keeps its roles (a `--holder` that contradicts them is refused with a hint); a new one
+ * is held by SRC for `--mirror` (the master), else by the side `--holder` names, else by DEST (the
+ * remote side, between a local tree and a remote one). `src`/`dest` are a local root's role, or
+ * undefined for a remote side or a tree that is not a file set yet.
+ */
+export function chooseHolder(src: Role | undefined, dest: Role | undefined, o: { mirror: boolean; holder?: "src" | "dest" }): "src" | "dest" {
+  if (src === "holder" && dest === "holder") {
     throw new ImzError("FILESET_MISMATCH", "both trees are holders of file sets; a sync needs one holder and one replica", {
       hint: "remove the .intermezzo/ of the tree that should become the replica",
     });
   }
-  return s === "holder" ? "src" : "dest";
+  const existing = src === "holder" || dest === "replica" ? "src" : src === "replica" || dest === "holder" ? "dest" : undefined;
+  if (existing !== undefined && o.holder !== undefined && o.holder !== existing) {
+    throw new ImzError("FILESET_MISMATCH", `--holder ${o.holder} contradicts the file set: ${existing.toUpperCase()} already holds it`, {
+      hint: "roles belong to the file set once made; drop --holder, or start over by removing both .intermezzo/ directories",
+    });
+  }
+  return existing ?? o.holder ?? (o.mirror ? "src" : "dest");
+}
+
+/** Which of two local roots holds the file set (the other is the replica). */
+export function holderOf(src: string, dest: string, o: { mirror: boolean; holder?: "src" | "dest" } = { mirror: false }): "src" | "dest" {
+  return chooseHolder(roleOf(src), roleOf(dest), o);
 }
 
 function percent(v: string): number {
@@ -62,55 +82,63 @@ function percent(v: string): number {
 
 /**
  * Picks the holder and connects to it. Between two local trees the roles come from the file sets
- * (DEST holds on first use); with one remote side, the remote side is always the holder (the
- * replica's work runs here), and two remote sides are refused.
+ * ({@link chooseHolder}); with one remote side, the local tree's file set decides, else the same
+ * rule (the remote side holds a new two-way file set, SRC a new mirror's). Two remote sides are refused.
  */
-function connect(src: string, dest: string, o: SyncCliOptions): { replicaRoot: string; holder: "src" | "dest"; peer: Promise<HolderPeer> } {
+function connect(src: string, dest: string, o: SyncCliOptions): Plan {
   const s = parseEndpoint(src);
   const d = parseEndpoint(dest);
+  const choice = { mirror: o.mirror, ...(o.holder ? { holder: o.holder } : {}) };
   if (s.kind === "local" && d.kind === "local") {
-    const holder = holderOf(s.path, d.path);
+    const holder = holderOf(s.path, d.path, choice);
     const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
-    return { replicaRoot, holder, peer: connectLocal(holderRoot, o.transport, o.owner) };
+    return { kind: "replica-here", replicaRoot, holder, peer: connectLocal(holderRoot, o.transport, o.owner) };
   }
   if (s.kind !== "local" && d.kind !== "local") {
     throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
   }
-  const [local, remote, holder] = s.kind === "local" ? [s, d, "dest" as const] : [d, s, "src" as const];
+  const [local, remote, localSide] = s.kind === "local" ? [s, d, "src" as const] : [d, s, "dest" as const];
   if (local.kind !== "local" || remote.kind === "local") throw new ImzError("USAGE", "internal: endpoint kinds");
-  const peer = connectRemote(remote, {
+  const role = roleOf(local.path);
+  const holder = localSide === "src" ? chooseHolder(role, undefined, choice) : chooseHolder(undefined, role, choice);
+  const remoteOptions = {
     identityFiles: o.identity.length > 0 ? o.identity : undefined,
-    hostKeyPolicy: o.acceptNew ? "accept-new" : "strict",
+    hostKeyPolicy: o.acceptNew ? ("accept-new" as const) : ("strict" as const),
     remoteCommand: o.remoteCommand,
-  });
-  return { replicaRoot: local.path, holder, peer };
+  };
+  // This side holds: the replica's work runs on the remote host, beside its tree.
+  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: openRemoteStream(remote, remoteOptions) };
+  return { kind: "replica-here", replicaRoot: local.path, holder, peer: connectRemote(remote, remoteOptions) };
 }
+
+/** How a sync runs: the replica here (its holder reached through a peer), or on the remote host. */
+type Plan =
+  | { kind: "replica-here"; replicaRoot: string; holder: "src" | "dest"; peer: Promise<HolderPeer> }
+  | { kind: "replica-there"; holderRoot: string; holder: "src" | "dest"; remote: Promise<RemoteStream> };
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);
   // the holder is reached while the replica scans (syncFileSets waits for both)
-  const { replicaRoot, holder, peer } = connect(src, dest, o);
-  const progress = o.progress ? startProgress() : undefined;
+  const plan = connect(src, dest, o);
+  const { holder } = plan;
+  const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, replicaIsSrc: holder === "dest", policies: o.policy };
+  const progress = o.progress && plan.kind === "replica-here" ? startProgress() : undefined;
   let report: SyncReport;
   try {
-    report = await syncFileSets(replicaRoot, peer, {
-      onTally: (t) => progress?.attach(t),
-      dryRun: o.dryRun,
-      mirror: o.mirror,
-      maxDeleteFraction,
-      force: o.force,
-      owner: o.owner,
-      replicaIsSrc: holder === "dest",
-      policies: o.policy,
-    });
+    report =
+      plan.kind === "replica-here"
+        ? await syncFileSets(plan.replicaRoot, plan.peer, { ...options, onTally: (t) => progress?.attach(t) })
+        : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.remote, options);
   } finally {
     progress?.stop();
   }
   printReport(report, { json: o.json, src, dest });
-  const hook = o.notifyCommand ?? readConfig(replicaRoot).notifyCommand;
+  // the hook runs here, with this side's config (the holder's, when the replica is remote)
+  const hook = o.notifyCommand ?? readConfig(plan.kind === "replica-here" ? plan.replicaRoot : plan.holderRoot).notifyCommand;
   if (hook && report.conflicts.length > 0) {
     try {
-      await notifyConflicts(hook, { fileset: { replica: replicaRoot, holder: holder === "dest" ? dest : src }, conflicts: report.conflicts });
+      const [replica, held] = holder === "dest" ? [src, dest] : [dest, src];
+      await notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
     } catch (err) {
       process.stderr.write(formatError("intermezzo-sync", err) + "\n");
     }
@@ -125,13 +153,14 @@ export function buildSyncProgram(): Command {
   return new Command("intermezzo-sync")
     .description("sync two directory trees through the InterMezzo journal (two-way by default)")
     .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
-    .argument("<dest>", "the same forms; between two local trees DEST holds the file set on first use")
-    .option("--mirror", "make DEST an exact copy of SRC; DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
+    .argument("<dest>", "the same forms; DEST holds a new two-way file set, SRC a new --mirror's (see --holder)")
+    .option("--mirror", "make DEST an exact copy of SRC (SRC holds a new file set); DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
     .option("--progress", "show bytes, files, rate and ETA on a terminal", false)
     .option("--max-delete <percent>", "refuse a run that deletes more than this share of the tree", "50")
-    .option("--force", "run even when the safety checks refuse (mass deletion)", false)
+    .option("--force", "run even when the safety checks refuse (mass deletion, an empty SRC)", false)
+    .addOption(new Option("--holder <side>", "which side holds a new file set (default: SRC with --mirror, else DEST); an existing one keeps its roles").choices(["src", "dest"]))
     .option("--no-owner", "do not replicate numeric ownership (it is replicated when running as root)")
     .option("-i, --identity <file>", "SSH private key file (repeatable); default ~/.ssh/id_*", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--accept-new", "add an unknown SSH host key to known_hosts (a changed key is always refused)", false)

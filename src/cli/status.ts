@@ -6,7 +6,15 @@
 import type { Command } from "commander";
 import { readConflicts } from "../conflict/store.js";
 import { FileSet } from "../journal/fileset.js";
+import type { RegisteredReplica } from "../journal/replicas.js";
 import { runAction } from "./exit.js";
+
+/** The holder's registered replicas, a line each (none for a replica's status). */
+function replicaLines(replicas: RegisteredReplica[] | undefined, floor: number | undefined): string[] {
+  if (!replicas) return [];
+  const head = `  replicas: ${replicas.length}${floor ? `; log compacted up to volume ${floor}` : ""}`;
+  return [head, ...replicas.map((r) => `    ${r.replica} at ${r.place || "(unknown)"}: last seen volume ${r.lastSeen}, last sync ${new Date(r.lastSync).toISOString()}`)];
+}
 
 /** Registers `status`. */
 export function register(program: Command): void {
@@ -32,6 +40,7 @@ export function register(program: Command): void {
             pending: set.cml.count(),
             filtered: set.isContinuouslyFiltered(),
             conflicts: { open: conflicts.filter((c) => c.status === "open").length, total: conflicts.length },
+            ...(set.role === "holder" ? { replicas: set.replicas.list(), logFloor: set.log.floor() } : {}),
           };
           if (o.json) {
             process.stdout.write(JSON.stringify(status) + "\n");
@@ -44,6 +53,7 @@ export function register(program: Command): void {
               `  ${stamp}; ${status.objects} object(s); ${status.pending} pending record(s)`,
               `  ${status.filtered ? "journaled by a live filter: a sync will not scan it" : "not filtered now: a sync scans it first"}`,
               `  conflicts: ${status.conflicts.open} open of ${status.conflicts.total}${status.conflicts.open > 0 ? ` (intermezzo conflicts ${dir})` : ""}`,
+              ...replicaLines(status.replicas, status.logFloor),
             ].join("\n") + "\n",
           );
         } finally {

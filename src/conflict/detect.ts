@@ -23,19 +23,24 @@ export interface ServerView {
 }
 
 /** The kinds of conflict, named as DESIGN.md names them. */
-export type ConflictKind =
-  | "update/update"
-  | "update/delete"
-  | "delete/update"
-  | "create/create"
-  | "rename/rename"
-  | "rename/update"
-  | "rename/delete"
-  | "rename/cycle"
-  | "delete/create-inside"
-  | "create/delete-parent"
-  | "type-change"
-  | "attr/update";
+export const CONFLICT_KINDS = [
+  "update/update",
+  "update/delete",
+  "delete/update",
+  "create/create",
+  "rename/rename",
+  "rename/update",
+  "rename/delete",
+  "rename/cycle",
+  "delete/create-inside",
+  "create/delete-parent",
+  "type-change",
+  "attr/update",
+  "mirror/revert",
+] as const;
+
+/** One of {@link CONFLICT_KINDS}; `mirror/revert` is not found by detection: a replica's own change that a mirror from its holder reverted. */
+export type ConflictKind = (typeof CONFLICT_KINDS)[number];
 
 /** The outcome of checking one record. */
 export type Decision =

@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -55,6 +55,9 @@ const MIGRATIONS: Record<number, string> = {
   3: `CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
   // Objects a replica failed to bring to the holder's version (src/sync/unapplied.ts).
   4: `CREATE TABLE unapplied (fid TEXT PRIMARY KEY) STRICT;`,
+  // The holder's registered replicas (src/journal/replicas.ts): where each one is, and since when.
+  5: `ALTER TABLE replicas ADD COLUMN place TEXT NOT NULL DEFAULT '';
+      ALTER TABLE replicas ADD COLUMN first_sync INTEGER NOT NULL DEFAULT 0;`,
 };
 
 /**

@@ -11,6 +11,7 @@ import { ImzError } from "../errors.js";
 import { Cml } from "./cml.js";
 import { openDb, type Db } from "./db.js";
 import { Fsdb } from "./fsdb.js";
+import { Replicas } from "./replicas.js";
 import { ServerLog } from "./server-log.js";
 
 /** Name of the per-file-set metadata directory. */
@@ -41,6 +42,8 @@ export class FileSet {
   readonly fsdb: Fsdb;
   readonly cml: Cml;
   readonly log: ServerLog;
+  /** The replicas this file set's holder serves. */
+  readonly replicas: Replicas;
   private readonly sGetMeta;
   private fidNext = 0;
   private grouping = false;
@@ -64,6 +67,7 @@ export class FileSet {
     this.fsdb = new Fsdb(db);
     this.cml = new Cml(db, this.replicaId);
     this.log = new ServerLog(db);
+    this.replicas = new Replicas(db);
   }
 
   /** True when `root` holds a file set database. */
@@ -127,6 +131,11 @@ export class FileSet {
     const r = this.sGetMeta.get(key);
     if (!r) throw new ImzError("SCHEMA_VERSION", `file set metadata lacks '${key}'`);
     return r.value;
+  }
+
+  /** A metadata value that may be absent (a key later versions added), or `fallback`. */
+  metaOr(key: string, fallback: string): string {
+    return this.sGetMeta.get(key)?.value ?? fallback;
   }
 
   /** Sets a metadata value (inside the caller's transaction, if any). */
@@ -255,9 +264,16 @@ export class FileSet {
     throw new ImzError("LOCKED", `could not take the lock of ${this.root}`);
   }
 
-  /** Removes temp files a killed run left behind. */
+  /**
+   * Removes temp files a killed run left behind: those whose process (`t-<pid>-…`) is gone. A live
+   * process's files stay — a holder serves several replicas at once, from several processes.
+   */
   cleanTemp(): void {
-    for (const name of fs.readdirSync(this.tmpDir)) fs.rmSync(path.join(this.tmpDir, name), { force: true, recursive: true });
+    for (const name of fs.readdirSync(this.tmpDir)) {
+      const pid = /^[a-z]+-([0-9]+)-/.exec(name)?.[1];
+      if (pid !== undefined && isAlive(Number(pid))) continue;
+      fs.rmSync(path.join(this.tmpDir, name), { force: true, recursive: true });
+    }
   }
 
   /**
@@ -324,7 +340,8 @@ function readLock(file: string): { pid: number; host: string; what: string } | u
   }
 }
 
-function isAlive(pid: number): boolean {
+/** True when process `pid` exists on this host. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -88,6 +88,7 @@ export class Fsdb {
   private readonly sChildFid;
   private readonly sChildPrints;
   private readonly sChildrenWhole;
+  private readonly sAfter;
 
   constructor(private readonly db: Db) {
     this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
@@ -103,6 +104,7 @@ export class Fsdb {
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
     this.sSetLocal = db.prepare<[string, string, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
+    this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
 
@@ -176,6 +178,11 @@ export class Fsdb {
   /** Removes an object's row. */
   delete(fid: string): void {
     this.sDelete.run(fid);
+  }
+
+  /** Up to `limit` objects with fids after `fid` (`""`: from the first), in fid order. */
+  after(fid: string, limit: number): FsObject[] {
+    return this.sAfter.all(fid, limit);
   }
 
   /** Number of objects, the root included. */

@@ -13,6 +13,9 @@ export class ServerLog {
   private readonly sHead;
   private readonly sByOrigin;
   private readonly sReplace;
+  private readonly sFloor;
+  private readonly sSetFloor;
+  private readonly sCompact;
 
   constructor(db: Db) {
     this.sInsert = db.prepare<[number, string, number, string, string, string]>(
@@ -23,6 +26,9 @@ export class ServerLog {
     );
     this.sReplace = db.prepare<[string, number]>(`UPDATE server_log SET body = ? WHERE volume = ?`);
     this.sHead = db.prepare<[], { v: number | null }>(`SELECT max(volume) AS v FROM server_log`);
+    this.sFloor = db.prepare<[], string>(`SELECT value FROM meta WHERE key = 'log_floor'`).pluck();
+    this.sSetFloor = db.prepare<[string]>(`INSERT OR REPLACE INTO meta (key, value) VALUES ('log_floor', ?)`);
+    this.sCompact = db.prepare<[number]>(`DELETE FROM server_log WHERE volume <= ?`);
     this.sByOrigin = db.prepare<[string, number], { body: string; version: string }>(
       `SELECT body, version FROM server_log WHERE origin = ? AND origin_seq >= ? ORDER BY origin_seq`,
     );
@@ -30,7 +36,24 @@ export class ServerLog {
 
   /** The current volume stamp: the number of the last accepted record (0 when empty). */
   head(): number {
-    return this.sHead.get()!.v ?? 0;
+    return Math.max(this.sHead.get()!.v ?? 0, this.floor());
+  }
+
+  /** The log is compacted up to here: records numbered at or below it are gone (0: none). */
+  floor(): number {
+    return Number(this.sFloor.get() ?? 0);
+  }
+
+  /**
+   * Drops the records numbered at or below `upTo` (never the last one, which carries the volume
+   * stamp): no replica that still needs them is registered. Returns how many went.
+   */
+  compact(upTo: number): number {
+    const to = Math.min(upTo, this.head() - 1);
+    if (to <= this.floor()) return 0;
+    const n = this.sCompact.run(to).changes;
+    this.sSetFloor.run(String(to));
+    return n;
   }
 
   /**

@@ -151,9 +151,11 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
  * those changes reintegrate); everything else is applied with Lento's unjournaled writes. Objects in
  * `settling` are being brought to the holder's state by a conflict resolution afterwards: a record
  * about one that does not apply is not a new conflict. Neither is one about an object a record of this
- * run failed to change (its later records no longer fit it; it is listed as unapplied).
+ * run failed to change (its later records no longer fit it; it is listed as unapplied). Returns false,
+ * having applied nothing more, when the holder's log no longer reaches back to our last-seen stamp
+ * (compacted): the caller then revalidates (`revalidate.ts`).
  */
-export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<void> {
+export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<boolean> {
   const passing = new Set(settling);
   const applier = new Applier(set, { owner });
   const view: ServerView = {
@@ -168,6 +170,11 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
   try {
     for (;;) {
       const page = await peer.updates(since, BATCH);
+      if (page.compacted) {
+        // The holder no longer has the log after our stamp: the caller revalidates instead.
+        set.endGroup();
+        return false;
+      }
       for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
@@ -191,6 +198,7 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
     throw err;
   }
   set.endGroup();
+  return true;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
 import { spawnStdio } from "../ssh/stdio.js";
 import type { HolderPeer } from "./peer.js";
+import type { RemoteStream } from "./remote-replica.js";
 import { LentoServer } from "./server.js";
 import { WirePeer } from "./wire-peer.js";
 
@@ -42,18 +43,29 @@ export async function connectLocal(root: string, transport: LocalTransport, owne
  * explained from its exit status and stderr (`REMOTE_NOT_FOUND` for a missing intermezzo).
  */
 export async function connectRemote(endpoint: SshEndpoint | LentoEndpoint, options: OpenRemoteOptions): Promise<HolderPeer> {
+  const remote = await openRemoteStream(endpoint, options);
+  return WirePeer.connect(remote.stream, remote.stream, { onClose: () => remote.close(), explain: (err) => remote.explain(err) });
+}
+
+/**
+ * Opens a byte stream to `intermezzo serve` on another host: an SSH exec of `serve --stdio PATH`,
+ * or a channel of Lento's listener. A remote side that never starts the protocol is explained from
+ * its exit status and stderr (`REMOTE_NOT_FOUND` for a missing intermezzo).
+ */
+export async function openRemoteStream(endpoint: SshEndpoint | LentoEndpoint, options: OpenRemoteOptions): Promise<RemoteStream> {
   // ssh2 is loaded only when a remote side is used.
   const { openRemote } = await import("../ssh/open-remote.js");
   const { explainRemoteExit } = await import("../ssh/ssh-exec.js");
   const channel = await openRemote(endpoint, options);
-  return WirePeer.connect(channel.stream, channel.stream, {
-    onClose: () => channel.close(),
+  return {
+    stream: channel.stream,
+    close: () => channel.close(),
     explain: async (err) => {
       if (isImzError(err, "PROTOCOL_VERSION")) return err;
       const exit = await Promise.race([channel.exit, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
       return exit ? explainRemoteExit(exit, channel.command) : err;
     },
-  });
+  };
 }
 
 /**

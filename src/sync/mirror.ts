@@ -148,18 +148,55 @@ export function correctives(states: Map<string, HolderState>, desired: (fid: str
   ];
 }
 
-/** Reads the holder's whole log after `since` (the changes a mirror must answer). */
-export async function holderChanges(peer: HolderPeer, since: number): Promise<{ records: LoggedRecord[]; volume: number }> {
+/**
+ * Reads the holder's whole log after `since` (the changes a mirror must answer); `compacted` when
+ * the holder no longer has it (see {@link listedStates}).
+ */
+export async function holderChanges(peer: HolderPeer, since: number): Promise<{ records: LoggedRecord[]; volume: number; compacted: boolean }> {
   const records: LoggedRecord[] = [];
   let volume = since;
   for (;;) {
     const page = await peer.updates(since, MAX_PAGE);
+    if (page.compacted) return { records: [], volume: page.volume, compacted: true };
     records.push(...page.records);
     volume = page.volume;
     const last = page.records.at(-1);
     if (last) since = last.record.seq;
-    if (!page.more) return { records, volume };
+    if (!page.more) return { records, volume, compacted: false };
   }
+}
+
+/**
+ * The holder's state of every object, compared with SRC's, when the log since SRC's last run was
+ * compacted away (revalidation): every holder object that differs from SRC's, and every object of
+ * SRC's the holder lacks, is a change to answer.
+ */
+async function listedStates(set: FileSet, peer: HolderPeer): Promise<Map<string, HolderState>> {
+  const s = new Map<string, HolderState>();
+  const seen = new Set<string>();
+  for (let after = ""; ; ) {
+    const page = await peer.objects(after, MAX_PAGE);
+    for (const o of page.objects) {
+      seen.add(o.fid);
+      const mine = set.fsdb.get(o.fid);
+      if (o.parent === null) continue;
+      const content = !mine || mine.hash !== o.hash || mine.target !== o.target;
+      const attrs = !mine || mine.mode !== o.mode || mine.uid !== o.uid || mine.gid !== o.gid || (o.type !== "d" && mine.mtimeNs !== o.mtimeNs);
+      const moved = !mine || mine.parent !== o.parent || mine.name !== o.name;
+      if (content || attrs || moved) {
+        s.set(o.fid, { exists: true, type: o.type, parent: o.parent, name: o.name, version: o.version, contentChanged: content, attrsChanged: attrs, order: s.size });
+      }
+    }
+    const last = page.objects.at(-1);
+    if (!page.more || !last) break;
+    after = last.fid;
+  }
+  for (let mine = set.fsdb.after("", MAX_PAGE); mine.length > 0; mine = set.fsdb.after(mine.at(-1)!.fid, MAX_PAGE)) {
+    for (const o of mine) {
+      if (!seen.has(o.fid) && o.parent !== null) s.set(o.fid, { exists: false, type: o.type, parent: o.parent, name: o.name, version: "", contentChanged: true, attrsChanged: true, order: s.size });
+    }
+  }
+  return s;
 }
 
 /**
@@ -169,8 +206,8 @@ export async function holderChanges(peer: HolderPeer, since: number): Promise<{ 
  */
 export async function mirrorRevert(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<void> {
   const refused = set.cml.all();
-  const { records } = await holderChanges(peer, Number(set.meta("last_seen")));
-  const states = holderStates(records, set.replicaId, refused);
+  const { records, compacted } = await holderChanges(peer, Number(set.meta("last_seen")));
+  const states = compacted ? await listedStates(set, peer) : holderStates(records, set.replicaId, refused);
   // Objects SRC never took in the holder's version of (a two-way run's failed update): the holder's
   // change is before last_seen, out of the log just read, so each is reverted as if changed there.
   const listed = unapplied(set);

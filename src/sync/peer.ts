@@ -3,8 +3,9 @@
  * in-process, over a stdio child, over SSH and by Lento's listener; one contract suite runs on all.
  *
  * Contract, in the order a sync uses it:
- * 1. `attach` first, once. The holder locks its file set, scans it unless a filter journals it, and
- *    says which file set it holds and its volume stamp. Nothing else may be called before it.
+ * 1. `attach` first, once. The holder registers the replica, scans its tree unless a filter journals
+ *    it (or a scan started after this attach arrived has just covered it), and says which file set
+ *    it holds and its volume stamp. Nothing else may be called before it.
  * 2. `applied` tells which of this replica's records the holder already accepted (a reply lost to a
  *    dropped connection); the replica settles those before shipping anything.
  * 3. `reintegrate` ships records in CML order (any number of batches). The holder replays each with
@@ -20,14 +21,23 @@
  * 7. `presign` (any time after `attach`) is a hint: the replica will soon send new content for these
  *    objects. The holder may sign its current versions in the background so that the backfetch finds
  *    the signature made; it answers at once, and ignoring the hint is correct.
- * 8. `close` releases the holder's lock. After an error the peer is unusable; the journal on both
+ * 8. `close` ends the attachment. After an error the peer is unusable; the journal on both
  *    sides is consistent and a new run continues from it.
+ * 9. `objects` pages through the holder's current objects (its Fsdb), for a replica whose last-seen
+ *    stamp is older than the compacted log (`updates` says `compacted`): the paper's fallback when
+ *    volume stamps do not match, revalidating object by object.
+ *
+ * A holder serves many replicas at once: reads run concurrently; each write (its scan at attach, a
+ * reintegration batch) takes the file set's short write lock (`src/journal/write-lock.ts`).
  */
 import type { Problem } from "../filter/object-stat.js";
 import type { ConflictKind } from "../conflict/detect.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import type { ContentStream } from "./transfer.js";
+
+/** Picks the holding location a connection serves (the `--stdio DIR` root, or a listener's named file set). */
+export type RootResolver = (fileset: string | undefined) => string;
 
 /** Options the replica passes to the holder's scan. */
 export interface HolderScanOptions {
@@ -47,6 +57,25 @@ export interface AttachRequest {
   scan: HolderScanOptions;
   /** Dry run: the holder journals nothing and changes nothing. */
   dryRun: boolean;
+  /** The replica's last-seen volume stamp (the holder registers it; its log is kept from there). */
+  lastSeen?: number;
+  /** Where the replica is (`host:/path`), for the holder's list of replicas. */
+  where?: string;
+  /** The empty-source guard (see {@link EmptyGuard}); absent with `--force`. */
+  guard?: EmptyGuard;
+}
+
+/**
+ * What the holder needs to refuse a sync from an empty source (`EMPTY_SOURCE`): which side is SRC,
+ * whether the run mirrors, and the replica's side of the facts, taken before its scan.
+ */
+export interface EmptyGuard {
+  source: "holder" | "replica";
+  mirror: boolean;
+  /** The replica's tree has no entries (besides `.intermezzo/`). */
+  replicaEmpty: boolean;
+  /** The replica has synced with a holder before. */
+  replicaSynced: boolean;
 }
 
 /** `attach` reply. */
@@ -84,6 +113,19 @@ export interface UpdatesReply {
   records: LoggedRecord[];
   volume: number;
   more: boolean;
+  /**
+   * The log was compacted past `since`: the records this replica needs are gone, and it must
+   * revalidate against the holder's objects (`objects`) instead.
+   */
+  compacted?: boolean;
+}
+
+/** `objects` reply: a page of the holder's current objects, in fid order. */
+export interface ObjectsReply {
+  objects: FsObject[];
+  /** The volume stamp the page reflects at least (records up to it are in it). */
+  volume: number;
+  more: boolean;
 }
 
 /** One record the holder already has from this replica. */
@@ -110,9 +152,15 @@ export interface HolderPeer {
   fetch(fid: string, signature?: Buffer): ContentStream;
   /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
   getattr(fids: string[]): Promise<Array<FsObject | null>>;
+  /**
+   * See the contract, item 9: the holder's current objects after fid `after` (`""` from the start),
+   * in fid order, in pages: what a replica left behind the compacted log revalidates against.
+   */
+  objects(after: string, limit: number): Promise<ObjectsReply>;
   /** See the contract, item 7: sign these objects' bases ahead (a hint; at most 32 are taken). */
   presign(fids: string[]): Promise<void>;
-  close(): Promise<void>;
+  /** `lastSeen`: the volume stamp this replica has now applied (the holder registers it). */
+  close(lastSeen?: number): Promise<void>;
   /** Bytes sent and received on the wire so far (0 for an in-process peer). */
   wireBytes(): { sent: number; received: number };
 }

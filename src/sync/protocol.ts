@@ -4,6 +4,7 @@
  * server (`serve.ts`).
  */
 import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
+import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
 import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 
@@ -23,6 +24,16 @@ export const Requests = {
     expectHolder: Type.Boolean(),
     scan: Type.Object({ scan: Type.Boolean(), maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }), force: Type.Boolean() }),
     dryRun: Type.Boolean(),
+    lastSeen: Type.Optional(Type.Integer({ minimum: 0 })),
+    where: Type.Optional(Type.String({ maxLength: 4096 })),
+    guard: Type.Optional(
+      Type.Object({
+        source: Type.Union([Type.Literal("holder"), Type.Literal("replica")]),
+        mirror: Type.Boolean(),
+        replicaEmpty: Type.Boolean(),
+        replicaSynced: Type.Boolean(),
+      }),
+    ),
   }),
   applied: Type.Object({ op: Type.Literal("applied"), replica: Replica, fromSeq: Type.Integer({ minimum: 0 }) }),
   reintegrate: Type.Object({
@@ -35,8 +46,22 @@ export const Requests = {
   fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
+  objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
-  close: Type.Object({ op: Type.Literal("close") }),
+  close: Type.Object({ op: Type.Literal("close"), lastSeen: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  /** The holder asks this side to sync as its replica (the remote end of a push mirror). */
+  sync: Type.Object({
+    op: Type.Literal("sync"),
+    options: Type.Object({
+      dryRun: Type.Boolean(),
+      mirror: Type.Boolean(),
+      maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }),
+      force: Type.Boolean(),
+      owner: Type.Boolean(),
+      replicaIsSrc: Type.Boolean(),
+      policies: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
+    }),
+  }),
 };
 
 /** An Fsdb object as `getattr` returns it. */
@@ -84,10 +109,45 @@ export const Replies = {
     ),
     volume: Type.Integer({ minimum: 0 }),
   }),
-  updates: Type.Object({ records: Type.Array(LoggedSchema), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
+  updates: Type.Object({
+    records: Type.Array(LoggedSchema),
+    volume: Type.Integer({ minimum: 0 }),
+    more: Type.Boolean(),
+    compacted: Type.Optional(Type.Boolean()),
+  }),
+  objects: Type.Object({ objects: Type.Array(ObjectSchema, { maxItems: 5000 }), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
   content: ContentSchema,
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
+  sync: Type.Object({
+    recordsShipped: Type.Integer({ minimum: 0 }),
+    recordsApplied: Type.Integer({ minimum: 0 }),
+    filesSent: Type.Integer({ minimum: 0 }),
+    bytesSent: Type.Integer({ minimum: 0 }),
+    filesReceived: Type.Integer({ minimum: 0 }),
+    bytesReceived: Type.Integer({ minimum: 0 }),
+    bytesExpected: Type.Integer({ minimum: 0 }),
+    conflicts: Type.Array(
+      Type.Object({
+        path: Type.String(),
+        kind: Type.Union(CONFLICT_KINDS.map((k) => Type.Literal(k))),
+        detail: Type.String(),
+        side: Type.Union([Type.Literal("holder"), Type.Literal("replica")]),
+        policy: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("newer"), Type.Literal("both"), Type.Literal("manual")])),
+        winner: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("both")])),
+        status: Type.Optional(Type.Union([Type.Literal("open"), Type.Literal("auto")])),
+        stored: Type.Optional(Type.String()),
+        aside: Type.Optional(Type.String()),
+        id: Type.Optional(Type.String({ maxLength: 64 })),
+      }),
+    ),
+    problems: Type.Array(ProblemSchema),
+    holder: Type.Union([Type.Literal("src"), Type.Literal("dest")]),
+    scanned: Type.Object({ replica: Type.Integer({ minimum: 0 }), holder: Type.Integer({ minimum: 0 }) }),
+    wire: Type.Object({ sent: Type.Integer({ minimum: 0 }), received: Type.Integer({ minimum: 0 }) }),
+    durationMs: Type.Integer({ minimum: 0 }),
+    itemized: Type.Optional(Type.Array(Type.String())),
+  }),
   close: Type.Null(),
 };
 

@@ -107,7 +107,7 @@ export async function holderObjects(peer: HolderPeer, fids: string[]): Promise<M
 }
 
 /** True when `local` holds something `server` does not (different content, or the server has none). */
-function differs(local: FsObject, server: FsObject | undefined): boolean {
+export function differs(local: FsObject, server: FsObject | undefined): boolean {
   return !server || server.type !== local.type || server.hash !== local.hash || server.target !== local.target;
 }
 
@@ -377,7 +377,7 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
   }
   const now = set.fsdb.must(fid);
-  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || (s.type !== "d" && now.mtimeNs !== s.mtimeNs)) {
+  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs) {
     const attrs: Attrs = s.type === "l" ? { uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs } : { mode: s.mode, uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs };
     await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
   }

@@ -5,49 +5,20 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
-import { Connection, type Handler, type RequestContext } from "../ssh/connection.js";
-import type { HolderPeer } from "./peer.js";
-import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
+import { Connection, type Handler } from "../ssh/connection.js";
+import type { HolderPeer, RootResolver } from "./peer.js";
+import { Requests, SOFTWARE, check } from "./protocol.js";
 import { LentoServer, type ServerOptions } from "./server.js";
-import { readSignature } from "./delta-transfer.js";
-import type { ContentStream } from "./transfer.js";
+import { replicaHandlers } from "./replica-role.js";
+import { requestContent, sendContent } from "./content-wire.js";
 
-/** Picks the holding location for an attach (the `--stdio DIR` root, or a listener's named file set). */
-export type RootResolver = (fileset: string | undefined) => string;
 
 /**
- * Answers a `fetch` or `backfetch`: reads the requester's signature upload when the header says
- * one follows, streams `read`'s bytes (a delta against it, or the whole content) as data frames and
- * returns the content's description as the reply.
+ * The holder's request handlers for one connection: the {@link HolderPeer} operations, each header
+ * schema-checked, served by a {@link LentoServer} on the root `resolveRoot` names at `attach`.
+ * `server()` is that server once attached (to close it when the connection ends).
  */
-export async function sendContent(ctx: RequestContext, req: { signature?: boolean }, read: (signature?: Buffer) => ContentStream): Promise<unknown> {
-  const stream = read(req.signature === true ? await readSignature(ctx.data) : undefined);
-  for await (const chunk of stream.chunks) await ctx.send(chunk);
-  ctx.endData();
-  return stream.done;
-}
-
-/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given. */
-export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer): ContentStream {
-  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}) }, signature ? once(signature) : undefined);
-  const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
-  // Handled here: the reply may fail while the content is still being written, before its
-  // consumer awaits `done` (an unhandled rejection would end the process).
-  done.catch(() => undefined);
-  return { chunks: r.data, done };
-}
-
-async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
-  yield bytes;
-}
-
-/**
- * Serves one connection until it closes. Resolves when the peer has gone (the server's file set is
- * closed and unlocked whatever happened), with why the connection ended: `CONNECTION_LOST` when the
- * peer simply hung up, a `FRAME_*`/`HANDSHAKE_FAILED`/`PROTOCOL_VERSION`/`SESSION_UNKNOWN` error when
- * it broke the protocol (for the caller to log; the peer only sees the stream end).
- */
-export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<Error | undefined> {
+export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver, opts: ServerOptions): { handlers: Record<string, Handler>; server: () => LentoServer | undefined } {
   let server: LentoServer | undefined;
   const need = (): HolderPeer => {
     if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before attaching; nothing was done" });
@@ -67,7 +38,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
     },
     reintegrate: async (h) => {
       const req = check(Requests.reintegrate, h, "reintegrate request");
-      return need().reintegrate(req.records, (fid, signature) => requestContent(conn, "backfetch", fid, signature), req.keep);
+      return need().reintegrate(req.records, (fid, signature) => requestContent(conn(), "backfetch", fid, signature), req.keep);
     },
     updates: async (h) => {
       const req = check(Requests.updates, h, "updates request");
@@ -81,17 +52,38 @@ export async function serveConnection(input: Readable, output: Writable, resolve
       const req = check(Requests.getattr, h, "getattr request");
       return need().getattr(req.fids);
     },
+    objects: async (h) => {
+      const req = check(Requests.objects, h, "objects request");
+      return need().objects(req.after, req.limit);
+    },
     presign: async (h) => {
       const req = check(Requests.presign, h, "presign request");
       await need().presign(req.fids);
       return null;
     },
     close: async (h) => {
-      check(Requests.close, h, "close request");
-      await server?.close();
+      const req = check(Requests.close, h, "close request");
+      await server?.close(req.lastSeen);
       return null;
     },
   };
+  return { handlers, server: () => server };
+}
+
+/**
+ * Serves one connection until it closes. Resolves when the peer has gone (the server's file set is
+ * closed and unlocked whatever happened), with why the connection ended: `CONNECTION_LOST` when the
+ * peer simply hung up, a `FRAME_*`/`HANDSHAKE_FAILED`/`PROTOCOL_VERSION`/`SESSION_UNKNOWN` error when
+ * it broke the protocol (for the caller to log; the peer only sees the stream end).
+ *
+ * Either role: the peer usually attaches as a replica of the file set at the root (this side
+ * holds), but a peer that holds the file set asks this side to sync as its replica (`sync`, see
+ * `remote-replica.ts`), and this side then runs the replica's work here, beside its tree.
+ */
+export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<Error | undefined> {
+  const holder = holderHandlers(() => conn, resolveRoot, opts);
+  const handlers: Record<string, Handler> = { ...holder.handlers };
+  Object.assign(handlers, replicaHandlers(() => conn, handlers, resolveRoot));
   const conn = new Connection(input, output, { handlers });
   try {
     await conn.start({ software: SOFTWARE, role: "holder" });
@@ -101,7 +93,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   try {
     return await conn.closed;
   } finally {
-    await server?.close();
+    await holder.server()?.close();
     conn.close();
     // Stop reading: after a protocol error the peer may keep its side open, and a `serve --stdio`
     // child would otherwise linger on its stdin until the peer hangs up.

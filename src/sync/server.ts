@@ -11,7 +11,9 @@ import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
-import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
+import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
+import { checkEmptySource } from "./empty-source.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
@@ -26,17 +28,47 @@ export interface ServerOptions {
 /** Most records returned by one `updates` page. */
 export const MAX_PAGE = 2000;
 
-/** Serves one file set to one replica connection. */
+/**
+ * A new replica at the place of a registered one: that replica's root has lost its `.intermezzo/`
+ * (an unmounted disk and an empty mount point, a wiped directory) while this holder has synced with
+ * it. Refused (`NOT_A_FILESET`) unless forced, as a holder root that lost its file set is.
+ */
+function refuseLostReplica(set: FileSet, where: string): void {
+  const was = set.replicas.list().find((r) => r.place === where);
+  if (!was) return;
+  throw new ImzError("NOT_A_FILESET", `${where} was replica ${was.replica} of this file set and has lost its .intermezzo/`, {
+    hint: "check that the right disk is mounted there; rerun with --force to join it again as a new replica",
+  });
+}
+
+/**
+ * Compacts the holder's log below the oldest stamp a live registered replica still needs (see
+ * `src/journal/replicas.ts`); a replica left behind revalidates against `objects`.
+ */
+export function compactLog(set: FileSet): number {
+  const needed = set.replicas.needed();
+  return needed === undefined ? 0 : set.transaction(() => set.log.compact(needed));
+}
+
+/** Serves one file set to one replica connection (many such objects serve one file set at once). */
 export class LentoServer implements HolderPeer {
   private set: FileSet | undefined;
   private applier: Applier | undefined;
-  private release: (() => void) | undefined;
+  /** The attached replica's id. */
+  private replica = "";
+  /** A dry run's write lock, held until close. */
+  private dryRelease: (() => void) | undefined;
   private dryRun = false;
   /** Replica fids mapped to the holder's fids of identical objects, for this connection. */
   private readonly fidMap = new Map<string, string>();
   private readonly fidUnmap = new Map<string, string>();
   /** Versions of objects before this connection's reintegration changed them. */
   private readonly baselines = new Map<string, string>();
+  /**
+   * The version this connection last gave each object: a baseline stands only while the object
+   * still has it (another replica's change since then makes the current version the base again).
+   */
+  private readonly produced = new Map<string, string>();
   /** Bases signed ahead on the replica's word (`presign`). */
   readonly presigned = new Presigned(SIGNATURE_OPTIONS);
 
@@ -47,11 +79,13 @@ export class LentoServer implements HolderPeer {
 
   async attach(req: AttachRequest): Promise<AttachReply> {
     if (this.set) throw new ImzError("USAGE", "attach called twice");
+    const arrived = Date.now();
     if (req.expectHolder && !req.scan.force && !FileSet.exists(this.root)) {
       throw new ImzError("NOT_A_FILESET", `${this.root} is no longer a file set, but this replica has synced with it before`, {
         hint: "check that the right disk is mounted there; rerun with --force to start a new file set there from the replica",
       });
     }
+    if (req.guard) checkEmptySource(this.root, req.guard);
     const set = FileSet.exists(this.root)
       ? FileSet.open(this.root)
       : FileSet.init(this.root, { role: "holder", ...(req.filesetId ? { filesetId: req.filesetId } : {}) });
@@ -66,20 +100,35 @@ export class LentoServer implements HolderPeer {
           hint: "these trees belong to different file sets; sync each with its own holder",
         });
       }
-      this.release = set.lock("serve");
+      if (req.filesetId === null && req.where && !req.scan.force) refuseLostReplica(set, req.where);
       set.cleanTemp();
     } catch (err) {
       set.close();
       throw err;
     }
     this.set = set;
+    this.replica = req.replica;
     this.applier = new Applier(set, { owner: this.opts.owner });
     this.dryRun = req.dryRun;
-    if (this.dryRun) set.db.exec("BEGIN");
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
-    if (req.scan.scan && !set.isContinuouslyFiltered()) {
+    const scanHolder = async (): Promise<void> => {
+      // A scan that started after this attach arrived has journaled everything this one would.
+      if (!req.scan.scan || set.isContinuouslyFiltered() || Number(set.metaOr("scan_started", "0")) >= arrived) return;
+      const started = Date.now();
       const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
       scanned = { records: r.records, problems: r.problems };
+      if (!this.dryRun) set.setMeta("scan_started", String(started));
+    };
+    if (this.dryRun) {
+      // A dry run journals into a transaction it rolls back at close: it writes for the whole connection.
+      this.dryRelease = await acquireWriteLock(set);
+      set.db.exec("BEGIN");
+      await scanHolder();
+    } else {
+      await withWriteLock(set, async () => {
+        await scanHolder();
+        set.replicas.touch(req.replica, req.where ?? "", req.lastSeen ?? 0);
+      });
     }
     return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };
   }
@@ -97,7 +146,9 @@ export class LentoServer implements HolderPeer {
     // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
     const fetch = (r: JournalRecord): Promise<StagedContent> =>
       receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
-    set.startGroup(false);
+    // One writer at a time, for one batch (other replicas' reads go on meanwhile).
+    return withWriteLock(set, async () => {
+      set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
       // batch renames the parent of the records after it.
@@ -117,13 +168,28 @@ export class LentoServer implements HolderPeer {
     }
     set.endGroup();
     return { results, volume: set.log.head() };
+    });
   }
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
     const set = this.open();
+    // the replica has applied the log up to `since`
+    if (!this.dryRun && since > 0) set.replicas.seen(this.replica, since);
+    const volume = set.log.head();
+    if (since < set.log.floor()) return { records: [], volume, more: false, compacted: true };
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
     const records = set.log.since(since, page);
-    return { records, volume: set.log.head(), more: records.length === page };
+    return { records, volume, more: records.length === page };
+  }
+
+  async objects(after: string, limit: number): Promise<ObjectsReply> {
+    const set = this.open();
+    const page = Math.min(Math.max(limit, 1), MAX_PAGE);
+    // read in one transaction: the page and its volume stamp agree
+    return set.db.transaction(() => {
+      const objects = set.fsdb.after(after, page);
+      return { objects, volume: set.log.head(), more: objects.length === page };
+    })();
   }
 
   fetch(fid: string, signature?: Buffer): ContentStream {
@@ -141,14 +207,19 @@ export class LentoServer implements HolderPeer {
     return fids.map((f) => fsdb.get(this.fidMap.get(f) ?? f) ?? null);
   }
 
-  async close(): Promise<void> {
+  async close(lastSeen?: number): Promise<void> {
     const set = this.set;
     if (!set) return;
+    if (lastSeen !== undefined && !this.dryRun) set.replicas.seen(this.replica, lastSeen);
     this.set = undefined;
     await this.presigned.settle();
-    if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
-    this.release?.();
-    set.close();
+    try {
+      if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
+      if (!this.dryRun) await withWriteLock(set, () => compactLog(set));
+    } finally {
+      this.dryRelease?.();
+      set.close();
+    }
   }
 
   wireBytes(): { sent: number; received: number } {
@@ -202,7 +273,8 @@ export class LentoServer implements HolderPeer {
     try {
       const content = carriesContent(r) ? await (staged ?? fetch(r)) : undefined;
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
-        if (fid !== undefined && !this.baselines.has(fid)) this.baselines.set(fid, set.fsdb.get(fid)?.version ?? "");
+        const now = set.fsdb.get(fid ?? "")?.version ?? "";
+        if (fid !== undefined && (!this.baselines.has(fid) || this.produced.get(fid) !== now)) this.baselines.set(fid, now);
       }
       const commit = await this.applier!.apply(r, content, keep);
       const logged = set.transaction(() => {
@@ -210,6 +282,7 @@ export class LentoServer implements HolderPeer {
         commit(l.version);
         return l;
       });
+      this.produced.set(r.fid, logged.version);
       return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version };
     } catch (err) {
       const e = err as Error & { code?: string };
@@ -225,7 +298,10 @@ export class LentoServer implements HolderPeer {
       get: (fid) => fsdb.get(fid),
       child: (parent, name) => fsdb.child(parent, name),
       hasChildren: (fid) => fsdb.hasChildren(fid),
-      baseline: (fid) => this.baselines.get(fid) ?? fsdb.get(fid)?.version ?? "",
+      baseline: (fid) => {
+        const now = fsdb.get(fid)?.version ?? "";
+        return this.produced.get(fid) === now ? (this.baselines.get(fid) ?? now) : now;
+      },
     };
   }
 

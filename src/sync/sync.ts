@@ -5,6 +5,7 @@
  * in-process, over a stdio child, or over SSH.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { ImzError } from "../errors.js";
 import { scan, type ScanReport } from "../filter/scanner.js";
@@ -18,7 +19,10 @@ import { DELTA_MIN } from "./delta-transfer.js";
 import { MAX_PRESIGNED } from "./presign.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
-import type { HolderPeer } from "./peer.js";
+import { treeIsEmpty } from "./empty-source.js";
+import type { AttachRequest, EmptyGuard, HolderPeer } from "./peer.js";
+import { revalidate } from "./revalidate.js";
+import { adoptIdentical, revertLocalChanges } from "./revert.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
 
@@ -68,11 +72,6 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
   let created = false;
   let attached = false;
   try {
-    if (opts.mirror && !opts.replicaIsSrc) {
-      throw new ImzError("USAGE", "--mirror copies SRC over DEST, but here SRC holds the file set and DEST is its replica", {
-        hint: "mirror from the replica to the holder (swap the arguments), or sync two-way without --mirror",
-      });
-    }
     created = !FileSet.exists(replicaRoot);
     set = created ? FileSet.init(replicaRoot, { role: "replica", filesetId: "" }) : FileSet.open(replicaRoot);
     if (set.role !== "replica") {
@@ -88,12 +87,18 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       owner: opts.owner,
       keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
     };
-    const request = {
+    const replicaEmpty = treeIsEmpty(replicaRoot);
+    const replicaSynced = set.meta("holder_replica") !== "";
+    const guard: EmptyGuard | undefined = opts.force ? undefined : { source: opts.replicaIsSrc ? "replica" : "holder", mirror: opts.mirror, replicaEmpty, replicaSynced };
+    const request: AttachRequest = {
       replica: set.replicaId,
       filesetId: set.filesetId === "" ? null : set.filesetId,
-      expectHolder: set.meta("holder_replica") !== "",
+      expectHolder: replicaSynced,
       scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
       dryRun: opts.dryRun,
+      lastSeen: Number(set.meta("last_seen")),
+      where: `${os.hostname()}:${set.root}`,
+      ...(guard ? { guard } : {}),
     };
     const attaching = connected.then((peer) => peer.attach(request));
     attaching.catch(() => undefined);
@@ -108,6 +113,9 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     };
     const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
+    // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
+    // journals its emptiness (a scan would record every file as deleted).
+    if (guard && opts.replicaIsSrc && replicaEmpty) await attaching;
     // both settle before anything else happens: the scan uses the database until it is done
     const [scanning, attachment] = await Promise.allSettled([scanReplica(), attaching]);
     if (attachment.status === "rejected") throw attachment.reason;
@@ -143,22 +151,30 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       const updates = await peer.updates(Number(set.meta("last_seen")), 1_000_000);
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
-    } else if (opts.mirror) {
+    } else if (opts.mirror && opts.replicaIsSrc) {
+      // SRC is a replica: its state is pushed over the holder's
       const settling = await reintegrateResolving(set, peer, report, resolve);
       await mirrorRevert(set, peer, report, opts.owner);
       await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     } else {
-      const settling = await reintegrateResolving(set, peer, report, resolve);
+      // two-way, or a mirror kept by its holder (SRC holds): this replica's own changes are reverted
+      const adopted = opts.mirror && joining ? await adoptIdentical(set, peer) : new Set<string>();
+      const settling = opts.mirror ? await revertLocalChanges(set, peer, report) : await reintegrateResolving(set, peer, report, resolve);
+      for (const fid of adopted) settling.add(fid);
       for (const fid of unapplied(set)) settling.add(fid);
       await restoreFromHolder(set, peer, report, settling, opts.owner, false);
-      await applyUpdates(set, peer, report, opts.owner, settling);
+      if (!(await applyUpdates(set, peer, report, opts.owner, settling))) {
+        set.setMeta("last_seen", String(await revalidate(set, peer, report, opts.owner)));
+        await applyUpdates(set, peer, report, opts.owner, settling);
+      }
       await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;
     return report;
   } finally {
-    await connected.then((peer) => peer.close()).catch(() => undefined);
+    const lastSeen = attached && set?.db.open && !opts.dryRun ? Number(set.meta("last_seen")) : undefined;
+    await connected.then((peer) => peer.close(lastSeen)).catch(() => undefined);
     if (set?.db.open && set.db.inTransaction) set.db.exec("ROLLBACK");
     release?.();
     set?.close();

@@ -7,10 +7,10 @@ import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord } from "../journal/records.js";
-import { Connection } from "../ssh/connection.js";
-import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ReintegrateReply, UpdatesReply } from "./peer.js";
+import { Connection, type Handler } from "../ssh/connection.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
-import { requestContent, sendContent } from "./serve.js";
+import { requestContent, sendContent } from "./content-wire.js";
 import type { ContentStream } from "./transfer.js";
 
 /** Options of {@link WirePeer.connect}. */
@@ -27,25 +27,27 @@ export interface WirePeerOptions {
 export class WirePeer implements HolderPeer {
   private source: ContentSource | undefined;
 
-  private readonly conn: Connection;
+  private constructor(
+    private readonly conn: Connection,
+    private readonly opts: WirePeerOptions,
+    /** The connection is someone else's (it serves other requests too): close leaves it open. */
+    private readonly borrowed: boolean,
+  ) {}
 
-  private constructor(input: Readable, output: Writable, private readonly opts: WirePeerOptions) {
-    this.conn = new Connection(input, output, {
-      handlers: {
-        backfetch: async (h, ctx) => {
-          const req = check(Requests.backfetch, h, "backfetch request");
-          if (!this.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
-          const source = this.source;
-          return sendContent(ctx, req, (signature) => source(req.fid, signature));
-        },
-      },
-    });
-  }
+  /** Answers the holder's backfetch from the current reintegration's content source. */
+  private readonly backfetch: Handler = async (h, ctx) => {
+    const req = check(Requests.backfetch, h, "backfetch request");
+    if (!this.source) throw new ImzError("USAGE", "backfetch outside a reintegration");
+    const source = this.source;
+    return sendContent(ctx, req, (signature) => source(req.fid, signature));
+  };
 
   /** Runs the handshake on `input`/`output` and returns the peer. */
   static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
-    const peer = new WirePeer(input, output, opts);
-    const conn = peer.conn;
+    const handlers: Record<string, Handler> = {};
+    const conn = new Connection(input, output, { handlers });
+    const peer = new WirePeer(conn, opts, false);
+    handlers.backfetch = peer.backfetch;
     try {
       await conn.start({ software: SOFTWARE, role: "replica" });
     } catch (err) {
@@ -56,6 +58,17 @@ export class WirePeer implements HolderPeer {
       await opts.onClose?.();
       throw explained;
     }
+    return peer;
+  }
+
+  /**
+   * The holder reached over a connection that is already running, whose `handlers` this side
+   * serves (the holder asked this side to sync as its replica: `replica-role.ts`). Closing the peer
+   * ends the attachment, not the connection.
+   */
+  static over(conn: Connection, handlers: Record<string, Handler>, opts: WirePeerOptions = {}): WirePeer {
+    const peer = new WirePeer(conn, opts, true);
+    handlers.backfetch = peer.backfetch;
     return peer;
   }
 
@@ -91,16 +104,21 @@ export class WirePeer implements HolderPeer {
     return check(Replies.getattr, await this.conn.call({ op: "getattr", fids }), "getattr reply");
   }
 
+  async objects(after: string, limit: number): Promise<ObjectsReply> {
+    return check(Replies.objects, await this.conn.call({ op: "objects", after, limit }), "objects reply");
+  }
+
   async presign(fids: string[]): Promise<void> {
     check(Replies.presign, await this.conn.call({ op: "presign", fids }), "presign reply");
   }
 
-  async close(): Promise<void> {
+  async close(lastSeen?: number): Promise<void> {
     try {
-      await this.conn.call({ op: "close" });
+      await this.conn.call({ op: "close", ...(lastSeen !== undefined ? { lastSeen } : {}) });
     } catch {
       // closing after a failure: the connection is already gone
     }
+    if (this.borrowed) return;
     this.conn.close();
     await this.conn.closed;
     await this.opts.onClose?.();

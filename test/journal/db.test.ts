@@ -7,20 +7,24 @@ import { openDb, SCHEMA_VERSION } from "../../src/journal/db.js";
 import { tempDir } from "../helpers/tree.js";
 
 describe("file set database schema", () => {
-  it("migrates a database of the previous schema, keeping its rows, and refuses a newer one", () => {
+  it("migrates a database of an older schema, keeping its rows, and refuses a newer one", () => {
     const dir = tempDir("imz-db-");
     const file = path.join(dir, "fileset.db");
     try {
       const old = openDb(file, true);
       old.prepare(`INSERT INTO meta (key, value) VALUES ('name', 'kept')`).run();
-      // schema 3 is schema 4 without the unapplied table
-      old.exec(`DROP TABLE unapplied; PRAGMA user_version = 3;`);
+      // schema 3: no unapplied table, and the replicas table without place and first_sync
+      old.exec(`DROP TABLE unapplied; DROP TABLE replicas;
+        CREATE TABLE replicas (replica TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, last_sync INTEGER NOT NULL) STRICT;
+        INSERT INTO replicas VALUES ('abc', 7, 1000);
+        PRAGMA user_version = 3;`);
       old.close();
 
       const db = openDb(file, false);
       assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
       assert.equal(db.prepare<[], { value: string }>(`SELECT value FROM meta WHERE key = 'name'`).get()?.value, "kept");
       db.prepare(`INSERT INTO unapplied (fid) VALUES ('f1')`).run();
+      assert.deepEqual(db.prepare(`SELECT replica, last_seen, place FROM replicas`).all(), [{ replica: "abc", last_seen: 7, place: "" }]);
       db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
       db.close();
 

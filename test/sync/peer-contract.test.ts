@@ -280,31 +280,46 @@ for (const t of TRANSPORTS) {
       }
     });
 
-    it("close releases the holder; an attach refused (LOCKED) leaves that peer unusable and the first one working", async () => {
+    it("serves many replicas at once: a second replica attaches and reintegrates beside the first, both read, objects lists the holder's Fsdb, and each is registered", async () => {
       const holder = t.holderDir();
       write(holder, "x", "x");
-      const r = await scannedReplica({});
+      const ra = await scannedReplica({ "from-a": "a" });
+      const rb = await scannedReplica({ "from-b": "b" });
       const first = await t.connect(holder);
-      let filesetId: string;
+      const second = await t.connect(holder);
       try {
-        filesetId = (await first.attach(attachReq(r.set))).filesetId;
-        const second = await t.connect(holder);
-        try {
-          await rejectsWith(second.attach(attachReq(r.set)), "LOCKED");
-          await assert.rejects(second.updates(0, 10), "the refused peer is unusable");
-        } finally {
-          await second.close();
-        }
-        assert.equal((await first.updates(0, 10)).records.length, 1);
+        const fa = await first.attach({ ...attachReq(ra.set), lastSeen: 0, where: "host-a:/a" });
+        const fb = await second.attach({ ...attachReq(rb.set, fa.filesetId), where: "host-b:/b" });
+        assert.equal(fb.filesetId, fa.filesetId);
+        // both reintegrate while both are attached, interleaved
+        const [resA, resB] = await Promise.all([
+          first.reintegrate(ra.records, sourceOf(ra.set, [])),
+          second.reintegrate(rb.records, sourceOf(rb.set, [])),
+        ]);
+        assert.deepEqual([...resA.results, ...resB.results].map((x) => x.status).filter((st) => st !== "applied"), []);
+        const names = (await second.updates(0, 100)).records.map((l) => ("name" in l.record ? l.record.name : "")).sort();
+        assert.deepEqual(names.filter((n) => n !== ""), ["from-a", "from-b", "x"]);
+        const listed = await first.objects("", 1000);
+        assert.deepEqual(listed.objects.map((o) => o.name).sort(), ["", "from-a", "from-b", "x"]);
+        assert.equal(listed.volume, (await first.updates(0, 1)).volume);
+        // a page: fids after the first one
+        const page = await first.objects(listed.objects[0]!.fid, 1);
+        assert.equal(page.objects[0]!.fid, listed.objects[1]!.fid);
+        assert.equal(page.more, true);
       } finally {
-        await first.close();
+        await first.close(3);
+        await second.close();
+        ra.set.close();
+        rb.set.close();
       }
-      const third = await t.connect(holder);
+      const set = FileSet.open(holder);
       try {
-        assert.equal((await third.attach(attachReq(r.set, filesetId))).filesetId, filesetId);
+        const reg = new Map(set.replicas.list().map((r) => [r.replica, r]));
+        assert.equal(reg.get(ra.set.replicaId)?.place, "host-a:/a");
+        assert.equal(reg.get(ra.set.replicaId)?.lastSeen, 3);
+        assert.equal(reg.get(rb.set.replicaId)?.place, "host-b:/b");
       } finally {
-        await third.close();
-        r.set.close();
+        set.close();
       }
     });
 

@@ -273,35 +273,44 @@ describe("intermezzo-sync between two local trees", () => {
     assert.deepEqual(manifest(a), manifest(b));
   });
 
-  it("--mirror makes DEST an exact copy and keeps every DEST-side version it reverts", async () => {
+  it("--mirror makes DEST an exact copy and keeps every DEST-side version it reverts (SRC holds, DEST is its replica)", async () => {
     const a = dir();
     const b = dir();
     write(a, "index.html", "site");
     write(a, "d/page", "page");
     assert.equal((await syncJson(["--mirror", a, b])).code, 0);
+    assert.equal((await syncJson(["--mirror", a, b])).json!.holder, "src");
     write(b, "index.html", "defaced");
     write(b, "extra/junk", "junk");
     fs.rmSync(path.join(b, "d/page"));
     write(a, "news", "fresh");
     const r = await syncJson(["--mirror", a, b]);
-    assert.ok(r.code === 0 || r.code === 3, r.stderr);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.json!.conflicts.map((c) => [c.path, c.kind]).sort(), [
+      ["d/page", "mirror/revert"],
+      ["extra", "mirror/revert"],
+      ["extra/junk", "mirror/revert"],
+      ["index.html", "mirror/revert"],
+    ]);
     assert.deepEqual(manifest(b), manifest(a));
-    const log = fs.readFileSync(path.join(b, ".intermezzo/conflicts.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { path: string; stored: string });
-    const kept = new Map(log.map((e) => [e.path, fs.readFileSync(path.join(b, e.stored), "utf8")]));
+    const log = fs.readFileSync(path.join(b, ".intermezzo/conflicts.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { path: string; stored?: string });
+    const kept = new Map(log.filter((e) => e.stored).map((e) => [e.path, fs.readFileSync(path.join(b, e.stored!), "utf8")]));
     assert.equal(kept.get("index.html"), "defaced");
     assert.equal(kept.get("extra/junk"), "junk");
     const again = await syncJson(["--mirror", a, b]);
     assert.equal(again.code, 0);
-    assert.equal(again.json!.recordsShipped, 0);
+    assert.equal(again.json!.recordsApplied, 0);
   });
 
-  it("--mirror settles conflicts for SRC and reverts the rest: an edit on both sides, a DEST edit of a file SRC deleted, a DEST rename with an edit inside", async () => {
+  it("--mirror from a replica onto its holder settles conflicts for SRC and reverts the rest: an edit on both sides, a DEST edit of a file SRC deleted, a DEST rename with an edit inside", async () => {
     const a = dir();
     const b = dir();
     write(a, "index.html", "v1");
     write(a, "other", "keep");
     write(a, "d/y", "y");
-    assert.equal((await syncJson(["--mirror", a, b])).code, 0);
+    // a two-way file set first: DEST (b) holds, and an existing file set keeps its roles
+    assert.equal((await syncJson([a, b])).code, 0);
+    assert.equal((await syncJson(["--mirror", a, b])).json!.holder, "dest");
     write(a, "index.html", "master");
     write(b, "index.html", "defaced");
     fs.rmSync(path.join(a, "other"));
@@ -357,16 +366,17 @@ describe("intermezzo-sync between two local trees", () => {
     assert.deepEqual(fs.readdirSync(c), ["kept.txt"], "no .intermezzo/ left in a replica that never attached");
   });
 
-  it("never runs twice at once on one file set (lock), and skips special files as problems", async () => {
+  it("never runs two syncs of one replica at once (lock), and skips special files as problems", async () => {
     const a = dir();
     const b = dir();
     write(a, "x", "1");
     assert.equal((await syncJson([a, b])).code, 0);
-    fs.writeFileSync(path.join(b, ".intermezzo/lock"), JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), what: "test" }));
+    // the replica (a) is busy; its holder (b) serves any number of other replicas meanwhile
+    fs.writeFileSync(path.join(a, ".intermezzo/lock"), JSON.stringify({ pid: process.pid, host: (await import("node:os")).hostname(), what: "test" }));
     const locked = await syncJson([a, b]);
     assert.equal(locked.code, 7);
     assert.match(locked.stderr, /LOCKED/);
-    fs.rmSync(path.join(b, ".intermezzo/lock"));
+    fs.rmSync(path.join(a, ".intermezzo/lock"));
 
     const { execFileSync } = await import("node:child_process");
     execFileSync("mkfifo", [path.join(a, "pipe")]);

@@ -1,0 +1,35 @@
+/**
+ * Content on the wire: a `fetch` or `backfetch` request (with the requester's signature as its
+ * upload, when it has a basis) and its answer (a delta, or the whole content, as data frames, then
+ * the content's description as the reply). Used by both ends of a connection.
+ */
+import type { Connection, RequestContext } from "../ssh/connection.js";
+import { readSignature } from "./delta-transfer.js";
+import { Replies, check } from "./protocol.js";
+import type { ContentStream } from "./transfer.js";
+
+/**
+ * Answers a `fetch` or `backfetch`: reads the requester's signature upload when the header says
+ * one follows, streams `read`'s bytes (a delta against it, or the whole content) as data frames and
+ * returns the content's description as the reply.
+ */
+export async function sendContent(ctx: RequestContext, req: { signature?: boolean }, read: (signature?: Buffer) => ContentStream): Promise<unknown> {
+  const stream = read(req.signature === true ? await readSignature(ctx.data) : undefined);
+  for await (const chunk of stream.chunks) await ctx.send(chunk);
+  ctx.endData();
+  return stream.done;
+}
+
+/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given. */
+export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer): ContentStream {
+  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}) }, signature ? once(signature) : undefined);
+  const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
+  // Handled here: the reply may fail while the content is still being written, before its
+  // consumer awaits `done` (an unhandled rejection would end the process).
+  done.catch(() => undefined);
+  return { chunks: r.data, done };
+}
+
+async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
