@@ -1,20 +1,25 @@
 /**
- * bench/sync-tree: a tree of small files (default 100,000 in 1,000 directories) synced by
- * `intermezzo-sync` and by `rsync -a --delete` in the same run, for a first copy, a no-change
- * resync, and a resync after 10 files changed. Prints each time and the ratio intermezzo/rsync.
+ * bench/sync-tree: a tree of small files (default 30,000 of 7 B–4 KB in 300 directories) synced by
+ * `intermezzo-sync`, `rsync -a --delete` and `unison -batch`, each into its own destination, in the
+ * same run: a first copy, a no-change resync, and a resync after 10 files changed. Prints each
+ * time, the ratio to rsync, intermezzo's peak RSS, the load average around each row (the machine
+ * may be shared), and the start-up cost: `intermezzo-sync --help` against `node -e 0`, paired runs.
  *
  *   node --import tsx bench/sync-tree.ts [files] [dirs]
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const FILES = Number(process.argv[2] ?? 100_000);
-const DIRS = Number(process.argv[3] ?? 1_000);
+const FILES = Number(process.argv[2] ?? 30_000);
+const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
 const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+const GNU_TIME = "/usr/bin/time";
+const STARTUP_PAIRS = 21;
 
+/** Seconds `fn` took. */
 function time(fn: () => void): number {
   const t = process.hrtime.bigint();
   fn();
@@ -38,26 +43,87 @@ function changeTen(root: string, round: number): void {
   }
 }
 
+/** Runs a command to completion, throwing on failure; with GNU time, returns the peak RSS in MiB. */
+function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number | undefined {
+  const timed = fs.existsSync(GNU_TIME);
+  const r = timed
+    ? spawnSync(GNU_TIME, ["-f", "maxrss %M", cmd, ...args], { env, encoding: "utf8", maxBuffer: 1 << 26 })
+    : spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const m = /maxrss (\d+)/.exec(r.stderr ?? "");
+  return m ? Number(m[1]) / 1024 : undefined;
+}
+
+const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(" ");
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** Median wall time of `node -e 0` and of `intermezzo-sync --help`, measured in alternating pairs. */
+function startup(): { node: number; help: number; ratio: number } {
+  const node: number[] = [];
+  const help: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < STARTUP_PAIRS; i++) {
+    const a = time(() => execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" }));
+    const b = time(() => execFileSync(process.execPath, [SYNC, "--help"], { stdio: "ignore" }));
+    node.push(a);
+    help.push(b);
+    ratios.push(b / a);
+  }
+  return { node: median(node), help: median(help), ratio: median(ratios) };
+}
+
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-tree-"));
 try {
   const src = path.join(base, "src");
   makeTree(src);
-  const imzDest = path.join(base, "imz");
-  const rsyncDest = path.join(base, "rsync");
-  fs.mkdirSync(imzDest);
-  fs.mkdirSync(rsyncDest);
-  const imz = (): void => void execFileSync(process.execPath, [SYNC, src, imzDest], { stdio: "ignore" });
-  const rsync = (): void => void execFileSync("rsync", ["-a", "--delete", "--exclude=.intermezzo", src + "/", rsyncDest + "/"], { stdio: "ignore" });
+  const dest = { imz: path.join(base, "imz"), rsync: path.join(base, "rsync"), unison: path.join(base, "unison") };
+  for (const d of Object.values(dest)) fs.mkdirSync(d);
+  const unisonHome = path.join(base, "unison-archive");
+  fs.mkdirSync(unisonHome);
+  const hasUnison = spawnSync("unison", ["-version"]).status === 0;
+  const tools = {
+    imz: () => run(process.execPath, [SYNC, src, dest.imz]),
+    rsync: () => run("rsync", ["-a", "--delete", "--exclude=.intermezzo", src + "/", dest.rsync + "/"]),
+    unison: () =>
+      run("unison", [src, dest.unison, "-batch", "-silent", "-times", "-owner", "-group", "-ignore", "Name .intermezzo"], { ...process.env, UNISON: unisonHome }),
+  };
   execFileSync("sync");
-  const rows: Array<[string, number, number]> = [];
-  rows.push(["first copy", time(imz), time(rsync)]);
-  rows.push(["no-change resync", time(imz), time(rsync)]);
+  interface Row {
+    name: string;
+    imz: number;
+    rsync: number;
+    unison?: number;
+    rss?: number;
+    load: string;
+  }
+  const rows: Row[] = [];
+  const measure = (name: string): void => {
+    const load = loadavg();
+    let rss: number | undefined;
+    const imz = time(() => (rss = tools.imz()));
+    const rsync = time(() => tools.rsync());
+    const unison = hasUnison ? time(() => tools.unison()) : undefined;
+    rows.push({ name, imz, rsync, unison, rss, load: `${load} → ${loadavg()}` });
+  };
+  measure("first copy");
+  measure("no-change resync");
   changeTen(src, 1);
-  rows.push(["10 files changed", time(imz), time(rsync)]);
-  console.log(`\nbench/sync-tree: ${FILES} files in ${DIRS} directories, ${os.cpus().length} cores\n`);
-  console.log("| case | intermezzo-sync | rsync -a --delete | ratio |");
-  console.log("|---|---:|---:|---:|");
-  for (const [name, a, b] of rows) console.log(`| ${name} | ${a.toFixed(2)} s | ${b.toFixed(2)} s | ${(a / b).toFixed(2)} |`);
+  measure("10 files changed");
+  const s = startup();
+
+  const secs = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(2)} s`);
+  const ratio = (v: number | undefined, r: number): string => (v === undefined ? "—" : (v / r).toFixed(2));
+  console.log(`\nbench/sync-tree: ${FILES} files in ${DIRS} directories, ${os.cpus().length} cores, load average (1/5/15 min) given per row\n`);
+  console.log("| case | intermezzo-sync | rsync -a --delete | unison -batch | intermezzo / rsync | unison / rsync | intermezzo peak RSS | load before → after |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---|");
+  for (const r of rows) {
+    const rss = r.rss === undefined ? "—" : `${r.rss.toFixed(0)} MiB`;
+    console.log(`| ${r.name} | ${secs(r.imz)} | ${secs(r.rsync)} | ${secs(r.unison)} | ${ratio(r.imz, r.rsync)} | ${ratio(r.unison, r.rsync)} | ${rss} | ${r.load} |`);
+  }
+  console.log(
+    `\nstart-up (${STARTUP_PAIRS} paired runs, medians): node -e 0 ${(s.node * 1000).toFixed(0)} ms, ` +
+      `intermezzo-sync --help ${(s.help * 1000).toFixed(0)} ms, ratio ${s.ratio.toFixed(2)} (load ${loadavg()})`,
+  );
 } finally {
   fs.rmSync(base, { recursive: true, force: true });
 }

@@ -5,18 +5,17 @@
  * whatever the argument order.
  */
 import { Command, Option } from "commander";
-import { FileSet, type Role } from "../journal/fileset.js";
-import { parseEndpoint } from "../ssh/remote-path.js";
-import { connectLocal, connectRemote, openRemoteStream, type LocalTransport } from "../sync/connect.js";
+import type { Role } from "../journal/fileset.js";
+import type { LocalTransport } from "../sync/connect.js";
 import type { RemoteStream } from "../sync/remote-replica.js";
 import type { HolderPeer } from "../sync/peer.js";
-import { syncFileSets, type SyncReport } from "../sync/sync.js";
+import type { SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
-import { readConfig } from "../conflict/config.js";
-import { notifyConflicts } from "../conflict/notify.js";
 import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
-import { startProgress } from "./progress.js";
-import { printReport } from "./report.js";
+import type * as SyncRun from "./sync-run.js";
+
+/** The run's machinery, loaded when a run starts ({@link run}); `--help` never loads it. */
+let use: typeof SyncRun;
 
 /** Parsed options of `intermezzo-sync`. */
 interface SyncCliOptions {
@@ -38,8 +37,8 @@ interface SyncCliOptions {
 
 /** The role a local root's file set gives it, if it is one. */
 function roleOf(root: string): Role | undefined {
-  if (!FileSet.exists(root)) return undefined;
-  const set = FileSet.open(root);
+  if (!use.FileSet.exists(root)) return undefined;
+  const set = use.FileSet.open(root);
   try {
     return set.role;
   } finally {
@@ -86,13 +85,13 @@ function percent(v: string): number {
  * rule (the remote side holds a new two-way file set, SRC a new mirror's). Two remote sides are refused.
  */
 function connect(src: string, dest: string, o: SyncCliOptions): Plan {
-  const s = parseEndpoint(src);
-  const d = parseEndpoint(dest);
+  const s = use.parseEndpoint(src);
+  const d = use.parseEndpoint(dest);
   const choice = { mirror: o.mirror, ...(o.holder ? { holder: o.holder } : {}) };
   if (s.kind === "local" && d.kind === "local") {
     const holder = holderOf(s.path, d.path, choice);
     const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
-    return { kind: "replica-here", replicaRoot, holder, peer: connectLocal(holderRoot, o.transport, o.owner) };
+    return { kind: "replica-here", replicaRoot, holder, peer: use.connectLocal(holderRoot, o.transport, o.owner) };
   }
   if (s.kind !== "local" && d.kind !== "local") {
     throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
@@ -107,8 +106,8 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
     remoteCommand: o.remoteCommand,
   };
   // This side holds: the replica's work runs on the remote host, beside its tree.
-  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: openRemoteStream(remote, remoteOptions) };
-  return { kind: "replica-here", replicaRoot: local.path, holder, peer: connectRemote(remote, remoteOptions) };
+  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: use.openRemoteStream(remote, remoteOptions) };
+  return { kind: "replica-here", replicaRoot: local.path, holder, peer: use.connectRemote(remote, remoteOptions) };
 }
 
 /** How a sync runs: the replica here (its holder reached through a peer), or on the remote host. */
@@ -118,27 +117,28 @@ type Plan =
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);
+  use = await import("./sync-run.js");
   // the holder is reached while the replica scans (syncFileSets waits for both)
   const plan = connect(src, dest, o);
   const { holder } = plan;
   const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, replicaIsSrc: holder === "dest", policies: o.policy };
-  const progress = o.progress && plan.kind === "replica-here" ? startProgress() : undefined;
+  const progress = o.progress && plan.kind === "replica-here" ? use.startProgress() : undefined;
   let report: SyncReport;
   try {
     report =
       plan.kind === "replica-here"
-        ? await syncFileSets(plan.replicaRoot, plan.peer, { ...options, onTally: (t) => progress?.attach(t) })
+        ? await use.syncFileSets(plan.replicaRoot, plan.peer, { ...options, onTally: (t) => progress?.attach(t) })
         : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.remote, options);
   } finally {
     progress?.stop();
   }
-  printReport(report, { json: o.json, src, dest });
+  use.printReport(report, { json: o.json, src, dest });
   // the hook runs here, with this side's config (the holder's, when the replica is remote)
-  const hook = o.notifyCommand ?? readConfig(plan.kind === "replica-here" ? plan.replicaRoot : plan.holderRoot).notifyCommand;
+  const hook = o.notifyCommand ?? use.readConfig(plan.kind === "replica-here" ? plan.replicaRoot : plan.holderRoot).notifyCommand;
   if (hook && report.conflicts.length > 0) {
     try {
       const [replica, held] = holder === "dest" ? [src, dest] : [dest, src];
-      await notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
+      await use.notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
     } catch (err) {
       process.stderr.write(formatError("intermezzo-sync", err) + "\n");
     }
