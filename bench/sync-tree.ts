@@ -1,8 +1,8 @@
 /**
  * bench/sync-tree: a tree of small files (default 30,000 of 7 B–4 KB in 300 directories) synced by
  * `intermezzo-sync`, `rsync -a --delete` and `unison -batch`, each into its own destination, in the
- * same run: a first copy, a no-change resync, and a resync after 10 files changed. Prints each
- * time, the ratio to rsync, intermezzo's peak RSS, the load average around each row (the machine
+ * same run: a first copy, a no-change resync, and a resync after 10 files changed (the median of
+ * three runs each). Prints each time, the ratio to rsync, intermezzo's peak RSS, the load average around each row (the machine
  * may be shared), and the start-up cost: `intermezzo-sync --help` against `node -e 0`, paired runs.
  *
  *   node --import tsx bench/sync-tree.ts [files] [dirs]
@@ -18,6 +18,8 @@ const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
 const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
 const GNU_TIME = "/usr/bin/time";
 const STARTUP_PAIRS = 21;
+/** Runs of each resync case (the median is shown; the machine may be busy). */
+const ROUNDS = 3;
 
 /** Seconds `fn` took. */
 function time(fn: () => void): number {
@@ -97,18 +99,23 @@ try {
     load: string;
   }
   const rows: Row[] = [];
-  const measure = (name: string): void => {
+  /** Runs every tool `rounds` times (after `before(round)`); keeps each tool's median and intermezzo's largest RSS. */
+  const measure = (name: string, rounds: number, before: (round: number) => void = () => undefined): void => {
     const load = loadavg();
-    let rss: number | undefined;
-    const imz = time(() => (rss = tools.imz()));
-    const rsync = time(() => tools.rsync());
-    const unison = hasUnison ? time(() => tools.unison()) : undefined;
-    rows.push({ name, imz, rsync, unison, rss, load: `${load} → ${loadavg()}` });
+    const t = { imz: [] as number[], rsync: [] as number[], unison: [] as number[] };
+    let rss = 0;
+    for (let round = 0; round < rounds; round++) {
+      before(round);
+      t.imz.push(time(() => (rss = Math.max(rss, tools.imz() ?? 0))));
+      t.rsync.push(time(() => tools.rsync()));
+      if (hasUnison) t.unison.push(time(() => tools.unison()));
+    }
+    const unison = hasUnison ? median(t.unison) : undefined;
+    rows.push({ name, imz: median(t.imz), rsync: median(t.rsync), unison, rss: rss || undefined, load: `${load} → ${loadavg()}` });
   };
-  measure("first copy");
-  measure("no-change resync");
-  changeTen(src, 1);
-  measure("10 files changed");
+  measure("first copy", 1);
+  measure(`no-change resync (median of ${ROUNDS})`, ROUNDS);
+  measure(`10 files changed (median of ${ROUNDS})`, ROUNDS, (round) => changeTen(src, round));
   const s = startup();
 
   const secs = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(2)} s`);

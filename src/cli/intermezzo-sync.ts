@@ -138,7 +138,7 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   if (hook && report.conflicts.length > 0) {
     try {
       const [replica, held] = holder === "dest" ? [src, dest] : [dest, src];
-      await use.notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
+      await (await import("../conflict/notify.js")).notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
     } catch (err) {
       process.stderr.write(formatError("intermezzo-sync", err) + "\n");
     }

@@ -8,6 +8,5 @@ export { parseEndpoint } from "../ssh/remote-path.js";
 export { connectLocal, connectRemote, openRemoteStream } from "../sync/connect.js";
 export { syncFileSets } from "../sync/sync.js";
 export { readConfig } from "../conflict/config.js";
-export { notifyConflicts } from "../conflict/notify.js";
 export { startProgress } from "./progress.js";
 export { printReport } from "./report.js";
