@@ -6,6 +6,7 @@
  * may be shared), and the start-up cost: `intermezzo-sync --help` against `node -e 0`, paired runs.
  *
  *   node --import tsx bench/sync-tree.ts [files] [dirs]
+ *   IMZ_SYNC=/other/checkout/bin/intermezzo-sync node --import tsx bench/sync-tree.ts   # another build
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -15,7 +16,8 @@ import { fileURLToPath } from "node:url";
 
 const FILES = Number(process.argv[2] ?? 30_000);
 const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
-const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+/** The `intermezzo-sync` to measure: this checkout's, or another build's (`IMZ_SYNC=/path/bin/intermezzo-sync`). */
+const SYNC = process.env.IMZ_SYNC ?? fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
 const GNU_TIME = "/usr/bin/time";
 const STARTUP_PAIRS = 21;
 /** Runs of each resync case (the median is shown; the machine may be busy). */
