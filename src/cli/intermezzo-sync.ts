@@ -9,7 +9,7 @@ import type { Role } from "../journal/fileset.js";
 import type { LocalTransport } from "../sync/connect.js";
 import type { RemoteStream } from "../sync/remote-replica.js";
 import type { HolderPeer } from "../sync/peer.js";
-import type { SyncReport } from "../sync/sync.js";
+import type { SyncOptions, SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
 import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
 import type * as SyncRun from "./sync-run.js";
@@ -28,6 +28,7 @@ interface SyncCliOptions {
   owner: boolean;
   transport: LocalTransport;
   holder?: "src" | "dest";
+  watch: boolean;
   identity: string[];
   acceptNew: boolean;
   remoteCommand?: string;
@@ -91,7 +92,7 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
   if (s.kind === "local" && d.kind === "local") {
     const holder = holderOf(s.path, d.path, choice);
     const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
-    return { kind: "replica-here", replicaRoot, holder, peer: use.connectLocal(holderRoot, o.transport, o.owner) };
+    return { kind: "replica-here", replicaRoot, holder, open: () => use.connectLocal(holderRoot, o.transport, o.owner) };
   }
   if (s.kind !== "local" && d.kind !== "local") {
     throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
@@ -107,12 +108,12 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
   };
   // This side holds: the replica's work runs on the remote host, beside its tree.
   if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: use.openRemoteStream(remote, remoteOptions) };
-  return { kind: "replica-here", replicaRoot: local.path, holder, peer: use.connectRemote(remote, remoteOptions) };
+  return { kind: "replica-here", replicaRoot: local.path, holder, open: () => use.connectRemote(remote, remoteOptions) };
 }
 
 /** How a sync runs: the replica here (its holder reached through a peer), or on the remote host. */
 type Plan =
-  | { kind: "replica-here"; replicaRoot: string; holder: "src" | "dest"; peer: Promise<HolderPeer> }
+  | { kind: "replica-here"; replicaRoot: string; holder: "src" | "dest"; open: () => Promise<HolderPeer> }
   | { kind: "replica-there"; holderRoot: string; holder: "src" | "dest"; remote: Promise<RemoteStream> };
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
@@ -122,12 +123,13 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   const plan = connect(src, dest, o);
   const { holder } = plan;
   const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, replicaIsSrc: holder === "dest", policies: o.policy };
+  if (o.watch) return live(plan, options, src, dest, o);
   const progress = o.progress && plan.kind === "replica-here" ? use.startProgress() : undefined;
   let report: SyncReport;
   try {
     report =
       plan.kind === "replica-here"
-        ? await use.syncFileSets(plan.replicaRoot, plan.peer, { ...options, onTally: (t) => progress?.attach(t) })
+        ? await use.syncFileSets(plan.replicaRoot, plan.open(), { ...options, onTally: (t) => progress?.attach(t) })
         : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.remote, options);
   } finally {
     progress?.stop();
@@ -148,6 +150,47 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   return ExitCode.OK;
 }
 
+/**
+ * `--watch`: a first sync, then the replica stays attached (`attachment.ts`) until SIGINT or
+ * SIGTERM, printing a line for each exchange that did something and each change of state.
+ */
+async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
+  if (plan.kind !== "replica-here") {
+    throw new ImzError("UNSUPPORTED", "--watch runs beside the replica, and here the replica is on the remote host", {
+      hint: "run it on that host, with this host as the holder (e.g. intermezzo-sync --mirror --watch master:/srv/www /srv/www)",
+    });
+  }
+  if (o.dryRun) throw new ImzError("USAGE", "--watch and --dry-run do not go together", { hint: "drop one of them" });
+  const { runLive } = await import("../sync/attachment.js");
+  const stop = new AbortController();
+  const quit = (): void => stop.abort();
+  process.once("SIGINT", quit);
+  process.once("SIGTERM", quit);
+  const stamp = (): string => new Date().toISOString().slice(11, 23);
+  try {
+    await runLive(
+      plan.replicaRoot,
+      {
+        sync: options,
+        connect: plan.open,
+        onFirst: (r) => use.printReport(r, { json: o.json, src, dest }),
+        onExchange: (t) => {
+          const conflicts = t.conflicts.length > 0 ? `, ${t.conflicts.length} conflict(s) settled` : "";
+          const problems = t.problems.length > 0 ? `, ${t.problems.length} problem(s): ${t.problems.map((p) => `${p.path} [${p.code}]`).join(", ")}` : "";
+          process.stdout.write(`${stamp()} ${t.recordsShipped} record(s) reintegrated, ${t.recordsApplied} update(s) applied${conflicts}${problems}\n`);
+        },
+        onState: (s) => process.stderr.write(`intermezzo-sync: ${stamp()} ${s.state}${s.error ? `: ${s.error}` : ""}\n`),
+        onError: (err) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"),
+      },
+      stop.signal,
+    );
+  } finally {
+    process.off("SIGINT", quit);
+    process.off("SIGTERM", quit);
+  }
+  return ExitCode.OK;
+}
+
 /** Builds the `intermezzo-sync` program. */
 export function buildSyncProgram(): Command {
   return new Command("intermezzo-sync")
@@ -155,6 +198,7 @@ export function buildSyncProgram(): Command {
     .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
     .argument("<dest>", "the same forms; DEST holds a new two-way file set, SRC a new --mirror's (see --holder)")
     .option("--mirror", "make DEST an exact copy of SRC (SRC holds a new file set); DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
+    .option("--watch", "after the first sync stay attached: journal and reintegrate local changes as they happen, apply the holder's as it pushes them, reconnect by itself", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
     .option("--progress", "show bytes, files, rate and ETA on a terminal", false)

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
+import { withWriteLock } from "../journal/write-lock.js";
 import { ExitCode, runAction } from "./exit.js";
 
 /** Registers `scan`. */
@@ -17,7 +18,7 @@ export function register(program: Command): void {
         const set = FileSet.open(dir);
         const release = set.lock("scan");
         try {
-          const r = await scan(set, { force: o.force });
+          const r = await withWriteLock(set, () => scan(set, { force: o.force }));
           if (o.json) process.stdout.write(JSON.stringify(r) + "\n");
           else {
             process.stdout.write(`${r.records} record(s) journaled, ${r.examined} object(s) examined, ${r.hashedBytes} byte(s) hashed\n`);

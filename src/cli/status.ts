@@ -5,7 +5,9 @@
  */
 import type { Command } from "commander";
 import { readConflicts } from "../conflict/store.js";
-import { FileSet } from "../journal/fileset.js";
+import os from "node:os";
+import { FileSet, isAlive } from "../journal/fileset.js";
+import type { AttachmentInfo } from "../sync/attachment.js";
 import type { RegisteredReplica } from "../journal/replicas.js";
 import { runAction } from "./exit.js";
 
@@ -14,6 +16,26 @@ function replicaLines(replicas: RegisteredReplica[] | undefined, floor: number |
   if (!replicas) return [];
   const head = `  replicas: ${replicas.length}${floor ? `; log compacted up to volume ${floor}` : ""}`;
   return [head, ...replicas.map((r) => `    ${r.replica} at ${r.place || "(unknown)"}: last seen volume ${r.lastSeen}, last sync ${new Date(r.lastSync).toISOString()}`)];
+}
+
+/** A replica's live attachment (`intermezzo-sync --watch`), if one was ever started; `stale` when its process is gone. */
+function attachmentOf(set: FileSet): (AttachmentInfo & { stale: boolean }) | null {
+  const raw = set.metaOr("attachment", "");
+  if (raw === "") return null;
+  try {
+    const a = JSON.parse(raw) as AttachmentInfo;
+    return { ...a, stale: a.state !== "stopped" && (a.host !== os.hostname() || !isAlive(a.pid)) };
+  } catch {
+    return null;
+  }
+}
+
+function attachmentLines(a: (AttachmentInfo & { stale: boolean }) | null | undefined): string[] {
+  if (!a) return [];
+  const since = new Date(a.since).toISOString();
+  const state = a.stale ? `not live (its process ${a.pid} is gone; it was ${a.state} since ${since})` : `${a.state} since ${since}${a.error ? ` (${a.error})` : ""}`;
+  const last = a.lastExchange ? `; last exchange ${new Date(a.lastExchange).toISOString()}` : "";
+  return [`  live attachment: ${state}${last}`];
 }
 
 /** Registers `status`. */
@@ -41,6 +63,7 @@ export function register(program: Command): void {
             filtered: set.isContinuouslyFiltered(),
             conflicts: { open: conflicts.filter((c) => c.status === "open").length, total: conflicts.length },
             ...(set.role === "holder" ? { replicas: set.replicas.list(), logFloor: set.log.floor() } : {}),
+            ...(set.role === "replica" ? { attachment: attachmentOf(set) } : {}),
           };
           if (o.json) {
             process.stdout.write(JSON.stringify(status) + "\n");
@@ -54,6 +77,7 @@ export function register(program: Command): void {
               `  ${status.filtered ? "journaled by a live filter: a sync will not scan it" : "not filtered now: a sync scans it first"}`,
               `  conflicts: ${status.conflicts.open} open of ${status.conflicts.total}${status.conflicts.open > 0 ? ` (intermezzo conflicts ${dir})` : ""}`,
               ...replicaLines(status.replicas, status.logFloor),
+              ...attachmentLines(status.attachment),
             ].join("\n") + "\n",
           );
         } finally {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .command("watch")
     .description("watch a file set and journal its changes as they happen (the scanner runs on each batch of events)")
     .argument("<dir>", "a file set")
-    .option("--debounce <ms>", "quiet time before a batch is scanned", "200")
+    .option("--debounce <ms>", "quiet time before a batch of changes is journaled", "15")
     .action((dir: string, o: { debounce: string }) =>
       runAction("intermezzo", async () => {
         const set = FileSet.open(dir);

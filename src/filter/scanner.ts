@@ -37,6 +37,12 @@ export interface ScanOptions {
    * sync tells the holder meanwhile, which signs its own version while this side hashes).
    */
   onContentChange?: (fid: string, size: number) => void;
+  /**
+   * Only these directories (relative paths; `""` is the root), each compared alone — its known
+   * subdirectories are not entered, new ones are walked whole: what a watcher's events named.
+   * Default: the whole tree.
+   */
+  dirs?: string[];
 }
 
 /** What a scan did. */
@@ -91,6 +97,8 @@ interface Walk {
   ignored: IgnoreTest;
   resolver: Resolver;
   stack: PendingDir[];
+  /** The whole tree (else only the directories asked for, and new ones under them). */
+  whole: boolean;
 }
 
 async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanReport> {
@@ -100,8 +108,10 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     report: { records: 0, examined: 0, hashedBytes: 0, problems: [] },
     onContentChange: opts.onContentChange,
   };
-  const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack: [{ fid: ROOT_FID, rel: "" }] };
-  const { stack, ignored, resolver } = walk;
+  const whole = opts.dirs === undefined;
+  const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
+  const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole };
+  const { ignored, resolver } = walk;
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
   while (stack.length > 0) {
     readAhead(set.root, stack);
@@ -118,7 +128,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     if (ignored.onlyMeta && listing.whole !== null && listing.whole === set.fsdb.childrenWhole(dir.fid)) {
       // Every entry the same object with the same print, and no other: nothing to journal here.
       ctx.report.examined += listing.count();
-      for (const sub of listing.directories()) {
+      for (const sub of whole ? listing.directories() : []) {
         const rel = dir.rel === "" ? sub.name : `${dir.rel}/${sub.name}`;
         stack.push({ fid: set.fsdb.childFid(dir.fid, sub.name)!, rel, print: sub.print });
       }
@@ -158,7 +168,7 @@ async function compareEach(walk: Walk, dir: PendingDir, listing: DirListing): Pr
       known.delete(entry.name);
       if (ignored(rel, entry.kind === "d")) continue;
       ctx.report.examined++;
-      if (entry.kind === "d") stack.push({ fid: row[1], rel, print: row[3] });
+      if (entry.kind === "d" && walk.whole) stack.push({ fid: row[1], rel, print: row[3] });
       continue;
     }
     await compare(walk, dir, entry.name, rel, known);
@@ -208,11 +218,31 @@ async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, k
   if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, abs)) {
     known.delete(name);
     await recordChanges(ctx, obj, st, rel);
-    if (type === "d") stack.push({ fid: obj.fid, rel, print: row![3] });
+    if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
     return;
   }
   const subdirFid = resolver.found({ parent: dir.fid, name, rel, type, st, fid: "" });
   if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
+}
+
+/**
+ * The known directories to start a partial scan from: each named directory, or its deepest known
+ * ancestor when it is new (the ancestor's scan finds it and walks it whole); each once.
+ */
+function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: string }> {
+  const out = new Map<string, { fid: string; rel: string }>();
+  for (const d of dirs) {
+    let fid = ROOT_FID;
+    const known: string[] = [];
+    for (const name of d.split("/").filter((n) => n !== "")) {
+      const child = set.fsdb.child(fid, name);
+      if (!child || child.type !== "d") break;
+      fid = child.fid;
+      known.push(name);
+    }
+    out.set(fid, { fid, rel: known.join("/") });
+  }
+  return [...out.values()];
 }
 
 /**

@@ -1,59 +1,70 @@
 /**
- * The watcher filter, for trees FUSE cannot filter: chokidar reports that something changed, and
- * the scanner journals what changed. Events are only hints (they coalesce, overflow, and name
- * paths, not identities), so each debounced batch runs the scanner, which compares the tree with
- * the Fsdb and recognises renames by inode; the records are the same the FUSE filter writes.
+ * The watcher filter, for trees FUSE cannot filter: inotify (through chokidar) names what changed,
+ * and the scanner journals exactly that — the directories the events named, each compared alone with
+ * the Fsdb (a stat per entry, a hash only where size or mtime moved; renames recognised by inode
+ * across the directories of one batch) — rather than rescanning the tree. The records are the same
+ * the FUSE filter writes. A batch is journaled after a short quiet period (default 15 ms, coalescing
+ * bursts); the whole tree is scanned only at the start (what changed while nothing watched) and
+ * after a watcher error (an overflowed inotify queue loses events).
  *
- * Limits (docs/DESIGN.md "Watcher"): each batch costs a scan of the whole tree (a stat per object,
- * hashes only where size or mtime moved), so changes land in the journal a debounce plus a scan
- * after they happen; the sync therefore still scans a watched file set before shipping. inotify
- * needs one watch per directory (`fs.inotify.max_user_watches`); when chokidar reports an error
- * the next scan still catches everything, since the scanner does not depend on the events.
+ * Limits (docs/DESIGN.md "Watcher"): inotify needs one watch per directory
+ * (`fs.inotify.max_user_watches`); a chmod of a directory is not always reported by chokidar, so a
+ * directory's own attributes may wait for the next change inside it, or the next full scan.
  */
 import { watch, type FSWatcher } from "chokidar";
 import path from "node:path";
 import { isImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { withWriteLock } from "../journal/write-lock.js";
 import { scan, type ScanReport } from "./scanner.js";
 
 /** Options of {@link watchFileSet}. */
 export interface WatchOptions {
-  /** Quiet time after the last event before a batch is scanned (default 200 ms). */
+  /** Quiet time after the last event before a batch is journaled (default 15 ms). */
   debounceMs?: number;
   /** Called after every scan with what it journaled. */
   onScan?: (r: ScanReport) => void;
   /** Called with errors that did not stop the watcher (a failed scan, a watcher error). */
   onError?: (err: unknown) => void;
+  /** The caller holds the file set's lock (a live sync): the watcher does not take it. */
+  lockHeld?: boolean;
 }
 
 /** A running watcher. */
 export interface FileSetWatcher {
-  /** Resolves once every change observed so far has been scanned. */
+  /** Resolves once every change observed so far has been journaled. */
   idle(): Promise<void>;
   /** Stops watching, after the scan in progress. */
   close(): Promise<void>;
 }
 
 /**
- * Watches the file set's tree and journals its changes. Starts with a scan (what changed while
- * nothing watched), then scans after each quiet period that followed events.
+ * Watches the file set's tree and journals its changes. Starts with a scan of the whole tree, then
+ * journals what each quiet period's events named.
  */
 export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promise<FileSetWatcher> {
-  const debounce = opts.debounceMs ?? 200;
+  const debounce = opts.debounceMs ?? 15;
   const meta = path.join(set.root, META_DIR);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let dirty = false;
+  /** Directories the events named since the last scan; undefined: the whole tree. */
+  let named: Set<string> | undefined = new Set();
 
   const runScan = async (): Promise<void> => {
+    const dirs = named;
+    named = new Set();
     dirty = false;
     let release: (() => void) | undefined;
     try {
-      release = set.lock("watch");
-      const report = await scan(set);
+      if (!opts.lockHeld) release = set.lock("watch");
+      // a holder's scan is a write like a reintegration batch: one writer at a time
+      const report = await withWriteLock(set, () => scan(set, dirs ? { dirs: [...dirs] } : {}));
       opts.onScan?.(report);
     } catch (err) {
-      if (isImzError(err, "LOCKED")) dirty = true; // a sync is running; scan after it
+      if (dirs) for (const d of dirs) named?.add(d);
+      else named = undefined;
+      if (isImzError(err, "LOCKED")) dirty = true; // a sync is running; journal after it
       else opts.onError?.(err);
     } finally {
       release?.();
@@ -67,18 +78,28 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
       running = running.then(runScan);
     }, debounce);
   };
+  const event = (kind: string, p: string): void => {
+    const rel = path.relative(set.root, p);
+    if (rel.startsWith("..")) return;
+    // the entry's directory holds the change (a new directory is walked whole from there)
+    named?.add(rel === "" ? "" : path.dirname(rel) === "." ? "" : path.dirname(rel));
+    if (kind === "addDir" || kind === "unlinkDir") named?.add(rel);
+    schedule();
+  };
 
   const watcher: FSWatcher = watch(set.root, {
     ignoreInitial: true,
     followSymlinks: false,
     ignored: (p: string) => p === meta || p.startsWith(meta + path.sep),
   });
-  watcher.on("all", schedule);
+  watcher.on("all", event);
   watcher.on("error", (err) => {
     opts.onError?.(err);
+    named = undefined; // events may have been lost: the whole tree next time
     schedule();
   });
   await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  named = undefined;
   running = runScan();
   await running;
 

@@ -86,7 +86,7 @@ export class Connection {
   constructor(
     private readonly input: Readable,
     private readonly output: Writable,
-    private readonly opts: ConnectionOptions = {},
+    private readonly opts: ConnectionOptions & { onMessage?: (header: OpHeader) => void } = {},
   ) {
     this.handlers = opts.handlers ?? {};
     this.closed = new Promise((r) => (this.markClosed = r));
@@ -140,6 +140,24 @@ export class Connection {
   /** Sends a one-way message. */
   message(header: OpHeader): void {
     if (!this.failure) this.write(encodeFrame(FrameKind.MESSAGE, 0, 0, header));
+  }
+
+  /**
+   * True while the stream has more queued than it wants (a slow or stalled peer): a sender of
+   * messages that can be coalesced waits for {@link Connection.whenDrained} instead of queueing more.
+   */
+  get congested(): boolean {
+    return this.output.writableNeedDrain;
+  }
+
+  /** Resolves once the stream has drained (or closed). */
+  whenDrained(): Promise<void> {
+    return this.congested ? this.drained() : Promise.resolve();
+  }
+
+  /** Sets the handler of one-way messages (other than the hello). */
+  onMessage(fn: (header: OpHeader) => void): void {
+    this.opts.onMessage = fn;
   }
 
   /** Ends our side of the stream. */

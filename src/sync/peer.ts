@@ -27,6 +27,11 @@
  *    stamp is older than the compacted log (`updates` says `compacted`): the paper's fallback when
  *    volume stamps do not match, revalidating object by object.
  *
+ * 10. `watch` (a live replica, after `attach`): the holder pushes its log's new volume stamp as a
+ *    one-way message each time the log grows — from any replica's reintegration, or from its own
+ *    tree, which it then journals live — coalesced (a slow or stalled replica gets the newest stamp,
+ *    never a queue) until `close`. The replica applies the log after its stamp as usual.
+ *
  * A holder serves many replicas at once: reads run concurrently; each write (its scan at attach, a
  * reintegration batch) takes the file set's short write lock (`src/journal/write-lock.ts`).
  */
@@ -159,6 +164,14 @@ export interface HolderPeer {
   objects(after: string, limit: number): Promise<ObjectsReply>;
   /** See the contract, item 7: sign these objects' bases ahead (a hint; at most 32 are taken). */
   presign(fids: string[]): Promise<void>;
+  /**
+   * See the contract, item 10: from now until `close`, `onVolume` hears the holder's log grow
+   * (update notification, pushed; coalesced to the newest stamp), and the holder journals its own
+   * tree live.
+   */
+  watch(onVolume: (volume: number) => void): Promise<void>;
+  /** Settles when the connection to the holder has ended (absent for an in-process holder, which cannot go away). */
+  readonly ended?: Promise<Error | undefined>;
   /** `lastSeen`: the volume stamp this replica has now applied (the holder registers it). */
   close(lastSeen?: number): Promise<void>;
   /** Bytes sent and received on the wire so far (0 for an in-process peer). */

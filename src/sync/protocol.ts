@@ -49,6 +49,8 @@ export const Requests = {
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   close: Type.Object({ op: Type.Literal("close"), lastSeen: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  /** Update notification from now on (a live replica): the holder sends `volume` messages. */
+  watch: Type.Object({ op: Type.Literal("watch") }),
   /** The holder asks this side to sync as its replica (the remote end of a push mirror). */
   sync: Type.Object({
     op: Type.Literal("sync"),
@@ -62,6 +64,12 @@ export const Requests = {
       policies: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
     }),
   }),
+};
+
+/** One-way messages, by op. */
+export const Messages = {
+  /** The holder's log has grown to `volume` (update notification, pushed). */
+  volume: Type.Object({ op: Type.Literal("volume"), volume: Type.Integer({ minimum: 0 }) }),
 };
 
 /** An Fsdb object as `getattr` returns it. */
@@ -119,6 +127,7 @@ export const Replies = {
   content: ContentSchema,
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
+  watch: Type.Null(),
   sync: Type.Object({
     recordsShipped: Type.Integer({ minimum: 0 }),
     recordsApplied: Type.Integer({ minimum: 0 }),

@@ -61,6 +61,11 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
       await need().presign(req.fids);
       return null;
     },
+    watch: async (h) => {
+      check(Requests.watch, h, "watch request");
+      await need().watch(pusher(conn));
+      return null;
+    },
     close: async (h) => {
       const req = check(Requests.close, h, "close request");
       await server?.close(req.lastSeen);
@@ -68,6 +73,34 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
     },
   };
   return { handlers, server: () => server };
+}
+
+/**
+ * Update notification over a connection: sends the newest volume stamp as a one-way message, one at
+ * a time, waiting while the stream is congested (a slow or stalled replica): what grows meanwhile is
+ * coalesced into the next message, so a stalled replica costs one pending stamp, never a queue, and
+ * never delays the others (each connection has its own).
+ */
+function pusher(conn: () => Connection): (volume: number) => void {
+  let latest = 0;
+  let sent = 0;
+  let sending = false;
+  return (volume) => {
+    latest = Math.max(latest, volume);
+    if (sending) return;
+    sending = true;
+    void (async () => {
+      try {
+        while (sent < latest) {
+          await conn().whenDrained();
+          sent = latest;
+          conn().message({ op: "volume", volume: sent });
+        }
+      } finally {
+        sending = false;
+      }
+    })();
+  };
 }
 
 /**

@@ -11,7 +11,9 @@ import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
+import { listenLog, ringLog } from "../journal/log-bell.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
+import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -56,6 +58,8 @@ export class LentoServer implements HolderPeer {
   private applier: Applier | undefined;
   /** The attached replica's id. */
   private replica = "";
+  /** Stops update notification (`watch`). */
+  private unwatch: (() => Promise<void>) | undefined;
   /** A dry run's write lock, held until close. */
   private dryRelease: (() => void) | undefined;
   private dryRun = false;
@@ -113,7 +117,7 @@ export class LentoServer implements HolderPeer {
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
     const scanHolder = async (): Promise<void> => {
       // A scan that started after this attach arrived has journaled everything this one would.
-      if (!req.scan.scan || set.isContinuouslyFiltered() || Number(set.metaOr("scan_started", "0")) >= arrived) return;
+      if (!req.scan.scan || set.isContinuouslyFiltered() || isWatchedLive(set.root) || Number(set.metaOr("scan_started", "0")) >= arrived) return;
       const started = Date.now();
       const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
       scanned = { records: r.records, problems: r.problems };
@@ -129,6 +133,7 @@ export class LentoServer implements HolderPeer {
         await scanHolder();
         set.replicas.touch(req.replica, req.where ?? "", req.lastSeen ?? 0);
       });
+      if (scanned.records > 0) ringLog(set.root, set.log.head());
     }
     return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };
   }
@@ -167,8 +172,21 @@ export class LentoServer implements HolderPeer {
       throw err;
     }
     set.endGroup();
+    ringLog(set.root, set.log.head());
     return { results, volume: set.log.head() };
     });
+  }
+
+  async watch(onVolume: (volume: number) => void): Promise<void> {
+    const set = this.open();
+    if (this.dryRun) throw new ImzError("USAGE", "watch during a dry run");
+    if (this.unwatch) throw new ImzError("USAGE", "watch called twice");
+    const stopBell = listenLog(set, onVolume);
+    const leaveTree = watchHolderTree(set.root, () => undefined);
+    this.unwatch = async () => {
+      stopBell();
+      await leaveTree();
+    };
   }
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
@@ -213,6 +231,8 @@ export class LentoServer implements HolderPeer {
     if (lastSeen !== undefined && !this.dryRun) set.replicas.seen(this.replica, lastSeen);
     this.set = undefined;
     await this.presigned.settle();
+    await this.unwatch?.();
+    this.unwatch = undefined;
     try {
       if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
       if (!this.dryRun) await withWriteLock(set, () => compactLog(set));

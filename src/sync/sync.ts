@@ -81,25 +81,10 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     }
     release = set.lock("sync");
     set.cleanTemp();
-    const config = readConfig(replicaRoot);
-    const resolve: ResolveOptions = {
-      rules: parseRules(opts.policies ?? [], configRules(config, opts.mirror ? "client" : "both")),
-      owner: opts.owner,
-      keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
-    };
-    const replicaEmpty = treeIsEmpty(replicaRoot);
-    const replicaSynced = set.meta("holder_replica") !== "";
-    const guard: EmptyGuard | undefined = opts.force ? undefined : { source: opts.replicaIsSrc ? "replica" : "holder", mirror: opts.mirror, replicaEmpty, replicaSynced };
-    const request: AttachRequest = {
-      replica: set.replicaId,
-      filesetId: set.filesetId === "" ? null : set.filesetId,
-      expectHolder: replicaSynced,
-      scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
-      dryRun: opts.dryRun,
-      lastSeen: Number(set.meta("last_seen")),
-      where: `${os.hostname()}:${set.root}`,
-      ...(guard ? { guard } : {}),
-    };
+    const resolve = resolveOptions(replicaRoot, opts);
+    const request = attachRequest(set, opts);
+    const { guard } = request;
+    const replicaEmpty = guard?.replicaEmpty ?? false;
     const attaching = connected.then((peer) => peer.attach(request));
     attaching.catch(() => undefined);
     if (opts.dryRun) set.db.exec("BEGIN");
@@ -151,23 +136,8 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       const updates = await peer.updates(Number(set.meta("last_seen")), 1_000_000);
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
-    } else if (opts.mirror && opts.replicaIsSrc) {
-      // SRC is a replica: its state is pushed over the holder's
-      const settling = await reintegrateResolving(set, peer, report, resolve);
-      await mirrorRevert(set, peer, report, opts.owner);
-      await restoreFromHolder(set, peer, report, settling, opts.owner, true);
     } else {
-      // two-way, or a mirror kept by its holder (SRC holds): this replica's own changes are reverted
-      const adopted = opts.mirror && joining ? await adoptIdentical(set, peer) : new Set<string>();
-      const settling = opts.mirror ? await revertLocalChanges(set, peer, report) : await reintegrateResolving(set, peer, report, resolve);
-      for (const fid of adopted) settling.add(fid);
-      for (const fid of unapplied(set)) settling.add(fid);
-      await restoreFromHolder(set, peer, report, settling, opts.owner, false);
-      if (!(await applyUpdates(set, peer, report, opts.owner, settling))) {
-        set.setMeta("last_seen", String(await revalidate(set, peer, report, opts.owner)));
-        await applyUpdates(set, peer, report, opts.owner, settling);
-      }
-      await restoreFromHolder(set, peer, report, settling, opts.owner, true);
+      await exchange(set, peer, report, opts, resolve, joining);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;
@@ -180,6 +150,62 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     set?.close();
     if (created && !attached && set !== undefined) fs.rmSync(path.join(replicaRoot, META_DIR), { recursive: true, force: true });
   }
+}
+
+/** The replica's `attach` request: who it is, where, how far it got, and the empty-source guard's facts. */
+export function attachRequest(set: FileSet, opts: SyncOptions): AttachRequest {
+  const replicaSynced = set.meta("holder_replica") !== "";
+  const guard: EmptyGuard | undefined = opts.force
+    ? undefined
+    : { source: opts.replicaIsSrc ? "replica" : "holder", mirror: opts.mirror, replicaEmpty: treeIsEmpty(set.root), replicaSynced };
+  return {
+    replica: set.replicaId,
+    filesetId: set.filesetId === "" ? null : set.filesetId,
+    expectHolder: replicaSynced,
+    scan: { scan: true, maxDeleteFraction: opts.maxDeleteFraction, force: opts.force },
+    dryRun: opts.dryRun,
+    lastSeen: Number(set.meta("last_seen")),
+    where: `${os.hostname()}:${set.root}`,
+    ...(guard ? { guard } : {}),
+  };
+}
+
+/**
+ * One exchange with an attached holder (what every sync does after its scans, and a live replica
+ * after each batch of changes or notification): the replica's CML goes to the holder — reintegrated
+ * with its conflicts settled by policy, or, for a mirror its holder keeps, reverted — and the
+ * holder's log comes back (update notification, or revalidation when the log was compacted).
+ * `joining`: the replica has just joined this holder.
+ */
+export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean): Promise<void> {
+  if (opts.mirror && opts.replicaIsSrc) {
+    // SRC is a replica: its state is pushed over the holder's
+    const settling = await reintegrateResolving(set, peer, report, resolve);
+    await mirrorRevert(set, peer, report, opts.owner);
+    await restoreFromHolder(set, peer, report, settling, opts.owner, true);
+    return;
+  }
+  // two-way, or a mirror kept by its holder (SRC holds): this replica's own changes are reverted
+  const adopted = opts.mirror && joining ? await adoptIdentical(set, peer) : new Set<string>();
+  const settling = opts.mirror ? await revertLocalChanges(set, peer, report) : await reintegrateResolving(set, peer, report, resolve);
+  for (const fid of adopted) settling.add(fid);
+  for (const fid of unapplied(set)) settling.add(fid);
+  await restoreFromHolder(set, peer, report, settling, opts.owner, false);
+  if (!(await applyUpdates(set, peer, report, opts.owner, settling))) {
+    set.setMeta("last_seen", String(await revalidate(set, peer, report, opts.owner)));
+    await applyUpdates(set, peer, report, opts.owner, settling);
+  }
+  await restoreFromHolder(set, peer, report, settling, opts.owner, true);
+}
+
+/** The conflict settlement options of a replica: `--policy` over its config over the mode's default. */
+export function resolveOptions(root: string, opts: SyncOptions): ResolveOptions {
+  const config = readConfig(root);
+  return {
+    rules: parseRules(opts.policies ?? [], configRules(config, opts.mirror ? "client" : "both")),
+    owner: opts.owner,
+    keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
+  };
 }
 
 /**

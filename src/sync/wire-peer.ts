@@ -9,7 +9,7 @@ import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord } from "../journal/records.js";
 import { Connection, type Handler } from "../ssh/connection.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
-import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
+import { Messages, Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { requestContent, sendContent } from "./content-wire.js";
 import type { ContentStream } from "./transfer.js";
 
@@ -110,6 +110,23 @@ export class WirePeer implements HolderPeer {
 
   async presign(fids: string[]): Promise<void> {
     check(Replies.presign, await this.conn.call({ op: "presign", fids }), "presign reply");
+  }
+
+  async watch(onVolume: (volume: number) => void): Promise<void> {
+    this.conn.onMessage((h) => {
+      if (h.op !== "volume") return;
+      try {
+        onVolume(check(Messages.volume, h, "volume message").volume);
+      } catch (err) {
+        this.conn.fail(err as Error);
+      }
+    });
+    check(Replies.watch, await this.conn.call({ op: "watch" }), "watch reply");
+  }
+
+  /** Resolves when the connection has ended (the holder went away, or this side closed). */
+  get ended(): Promise<Error | undefined> {
+    return this.conn.closed;
   }
 
   async close(lastSeen?: number): Promise<void> {

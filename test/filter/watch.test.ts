@@ -47,3 +47,32 @@ it("journals observed creates, writes, renames and deletes as the filter would",
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+it("journals what the events named, not the whole tree: one change in a big tree examines its directory only", async () => {
+  const root = tempDir("imz-watch-");
+  for (let d = 0; d < 20; d++) {
+    fs.mkdirSync(path.join(root, `d${d}`));
+    for (let f = 0; f < 100; f++) fs.writeFileSync(path.join(root, `d${d}/f${f}`), `${d}/${f}`);
+  }
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  const scans: Array<{ records: number; examined: number }> = [];
+  const w = await watchFileSet(set, { onScan: (r) => scans.push(r) });
+  try {
+    assert.ok(scans[0]!.examined >= 2020, "the first scan walks the whole tree");
+    set.db.exec("DELETE FROM cml");
+    fs.writeFileSync(path.join(root, "d7/f3"), "changed");
+    fs.mkdirSync(path.join(root, "d7/new"));
+    fs.writeFileSync(path.join(root, "d7/new/inside"), "x");
+    await until(() => set.cml.all().some((r) => r.op === "create"), "the create");
+    await w.idle();
+    const after = scans.slice(1);
+    const examined = after.reduce((n, r) => n + r.examined, 0);
+    assert.ok(examined <= 2 * 102, `only d7 and what is new in it were examined (${examined} objects)`);
+    assert.deepEqual(set.cml.all().map((r) => r.op).filter((op) => op !== "setattr").sort(), ["close", "create", "mkdir"]);
+    assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
+  } finally {
+    await w.close();
+    set.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
