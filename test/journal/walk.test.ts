@@ -243,6 +243,53 @@ describe("native directory walk", () => {
     }
   });
 
+  it("with .intermezzoignore patterns, a known directory that became ignored is not entered (no whole-directory shortcut)", async () => {
+    const root = tempDir("imz-walk-");
+    try {
+      fs.mkdirSync(path.join(root, "sub/build"), { recursive: true });
+      fs.writeFileSync(path.join(root, "sub/build/a"), "one");
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        const before = set.cml.count();
+        fs.writeFileSync(path.join(root, ".intermezzoignore"), "build/\n");
+        fs.writeFileSync(path.join(root, "sub/build/a"), "changed, and ignored now");
+        const report = await scan(set);
+        const ops = set.cml.all().slice(before).map((r) => ("name" in r ? `${r.op} ${r.name}` : `${r.op} ${r.fid}`));
+        assert.deepEqual(ops, ["create .intermezzoignore", "setattr root"], "the root's mtime moved; nothing under build/");
+        assert.equal(report.examined, 2, ".intermezzoignore and sub");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a row without a local inode still counts in its directory's whole text: its file, gone, is an unlink", async () => {
+    const root = tempDir("imz-walk-");
+    try {
+      fs.mkdirSync(path.join(root, "d"));
+      for (const n of ["a", "b"]) fs.writeFileSync(path.join(root, "d", n), n);
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        const d = set.fsdb.childFid("root", "d")!;
+        set.db.prepare(`UPDATE objects SET ino = NULL WHERE parent = ? AND name = 'b'`).run(d);
+        const mtime = fs.lstatSync(path.join(root, "d"), { bigint: true }).mtimeNs;
+        fs.rmSync(path.join(root, "d/b"));
+        utimensatSync(path.join(root, "d"), mtime, mtime, true); // d's own print unchanged
+        const before = set.cml.count();
+        await scan(set);
+        assert.deepEqual(set.cml.all().slice(before).map((r) => ("name" in r ? `${r.op} ${r.name}` : r.op)), ["unlink b"]);
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   const cases: Array<{ name: string; change: (f: string) => void; expect: string[] }> = [
     { name: "owner", change: (f) => fs.chownSync(f, 65534, 65534), expect: ["setattr gid,uid"] },
     { name: "mode", change: (f) => fs.chmodSync(f, 0o640), expect: ["setattr mode"] },
