@@ -61,14 +61,24 @@ function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number | und
 const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-/** Median wall time of `node -e 0` and of `intermezzo-sync --help`, measured in alternating pairs. */
+/** Median wall time of `node -e 0` and of `intermezzo-sync --help`, in pairs (each first in half of them). */
 function startup(): { node: number; help: number; ratio: number } {
   const node: number[] = [];
   const help: number[] = [];
   const ratios: number[] = [];
+  const nodeRun = (): number => time(() => execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" }));
+  const helpRun = (): number => time(() => execFileSync(process.execPath, [SYNC, "--help"], { stdio: "ignore" }));
   for (let i = 0; i < STARTUP_PAIRS; i++) {
-    const a = time(() => execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" }));
-    const b = time(() => execFileSync(process.execPath, [SYNC, "--help"], { stdio: "ignore" }));
+    // the first of two back-to-back runs tends to be the slower: alternate which goes first
+    let a: number;
+    let b: number;
+    if (i % 2 === 0) {
+      a = nodeRun();
+      b = helpRun();
+    } else {
+      b = helpRun();
+      a = nodeRun();
+    }
     node.push(a);
     help.push(b);
     ratios.push(b / a);
