@@ -22,7 +22,7 @@ import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../jour
 import { Journal } from "../journal/journal.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
-import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, sameInode, typeOf, type Problem } from "./object-stat.js";
+import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
 import { Resolver, sameSymlinkTarget } from "./scan-resolve.js";
 import { walkDir, type DirListing } from "./walk.js";
 
@@ -221,7 +221,7 @@ async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, k
     if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
     return;
   }
-  const subdirFid = resolver.found({ parent: dir.fid, name, rel, type, st, fid: "" });
+  const subdirFid = resolver.found({ parent: dir.fid, name, rel, type, st: entryStat(st), fid: "" });
   if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
 }
 
@@ -251,7 +251,7 @@ function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: stri
  * With `force` the content is hashed even when size and mtime did not move (a filter that saw writes).
  * A placeholder (no `HAS_DATA`) is never journaled as content (see `settlePlaceholder`).
  */
-export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, force = false): Promise<void> {
+export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
   if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
     if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
@@ -284,7 +284,7 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
  * short before its flag was set) and the object gets `HAS_DATA`; otherwise it was written outside
  * the mount, and that is a per-path problem (`NO_DATA`), nothing journaled.
  */
-function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, hash: string): void {
+function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: string, hash: string): void {
   if (hash === obj.hash) {
     ctx.set.fsdb.put({ ...obj, ...localFields(st), flags: obj.flags | HAS_DATA });
     return;
@@ -297,7 +297,7 @@ function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, 
 }
 
 /** Journals a known object's attribute changes (setattr), or silently refreshes its local inode fields. */
-export function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
+export function recordAttrs(ctx: ScanContext, obj: FsObject, st: EntryStat): void {
   const attrs = changedAttrs(obj, st);
   if (isEmptyAttrs(attrs)) {
     if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), st.ctimeNs.toString());
