@@ -16,7 +16,11 @@
  * tool built on librsync. rsync is also run with `--fsync` into a third tree: intermezzo makes every
  * file durable before it replaces anything, rsync by default leaves the writes to the page cache.
  *
- *   npx tsc -p tsconfig.build.json && node --import tsx bench/delta-sync.ts
+ * With `--runs=N` the whole sequence runs N times on fresh trees and each cell is the median; with
+ * `--baseline=FILE` another build's `intermezzo-sync` (say, the code before a change, built
+ * elsewhere) syncs a third twin in the same runs, for a before/after comparison at the same load.
+ *
+ *   npm run build && node --import tsx bench/delta-sync.ts [--runs=N] [--baseline=/path/to/bin/intermezzo-sync]
  */
 import { execFileSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -50,8 +54,8 @@ function timed(fn: () => number): Run {
   return { seconds: Number(process.hrtime.bigint() - t) / 1e9, cpu: childrenCpu() - c, wire };
 }
 
-function intermezzo(src: string, dest: string, extra: string[] = []): number {
-  const out = execFileSync(process.execPath, [SYNC, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
+function intermezzo(src: string, dest: string, extra: string[] = [], bin = SYNC): number {
+  const out = execFileSync(process.execPath, [bin, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
   const report = JSON.parse(out.trim().split("\n").at(-1)!) as { wire: { sent: number; received: number } };
   return report.wire.sent + report.wire.received;
 }
@@ -93,63 +97,106 @@ function scatter(file: string, count: number, n: number): void {
   }
 }
 
-const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-dsync-"));
-try {
-  const src = path.join(base, "src");
-  const wireSrc = path.join(base, "src-wire");
-  const imzDest = path.join(base, "imz");
-  const wireDest = path.join(base, "imz-wire");
-  const rsyncDest = path.join(base, "rsync");
-  const fsyncDest = path.join(base, "rsync-fsync");
-  for (const d of [src, wireSrc, imzDest, wireDest, rsyncDest, fsyncDest]) fs.mkdirSync(d);
-  const file = path.join(src, "big.bin");
-  const fd = fs.openSync(file, "w");
-  for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
-  fs.closeSync(fd);
-  const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-  const rows: Array<[string, Run, Run, Run, Run, Run | undefined]> = [];
-  const old = path.join(base, "old.bin");
-  const round = (name: string, edit?: () => void): void => {
-    if (edit) {
-      fs.copyFileSync(file, old);
-      edit();
+/** One pass of the four steps on fresh trees: a row per step. */
+function pass(): Row[] {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-dsync-"));
+  try {
+    const src = path.join(base, "src");
+    const wireSrc = path.join(base, "src-wire");
+    const baselineSrc = path.join(base, "src-baseline");
+    const baselineDest = path.join(base, "imz-baseline");
+    const imzDest = path.join(base, "imz");
+    const wireDest = path.join(base, "imz-wire");
+    const rsyncDest = path.join(base, "rsync");
+    const fsyncDest = path.join(base, "rsync-fsync");
+    for (const d of [src, wireSrc, imzDest, wireDest, rsyncDest, fsyncDest, baselineSrc, baselineDest]) fs.mkdirSync(d);
+    const file = path.join(src, "big.bin");
+    const fd = fs.openSync(file, "w");
+    for (let off = 0; off < SIZE; off += 8 << 20) fs.writeSync(fd, randomFillSync(Buffer.alloc(8 << 20)));
+    fs.closeSync(fd);
+    const rows: Row[] = [];
+    const old = path.join(base, "old.bin");
+    const round = (name: string, edit?: () => void): void => {
+      if (edit) {
+        fs.copyFileSync(file, old);
+        edit();
+      }
+      fs.copyFileSync(file, path.join(wireSrc, "big.bin")); // the twins (rewritten in place, as the edits are)
+      if (BASELINE) fs.copyFileSync(file, path.join(baselineSrc, "big.bin"));
+      execFileSync("sync");
+      const before = BASELINE ? timed(() => intermezzo(baselineSrc, baselineDest, [], BASELINE)) : undefined;
+      execFileSync("sync");
+      const ours = timed(() => intermezzo(src, imzDest));
+      const wire = timed(() => intermezzo(wireSrc, wireDest, ["--transport", "stdio"]));
+      const theirs = timed(() => rsync(src, rsyncDest));
+      execFileSync("sync");
+      const durable = timed(() => rsync(src, fsyncDest, ["--fsync"]));
+      rows.push([name, ours, wire, theirs, durable, edit ? rdiffFloor(old, file, base) : undefined, before]);
+    };
+    round("first copy (256 MiB)");
+    round("(a) one 1 KiB insert in the middle", () => insertMiddle(file, 1024));
+    round("(b) 64 scattered 41 KiB edits", () => scatter(file, 64, 41 << 10));
+    round("(c) 2,621 scattered 1 KiB edits", () => scatter(file, 2621, 1 << 10));
+    for (const d of [imzDest, wireDest, rsyncDest, fsyncDest, ...(BASELINE ? [baselineDest] : [])]) {
+      if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
     }
-    fs.copyFileSync(file, path.join(wireSrc, "big.bin")); // the twin (rewritten in place, as the edits are)
-    execFileSync("sync");
-    const ours = timed(() => intermezzo(src, imzDest));
-    const wire = timed(() => intermezzo(wireSrc, wireDest, ["--transport", "stdio"]));
-    const theirs = timed(() => rsync(src, rsyncDest));
-    execFileSync("sync");
-    const durable = timed(() => rsync(src, fsyncDest, ["--fsync"]));
-    rows.push([name, ours, wire, theirs, durable, edit ? rdiffFloor(old, file, base) : undefined]);
+    return rows;
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+type Row = [string, Run, Run, Run, Run, Run | undefined, Run | undefined];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** The run whose every field is the median of the runs' (wire bytes are the same in every run). */
+function medianRun(runs: Run[]): Run {
+  return { seconds: median(runs.map((r) => r.seconds)), cpu: median(runs.map((r) => r.cpu)), wire: median(runs.map((r) => r.wire)) };
+}
+
+function option(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+const RUNS = Number(option("runs") ?? 1);
+/** Another build's `intermezzo-sync` (e.g. the code before a change), timed in the same runs. */
+const BASELINE = option("baseline");
+const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
+const passes = Array.from({ length: RUNS }, () => pass());
+const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
+console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`}, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
+console.log(`| case | intermezzo-sync time | intermezzo-sync --transport stdio time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire | rdiff signature + delta time (CPU) |${BASELINE ? " baseline time (CPU) |" : ""}`);
+console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${BASELINE ? "---:|" : ""}`);
+const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
+const rows = passes[0]!.map((row, i): Row => {
+  const col = (k: 1 | 2 | 3 | 4): Run => medianRun(passes.map((p) => p[i]![k]));
+  const some = (k: 5 | 6): Run | undefined => {
+    const runs = passes.map((p) => p[i]![k]).filter((f): f is Run => f !== undefined);
+    return runs.length > 0 ? medianRun(runs) : undefined;
   };
-  round("first copy (256 MiB)");
-  round("(a) one 1 KiB insert in the middle", () => insertMiddle(file, 1024));
-  round("(b) 64 scattered 41 KiB edits", () => scatter(file, 64, 41 << 10));
-  round("(c) 2,621 scattered 1 KiB edits", () => scatter(file, 2621, 1 << 10));
-  for (const d of [imzDest, wireDest, rsyncDest, fsyncDest]) {
-    if (!fs.readFileSync(path.join(d, "big.bin")).equals(fs.readFileSync(file))) throw new Error(`${d} differs from the source`);
-  }
-  const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-  console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-  console.log("| case | intermezzo-sync time | intermezzo-sync --transport stdio time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire | rdiff signature + delta time (CPU) |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-  const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;
-  for (const [name, a, w, b, d, floor] of rows) {
-    const cells = [
-      `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
-      `${w.seconds.toFixed(2)} s (${ratio(w.seconds, b.seconds)})`,
-      `${b.seconds.toFixed(2)} s`,
-      `${d.seconds.toFixed(2)} s`,
-      `${a.cpu.toFixed(2)} s (${ratio(a.cpu, b.cpu)})`,
-      `${b.cpu.toFixed(2)} s`,
-      `${mb(w.wire)} (${((100 * w.wire) / b.wire).toFixed(0)}%)`,
-      mb(b.wire),
-      floor ? `${floor.seconds.toFixed(2)} s (${floor.cpu.toFixed(2)} s)` : "—",
-    ];
-    console.log(`| ${name} | ${cells.join(" | ")} |`);
-  }
-} finally {
-  fs.rmSync(base, { recursive: true, force: true });
+  return [row[0], col(1), col(2), col(3), col(4), some(5), some(6)];
+});
+for (const [name, a, w, b, d, floor, before] of rows) {
+  const cells = [
+    `${a.seconds.toFixed(2)} s (${ratio(a.seconds, b.seconds)})`,
+    `${w.seconds.toFixed(2)} s (${ratio(w.seconds, b.seconds)})`,
+    `${b.seconds.toFixed(2)} s`,
+    `${d.seconds.toFixed(2)} s`,
+    `${a.cpu.toFixed(2)} s (${ratio(a.cpu, b.cpu)})`,
+    `${b.cpu.toFixed(2)} s`,
+    `${mb(w.wire)} (${((100 * w.wire) / b.wire).toFixed(0)}%)`,
+    mb(b.wire),
+    floor ? `${floor.seconds.toFixed(2)} s (${floor.cpu.toFixed(2)} s)` : "—",
+    ...(before ? [`${before.seconds.toFixed(2)} s (${before.cpu.toFixed(2)} s)`] : []),
+  ];
+  console.log(`| ${name} | ${cells.join(" | ")} |`);
+}
+if (RUNS > 1) {
+  console.log(`\nEach run's wall times, intermezzo-sync / rsync --no-whole-file${BASELINE ? " / baseline" : ""}:`);
+  const cell = (r: Row): string => [r[1], r[3], ...(r[6] ? [r[6]] : [])].map((x) => x.seconds.toFixed(2)).join(" / ");
+  for (const [i, row] of passes[0]!.entries()) console.log(`  ${row[0]}: ${passes.map((p) => `${cell(p[i]!)} s`).join(", ")}`);
 }

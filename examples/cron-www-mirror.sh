@@ -34,6 +34,10 @@ wait
 # The pull form, from each web host's own crontab instead (the master still holds):
 #   */5 * * * * intermezzo-sync --mirror master:/srv/www-master /srv/www
 #
+# Live instead of every 5 minutes: on each web host, a service keeps the mirror attached; an edit on
+# the master is pushed within milliseconds, a stray edit on the host is reverted as it is made:
+#   intermezzo-sync --mirror --watch master:/srv/www-master /srv/www
+#
 # Two-way instead, where the web hosts may publish too and the master's copy wins a conflict,
 # except logs, where the newer one does (--holder src: the master holds this new file set):
 #   intermezzo-sync --holder src --policy server --policy '*.log=newer' "$MASTER" web1:/srv/www

@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import { ImzError } from "../errors.js";
 import { FileSet } from "../journal/fileset.js";
 import { serveConnection } from "../sync/serve.js";
@@ -46,6 +47,8 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
     if (k.created) process.stderr.write(`intermezzo: created host key ${o.hostKey} (${k.fingerprint})\n`);
   }
   const byName = new Map(dirs.map((d) => [nameOf(path.resolve(d)), path.resolve(d)]));
+  // every connection served, until it ends: a shutdown ends them and waits for their file sets to close
+  const active = new Map<Duplex, Promise<unknown>>();
   const listener = createLentoListener({
     host,
     port,
@@ -54,10 +57,12 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
     log: (line) => process.stderr.write(`intermezzo: ${line}\n`),
     handler: (fileset, _user, stream) => {
       const root = byName.get(fileset);
-      void serveConnection(stream, stream, () => {
+      const served = serveConnection(stream, stream, () => {
         if (!root) throw new ImzError("NOT_A_FILESET", `this server does not serve '${fileset}'`, { hint: `served: ${[...byName.keys()].join(", ")}` });
         return root;
       }, { owner: o.owner });
+      active.set(stream, served);
+      void served.finally(() => active.delete(stream));
     },
   });
   const addr = await listener.start();
@@ -67,7 +72,14 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  await listener.close();
+  // A clean shutdown: stop accepting, tell every client (SSH disconnect), end each connection's
+  // stream so its file set is closed (a reintegration in flight is not acknowledged; its replica
+  // sends it again), and wait for them — bounded, a stuck peer does not keep the server up.
+  process.stderr.write(`intermezzo: shutting down (${active.size} connection(s))\n`);
+  const bounded = (p: Promise<unknown>, ms: number): Promise<unknown> => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
+  await bounded(listener.close(), 3000);
+  for (const stream of active.keys()) stream.destroy(new ImzError("CONNECTION_LOST", "the server is shutting down"));
+  await bounded(Promise.allSettled(active.values()), 10_000);
 }
 
 /** Registers `serve`. */

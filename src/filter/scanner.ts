@@ -38,6 +38,11 @@ export interface ScanOptions {
    */
   onContentChange?: (fid: string, size: number) => void;
   /**
+   * Known files of at least this size whose size or mtime moved are journaled with their content
+   * hash unknown (""), not hashed: a sync's delta reads them anyway and hashes them then.
+   */
+  hashAtSendFrom?: number;
+  /**
    * Only these directories (relative paths; `""` is the root), each compared alone — its known
    * subdirectories are not entered, new ones are walked whole: what a watcher's events named.
    * Default: the whole tree.
@@ -63,6 +68,7 @@ export interface ScanContext {
   journal: Journal;
   report: ScanReport;
   onContentChange?: ScanOptions["onContentChange"];
+  hashAtSendFrom?: number;
 }
 
 /**
@@ -107,6 +113,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     journal: new Journal(set),
     report: { records: 0, examined: 0, hashedBytes: 0, problems: [] },
     onContentChange: opts.onContentChange,
+    hashAtSendFrom: opts.hashAtSendFrom,
   };
   const whole = opts.dirs === undefined;
   const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
@@ -255,16 +262,17 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntrySt
   if (obj.type === "d") return;
   if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
     if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
-    let hash: string;
+    const atSend = !force && !isPlaceholder(obj) && Number(st.size) >= (ctx.hashAtSendFrom ?? Infinity);
+    let hash = "";
     try {
-      hash = await hashFile(path.join(ctx.set.root, rel));
+      if (!atSend) hash = await hashFile(path.join(ctx.set.root, rel));
     } catch (err) {
       problem(ctx, rel, err);
       return;
     }
-    ctx.report.hashedBytes += Number(st.size);
+    if (!atSend) ctx.report.hashedBytes += Number(st.size);
     if (isPlaceholder(obj)) return settlePlaceholder(ctx, obj, st, rel, hash);
-    if (hash !== obj.hash) {
+    if (atSend || hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
       const { size, mtimeNs, ino, ctimeNs } = localFields(st);
       // Only what the close carries: a mode or owner changed as well is left for recordAttrs to see.

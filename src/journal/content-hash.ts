@@ -52,3 +52,9 @@ export async function hashFile(file: string): Promise<string> {
     fs.closeSync(fd);
   }
 }
+
+/** Content hash and length of the whole file open at `fd` (from offset 0, pread on a worker thread; `file` names it in errors). */
+export async function hashOpenFile(fd: number, file: string): Promise<{ hash: string; bytes: number }> {
+  const { digest, bytes } = await hashFd(fd, file);
+  return { hash: hex(digest), bytes };
+}

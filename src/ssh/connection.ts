@@ -93,6 +93,9 @@ export class Connection {
     input.on("data", (chunk: Buffer) => this.onBytes(chunk));
     input.on("end", () => this.onEnd());
     input.on("error", (err) => this.fail(lost(err)));
+    // A stream destroyed without an end or an error (an SSH channel closed without EOF) is a cut too:
+    // without this the connection, and the file set it serves, would wait forever.
+    input.on("close", () => this.fail(new ImzError("CONNECTION_LOST", "the connection was closed", { hint: "rerun to continue; the journal keeps what was not acknowledged" })));
     output.on("error", (err) => this.fail(lost(err)));
   }
 

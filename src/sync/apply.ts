@@ -18,6 +18,7 @@ import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { DELTA_MIN } from "./delta-transfer.js";
 import { Holding } from "./holding.js";
+import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { setMtime } from "./times.js";
 
@@ -27,6 +28,8 @@ export interface StagedContent {
   content: Content;
   /** Durability ticket from {@link Holding.stagedTicket}. */
   ticket: number;
+  /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
+  signature?: Promise<Buffer | undefined>;
 }
 
 /** Options of {@link Applier}. */
@@ -38,6 +41,7 @@ export interface ApplyOptions {
 /** Applies records to one file set's holding location. */
 export class Applier {
   readonly holding: Holding;
+  private readonly signatures: SignatureKeeper;
   private readonly touchedDirs = new Set<string>();
   /** When set, versions this apply destroys are kept under `.intermezzo/conflicts/` first. */
   private keepReason: string | undefined;
@@ -47,6 +51,7 @@ export class Applier {
     private readonly opts: ApplyOptions,
   ) {
     this.holding = new Holding(set);
+    this.signatures = new SignatureKeeper(set);
   }
 
   /**
@@ -67,6 +72,7 @@ export class Applier {
         const temp = data?.temp ?? this.emptyTemp();
         this.setAttrs(temp, "f", rec.attrs, data?.content.mtimeNs);
         h.install(temp, dest, false);
+        if (data) this.signatures.installed(rec.fid, 0, data);
         this.touchDir(rec.parent);
         const fields = { hash: data?.content.hash ?? EMPTY_HASH, flags: placeholder ? HAS_ATTR : HAS_DATA | HAS_ATTR };
         return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, fields));
@@ -106,6 +112,7 @@ export class Applier {
           this.keep(o, p);
           if (o.type === "f" && o.size >= DELTA_MIN) h.retire(p, o.parent!, o.name);
           else fs.unlinkSync(p);
+          if (o.type === "f") this.signatures.installed(rec.fid, o.size);
         } else {
           fs.rmdirSync(p);
           h.forget();
@@ -150,6 +157,7 @@ export class Applier {
     this.holding.dropRetired();
     await this.holding.syncDirs();
     this.set.commitGroup();
+    await this.signatures.commit();
   }
 
   private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
@@ -189,6 +197,7 @@ export class Applier {
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
     this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
     this.holding.install(staged.temp, p, true);
+    this.signatures.installed(rec.fid, o.size, staged);
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
     this.touchDir(o.parent!);
     for (const l of links) {

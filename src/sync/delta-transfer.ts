@@ -10,14 +10,15 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { digestHex, hashFile, newContentHasher } from "../journal/content-hash.js";
+import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { deltaStream, loadSignature, patchFile, signatureOfFile } from "./delta/index.js";
-import { readReused } from "./delta/job.js";
+import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
+import { keptSignature } from "./kept-signatures.js";
 import type { Presigned } from "./presign.js";
+import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
 import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
 
 /**
@@ -25,6 +26,14 @@ import { describedStream, recordedHash, stageContent, type ContentStream } from 
  * a signature, a delta job and a patch job.
  */
 export const DELTA_MIN = 64 << 10;
+
+/**
+ * A sync's scan of the replica leaves changed files from this size on unhashed (content hash "" in
+ * the record): the delta that sends them reads them anyway and hashes them beside its jobs
+ * (`readDelta`). The holder's scan at attach still hashes: it runs under the holder's write lock,
+ * and a hash learned later would be written outside it, beside other replicas' writers.
+ */
+export const HASH_AT_SEND_MIN = DELTA_SPLIT_MIN;
 
 /** Largest signature accepted from a peer (a 1 TiB basis at the 128 KiB block cap needs about 150 MiB; 64 MiB covers 400 GiB). */
 export const MAX_SIGNATURE = 64 << 20;
@@ -81,7 +90,9 @@ export interface ReceiveOptions {
  * a local copy when a file with the expected hash exists, else a delta against a basis — the
  * receiver's current version of the object, else the file at the place a created object goes —
  * or whole data for small or new files. Always hash-checked; one whole-file retry on
- * `HASH_MISMATCH` or an `RS_*` error.
+ * `HASH_MISMATCH` or an `RS_*` error. The basis's signature is the one kept with its version when
+ * there is one (`kept-signatures.ts`), else one made ahead, else made now; large content gets its
+ * own signature, for the next delta against it (`version-signature.ts`).
  *
  * The basis is opened before anything is awaited: an earlier record of the same batch (the unlink
  * of a safe save) may remove it while this transfer waits, and an open file stays readable.
@@ -92,55 +103,72 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     const copy = want.expected && (await copyLocal(holding, want.expected));
     if (copy) return copy;
     // an unreadable basis is no basis
-    const signature = basis === undefined ? undefined : await signBasis(basis, opts.presigned).catch(() => undefined);
-    if (basis === undefined || signature === undefined) return await stageContent(holding, request());
+    const signature = basis === undefined ? undefined : await signBasis(holding, basis, opts.presigned).catch(() => undefined);
+    if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
     opts.onSignature?.(signature.length);
     try {
-      return await stageDelta(holding, basis, request(signature));
+      return await stageDelta(holding, basis.fd, request(signature), patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
-      return await stageContent(holding, request());
+      return await stageWhole(holding, want, request());
     }
   } finally {
-    if (basis !== undefined) fs.closeSync(basis);
+    if (basis !== undefined) fs.closeSync(basis.fd);
   }
 }
 
 /**
  * Signs ahead, in the background, the basis a transfer of object `fid`'s new content would use
- * (its current version here; see {@link receiveContent}).
+ * (its current version here; see {@link receiveContent}), unless a signature is kept with it.
  */
 export function presignBasis(holding: Holding, fid: string, presigned: Presigned): void {
   const basis = openBasis(holding, { fid });
-  if (basis !== undefined) presigned.sign(basis);
+  if (basis === undefined) return;
+  if (basis.fid !== undefined && keptSignature(holding.set, basis.fid, basis.fd, SIGNATURE_OPTIONS) !== undefined) fs.closeSync(basis.fd);
+  else presigned.sign(basis.fd);
 }
 
-/** The signature of the open basis: the one made ahead for this very version, else made now. */
-async function signBasis(basis: number, presigned?: Presigned): Promise<Buffer> {
-  return (await presigned?.take(basis)) ?? signatureOfFile(basis, SIGNATURE_OPTIONS);
+/** The signature of the open basis: the one kept with its version, else one made ahead for it, else made now. */
+async function signBasis(holding: Holding, basis: Basis, presigned?: Presigned): Promise<Buffer> {
+  const kept = basis.fid === undefined ? undefined : keptSignature(holding.set, basis.fid, basis.fd, SIGNATURE_OPTIONS);
+  return kept ?? (await presigned?.take(basis.fd)) ?? signatureOfFile(basis.fd, SIGNATURE_OPTIONS);
+}
+
+/** Whole content staged (see `stageContent`), its signature built on the way when it is large. */
+async function stageWhole(holding: Holding, want: Want, stream: ContentStream): Promise<StagedContent> {
+  const sign = builderFor(want.expected?.size, SIGNATURE_OPTIONS);
+  if (sign === undefined) return stageContent(holding, stream);
+  const staged = await stageContent(holding, { chunks: sign.through(stream.chunks), done: stream.done });
+  return { ...staged, signature: sign.signature };
+}
+
+/** An open basis file, and the object whose current version it is (none for a retired file). */
+interface Basis {
+  fd: number;
+  fid?: string;
 }
 
 /**
- * The basis for `want`, opened (a file descriptor), when a delta against it is worth a signature:
+ * The basis for `want`, opened, when a delta against it is worth a signature:
  * the receiver's current version of the object, else the file at the created object's place, or
  * the one retired from there earlier in the batch.
  */
-function openBasis(holding: Holding, want: Want): number | undefined {
+function openBasis(holding: Holding, want: Want): Basis | undefined {
   if (want.expected && want.expected.size < DELTA_MIN) return undefined;
   const fsdb = holding.set.fsdb;
   const usable = (o: FsObject | undefined): o is FsObject => o?.type === "f" && o.size >= DELTA_MIN && !isPlaceholder(o);
-  const paths = function* (): Generator<string> {
+  const candidates = function* (): Generator<{ file: string; fid?: string }> {
     const current = fsdb.get(want.fid);
-    if (usable(current)) yield holding.pathOf(current.fid);
+    if (usable(current)) yield { file: holding.pathOf(current.fid), fid: current.fid };
     if (want.place === undefined) return;
     const there = fsdb.child(want.place.parent, want.place.name);
-    if (usable(there)) yield holding.pathOf(there.fid);
+    if (usable(there)) yield { file: holding.pathOf(there.fid), fid: there.fid };
     const retired = holding.retiredAt(want.place.parent, want.place.name);
-    if (retired !== undefined) yield retired;
+    if (retired !== undefined) yield { file: retired };
   };
   try {
-    for (const file of paths()) return fs.openSync(file, "r");
+    for (const c of candidates()) return { fd: fs.openSync(c.file, "r"), fid: c.fid };
   } catch {
     // a missing or unsafe path: no basis, the transfer reports the real problem
   }
@@ -149,16 +177,18 @@ function openBasis(holding: Holding, want: Want): number | undefined {
 
 /**
  * A local file already holding the expected content, copied to a temp file and checked; undefined
- * when there is none or it no longer matches.
+ * when there is none or it no longer matches. The copy takes the source's kept signature, if any.
  */
 async function copyLocal(holding: Holding, expected: Content): Promise<StagedContent | undefined> {
   const same = holding.set.fsdb.byHash(expected.hash);
   if (same?.type !== "f" || same.size !== expected.size) return undefined;
   const temp = holding.tempPath();
   try {
-    await fs.promises.copyFile(holding.pathOf(same.fid), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    const source = holding.pathOf(same.fid);
+    const signature = Promise.resolve(keptSignatureOfPath(holding, same.fid, source));
+    await fs.promises.copyFile(source, temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     await fs.promises.chmod(temp, 0o600);
-    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket() };
+    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket(), signature };
   } catch {
     // changed or gone since the scan: fall back to a transfer
   }
@@ -166,21 +196,32 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
   return undefined;
 }
 
+/** The signature kept with object `fid`'s version in the file at `file`, if its key holds. */
+function keptSignatureOfPath(holding: Holding, fid: string, file: string): Buffer | undefined {
+  const fd = fs.openSync(file, "r");
+  try {
+    return keptSignature(holding.set, fid, fd, SIGNATURE_OPTIONS);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
- * Patches `basis` with a delta stream into a temp file, checked against the sender's hash.
+ * Patches `basis` with a delta stream into a temp file, checked against the sender's hash; with
+ * `signing`, the new version's signature comes with it.
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: number, stream: ContentStream): Promise<StagedContent> {
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning): Promise<StagedContent> {
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx", 0o600);
   try {
-    const r = await patchFile(basis, stream.chunks, out);
+    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.output);
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
     if (r.hash !== content.hash || r.bytes !== content.size) {
       throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket() };
+    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.signature };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     await drain(stream);
@@ -201,31 +242,41 @@ async function drain(stream: ContentStream): Promise<void> {
 
 /**
  * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
- * of the file at `file` (object `obj` in the Fsdb). The reply's description carries the Fsdb's hash
- * when {@link recordedHash} vouches for it; else the file is hashed as the delta job reads it (on the
- * event loop, while the job works on a worker).
+ * of the file at `file` (object `obj` in the Fsdb), computed in parts, a job per core, and streamed
+ * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
+ * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
+ * (a hash cannot be split), and `learn` is given the hash with the file's status before and after. The description is settled before the delta's last chunk is sent: a
+ * patch stops reading at the delta's end command.
  */
-export function readDelta(file: string, signature: Buffer, obj?: FsObject): ContentStream {
+export function readDelta(file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
   return describedStream(async function* (settle) {
-    const loaded = await loadSignature(signature);
     const fh = await fs.promises.open(file, "r");
-    const st = await fh.stat({ bigint: true });
-    const known = recordedHash(obj, st);
-    const h = known === undefined ? newContentHasher() : undefined;
-    let size = 0;
-    // Settled as soon as the whole file is read: a patch stops reading at the delta's end command,
-    // which may leave this generator suspended at its last yield.
-    async function* counted(): AsyncGenerator<Buffer> {
-      for await (const chunk of readReused(fh)) {
-        size += chunk.length;
-        yield chunk;
+    const hashing = fh.stat({ bigint: true }).then(async (st) => {
+      const known = recordedHash(obj, st);
+      if (known !== undefined) return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash: known };
+      const { bytes, hash } = await hashOpenFile(fh.fd, file);
+      learn?.(hash, st, await fh.stat({ bigint: true }));
+      return { size: bytes, mtimeNs: st.mtimeNs.toString(), hash };
+    });
+    hashing.catch(() => undefined); // awaited below, also when the delta fails first
+    try {
+      const { size } = await fh.stat();
+      let held: Buffer | undefined;
+      for await (const chunk of deltaInParts(signature, fh, size)) {
+        if (held !== undefined) yield held;
+        held = chunk;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
+      settle(await hashing);
+      if (held !== undefined) yield held;
+    } finally {
+      await hashing.catch(() => undefined); // its read uses the descriptor
+      await fh.close();
     }
-    const tap = h === undefined ? undefined : (chunk: Uint8Array): void => void h.update(chunk);
-    for await (const chunk of deltaStream(loaded, counted(), tap)) yield chunk as Buffer;
   });
 }
+
+/** Takes a content hash a sender computed, with the file's status before and after it read it. */
+export type HashLearner = (hash: string, before: fs.BigIntStats, after: fs.BigIntStats) => void;
 
 /** Reads a peer's signature upload, refusing one over {@link MAX_SIGNATURE} with `FRAME_TOO_LARGE`. */
 export async function readSignature(data: AsyncIterable<Buffer>): Promise<Buffer> {

@@ -15,7 +15,7 @@ import { ROOT_FID, type Attrs } from "../journal/records.js";
 import { configRules, DEFAULT_KEEP_COPIES, readConfig } from "../conflict/config.js";
 import { parseRules } from "../conflict/policy.js";
 import { applyUpdates, newTally, type SyncTally } from "./client.js";
-import { DELTA_MIN } from "./delta-transfer.js";
+import { DELTA_MIN, HASH_AT_SEND_MIN } from "./delta-transfer.js";
 import { MAX_PRESIGNED } from "./presign.js";
 import { itemize } from "./itemize.js";
 import { mirrorRevert } from "./mirror.js";
@@ -96,7 +96,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
       void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign };
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
     // journals its emptiness (a scan would record every file as deleted).

@@ -9,7 +9,7 @@ import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
-import { readDelta } from "./delta-transfer.js";
+import { readDelta, type HashLearner } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 
@@ -52,15 +52,36 @@ export function describedStream(produce: (settle: (c: Content) => void) => Async
  * (which the scanner misses too) fails the check again, a per-path problem, never a wrong install.
  */
 export function recordedHash(obj: FsObject | undefined, st: fs.BigIntStats): string | undefined {
-  const same =
+  return obj?.hash !== "" && describes(obj, st) ? obj!.hash : undefined;
+}
+
+/** Whether `obj` is a file with data recorded with the size, mtime, ctime and inode of `st`. */
+function describes(obj: FsObject | undefined, st: fs.BigIntStats): boolean {
+  return (
     obj?.type === "f" &&
-    obj.hash !== "" &&
     (obj.flags & HAS_DATA) !== 0 &&
     obj.size === Number(st.size) &&
     obj.mtimeNs === st.mtimeNs.toString() &&
     obj.ctimeNs === st.ctimeNs.toString() &&
-    obj.ino === inoKey(st);
-  return same ? obj.hash : undefined;
+    obj.ino === inoKey(st)
+  );
+}
+
+/**
+ * Records in the Fsdb the content hash a sender computed for object `fid` while sending it, when
+ * the Fsdb did not know it (a large file a sync's scan left for the send to hash: only a replica's,
+ * which holds its file set's lock for the whole sync) and the file was the recorded one both before
+ * (`before`) and after (`after`) the read.
+ */
+function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIntStats, after: fs.BigIntStats): void {
+  const fsdb = holding.set.fsdb;
+  const obj = fsdb.get(fid);
+  if (obj?.hash !== "" || !describes(obj, before) || !describes(obj, after)) return;
+  try {
+    fsdb.put({ ...obj, hash });
+  } catch {
+    // only a saving (the next send hashes again): a database busy with a writer is left alone
+  }
 }
 
 /**
@@ -78,7 +99,8 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
   }
   const file = holding.pathOf(fid);
   const obj = holding.set.fsdb.get(fid);
-  if (signature !== undefined) return readDelta(file, signature, obj);
+  const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
+  if (signature !== undefined) return readDelta(file, signature, obj, learn);
   return describedStream(async function* (settle) {
     let size = 0;
     const small = smallFile(file);
@@ -101,7 +123,9 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
         size += bytesRead;
         yield b;
       }
-      settle({ size, mtimeNs: st.mtimeNs.toString(), hash: known ?? digestHex(h!) });
+      const hash = known ?? digestHex(h!);
+      if (known === undefined) learn(hash, st, await fh.stat({ bigint: true }));
+      settle({ size, mtimeNs: st.mtimeNs.toString(), hash });
     } finally {
       await fh.close();
     }

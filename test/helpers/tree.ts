@@ -52,6 +52,27 @@ export function tempDir(prefix = "imz-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** Temp directories made by `dir()`, all removed by `cleanup()` (call it in `after`). */
+export function scratchDirs(prefix: string): { dir(): string; cleanup(): void } {
+  const made: string[] = [];
+  return {
+    dir: () => {
+      const d = tempDir(prefix);
+      made.push(d);
+      return d;
+    },
+    cleanup: () => {
+      for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes `text` at `rel` below `root`, making the directories on the way. */
+export function put(root: string, rel: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), text);
+}
+
 /** Options of {@link makeVariedTree}. */
 export interface TreeOptions {
   seed?: number;

@@ -13,18 +13,11 @@ import { REPLICA_RETENTION_MS } from "../../src/journal/replicas.js";
 import { IMZ_BIN, runCli, syncJson } from "../helpers/cli.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome, type ListenerChild } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
-import { manifest, tempDir } from "../helpers/tree.js";
+import { manifest, put, scratchDirs } from "../helpers/tree.js";
 
-const dirs: string[] = [];
-function dir(): string {
-  const d = tempDir("imz-topo-");
-  dirs.push(d);
-  return d;
-}
-function write(root: string, rel: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(root, rel), text);
-}
+const scratch = scratchDirs("imz-topo-");
+const dir = scratch.dir;
+const write = put;
 function site(root: string): void {
   write(root, "index.html", "<h1>home</h1>");
   write(root, "news/today.html", "today");
@@ -61,7 +54,7 @@ describe("one holder, many replicas", () => {
   });
   after(async () => {
     await sshd?.stop();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    scratch.cleanup();
   });
   const ssh = (root: string): string => `ssh://root@127.0.0.1:${sshd.port}${root}`;
   const remoteArgs = (): string[] => ["-i", home.key, "--remote-command", REMOTE_SERVE];

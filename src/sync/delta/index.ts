@@ -5,9 +5,9 @@
 export { chooseBlockLength, chooseStrongLength, resolveSignatureOptions, signatureMagic } from "./options.js";
 export { DELTA_MAGIC, EXPECTED_CHANGES, FALSE_MATCH_BITS, MAX_BLOCK_LENGTH, MAX_STRONG_LENGTH, SIGNATURE_MAGIC } from "./options.js";
 export type { RollingSum, SignatureArgs, SignatureOptions, StrongHash } from "./options.js";
-export { loadSignature, signatureBuffer, signatureFile, signatureOfFile, signatureStream } from "./signature.js";
+export { loadSignature, signatureBuffer, signatureFile, signatureOfFile, signatureStream, SignatureBuilder } from "./signature.js";
 export type { LoadedSignature, SignatureReadable } from "./signature.js";
-export { deltaBuffer, deltaFile, deltaStream } from "./delta.js";
+export { DELTA_SPLIT_MIN, deltaBuffer, deltaFile, deltaInParts, deltaStream } from "./delta.js";
 export { patchBuffer, patchFile, patchStream } from "./patch.js";
 export type { PatchResult } from "./patch.js";
 export { setRsyncLogger, utimensat } from "./native.js";

@@ -33,15 +33,22 @@ export function patchStream(basis: number | Uint8Array, delta: ByteSource): JobR
  * a path (created or truncated, closed at the end), or an open FileHandle or file descriptor
  * (written from its current position, left open).
  * Durability (fsync, rename into place) is the caller's: write to a temp file and rename it.
+ * `through` sees the output on its way to `out` (e.g. building the new file's signature).
  */
-export async function patchFile(basisFile: string | OpenFile, delta: ByteSource, out: string | number | FileHandle): Promise<PatchResult> {
+export async function patchFile(
+  basisFile: string | OpenFile,
+  delta: ByteSource,
+  out: string | number | FileHandle,
+  through?: (output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>,
+): Promise<PatchResult> {
   const basis = typeof basisFile === "string" ? await open(basisFile, "r") : basisFile;
   try {
     const owned = typeof out === "string" ? await open(out, "w") : null;
     const target = owned ?? (out as number | FileHandle);
     try {
       const job = patchJob(typeof basis === "number" ? basis : basis.fd);
-      const output = runJob(job, delta);
+      const patched = runJob(job, delta);
+      const output = through === undefined ? patched : through(patched)[Symbol.asyncIterator]();
       const hash = newContentHasher();
       const bytes = await writeChunks(output, target, (chunk) => hash.update(chunk));
       return { bytes, hash: digestHex(hash), stats: job.stats() };

@@ -7,8 +7,8 @@ import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import { availableParallelism } from "node:os";
 import { ImzError } from "../../errors.js";
-import { loadSignatureJob, signatureJob, type NativeSignature } from "./native.js";
-import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
+import { loadSignatureJob, signatureJob, type NativeJob, type NativeSignature } from "./native.js";
+import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, step, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
 import { resolveSignatureOptions, type SignatureArgs, type SignatureOptions } from "./options.js";
 
 /** A signature stream and the arguments it was computed with. */
@@ -76,6 +76,83 @@ export async function signatureOfFile(file: string | OpenFile, options: Signatur
     if (typeof file === "string") await (handle as FileHandle).close();
   }
 }
+
+/**
+ * A signature built from content passing anyway — bytes being patched or written — by one job on a
+ * worker thread: the bytes {@link signatureStream} gives for that content with the same arguments.
+ * {@link SignatureBuilder.through} passes the content on unchanged, feeding each chunk to the job
+ * while the consumer works on the one before (one chunk in the job at a time, so a slow job slows
+ * the stream instead of queueing it); {@link SignatureBuilder.signature} settles when the stream ends.
+ */
+export class SignatureBuilder {
+  private readonly job: NativeJob;
+  private readonly output: Buffer[] = [];
+  private settle!: (signature: Buffer | undefined) => void;
+  /** The signature of everything passed through; undefined if the stream failed or was abandoned. */
+  readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
+
+  /** A builder with resolved arguments (see `resolveSignatureOptions`). */
+  constructor(args: SignatureArgs) {
+    this.job = signatureJob(args.magic, args.blockLength, args.strongLength, -1);
+  }
+
+  /**
+   * Yields `chunks` as they are, signing them on the way. Each chunk must stay unchanged until the
+   * next is asked for. Used once.
+   */
+  async *through(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    // A failed step only loses the signature, never the content: `broken` stops the feeding.
+    let broken = false;
+    let pending: Promise<void> = Promise.resolve();
+    let ended = false;
+    try {
+      for await (const chunk of chunks) {
+        await pending;
+        if (!broken) pending = this.update(chunk).catch(() => void (broken = true));
+        yield chunk;
+      }
+      await pending;
+      ended = !broken;
+    } finally {
+      await pending; // a busy job cannot be freed
+      if (ended) {
+        this.settle(await this.end().catch(() => undefined));
+      } else {
+        this.close();
+        this.settle(undefined);
+      }
+    }
+  }
+
+  /** Frees the job of an abandoned signature (no step may be in flight). */
+  close(): void {
+    this.job.close();
+  }
+
+  /**
+   * Feeds the next bytes to the job (used by `through`, or directly by a caller that does not
+   * stream: one call at a time, `chunk` unchanged until it resolves).
+   */
+  async update(chunk: Uint8Array): Promise<void> {
+    for (let rest = chunk; rest.length > 0; ) {
+      const r = await step(this.job, rest, false);
+      if (r.output.length > 0) this.output.push(r.output);
+      rest = rest.subarray(r.consumed);
+      if (r.done) return;
+    }
+  }
+
+  /** Ends the input; the signature's bytes (direct use; `through` settles {@link SignatureBuilder.signature} itself). */
+  async end(): Promise<Buffer> {
+    for (;;) {
+      const r = await step(this.job, EMPTY, true);
+      if (r.output.length > 0) this.output.push(r.output);
+      if (r.done) return Buffer.concat(this.output);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** The signature of in-memory bytes. */
 export async function signatureBuffer(data: Uint8Array, options: SignatureOptions = {}): Promise<Buffer> {

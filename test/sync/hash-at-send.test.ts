@@ -1,0 +1,87 @@
+/**
+ * No scan hash of a large file at sync time: a sync's scan of the replica journals a changed file
+ * of HASH_AT_SEND_MIN or more with its content hash unknown, the delta that sends it hashes it, the
+ * receiver installs only what that hash describes, and the sender learns the hash for its Fsdb.
+ * A scan outside a sync (and the holder's) still hashes.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { scan } from "../../src/filter/scanner.js";
+import { hashFile } from "../../src/journal/content-hash.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { ROOT_FID } from "../../src/journal/records.js";
+import { HASH_AT_SEND_MIN } from "../../src/sync/delta-transfer.js";
+import { syncJson } from "../helpers/cli.js";
+import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const MiB = 1 << 20;
+
+function editAt(file: string, at: number, n: number, seed: number): void {
+  const fd = fs.openSync(file, "r+");
+  try {
+    fs.writeSync(fd, randomBytes(n, seed), 0, n, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The Fsdb's content hash of `name` in the file set at `root`. */
+function fsdbHash(root: string, name: string): string {
+  const set = FileSet.open(root);
+  try {
+    return set.fsdb.child(ROOT_FID, name)!.hash;
+  } finally {
+    set.close();
+  }
+}
+
+describe("hashing at send time", () => {
+  it("a sync's scan leaves a changed large file unhashed; the scan outside a sync hashes it", async () => {
+    const root = tempDir("imz-hashsend-");
+    dirs.push(root);
+    writeLargeFile(path.join(root, "big.bin"), HASH_AT_SEND_MIN, 1);
+    const set = FileSet.init(root, { role: "replica" });
+    try {
+      await scan(set);
+      editAt(path.join(root, "big.bin"), MiB, 100, 2);
+      const deferred = await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN });
+      assert.equal(deferred.hashedBytes, 0, "not hashed");
+      const close = set.cml.all().find((r) => r.op === "close");
+      assert.equal(close?.op === "close" ? close.content.hash : undefined, "", "journaled with its hash unknown");
+      editAt(path.join(root, "big.bin"), 2 * MiB, 100, 3);
+      const hashed = await scan(set);
+      assert.equal(hashed.hashedBytes, HASH_AT_SEND_MIN, "an ordinary scan hashes");
+      assert.equal(set.fsdb.child(ROOT_FID, "big.bin")!.hash, await hashFile(path.join(root, "big.bin")));
+    } finally {
+      set.close();
+    }
+  });
+
+  for (const transport of ["in-process", "stdio"]) {
+    it(`the delta hashes what it sends; both sides end with the right hash, edited on either side (${transport})`, async () => {
+      const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
+      dirs.push(a, b);
+      const args = ["--transport", transport];
+      writeLargeFile(path.join(a, "big.bin"), 24 * MiB, 4);
+      assert.equal((await syncJson([...args, a, b])).code, 0);
+      for (const [side, seed] of [[a, 5], [b, 6], [a, 7]] as const) {
+        editAt(path.join(side, "big.bin"), (seed % 3) * 7 * MiB, 4096, seed);
+        const r = await syncJson([...args, a, b]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.json!.bytesSent + r.json!.bytesReceived < MiB, "moved as a delta");
+        assert.deepEqual(manifest(b), manifest(a));
+        assert.deepEqual([...leftoverTemps(a), ...leftoverTemps(b)], []);
+        const hash = await hashFile(path.join(a, "big.bin"));
+        assert.equal(fsdbHash(a, "big.bin"), hash, "the replica's Fsdb has the content's hash");
+        assert.equal(fsdbHash(b, "big.bin"), hash, "the holder's Fsdb has the content's hash");
+      }
+    });
+  }
+});

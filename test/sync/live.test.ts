@@ -1,0 +1,183 @@
+/**
+ * Live Lento: `intermezzo-sync --watch` replicas as real long-lived processes, attached to one
+ * holder — in-process, through Lento's listener and over SSH. A change in one replica reaches the
+ * others and the holder by itself; a holder-side change is pushed; a stalled replica does not hold
+ * the others back; a holder killed and restarted gets the offline work of its replicas back with no
+ * user action. Waits poll the trees (no timed assertions); every process is ended by its pid.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { SYNC_BIN, syncJson } from "../helpers/cli.js";
+import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
+import { startSshd, type TestSshd } from "../helpers/sshd.js";
+import { manifest, put, scratchDirs } from "../helpers/tree.js";
+
+const scratch = scratchDirs("imz-live-");
+const dir = scratch.dir;
+const write = put;
+function read(root: string, rel: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(root, rel), "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls until `pred` holds; fails after a minute with what it waited for and every replica's log. */
+async function until(pred: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 60_000; !pred(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${[...running].map((w) => w.log()).join("\n---\n")}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A running `intermezzo-sync --watch`. */
+interface Watcher {
+  child: ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Watcher>();
+
+/** Starts `intermezzo-sync --watch ...args` and waits until it is live. */
+async function watch(args: string[], env?: NodeJS.ProcessEnv): Promise<Watcher> {
+  const child = spawn(process.execPath, [SYNC_BIN, "--watch", ...args], { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (b: Buffer) => (log += b.toString()));
+  child.stderr!.on("data", (b: Buffer) => (log += b.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const w: Watcher = {
+    child,
+    log: () => log,
+    async stop() {
+      running.delete(w);
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(child.pid!, "SIGCONT");
+        process.kill(child.pid!, "SIGTERM");
+        // a replica that does not stop on SIGTERM is a defect: killed, and reported
+        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 15_000))]);
+        if (late) {
+          process.kill(child.pid!, "SIGKILL");
+          await exited;
+          throw new Error(`--watch did not stop on SIGTERM:\n${log}`);
+        }
+      }
+    },
+  };
+  running.add(w);
+  await until(() => / live\n/.test(log) || child.exitCode !== null, "the replica to go live");
+  assert.equal(child.exitCode, null, log);
+  return w;
+}
+
+describe("live Lento: intermezzo-sync --watch", () => {
+  let sshd: TestSshd;
+  let home: ClientHome;
+  before(async () => {
+    sshd = await startSshd();
+    home = clientHome(dir(), sshd);
+  });
+  after(async () => {
+    for (const w of [...running]) await w.stop();
+    await sshd?.stop();
+    scratch.cleanup();
+  });
+
+  it("a change in one replica reaches the others and the holder by itself; holder-side edits are pushed to every replica", async () => {
+    const holder = dir();
+    write(holder, "index.html", "v1");
+    const replicas = [dir(), dir(), dir()];
+    const ws = [];
+    for (const r of replicas) ws.push(await watch([r, holder]));
+    try {
+      write(replicas[0]!, "news/today.html", "from replica 0");
+      for (const r of [holder, replicas[1]!, replicas[2]!]) await until(() => read(r, "news/today.html") === "from replica 0", `the new page in ${r}`);
+      fs.renameSync(path.join(replicas[1]!, "news"), path.join(replicas[1]!, "archive"));
+      for (const r of [holder, replicas[0]!, replicas[2]!]) await until(() => read(r, "archive/today.html") === "from replica 0" && read(r, "news/today.html") === undefined, `the rename in ${r}`);
+      write(holder, "index.html", "v2, edited on the holder");
+      for (const r of replicas) await until(() => read(r, "index.html") === "v2, edited on the holder", `the holder's edit in ${r}`);
+      for (const r of replicas) await until(() => JSON.stringify(manifest(r)) === JSON.stringify(manifest(holder)), `${r} identical`);
+    } finally {
+      for (const w of ws) await w.stop();
+    }
+    const quiet = await syncJson([replicas[0]!, holder]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.json!.recordsShipped + quiet.json!.recordsApplied, 0, "nothing was left behind");
+  });
+
+  it("through Lento's listener: a stalled replica does not hold the others back; the holder killed, a replica writes offline, the holder restarted: reintegrated with no user action", async () => {
+    const holder = path.join(dir(), "www");
+    fs.mkdirSync(holder);
+    write(holder, "index.html", "home");
+    const keys = dir();
+    let listener = await startListenerChild([holder], keys, `${sshd.userKeyPath}.pub`);
+    const port = listener.port;
+    fs.appendFileSync(home.knownHosts, `${listener.knownHostsLine}\n`);
+    const url = `imz://alice@127.0.0.1:${port}/${listener.names[0]}`;
+    const [a, b, c] = [dir(), dir(), dir()];
+    const args = (r: string): string[] => ["-i", home.key, r, url];
+    const [wa, wb, wc] = [await watch(args(a), home.env), await watch(args(b), home.env), await watch(args(c), home.env)];
+    try {
+      // c stops reading (SIGSTOP); a's change still reaches b
+      process.kill(wc.child.pid!, "SIGSTOP");
+      write(a, "from-a.txt", "while c is stalled");
+      await until(() => read(b, "from-a.txt") === "while c is stalled", "a's file in b");
+      process.kill(wc.child.pid!, "SIGCONT");
+      await until(() => read(c, "from-a.txt") === "while c is stalled", "a's file in c once it runs again");
+      // the holder goes away; a keeps working offline
+      await listener.stop();
+      await until(() => / disconnected/.test(wa.log()), "a to notice");
+      write(a, "offline.txt", "written while the holder was down");
+      fs.rmSync(path.join(a, "index.html"));
+      listener = await startListenerChild([holder], keys, `${sshd.userKeyPath}.pub`, port);
+      await until(() => read(holder, "offline.txt") === "written while the holder was down", "the offline work on the restarted holder");
+      await until(() => read(holder, "index.html") === undefined, "the offline delete on the holder");
+      for (const r of [b, c]) await until(() => read(r, "offline.txt") !== undefined && read(r, "index.html") === undefined, `the offline work in ${r}`);
+      for (const r of [a, b, c]) await until(() => JSON.stringify(manifest(r)) === JSON.stringify(manifest(holder)), `${r} identical`);
+    } finally {
+      for (const w of [wa, wb, wc]) await w.stop();
+      await listener.stop();
+    }
+  });
+
+  it("a live mirror (--mirror --watch, the pull form): the master's edits arrive, a stray edit on the mirror is reverted as it is made, kept, and the hook is run", async () => {
+    const master = dir();
+    const web = dir();
+    write(master, "index.html", "site");
+    const hook = path.join(dir(), "hook.json");
+    const w = await watch(["--mirror", "--notify-command", `cat > '${hook}'`, master, web]);
+    try {
+      write(master, "news.html", "news");
+      await until(() => read(web, "news.html") === "news", "the master's new page");
+      write(web, "index.html", "defaced");
+      await until(() => read(web, "index.html") === "site", "the defacement reverted");
+      await until(() => fs.existsSync(hook) && fs.readFileSync(hook, "utf8").includes("mirror/revert"), "the hook");
+      // every reverted version is kept (the watcher may also have caught the write half-done: truncated)
+      const kept = fs.readdirSync(path.join(web, ".intermezzo/conflicts")).map((d) => fs.readFileSync(path.join(web, ".intermezzo/conflicts", d, "index.html"), "utf8"));
+      assert.ok(kept.includes("defaced"), JSON.stringify(kept));
+      assert.equal(read(master, "index.html"), "site", "the master is never touched by the mirror");
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("over SSH: the remote serve --stdio stays up for the session and pushes the holder's changes", async () => {
+    const holder = dir();
+    write(holder, "a.txt", "one");
+    const replica = dir();
+    const w = await watch(["-i", home.key, "--remote-command", REMOTE_SERVE, replica, `ssh://root@127.0.0.1:${sshd.port}${holder}`], home.env);
+    try {
+      write(holder, "a.txt", "two, on the holder");
+      await until(() => read(replica, "a.txt") === "two, on the holder", "the holder's edit over SSH");
+      write(replica, "b.txt", "from the replica");
+      await until(() => read(holder, "b.txt") === "from the replica", "the replica's file on the holder");
+      assert.equal((w.log().match(/ connecting\n/g) ?? []).length, 1, "one connection for the whole session");
+    } finally {
+      await w.stop();
+    }
+  });
+});
