@@ -88,6 +88,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
     case "create":
     case "mkdir":
     case "symlink":
+    case "mknod":
     case "link":
       return decidePlacement(view, rec);
     case "unlink":
@@ -137,7 +138,7 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
   }
 }
 
-function decidePlacement(view: ServerView, rec: Extract<JournalRecord, { op: "create" | "mkdir" | "symlink" | "link" }>): Decision {
+function decidePlacement(view: ServerView, rec: Extract<JournalRecord, { op: "create" | "mkdir" | "symlink" | "mknod" | "link" }>): Decision {
   const existing = view.get(rec.fid);
   if (existing && existing.parent === rec.parent && existing.name === rec.name) return same(existing);
   const dir = view.get(rec.parent);
@@ -147,13 +148,15 @@ function decidePlacement(view: ServerView, rec: Extract<JournalRecord, { op: "cr
     if (rec.op === "link" && !view.get(rec.target)) return conflict("update/delete", "the server deleted the file this replica linked to");
     return apply;
   }
-  const wanted = rec.op === "mkdir" ? "d" : rec.op === "symlink" ? "l" : "f";
+  const wanted = rec.op === "mkdir" ? "d" : rec.op === "symlink" ? "l" : rec.op === "mknod" ? "s" : "f";
   if (occ.type !== wanted) return conflict("type-change", `the server has a ${typeName(occ.type)} where this replica made a ${typeName(wanted)}`, occ);
   switch (rec.op) {
     case "mkdir":
       return same(occ); // both made the directory: merge
     case "symlink":
       return occ.target === rec.target ? same(occ) : conflict("create/create", "both sides made a symlink with different targets", occ);
+    case "mknod":
+      return occ.target === rec.special ? same(occ) : conflict("create/create", "both sides made a special file of different kinds", occ);
     case "create":
       return rec.content && rec.content.hash !== "" && occ.hash === rec.content.hash
         ? same(occ)
@@ -166,7 +169,7 @@ function decidePlacement(view: ServerView, rec: Extract<JournalRecord, { op: "cr
 }
 
 function typeName(t: string): string {
-  return t === "d" ? "directory" : t === "l" ? "symlink" : "file";
+  return t === "d" ? "directory" : t === "l" ? "symlink" : t === "s" ? "special file" : "file";
 }
 
 /** True when the object already has every attribute the record sets. */

@@ -48,7 +48,7 @@ export function planResolution(c: ConflictCase, res: Resolution): Action[] {
   const r = c.record;
   const fid = r.fid;
   const winner = effectiveWinner(c, res);
-  const placement = r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link";
+  const placement = r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
   if (c.kind === "create/delete-parent") {
     const dir = r.op === "rename" ? r.newParent : placement ? r.parent : fid;
     if (winner !== "server") return [{ do: "revive", fid: dir }];

@@ -101,6 +101,6 @@ function newer(c: ConflictCase): "server" | "client" {
 function clientTimeNs(c: ConflictCase): string {
   const r = c.record;
   if ((r.op === "close" || r.op === "create") && r.content) return r.content.mtimeNs;
-  if (c.local && (r.op === "setattr" || r.op === "mkdir" || r.op === "symlink")) return c.local.mtimeNs;
+  if (c.local && (r.op === "setattr" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod")) return c.local.mtimeNs;
   return (BigInt(r.time) * 1_000_000n).toString();
 }

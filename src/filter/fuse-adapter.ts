@@ -10,6 +10,7 @@ import os from "node:os";
 import { promisify } from "node:util";
 import { ImzError, isImzError, type ErrorCode } from "../errors.js";
 import { installed } from "../install.js";
+import { withCaller, type Caller } from "./caller.js";
 import type { FsLayer, Timespec } from "./passthrough.js";
 
 type Cb<T = void> = (err: number, value?: T) => void;
@@ -44,6 +45,7 @@ interface FuseOps {
   unlink(p: string, cb: Cb): void;
   rename(src: string, dest: string, cb: Cb): void;
   symlink(target: string, p: string, cb: Cb): void;
+  mknod(p: string, mode: number, dev: number, cb: Cb): void;
   readlink(p: string, cb: Cb<string>): void;
   link(existing: string, p: string, cb: Cb): void;
   chmod(p: string, mode: number, cb: Cb): void;
@@ -58,7 +60,10 @@ interface FuseInstance {
   unmount(cb: (err: Error | null) => void): void;
 }
 
-type FuseClass = new (mnt: string, ops: FuseOps, opts: Record<string, unknown>) => FuseInstance;
+type FuseClass = (new (mnt: string, ops: FuseOps, opts: Record<string, unknown>) => FuseInstance) & {
+  /** The caller of the request whose handler runs now (the patched binding; call synchronously). */
+  caller(): Caller;
+};
 
 /** Options of {@link mountLayer}. */
 export interface MountOptions {
@@ -128,8 +133,19 @@ function replyCount(work: () => Promise<number>, cb: (n: number) => void): void 
 }
 
 
-/** The fuse-native handler table over a layer. */
-export function fuseOps(l: FsLayer): FuseOps {
+/**
+ * The fuse-native handler table over a layer. With `caller` (a mount other users may use), each
+ * request runs as its caller's (see `caller.ts`).
+ */
+export function fuseOps(l: FsLayer, caller?: () => Caller): FuseOps {
+  const ops = table(l);
+  if (!caller) return ops;
+  return Object.fromEntries(
+    Object.entries(ops).map(([name, op]) => [name, (...args: unknown[]) => withCaller(caller(), () => (op as (...a: unknown[]) => void)(...args))]),
+  ) as unknown as FuseOps;
+}
+
+function table(l: FsLayer): FuseOps {
   return {
     getattr: (p, cb) => reply(async () => toFuseStat(await l.getattr(p)), cb),
     readdir: (p, cb) => reply(() => l.readdir(p), cb),
@@ -147,6 +163,7 @@ export function fuseOps(l: FsLayer): FuseOps {
     unlink: (p, cb) => reply(() => l.unlink(p), cb),
     rename: (src, dest, cb) => reply(() => l.rename(src, dest), cb),
     symlink: (target, p, cb) => reply(() => l.symlink(target, p), cb),
+    mknod: (p, mode, dev, cb) => reply(() => l.mknod(p, mode, dev), cb),
     readlink: (p, cb) => reply(() => l.readlink(p), cb),
     link: (existing, p, cb) => reply(() => l.link(existing, p), cb),
     chmod: (p, mode, cb) => reply(() => l.chmod(p, mode), cb),
@@ -162,7 +179,10 @@ export function fuseOps(l: FsLayer): FuseOps {
 
 /** Mounts `layer` at `mountpoint`. Throws `IO` when FUSE refuses (no /dev/fuse, busy mountpoint). */
 export async function mountLayer(layer: FsLayer, mountpoint: string, opts: MountOptions = {}): Promise<Mounted> {
-  const fuse = new (loadFuse())(mountpoint, fuseOps(layer), {
+  // The kernel applied the caller's umask to every mode it sends: this process applies none.
+  process.umask(0);
+  const Fuse = loadFuse();
+  const fuse = new Fuse(mountpoint, fuseOps(layer, opts.allowOther ? () => Fuse.caller() : undefined), {
     force: true,
     debug: opts.debug ?? false,
     allowOther: opts.allowOther ?? false,

@@ -10,12 +10,29 @@ import type { Attrs } from "../journal/records.js";
 
 /**
  * The part of a BigInt `lstat` result the scanner and the filters use. The scanner keeps one per
- * entry with a new identity until pass 2, so it keeps these fields only ({@link entryStat}), a
- * third of what a whole `BigIntStats` holds.
+ * entry with a new identity until pass 2, so it keeps these fields only ({@link entryStat}), about
+ * a third of what a whole `BigIntStats` holds.
  */
 export type EntryStat = Pick<
   fs.BigIntStats,
-  "dev" | "ino" | "mode" | "nlink" | "uid" | "gid" | "size" | "mtimeNs" | "ctimeNs" | "birthtimeNs" | "isFile" | "isDirectory" | "isSymbolicLink"
+  | "dev"
+  | "ino"
+  | "mode"
+  | "nlink"
+  | "uid"
+  | "gid"
+  | "rdev"
+  | "size"
+  | "mtimeNs"
+  | "ctimeNs"
+  | "birthtimeNs"
+  | "isFile"
+  | "isDirectory"
+  | "isSymbolicLink"
+  | "isFIFO"
+  | "isSocket"
+  | "isCharacterDevice"
+  | "isBlockDevice"
 >;
 
 /** The fields of {@link EntryStat}, with the type tests on a shared prototype. */
@@ -27,6 +44,7 @@ class CompactStat implements EntryStat {
     readonly nlink: bigint,
     readonly uid: bigint,
     readonly gid: bigint,
+    readonly rdev: bigint,
     readonly size: bigint,
     readonly mtimeNs: bigint,
     readonly ctimeNs: bigint,
@@ -34,21 +52,41 @@ class CompactStat implements EntryStat {
   ) {}
 
   isFile(): boolean {
-    return (this.mode & 0o170000n) === 0o100000n;
+    return this.format() === 0o100000n;
   }
 
   isDirectory(): boolean {
-    return (this.mode & 0o170000n) === 0o040000n;
+    return this.format() === 0o040000n;
   }
 
   isSymbolicLink(): boolean {
-    return (this.mode & 0o170000n) === 0o120000n;
+    return this.format() === 0o120000n;
+  }
+
+  isFIFO(): boolean {
+    return this.format() === 0o010000n;
+  }
+
+  isSocket(): boolean {
+    return this.format() === 0o140000n;
+  }
+
+  isCharacterDevice(): boolean {
+    return this.format() === 0o020000n;
+  }
+
+  isBlockDevice(): boolean {
+    return this.format() === 0o060000n;
+  }
+
+  private format(): bigint {
+    return this.mode & 0o170000n;
   }
 }
 
 /** A compact copy of what {@link EntryStat} needs of a stat result. */
 export function entryStat(st: EntryStat): EntryStat {
-  return new CompactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
+  return new CompactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
 }
 
 /** A path that could not be handled, and why. Returned as data, never thrown. */
@@ -58,12 +96,20 @@ export interface Problem {
   message: string;
 }
 
-/** The object type of a stat result, or undefined for FIFOs, sockets and devices (skipped). */
+/** The object type of a stat result: `s` for FIFOs, sockets and devices. */
 export function typeOf(st: EntryStat): ObjectType | undefined {
   if (st.isFile()) return "f";
   if (st.isDirectory()) return "d";
   if (st.isSymbolicLink()) return "l";
+  if (st.isFIFO() || st.isSocket() || st.isCharacterDevice() || st.isBlockDevice()) return "s";
   return undefined;
+}
+
+/** A special file's kind as records and the Fsdb keep it (`SpecialSchema`): `p`, `s`, `c:RDEV`, `b:RDEV`. */
+export function specialOf(st: EntryStat): string {
+  if (st.isFIFO()) return "p";
+  if (st.isSocket()) return "s";
+  return `${st.isCharacterDevice() ? "c" : "b"}:${st.rdev}`;
 }
 
 /** The attributes a record carries for a stat result. */

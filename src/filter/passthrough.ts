@@ -4,22 +4,28 @@
  * decorates it. Errors are Node's own (`err.code` is the errno name); the FUSE adapter turns them
  * into `-errno` at its one boundary.
  *
+ * Any path valid inside the mount works below it, however long ({@link withPath}).
+ *
  * Metadata calls (stat, names, open/close) are synchronous system calls on the local disk: a few
  * microseconds each, where a trip through libuv's thread pool costs a hundred and dominates a
  * many-small-files workload. Data (read, large writes, fsync) goes through the thread pool; a
  * write of up to 64 KiB is synchronous.
+ *
+ * Calls that create or change an object run as the request's caller ({@link asCaller}: with
+ * `--allow-other`, another user's request makes that user's objects, under the kernel's rules).
  */
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { utimensat } from "../sync/delta/native.js";
+import { utimensatSync } from "../sync/delta/native.js";
+import { asCaller, atAsCaller, posix } from "./caller.js";
+import { withPath } from "./long-path.js";
 
 const p = {
   read: promisify(fs.read),
   write: promisify(fs.write),
   fsync: promisify(fs.fsync),
   fdatasync: promisify(fs.fdatasync),
-  ftruncate: promisify(fs.ftruncate),
 };
 
 /** A time as `utimensat(2)` takes it; `nsec` may be {@link UTIME_NOW} or {@link UTIME_OMIT}. */
@@ -65,6 +71,8 @@ export interface FsLayer {
   unlink(p: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   symlink(target: string, p: string): Promise<void>;
+  /** A FIFO, socket or device node (`mode` carries the file type bits, `dev` a device's number). */
+  mknod(p: string, mode: number, dev: number): Promise<void>;
   readlink(p: string): Promise<string>;
   link(existing: string, p: string): Promise<void>;
   chmod(p: string, mode: number): Promise<void>;
@@ -92,20 +100,30 @@ export class Passthrough implements FsLayer {
     return path.join(this.root, mountPath);
   }
 
+  /** Runs `fn` on the holding-location path of `mp`, however long (see `long-path.ts`). */
+  private at<T>(mp: string, fn: (p: string) => T): T {
+    return withPath(this.real(mp), fn);
+  }
+
+  /** Runs `fn`, a call that makes or changes an object, on `mp` as the request's caller (see `caller.ts`). */
+  private made<T>(mp: string, fn: (p: string) => T): T {
+    return atAsCaller(this.real(mp), fn);
+  }
+
   async getattr(mp: string): Promise<fs.BigIntStats> {
-    return fs.lstatSync(this.real(mp), { bigint: true });
+    return this.at(mp, (r) => fs.lstatSync(r, { bigint: true }));
   }
 
   async readdir(mp: string): Promise<string[]> {
-    return fs.readdirSync(this.real(mp));
+    return this.at(mp, (r) => fs.readdirSync(r));
   }
 
   async open(mp: string, flags: number): Promise<number> {
-    return fs.openSync(this.real(mp), flags & ~O_APPEND);
+    return this.at(mp, (r) => fs.openSync(r, flags & ~O_APPEND));
   }
 
   async create(mp: string, mode: number): Promise<number> {
-    return fs.openSync(this.real(mp), fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, mode & 0o7777);
+    return this.made(mp, (r) => fs.openSync(r, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, mode & 0o7777));
   }
 
   async read(_mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
@@ -115,7 +133,7 @@ export class Passthrough implements FsLayer {
   async write(_mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     // A small write lands in the page cache in microseconds; the thread pool's round trip costs
     // more than that (a small file's one write in an untar). Large writes keep overlapping there.
-    if (len <= SYNC_WRITE_MAX) return fs.writeSync(fh, buf, 0, len, pos);
+    if (len <= SYNC_WRITE_MAX) return asCaller(() => fs.writeSync(fh, buf, 0, len, pos));
     return (await p.write(fh, buf, 0, len, pos)).bytesWritten;
   }
 
@@ -132,66 +150,81 @@ export class Passthrough implements FsLayer {
   }
 
   async truncate(mp: string, size: number): Promise<void> {
-    fs.truncateSync(this.real(mp), size);
+    this.made(mp, (r) => fs.truncateSync(r, size));
   }
 
-  ftruncate(_mp: string, fh: number, size: number): Promise<void> {
-    return p.ftruncate(fh, size);
+  async ftruncate(_mp: string, fh: number, size: number): Promise<void> {
+    asCaller(() => fs.ftruncateSync(fh, size));
   }
 
   async mkdir(mp: string, mode: number): Promise<void> {
-    fs.mkdirSync(this.real(mp), { mode: mode & 0o7777 });
+    this.made(mp, (r) => fs.mkdirSync(r, { mode: mode & 0o7777 }));
   }
 
   async rmdir(mp: string): Promise<void> {
-    fs.rmdirSync(this.real(mp));
+    this.at(mp, (r) => fs.rmdirSync(r));
   }
 
   async unlink(mp: string): Promise<void> {
-    fs.unlinkSync(this.real(mp));
+    this.at(mp, (r) => fs.unlinkSync(r));
   }
 
   async rename(from: string, to: string): Promise<void> {
-    fs.renameSync(this.real(from), this.real(to));
+    this.at(from, (a) => this.at(to, (b) => fs.renameSync(a, b)));
   }
 
   async symlink(target: string, mp: string): Promise<void> {
-    fs.symlinkSync(target, this.real(mp));
+    this.made(mp, (r) => fs.symlinkSync(target, r));
+  }
+
+  async mknod(mp: string, mode: number, dev: number): Promise<void> {
+    this.made(mp, (r) => posix().mknod(r, mode, dev));
   }
 
   async readlink(mp: string): Promise<string> {
-    return fs.readlinkSync(this.real(mp));
+    return this.at(mp, (r) => fs.readlinkSync(r));
   }
 
   async link(existing: string, mp: string): Promise<void> {
-    fs.linkSync(this.real(existing), this.real(mp));
+    // the existing name, relative to the new one's directory (where a call as the caller runs)
+    const from = path.relative(path.dirname(this.real(mp)), this.real(existing));
+    this.made(mp, (b) => (b === path.basename(this.real(mp)) ? fs.linkSync(from, b) : this.at(existing, (a) => fs.linkSync(a, b))));
   }
 
   async chmod(mp: string, mode: number): Promise<void> {
-    fs.chmodSync(this.real(mp), mode & 0o7777);
+    try {
+      this.made(mp, (r) => fs.chmodSync(r, mode & 0o7777));
+    } catch (err) {
+      // The kernel clears a file's set-id bits before another user's write by sending a chmod the
+      // writer could not make: it is the kernel's, and allowed.
+      const was = this.at(mp, (r) => Number(fs.lstatSync(r, { bigint: true }).mode & 0o7777n));
+      if ((err as NodeJS.ErrnoException).code !== "EPERM" || (mode & 0o7777) !== (was & ~0o6000) || was === (mode & 0o7777)) throw err;
+      this.at(mp, (r) => fs.chmodSync(r, mode & 0o7777));
+    }
   }
 
   async chown(mp: string, uid: number, gid: number): Promise<void> {
-    fs.lchownSync(this.real(mp), unchanged(uid), unchanged(gid));
+    this.made(mp, (r) => fs.lchownSync(r, unchanged(uid), unchanged(gid)));
   }
 
   /** Nanosecond-exact, on the link itself for a symlink (the librsync addon's `utimensat`). */
   async utimens(mp: string, atime: Timespec, mtime: Timespec): Promise<void> {
-    const real = this.real(mp);
-    const omit = atime.nsec === UTIME_OMIT || mtime.nsec === UTIME_OMIT ? fs.lstatSync(real, { bigint: true }) : undefined;
-    const now = BigInt(Date.now()) * 1_000_000n;
-    const ns = (t: Timespec, current: bigint | undefined): bigint =>
-      t.nsec === UTIME_NOW ? now : t.nsec === UTIME_OMIT ? current! : BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
-    await utimensat(real, ns(atime, omit?.atimeNs), ns(mtime, omit?.mtimeNs), true);
+    this.at(mp, (real) => {
+      const omit = atime.nsec === UTIME_OMIT || mtime.nsec === UTIME_OMIT ? fs.lstatSync(real, { bigint: true }) : undefined;
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const ns = (t: Timespec, current: bigint | undefined): bigint =>
+        t.nsec === UTIME_NOW ? now : t.nsec === UTIME_OMIT ? current! : BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
+      utimensatSync(real, ns(atime, omit?.atimeNs), ns(mtime, omit?.mtimeNs), true);
+    });
   }
 
   async statfs(mp: string): Promise<StatFs> {
-    const s = await fs.promises.statfs(this.real(mp));
+    const s = this.at(mp, (r) => fs.statfsSync(r));
     return { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
   }
 
   async access(mp: string, mode: number): Promise<void> {
-    fs.accessSync(this.real(mp), mode);
+    this.at(mp, (r) => fs.accessSync(r, mode));
   }
 }
 

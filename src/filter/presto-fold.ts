@@ -17,7 +17,7 @@ import { Journal } from "../journal/journal.js";
 import { fidsOf, parseRecord, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 
 /** Records a later setattr can fold into. */
-const ABSORBS_ATTRS = new Set<JournalRecord["op"]>(["create", "mkdir", "symlink", "setattr"]);
+const ABSORBS_ATTRS = new Set<JournalRecord["op"]>(["create", "mkdir", "symlink", "mknod", "setattr"]);
 
 /**
  * `next` folded into `prior` (the last record about the same object), or undefined when it cannot

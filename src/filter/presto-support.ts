@@ -108,7 +108,10 @@ export function parentOf(r: string): string {
   return d === "." ? "" : d;
 }
 
-/** The record of a new object: `create` (empty content), `mkdir` or `symlink`. */
+/**
+ * The record of a new object: `create` (empty content), `mkdir`, `symlink` (`target`: the link's
+ * target) or `mknod` (`target`: the special file's kind, see `specialOf`).
+ */
 export function newRecord(type: ObjectType, placed: { fid: string; time: number; parent: string; name: string }, st: fs.BigIntStats, target: string | null): NewRecord {
   const attrs = attrsOf(st);
   switch (type) {
@@ -118,6 +121,8 @@ export function newRecord(type: ObjectType, placed: { fid: string; time: number;
       return { op: "mkdir", ...placed, attrs };
     case "l":
       return { op: "symlink", ...placed, target: target!, attrs };
+    case "s":
+      return { op: "mknod", ...placed, special: target!, attrs };
   }
 }
 

@@ -20,7 +20,9 @@ import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
-import { localFields, typeOf } from "./object-stat.js";
+import { withPath } from "./long-path.js";
+import { byHandle, followAttrs, followContent } from "./presto-links.js";
+import { localFields, specialOf, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
@@ -167,11 +169,11 @@ export class Presto implements FsLayer {
 
   async flush(mp: string, fh: number): Promise<void> {
     await this.inner.flush(mp, fh);
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp)));
+    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
     await this.inner.release(mp, fh);
   }
 
@@ -191,6 +193,10 @@ export class Presto implements FsLayer {
 
   async symlink(target: string, mp: string): Promise<void> {
     return this.update(mp, () => this.inner.symlink(target, mp), () => this.place(rel(mp)));
+  }
+
+  async mknod(mp: string, mode: number, dev: number): Promise<void> {
+    return this.update(mp, () => this.inner.mknod(mp, mode, dev), () => this.place(rel(mp)));
   }
 
   async link(existing: string, mp: string): Promise<void> {
@@ -289,7 +295,7 @@ export class Presto implements FsLayer {
   private place(r: string, linkOf?: string): void {
     if (this.untracked(r)) return this.settleAttrs(parentOf(r));
     const parent = this.resolve(parentOf(r));
-    const st = fs.lstatSync(path.join(this.set.root, r), { bigint: true });
+    const st = this.below(r, (p) => fs.lstatSync(p, { bigint: true }));
     const type = typeOf(st);
     const target = linkOf === undefined ? undefined : this.resolve(linkOf);
     if (!parent || type === undefined || (linkOf !== undefined && !target)) return this.suspect(`new ${r} under an unknown directory or link target`);
@@ -302,7 +308,7 @@ export class Presto implements FsLayer {
     if (target) {
       this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
     } else {
-      const link = type === "l" ? fs.readlinkSync(path.join(this.set.root, r)) : null;
+      const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : type === "s" ? specialOf(st) : null;
       this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
     this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's
@@ -314,7 +320,7 @@ export class Presto implements FsLayer {
   }
 
   private renamed(from: string, to: string, src: FsObject | undefined, dst: FsObject | undefined): void {
-    if (fs.existsSync(path.join(this.set.root, from))) return; // a rename between two names of one inode changes nothing
+    if (this.below(from, (p) => fs.existsSync(p))) return; // a rename between two names of one inode changes nothing
     const hidden = FUSE_HIDDEN.test(path.posix.basename(to));
     const newParent = this.resolve(parentOf(to));
     if (src && hidden) {
@@ -344,34 +350,53 @@ export class Presto implements FsLayer {
    */
   private current(r: string, known?: FsObject): { obj: FsObject; st: fs.BigIntStats } | undefined {
     const obj = known ?? this.resolve(r);
-    const st = obj && fs.lstatSync(path.join(this.set.root, r), { bigint: true, throwIfNoEntry: false });
+    const st = obj && this.below(r, (p) => fs.lstatSync(p, { bigint: true, throwIfNoEntry: false }));
     if (!obj || !st) return undefined; // gone meanwhile: its removal is journaled by its own operation
     if (typeOf(st) === obj.type) return { obj, st };
     this.suspect(`${r} changed type below the filter`);
     return undefined;
   }
 
-  /** Journals the attribute changes of the known object at `r` (setattr), as a scan would. */
+  /** Journals the attribute changes of the known object at `r` (setattr), as a scan would; and of its other names. */
   private settleAttrs(r: string, known?: FsObject): void {
     const cur = this.current(r, known);
-    if (cur) recordAttrs(this.ctx, cur.obj, cur.st);
+    if (!cur) return;
+    recordAttrs(this.ctx, cur.obj, cur.st);
+    followAttrs(this.ctx, cur.obj, cur.st);
   }
 
-  /** A written file was closed: its record (and the batch before it) is committed before close returns. */
-  private async closed(r: string): Promise<void> {
-    await this.settleContent(r);
+  /**
+   * A written file was closed: its record (and the batch before it) is committed before close
+   * returns. A handle whose name is gone (unlinked while open: libfuse's hidden name) is found by
+   * its inode: the content lives on under the file's other names.
+   */
+  private async closed(r: string, fh: number): Promise<void> {
+    await this.settleContent(r, fh);
     this.batch.commit();
   }
 
-  /** Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes. */
-  private async settleContent(r: string): Promise<void> {
-    const cur = this.current(r);
-    if (cur) await recordChanges(this.ctx, cur.obj, cur.st, r, true);
+  /**
+   * Journals a written (or truncated) file: hashed whatever its size and mtime say, then attributes;
+   * then every other name of its inode (hard links) follows with its own records, as a scan would
+   * journal each name (a name removed later in the same CML then takes its records with it).
+   */
+  private async settleContent(r: string, fh?: number): Promise<void> {
+    const direct = this.current(r);
+    const cur = direct ?? (fh === undefined ? undefined : byHandle(this.set, fh));
+    if (!cur) return;
+    await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
+    const now = this.set.fsdb.get(cur.obj.fid);
+    if (now) followContent(this.ctx, now, cur.st);
   }
 
   private emit(rec: NewRecord, mutate: () => void): void {
     this.ctx.journal.record(rec, mutate);
     this.ctx.report.records++;
+  }
+
+  /** Runs `fn` on the holding-location path of root-relative `r`, however long. */
+  private below<T>(r: string, fn: (p: string) => T): T {
+    return withPath(path.join(this.set.root, r), fn);
   }
 
   /** The Fsdb object at root-relative path `r`. */

@@ -11,7 +11,7 @@ import { hashFile } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
-import { attrsOf, localFields, reborn, type EntryStat } from "./object-stat.js";
+import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
 import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
@@ -165,6 +165,11 @@ export class Resolver {
       case "l": {
         const target = fs.readlinkSync(abs);
         this.emit({ op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target }));
+        return;
+      }
+      case "s": {
+        const special = specialOf(f.st);
+        this.emit({ op: "mknod", ...placed, special, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target: special }));
         return;
       }
     }

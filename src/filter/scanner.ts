@@ -48,6 +48,8 @@ export interface ScanOptions {
    * Default: the whole tree.
    */
   dirs?: string[];
+  /** Journal special files (FIFOs, sockets, devices; default true); false skips each as a per-path problem. */
+  specials?: boolean;
 }
 
 /** What a scan did. */
@@ -105,6 +107,8 @@ interface Walk {
   stack: PendingDir[];
   /** The whole tree (else only the directories asked for, and new ones under them). */
   whole: boolean;
+  /** Journal special files (else each is a per-path problem). */
+  specials: boolean;
 }
 
 async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanReport> {
@@ -117,7 +121,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   };
   const whole = opts.dirs === undefined;
   const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
-  const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole };
+  const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole, specials: opts.specials !== false };
   const { ignored, resolver } = walk;
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
   while (stack.length > 0) {
@@ -215,7 +219,7 @@ async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, k
     return;
   }
   ctx.report.examined++;
-  if (type === undefined) {
+  if (type === undefined || (type === "s" && !walk.specials)) {
     ctx.report.problems.push({ path: rel, code: "UNSUPPORTED", message: "special file (FIFO, socket or device) skipped" });
     known.delete(name);
     return;

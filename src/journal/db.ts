@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -58,6 +58,32 @@ const MIGRATIONS: Record<number, string> = {
   // The holder's registered replicas (src/journal/replicas.ts): where each one is, and since when.
   5: `ALTER TABLE replicas ADD COLUMN place TEXT NOT NULL DEFAULT '';
       ALTER TABLE replicas ADD COLUMN first_sync INTEGER NOT NULL DEFAULT 0;`,
+  // Special files (FIFOs, sockets, devices) are objects of type 's'. SQLite cannot change a CHECK
+  // constraint in place: the table is rebuilt with the same columns, rows and indexes.
+  6: `
+    CREATE TABLE objects_6 (
+      fid      TEXT PRIMARY KEY,
+      type     TEXT NOT NULL CHECK (type IN ('f','d','l','s')),
+      parent   TEXT,
+      name     TEXT NOT NULL,
+      version  TEXT NOT NULL DEFAULT '',
+      size     INTEGER NOT NULL DEFAULT 0,
+      mtime_ns TEXT NOT NULL DEFAULT '0',
+      mode     INTEGER NOT NULL DEFAULT 0,
+      uid      INTEGER NOT NULL DEFAULT 0,
+      gid      INTEGER NOT NULL DEFAULT 0,
+      hash     TEXT NOT NULL DEFAULT '',
+      target   TEXT,
+      flags    INTEGER NOT NULL DEFAULT 0,
+      ino      TEXT,
+      ctime_ns TEXT
+    ) STRICT;
+    INSERT INTO objects_6 SELECT fid, type, parent, name, version, size, mtime_ns, mode, uid, gid, hash, target, flags, ino, ctime_ns FROM objects;
+    DROP TABLE objects;
+    ALTER TABLE objects_6 RENAME TO objects;
+    CREATE UNIQUE INDEX objects_name ON objects(parent, name);
+    CREATE INDEX objects_ino ON objects(ino);
+    CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
 };
 
 /**

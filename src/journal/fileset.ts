@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { ImzError } from "../errors.js";
 import { Cml } from "./cml.js";
+import { awaitOpenWriters } from "./commit-barrier.js";
 import { openDb, type Db } from "./db.js";
 import { Fsdb } from "./fsdb.js";
 import { Replicas } from "./replicas.js";
@@ -111,7 +112,9 @@ export class FileSet {
 
   /**
    * Opens the file set at `root`. Throws `ROOT_MISSING` when the directory is gone (an unmounted
-   * disk must never look like an empty tree) and `NOT_A_FILESET` when it has no database.
+   * disk must never look like an empty tree) and `NOT_A_FILESET` when it has no database. Returns
+   * once a mount's open batch (another process) has committed: the journal read then holds every
+   * update a program made through the mount before this call (`commit-barrier.ts`).
    */
   static open(root: string): FileSet {
     const abs = checkRoot(root);
@@ -121,6 +124,7 @@ export class FileSet {
       });
     }
     const db = openDb(path.join(abs, META_DIR, DB_FILE), false);
+    awaitOpenWriters(db);
     fs.mkdirSync(path.join(abs, META_DIR, "tmp"), { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.join(abs, META_DIR, "conflicts"), { recursive: true, mode: 0o700 });
     return new FileSet(abs, db);

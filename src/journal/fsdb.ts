@@ -7,7 +7,8 @@ import type { Db } from "./db.js";
 import { ROOT_FID } from "./records.js";
 
 /** Object types: regular file, directory, symbolic link. */
-export type ObjectType = "f" | "d" | "l";
+/** File, directory, symlink, or special file (FIFO, socket, device; its kind in `target`, see `SpecialSchema`). */
+export type ObjectType = "f" | "d" | "l" | "s";
 
 /** The object's data is present in this holding location (the paper's `HAS_DATA`). */
 export const HAS_DATA = 1;
@@ -32,7 +33,7 @@ export interface FsObject {
   gid: number;
   /** Whole-file content hash (files only); "" when unknown. */
   hash: string;
-  /** Symlink target. */
+  /** Symlink target; a special file's kind (`p`, `s`, `c:RDEV`, `b:RDEV`). */
   target: string | null;
   flags: number;
   /** `dev:ino` of the local inode last seen for it. */

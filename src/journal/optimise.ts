@@ -4,9 +4,14 @@
  *
  * Contract: replaying the optimised list on any tree on which the raw list replays gives the same
  * tree (names, types, content, attributes, symlink targets). Every rule below is local to one object
- * and conservative; anything it cannot prove harmless is left alone. In particular an object that
- * appears in a `link` record (as the new name or as its target) keeps all its closes and setattrs,
- * whether the replayer copies the target's state at link time or shares one inode between the names.
+ * (or one inode) and conservative; anything it cannot prove harmless is left alone. A `link` shares
+ * one inode between its names, as the Applier replays it (`link(2)`, and every later content change
+ * re-linked to all names), so content is per inode: {@link lastContentPerInode}. Otherwise an object
+ * that appears in a `link` record (as the new name or as its target) keeps its closes and setattrs.
+ *
+ * Content is shippable: every content record left states content the replica still has at
+ * reintegration — the final content of its inode, at its own fid or, for a removed name, at another
+ * name of the inode (found by hash). An intermediate version is never asked for; it is gone.
  *
  * Identity: an output record carries the `seq`/`originSeq`/`origin`/`time` of the last input record
  * (in list order) it absorbed, so the server recognises a retried reintegration of an unchanged CML
@@ -32,7 +37,7 @@ interface Entry {
 /** One rule: returns its argument unchanged (same array) when it has nothing to do. */
 type Rule = (entries: readonly Entry[]) => readonly Entry[];
 
-type Birth = RecordOf<"create" | "mkdir" | "symlink" | "link">;
+type Birth = RecordOf<"create" | "mkdir" | "symlink" | "mknod" | "link">;
 type Edit = RecordOf<"close" | "setattr">;
 
 const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs"] as const;
@@ -41,7 +46,7 @@ const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs"] as const;
  * Optimises a CML. Rules, applied until none changes anything (so the result is a fixed point and
  * `optimise(optimise(x).records)` returns its input):
  * {@link cancelCreateDelete}, {@link dropEditsOfDeleted}, {@link keepLastClose}, {@link foldSetattrs},
- * {@link foldCloseIntoCreate}, {@link foldSetattrIntoBirth}, {@link foldRenames}.
+ * {@link foldCloseIntoCreate}, {@link foldSetattrIntoBirth}, {@link foldRenames}, {@link lastContentPerInode}.
  * The output never has more records than the input; `seq`s in the input must be distinct.
  */
 export function optimise(records: readonly JournalRecord[]): Optimised {
@@ -183,7 +188,7 @@ function foldSetattrIntoBirth(entries: readonly Entry[]): readonly Entry[] {
   const linked = linkInvolved(entries);
   for (const b of entries) {
     const rec = b.rec;
-    if ((rec.op !== "create" && rec.op !== "mkdir" && rec.op !== "symlink") || linked.has(rec.fid)) continue;
+    if ((rec.op !== "create" && rec.op !== "mkdir" && rec.op !== "symlink" && rec.op !== "mknod") || linked.has(rec.fid)) continue;
     const group = setattrs.get(rec.fid);
     if (group?.length !== 1) continue;
     const s = group[0]!;
@@ -226,6 +231,57 @@ function foldRenames(entries: readonly Entry[]): readonly Entry[] {
   return changed ? out : entries;
 }
 
+/**
+ * Content is per inode: of the content records (closes, creates with content) of one inode — names
+ * joined by `link` records — only the last states what anyone will read; earlier closes go and an
+ * earlier create keeps its place without content (it makes an empty file the later record fills).
+ * When every name of the inode is removed in this CML, no content record keeps its content: nothing
+ * reads it, and the replica no longer has it to send (git's `index.lock` renamed over `index` on
+ * every commit, each lock then renamed over by the next one).
+ */
+function lastContentPerInode(entries: readonly Entry[]): readonly Entry[] {
+  const inode = inodesOf(entries);
+  const dead = deaths(entries);
+  const live = new Set<string>();
+  const last = new Map<string, Entry>();
+  for (const e of entries) {
+    for (const f of [e.rec.fid, ...(e.rec.op === "link" ? [e.rec.target] : [])]) if (!dead.has(f)) live.add(inode(f));
+    if (hasContent(e.rec)) last.set(inode(e.rec.fid), e);
+  }
+  const swaps = new Map<Entry, Entry | null>();
+  for (const e of entries) {
+    const r = e.rec;
+    if (!hasContent(r) || (live.has(inode(r.fid)) && last.get(inode(r.fid)) === e)) continue;
+    if (r.op === "close") swaps.set(e, null);
+    else if (r.op === "create") {
+      const { content: _c, ...bare } = r;
+      swaps.set(e, { rec: bare, pos: e.pos });
+    }
+  }
+  return applySwaps(entries, swaps);
+}
+
+function hasContent(r: JournalRecord): boolean {
+  return r.op === "close" || (r.op === "create" && r.content !== undefined);
+}
+
+/** The inode of each fid: a representative fid of the names `link` records join (union-find). */
+function inodesOf(entries: readonly Entry[]): (fid: string) => string {
+  const up = new Map<string, string>();
+  const find = (f: string): string => {
+    let root = f;
+    while (up.has(root)) root = up.get(root)!;
+    if (root !== f) up.set(f, root);
+    return root;
+  };
+  for (const { rec } of entries) {
+    if (rec.op !== "link") continue;
+    const [a, b] = [find(rec.fid), find(rec.target)];
+    if (a !== b) up.set(a, b);
+  }
+  return find;
+}
+
 const RULES: readonly Rule[] = [
   cancelCreateDelete,
   dropEditsOfDeleted,
@@ -234,10 +290,11 @@ const RULES: readonly Rule[] = [
   foldCloseIntoCreate,
   foldSetattrIntoBirth,
   foldRenames,
+  lastContentPerInode,
 ];
 
 function isBirth(r: JournalRecord): r is Birth {
-  return r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link";
+  return r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
 }
 
 function isEdit(r: JournalRecord): r is Edit {

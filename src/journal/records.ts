@@ -68,6 +68,13 @@ export const CreateSchema = rec("create", { ...placed, attrs: AttrsSchema, conte
 export const MkdirSchema = rec("mkdir", { ...placed, attrs: AttrsSchema });
 /** A new symbolic link (never followed). */
 export const SymlinkSchema = rec("symlink", { ...placed, target: Type.String({ minLength: 1, maxLength: 4096 }), attrs: AttrsSchema });
+/**
+ * A special file, as `ls -l` would type it: `p` a FIFO, `s` a socket, `c:RDEV` / `b:RDEV` a character
+ * or block device with its device number (`st_rdev`).
+ */
+export const SpecialSchema = Type.String({ maxLength: 24, pattern: "^(p|s|[cb]:[0-9]{1,20})$" });
+/** A new special file (FIFO, socket, device: `mknod`). */
+export const MknodSchema = rec("mknod", { ...placed, special: SpecialSchema, attrs: AttrsSchema });
 /** A new name for an existing file `target` (a hard link); `fid` is the new name's object. */
 export const LinkSchema = rec("link", { ...placed, target: FidSchema, targetBase: VersionSchema });
 /** Removal of a file or symlink name. */
@@ -93,6 +100,7 @@ export const RecordSchema = Type.Union([
   CreateSchema,
   MkdirSchema,
   SymlinkSchema,
+  MknodSchema,
   LinkSchema,
   UnlinkSchema,
   RmdirSchema,
@@ -119,7 +127,7 @@ export const LoggedSchema = Type.Object(
 export type LoggedRecord = Static<typeof LoggedSchema>;
 
 const BY_OP: Record<string, TSchema> = {
-  create: CreateSchema, mkdir: MkdirSchema, symlink: SymlinkSchema, link: LinkSchema, unlink: UnlinkSchema,
+  create: CreateSchema, mkdir: MkdirSchema, symlink: SymlinkSchema, mknod: MknodSchema, link: LinkSchema, unlink: UnlinkSchema,
   rmdir: RmdirSchema, rename: RenameSchema, setattr: SetattrSchema, close: CloseSchema,
 };
 let checkRecord: TypeCheck<typeof RecordSchema> | undefined;
@@ -153,6 +161,7 @@ export function parentsOf(r: JournalRecord): string[] {
     case "create":
     case "mkdir":
     case "symlink":
+    case "mknod":
     case "link":
     case "unlink":
     case "rmdir":

@@ -14,7 +14,8 @@ import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
-import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import { mknodSpecial } from "../filter/special.js";
+import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { DELTA_MIN } from "./delta-transfer.js";
 import { Holding } from "./holding.js";
@@ -94,6 +95,15 @@ export class Applier {
         h.touched(path.dirname(dest));
         return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
       }
+      case "mknod": {
+        // a FIFO or socket anyone may make; a device needs root (else EPERM: a per-path problem)
+        const dest = h.childPath(rec.parent, rec.name);
+        mknodSpecial(dest, rec.special, rec.attrs.mode ?? 0o644);
+        this.setAttrs(dest, "s", rec.attrs);
+        this.touchDir(rec.parent);
+        h.touched(path.dirname(dest));
+        return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, dest, version, { target: rec.special }));
+      }
       case "link": {
         const target = fsdb.must(rec.target);
         const dest = h.childPath(rec.parent, rec.name);
@@ -128,7 +138,12 @@ export class Applier {
         const p = h.pathOf(rec.fid);
         this.setAttrs(p, o.type, rec.attrs);
         if (o.type === "d") this.touchDir(o.fid);
-        return (version) => fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
+        // hard links share the attributes: their rows follow, keeping their own versions
+        const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
+        return (version) => {
+          fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
+          for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, l));
+        };
       }
       case "close":
         return this.close(rec, staged);
@@ -236,7 +251,7 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: string, type: "f" | "d" | "l", a: Attrs, mtimeNs?: string): void {
+  private setAttrs(p: string, type: ObjectType, a: Attrs, mtimeNs?: string): void {
     if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
@@ -248,7 +263,7 @@ export class Applier {
 
   private describe(
     fid: string,
-    type: "f" | "d" | "l",
+    type: ObjectType,
     parent: string | null,
     name: string,
     p: string,

@@ -155,7 +155,15 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
  * having applied nothing more, when the holder's log no longer reaches back to our last-seen stamp
  * (compacted): the caller then revalidates (`revalidate.ts`).
  */
-export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, settling: ReadonlySet<string> = new Set()): Promise<boolean> {
+export async function applyUpdates(
+  set: FileSet,
+  peer: HolderPeer,
+  tally: SyncTally,
+  owner: boolean,
+  settling: ReadonlySet<string> = new Set(),
+  /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
+  skipSpecials = false,
+): Promise<boolean> {
   const passing = new Set(settling);
   const applier = new Applier(set, { owner });
   const view: ServerView = {
@@ -179,10 +187,14 @@ export async function applyUpdates(set: FileSet, peer: HolderPeer, tally: SyncTa
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         step: async (l, staged) => {
+          if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
+            tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });
+            return set.setMeta("last_seen", String(l.record.seq));
+          }
           let content: StagedContent | undefined;
           if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
             content = await contentOf(staged, () => fetch(l.record));
-            if (!content) return set.setMeta("last_seen", String(l.record.seq)); // gone on the holder; a later record says so
+            if (!content) return applyGone(set, applier, view, l, tally, passing);
           }
           await applyOne(set, applier, view, l, content, tally, passing);
         },
@@ -234,7 +246,7 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
   return (r) => {
     tally.filesReceived++;
     const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature);
+      const s = peer.fetch(r.fid, signature, wantOf(r).expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
     return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });
@@ -298,6 +310,25 @@ async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () =
     if (isImzError(err, "RECORD_INVALID")) return undefined;
     throw err;
   }
+}
+
+/**
+ * A record whose content the holder no longer has under any name (git's loose objects after gc):
+ * a later record replaces or removes every name of it, so the content is never needed. A create
+ * still places its file (empty), which a link may need meanwhile; a close still gives its object
+ * the record's version, which the later records are based on.
+ */
+async function applyGone(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, tally: SyncTally, passing: Set<string>): Promise<void> {
+  const r = l.record;
+  if (r.op === "create") {
+    const { content: _c, ...bare } = r;
+    return applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
+  }
+  set.transaction(() => {
+    const o = set.fsdb.get(r.fid);
+    if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
+    set.setMeta("last_seen", String(r.seq));
+  });
 }
 
 /** The volume number inside a version stamp (`<holder>:<volume>`), 0 for none. */

@@ -20,9 +20,9 @@ export async function sendContent(ctx: RequestContext, req: { signature?: boolea
   return stream.done;
 }
 
-/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given. */
-export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer): ContentStream {
-  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}) }, signature ? once(signature) : undefined);
+/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given (and a fetch's `hash`). */
+export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer, hash?: string): ContentStream {
+  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}), ...(hash ? { hash } : {}) }, signature ? once(signature) : undefined);
   const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
   // Handled here: the reply may fail while the content is still being written, before its
   // consumer awaits `done` (an unhandled rejection would end the process).

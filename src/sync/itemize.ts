@@ -10,6 +10,7 @@ const VERB: Record<JournalRecord["op"], string> = {
   create: "create",
   mkdir: "mkdir",
   symlink: "symlink",
+  mknod: "mknod",
   link: "hardlink",
   unlink: "delete",
   rmdir: "rmdir",

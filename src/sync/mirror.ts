@@ -6,7 +6,7 @@
  * log says and what SRC's Fsdb holds.
  */
 import type { FileSet } from "../journal/fileset.js";
-import type { FsObject } from "../journal/fsdb.js";
+import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import type { JournalRecord, LoggedRecord, NewRecord } from "../journal/records.js";
 import { reintegrate, type SyncTally } from "./client.js";
@@ -18,7 +18,7 @@ import { settleUnapplied, unapplied } from "./unapplied.js";
 /** What the holder's log says of one object since SRC last synced. */
 export interface HolderState {
   exists: boolean;
-  type: "f" | "d" | "l";
+  type: ObjectType;
   parent: string;
   name: string;
   version: string;
@@ -50,8 +50,9 @@ export function holderStates(records: LoggedRecord[], self: string, conflicted: 
       case "create":
       case "mkdir":
       case "symlink":
+      case "mknod":
       case "link": {
-        const type = r.op === "mkdir" ? "d" : r.op === "symlink" ? "l" : "f";
+        const type = r.op === "mkdir" ? "d" : r.op === "symlink" ? "l" : r.op === "mknod" ? "s" : "f";
         Object.assign(at(r.fid, { exists: true, type, parent: r.parent, name: r.name, version, contentChanged: true, attrsChanged: true }), {
           exists: true, type, parent: r.parent, name: r.name, version,
         });
@@ -87,7 +88,7 @@ export function holderStates(records: LoggedRecord[], self: string, conflicted: 
       seen.attrsChanged = true;
       continue;
     }
-    const known = !(r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link");
+    const known = !(r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link");
     const place = "parent" in r ? { parent: r.parent, name: r.name } : { parent: "", name: "" };
     at(r.fid, { exists: known, type: "f", ...place, version: "base" in r ? r.base : "", contentChanged: known, attrsChanged: known });
   }
@@ -123,7 +124,9 @@ export function correctives(states: Map<string, HolderState>, desired: (fid: str
           ? { op: "mkdir", ...placed, attrs }
           : want.type === "l"
             ? { op: "symlink", ...placed, target: want.target ?? "", attrs }
-            : { op: "create", ...placed, attrs, content: { size: want.size, mtimeNs: want.mtimeNs, hash: want.hash } };
+            : want.type === "s"
+              ? { op: "mknod", ...placed, special: want.target ?? "p", attrs }
+              : { op: "create", ...placed, attrs, content: { size: want.size, mtimeNs: want.mtimeNs, hash: want.hash } };
       creates.push([depth(fid), rec]);
       continue;
     }

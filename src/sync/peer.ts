@@ -153,8 +153,12 @@ export interface HolderPeer {
   /** `keep`: the holder keeps every version these records destroy, recording this reason. */
   reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply>;
   updates(since: number, limit: number): Promise<UpdatesReply>;
-  /** See the contract, item 5: a delta against `signature`'s basis, or whole content without one. */
-  fetch(fid: string, signature?: Buffer): ContentStream;
+  /**
+   * See the contract, item 5: a delta against `signature`'s basis, or whole content without one.
+   * With `hash` (the content a record states), an object the holder no longer has is served from
+   * another object with that content (git: a temp file linked to its final name, then unlinked).
+   */
+  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream;
   /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
   getattr(fids: string[]): Promise<Array<FsObject | null>>;
   /**

@@ -43,7 +43,8 @@ export const Requests = {
   }),
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
   /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
-  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  /** `hash`: the content wanted; the holder may serve another object with it when `fid` is gone. */
+  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), hash: Type.Optional(HashSchema) }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),

@@ -218,7 +218,7 @@ class Executor {
     const from = this.holding.pathOf(fid);
     fs.renameSync(from, path.join(path.dirname(from), name));
     const pending = set.cml.about(fid);
-    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "link" || r.op === "rename");
+    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
       if (placing) {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
@@ -271,7 +271,7 @@ class Executor {
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
       set.cml.remapAll(remap);
-      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink").map((r) => r.seq));
+      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
     this.front.push(placement(set.fsdb.must(fresh)));
@@ -286,6 +286,7 @@ function placement(o: FsObject): NewRecord {
   const attrs: Attrs = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
   if (o.type === "d") return { op: "mkdir", ...placed, attrs };
   if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs: { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs } };
+  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
   return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 
@@ -317,6 +318,14 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   const held = await holderObjects(peer, wanted);
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
+  // hard links: a new name of an inode the holder shares with an object already here is linked to it
+  const byIno = new Map<string, string[]>();
+  for (const [f, o] of held) if (o?.type === "f" && o.ino) byIno.set(o.ino, [...(byIno.get(o.ino) ?? []), f]);
+  const linkTarget = (fid: string): string | undefined => {
+    const s = held.get(fid);
+    if (s?.type !== "f" || !s.ino || set.fsdb.get(fid)) return undefined;
+    return byIno.get(s.ino)?.find((g) => g !== fid && set.fsdb.get(g)?.hash === s.hash);
+  };
   set.startGroup(false);
   try {
     // Rounds while any succeeds: an object whose directory is restored later in a round (the
@@ -327,7 +336,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
       errors = new Map();
       for (const fid of left) {
         try {
-          if (await restoreOne(set, applier, fetch, fid, held.get(fid))) tally.recordsApplied++;
+          if (await restoreOne(set, applier, fetch, fid, held.get(fid), linkTarget(fid))) tally.recordsApplied++;
           settleUnapplied(set, fid);
         } catch (err) {
           errors.set(fid, err);
@@ -351,8 +360,11 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
   set.endGroup();
 }
 
-/** Brings one object to the holder's state `s` (none: removed); true when that changed anything here. */
-async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined): Promise<boolean> {
+/**
+ * Brings one object to the holder's state `s` (none: removed), as a new name of `linkTo` (another
+ * name of its inode, already here) when given; true when that changed anything here.
+ */
+async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined, linkTo?: string): Promise<boolean> {
   const local = set.fsdb.get(fid);
   const stamp = { seq: 0, origin: set.replicaId, originSeq: 0, time: Date.now(), fid };
   let changed = false;
@@ -367,7 +379,8 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     return changed;
   }
   if (!local) {
-    await run({ ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 } as JournalRecord, s.version);
+    const placed = linkTo ? { ...stamp, op: "link", parent: s.parent!, name: s.name, target: linkTo, targetBase: "" } : { ...placement(s), seq: 0, origin: set.replicaId, originSeq: 0 };
+    await run(placed as JournalRecord, s.version);
     return changed;
   }
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {

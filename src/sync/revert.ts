@@ -44,7 +44,7 @@ export async function adoptIdentical(set: FileSet, peer: HolderPeer): Promise<Se
   set.transaction(() => {
     // CML order: a directory's create comes before its entries', so their parent is already adopted
     for (const r of set.cml.all()) {
-      if (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink") continue;
+      if (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod") continue;
       const local = set.fsdb.get(r.fid);
       const theirs = byPlace.get(`${adopt(r.parent)}/${r.name}`);
       if (!local || !theirs || local.parent !== r.parent || local.name !== r.name || !same(local, theirs)) continue;

@@ -46,7 +46,7 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
     },
     fetch: async (h, ctx) => {
       const req = check(Requests.fetch, h, "fetch request");
-      return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature));
+      return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature, req.hash));
     },
     getattr: async (h) => {
       const req = check(Requests.getattr, h, "getattr request");

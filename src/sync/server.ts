@@ -58,6 +58,8 @@ export class LentoServer implements HolderPeer {
   private applier: Applier | undefined;
   /** The attached replica's id. */
   private replica = "";
+  /** The highest stamp the replica is known to have applied (`updates`' since, `close`'s lastSeen). */
+  private seenUpTo = 0;
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
   /** A dry run's write lock, held until close. */
@@ -153,6 +155,7 @@ export class LentoServer implements HolderPeer {
       receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
+      this.registerSeen(set);
       set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
@@ -191,8 +194,9 @@ export class LentoServer implements HolderPeer {
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
     const set = this.open();
-    // the replica has applied the log up to `since`
-    if (!this.dryRun && since > 0) set.replicas.seen(this.replica, since);
+    // the replica has applied the log up to `since`: registered at the next write (a read never
+    // writes, so it never waits for another process's write transaction)
+    this.seenUpTo = Math.max(this.seenUpTo, since);
     const volume = set.log.head();
     if (since < set.log.floor()) return { records: [], volume, more: false, compacted: true };
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
@@ -210,8 +214,10 @@ export class LentoServer implements HolderPeer {
     })();
   }
 
-  fetch(fid: string, signature?: Buffer): ContentStream {
-    return readContent(this.applier!.holding, fid, signature);
+  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+    const fsdb = this.open().fsdb;
+    const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
+    return readContent(this.applier!.holding, other?.fid ?? fid, signature);
   }
 
   async presign(fids: string[]): Promise<void> {
@@ -228,14 +234,19 @@ export class LentoServer implements HolderPeer {
   async close(lastSeen?: number): Promise<void> {
     const set = this.set;
     if (!set) return;
-    if (lastSeen !== undefined && !this.dryRun) set.replicas.seen(this.replica, lastSeen);
+    this.seenUpTo = Math.max(this.seenUpTo, lastSeen ?? 0);
     this.set = undefined;
     await this.presigned.settle();
     await this.unwatch?.();
     this.unwatch = undefined;
     try {
       if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
-      if (!this.dryRun) await withWriteLock(set, () => compactLog(set));
+      if (!this.dryRun) {
+        await withWriteLock(set, () => {
+          this.registerSeen(set);
+          compactLog(set);
+        });
+      }
     } finally {
       this.dryRelease?.();
       set.close();
@@ -312,6 +323,11 @@ export class LentoServer implements HolderPeer {
     }
   }
 
+  /** Registers how far the replica has applied the log (under the write lock). */
+  private registerSeen(set: FileSet): void {
+    if (this.seenUpTo > 0) set.replicas.seen(this.replica, this.seenUpTo);
+  }
+
   private view(): ServerView {
     const fsdb = this.set!.fsdb;
     return {
@@ -361,7 +377,7 @@ function replacing(set: FileSet, r: JournalRecord): JournalRecord {
  * they differ from the holder's (undefined when they agree, or for other records).
  */
 function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefined {
-  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink")) return undefined;
+  if (!o || (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod")) return undefined;
   const want: Attrs = { ...r.attrs, ...(r.op === "create" && r.content ? { mtimeNs: r.content.mtimeNs } : {}) };
   const out: Attrs = {};
   if (o.type !== "l" && want.mode !== undefined && want.mode !== o.mode) out.mode = want.mode;

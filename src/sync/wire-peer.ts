@@ -96,8 +96,8 @@ export class WirePeer implements HolderPeer {
     return check(Replies.updates, await this.conn.call({ op: "updates", since, limit }), "updates reply");
   }
 
-  fetch(fid: string, signature?: Buffer): ContentStream {
-    return requestContent(this.conn, "fetch", fid, signature);
+  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+    return requestContent(this.conn, "fetch", fid, signature, hash);
   }
 
   async getattr(fids: string[]): Promise<Array<FsObject | null>> {

@@ -74,6 +74,18 @@ describe("Presto through FUSE, with real programs", () => {
     await assertJournalComplete(r);
   });
 
+  it("mkfifo, a socket and (as root) device nodes: journaled and replayed", async () => {
+    const devices = process.getuid?.() === 0 ? " && mknod spec/null c 1 3 && mknod spec/blk b 7 200" : "";
+    await sh(`mkdir spec && mkfifo -m 0640 spec/fifo && python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('spec/sock')"${devices}`, r.mnt);
+    assert.ok(fs.lstatSync(path.join(r.mnt, "spec/fifo")).isFIFO());
+    assert.ok(fs.lstatSync(path.join(r.mnt, "spec/sock")).isSocket());
+    await assertJournalComplete(r);
+    assert.ok(fs.lstatSync(path.join(r.holder, "spec/fifo")).isFIFO(), "the holder has the FIFO");
+    if (devices) assert.equal(fs.lstatSync(path.join(r.holder, "spec/null")).rdev, fs.lstatSync("/dev/null").rdev);
+    await sh("rm -r spec", r.mnt);
+    await assertJournalComplete(r);
+  });
+
   it("rm -rf", async () => {
     await sh(`rm -rf copy2 repo t/nested`, r.mnt);
     assert.ok(!fs.existsSync(path.join(r.mnt, "copy2")));

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { specialOf } from "../../src/filter/object-stat.js";
 
 /** A deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -118,7 +119,8 @@ export function makeVariedTree(root: string, opts: TreeOptions = {}): void {
 /** One manifest line per object. */
 export interface ManifestEntry {
   path: string;
-  type: "f" | "d" | "l";
+  /** `s`: a special file (FIFO, socket, device), its kind in `target`. */
+  type: "f" | "d" | "l" | "s";
   mode: number;
   size: number;
   mtimeNs: string;
@@ -138,14 +140,14 @@ export function manifest(root: string): ManifestEntry[] {
       const p = rel === "" ? name : `${rel}/${name}`;
       const abs = path.join(root, p);
       const st = fs.lstatSync(abs, { bigint: true });
-      const type = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : "f";
+      const type = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "s";
       const e: ManifestEntry = {
         path: p,
         type,
         mode: Number(st.mode & 0o7777n),
         size: type === "f" ? Number(st.size) : 0,
         mtimeNs: st.mtimeNs.toString(),
-        target: type === "l" ? fs.readlinkSync(abs) : "",
+        target: type === "l" ? fs.readlinkSync(abs) : type === "s" ? specialOf(st) : "",
         hash: type === "f" ? createHash("sha256").update(fs.readFileSync(abs)).digest("hex") : "",
         links: [],
       };

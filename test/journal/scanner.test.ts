@@ -68,7 +68,7 @@ interface Scanned {
 }
 
 /** Scans `root`'s file set; returns the records this scan added to the CML as lines. */
-async function scanOnce(root: string, opts: { force?: boolean; maxDeleteFraction?: number } = {}): Promise<Scanned> {
+async function scanOnce(root: string, opts: { force?: boolean; maxDeleteFraction?: number; specials?: boolean } = {}): Promise<Scanned> {
   const set = FileSet.open(root);
   try {
     const before = paths(set);
@@ -464,7 +464,7 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
       const s = await scanOnce(root);
       assert.deepEqual(s.report.problems, []);
       const want = manifest(root);
-      const op = { d: "mkdir", l: "symlink", f: "create" } as const;
+      const op = { d: "mkdir", l: "symlink", f: "create", s: "mknod" } as const;
       const lines = s.all.filter((l) => l !== "dir-mtime .");
       assert.equal(lines.length, want.length, JSON.stringify(lines));
       // hard links: the first name of the inode is created, every other name is a link to it
@@ -510,16 +510,21 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
     }
   });
 
-  it("a FIFO is a per-path problem UNSUPPORTED, not a failure; the rest is journaled", async () => {
+  it("a FIFO is journaled (mknod); with specials off it is a per-path problem UNSUPPORTED, the rest journaled", async () => {
     const root = tempDir("imz-scan-");
     try {
       write(root, "a", "a");
       await baseline(root);
-      execFileSync("mkfifo", [path.join(root, "pipe")]);
+      execFileSync("mkfifo", ["-m", "0640", path.join(root, "pipe")]);
+      const fifo = await scanOnce(root);
+      assert.deepEqual(fifo.lines, ["mknod pipe"]);
+      const rec = fifo.records.find((r) => r.op === "mknod");
+      assert.ok(rec?.op === "mknod" && rec.special === "p" && rec.attrs.mode === 0o640, JSON.stringify(rec));
+      execFileSync("mkfifo", [path.join(root, "pipe2")]);
       write(root, "b", "b");
-      const s = await scanOnce(root);
+      const s = await scanOnce(root, { specials: false });
       assert.deepEqual(s.lines, ["create b"]);
-      assert.deepEqual(s.report.problems.map((p) => [p.path, p.code]), [["pipe", "UNSUPPORTED"]]);
+      assert.deepEqual(s.report.problems.map((p) => [p.path, p.code]).sort(), [["pipe", "UNSUPPORTED"], ["pipe2", "UNSUPPORTED"]], "a known one is skipped too, not deleted");
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
