@@ -113,9 +113,12 @@ function migrate(db: Db): void {
   for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
     const sql = MIGRATIONS[v];
     if (sql === undefined) throw new ImzError("SCHEMA_VERSION", `no migration to schema ${v}`);
+    // IMMEDIATE, and the version read again inside: several processes may open a database of an
+    // older schema at once (a new holder reached by several replicas); one migrates, the others see it done
     db.transaction(() => {
+      if ((db.pragma("user_version", { simple: true }) as number) >= v) return;
       db.exec(sql);
       db.pragma(`user_version = ${v}`);
-    })();
+    }).immediate();
   }
 }
