@@ -11,6 +11,7 @@
         "native/utimens.cc",
         "native/syncfs.cc",
         "native/hash.cc",
+        "native/walk.cc",
         "native/posix.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

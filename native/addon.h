@@ -19,6 +19,8 @@ void InitUtimens(Napi::Env env, Napi::Object exports);
 void InitSyncfs(Napi::Env env, Napi::Object exports);
 /** Adds the BLAKE2b content hash (`Blake2b`, `hashFd`) to the addon's exports. */
 void InitHash(Napi::Env env, Napi::Object exports);
+/** Adds the scanner's directory walk (`walkDir`, native/walk.cc) to the addon's exports. */
+void InitWalk(Napi::Env env, Napi::Object exports);
 /** Adds the filter's POSIX calls (`setFsIds`, `mknod`; native/posix.cc) to the addon's exports. */
 void InitPosix(Napi::Env env, Napi::Object exports);
 

@@ -3,8 +3,11 @@
  * the server log and the file set's identity. The schema carries a version and migrates explicitly;
  * a database newer than this program is refused, never guessed at.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { ImzError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
+
+const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
 export const SCHEMA_VERSION = 6;
@@ -88,7 +91,7 @@ const MIGRATIONS: Record<number, string> = {
  * {@link SCHEMA_VERSION}. Throws `SCHEMA_VERSION` for a database written by a newer program.
  */
 export function openDb(file: string, create: boolean): Db {
-  const db = new Database(file, { fileMustExist: !create });
+  const db = new (sqlite())(file, { fileMustExist: !create });
   db.pragma("journal_mode = WAL");
   // NORMAL in WAL mode: a committed transaction survives any process crash; the database stays
   // consistent across power loss (docs/DESIGN.md "Durability").

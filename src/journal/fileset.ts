@@ -329,7 +329,7 @@ export class FileSet {
 }
 
 /** `dev:ino` of a stat result: the scanner's key for recognising renames and hard links. */
-export function inoKey(st: fs.BigIntStats): string {
+export function inoKey(st: Pick<fs.BigIntStats, "dev" | "ino">): string {
   return `${st.dev}:${st.ino}`;
 }
 
