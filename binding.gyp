@@ -12,6 +12,7 @@
         "native/syncfs.cc",
         "native/hash.cc",
         "native/beneath.cc",
+        "native/walk.cc",
         "native/posix.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

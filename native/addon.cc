@@ -37,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSyncfs(env, exports);
   InitHash(env, exports);
   InitBeneath(env, exports);
+  InitWalk(env, exports);
   InitPosix(env, exports);
   return exports;
 }

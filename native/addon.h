@@ -28,6 +28,8 @@ void InitSyncfs(Napi::Env env, Napi::Object exports);
 void InitHash(Napi::Env env, Napi::Object exports);
 /** Adds the *at calls beneath a root (`openBeneath`, `mkdirat`, `renameat`, …; beneath.cc). */
 void InitBeneath(Napi::Env env, Napi::Object exports);
+/** Adds the scanner's directory walk (`walkDir`, native/walk.cc) to the addon's exports. */
+void InitWalk(Napi::Env env, Napi::Object exports);
 /** Adds the filter's POSIX calls (`setFsIds`, `mknod`; native/posix.cc) to the addon's exports. */
 void InitPosix(Napi::Env env, Napi::Object exports);
 

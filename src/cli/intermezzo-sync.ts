@@ -5,18 +5,17 @@
  * whatever the argument order.
  */
 import { Command, Option } from "commander";
-import { FileSet, type Role } from "../journal/fileset.js";
-import { parseEndpoint } from "../ssh/remote-path.js";
-import { connectLocal, connectRemote, openRemoteStream, type LocalTransport } from "../sync/connect.js";
+import type { Role } from "../journal/fileset.js";
+import type { LocalTransport } from "../sync/connect.js";
 import type { RemoteStream } from "../sync/remote-replica.js";
 import type { HolderPeer } from "../sync/peer.js";
-import { syncFileSets, type SyncOptions, type SyncReport } from "../sync/sync.js";
+import type { SyncOptions, SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
-import { readConfig } from "../conflict/config.js";
-import { notifyConflicts } from "../conflict/notify.js";
 import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
-import { startProgress } from "./progress.js";
-import { printReport } from "./report.js";
+import type * as SyncRun from "./sync-run.js";
+
+/** The run's machinery, loaded when a run starts ({@link run}); `--help` never loads it. */
+let use: typeof SyncRun;
 
 /** Parsed options of `intermezzo-sync`. */
 interface SyncCliOptions {
@@ -41,8 +40,8 @@ interface SyncCliOptions {
 
 /** The role a local root's file set gives it, if it is one. */
 function roleOf(root: string): Role | undefined {
-  if (!FileSet.exists(root)) return undefined;
-  const set = FileSet.open(root);
+  if (!use.FileSet.exists(root)) return undefined;
+  const set = use.FileSet.open(root);
   try {
     return set.role;
   } finally {
@@ -89,13 +88,13 @@ function percent(v: string): number {
  * rule (the remote side holds a new two-way file set, SRC a new mirror's). Two remote sides are refused.
  */
 function connect(src: string, dest: string, o: SyncCliOptions): Plan {
-  const s = parseEndpoint(src);
-  const d = parseEndpoint(dest);
+  const s = use.parseEndpoint(src);
+  const d = use.parseEndpoint(dest);
   const choice = { mirror: o.mirror, ...(o.holder ? { holder: o.holder } : {}) };
   if (s.kind === "local" && d.kind === "local") {
     const holder = holderOf(s.path, d.path, choice);
     const [replicaRoot, holderRoot] = holder === "dest" ? [s.path, d.path] : [d.path, s.path];
-    return { kind: "replica-here", replicaRoot, holder, open: () => connectLocal(holderRoot, o.transport, o.owner) };
+    return { kind: "replica-here", replicaRoot, holder, open: () => use.connectLocal(holderRoot, o.transport, o.owner) };
   }
   if (s.kind !== "local" && d.kind !== "local") {
     throw new ImzError("USAGE", "both SRC and DEST are remote", { hint: "run intermezzo-sync on one of the two hosts" });
@@ -110,8 +109,8 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
     remoteCommand: o.remoteCommand,
   };
   // This side holds: the replica's work runs on the remote host, beside its tree.
-  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: openRemoteStream(remote, remoteOptions) };
-  return { kind: "replica-here", replicaRoot: local.path, holder, open: () => connectRemote(remote, remoteOptions) };
+  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: use.openRemoteStream(remote, remoteOptions) };
+  return { kind: "replica-here", replicaRoot: local.path, holder, open: () => use.connectRemote(remote, remoteOptions) };
 }
 
 /** How a sync runs: the replica here (its holder reached through a peer), or on the remote host. */
@@ -121,28 +120,29 @@ type Plan =
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);
+  use = await import("./sync-run.js");
   // the holder is reached while the replica scans (syncFileSets waits for both)
   const plan = connect(src, dest, o);
   const { holder } = plan;
   const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, specials: o.specials, replicaIsSrc: holder === "dest", policies: o.policy };
   if (o.watch) return live(plan, options, src, dest, o);
-  const progress = o.progress && plan.kind === "replica-here" ? startProgress() : undefined;
+  const progress = o.progress && plan.kind === "replica-here" ? use.startProgress() : undefined;
   let report: SyncReport;
   try {
     report =
       plan.kind === "replica-here"
-        ? await syncFileSets(plan.replicaRoot, plan.open(), { ...options, onTally: (t) => progress?.attach(t) })
+        ? await use.syncFileSets(plan.replicaRoot, plan.open(), { ...options, onTally: (t) => progress?.attach(t) })
         : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.remote, options);
   } finally {
     progress?.stop();
   }
-  printReport(report, { json: o.json, src, dest });
+  use.printReport(report, { json: o.json, src, dest });
   // the hook runs here, with this side's config (the holder's, when the replica is remote)
-  const hook = o.notifyCommand ?? readConfig(plan.kind === "replica-here" ? plan.replicaRoot : plan.holderRoot).notifyCommand;
+  const hook = o.notifyCommand ?? use.readConfig(plan.kind === "replica-here" ? plan.replicaRoot : plan.holderRoot).notifyCommand;
   if (hook && report.conflicts.length > 0) {
     try {
       const [replica, held] = holder === "dest" ? [src, dest] : [dest, src];
-      await notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
+      await (await import("../conflict/notify.js")).notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: report.conflicts });
     } catch (err) {
       process.stderr.write(formatError("intermezzo-sync", err) + "\n");
     }
@@ -175,15 +175,17 @@ async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: stri
       {
         sync: options,
         connect: plan.open,
-        onFirst: (r) => printReport(r, { json: o.json, src, dest }),
+        onFirst: (r) => use.printReport(r, { json: o.json, src, dest }),
         onExchange: (t) => {
           const conflicts = t.conflicts.length > 0 ? `, ${t.conflicts.length} conflict(s) settled` : "";
           const problems = t.problems.length > 0 ? `, ${t.problems.length} problem(s): ${t.problems.map((p) => `${p.path} [${p.code}]`).join(", ")}` : "";
           process.stdout.write(`${stamp()} ${t.recordsShipped} record(s) reintegrated, ${t.recordsApplied} update(s) applied${conflicts}${problems}\n`);
-          const hook = o.notifyCommand ?? readConfig(plan.replicaRoot).notifyCommand;
+          const hook = o.notifyCommand ?? use.readConfig(plan.replicaRoot).notifyCommand;
           const [replica, held] = plan.holder === "dest" ? [src, dest] : [dest, src];
           if (hook && t.conflicts.length > 0) {
-            notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: t.conflicts }).catch((err: unknown) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"));
+            import("../conflict/notify.js")
+              .then(({ notifyConflicts }) => notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: t.conflicts }))
+              .catch((err: unknown) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"));
           }
         },
         onState: (s) => process.stderr.write(`intermezzo-sync: ${stamp()} ${s.state}${s.error ? `: ${s.error}` : ""}\n`),

@@ -10,8 +10,11 @@ import { META_DIR } from "../journal/fileset.js";
 /** Name of the per-file-set ignore file at the root. */
 export const IGNORE_FILE = ".intermezzoignore";
 
-/** Decides whether a root-relative path (`/`-separated) is excluded. */
-export type IgnoreTest = (relPath: string, isDir: boolean) => boolean;
+/**
+ * Decides whether a root-relative path (`/`-separated) is excluded; `onlyMeta` is true when no
+ * pattern applies (only `.intermezzo/` is excluded).
+ */
+export type IgnoreTest = ((relPath: string, isDir: boolean) => boolean) & { readonly onlyMeta: boolean };
 
 /** Loads the ignore rules of the file set rooted at `root`. */
 export function loadIgnore(root: string): IgnoreTest {
@@ -22,9 +25,10 @@ export function loadIgnore(root: string): IgnoreTest {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
   const ig = ignore().add(text);
-  return (rel, isDir) => {
+  const test = (rel: string, isDir: boolean): boolean => {
     if (rel === META_DIR || rel.startsWith(META_DIR + "/")) return true;
     if (text === "") return false;
     return ig.ignores(isDir ? rel + "/" : rel);
   };
+  return Object.assign(test, { onlyMeta: text === "" });
 }

@@ -8,6 +8,87 @@ import { inoKey } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import type { Attrs } from "../journal/records.js";
 
+/**
+ * The part of a BigInt `lstat` result the scanner and the filters use. The scanner keeps one per
+ * entry with a new identity until pass 2, so it keeps these fields only ({@link entryStat}), about
+ * a third of what a whole `BigIntStats` holds.
+ */
+export type EntryStat = Pick<
+  fs.BigIntStats,
+  | "dev"
+  | "ino"
+  | "mode"
+  | "nlink"
+  | "uid"
+  | "gid"
+  | "rdev"
+  | "size"
+  | "mtimeNs"
+  | "ctimeNs"
+  | "birthtimeNs"
+  | "isFile"
+  | "isDirectory"
+  | "isSymbolicLink"
+  | "isFIFO"
+  | "isSocket"
+  | "isCharacterDevice"
+  | "isBlockDevice"
+>;
+
+/** The fields of {@link EntryStat}, with the type tests on a shared prototype. */
+class CompactStat implements EntryStat {
+  constructor(
+    readonly dev: bigint,
+    readonly ino: bigint,
+    readonly mode: bigint,
+    readonly nlink: bigint,
+    readonly uid: bigint,
+    readonly gid: bigint,
+    readonly rdev: bigint,
+    readonly size: bigint,
+    readonly mtimeNs: bigint,
+    readonly ctimeNs: bigint,
+    readonly birthtimeNs: bigint,
+  ) {}
+
+  isFile(): boolean {
+    return this.format() === 0o100000n;
+  }
+
+  isDirectory(): boolean {
+    return this.format() === 0o040000n;
+  }
+
+  isSymbolicLink(): boolean {
+    return this.format() === 0o120000n;
+  }
+
+  isFIFO(): boolean {
+    return this.format() === 0o010000n;
+  }
+
+  isSocket(): boolean {
+    return this.format() === 0o140000n;
+  }
+
+  isCharacterDevice(): boolean {
+    return this.format() === 0o020000n;
+  }
+
+  isBlockDevice(): boolean {
+    return this.format() === 0o060000n;
+  }
+
+  private format(): bigint {
+    return this.mode & 0o170000n;
+  }
+}
+
+/** A compact copy of what {@link EntryStat} needs of a stat result. */
+export function entryStat(st: EntryStat): EntryStat {
+  return new CompactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
+}
+
 /** A path that could not be handled, and why. Returned as data, never thrown. */
 export interface Problem {
   path: string;
@@ -16,7 +97,7 @@ export interface Problem {
 }
 
 /** The object type of a stat result: `s` for FIFOs, sockets and devices. */
-export function typeOf(st: fs.BigIntStats): ObjectType | undefined {
+export function typeOf(st: EntryStat): ObjectType | undefined {
   if (st.isFile()) return "f";
   if (st.isDirectory()) return "d";
   if (st.isSymbolicLink()) return "l";
@@ -25,14 +106,14 @@ export function typeOf(st: fs.BigIntStats): ObjectType | undefined {
 }
 
 /** A special file's kind as records and the Fsdb keep it (`SpecialSchema`): `p`, `s`, `c:RDEV`, `b:RDEV`. */
-export function specialOf(st: fs.BigIntStats): string {
+export function specialOf(st: EntryStat): string {
   if (st.isFIFO()) return "p";
   if (st.isSocket()) return "s";
   return `${st.isCharacterDevice() ? "c" : "b"}:${st.rdev}`;
 }
 
 /** The attributes a record carries for a stat result. */
-export function attrsOf(st: fs.BigIntStats): Required<Attrs> {
+export function attrsOf(st: EntryStat): Required<Attrs> {
   return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
 }
 
@@ -43,17 +124,17 @@ export function attrsOf(st: fs.BigIntStats): Required<Attrs> {
  * `rm old; echo > new` between two scans would otherwise pass for a rename of old to new. A
  * filesystem without birth times reports 0, and the inode number alone decides, as before.
  */
-export function reborn(o: FsObject, st: fs.BigIntStats): boolean {
+export function reborn(o: FsObject, st: EntryStat): boolean {
   return o.ctimeNs !== null && st.birthtimeNs > BigInt(o.ctimeNs);
 }
 
 /** True when `st` is the object's own inode: the same number, and not {@link reborn}. */
-export function sameInode(o: FsObject, st: fs.BigIntStats): boolean {
+export function sameInode(o: FsObject, st: EntryStat): boolean {
   return o.ino === inoKey(st) && !reborn(o, st);
 }
 
 /** Which attributes differ between an Fsdb object and a stat result (empty when none). */
-export function changedAttrs(o: FsObject, st: fs.BigIntStats): Attrs {
+export function changedAttrs(o: FsObject, st: EntryStat): Attrs {
   const a = attrsOf(st);
   const out: Attrs = {};
   if (o.type !== "l" && a.mode !== o.mode) out.mode = a.mode;
@@ -64,12 +145,12 @@ export function changedAttrs(o: FsObject, st: fs.BigIntStats): Attrs {
 }
 
 /** True when `st` may hold different file content than the object recorded (size or mtime moved). */
-export function contentMayDiffer(o: FsObject, st: fs.BigIntStats): boolean {
+export function contentMayDiffer(o: FsObject, st: EntryStat): boolean {
   return Number(st.size) !== o.size || st.mtimeNs.toString() !== o.mtimeNs;
 }
 
 /** Fsdb fields that describe the local object as `st` shows it. */
-export function localFields(st: fs.BigIntStats): Pick<FsObject, "size" | "mtimeNs" | "mode" | "uid" | "gid" | "ino" | "ctimeNs"> {
+export function localFields(st: EntryStat): Pick<FsObject, "size" | "mtimeNs" | "mode" | "uid" | "gid" | "ino" | "ctimeNs"> {
   const a = attrsOf(st);
   return {
     size: st.isFile() ? Number(st.size) : 0,

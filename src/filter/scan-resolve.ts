@@ -11,7 +11,7 @@ import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
-import { attrsOf, localFields, reborn, specialOf } from "./object-stat.js";
+import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
 import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
@@ -20,7 +20,7 @@ export interface Found {
   name: string;
   rel: string;
   type: ObjectType;
-  st: fs.BigIntStats;
+  st: EntryStat;
   /** The object's fid: the known object's for a rename, a new one otherwise. */
   fid: string;
   kind?: "rename" | "new" | "link";

@@ -3,24 +3,28 @@
  * filter would have journaled it. It is the filter for trees without one and the crash-recovery path.
  *
  * Two passes. The walk (pass 1) goes one directory at a time, holding only that directory's entries
- * and the Fsdb rows of its children: same-identity objects (same name, same inode) are compared and
- * their content/attribute changes journaled at once (hashing only where size or mtime moved); entries
- * with a new identity and known objects no longer seen are set aside. The resolver (pass 2, see
- * `scan-resolve.ts`) turns those into renames (same inode at a new place: one record, no data),
- * hard links, creates and deletes, in an order the server can replay. Memory follows the number of
- * changes, never the size of the tree.
+ * and the Fsdb rows of its children. A directory is read and stat'ed in native code on a worker
+ * thread (`walk.ts`, a few directories ahead) and its rows come as one *print* each (see
+ * `Fsdb.childPrints`): an entry whose print equals its row's is unchanged and costs one string
+ * comparison. Any other entry is `lstat`ed and compared the thorough way: same-identity objects
+ * (same name, same inode) have their content/attribute changes journaled at once (hashing only
+ * where size or mtime moved); entries with a new identity and known objects no longer seen are set
+ * aside. The resolver (pass 2, see `scan-resolve.ts`) turns those into renames (same inode at a new
+ * place: one record, no data), hard links, creates and deletes, in an order the server can replay.
+ * Memory follows the number of changes, never the size of the tree.
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
-import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
+import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
-import { fsPath, nameOf } from "../journal/names.js";
+import { fsPath } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
-import { loadIgnore } from "./ignore.js";
-import { changedAttrs, contentMayDiffer, isEmptyAttrs, localFields, sameInode, typeOf, type Problem } from "./object-stat.js";
-import { Resolver, sameSymlinkTarget, type Found } from "./scan-resolve.js";
+import { loadIgnore, type IgnoreTest } from "./ignore.js";
+import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
+import { Resolver, sameSymlinkTarget } from "./scan-resolve.js";
+import { walkDir, type DirListing } from "./walk.js";
 
 /** Options of {@link scan}. */
 export interface ScanOptions {
@@ -82,6 +86,31 @@ export async function scan(set: FileSet, opts: ScanOptions = {}): Promise<ScanRe
   }
 }
 
+/** A directory waiting to be walked. */
+interface PendingDir {
+  fid: string;
+  rel: string;
+  /** Its print in its parent's Fsdb listing (see `Fsdb.childPrints`), when it is a known object. */
+  print?: string | null;
+  /** Its listing, once asked for (read ahead while an earlier directory is compared). */
+  listing?: Promise<DirListing>;
+}
+
+/** How many directories on top of the stack are read (on worker threads) while one is compared. */
+const READ_AHEAD = 4;
+
+/** What pass 1 shares while it walks. */
+interface Walk {
+  ctx: ScanContext;
+  ignored: IgnoreTest;
+  resolver: Resolver;
+  stack: PendingDir[];
+  /** The whole tree (else only the directories asked for, and new ones under them). */
+  whole: boolean;
+  /** Journal special files (else each is a per-path problem). */
+  specials: boolean;
+}
+
 async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanReport> {
   const ctx: ScanContext = {
     set,
@@ -90,58 +119,34 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     onContentChange: opts.onContentChange,
     hashAtSendFrom: opts.hashAtSendFrom,
   };
-  const ignored = loadIgnore(set.root);
-  const resolver = new Resolver(ctx);
   const whole = opts.dirs === undefined;
-  const stack: Array<{ fid: string; rel: string }> = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
+  const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
+  const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole, specials: opts.specials !== false };
+  const { ignored, resolver } = walk;
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
   while (stack.length > 0) {
+    readAhead(set.root, stack);
     const dir = stack.pop()!;
     const abs = fsPath(set.root, dir.rel);
-    let names: string[];
+    let listing: DirListing;
     try {
-      // as bytes: a name that is not valid UTF-8 is carried as a raw name (journal/names.ts), not lost
-      names = fs.readdirSync(abs, { encoding: "buffer" }).map(nameOf);
+      listing = await dir.listing!;
     } catch (err) {
       // Unreadable: its known entries are simply not compared, so none of them looks deleted.
       problem(ctx, dir.rel, err);
       continue;
     }
-    const known = new Map(set.fsdb.children(dir.fid).map((o) => [o.name, o]));
-    for (const name of names) {
-      const rel = dir.rel === "" ? name : `${dir.rel}/${name}`;
-      let st: fs.BigIntStats;
-      try {
-        st = fs.lstatSync(fsPath(set.root, rel), { bigint: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") problem(ctx, rel, err);
-        continue;
+    if (ignored.onlyMeta && listing.whole !== null && listing.whole === set.fsdb.childrenWhole(dir.fid)) {
+      // Every entry the same object with the same print, and no other: nothing to journal here.
+      ctx.report.examined += listing.count();
+      for (const sub of whole ? listing.directories() : []) {
+        const rel = dir.rel === "" ? sub.name : `${dir.rel}/${sub.name}`;
+        stack.push({ fid: set.fsdb.childFid(dir.fid, sub.name)!, rel, print: sub.print });
       }
-      const type = typeOf(st);
-      if (ignored(rel, type === "d")) {
-        known.delete(name);
-        continue;
-      }
-      ctx.report.examined++;
-      if (type === undefined || (type === "s" && opts.specials === false)) {
-        ctx.report.problems.push({ path: rel, code: "UNSUPPORTED", message: "special file (FIFO, socket or device) skipped" });
-        known.delete(name);
-        continue;
-      }
-      const obj = known.get(name);
-      if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, fsPath(set.root, rel))) {
-        known.delete(name);
-        await recordChanges(ctx, obj, st, rel);
-        if (type === "d" && whole) stack.push({ fid: obj.fid, rel });
-        continue;
-      }
-      const f: Found = { parent: dir.fid, name, rel, type, st, fid: "" };
-      const subdirFid = resolver.found(f);
-      if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
+    } else {
+      await compareEach(walk, dir, listing);
     }
-    for (const gone of known.values()) {
-      if (!ignored(dir.rel === "" ? gone.name : `${dir.rel}/${gone.name}`, gone.type === "d")) resolver.missing(gone);
-    }
+    if (dir.print !== undefined && dir.print === listing.self.print) continue; // its own attributes unchanged
     const self = set.fsdb.get(dir.fid);
     if (self) {
       try {
@@ -159,6 +164,76 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     if (obj) recordAttrs(ctx, obj, d.st);
   }
   return ctx.report;
+}
+
+/** Compares a directory's entries one by one with its Fsdb rows; sets aside those that moved or went. */
+async function compareEach(walk: Walk, dir: PendingDir, listing: DirListing): Promise<void> {
+  const { ctx, ignored, resolver, stack } = walk;
+  const set = ctx.set;
+  const known = new Map(set.fsdb.childPrints(dir.fid).map((row) => [row[0], row]));
+  for (const entry of listing.entries()) {
+    const rel = dir.rel === "" ? entry.name : `${dir.rel}/${entry.name}`;
+    const row = known.get(entry.name);
+    if (row !== undefined && row[3] === entry.print && (entry.kind === "f" || entry.kind === "d")) {
+      // The same object, its print unchanged: nothing to journal (what compare would find).
+      known.delete(entry.name);
+      if (ignored(rel, entry.kind === "d")) continue;
+      ctx.report.examined++;
+      if (entry.kind === "d" && walk.whole) stack.push({ fid: row[1], rel, print: row[3] });
+      continue;
+    }
+    await compare(walk, dir, entry.name, rel, known);
+  }
+  for (const [name, fid, type] of known.values()) {
+    if (!ignored(dir.rel === "" ? name : `${dir.rel}/${name}`, type === "d")) resolver.missing(set.fsdb.must(fid));
+  }
+}
+
+/** Starts reading the directories on top of the stack that are not being read yet. */
+function readAhead(root: string, stack: PendingDir[]): void {
+  for (let i = stack.length - 1; i >= 0 && i >= stack.length - READ_AHEAD; i--) {
+    const dir = stack[i]!;
+    if (dir.listing !== undefined) continue;
+    dir.listing = walkDir(fsPath(root, dir.rel));
+    dir.listing.catch(() => undefined); // handled when the directory is popped
+  }
+}
+
+/**
+ * Compares one entry whose print did not match its Fsdb row (or that has none) the thorough way:
+ * `lstat` it, and journal its changes (a known object at its place) or set it aside for pass 2.
+ */
+async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, known: Map<string, ChildPrint>): Promise<void> {
+  const { ctx, resolver, stack } = walk;
+  const abs = fsPath(ctx.set.root, rel);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.lstatSync(abs, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") problem(ctx, rel, err);
+    return;
+  }
+  const type = typeOf(st);
+  if (walk.ignored(rel, type === "d")) {
+    known.delete(name);
+    return;
+  }
+  ctx.report.examined++;
+  if (type === undefined || (type === "s" && !walk.specials)) {
+    ctx.report.problems.push({ path: rel, code: "UNSUPPORTED", message: "special file (FIFO, socket or device) skipped" });
+    known.delete(name);
+    return;
+  }
+  const row = known.get(name);
+  const obj = row && ctx.set.fsdb.must(row[1]);
+  if (obj && obj.type === type && sameInode(obj, st) && sameSymlinkTarget(obj, abs)) {
+    known.delete(name);
+    await recordChanges(ctx, obj, st, rel);
+    if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
+    return;
+  }
+  const subdirFid = resolver.found({ parent: dir.fid, name, rel, type, st: entryStat(st), fid: "" });
+  if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
 }
 
 /**
@@ -187,7 +262,7 @@ function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: stri
  * With `force` the content is hashed even when size and mtime did not move (a filter that saw writes).
  * A placeholder (no `HAS_DATA`) is never journaled as content (see `settlePlaceholder`).
  */
-export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, force = false): Promise<void> {
+export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
   if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
     if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
@@ -221,7 +296,7 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: fs.BigI
  * short before its flag was set) and the object gets `HAS_DATA`; otherwise it was written outside
  * the mount, and that is a per-path problem (`NO_DATA`), nothing journaled.
  */
-function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, rel: string, hash: string): void {
+function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: string, hash: string): void {
   if (hash === obj.hash) {
     ctx.set.fsdb.put({ ...obj, ...localFields(st), flags: obj.flags | HAS_DATA });
     return;
@@ -234,7 +309,7 @@ function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, 
 }
 
 /** Journals a known object's attribute changes (setattr), or silently refreshes its local inode fields. */
-export function recordAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
+export function recordAttrs(ctx: ScanContext, obj: FsObject, st: EntryStat): void {
   const attrs = changedAttrs(obj, st);
   if (isEmptyAttrs(attrs)) {
     if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), st.ctimeNs.toString());

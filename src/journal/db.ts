@@ -3,8 +3,11 @@
  * the server log and the file set's identity. The schema carries a version and migrates explicitly;
  * a database newer than this program is refused, never guessed at.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { ImzError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
+
+const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
 export const SCHEMA_VERSION = 6;
@@ -88,7 +91,7 @@ const MIGRATIONS: Record<number, string> = {
  * {@link SCHEMA_VERSION}. Throws `SCHEMA_VERSION` for a database written by a newer program.
  */
 export function openDb(file: string, create: boolean): Db {
-  const db = new Database(file, { fileMustExist: !create });
+  const db = new (sqlite())(file, { fileMustExist: !create });
   opened.add(db.name);
   db.pragma("journal_mode = WAL");
   // NORMAL in WAL mode: a committed transaction survives any process crash; the database stays
@@ -119,9 +122,12 @@ function migrate(db: Db): void {
   for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
     const sql = MIGRATIONS[v];
     if (sql === undefined) throw new ImzError("SCHEMA_VERSION", `no migration to schema ${v}`);
+    // IMMEDIATE, and the version read again inside: several processes may open a database of an
+    // older schema at once (a new holder reached by several replicas); one migrates, the others see it done
     db.transaction(() => {
+      if ((db.pragma("user_version", { simple: true }) as number) >= v) return;
       db.exec(sql);
       db.pragma(`user_version = ${v}`);
-    })();
+    }).immediate();
   }
 }

@@ -89,7 +89,10 @@ export class FileSet {
     const meta = path.join(abs, META_DIR);
     fs.mkdirSync(path.join(meta, "tmp"), { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.join(meta, "conflicts"), { recursive: true, mode: 0o700 });
-    const db = openDb(path.join(meta, DB_FILE), true);
+    // Made complete under a temp name, then linked into place: another process never opens a file
+    // set whose identity is not written yet (it sees no file set, or the whole one).
+    const fresh = path.join(meta, `${DB_FILE}.new-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const db = openDb(fresh, true);
     const replicaId = randomBytes(6).toString("hex");
     const initial: Record<string, string> = {
       fileset_id: opts.filesetId ?? randomBytes(8).toString("hex"),
@@ -105,10 +108,18 @@ export class FileSet {
     db.transaction(() => {
       for (const [k, v] of Object.entries(initial)) put.run(k, v);
     })();
-    const set = new FileSet(abs, db);
     const st = fs.statSync(abs, { bigint: true });
-    set.fsdb.ensureRoot(Number(st.mode & 0o7777n), st.mtimeNs.toString(), inoKey(st));
-    return set;
+    new Fsdb(db).ensureRoot(Number(st.mode & 0o7777n), st.mtimeNs.toString(), inoKey(st));
+    db.close(); // checkpoints: the whole database is in the one file
+    try {
+      fs.linkSync(fresh, path.join(meta, DB_FILE));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      throw new ImzError("USAGE", `${abs} became a file set while this one was being made`, { hint: "rerun: it is one now" });
+    } finally {
+      for (const f of [fresh, `${fresh}-wal`, `${fresh}-shm`]) fs.rmSync(f, { force: true });
+    }
+    return FileSet.open(abs);
   }
 
   /**

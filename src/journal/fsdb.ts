@@ -56,6 +56,22 @@ const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,targ
 /** The columns selected under their {@link FsObject} names, so rows need no conversion. */
 const SELECT = COLUMNS.split(",").map((c, i) => `${c} AS ${FIELDS.split(",")[i]}`).join(",");
 const PARAMS = FIELDS.split(",").map((f) => "@" + f).join(",");
+/**
+ * A row's *print*, the text `native/walk.cc` makes of an entry's stat: equal prints mean the scanner
+ * would find nothing to journal (same type, inode, ctime, size, mtime, mode, owner). NULL (never
+ * equal) while the row has no local inode or ctime.
+ */
+const PRINT = `type||':'||ino||':'||ctime_ns||':'||(CASE type WHEN 'f' THEN size ELSE 0 END)||':'||mtime_ns||':'||mode||':'||uid||':'||gid`;
+
+/**
+ * A directory's rows as one text, `name/print/name/print...` in name order (bytewise, as
+ * `native/walk.cc` sorts), a row without a print as `?`: it equals the walk's text of the directory
+ * exactly when every name is there with an equal print and nothing else is.
+ */
+const WHOLE = `SELECT group_concat(name || '/' || ifnull(${PRINT}, '?'), '/' ORDER BY name) FROM objects WHERE parent = ?`;
+
+/** One row of {@link Fsdb.childPrints}: name, fid, type and print. */
+export type ChildPrint = [name: string, fid: string, type: ObjectType, print: string | null];
 
 /** Typed access to the `objects` table; every method is a single prepared statement. */
 export class Fsdb {
@@ -71,6 +87,8 @@ export class Fsdb {
   private readonly sSetVersion;
   private readonly sSetLocal;
   private readonly sChildFid;
+  private readonly sChildPrints;
+  private readonly sChildrenWhole;
   private readonly sAfter;
 
   constructor(private readonly db: Db) {
@@ -82,6 +100,8 @@ export class Fsdb {
     this.sDelete = db.prepare<[string], unknown>(`DELETE FROM objects WHERE fid = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM objects`);
     this.sHasChildren = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM objects WHERE parent = ? LIMIT 1`);
+    this.sChildPrints = db.prepare<[string], ChildPrint>(`SELECT name, fid, type, ${PRINT} FROM objects WHERE parent = ?`).raw();
+    this.sChildrenWhole = db.prepare<[string], string | null>(WHOLE).pluck();
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
     this.sSetLocal = db.prepare<[string, string, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
@@ -114,6 +134,16 @@ export class Fsdb {
   /** All objects in directory `parent` (one directory's worth, never the whole tree). */
   children(parent: string): FsObject[] {
     return this.sChildren.all(parent);
+  }
+
+  /** Directory `parent`'s entries as {@link ChildPrint} rows: what the scanner compares, no row objects. */
+  childPrints(parent: string): ChildPrint[] {
+    return this.sChildPrints.all(parent);
+  }
+
+  /** Directory `parent`'s rows as one text (see `WHOLE`); "" for none. */
+  childrenWhole(parent: string): string {
+    return this.sChildrenWhole.get(parent) ?? "";
   }
 
   /** True when directory `parent` has any entry. */

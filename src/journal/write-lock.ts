@@ -13,7 +13,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ImzError } from "../errors.js";
-import { isAlive, type FileSet } from "./fileset.js";
+import { isAlive, META_DIR, type FileSet } from "./fileset.js";
+
+/** What the lock is taken for: a file set, or the root of one being made (its `.intermezzo/` is created). */
+export type Locked = Pick<FileSet, "root">;
 
 /** Name of the lock file inside `.intermezzo/`. */
 export const WRITE_LOCK = "write.lock";
@@ -28,7 +31,7 @@ const queues = new Map<string, Promise<void>>();
  * Runs `fn` holding the write lock of `set`'s file set. Releases it however `fn` ends. Throws
  * `LOCKED` if another process keeps it for longer than ten minutes.
  */
-export async function withWriteLock<T>(set: FileSet, fn: () => Promise<T> | T): Promise<T> {
+export async function withWriteLock<T>(set: Locked, fn: () => Promise<T> | T): Promise<T> {
   const release = await acquireWriteLock(set);
   try {
     return await fn();
@@ -41,7 +44,7 @@ export async function withWriteLock<T>(set: FileSet, fn: () => Promise<T> | T): 
  * Takes the write lock of `set`'s file set and returns its release (call it once). Prefer
  * {@link withWriteLock}; this form is for a lock kept across calls (a dry run's open transaction).
  */
-export async function acquireWriteLock(set: FileSet): Promise<() => void> {
+export async function acquireWriteLock(set: Locked): Promise<() => void> {
   const prev = queues.get(set.root) ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((r) => (done = r));
@@ -54,7 +57,8 @@ export async function acquireWriteLock(set: FileSet): Promise<() => void> {
   };
   let unlock: () => void;
   try {
-    unlock = await lockFile(path.join(set.root, ".intermezzo", WRITE_LOCK));
+    metaDir(set.root);
+    unlock = await lockFile(path.join(set.root, META_DIR, WRITE_LOCK));
   } catch (err) {
     leave();
     throw err;
@@ -66,6 +70,18 @@ export async function acquireWriteLock(set: FileSet): Promise<() => void> {
     unlock();
     leave();
   };
+}
+
+/** Makes `root/.intermezzo/` if needed — never `root` itself: a missing root is never created. */
+function metaDir(root: string): void {
+  try {
+    fs.mkdirSync(path.join(root, META_DIR), { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    if (code === "ENOENT") throw new ImzError("ROOT_MISSING", `${root} does not exist`, { hint: "check the path; if it is a mount point, mount it first" });
+    throw err;
+  }
 }
 
 async function lockFile(file: string): Promise<() => void> {

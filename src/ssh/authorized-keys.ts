@@ -7,9 +7,11 @@
  * `cert-authority`, …) cannot be honoured and is skipped, so that key is not authorized.
  */
 import { readFile } from "node:fs/promises";
-import ssh2 from "ssh2";
 import type { ParsedKey } from "ssh2";
 import { ImzError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
+
+const ssh2 = onFirstUse<typeof import("ssh2")>("ssh2");
 
 /** An authorized public key with where it came from. */
 export interface AuthorizedKey {
@@ -53,7 +55,7 @@ export function parseAuthorizedKeys(text: string): AuthorizedKeys {
       skipped.push({ line: index + 1, reason: "not a public key line" });
       return;
     }
-    const key = ssh2.utils.parseKey(`${type} ${base64}`);
+    const key = ssh2().utils.parseKey(`${type} ${base64}`);
     if (key instanceof Error || key.isPrivateKey()) {
       skipped.push({ line: index + 1, reason: key instanceof Error ? key.message : "private key" });
       return;

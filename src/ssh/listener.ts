@@ -18,15 +18,17 @@ import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { basename } from "node:path";
 import { Duplex } from "node:stream";
-import ssh2 from "ssh2";
-import type { AuthContext, Connection, ParsedKey, ServerChannel } from "ssh2";
+import type { AuthContext, Connection, ParsedKey, Server as SshServer, ServerChannel } from "ssh2";
 import { ImzError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
 import { findAuthorizedKey, readAuthorizedKeys } from "./authorized-keys.js";
 import type { AuthorizedKeys } from "./authorized-keys.js";
 import { generateEd25519KeyPair } from "./keygen.js";
 import { keyFingerprint } from "./known-hosts.js";
 import { isValidFilesetName } from "./remote-path.js";
 import { splitShellWords } from "./shell-words.js";
+
+const ssh2 = onFirstUse<typeof import("ssh2")>("ssh2");
 
 /**
  * Serves one file set stream. `stream` reads the client's bytes and writes to the client;
@@ -105,7 +107,7 @@ export function createLentoListener(options: LentoListenerOptions): LentoListene
     for (const s of authorized.skipped) log(`${options.authorizedKeysFile}:${s.line}: skipped: ${s.reason}`);
   };
 
-  const accept = (socket: Socket, ssh: ssh2.Server): void => {
+  const accept = (socket: Socket, ssh: SshServer): void => {
     const name = `${socket.remoteAddress}:${socket.remotePort}`;
     const pending = [...peers.values()].filter((p) => !p.authenticated).length;
     if (peers.size >= maxConnections || pending >= maxUnauthenticated) {
@@ -182,7 +184,7 @@ export function createLentoListener(options: LentoListenerOptions): LentoListene
     async start() {
       const hostKey = (await readHostKey(options.hostKeyFile)).text;
       await reloadAuthorizedKeys();
-      const ssh = new ssh2.Server({ hostKeys: [hostKey], keepaliveInterval: options.keepaliveIntervalMs ?? 15_000 });
+      const ssh = new (ssh2().Server)({ hostKeys: [hostKey], keepaliveInterval: options.keepaliveIntervalMs ?? 15_000 });
       ssh.on("connection", (client, info) => {
         const peer = peers.get(`${info.ip}:${info.port}`);
         if (peer === undefined) client.end();
@@ -280,7 +282,7 @@ async function readHostKey(file: string): Promise<{ text: string; key: ParsedKey
       cause,
     });
   }
-  const key = ssh2.utils.parseKey(text);
+  const key = ssh2().utils.parseKey(text);
   if (key instanceof Error || !key.isPrivateKey()) {
     throw new ImzError("SSH_CONFIG", `${file} is not an unencrypted OpenSSH private key`, {
       hint: "move it aside; `intermezzo serve --listen … --init` then creates a new one",

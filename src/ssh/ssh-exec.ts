@@ -16,9 +16,9 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
-import ssh2 from "ssh2";
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig } from "ssh2";
 import { ImzError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
 import {
   appendKnownHost,
   checkHostKey,
@@ -28,6 +28,8 @@ import {
   readKnownHosts,
 } from "./known-hosts.js";
 import { shellQuote } from "./shell-words.js";
+
+const ssh2 = onFirstUse<typeof import("ssh2")>("ssh2");
 
 /** The command run on the remote host unless `remoteCommand` overrides it. */
 export const DEFAULT_REMOTE_COMMAND = "intermezzo serve --stdio";
@@ -112,7 +114,7 @@ export async function sshConnect(options: SshConnectOptions): Promise<Client> {
   const auth = await authMethods(options, home);
   const where = `${options.user}@${options.host}:${port}`;
 
-  const client = new ssh2.Client();
+  const client = new (ssh2().Client)();
   let hostError: ImzError | undefined;
   const agentErrors: string[] = [];
   const config: ConnectConfig = {
@@ -188,7 +190,7 @@ async function authMethods(options: SshConnectOptions, home: string): Promise<Au
       if (explicit || text.code !== "ENOENT") tried.push(`${file} (skipped: ${text.code ?? text.message})`);
       continue;
     }
-    const key = ssh2.utils.parseKey(text);
+    const key = ssh2().utils.parseKey(text);
     if (key instanceof Error) {
       tried.push(`${file} (skipped: ${key.message}; load encrypted keys into ssh-agent)`);
       continue;

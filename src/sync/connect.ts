@@ -7,11 +7,9 @@ import { ImzError, isImzError } from "../errors.js";
 import { installed } from "../install.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
-import { spawnStdio } from "../ssh/stdio.js";
 import type { HolderPeer } from "./peer.js";
 import type { RemoteStream } from "./remote-replica.js";
 import { LentoServer } from "./server.js";
-import { WirePeer } from "./wire-peer.js";
 
 /** Path of this installation's `intermezzo` launcher. */
 export const INTERMEZZO_BIN = installed("bin", "intermezzo");
@@ -22,6 +20,8 @@ export type LocalTransport = "in-process" | "stdio";
 /** Connects to the holder at local path `root`. */
 export async function connectLocal(root: string, transport: LocalTransport, owner: boolean): Promise<HolderPeer> {
   if (transport === "in-process") return new LentoServer(root, { owner });
+  // the wire protocol (and child_process) is loaded only when a transport uses it
+  const [{ spawnStdio }, { WirePeer }] = await Promise.all([import("../ssh/stdio.js"), import("./wire-peer.js")]);
   const args = [INTERMEZZO_BIN, "serve", "--stdio", ...(owner ? [] : ["--no-owner"]), root];
   const child = spawnStdio(process.execPath, args);
   return WirePeer.connect(child.input, child.output, {
@@ -43,7 +43,7 @@ export async function connectLocal(root: string, transport: LocalTransport, owne
  * explained from its exit status and stderr (`REMOTE_NOT_FOUND` for a missing intermezzo).
  */
 export async function connectRemote(endpoint: SshEndpoint | LentoEndpoint, options: OpenRemoteOptions): Promise<HolderPeer> {
-  const remote = await openRemoteStream(endpoint, options);
+  const [remote, { WirePeer }] = await Promise.all([openRemoteStream(endpoint, options), import("./wire-peer.js")]);
   return WirePeer.connect(remote.stream, remote.stream, { onClose: () => remote.close(), explain: (err) => remote.explain(err) });
 }
 

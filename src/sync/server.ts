@@ -4,6 +4,7 @@
  * {@link HolderPeer} directly, so an in-process sync uses it as it is and the wire protocol
  * serves the same object.
  */
+import path from "node:path";
 import { decide, type ServerView } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
 import { scan } from "../filter/scanner.js";
@@ -92,9 +93,12 @@ export class LentoServer implements HolderPeer {
       });
     }
     if (req.guard) checkEmptySource(this.root, req.guard);
+    // Made under the write lock: several replicas may reach a new holder at once (a cron fan-out).
     const set = FileSet.exists(this.root)
       ? FileSet.open(this.root)
-      : FileSet.init(this.root, { role: "holder", ...(req.filesetId ? { filesetId: req.filesetId } : {}) });
+      : await withWriteLock({ root: path.resolve(this.root) }, () =>
+          FileSet.exists(this.root) ? FileSet.open(this.root) : FileSet.init(this.root, { role: "holder", ...(req.filesetId ? { filesetId: req.filesetId } : {}) }),
+        );
     try {
       if (set.role !== "holder") {
         throw new ImzError("FILESET_MISMATCH", `${this.root} is a replica, not the holder of its file set`, {

@@ -76,6 +76,8 @@ export interface ImzRsyncBinding {
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   Blake2b: new () => NativeBlake2b;
   hashFd(fd: number, path?: string): Promise<{ digest: Buffer; bytes: number }>;
+  /** One directory read and stat'ed on a worker thread, as a packed buffer (`src/filter/walk.ts`). */
+  walkDir(path: string | Buffer): Promise<Buffer>;
 }
 
 /** An incremental BLAKE2b-512 (libb2) on the calling thread; `digest` once. */

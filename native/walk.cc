@@ -1,0 +1,196 @@
+// walkDir(path): one directory read and stat'ed on a worker thread, for the scanner. The directory
+// is opened once; its entries come from getdents64 and each is stat'ed with statx relative to the
+// directory's descriptor (no path lookup from the root per entry). The result is one packed
+// Buffer, never an object per entry, in the order fs.readdir gives (names sorted by strcmp, as
+// libuv's scandir sorts them).
+//
+// Buffer: u32 wholeLen (little-endian; 0xFFFFFFFF for none) | whole | records.
+// whole: "name/print/name/print..." over every entry in name order, made only when every entry is
+// a file or directory with a plain print; the Fsdb makes the same text of a directory's rows
+// (`Fsdb.childrenWhole`), so an unchanged directory is one string comparison. Names and prints
+// never contain '/', so the text splits back into one sequence only.
+// Records back to back, the first for the directory itself (lstat of `path`, empty name):
+//   u8 kind | u8 0 | u16 nameLen | u16 printLen | u16 extraLen | name | print | extra  (u16 little-endian)
+// kind: 'f' file, 'd' directory, 'l' symlink, '?' other (FIFO, socket, device), 'E' statx failed
+// with an error other than ENOENT (print and extra empty; the caller stats it again to report it).
+// print (ASCII): "kind:dev:ino:ctimeNs:size:mtimeNs:mode:uid:gid" with size 0 for anything but a
+// file, mode the permission bits, and the numbers as Node's BigInt lstat gives them (dev from
+// makedev, 64-bit values signed). It is prefixed with '!' when the inode's birth time is later than
+// its ctime (it can never match the Fsdb's fingerprint then). The Fsdb computes the same text from
+// a row (`Fsdb.childPrints`), so an entry whose print equals its row's is unchanged.
+// extra (ASCII): "nlink:birthtimeNs".
+// Entries that vanish between getdents64 and statx are left out. Names are bytes, valid UTF-8 or not
+// (the scanner carries the others as raw names, src/journal/names.ts).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace imz {
+namespace {
+
+constexpr int64_t kNsPerSec = 1000000000;
+
+int64_t Ns(const statx_timestamp& t) { return static_cast<int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec; }
+
+char KindOf(uint16_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'f';
+    case S_IFDIR: return 'd';
+    case S_IFLNK: return 'l';
+    default: return '?';
+  }
+}
+
+/** What lstat would say of `name` in directory `dirfd`; 0 or an errno. */
+int Stat(int dirfd, const char* name, int flags, struct statx* out) {
+  if (::statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, out) == 0) return 0;
+  return errno;
+}
+
+class WalkWorker : public Napi::AsyncWorker {
+ public:
+  WalkWorker(Napi::Env env, std::string path)
+      : Napi::AsyncWorker(env, "imz_rsync.walkDir"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      err_ = errno;
+      return;
+    }
+    std::vector<std::string> names;
+    err_ = ReadNames(fd, &names);
+    if (err_ == 0) {
+      std::sort(names.begin(), names.end());  // std::string compares bytes as strcmp does
+      struct statx st;
+      const int self = Stat(AT_FDCWD, path_.c_str(), 0, &st);
+      Append("", self, st);
+      for (const std::string& name : names) {
+        const int e = Stat(fd, name.c_str(), 0, &st);
+        if (e != ENOENT) Append(name, e, st);
+      }
+    }
+    ::close(fd);
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, "scandir", path_).Value());
+      return;
+    }
+    const uint32_t wholeLen = plain_ ? static_cast<uint32_t>(whole_.size()) : 0xFFFFFFFFu;
+    const size_t size = 4 + (plain_ ? whole_.size() : 0) + out_.size();
+    auto buf = Napi::Buffer<char>::New(Env(), size);
+    char* p = buf.Data();
+    for (int i = 0; i < 4; i++) *p++ = static_cast<char>((wholeLen >> (8 * i)) & 0xFF);
+    if (plain_) p = std::copy(whole_.begin(), whole_.end(), p);
+    std::copy(out_.begin(), out_.end(), p);
+    deferred_.Resolve(buf);
+  }
+
+ private:
+  /** Every entry's name but "." and ".."; 0 or an errno. */
+  static int ReadNames(int fd, std::vector<std::string>* names) {
+    alignas(8) char buf[32768];
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) return 0;
+      for (long off = 0; off < n;) {
+        // linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[]
+        uint16_t reclen;
+        std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+        const char* name = buf + off + 19;
+        off += reclen;
+        const size_t len = std::strlen(name);
+        if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) continue;
+        names->emplace_back(name, len);
+      }
+    }
+  }
+
+  void Append(const std::string& name, int err, const struct statx& st) {
+    char print[256] = "";
+    char extra[64] = "";
+    char kind = 'E';
+    if (err == 0) {
+      kind = KindOf(st.stx_mode);
+      const uint64_t dev = makedev(st.stx_dev_major, st.stx_dev_minor);
+      const int64_t ctime = Ns(st.stx_ctime);
+      const int64_t birth = Ns(st.stx_btime);
+      const int64_t size = kind == 'f' ? static_cast<int64_t>(st.stx_size) : 0;
+      std::snprintf(print, sizeof print, "%s%c:%lld:%lld:%lld:%lld:%lld:%u:%u:%u", birth > ctime ? "!" : "", kind,
+                    static_cast<long long>(dev), static_cast<long long>(st.stx_ino), static_cast<long long>(ctime),
+                    static_cast<long long>(size), static_cast<long long>(Ns(st.stx_mtime)), st.stx_mode & 07777u,
+                    st.stx_uid, st.stx_gid);
+      std::snprintf(extra, sizeof extra, "%u:%lld", st.stx_nlink, static_cast<long long>(birth));
+    }
+    const size_t printLen = std::strlen(print);
+    if (!name.empty()) {
+      if ((kind == 'f' || kind == 'd') && print[0] != '!') {
+        if (!whole_.empty()) whole_ += '/';
+        whole_.append(name).append(1, '/').append(print, printLen);
+      } else {
+        plain_ = false;
+      }
+    }
+    const size_t extraLen = std::strlen(extra);
+    out_.push_back(kind);
+    out_.push_back(0);
+    for (const size_t len : {name.size(), printLen, extraLen}) {
+      out_.push_back(static_cast<char>(len & 0xFF));
+      out_.push_back(static_cast<char>(len >> 8));
+    }
+    out_.insert(out_.end(), name.begin(), name.end());
+    out_.insert(out_.end(), print, print + printLen);
+    out_.insert(out_.end(), extra, extra + extraLen);
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  std::vector<char> out_;
+  std::string whole_;
+  bool plain_ = true;  // every entry a file or directory with a plain print
+  int err_ = 0;
+};
+
+Napi::Value WalkDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (info.Length() >= 1 && info[0].IsBuffer()) {
+    auto b = info[0].As<Napi::Buffer<char>>();
+    path.assign(b.Data(), b.Length());
+  } else if (info.Length() >= 1 && info[0].IsString()) {
+    path = info[0].As<Napi::String>();
+  } else {
+    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer)");
+  }
+  if (path.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "walkDir: path contains NUL");
+  auto* worker = new WalkWorker(env, std::move(path));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitWalk(Napi::Env env, Napi::Object exports) { exports.Set("walkDir", Napi::Function::New<WalkDir>(env, "walkDir")); }
+
+}  // namespace imz

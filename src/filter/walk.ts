@@ -1,0 +1,118 @@
+/**
+ * The scanner's directory walk in native code: one directory per call, read with `getdents64` and
+ * stat'ed with `statx` relative to the directory's descriptor on a worker thread, returned as one
+ * packed buffer (see `native/walk.cc`). Each entry carries a *print*, a text of every stat field
+ * the scanner compares; the Fsdb computes the same text from a row (`Fsdb.childPrints`), so an
+ * unchanged entry is recognised by one string comparison, with no stat object and no row object,
+ * and an unchanged directory by one comparison of its *whole* text (`Fsdb.childrenWhole`).
+ */
+import { getSystemErrorMap } from "node:util";
+import { nameOf } from "../journal/names.js";
+import { binding } from "../sync/delta/native.js";
+
+/** `f` file, `d` directory, `l` symlink, `?` FIFO/socket/device, `E` statx failed (stat it again to see why). */
+export type WalkKind = "f" | "d" | "l" | "?" | "E";
+
+/** One entry as the native walk saw it. */
+export interface WalkEntry {
+  name: string;
+  kind: WalkKind;
+  /** `kind:dev:ino:ctimeNs:size:mtimeNs:mode:uid:gid` (`!`-prefixed when born after its ctime); "" for `E`. */
+  print: string;
+  /** `nlink:birthtimeNs`; "" for `E`. */
+  extra: string;
+}
+
+/**
+ * A directory's listing: its own entry (name "") and its entries in `fs.readdir` order, decoded
+ * only when asked for, plus the *whole* text of the directory (see `Fsdb.childrenWhole`).
+ */
+export class DirListing {
+  /** The directory itself, as `lstat` of its path sees it. */
+  readonly self: WalkEntry;
+  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print. */
+  readonly whole: string | null;
+  private readonly recordsAt: number;
+
+  constructor(private readonly buf: Buffer) {
+    const wholeLen = buf.readUInt32LE(0);
+    this.whole = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    const at = wholeLen === 0xffffffff ? 4 : 4 + wholeLen;
+    const [self, next] = readEntry(buf, at);
+    this.self = self;
+    this.recordsAt = next;
+  }
+
+  /** Every entry, decoded. */
+  entries(): WalkEntry[] {
+    const out: WalkEntry[] = [];
+    for (let at = this.recordsAt; at < this.buf.length; ) {
+      const [entry, next] = readEntry(this.buf, at);
+      out.push(entry);
+      at = next;
+    }
+    return out;
+  }
+
+  /** How many entries. */
+  count(): number {
+    let n = 0;
+    for (let at = this.recordsAt; at < this.buf.length; n++) at = skip(this.buf, at);
+    return n;
+  }
+
+  /** The entries that are directories, decoded (the others only skipped). */
+  directories(): WalkEntry[] {
+    const out: WalkEntry[] = [];
+    for (let at = this.recordsAt; at < this.buf.length; ) {
+      if (this.buf[at] === D) out.push(readEntry(this.buf, at)[0]);
+      at = skip(this.buf, at);
+    }
+    return out;
+  }
+}
+
+const D = "d".charCodeAt(0);
+
+/** Offset of the record after the one at `at`. */
+function skip(buf: Buffer, at: number): number {
+  return at + 8 + buf.readUInt16LE(at + 2) + buf.readUInt16LE(at + 4) + buf.readUInt16LE(at + 6);
+}
+
+/** Decodes the record at `at`; returns it and the offset of the next. */
+function readEntry(buf: Buffer, at: number): [WalkEntry, number] {
+  const nameAt = at + 8;
+  const printAt = nameAt + buf.readUInt16LE(at + 2);
+  const extraAt = printAt + buf.readUInt16LE(at + 4);
+  const end = extraAt + buf.readUInt16LE(at + 6);
+  const entry: WalkEntry = {
+    kind: String.fromCharCode(buf[at]!) as WalkKind,
+    name: nameOf(buf.subarray(nameAt, printAt)),
+    print: buf.toString("latin1", printAt, extraAt),
+    extra: buf.toString("latin1", extraAt, end),
+  };
+  return [entry, end];
+}
+
+/**
+ * Reads and stats directory `abs` on a worker thread. Entries that vanish meanwhile are left out;
+ * a name that is not valid UTF-8 comes as a raw name (`journal/names.ts`). Rejects with a Node-style errno error (`syscall` "scandir") when the
+ * directory cannot be read.
+ */
+export async function walkDir(abs: string | Buffer): Promise<DirListing> {
+  let buf: Buffer;
+  try {
+    buf = await binding().walkDir(abs);
+  } catch (err) {
+    throw nodeMessage(err);
+  }
+  return new DirListing(buf);
+}
+
+/** Gives an addon errno error the message Node's own fs functions give (libuv's wording). */
+function nodeMessage(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  const desc = typeof e.errno === "number" ? getSystemErrorMap().get(e.errno)?.[1] : undefined;
+  if (desc !== undefined) e.message = `${e.code}: ${desc}, ${e.syscall} '${e.path}'`;
+  return e;
+}
