@@ -30,13 +30,15 @@ export interface WalkEntry {
 export class DirListing {
   /** The directory itself, as `lstat` of its path sees it. */
   readonly self: WalkEntry;
-  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print. */
+  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print, or its name is not UTF-8. */
   readonly whole: string | null;
   private readonly recordsAt: number;
 
   constructor(private readonly buf: Buffer) {
     const wholeLen = buf.readUInt32LE(0);
-    this.whole = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    const text = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    // a name that is not UTF-8 (a raw name in the Fsdb) has no whole text: the entries are compared one by one
+    this.whole = text !== null && (!text.includes("\uFFFD") || Buffer.from(text).equals(buf.subarray(4, 4 + wholeLen))) ? text : null;
     const at = wholeLen === 0xffffffff ? 4 : 4 + wholeLen;
     const [self, next] = readEntry(buf, at);
     this.self = self;
