@@ -1,5 +1,7 @@
 #include "errors.h"
 
+#include <uv.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -52,7 +54,7 @@ Napi::Error RsError(Napi::Env env, rs_result result, const std::string& detail, 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path) {
   const char* name = strerrorname_np(err);
   std::string code = name != nullptr ? name : "EIO";
-  Napi::Error e = Napi::Error::New(env, code + ": " + std::strerror(err) + ", " + syscall + " '" + path + "'");
+  Napi::Error e = Napi::Error::New(env, code + ": " + uv_strerror(-err) + ", " + syscall + " '" + path + "'");
   e.Set("code", Napi::String::New(env, code));
   e.Set("errno", Napi::Number::New(env, -err));
   e.Set("syscall", Napi::String::New(env, syscall));

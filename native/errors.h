@@ -21,7 +21,7 @@ Napi::Error RsError(Napi::Env env, rs_result result, const std::string& detail, 
 /** Converts collected messages to a JS array of [level, message] pairs. */
 Napi::Array LogToJs(Napi::Env env, const LogList& log);
 
-/** An Error shaped like Node's fs errors: code (e.g. "ENOENT"), errno, syscall and path. */
+/** An Error shaped like Node's fs errors (libuv's message): code (e.g. "ENOENT"), errno, syscall and path. */
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path);
 
 }  // namespace imz

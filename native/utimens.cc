@@ -9,11 +9,9 @@
 #include "errors.h"
 
 namespace imz {
-namespace {
 
 constexpr int64_t kNsPerSec = 1000000000;
 
-/** Splits nanoseconds since the epoch into a timespec (floor division, so negative times work). */
 timespec ToTimespec(int64_t ns) {
   int64_t sec = ns / kNsPerSec;
   int64_t rem = ns % kNsPerSec;
@@ -26,6 +24,18 @@ timespec ToTimespec(int64_t ns) {
   ts.tv_nsec = static_cast<long>(rem);
   return ts;
 }
+
+int64_t BigIntArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsBigInt()) {
+    throw Napi::TypeError::New(info.Env(), "utimensat: times must be bigint nanoseconds");
+  }
+  bool lossless = false;
+  const int64_t v = info[i].As<Napi::BigInt>().Int64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(info.Env(), "utimensat: time out of 64-bit range");
+  return v;
+}
+
+namespace {
 
 class UtimensWorker : public Napi::AsyncWorker {
  public:
@@ -59,16 +69,6 @@ class UtimensWorker : public Napi::AsyncWorker {
   bool no_follow_;
   int err_ = 0;
 };
-
-int64_t BigIntArg(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsBigInt()) {
-    throw Napi::TypeError::New(info.Env(), "utimensat: times must be bigint nanoseconds");
-  }
-  bool lossless = false;
-  const int64_t v = info[i].As<Napi::BigInt>().Int64Value(&lossless);
-  if (!lossless) throw Napi::RangeError::New(info.Env(), "utimensat: time out of 64-bit range");
-  return v;
-}
 
 Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

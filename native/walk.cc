@@ -19,9 +19,8 @@
 // its ctime (it can never match the Fsdb's fingerprint then). The Fsdb computes the same text from
 // a row (`Fsdb.childPrints`), so an entry whose print equals its row's is unchanged.
 // extra (ASCII): "nlink:birthtimeNs".
-// Entries that vanish between getdents64 and statx are left out, as are names that are not valid
-// UTF-8 (fs.readdir turns them into U+FFFD and the lstat that follows fails with ENOENT, so the
-// scanner has always skipped them).
+// Entries that vanish between getdents64 and statx are left out. Names are bytes, valid UTF-8 or not
+// (the scanner carries the others as raw names, src/journal/names.ts).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -44,38 +43,6 @@ namespace imz {
 namespace {
 
 constexpr int64_t kNsPerSec = 1000000000;
-
-/** True when `s[0..n)` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-bool ValidUtf8(const unsigned char* s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (size_t k = 2; k < len; k++) {
-      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 int64_t Ns(const statx_timestamp& t) { return static_cast<int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec; }
 
@@ -138,7 +105,7 @@ class WalkWorker : public Napi::AsyncWorker {
   }
 
  private:
-  /** Every entry's name but "." and "..", and names that are not UTF-8; 0 or an errno. */
+  /** Every entry's name but "." and ".."; 0 or an errno. */
   static int ReadNames(int fd, std::vector<std::string>* names) {
     alignas(8) char buf[32768];
     for (;;) {
@@ -154,7 +121,6 @@ class WalkWorker : public Napi::AsyncWorker {
         off += reclen;
         const size_t len = std::strlen(name);
         if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) continue;
-        if (!ValidUtf8(reinterpret_cast<const unsigned char*>(name), len)) continue;
         names->emplace_back(name, len);
       }
     }
@@ -207,8 +173,15 @@ class WalkWorker : public Napi::AsyncWorker {
 
 Napi::Value WalkDir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "walkDir(path: string)");
-  std::string path = info[0].As<Napi::String>();
+  std::string path;
+  if (info.Length() >= 1 && info[0].IsBuffer()) {
+    auto b = info[0].As<Napi::Buffer<char>>();
+    path.assign(b.Data(), b.Length());
+  } else if (info.Length() >= 1 && info[0].IsString()) {
+    path = info[0].As<Napi::String>();
+  } else {
+    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer)");
+  }
   if (path.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "walkDir: path contains NUL");
   auto* worker = new WalkWorker(env, std::move(path));
   Napi::Promise promise = worker->Promise();

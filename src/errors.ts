@@ -46,6 +46,8 @@ export const ERROR_CODES = [
   "CONFIG_INVALID",
   "CONFLICT_UNKNOWN",
   "NOTIFY_FAILED",
+  "DISK_FULL",
+  "TIMEOUT",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -103,6 +105,12 @@ export function toWireError(err: unknown): WireError {
 }
 
 const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** The project's error code a holder's failure detail starts with (`"DISK_FULL: …"`), if any. */
+export function leadingCode(detail: string | undefined): ErrorCode | undefined {
+  const code = /^([A-Z_]+):/.exec(detail ?? "")?.[1];
+  return code !== undefined && KNOWN.has(code) ? (code as ErrorCode) : undefined;
+}
 
 /** Rebuilds an {@link ImzError} from its wire form; unknown codes become `REMOTE_ERROR`. */
 export function fromWireError(w: WireError): ImzError {

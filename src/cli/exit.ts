@@ -4,6 +4,8 @@
  */
 import { CommanderError, type Command } from "commander";
 import { ImzError, type ErrorCode } from "../errors.js";
+import { diskFullError } from "../journal/disk-full.js";
+import { displayPath } from "../journal/names.js";
 
 /** Documented exit codes (README "Exit codes"). */
 export const ExitCode = {
@@ -41,6 +43,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCodeValue>> = {
   PROTOCOL_VERSION: ExitCode.REMOTE,
   REMOTE_NOT_FOUND: ExitCode.REMOTE,
   CONNECTION_LOST: ExitCode.REMOTE,
+  TIMEOUT: ExitCode.REMOTE,
   HOST_KEY_UNKNOWN: ExitCode.REMOTE,
   HOST_KEY_CHANGED: ExitCode.REMOTE,
   HOST_KEY_REVOKED: ExitCode.REMOTE,
@@ -56,7 +59,7 @@ export function exitCodeFor(err: unknown): ExitCodeValue {
 /** Formats an error as the one line (plus hint line) a person reads. */
 export function formatError(prog: string, err: unknown): string {
   if (err instanceof ImzError) {
-    const where = err.path ? ` (${err.path})` : "";
+    const where = err.path ? ` (${displayPath(err.path)})` : "";
     const hint = err.hint ? `\n${prog}: hint: ${err.hint}` : "";
     return `${prog}: error [${err.code}]: ${err.message}${where}${hint}`;
   }
@@ -75,7 +78,8 @@ export async function runAction(prog: string, action: () => Promise<ExitCodeValu
   try {
     const code = await action();
     process.exitCode = code ?? ExitCode.OK;
-  } catch (err) {
+  } catch (thrown) {
+    const err = diskFullError(thrown);
     process.stderr.write(formatError(prog, err) + "\n");
     process.exitCode = exitCodeFor(err);
   }

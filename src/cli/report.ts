@@ -1,4 +1,5 @@
 /** Printing a sync report: one JSON object with `--json`, else a few lines a person reads. */
+import { displayPath } from "../journal/names.js";
 import type { ConflictReport } from "../sync/client.js";
 import type { SyncReport } from "../sync/sync.js";
 
@@ -22,7 +23,7 @@ export function printReport(r: SyncReport, how: { json: boolean; src: string; de
   }
   const out: string[] = [];
   if (r.itemized) {
-    out.push(...r.itemized);
+    out.push(...r.itemized.map(displayPath));
     out.push(`dry run: ${r.itemized.length} change(s) would be made; nothing was changed`);
   } else {
     const [toDest, toSrc] = r.holder === "dest" ? ["sent", "received"] : ["received", "sent"];
@@ -34,8 +35,8 @@ export function printReport(r: SyncReport, how: { json: boolean; src: string; de
     out.push(r.wire.sent + r.wire.received > 0 ? `wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${took}` : `done in ${took} (holder in this process)`);
   }
   const [replica, holder] = r.holder === "dest" ? [how.src, how.dest] : [how.dest, how.src];
-  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${c.path}: ${c.detail}${settled(c, replica, holder)}`);
-  for (const p of r.problems) out.push(`problem [${p.code}]: ${p.path}: ${p.message}`);
+  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${displayPath(c.path)}: ${c.detail}${settled(c, replica, holder)}`);
+  for (const p of r.problems) out.push(`problem [${p.code}]: ${displayPath(p.path)}: ${p.message}`);
   process.stdout.write(out.join("\n") + "\n");
 }
 
@@ -46,7 +47,7 @@ function settled(c: ConflictReport, replica: string, holder: string): string {
     c.status === "open"
       ? `${holder}'s version stays; ${replica}'s is parked for \`intermezzo resolve\``
       : c.winner === "both"
-        ? `kept both${c.aside ? `, ${replica}'s as ${c.aside}` : ""}`
+        ? `kept both${c.aside ? `, ${replica}'s as ${displayPath(c.aside)}` : ""}`
         : c.winner === "client"
           ? `${replica}'s version won (${holder} keeps the other under .intermezzo/conflicts/)`
           : `${holder}'s version won`;

@@ -2,12 +2,16 @@
  * Names of keep-both conflict copies: `name.conflict-<replica>-<UTC time>.ext`, beside the winner,
  * sortable by the time they carry. Pure.
  */
+import { editName } from "../journal/names.js";
 
 /** `name.conflict-<replica>-<UTC time>.ext`: the losing version's name beside the winner. */
 export function conflictName(name: string, replica: string, when: Date): string {
-  const { stem, ext } = splitExt(name);
   const stamp = when.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return `${stem}.conflict-${replica.slice(0, 8)}-${stamp}${ext}`;
+  // on the name's bytes: a raw name (not UTF-8) keeps them
+  return editName(name, (text) => {
+    const { stem, ext } = splitExt(text);
+    return `${stem}.conflict-${replica.slice(0, 8)}-${stamp}${ext}`;
+  });
 }
 
 /** A name's stem and extension (`.html`; none for dot files). */

@@ -11,6 +11,8 @@ import path from "node:path";
 import { ImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
+import { displayName, nameBytes } from "../journal/names.js";
+import { fdPath } from "../sync/beneath.js";
 import type { Policy, Winner } from "./policy.js";
 
 /** The conflict log's file name under `.intermezzo/`. */
@@ -69,17 +71,26 @@ export function newEntryId(): string {
 }
 
 /**
- * Copies the current content of file or symlink `o` (at absolute `file`) into the store; returns
- * where, relative to the root. A directory is not stored (its entries are, one by one).
+ * Copies the current content of file or symlink `o` into the store (`open` opens the file, never
+ * through a symlink; called for a regular file only); returns where, relative to the root. A directory is not stored (its entries are, one by one).
  */
-export function storeVersion(set: FileSet, o: FsObject, file: string, time: string): string | undefined {
+export function storeVersion(set: FileSet, o: FsObject, open: () => number, time: string): string | undefined {
   if (o.type === "d") return undefined;
   const dir = path.join(set.conflictsDir, `${time.replace(/[:.]/g, "-")}-${o.fid.replace(":", "-")}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const dest = path.join(dir, o.name || "root") + (o.type === "l" ? ".symlink" : "");
-  if (o.type === "f") fs.copyFileSync(file, dest);
-  else fs.writeFileSync(dest, o.target ?? "");
+  const dest = path.join(dir, displayName(o.name) || "root") + (o.type === "l" ? ".symlink" : "");
+  if (o.type === "f") copyOpened(open(), dest);
+  else fs.writeFileSync(dest, nameBytes(o.target ?? ""));
   return path.relative(set.root, dest);
+}
+
+/** Copies the open file `fd` to a new file `dest`, then closes `fd`. */
+function copyOpened(fd: number, dest: string): void {
+  try {
+    fs.copyFileSync(fdPath(fd), dest, fs.constants.COPYFILE_FICLONE);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Appends `entry` to the conflict log (and beside its stored copy, when there is one). */
@@ -99,9 +110,9 @@ export function logResolution(set: FileSet, id: string, resolvedAs: string): Pic
  * Keeps a version a change ordered by the replica is about to destroy (a `--mirror` revert, a
  * conflict the replica won): stores it and logs it as settled. Returns the entry.
  */
-export function keepVersion(set: FileSet, o: FsObject, file: string, relPath: string, reason: string): ConflictEntry {
+export function keepVersion(set: FileSet, o: FsObject, open: () => number, relPath: string, reason: string): ConflictEntry {
   const time = new Date().toISOString();
-  const stored = storeVersion(set, o, file, time);
+  const stored = storeVersion(set, o, open, time);
   const entry: ConflictEntry = {
     id: newEntryId(), time, path: relPath, kind: "kept", status: "auto", detail: reason,
     holder: set.replicaId, server: versionInfo(o), kept: "server", ...(stored ? { stored } : {}),

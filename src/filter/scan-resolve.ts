@@ -6,10 +6,10 @@
  * is broken through a temporary name.
  */
 import fs from "node:fs";
-import path from "node:path";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
+import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
 import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
 import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
@@ -33,10 +33,10 @@ export interface Found {
  * target in place, so that is a new symlink that got a freed inode number back (`rm ln; ln -s other
  * ln` often does): it must be journaled as new, never matched to the old object by inode.
  */
-export function sameSymlinkTarget(o: FsObject, abs: string): boolean {
+export function sameSymlinkTarget(o: FsObject, abs: string | Buffer): boolean {
   if (o.type !== "l") return true;
   try {
-    return fs.readlinkSync(abs) === o.target;
+    return readTarget(abs) === o.target;
   } catch {
     return true; // vanished meanwhile: the next scan sees it
   }
@@ -60,7 +60,7 @@ export class Resolver {
     const fsdb = this.ctx.set.fsdb;
     for (const c of fsdb.byIno(key)) {
       if (c.type !== f.type || this.pendingRename.has(c.fid) || this.newObjects.has(c.fid)) continue;
-      if (reborn(c, f.st) || !sameSymlinkTarget(c, path.join(this.ctx.set.root, f.rel))) continue; // a reused inode, not a move
+      if (reborn(c, f.st) || !sameSymlinkTarget(c, fsPath(this.ctx.set.root, f.rel))) continue; // a reused inode, not a move
       if (this.stillInPlace(c, key)) {
         if (f.type === "f") f.linkTarget ??= c.fid;
         continue;
@@ -108,7 +108,7 @@ export class Resolver {
 
   private stillInPlace(c: FsObject, key: string): boolean {
     try {
-      const st = fs.lstatSync(path.join(this.ctx.set.root, this.ctx.set.fsdb.pathOf(c.fid)), { bigint: true });
+      const st = fs.lstatSync(fsPath(this.ctx.set.root, this.ctx.set.fsdb.pathOf(c.fid)), { bigint: true });
       return inoKey(st) === key;
     } catch {
       return false;
@@ -133,7 +133,7 @@ export class Resolver {
   private async emitPlacement(f: Found): Promise<void> {
     const { set } = this.ctx;
     const time = Date.now();
-    const abs = path.join(set.root, f.rel);
+    const abs = fsPath(set.root, f.rel);
     if (f.kind === "rename") {
       const o = set.fsdb.must(f.fid);
       this.emit({ op: "rename", fid: o.fid, time, parent: o.parent!, name: o.name, newParent: f.parent, newName: f.name, base: o.version }, () =>
@@ -163,7 +163,7 @@ export class Resolver {
         this.emit({ op: "mkdir", ...placed, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "" }));
         return;
       case "l": {
-        const target = fs.readlinkSync(abs);
+        const target = readTarget(abs);
         this.emit({ op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target }));
         return;
       }

@@ -14,12 +14,12 @@
  * Memory follows the number of changes, never the size of the tree.
  */
 import fs from "node:fs";
-import path from "node:path";
 import { ImzError } from "../errors.js";
 import { hashFile } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
+import { fsPath } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
@@ -127,7 +127,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   while (stack.length > 0) {
     readAhead(set.root, stack);
     const dir = stack.pop()!;
-    const abs = path.join(set.root, dir.rel);
+    const abs = fsPath(set.root, dir.rel);
     let listing: DirListing;
     try {
       listing = await dir.listing!;
@@ -194,7 +194,7 @@ function readAhead(root: string, stack: PendingDir[]): void {
   for (let i = stack.length - 1; i >= 0 && i >= stack.length - READ_AHEAD; i--) {
     const dir = stack[i]!;
     if (dir.listing !== undefined) continue;
-    dir.listing = walkDir(path.join(root, dir.rel));
+    dir.listing = walkDir(fsPath(root, dir.rel));
     dir.listing.catch(() => undefined); // handled when the directory is popped
   }
 }
@@ -205,7 +205,7 @@ function readAhead(root: string, stack: PendingDir[]): void {
  */
 async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, known: Map<string, ChildPrint>): Promise<void> {
   const { ctx, resolver, stack } = walk;
-  const abs = path.join(ctx.set.root, rel);
+  const abs = fsPath(ctx.set.root, rel);
   let st: fs.BigIntStats;
   try {
     st = fs.lstatSync(abs, { bigint: true });
@@ -269,7 +269,7 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntrySt
     const atSend = !force && !isPlaceholder(obj) && Number(st.size) >= (ctx.hashAtSendFrom ?? Infinity);
     let hash = "";
     try {
-      if (!atSend) hash = await hashFile(path.join(ctx.set.root, rel));
+      if (!atSend) hash = await hashFile(fsPath(ctx.set.root, rel));
     } catch (err) {
       problem(ctx, rel, err);
       return;

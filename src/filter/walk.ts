@@ -7,6 +7,7 @@
  * and an unchanged directory by one comparison of its *whole* text (`Fsdb.childrenWhole`).
  */
 import { getSystemErrorMap } from "node:util";
+import { nameOf } from "../journal/names.js";
 import { binding } from "../sync/delta/native.js";
 
 /** `f` file, `d` directory, `l` symlink, `?` FIFO/socket/device, `E` statx failed (stat it again to see why). */
@@ -29,13 +30,15 @@ export interface WalkEntry {
 export class DirListing {
   /** The directory itself, as `lstat` of its path sees it. */
   readonly self: WalkEntry;
-  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print. */
+  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print, or its name is not UTF-8. */
   readonly whole: string | null;
   private readonly recordsAt: number;
 
   constructor(private readonly buf: Buffer) {
     const wholeLen = buf.readUInt32LE(0);
-    this.whole = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    const text = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    // a name that is not UTF-8 (a raw name in the Fsdb) has no whole text: the entries are compared one by one
+    this.whole = text !== null && (!text.includes("\uFFFD") || Buffer.from(text).equals(buf.subarray(4, 4 + wholeLen))) ? text : null;
     const at = wholeLen === 0xffffffff ? 4 : 4 + wholeLen;
     const [self, next] = readEntry(buf, at);
     this.self = self;
@@ -86,7 +89,7 @@ function readEntry(buf: Buffer, at: number): [WalkEntry, number] {
   const end = extraAt + buf.readUInt16LE(at + 6);
   const entry: WalkEntry = {
     kind: String.fromCharCode(buf[at]!) as WalkKind,
-    name: buf.toString("utf8", nameAt, printAt),
+    name: nameOf(buf.subarray(nameAt, printAt)),
     print: buf.toString("latin1", printAt, extraAt),
     extra: buf.toString("latin1", extraAt, end),
   };
@@ -94,12 +97,11 @@ function readEntry(buf: Buffer, at: number): [WalkEntry, number] {
 }
 
 /**
- * Reads and stats directory `abs` on a worker thread. Entries that vanish meanwhile and names that
- * are not valid UTF-8 are left out (as `fs.readdir` + `lstat` leave them out: the name they give
- * is not the entry's). Rejects with a Node-style errno error (`syscall` "scandir") when the
+ * Reads and stats directory `abs` on a worker thread. Entries that vanish meanwhile are left out;
+ * a name that is not valid UTF-8 comes as a raw name (`journal/names.ts`). Rejects with a Node-style errno error (`syscall` "scandir") when the
  * directory cannot be read.
  */
-export async function walkDir(abs: string): Promise<DirListing> {
+export async function walkDir(abs: string | Buffer): Promise<DirListing> {
   let buf: Buffer;
   try {
     buf = await binding().walkDir(abs);

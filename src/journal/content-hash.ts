@@ -38,7 +38,7 @@ export function hashBuffer(buf: Uint8Array): string {
 const SMALL_FILE = 64 * 1024;
 
 /** Content hash of a file: read and hashed on a worker thread (constant memory), small files at once. */
-export async function hashFile(file: string): Promise<string> {
+export async function hashFile(file: fs.PathLike): Promise<string> {
   const fd = fs.openSync(file, "r");
   try {
     if (fs.fstatSync(fd).size < SMALL_FILE) {
@@ -47,7 +47,7 @@ export async function hashFile(file: string): Promise<string> {
       for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; ) h.update(buf.subarray(0, n));
       return digestHex(h);
     }
-    return hex((await hashFd(fd, file)).digest);
+    return hex((await hashFd(fd, file.toString())).digest);
   } finally {
     fs.closeSync(fd);
   }

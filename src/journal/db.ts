@@ -92,6 +92,7 @@ const MIGRATIONS: Record<number, string> = {
  */
 export function openDb(file: string, create: boolean): Db {
   const db = new (sqlite())(file, { fileMustExist: !create });
+  opened.add(db.name);
   db.pragma("journal_mode = WAL");
   // NORMAL in WAL mode: a committed transaction survives any process crash; the database stays
   // consistent across power loss (docs/DESIGN.md "Durability").
@@ -100,6 +101,14 @@ export function openDb(file: string, create: boolean): Db {
   db.pragma("foreign_keys = OFF");
   migrate(db);
   return db;
+}
+
+/** Paths of the databases this process opened (a few: one per file set it served). */
+const opened = new Set<string>();
+
+/** Paths of the databases this process opened, open or closed since (to name the one a `SQLITE_FULL` is about). */
+export function databasePaths(): string[] {
+  return [...opened];
 }
 
 function migrate(db: Db): void {

@@ -56,6 +56,7 @@ export class FileSet {
   private readonly sSetMeta;
   private replicaIdCache: string | undefined;
   private roleCache: Role | undefined;
+  private readonly closers: Array<() => void> = [];
 
   private constructor(
     /** Absolute path of the holding location. */
@@ -322,7 +323,13 @@ export class FileSet {
   }
 
   /** Commits any open group and closes the database. */
+  /** Runs `fn` when the file set is closed (to release what was opened for it). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
   close(): void {
+    for (const fn of this.closers.splice(0)) fn();
     if (this.db.open) this.endGroup();
     if (this.db.open) this.db.close();
   }

@@ -8,6 +8,11 @@
  * (`{ok, result}` or `{ok:false, error}`). END_OF_REQUEST aborts a session. Incoming data is queued
  * per session; when the queues hold more than a high-water mark the input stream is paused
  * (backpressure), and outgoing data waits for the stream to drain.
+ *
+ * A peer that goes silent ends the connection with `TIMEOUT`: no hello within the handshake
+ * timeout, or no byte for the idle timeout while a reply is awaited. A side serving requests sends
+ * an `alive` message every {@link HEARTBEAT_MS} so a long request (a holder's scan) is not mistaken
+ * for silence; a stream that ends inside a frame is `CONNECTION_LOST` (a cut, as any other).
  */
 import { Type, TypeCompiler } from "../schema.js";
 import type { Readable, Writable } from "node:stream";
@@ -52,6 +57,13 @@ const ReplyCheck = TypeCompiler.Compile(
 /** Input is paused while this many bytes wait in session queues. */
 const HIGH_WATER = 16 << 20;
 
+/** While a request is being served, an `alive` message goes out this often (ms). */
+export const HEARTBEAT_MS = 15_000;
+/** Default wait for the peer's hello (ms). */
+export const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** Default silence tolerated while a reply is awaited (ms); several heartbeats. */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 interface Outgoing {
   data: Channel<Buffer>;
   resolve(v: unknown): void;
@@ -62,8 +74,14 @@ interface Outgoing {
 export interface ConnectionOptions {
   /** Operation handlers, keyed by op. */
   handlers?: Record<string, Handler>;
-  /** One-way messages (other than the hello). */
+  /** One-way messages (other than the hello and `alive`). */
   onMessage?: (header: OpHeader) => void;
+  /** Wait for the peer's hello before failing with `TIMEOUT` (ms); default {@link HANDSHAKE_TIMEOUT_MS}. */
+  handshakeTimeoutMs?: number;
+  /** Silence tolerated while a reply is awaited before failing with `TIMEOUT` (ms); default {@link IDLE_TIMEOUT_MS}. */
+  idleTimeoutMs?: number;
+  /** How often `alive` goes out while a request is served (ms); default {@link HEARTBEAT_MS}. */
+  heartbeatMs?: number;
 }
 
 /** One end of a protocol connection. */
@@ -82,6 +100,10 @@ export class Connection {
   /** Resolves when the connection has ended (cleanly or not). */
   readonly closed: Promise<Error | undefined>;
   private markClosed!: (e: Error | undefined) => void;
+  private lastHeard = Date.now();
+  private serving = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(
     private readonly input: Readable,
@@ -90,6 +112,7 @@ export class Connection {
   ) {
     this.handlers = opts.handlers ?? {};
     this.closed = new Promise((r) => (this.markClosed = r));
+    this.watchdog = this.watch();
     input.on("data", (chunk: Buffer) => this.onBytes(chunk));
     input.on("end", () => this.onEnd());
     input.on("error", (err) => this.fail(lost(err)));
@@ -180,6 +203,8 @@ export class Connection {
     for (const c of this.incoming.values()) c.fail(err);
     this.outgoing.clear();
     this.incoming.clear();
+    clearTimeout(this.watchdog);
+    clearInterval(this.heartbeat);
     this.input.resume();
     if (!this.output.writableEnded) this.output.end();
     this.markClosed(err);
@@ -195,7 +220,9 @@ export class Connection {
     try {
       this.decoder.end();
     } catch (err) {
-      this.fail(err as Error);
+      // cut inside a frame: a lost connection like any other, once the protocol has started
+      const truncated = err instanceof ImzError && err.code === "FRAME_TRUNCATED" && this.peerHello !== undefined;
+      this.fail(truncated ? new ImzError("CONNECTION_LOST", `the peer's stream ended inside a frame: ${err.message}`, { hint: "rerun to continue; the journal keeps what was not acknowledged", cause: err }) : (err as Error));
       return;
     }
     if (this.peerHello === undefined) {
@@ -207,6 +234,7 @@ export class Connection {
 
   private onBytes(chunk: Buffer): void {
     this.stats.received += chunk.length;
+    this.lastHeard = Date.now();
     if (this.failure) return;
     let frames: Frame[];
     try {
@@ -237,6 +265,8 @@ export class Connection {
         if (h.op === "hello") {
           this.peerHello = h;
           this.helloWaiter?.resolve(h);
+        } else if (h.op === "alive") {
+          // a heartbeat: hearing it was the point
         } else if (this.peerHello === undefined) {
           throw new ImzError("HANDSHAKE_FAILED", `the peer sent '${h.op}' before its hello`);
         } else this.opts.onMessage?.(h);
@@ -289,6 +319,13 @@ export class Connection {
     const run = handler
       ? handler(header, ctx)
       : Promise.reject(new ImzError("UNSUPPORTED", `the peer does not support '${header.op}'`, { hint: "install the same intermezzo version on both hosts" }));
+    if (this.serving++ === 0) {
+      this.heartbeat = setInterval(() => this.message({ op: "alive" }), this.opts.heartbeatMs ?? HEARTBEAT_MS);
+      this.heartbeat.unref();
+    }
+    void run.finally(() => {
+      if (--this.serving === 0) clearInterval(this.heartbeat);
+    }).catch(() => undefined);
     run.then(
       (result) => this.reply(id, peerId, { ok: true, result }),
       (err: unknown) => this.reply(id, peerId, { ok: false, error: toWireError(err) }),
@@ -335,6 +372,29 @@ export class Connection {
     o.data.fail(err);
     o.reject(err);
     if (!this.failure) this.write(encodeFrame(FrameKind.END_OF_REQUEST, id, 0));
+  }
+
+  /**
+   * The silence watchdog: fails with `TIMEOUT` when the peer's hello has not come within the
+   * handshake timeout, or nothing was heard for the idle timeout while a reply is awaited.
+   */
+  private watch(): NodeJS.Timeout {
+    const started = Date.now();
+    const handshakeMs = this.opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    const idleMs = this.opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      if (this.failure) return;
+      const now = Date.now();
+      if (this.peerHello === undefined && now - started >= handshakeMs) {
+        this.fail(new ImzError("TIMEOUT", `the peer did not start the protocol within ${handshakeMs / 1000} s`, { hint: "the remote side connected but says nothing: check that it runs 'intermezzo serve --stdio'" }));
+      } else if (this.outgoing.size > 0 && now - this.lastHeard >= idleMs) {
+        this.fail(new ImzError("TIMEOUT", `no word from the peer for ${idleMs / 1000} s while waiting for a reply`, { hint: "the remote side hangs or the network drops packets; rerun to continue" }));
+      } else {
+        timer.refresh();
+      }
+    }, Math.max(10, Math.min(handshakeMs, idleMs) / 4));
+    timer.unref();
+    return timer;
   }
 
   private account(delta: number): void {

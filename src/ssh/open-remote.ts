@@ -1,10 +1,11 @@
 /**
  * The one call the sync engine makes to reach a remote endpoint: resolve the host through
- * ssh config, connect with {@link sshExec}, and exec `intermezzo serve --stdio ARG`, where
+ * ssh config, open its route (ProxyJump / ProxyCommand, `proxy.ts`), connect with {@link sshExec}, and exec `intermezzo serve --stdio ARG`, where
  * ARG is the remote path (`[user@]host:path`, `ssh://…`) or the file set name (`imz://…`,
  * served by Lento's listener, which accepts nothing else).
  */
 import type { LentoEndpoint, SshEndpoint } from "./remote-path.js";
+import { openRoute } from "./proxy.js";
 import { resolveSshTarget } from "./ssh-config.js";
 import type { SshConfigSource } from "./ssh-config.js";
 import { sshExec } from "./ssh-exec.js";
@@ -24,9 +25,15 @@ export async function openRemote(endpoint: SshEndpoint | LentoEndpoint, options:
     { user: endpoint.user, port: endpoint.port, identityFiles: options.identityFiles },
     sshConfig,
   );
+  const homeDir = options.homeDir ?? sshConfig?.homeDir;
+  const knownHostsFiles = options.knownHostsFiles ?? target.knownHostsFiles;
+  const agent = options.agent !== undefined ? options.agent : target.agent;
+  const readyTimeoutMs = options.readyTimeoutMs ?? target.connectTimeoutMs;
+  const common = { ...exec, homeDir, knownHostsFiles, agent, readyTimeoutMs };
+  const sock = await openRoute(target, { ...common, ...(sshConfig ? { sshConfig } : {}) });
   return sshExec({
-    ...exec,
-    homeDir: options.homeDir ?? sshConfig?.homeDir,
+    ...common,
+    ...(sock ? { sock } : {}),
     host: target.hostName,
     port: target.port,
     user: target.user,

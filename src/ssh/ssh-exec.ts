@@ -64,7 +64,12 @@ export interface SshExecOptions {
   readonly keepaliveIntervalMs?: number;
   /** Limit on TCP connect + SSH handshake + authentication in ms; default 20000. */
   readonly readyTimeoutMs?: number;
+  /** A stream to speak SSH over instead of a TCP connection to `host:port` (a proxy's; `proxy.ts`). */
+  readonly sock?: Duplex;
 }
+
+/** Options of {@link sshConnect}: those of {@link sshExec} but the command. */
+export type SshConnectOptions = Omit<SshExecOptions, "remoteCommand" | "args">;
 
 /** How the remote command ended. */
 export interface RemoteExit {
@@ -95,12 +100,18 @@ const STDERR_TAIL = 64 * 1024;
 
 /** Connects, verifies the host, authenticates and execs the command. */
 export async function sshExec(options: SshExecOptions): Promise<SshExecChannel> {
+  const command = [options.remoteCommand ?? DEFAULT_REMOTE_COMMAND, ...(options.args ?? []).map(shellQuote)].join(" ");
+  const client = await sshConnect(options);
+  return openChannel(client, command, `${options.user}@${options.host}:${options.port ?? 22}`);
+}
+
+/** Connects (over `sock` when given), verifies the host key and authenticates; resolves with the ready client. */
+export async function sshConnect(options: SshConnectOptions): Promise<Client> {
   const port = options.port ?? 22;
   const home = options.homeDir ?? homedir();
   const knownFiles = options.knownHostsFiles ?? [join(home, ".ssh", "known_hosts"), "/etc/ssh/ssh_known_hosts"];
   const known = await Promise.all(knownFiles.map(readKnownHosts));
   const auth = await authMethods(options, home);
-  const command = [options.remoteCommand ?? DEFAULT_REMOTE_COMMAND, ...(options.args ?? []).map(shellQuote)].join(" ");
   const where = `${options.user}@${options.host}:${port}`;
 
   const client = new (ssh2().Client)();
@@ -109,6 +120,7 @@ export async function sshExec(options: SshExecOptions): Promise<SshExecChannel> 
   const config: ConnectConfig = {
     host: options.host,
     port,
+    ...(options.sock ? { sock: options.sock } : {}),
     username: options.user,
     authHandler: auth.methods,
     keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
@@ -152,7 +164,7 @@ export async function sshExec(options: SshExecOptions): Promise<SshExecChannel> 
     };
     client.on("error", onError).once("ready", onReady).connect(config);
   });
-  return openChannel(client, command, where);
+  return client;
 }
 
 interface AuthPlan {
@@ -161,7 +173,7 @@ interface AuthPlan {
   readonly tried: string[];
 }
 
-async function authMethods(options: SshExecOptions, home: string): Promise<AuthPlan> {
+async function authMethods(options: SshConnectOptions, home: string): Promise<AuthPlan> {
   const methods: AnyAuthMethod[] = [];
   const tried: string[] = [];
   const agent = options.agent === undefined ? process.env["SSH_AUTH_SOCK"] : options.agent;

@@ -18,10 +18,10 @@ import { mknodSpecial } from "../filter/special.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
 import { DELTA_MIN } from "./delta-transfer.js";
+import { chmodAt, chownAt, fdPath, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
 import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
-import { setMtime } from "./times.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
 export interface StagedContent {
@@ -66,84 +66,101 @@ export class Applier {
     const h = this.holding;
     switch (rec.op) {
       case "create": {
-        const dest = h.childPath(rec.parent, rec.name);
         const placeholder = !staged && carriesContent(rec) ? this.placeholder(rec) : undefined;
         const data = staged ?? placeholder;
         if (data) await h.makeDurable(data.ticket);
         const temp = data?.temp ?? this.emptyTemp();
-        this.setAttrs(temp, "f", rec.attrs, data?.content.mtimeNs);
-        h.install(temp, dest, false);
-        if (data) this.signatures.installed(rec.fid, 0, data);
-        this.touchDir(rec.parent);
         const fields = { hash: data?.content.hash ?? EMPTY_HASH, flags: placeholder ? HAS_ATTR : HAS_DATA | HAS_ATTR };
-        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, fields));
+        try {
+          return h.atChild(rec.parent, rec.name, (dest) => {
+            h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs));
+            h.install(temp, dest, false);
+            if (data) this.signatures.installed(rec.fid, 0, data);
+            this.touchDir(rec.parent);
+            const st = statAt(dest);
+            return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, fields));
+          });
+        } catch (err) {
+          fs.rmSync(temp, { force: true }); // not installed: nothing else refers to it
+          throw err;
+        }
       }
-      case "mkdir": {
-        const dest = h.childPath(rec.parent, rec.name);
-        fs.mkdirSync(dest, { mode: rec.attrs.mode ?? 0o755 });
-        this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
-        this.touchDir(rec.parent);
-        this.touchDir(rec.fid);
-        h.touched(path.dirname(dest));
-        return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, dest, version, {}), mtimeNs: rec.attrs.mtimeNs ?? "0" });
-      }
-      case "symlink": {
-        const dest = h.childPath(rec.parent, rec.name);
-        fs.symlinkSync(rec.target, dest);
-        this.setAttrs(dest, "l", rec.attrs);
-        this.touchDir(rec.parent);
-        h.touched(path.dirname(dest));
-        return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, dest, version, { target: rec.target }));
-      }
-      case "mknod": {
-        // a FIFO or socket anyone may make; a device needs root (else EPERM: a per-path problem)
-        const dest = h.childPath(rec.parent, rec.name);
-        mknodSpecial(dest, rec.special, rec.attrs.mode ?? 0o644);
-        this.setAttrs(dest, "s", rec.attrs);
-        this.touchDir(rec.parent);
-        h.touched(path.dirname(dest));
-        return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, dest, version, { target: rec.special }));
-      }
+      case "mkdir":
+        return h.atChild(rec.parent, rec.name, (dest) => {
+          mkdirAt(dest, rec.attrs.mode ?? 0o755);
+          this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
+          this.touchDir(rec.parent);
+          this.touchDir(rec.fid);
+          h.touched(path.dirname(dest.rel));
+          const st = statAt(dest);
+          return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, st, version, {}), mtimeNs: rec.attrs.mtimeNs ?? "0" });
+        });
+      case "symlink":
+        return h.atChild(rec.parent, rec.name, (dest) => {
+          symlinkAt(rec.target, dest);
+          this.setAttrs(dest, "l", rec.attrs);
+          this.touchDir(rec.parent);
+          h.touched(path.dirname(dest.rel));
+          const st = statAt(dest);
+          return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, st, version, { target: rec.target }));
+        });
+      case "mknod":
+        // a FIFO or socket anyone may make; a device needs root (else EPERM: a per-path problem).
+        // Made through the held directory (/proc/self/fd/N/name): the tree is not walked again.
+        return h.atChild(rec.parent, rec.name, (dest) => {
+          mknodSpecial(`${fdPath(dest.dir)}/${dest.name}`, rec.special, rec.attrs.mode ?? 0o644);
+          this.setAttrs(dest, "s", rec.attrs);
+          this.touchDir(rec.parent);
+          h.touched(path.dirname(dest.rel));
+          const st = statAt(dest);
+          return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, st, version, { target: rec.special }));
+        });
       case "link": {
         const target = fsdb.must(rec.target);
-        const dest = h.childPath(rec.parent, rec.name);
-        fs.linkSync(h.pathOf(rec.target), dest);
-        this.touchDir(rec.parent);
-        h.touched(path.dirname(dest));
-        return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, dest, version, { hash: target.hash, flags: target.flags }));
+        return h.at(rec.target, (src) =>
+          h.atChild(rec.parent, rec.name, (dest) => {
+            linkAt(src, dest);
+            this.touchDir(rec.parent);
+            h.touched(path.dirname(dest.rel));
+            const st = statAt(dest);
+            return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, { hash: target.hash, flags: target.flags }));
+          }),
+        );
       }
       case "unlink":
       case "rmdir": {
         const o = fsdb.get(rec.fid);
         if (!o) return () => undefined;
-        const p = h.pathOf(rec.fid);
-        if (rec.op === "unlink") {
-          this.checkUnchanged(o, p);
-          this.keep(o, p);
-          if (o.type === "f" && o.size >= DELTA_MIN) h.retire(p, o.parent!, o.name);
-          else fs.unlinkSync(p);
-          if (o.type === "f") this.signatures.installed(rec.fid, o.size);
-        } else {
-          fs.rmdirSync(p);
-          h.forget();
-        }
+        h.at(rec.fid, (p) => {
+          if (rec.op === "unlink") {
+            this.checkUnchanged(o, p);
+            this.keep(o);
+            if (o.type === "f" && o.size >= DELTA_MIN) h.retire(p, o.parent!, o.name);
+            else unlinkAt(p);
+            if (o.type === "f") this.signatures.installed(rec.fid, o.size);
+          } else {
+            rmdirAt(p);
+          }
+          h.touched(path.dirname(p.rel));
+        });
         this.touchDir(o.parent!);
-        h.touched(path.dirname(p));
         return () => fsdb.delete(rec.fid);
       }
       case "rename":
         return this.rename(rec);
       case "setattr": {
         const o = fsdb.must(rec.fid);
-        const p = h.pathOf(rec.fid);
-        this.setAttrs(p, o.type, rec.attrs);
-        if (o.type === "d") this.touchDir(o.fid);
         // hard links share the attributes: their rows follow, keeping their own versions
         const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
-        return (version) => {
-          fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, p, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : this.lstat(p).mtimeNs.toString() });
-          for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, l));
-        };
+        return h.at(rec.fid, (p) => {
+          this.setAttrs(p, o.type, rec.attrs);
+          if (o.type === "d") this.touchDir(o.fid);
+          const st = statAt(p);
+          return (version) => {
+            fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, st, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : st.mtimeNs.toString() });
+            for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, l));
+          };
+        });
       }
       case "close":
         return this.close(rec, staged);
@@ -160,9 +177,10 @@ export class Applier {
       const o = fsdb.get(fid);
       if (!o || o.type !== "d") continue;
       try {
-        const p = this.holding.pathOf(fid);
-        setMtime(p, o.mtimeNs);
-        const st = this.lstat(p);
+        const st = this.holding.at(fid, (p) => {
+          setMtimeAt(p, o.mtimeNs);
+          return statAt(p);
+        });
         fsdb.put({ ...o, mtimeNs: st.mtimeNs.toString(), ino: inoKey(st), ctimeNs: st.ctimeNs.toString() });
       } catch {
         // a directory removed later in the batch: nothing to restore
@@ -179,20 +197,25 @@ export class Applier {
     const { fsdb } = this.set;
     const h = this.holding;
     const o = fsdb.must(rec.fid);
-    const src = h.pathOf(rec.fid);
-    const dst = h.childPath(rec.newParent, rec.newName);
     const occupant = fsdb.child(rec.newParent, rec.newName);
-    if (occupant && occupant.fid !== rec.replaced) {
-      throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst });
-    }
-    if (!occupant && exists(dst)) throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst}`, { hint: "rescan the file set", path: dst });
-    if (occupant) this.keep(occupant, dst);
-    fs.renameSync(src, dst);
-    if (o.type === "d") h.forget();
+    h.at(rec.fid, (src) =>
+      h.atChild(rec.newParent, rec.newName, (dst) => {
+        if (occupant && occupant.fid !== rec.replaced) {
+          throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst.rel });
+        }
+        if (occupant) this.keep(occupant);
+        try {
+          renameAt(src, dst, !occupant);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+          throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst.rel}`, { hint: "rescan the file set", path: dst.rel });
+        }
+        h.touched(path.dirname(src.rel));
+        h.touched(path.dirname(dst.rel));
+      }),
+    );
     this.touchDir(o.parent!);
     this.touchDir(rec.newParent);
-    h.touched(path.dirname(src));
-    h.touched(path.dirname(dst));
     return (version) => {
       if (occupant) fsdb.delete(occupant.fid);
       fsdb.put({ ...o, parent: rec.newParent, name: rec.newName, version });
@@ -201,47 +224,53 @@ export class Applier {
 
   private async close(rec: Extract<JournalRecord, { op: "close" }>, received: StagedContent | undefined): Promise<(version: string) => void> {
     const { fsdb } = this.set;
+    const h = this.holding;
     const o = fsdb.must(rec.fid);
     // On a lazy replica the file becomes a placeholder of its new content (fetched on next use).
     const staged = received ?? this.placeholder(rec);
     const flags = received ? HAS_DATA | HAS_ATTR : HAS_ATTR;
-    const p = this.holding.pathOf(rec.fid);
-    this.checkUnchanged(o, p);
-    await this.holding.makeDurable(staged.ticket);
-    this.keep(o, p);
+    await h.makeDurable(staged.ticket);
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
-    this.setAttrs(staged.temp, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs);
-    this.holding.install(staged.temp, p, true);
-    this.signatures.installed(rec.fid, o.size, staged);
+    const st = h.at(rec.fid, (p) => {
+      this.checkUnchanged(o, p);
+      this.keep(o);
+      h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs));
+      h.install(staged.temp, p, true);
+      this.signatures.installed(rec.fid, o.size, staged);
+      for (const l of links) this.relink(p, l.fid);
+      return statAt(p);
+    });
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
     this.touchDir(o.parent!);
-    for (const l of links) {
-      this.relink(p, this.holding.pathOf(l.fid));
-      this.touchDir(l.parent!);
-    }
+    for (const l of links) this.touchDir(l.parent!);
     return (version) => {
       const fields = { hash: staged.content.hash, flags };
-      fsdb.put(this.describe(o.fid, "f", o.parent, o.name, p, version, fields));
-      for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, p, l.version, fields));
+      fsdb.put(this.describe(o.fid, "f", o.parent, o.name, st, version, fields));
+      for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, fields));
     };
   }
 
   /** Copies a version about to be destroyed aside, when this apply was asked to. */
-  private keep(o: FsObject, p: string): void {
-    if (this.keepReason !== undefined && o.type !== "d") keepVersion(this.set, o, p, this.set.fsdb.pathOf(o.fid), this.keepReason);
+  private keep(o: FsObject): void {
+    if (this.keepReason !== undefined && o.type !== "d") keepVersion(this.set, o, () => this.holding.openRead(o.fid), this.set.fsdb.pathOf(o.fid), this.keepReason);
   }
 
-  /** Keeps a hard link: points `other` at the new inode of `file`, atomically. */
-  private relink(file: string, other: string): void {
-    const tmp = this.holding.tempPath();
-    fs.linkSync(file, tmp);
-    fs.renameSync(tmp, other);
-    this.holding.touched(path.dirname(other));
+  /** Keeps a hard link: points object `other` at the new inode of the file at `file`, atomically. */
+  private relink(file: Place, other: string): void {
+    const h = this.holding;
+    const tmp = h.tempPath();
+    h.atTemp(tmp, (t) => {
+      linkAt(file, t);
+      h.at(other, (o) => {
+        renameAt(t, o, false);
+        h.touched(path.dirname(o.rel));
+      });
+    });
   }
 
   /** Throws unless the object on disk is still what the Fsdb recorded (never replace an unscanned change). */
-  private checkUnchanged(o: FsObject, p: string): void {
-    const st = this.lstat(p);
+  private checkUnchanged(o: FsObject, p: Place): void {
+    const st = statAt(p);
     const same = inoKey(st) === o.ino && st.mtimeNs.toString() === o.mtimeNs && (o.type !== "f" || Number(st.size) === o.size);
     if (!same) {
       throw new ImzError("IO", `${this.set.fsdb.pathOf(o.fid)} changed on this host since it was last scanned; left as it is`, {
@@ -251,14 +280,14 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: string, type: ObjectType, a: Attrs, mtimeNs?: string): void {
-    if (type !== "l" && a.mode !== undefined) fs.chmodSync(p, a.mode);
+  private setAttrs(p: Place, type: ObjectType, a: Attrs, mtimeNs?: string): void {
+    if (type !== "l" && a.mode !== undefined) chmodAt(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
-      fs.lchownSync(p, a.uid ?? -1, a.gid ?? -1);
-      if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) fs.chmodSync(p, a.mode); // chown clears set-id bits
+      chownAt(p, a.uid ?? -1, a.gid ?? -1);
+      if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) chmodAt(p, a.mode); // chown clears set-id bits
     }
     const m = mtimeNs ?? a.mtimeNs;
-    if (m !== undefined) setMtime(p, m);
+    if (m !== undefined) setMtimeAt(p, m);
   }
 
   private describe(
@@ -266,11 +295,10 @@ export class Applier {
     type: ObjectType,
     parent: string | null,
     name: string,
-    p: string,
+    st: AtStat,
     version: string,
     extra: { hash?: string; target?: string | null; flags?: number },
   ): FsObject {
-    const st = this.lstat(p);
     return {
       fid, type, parent, name, version,
       size: type === "f" ? Number(st.size) : 0,
@@ -306,18 +334,5 @@ export class Applier {
     const t = this.holding.tempPath();
     fs.writeFileSync(t, "", { flag: "wx", mode: 0o600 });
     return t;
-  }
-
-  private lstat(p: string): fs.BigIntStats {
-    return fs.lstatSync(p, { bigint: true });
-  }
-}
-
-function exists(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch {
-    return false;
   }
 }

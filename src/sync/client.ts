@@ -4,7 +4,8 @@
  */
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
-import { isImzError } from "../errors.js";
+import { isImzError, leadingCode } from "../errors.js";
+import { diskFullError } from "../journal/disk-full.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { FileSet } from "../journal/fileset.js";
 import { optimise } from "../journal/optimise.js";
@@ -117,7 +118,7 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
           tally.conflicts.push(report);
           refusals.push({ record: r, result: res, report });
         }
-        else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
+        else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
         else settle(set, r, res, adopted);
       });
     });
@@ -289,7 +290,7 @@ async function applyOne(
     });
     tally.recordsApplied++;
   } catch (err) {
-    const e = err as Error & { code?: string };
+    const e = diskFullError(err) as Error & { code?: string };
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
     // past this record for good: the next sync brings the object to the holder's state instead
     noteUnapplied(set, r.fid);

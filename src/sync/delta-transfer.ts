@@ -14,6 +14,7 @@ import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
+import { fdPath } from "./beneath.js";
 import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { keptSignature } from "./kept-signatures.js";
@@ -158,17 +159,18 @@ function openBasis(holding: Holding, want: Want): Basis | undefined {
   if (want.expected && want.expected.size < DELTA_MIN) return undefined;
   const fsdb = holding.set.fsdb;
   const usable = (o: FsObject | undefined): o is FsObject => o?.type === "f" && o.size >= DELTA_MIN && !isPlaceholder(o);
-  const candidates = function* (): Generator<{ file: string; fid?: string }> {
+  // opened beneath the root, never through a symlink (Holding.openRead)
+  const candidates = function* (): Generator<{ open: () => number; fid?: string }> {
     const current = fsdb.get(want.fid);
-    if (usable(current)) yield { file: holding.pathOf(current.fid), fid: current.fid };
+    if (usable(current)) yield { open: () => holding.openRead(current.fid), fid: current.fid };
     if (want.place === undefined) return;
     const there = fsdb.child(want.place.parent, want.place.name);
-    if (usable(there)) yield { file: holding.pathOf(there.fid), fid: there.fid };
+    if (usable(there)) yield { open: () => holding.openRead(there.fid), fid: there.fid };
     const retired = holding.retiredAt(want.place.parent, want.place.name);
-    if (retired !== undefined) yield { file: retired };
+    if (retired !== undefined) yield { open: () => fs.openSync(retired, "r") };
   };
   try {
-    for (const c of candidates()) return { fd: fs.openSync(c.file, "r"), fid: c.fid };
+    for (const c of candidates()) return { fd: c.open(), fid: c.fid };
   } catch {
     // a missing or unsafe path: no basis, the transfer reports the real problem
   }
@@ -184,9 +186,14 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
   if (same?.type !== "f" || same.size !== expected.size) return undefined;
   const temp = holding.tempPath();
   try {
-    const source = holding.pathOf(same.fid);
-    const signature = Promise.resolve(keptSignatureOfPath(holding, same.fid, source));
-    await fs.promises.copyFile(source, temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    const fd = holding.openRead(same.fid);
+    let signature: Promise<Buffer | undefined>;
+    try {
+      signature = Promise.resolve(keptSignature(holding.set, same.fid, fd, SIGNATURE_OPTIONS));
+      await fs.promises.copyFile(fdPath(fd), temp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    } finally {
+      fs.closeSync(fd);
+    }
     await fs.promises.chmod(temp, 0o600);
     if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket(), signature };
   } catch {
@@ -194,16 +201,6 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
   }
   fs.rmSync(temp, { force: true });
   return undefined;
-}
-
-/** The signature kept with object `fid`'s version in the file at `file`, if its key holds. */
-function keptSignatureOfPath(holding: Holding, fid: string, file: string): Buffer | undefined {
-  const fd = fs.openSync(file, "r");
-  try {
-    return keptSignature(holding.set, fid, fd, SIGNATURE_OPTIONS);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**
@@ -242,15 +239,15 @@ async function drain(stream: ContentStream): Promise<void> {
 
 /**
  * The sender's side: the delta turning the receiver's basis (`signature`) into the current content
- * of the file at `file` (object `obj` in the Fsdb), computed in parts, a job per core, and streamed
+ * of the file `open` opens (`file` names it in messages; object `obj` in the Fsdb), computed in parts, a job per core, and streamed
  * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
  * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
  * (a hash cannot be split), and `learn` is given the hash with the file's status before and after. The description is settled before the delta's last chunk is sent: a
  * patch stops reading at the delta's end command.
  */
-export function readDelta(file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
+export function readDelta(open: () => Promise<fs.promises.FileHandle>, file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
   return describedStream(async function* (settle) {
-    const fh = await fs.promises.open(file, "r");
+    const fh = await open();
     const hashing = fh.stat({ bigint: true }).then(async (st) => {
       const known = recordedHash(obj, st);
       if (known !== undefined) return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash: known };

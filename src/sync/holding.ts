@@ -1,10 +1,11 @@
 /**
  * Safe access to a holding location. Every path that comes from a record or a frame is built here:
- * names are checked (no `/`, NUL, `.`, `..`, empty or over-long names), and every directory on the way
- * from the root is checked to be a real directory, never a symlink, so nothing is written outside
- * the tree. Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made
- * durable (`syncfs`, once per window of staged files) before they are renamed into place, and the
- * whole batch — directories included — is flushed again before it is acknowledged.
+ * names are checked (no `/`, NUL, `.`, `..`, empty or over-long names), and every change is made on
+ * a directory opened from the root down without following symlinks (`beneath.ts`), so nothing is
+ * written outside the tree, even when a directory is swapped for a symlink while the sync runs.
+ * Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made durable
+ * (`syncfs`, once per window of staged files) before they are renamed into place, and the whole
+ * batch — directories included — is flushed again before it is acknowledged.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -12,18 +13,29 @@ import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
 import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
+import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
+import { fdPath, inDir, openBeneath, renameAt, statAt, type Place } from "./beneath.js";
+
+/** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
+const tmpFds = new WeakMap<FileSet, number>();
 
 /** Longest name accepted, in bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
 
-/** Throws `PATH_UNSAFE` unless `name` is one plain path component. */
+/**
+ * Throws `PATH_UNSAFE` unless `name` is one plain path component: a string without `/` or NUL, or a
+ * canonical raw name (bytes that are not valid UTF-8, `names.ts`) whose bytes have neither.
+ */
 export function checkName(name: string): void {
-  const bad =
-    name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || Buffer.byteLength(name) > NAME_MAX;
+  const raw = isRaw(name) ? rawBytes(name) : undefined;
+  const bad = isRaw(name)
+    ? raw === undefined || raw.includes(0x2f) || raw.includes(0) || raw.length > NAME_MAX
+    : name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0") || Buffer.byteLength(name) > NAME_MAX;
   if (bad) {
-    throw new ImzError("PATH_UNSAFE", `refusing unsafe name ${JSON.stringify(name.slice(0, 80))}`, {
+    throw new ImzError("PATH_UNSAFE", `refusing unsafe name ${JSON.stringify(displayName(name).slice(0, 80))}`, {
       hint: "the peer sent a path that would leave the file set; nothing was written",
     });
   }
@@ -38,9 +50,11 @@ export function checkRelPath(rel: string): string[] {
   return parts;
 }
 
-/** Resolves objects of a file set to checked absolute paths and writes files atomically. */
+/**
+ * Resolves objects of a file set to {@link Place}s — their directory opened beneath the root, never
+ * through a symlink — and installs files atomically.
+ */
 export class Holding {
-  private readonly verified = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly retired = new Map<string, string>();
   private staged = 0;
@@ -49,38 +63,84 @@ export class Holding {
 
   constructor(readonly set: FileSet) {}
 
-  /**
-   * Absolute path of object `fid`, with every directory on the way checked, and the object itself
-   * checked not to be a symlink where the Fsdb knows a file or directory (a chmod or a read would
-   * follow it out of the tree). A missing object is the caller's to report.
-   */
-  pathOf(fid: string): string {
-    if (fid === ROOT_FID) return this.set.root;
+  /** Root-relative path of object `fid` (`""` for the root), every name checked. */
+  relOf(fid: string): string {
+    if (fid === ROOT_FID) return "";
     const rel = this.set.fsdb.pathOf(fid);
-    const parts = checkRelPath(rel);
-    this.verifyDirs(parts.slice(0, -1));
-    const abs = path.join(this.set.root, ...parts);
-    const type = this.set.fsdb.get(fid)?.type;
-    if (type === "d") this.verifyDir(abs);
-    else if (type === "f") this.verifyNotSymlink(abs);
-    return abs;
+    checkRelPath(rel);
+    return rel;
   }
 
-  /** Absolute path for name `name` in directory `parent` (checked, the directory verified). */
-  childPath(parent: string, name: string): string {
+  /**
+   * Runs `fn` with the place of object `fid`: its directory opened beneath the root (no symlink on
+   * the way), and its name there; the root is its own directory and `.`. The directory is closed
+   * after `fn`. Throws `PATH_UNSAFE` when a directory on the way is a symlink or a file.
+   */
+  at<T>(fid: string, fn: (p: Place) => T): T {
+    if (fid === ROOT_FID) return inDir(this.set.root, "", (dir) => fn({ dir, name: ".", rel: "." }));
+    const o = this.set.fsdb.must(fid);
+    return this.atChild(o.parent!, o.name, (p) => {
+      if (o.type === "f" || o.type === "d") checkType(p, o.type);
+      return fn(p);
+    });
+  }
+
+  /** Runs `fn` with the place of name `name` in directory `parent` (see {@link Holding.at}). */
+  atChild<T>(parent: string, name: string, fn: (p: Place) => T): T {
     checkName(name);
     if (parent === ROOT_FID && name === META_DIR) throw new ImzError("PATH_UNSAFE", `refusing to touch ${META_DIR}/`);
-    const dir = this.pathOf(parent);
-    if (parent !== ROOT_FID) this.verifyDir(dir);
-    return path.join(dir, name);
+    const dirRel = this.relOf(parent);
+    const rel = dirRel === "" ? name : `${dirRel}/${name}`;
+    return inDir(this.set.root, dirRel, (dir) => {
+      try {
+        return fn({ dir, name, rel });
+      } catch (err) {
+        throw diskFullError(err, rel);
+      }
+    });
   }
 
-  /** Forgets verified directories (after renames or removals of directories). */
-  forget(): void {
-    this.verified.clear();
+  /**
+   * Opens regular file `fid` for reading, following no symlink on the way or at the end (and never
+   * blocking on a FIFO put in its place); the caller closes it.
+   */
+  openRead(fid: string): number {
+    const rel = this.relOf(fid);
+    const fd = openBeneath(this.set.root, rel, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new ImzError("PATH_UNSAFE", `${displayPath(rel)} is not a regular file (something else is in its place)`, { hint: "something outside intermezzo changed the tree; rescan it", path: rel });
+    }
+    return fd;
   }
 
-  /** Notes that directory `dir` changed and needs an fsync before the batch is acknowledged. */
+  /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */
+  atTemp<T>(temp: string, fn: (p: Place) => T): T {
+    const name = path.basename(temp);
+    return fn({ dir: this.tmpFd(), name, rel: `${META_DIR}/tmp/${name}` });
+  }
+
+  /**
+   * The temp area, opened beneath the root once per file set (closed with it). Temp paths name it
+   * through `/proc/self/fd/N`: the kernel resolves them to this directory without walking the tree,
+   * so `.intermezzo/tmp` swapped for a symlink meanwhile cannot send a temp file elsewhere.
+   */
+  private tmpFd(): number {
+    let fd = tmpFds.get(this.set);
+    if (fd === undefined) {
+      const opened = openBeneath(this.set.root, `${META_DIR}/tmp`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const set = this.set;
+      tmpFds.set(set, opened);
+      set.onClose(() => {
+        tmpFds.delete(set);
+        fs.closeSync(opened);
+      });
+      fd = opened;
+    }
+    return fd;
+  }
+
+  /** Notes that directory `dir` (root-relative) changed and needs flushing before the batch is acknowledged. */
   touched(dir: string): void {
     this.dirty.add(dir);
   }
@@ -124,13 +184,14 @@ export class Holding {
   }
 
   /**
-   * Removes file `file` (at `name` in directory `parent`) from the tree but keeps its data in the
-   * temp area until {@link Holding.dropRetired}: a file created at that name later in the batch (a
-   * safe save arrives as an unlink and a create) uses it as its delta basis ({@link Holding.retiredAt}).
+   * Removes the file at place `p` (name `name` in directory `parent`) from the tree but keeps its
+   * data in the temp area until {@link Holding.dropRetired}: a file created at that name later in
+   * the batch (a safe save arrives as an unlink and a create) uses it as its delta basis
+   * ({@link Holding.retiredAt}).
    */
-  retire(file: string, parent: string, name: string): void {
+  retire(p: Place, parent: string, name: string): void {
     const temp = this.tempPath();
-    fs.renameSync(file, temp);
+    this.atTemp(temp, (t) => renameAt(p, t, true));
     const key = `${parent}/${name}`;
     const previous = this.retired.get(key);
     if (previous !== undefined) fs.rmSync(previous, { force: true });
@@ -148,74 +209,55 @@ export class Holding {
     this.retired.clear();
   }
 
-  /** A fresh temp file path in the file set's temp area. */
+  /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
   tempPath(): string {
-    return path.join(this.set.tmpDir, `t-${process.pid}-${randomBytes(6).toString("hex")}`);
+    return path.join(fdPath(this.tmpFd()), `t-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
   /**
-   * Moves a complete temp file to `dest`. With `replace` false the destination must not exist (a
-   * hard link then unlink: atomic no-clobber); with `replace` true it atomically replaces `dest`.
+   * Moves a complete temp file to place `dest`. With `replace` false the destination must not
+   * exist (atomic no-clobber); with `replace` true it atomically replaces `dest`.
    */
-  install(temp: string, dest: string, replace: boolean): void {
-    if (replace) fs.renameSync(temp, dest);
-    else {
-      fs.linkSync(temp, dest);
-      fs.unlinkSync(temp);
-    }
-    this.touched(path.dirname(dest));
+  install(temp: string, dest: Place, replace: boolean): void {
+    this.atTemp(temp, (t) => renameAt(t, dest, !replace));
+    this.touched(path.dirname(dest.rel));
   }
+}
 
-  private verifyDirs(parts: string[]): void {
-    let cur = this.set.root;
-    for (const p of parts) {
-      cur = path.join(cur, p);
-      this.verifyDir(cur);
-    }
+/**
+ * Throws `PATH_UNSAFE` when something other than a `type` is at `p` — a symlink where the Fsdb
+ * knows a file or directory (the operations never follow it, but the change is not what was asked).
+ * A missing object is the caller's to report.
+ */
+function checkType(p: Place, type: "f" | "d"): void {
+  let st;
+  try {
+    st = statAt(p);
+  } catch {
+    return;
   }
-
-  private verifyNotSymlink(abs: string): void {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(abs);
-    } catch {
-      return;
-    }
-    if (st.isSymbolicLink()) {
-      throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is a symlink where a file was expected`, {
-        hint: "something outside intermezzo changed the tree; rescan it",
-        path: path.relative(this.set.root, abs),
-      });
-    }
-  }
-
-  private verifyDir(abs: string): void {
-    if (this.verified.has(abs)) return;
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(abs);
-    } catch (err) {
-      throw new ImzError("IO", `directory ${path.relative(this.set.root, abs)} is missing`, {
-        cause: err,
-        path: path.relative(this.set.root, abs),
-        hint: "something outside intermezzo changed the tree; the next sync rescans it",
-      });
-    }
-    if (!st.isDirectory()) {
-      throw new ImzError("PATH_UNSAFE", `${path.relative(this.set.root, abs)} is not a directory (a symlink or file is in the way)`, {
-        hint: "something outside intermezzo changed the tree; rescan it",
-        path: path.relative(this.set.root, abs),
-      });
-    }
-    this.verified.add(abs);
+  const fmt = st.mode & 0o170000n;
+  if (fmt !== (type === "d" ? 0o040000n : 0o100000n)) {
+    throw new ImzError("PATH_UNSAFE", `${p.rel} is not a ${type === "d" ? "directory" : "regular file"} (a symlink or other object is in the way)`, {
+      hint: "something outside intermezzo changed the tree; rescan it",
+      path: p.rel,
+    });
   }
 }
 
 /**
  * Writes `chunks` to a new file at `file`; returns the bytes written. Durability comes from
- * {@link Holding.makeDurable} before the file replaces anything.
+ * {@link Holding.makeDurable} before the file replaces anything. A full disk is `DISK_FULL` naming `where`.
  */
-export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
+export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void, where?: string): Promise<number> {
+  try {
+    return await writeAll(file, chunks, onChunk);
+  } catch (err) {
+    throw diskFullError(err, where);
+  }
+}
+
+async function writeAll(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
   // Small content (the common case) is gathered and written with one synchronous call: three
   // thread-pool trips per file (open, write, close) cost more than the write itself.
   const it = chunks[Symbol.asyncIterator]();

@@ -38,7 +38,7 @@ export async function syncRemoteReplica(holderRoot: string, remote: RemoteStream
     const report = check(Replies.sync, await conn.call({ op: "sync", options }), "sync reply");
     return { ...report, wire: { ...conn.stats } };
   } finally {
-    await holder.server()?.close();
+    await holder.close();
     conn.close();
     await remote.close();
   }

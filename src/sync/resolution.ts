@@ -6,8 +6,6 @@
  * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
  * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
  */
-import fs from "node:fs";
-import path from "node:path";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
@@ -17,6 +15,8 @@ import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
+import { renameAt, rmdirAt, unlinkAt } from "./beneath.js";
+import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { noteUnapplied, settleUnapplied } from "./unapplied.js";
@@ -43,6 +43,7 @@ export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally
     const reship = await resolveRound(set, peer, tally, refusals, opts, settling);
     if (!reship) break;
     refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`);
+    crashPoint();
   }
   return settling;
 }
@@ -80,14 +81,21 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // the holder's content): keep it first.
     const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
     if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
-      const stored = storeVersion(set, c.local, exec.holding.pathOf(c.local.fid), entry.time);
+      const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
       if (stored) Object.assign(entry, { kept: "client", stored });
     }
-    for (const a of planResolution(c, res)) {
+    crashPoint();
+    const plan = planResolution(c, res);
+    // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
+    set.transaction(() => {
+      for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
+    });
+    for (const a of plan) {
       const aside = exec.perform(a, c, settling);
       if (aside) entry.aside = aside;
     }
     logConflict(set, entry);
+    crashPoint();
     Object.assign(report, { policy: res.policy, winner, status: entry.status, id: entry.id }, entry.stored ? { stored: entry.stored } : {}, entry.aside ? { aside: entry.aside } : {});
   }
   return exec.finish();
@@ -180,13 +188,11 @@ class Executor {
     const objects = o.type === "d" ? [...set.fsdb.descendantsDeepestFirst(fid), o] : [o];
     const time = new Date().toISOString();
     for (const x of objects) {
-      const p = this.holding.pathOf(x.fid);
       if (x !== o && x.type !== "d") {
-        const stored = storeVersion(set, x, p, time);
+        const stored = storeVersion(set, x, () => this.holding.openRead(x.fid), time);
         logConflict(set, { id: newEntryId(), time, path: set.fsdb.pathOf(x.fid), kind: "kept", status: "auto", detail: "inside a discarded directory", replica: set.replicaId, client: versionInfo(x), kept: "client", ...(stored ? { stored } : {}) });
       }
-      if (x.type === "d") fs.rmdirSync(p);
-      else fs.unlinkSync(p);
+      this.holding.at(x.fid, (p) => (x.type === "d" ? rmdirAt(p) : unlinkAt(p)));
       set.transaction(() => {
         set.cml.drop(set.cml.about(x.fid).map((r) => r.seq));
         set.fsdb.delete(x.fid);
@@ -215,8 +221,10 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return undefined;
     const name = freeName(set, o.parent, conflictName(o.name, set.replicaId, new Date()));
-    const from = this.holding.pathOf(fid);
-    fs.renameSync(from, path.join(path.dirname(from), name));
+    noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
+    crashPoint();
+    this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
+    crashPoint();
     const pending = set.cml.about(fid);
     const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link" || r.op === "rename");
     set.transaction(() => {
@@ -224,13 +232,18 @@ class Executor {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
         set.fsdb.put({ ...o, name });
       } else {
+        // The copy is a new object, journaled here (not only in memory): a run killed before the
+        // next round still ships it. The old fid is left for the holder's version to take.
         const copy = set.allocFid();
         set.cml.drop(pending.map((r) => r.seq));
         set.fsdb.delete(fid);
         set.fsdb.put({ ...o, fid: copy, name, version: "" });
-        this.front.push(placement({ ...o, fid: copy, name }));
+        new Journal(set).record(placement({ ...o, fid: copy, name }), () => undefined);
+        noteUnapplied(set, fid);
       }
+      clearAside(set, fid);
     });
+    crashPoint();
     this.changed = true;
     this.pruneCopies(o.parent, o.name);
     return set.fsdb.pathOf(set.fsdb.child(o.parent, name)!.fid);
@@ -246,9 +259,8 @@ class Executor {
       .sort((a, b) => (copyTime(a.name) < copyTime(b.name) ? -1 : 1));
     const journal = new Journal(set);
     for (const x of copies.slice(0, Math.max(0, copies.length - this.opts.keepCopies))) {
-      const p = this.holding.pathOf(x.fid);
       journal.record({ op: "unlink", fid: x.fid, time: Date.now(), parent, name: x.name, base: x.version }, () => {
-        fs.unlinkSync(p);
+        this.holding.at(x.fid, unlinkAt);
         set.fsdb.delete(x.fid);
       });
     }
@@ -338,6 +350,7 @@ export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: S
         try {
           if (await restoreOne(set, applier, fetch, fid, held.get(fid), linkTarget(fid))) tally.recordsApplied++;
           settleUnapplied(set, fid);
+          crashPoint();
         } catch (err) {
           errors.set(fid, err);
         }

@@ -108,7 +108,7 @@ export async function revertLocalChanges(set: FileSet, peer: HolderPeer, tally: 
     };
     // A directory's own state is attributes and place; its entries are kept one by one.
     if (local && local.type !== "d" && differs(local, server)) {
-      const stored = storeVersion(set, local, holding.pathOf(fid), time);
+      const stored = storeVersion(set, local, () => holding.openRead(fid), time);
       if (stored) Object.assign(entry, { kept: "client", stored });
     }
     logConflict(set, entry);

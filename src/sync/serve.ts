@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
+import { diskFullError } from "../journal/disk-full.js";
 import { Connection, type Handler } from "../ssh/connection.js";
 import type { HolderPeer, RootResolver } from "./peer.js";
 import { Requests, SOFTWARE, check } from "./protocol.js";
@@ -15,22 +16,43 @@ import { requestContent, sendContent } from "./content-wire.js";
 
 /**
  * The holder's request handlers for one connection: the {@link HolderPeer} operations, each header
- * schema-checked, served by a {@link LentoServer} on the root `resolveRoot` names at `attach`.
- * `server()` is that server once attached (to close it when the connection ends).
+ * schema-checked, served by a {@link LentoServer} on the root `resolveRoot` names at `attach`
+ * (and used only once that attach has completed). Every request is counted while it runs: a `close`
+ * waits for those in flight before closing the file set, and later requests get `USAGE`. `close()`
+ * does the same when the connection ends.
  */
-export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver, opts: ServerOptions): { handlers: Record<string, Handler>; server: () => LentoServer | undefined } {
+export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver, opts: ServerOptions): { handlers: Record<string, Handler>; close: () => Promise<void> } {
   let server: LentoServer | undefined;
+  let opening = false;
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
   const need = (): HolderPeer => {
-    if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before attaching; nothing was done" });
+    if (closed) throw new ImzError("USAGE", "the file set was closed on this connection", { hint: "the peer sent a request after close; nothing was done" });
+    if (!server) throw new ImzError("USAGE", "attach must come first", { hint: "the peer sent a request before its attach completed; nothing was done" });
     return server;
+  };
+  const closeAll = async (lastSeen?: number): Promise<void> => {
+    closed = true;
+    await Promise.allSettled([...inFlight]);
+    await server?.close(lastSeen);
   };
   const handlers: Record<string, Handler> = {
     attach: async (h) => {
       const req = check(Requests.attach, h, "attach request");
       // a second attach must not replace (and so leak, still locked) the file set the first one opened
-      if (server) throw new ImzError("USAGE", "attach called twice on one connection");
-      server = new LentoServer(resolveRoot(req.fileset), opts);
-      return server.attach(req);
+      if (server || opening || closed) throw new ImzError("USAGE", "attach called twice on one connection");
+      opening = true;
+      const s = new LentoServer(resolveRoot(req.fileset), opts);
+      try {
+        const r = await s.attach(req);
+        server = s;
+        return r;
+      } catch (err) {
+        await s.close();
+        throw err;
+      } finally {
+        opening = false;
+      }
     },
     applied: async (h) => {
       const req = check(Requests.applied, h, "applied request");
@@ -66,13 +88,21 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
       await need().watch(pusher(conn));
       return null;
     },
-    close: async (h) => {
-      const req = check(Requests.close, h, "close request");
-      await server?.close(req.lastSeen);
-      return null;
-    },
   };
-  return { handlers, server: () => server };
+  for (const [op, handler] of Object.entries(handlers)) {
+    handlers[op] = (h, ctx) => {
+      const run = handler(h, ctx);
+      inFlight.add(run);
+      void run.finally(() => inFlight.delete(run)).catch(() => undefined);
+      return run;
+    };
+  }
+  handlers["close"] = async (h) => {
+    const req = check(Requests.close, h, "close request");
+    await closeAll(req.lastSeen);
+    return null;
+  };
+  return { handlers, close: () => closeAll() };
 }
 
 /**
@@ -117,6 +147,13 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   const holder = holderHandlers(() => conn, resolveRoot, opts);
   const handlers: Record<string, Handler> = { ...holder.handlers };
   Object.assign(handlers, replicaHandlers(() => conn, handlers, resolveRoot));
+  // Nothing but a coded error crosses the wire: an internal failure is logged here, answered as REMOTE_ERROR.
+  for (const [op, handler] of Object.entries(handlers)) {
+    handlers[op] = (h, ctx) =>
+      handler(h, ctx).catch((err: unknown) => {
+        throw coded(op, err);
+      });
+  }
   const conn = new Connection(input, output, { handlers });
   try {
     await conn.start({ software: SOFTWARE, role: "holder" });
@@ -126,10 +163,24 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   try {
     return await conn.closed;
   } finally {
-    await holder.server()?.close();
+    await holder.close();
     conn.close();
     // Stop reading: after a protocol error the peer may keep its side open, and a `serve --stdio`
     // child would otherwise linger on its stdin until the peer hangs up.
     input.destroy();
   }
+}
+
+/**
+ * What a failed request answers: a coded error as it is, a full disk as `DISK_FULL`, an errno error
+ * as `IO` (its code and message); anything else is a defect of this side, logged on its stderr and
+ * answered as `REMOTE_ERROR` without its internals.
+ */
+function coded(op: string, err: unknown): unknown {
+  const e = diskFullError(err);
+  if (e instanceof ImzError) return e;
+  const errno = e as NodeJS.ErrnoException;
+  if (typeof errno?.code === "string" && typeof errno.syscall === "string") return e;
+  process.stderr.write(`intermezzo serve: internal error in '${op}': ${errno?.stack ?? String(e)}\n`);
+  return new ImzError("REMOTE_ERROR", `the holder failed on '${op}' (an internal error, logged on its side)`, { hint: "report it with the holder's log; rerun to retry" });
 }

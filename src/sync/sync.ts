@@ -24,6 +24,7 @@ import type { AttachRequest, EmptyGuard, HolderPeer } from "./peer.js";
 import { revalidate } from "./revalidate.js";
 import { adoptIdentical, revertLocalChanges } from "./revert.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
+import { recoverAsides } from "./settle-intent.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
@@ -83,6 +84,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     }
     release = set.lock("sync");
     set.cleanTemp();
+    recoverAsides(set); // a conflict copy a killed run moved aside without recording it goes back first
     const resolve = resolveOptions(replicaRoot, opts);
     const request = attachRequest(set, opts);
     const { guard } = request;

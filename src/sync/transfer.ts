@@ -9,6 +9,7 @@ import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
+import { fdPath } from "./beneath.js";
 import { readDelta, type HashLearner } from "./delta-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
@@ -91,25 +92,40 @@ function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIn
  * replica's placeholder: its bytes are never served as the file's content.
  */
 export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
-  if (isPlaceholder(holding.set.fsdb.get(fid))) {
+  const known = holding.set.fsdb.get(fid);
+  if (known?.type !== "f") {
+    const what = known ? `${holding.set.fsdb.pathOf(fid) || "."} is a ${known.type === "d" ? "directory" : "symlink"}` : `no object ${fid} here`;
+    throw new ImzError("RECORD_INVALID", `content asked for, but ${what}`, { hint: "only regular files have content; the peer's request was refused" });
+  }
+  if (isPlaceholder(known)) {
     throw new ImzError("NO_DATA", `the data of ${holding.set.fsdb.pathOf(fid)} was never fetched to this replica; its placeholder is not its content`, {
       hint: "read it through the lazy replica's mount (which fetches it), then sync again",
       path: holding.set.fsdb.pathOf(fid),
     });
   }
-  const file = holding.pathOf(fid);
-  const obj = holding.set.fsdb.get(fid);
+  const file = holding.set.fsdb.pathOf(fid);
+  const obj = known;
+  // opened beneath the root, never through a symlink (Holding.openRead); a promise-based handle on
+  // that open file through /proc/self/fd (the tree is not walked again)
+  const open = async (): Promise<fs.promises.FileHandle> => {
+    const fd = holding.openRead(fid);
+    try {
+      return await fs.promises.open(fdPath(fd), "r");
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
   const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
-  if (signature !== undefined) return readDelta(file, signature, obj, learn);
+  if (signature !== undefined) return readDelta(open, file, signature, obj, learn);
   return describedStream(async function* (settle) {
     let size = 0;
-    const small = smallFile(file);
+    const small = smallFile(holding.openRead(fid));
     if (small) {
       settle({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
       if (small.data.length > 0) yield small.data;
       return;
     }
-    const fh = await fs.promises.open(file, "r");
+    const fh = await open();
     try {
       const st = await fh.stat({ bigint: true });
       const known = recordedHash(obj, st);
@@ -132,9 +148,8 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
   });
 }
 
-/** A small regular file read whole with synchronous calls (no thread-pool trips), or undefined. */
-function smallFile(file: string): { data: Buffer; mtimeNs: string } | undefined {
-  const fd = fs.openSync(file, "r");
+/** The small regular file open as `fd` read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
+function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
   try {
     const st = fs.fstatSync(fd, { bigint: true });
     if (st.size > BigInt(SMALL_FILE)) return undefined;
@@ -160,7 +175,7 @@ export async function stageContent(holding: Holding, stream: ContentStream): Pro
   const temp = holding.tempPath();
   const h = newContentHasher();
   try {
-    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b));
+    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
     const content = await stream.done;
     const hash = digestHex(h);
     if (hash !== content.hash || size !== content.size) {

@@ -54,8 +54,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link startSshd}. */
+export interface SshdOptions {
+  /**
+   * Names only this sshd resolves (name → address): it runs in a mount namespace of its own
+   * (`unshare -m`, root only) with these lines added to a private `/etc/hosts`. A jump host then
+   * reaches a target by a name the client cannot resolve, so a skipped proxy fails.
+   */
+  hosts?: Record<string, string>;
+  /** `AllowTcpForwarding yes` (a jump host); default no. */
+  forwarding?: boolean;
+}
+
 /** Starts sshd; retries on a new port if the chosen one was taken meanwhile. */
-export async function startSshd(): Promise<TestSshd> {
+export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const dir = await mkdtemp(join(tmpdir(), "imz-sshd-"));
   try {
@@ -64,7 +76,7 @@ export async function startSshd(): Promise<TestSshd> {
     await writeFile(join(dir, "authorized_keys"), `${await sshKeygen(userKeyPath, "test-user")}\n`, { mode: 0o600 });
     for (let attempt = 0; ; attempt++) {
       try {
-        return await launch(dir, hostKeyPub, userKeyPath, await freePort());
+        return await launch(dir, hostKeyPub, userKeyPath, await freePort(), opts);
       } catch (err) {
         if (attempt >= 3) throw err;
       }
@@ -75,7 +87,7 @@ export async function startSshd(): Promise<TestSshd> {
   }
 }
 
-async function launch(dir: string, hostKeyPub: string, userKeyPath: string, port: number): Promise<TestSshd> {
+async function launch(dir: string, hostKeyPub: string, userKeyPath: string, port: number, opts: SshdOptions): Promise<TestSshd> {
   const config = join(dir, "sshd_config");
   const path = [dirname(process.execPath), process.env["PATH"] ?? "/usr/bin:/bin"].join(":");
   await writeFile(
@@ -92,7 +104,7 @@ async function launch(dir: string, hostKeyPub: string, userKeyPath: string, port
       "StrictModes no",
       "UsePAM no",
       "PidFile none",
-      "AllowTcpForwarding no",
+      `AllowTcpForwarding ${opts.forwarding ? "yes" : "no"}`,
       "X11Forwarding no",
       "PrintMotd no",
       "LogLevel VERBOSE",
@@ -100,7 +112,16 @@ async function launch(dir: string, hostKeyPub: string, userKeyPath: string, port
       "",
     ].join("\n"),
   );
-  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", config];
+  let argv = sshd;
+  if (opts.hosts) {
+    const hosts = join(dir, "hosts");
+    const extra = Object.entries(opts.hosts).map(([name, addr]) => `${addr} ${name}`);
+    await writeFile(hosts, [(await readFile("/etc/hosts", "utf8")).trimEnd(), ...extra, ""].join("\n"));
+    // unshare and sh exec in place: the pid stays sshd's
+    argv = ["unshare", "-m", "/bin/sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, hosts, ...sshd];
+  }
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr.setEncoding("utf8");
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -1,8 +1,8 @@
 /**
  * The native directory walk (`src/filter/walk.ts`, `native/walk.cc`): a fast-check property that it
  * reports what `fs.readdir` + `lstat` report (names, order, and every stat field the scanner uses)
- * for random trees with odd names; that a name which is not UTF-8 is left out as `fs.readdir` +
- * `lstat` leave it out; that after a scan every unchanged entry's print equals its Fsdb row's, and an
+ * for random trees with odd names (a name that is not UTF-8 as a raw name, src/journal/names.ts);
+ * that after a scan every unchanged entry's print equals its Fsdb row's, and an
  * unchanged directory's whole text its rows' (the scanner's fast paths); and that each field the scanner compares, changed, still reaches the scanner.
  */
 import assert from "node:assert/strict";
@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { scan } from "../../src/filter/scanner.js";
 import { walkDir, type WalkEntry } from "../../src/filter/walk.js";
 import { FileSet } from "../../src/journal/fileset.js";
+import { nameOf } from "../../src/journal/names.js";
 import { utimensatSync } from "../../src/sync/delta/native.js";
 import { makeVariedTree, tempDir } from "../helpers/tree.js";
 
@@ -42,12 +43,15 @@ function seen(name: string, st: fs.BigIntStats): Seen {
   };
 }
 
-/** The reference: `fs.readdir` then `lstat` of each name, skipping those that fail with ENOENT (as the scanner did). */
+/**
+ * The reference: `fs.readdir` (as bytes: a name that is not UTF-8 is carried as a raw name,
+ * src/journal/names.ts) then `lstat` of each name, skipping those that fail with ENOENT.
+ */
 function reference(dir: string): { self: Seen; entries: Seen[] } {
   const entries: Seen[] = [];
-  for (const name of fs.readdirSync(dir)) {
+  for (const bytes of fs.readdirSync(dir, { encoding: "buffer" })) {
     try {
-      entries.push(seen(name, fs.lstatSync(path.join(dir, name), { bigint: true })));
+      entries.push(seen(nameOf(bytes), fs.lstatSync(Buffer.concat([Buffer.from(`${dir}/`), bytes]), { bigint: true })));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
@@ -68,8 +72,7 @@ function directories(root: Buffer): Buffer[] {
 }
 
 // Names: odd but valid UTF-8 (spaces, newlines, dashes, combining marks, astral characters), or raw
-// bytes that are mostly not UTF-8. U+FFFD itself is left out: fs.readdir turns every invalid name
-// into it, so a real "\uFFFD" beside an invalid name would be listed twice by the reference.
+// bytes that are mostly not UTF-8 (carried as raw names). U+FFFD itself is left out of the odd text.
 const oddText = fc
   .string({ unit: fc.constantFrom("a", "Z", " ", "\n", "\t", "-", ".", "é", "e\u0301", "日", "😀", "\u{10FFFF}", "\\", "*", "'"), minLength: 1, maxLength: 12 })
   .filter((s) => s !== "." && s !== "..");
@@ -166,7 +169,7 @@ describe("native directory walk", () => {
             assert.deepEqual(got.entries().map(plain), want.entries);
             assert.equal(got.count(), want.entries.length);
             assert.deepEqual(got.directories().map(plain), want.entries.filter((e) => e.kind === "d"));
-            const plainOnly = want.entries.every((e) => (e.kind === "f" || e.kind === "d") && !e.print.startsWith("!"));
+            const plainOnly = want.entries.every((e) => (e.kind === "f" || e.kind === "d") && !e.print.startsWith("!") && !e.name.startsWith("\0"));
             assert.equal(got.whole, plainOnly ? want.entries.map((e) => `${e.name}/${e.print}`).join("/") : null);
           }
         } finally {
@@ -177,14 +180,15 @@ describe("native directory walk", () => {
     );
   });
 
-  it("leaves out a name that is not UTF-8, as fs.readdir + lstat do (the scanner has always skipped it)", async () => {
+  it("keeps a name that is not UTF-8, as a raw name (names are bytes: src/journal/names.ts)", async () => {
     const root = tempDir("imz-walk-");
     try {
-      fs.writeFileSync(Buffer.from([...Buffer.from(root + "/bad-"), 0xff, 0xfe]), "x");
+      const bad = Buffer.from([...Buffer.from("bad-"), 0xff, 0xfe]);
+      fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/`), bad]), "x");
       fs.writeFileSync(path.join(root, "good"), "x");
       const got = await walkDir(root);
-      assert.deepEqual(got.entries().map((e) => e.name), ["good"]);
-      assert.deepEqual(reference(root).entries.map((e) => e.name), ["good"]);
+      assert.deepEqual(got.entries().map((e) => e.name), [nameOf(bad), "good"]);
+      assert.deepEqual(reference(root).entries.map((e) => e.name), [nameOf(bad), "good"]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

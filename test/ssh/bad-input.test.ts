@@ -101,13 +101,13 @@ const STREAM_CASES: StreamCase[] = [
   { name: "an unknown frame kind (9)", code: "FRAME_UNKNOWN_KIND", attached: true, bytes: () => [raw(9, '{"op":"updates"}')] },
   { name: "an unknown frame kind (0)", code: "FRAME_UNKNOWN_KIND", attached: true, bytes: () => [prefix(0, 0, 0)] },
   {
-    name: "a reintegrate frame cut in the middle, then end of stream", code: "FRAME_TRUNCATED", attached: true, end: true,
+    name: "a reintegrate frame cut in the middle, then end of stream", code: "CONNECTION_LOST", attached: true, end: true,
     bytes: () => {
       const f = encodeFrame(FrameKind.REQUEST, 5, 0, { op: "reintegrate", records: [] });
       return [f.subarray(0, f.length - 3)];
     },
   },
-  { name: "a stream ending inside a frame prefix", code: "FRAME_TRUNCATED", attached: true, end: true, bytes: () => [prefix(FrameKind.REQUEST, 10, 0).subarray(0, 9)] },
+  { name: "a stream ending inside a frame prefix", code: "CONNECTION_LOST", attached: true, end: true, bytes: () => [prefix(FrameKind.REQUEST, 10, 0).subarray(0, 9)] },
   { name: "a header that is not JSON", code: "FRAME_BAD_HEADER", attached: true, bytes: () => [raw(FrameKind.REQUEST, "{op: updates, since: 0")] },
   { name: "a request header without an op", code: "FRAME_BAD_HEADER", attached: true, bytes: () => [raw(FrameKind.REQUEST, '{"since":0,"limit":1}')] },
   { name: "a request header that is JSON null", code: "FRAME_BAD_HEADER", attached: true, bytes: () => [raw(FrameKind.REQUEST, "null")] },

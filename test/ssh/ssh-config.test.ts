@@ -70,4 +70,29 @@ describe("resolveSshTarget", () => {
   it("reports a bad Port as SSH_CONFIG", async () => {
     await assert.rejects(resolveSshTarget("broken", {}, src()), (err: unknown) => isImzError(err, "SSH_CONFIG") && err.hint !== undefined);
   });
+
+  it("expands ProxyCommand tokens, reads the proxy and known-hosts settings, and follows nested Include", async () => {
+    const cfg = join(home, "nested");
+    await mkdir(join(home, ".ssh", "inc"), { recursive: true });
+    await writeFile(cfg, "Include inc/a\n");
+    await writeFile(join(home, ".ssh", "inc", "a"), "Host p\n  Include ~/.ssh/inc/b\n");
+    await writeFile(
+      join(home, ".ssh", "inc", "b"),
+      "  HostName 10.1.1.1\n  User u\n  Port 2200\n  ProxyCommand nc -X 5 %h %p %r-%n-%%\n  UserKnownHostsFile ~/kh1 ~/kh2\n  IdentityAgent none\n  ConnectTimeout 7\n",
+    );
+    const t = await resolveSshTarget("p", {}, { homeDir: home, configPath: cfg, localUser: "me" });
+    assert.equal(t.proxyCommand, "nc -X 5 10.1.1.1 2200 u-p-%");
+    assert.deepEqual(t.knownHostsFiles, [join(home, "kh1"), join(home, "kh2")]);
+    assert.equal(t.agent, null);
+    assert.equal(t.connectTimeoutMs, 7000);
+  });
+
+  it("refuses an Include loop and ProxyJump together with ProxyCommand with SSH_CONFIG", async () => {
+    const loop = join(home, ".ssh", "loop");
+    await writeFile(loop, "Include loop\n");
+    await assert.rejects(resolveSshTarget("x", {}, { homeDir: home, configPath: loop, localUser: "me" }), (err: unknown) => isImzError(err, "SSH_CONFIG") && /Include/.test(err.message));
+    const both = join(home, "both");
+    await writeFile(both, "Host x\n  ProxyJump j\n  ProxyCommand nc %h %p\n");
+    await assert.rejects(resolveSshTarget("x", {}, { homeDir: home, configPath: both, localUser: "me" }), (err: unknown) => isImzError(err, "SSH_CONFIG"));
+  });
 });
