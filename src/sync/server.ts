@@ -88,8 +88,8 @@ export class LentoServer implements HolderPeer {
     if (this.set) throw new ImzError("USAGE", "attach called twice");
     const arrived = Date.now();
     if (req.expectHolder && !req.scan.force && !FileSet.exists(this.root)) {
-      throw new ImzError("NOT_A_FILESET", `${this.root} is no longer a file set, but this replica has synced with it before`, {
-        hint: "check that the right disk is mounted there; rerun with --force to start a new file set there from the replica",
+      throw new ImzError("NOT_A_FILESET", `${this.root} is not a file set (any more), but this replica has synced with a holder before`, {
+        hint: "check the path and that the right disk is mounted there; rerun with --force to start a new file set there from the replica",
       });
     }
     if (req.guard) checkEmptySource(this.root, req.guard);
