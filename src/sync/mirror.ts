@@ -11,7 +11,7 @@ import { Journal } from "../journal/journal.js";
 import type { JournalRecord, LoggedRecord, NewRecord } from "../journal/records.js";
 import { reintegrate, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
-import { holderObjects } from "./resolution.js";
+import { holderListing, holderObjects } from "./resolution.js";
 import { MAX_PAGE } from "./server.js";
 import { settleUnapplied, unapplied } from "./unapplied.js";
 
@@ -176,28 +176,19 @@ export async function holderChanges(peer: HolderPeer, since: number): Promise<{ 
  */
 async function listedStates(set: FileSet, peer: HolderPeer): Promise<Map<string, HolderState>> {
   const s = new Map<string, HolderState>();
-  const seen = new Set<string>();
-  for (let after = ""; ; ) {
-    const page = await peer.objects(after, MAX_PAGE);
-    for (const o of page.objects) {
-      seen.add(o.fid);
-      const mine = set.fsdb.get(o.fid);
-      if (o.parent === null) continue;
-      const content = !mine || mine.hash !== o.hash || mine.target !== o.target;
-      const attrs = !mine || mine.mode !== o.mode || mine.uid !== o.uid || mine.gid !== o.gid || (o.type !== "d" && mine.mtimeNs !== o.mtimeNs);
-      const moved = !mine || mine.parent !== o.parent || mine.name !== o.name;
-      if (content || attrs || moved) {
-        s.set(o.fid, { exists: true, type: o.type, parent: o.parent, name: o.name, version: o.version, contentChanged: content, attrsChanged: attrs, order: s.size });
-      }
+  const held = (await holderListing(peer)).objects;
+  for (const o of held.values()) {
+    const mine = set.fsdb.get(o.fid);
+    if (o.parent === null) continue;
+    const content = !mine || mine.hash !== o.hash || mine.target !== o.target;
+    const attrs = !mine || mine.mode !== o.mode || mine.uid !== o.uid || mine.gid !== o.gid || (o.type !== "d" && mine.mtimeNs !== o.mtimeNs);
+    const moved = !mine || mine.parent !== o.parent || mine.name !== o.name;
+    if (content || attrs || moved) {
+      s.set(o.fid, { exists: true, type: o.type, parent: o.parent, name: o.name, version: o.version, contentChanged: content, attrsChanged: attrs, order: s.size });
     }
-    const last = page.objects.at(-1);
-    if (!page.more || !last) break;
-    after = last.fid;
   }
-  for (let mine = set.fsdb.after("", MAX_PAGE); mine.length > 0; mine = set.fsdb.after(mine.at(-1)!.fid, MAX_PAGE)) {
-    for (const o of mine) {
-      if (!seen.has(o.fid) && o.parent !== null) s.set(o.fid, { exists: false, type: o.type, parent: o.parent, name: o.name, version: "", contentChanged: true, attrsChanged: true, order: s.size });
-    }
+  for (const o of set.fsdb.every()) {
+    if (!held.has(o.fid) && o.parent !== null) s.set(o.fid, { exists: false, type: o.type, parent: o.parent, name: o.name, version: "", contentChanged: true, attrsChanged: true, order: s.size });
   }
   return s;
 }

@@ -114,6 +114,23 @@ export async function holderObjects(peer: HolderPeer, fids: string[]): Promise<M
   return out;
 }
 
+/**
+ * The holder's whole Fsdb, paged through `objects`, and the volume stamp its first page reflects
+ * (records up to it are in the listing): what revalidation and a joining mirror compare with.
+ */
+export async function holderListing(peer: HolderPeer): Promise<{ objects: Map<string, FsObject>; volume: number }> {
+  const objects = new Map<string, FsObject>();
+  let volume: number | undefined;
+  for (let after = ""; ; ) {
+    const page = await peer.objects(after, GETATTR_PAGE);
+    volume ??= page.volume;
+    for (const o of page.objects) objects.set(o.fid, o);
+    const last = page.objects.at(-1);
+    if (!page.more || !last) return { objects, volume };
+    after = last.fid;
+  }
+}
+
 /** True when `local` holds something `server` does not (different content, or the server has none). */
 export function differs(local: FsObject, server: FsObject | undefined): boolean {
   return !server || server.type !== local.type || server.hash !== local.hash || server.target !== local.target;
@@ -323,11 +340,21 @@ function freeName(set: FileSet, parent: string, name: string): string {
  * restored directory find it) and after it (for an object whose new place only that created); an
  * object that cannot be restored is a problem only in the second run (`final`), and is listed as
  * unapplied (`unapplied.ts`) so that the next sync tries again; one restored leaves that list.
+ * `listed`: the holder's whole Fsdb, when the caller already has it (no `getattr` then).
  */
-export async function restoreFromHolder(set: FileSet, peer: HolderPeer, tally: SyncTally, fids: Set<string>, owner: boolean, final: boolean): Promise<void> {
+export async function restoreFromHolder(
+  set: FileSet,
+  peer: HolderPeer,
+  tally: SyncTally,
+  fids: Set<string>,
+  owner: boolean,
+  final: boolean,
+  listed?: Map<string, FsObject>,
+): Promise<void> {
   const wanted = [...fids].filter((f) => !set.cml.hasPending(f));
   if (wanted.length === 0) return;
-  const held = await holderObjects(peer, wanted);
+  // a caller holding the holder's whole listing (revalidation) is not asked again: absent there is absent
+  const held = listed ? new Map(wanted.map((f) => [f, listed.get(f)])) : await holderObjects(peer, wanted);
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   // hard links: a new name of an inode the holder shares with an object already here is linked to it

@@ -9,31 +9,16 @@
 import type { FileSet } from "../journal/fileset.js";
 import type { SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
-import { restoreFromHolder } from "./resolution.js";
-
-/** Objects listed per `objects` request. */
-const PAGE = 2000;
+import { holderListing, restoreFromHolder } from "./resolution.js";
 
 /**
  * Brings this replica to the holder's current state, object by object. Returns the volume stamp the
  * holder's listing reflects: the replica then applies the log after it.
  */
 export async function revalidate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean): Promise<number> {
-  const fids = new Set<string>();
-  let after = "";
-  let volume: number | undefined;
-  for (;;) {
-    const page = await peer.objects(after, PAGE);
-    volume ??= page.volume;
-    for (const o of page.objects) fids.add(o.fid);
-    const last = page.objects.at(-1);
-    if (!page.more || !last) break;
-    after = last.fid;
-  }
-  // this replica's objects the holder no longer has are removed (restoreFromHolder: holder has none)
-  for (let local = set.fsdb.after("", PAGE); local.length > 0; local = set.fsdb.after(local.at(-1)!.fid, PAGE)) {
-    for (const o of local) fids.add(o.fid);
-  }
-  await restoreFromHolder(set, peer, tally, fids, owner, true);
-  return volume ?? 0;
+  const { objects, volume } = await holderListing(peer);
+  // this replica's objects the holder no longer has are removed (absent from the listing)
+  const fids = new Set([...objects.keys(), ...[...set.fsdb.every()].map((o) => o.fid)]);
+  await restoreFromHolder(set, peer, tally, fids, owner, true, objects);
+  return volume;
 }

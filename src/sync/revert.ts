@@ -14,11 +14,8 @@ import type { SyncTally } from "./client.js";
 import { describePath } from "./client.js";
 import { Holding } from "./holding.js";
 import type { HolderPeer } from "./peer.js";
-import { differs, holderObjects } from "./resolution.js";
+import { differs, holderListing, holderObjects } from "./resolution.js";
 import { unapplied } from "./unapplied.js";
-
-/** Objects listed per `objects` request. */
-const PAGE = 2000;
 
 /**
  * A mirror joining its holder (a first run, or a re-join) finds objects it already has as the
@@ -28,14 +25,7 @@ const PAGE = 2000;
  * adopted objects (their attributes are still brought to the holder's).
  */
 export async function adoptIdentical(set: FileSet, peer: HolderPeer): Promise<Set<string>> {
-  const held = new Map<string, FsObject>();
-  for (let after = ""; ; ) {
-    const page = await peer.objects(after, PAGE);
-    for (const o of page.objects) held.set(o.fid, o);
-    const last = page.objects.at(-1);
-    if (!page.more || !last) break;
-    after = last.fid;
-  }
+  const held = (await holderListing(peer)).objects;
   const byPlace = new Map<string, FsObject>();
   for (const o of held.values()) if (o.parent !== null) byPlace.set(`${o.parent}/${o.name}`, o);
   const adopted = new Map<string, string>();

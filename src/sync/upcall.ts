@@ -5,8 +5,8 @@
  *
  * Invariants:
  * - One connection to the holder serves every fetch in flight; it is opened on the first upcall
- *   and closed after {@link IDLE_MS} without one, so the holder's lock is held only while data
- *   moves (a sync that finds it taken sees `LOCKED`; an upcall that finds it taken retries).
+ *   and closed after {@link IDLE_MS} without one, so an idle mount keeps no connection (and no
+ *   registration in use) on the holder; the holder serves it beside any number of syncs.
  * - A placeholder is replaced only by a complete, hash-checked temp file, and only while it is
  *   still the placeholder the Fsdb describes (`Applier`'s close path: renamed into place, hard
  *   links re-pointed, data durable before the flag).

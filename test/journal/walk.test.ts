@@ -303,7 +303,7 @@ describe("native directory walk", () => {
     { name: "ctime only (chmod to the same mode)", change: (f) => fs.chmodSync(f, 0o644), expect: [] },
   ];
   for (const c of cases) {
-    it(`a changed ${c.name} still reaches the scanner`, { skip: process.getuid?.() !== 0 && c.name === "owner" }, async () => {
+    it(`a changed ${c.name} still reaches the scanner`, { skip: process.getuid?.() !== 0 && c.name === "owner" && "needs root (chown)" }, async () => {
       const root = tempDir("imz-walk-");
       try {
         const f = path.join(root, "f");

@@ -2,7 +2,7 @@
  * The connection cut in the middle of a 200 MiB transfer over SSH: `bin/intermezzo-sync` talks to a
  * real sshd through a loopback TCP relay that resets both sides once 64 MiB have gone up. The run
  * must end (no hang) with exit 6 and CONNECTION_LOST, and the remote `serve --stdio` must exit too
- * (it holds the file set's lock); a rerun completes; both trees are then
+ * (it holds the file set open); a rerun completes; both trees are then
  * identical by manifest and neither has a temp file left. Then the same while the replica fetches a
  * 48 MiB file made on the holder (cut after 12 MiB down).
  */
