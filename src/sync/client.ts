@@ -14,7 +14,8 @@ import { Applier, type StagedContent } from "./apply.js";
 import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { receiveContent, wantOf } from "./delta-transfer.js";
+import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
+import { Batcher, batchable, readBatch, smallContent, type BatchItem, type ContentBatch } from "./batch-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { noteUnapplied } from "./unapplied.js";
 
@@ -98,17 +99,22 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
+  const pick = (fid: string): string => (set.fsdb.versionOf(fid) !== undefined ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
   const source = (fid: string, signature?: Buffer): ContentStream => {
-    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), signature);
+    const s = readContent(holding, pick(fid), signature);
     tally.filesSent++;
     tally.bytesReceived += signature?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+  };
+  const batchSource = (items: BatchItem[]): ContentBatch => {
+    const b = readBatch(holding, items, (i) => pick(i.fid));
+    return { chunks: counted(b.chunks, (n) => (tally.bytesSent += n)), done: b.done.then((entries) => ((tally.filesSent += entries.filter((e) => !("error" in e)).length), entries)) };
   };
   for (let i = 0; i < records.length; i += BATCH) {
     // In replay order: a folded record carries the seq of the last record it absorbed, so the
     // optimised list is not sorted by seq and a seq range of the CML would lose records.
     const batch = records.slice(i, i + BATCH);
-    const reply = await peer.reintegrate(batch, source, keep);
+    const reply = await peer.reintegrate(batch, source, keep, batchSource);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
       reply.results.forEach((res, k) => {
@@ -187,6 +193,7 @@ export async function applyUpdates(
       for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        batched: (l) => smallContent(statedContent(l.record)?.size),
         step: async (l, staged) => {
           if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
             tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });
@@ -235,8 +242,8 @@ function wanted(set: FileSet, l: LoggedRecord): boolean {
  * two in log order, so ours is applied again, after it, and both sides end in the same state.
  */
 function overtaken(set: FileSet, l: LoggedRecord): boolean {
-  const o = set.fsdb.get(l.record.fid);
-  return o !== undefined && stampCounter(o.version) < stampCounter(l.version);
+  const version = set.fsdb.versionOf(l.record.fid);
+  return version !== undefined && stampCounter(version) < stampCounter(l.version);
 }
 
 /**
@@ -244,13 +251,19 @@ function overtaken(set: FileSet, l: LoggedRecord): boolean {
  * against this replica's version where it has one), counting what moved in `tally`.
  */
 export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally): (r: JournalRecord) => Promise<StagedContent> {
+  const batcher = new Batcher(applier.holding, (items) => {
+    const b = peer.fetchBatch(items);
+    return { chunks: counted(b.chunks, (n) => (tally.bytesReceived += n)), done: b.done };
+  });
   return (r) => {
     tally.filesReceived++;
+    const want = wantOf(r);
     const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature, wantOf(r).expected?.hash);
+      const s = peer.fetch(r.fid, signature, want.expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
-    return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });
+    const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, request, { onSignature: (n) => (tally.bytesSent += n) });
+    return batchable(applier.holding, want) ? batcher.fetch({ fid: r.fid, ...(want.expected?.hash ? { hash: want.expected.hash } : {}) }, alone) : alone();
   };
 }
 
@@ -265,7 +278,8 @@ async function applyOne(
 ): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
-  if (!wanted(set, l)) return advance();
+  // nothing to do (our own record coming back, most often): the page's end moves last_seen past it
+  if (!wanted(set, l)) return;
   const d = decide(view, r);
   if (d.kind === "identical") {
     set.transaction(() => {

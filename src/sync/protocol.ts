@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
+import { BATCH_ITEMS } from "./batch-transfer.js";
 import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 
 /** The software speaking the protocol, sent in the hello. */
@@ -13,6 +14,8 @@ export const SOFTWARE = "intermezzo/0.1.0";
 
 const Replica = Type.String({ pattern: "^[0-9a-f]{1,32}$" });
 const ProblemSchema = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
+
+const BatchItemSchema = Type.Object({ fid: FidSchema, hash: Type.Optional(HashSchema) }, { additionalProperties: false });
 
 /** Request headers, by op. */
 export const Requests = {
@@ -46,6 +49,9 @@ export const Requests = {
   /** `hash`: the content wanted; the holder may serve another object with it when `fid` is gone. */
   fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), hash: Type.Optional(HashSchema) }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  /** Many small objects' whole content in one answer (`batch-transfer.ts`); `hash` as for `fetch`. */
+  fetchBatch: Type.Object({ op: Type.Literal("fetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
+  backfetchBatch: Type.Object({ op: Type.Literal("backfetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
@@ -126,6 +132,11 @@ export const Replies = {
   }),
   objects: Type.Object({ objects: Type.Array(ObjectSchema, { maxItems: 5000 }), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
   content: ContentSchema,
+  /** A batch's manifest: per object asked, in order, its content's description or why it was not served. */
+  batch: Type.Array(
+    Type.Union([ContentSchema, Type.Object({ error: Type.Object({ code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }) }, { additionalProperties: false })]),
+    { maxItems: BATCH_ITEMS },
+  ),
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
   watch: Type.Null(),

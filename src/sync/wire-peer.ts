@@ -10,7 +10,8 @@ import type { JournalRecord } from "../journal/records.js";
 import { Connection, type Handler } from "../ssh/connection.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { Messages, Replies, Requests, SOFTWARE, check } from "./protocol.js";
-import { requestContent, sendContent } from "./content-wire.js";
+import { requestBatch, requestContent, sendBatch, sendContent } from "./content-wire.js";
+import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
 import type { ContentStream } from "./transfer.js";
 
 /** Options of {@link WirePeer.connect}. */
@@ -26,6 +27,7 @@ export interface WirePeerOptions {
 /** A holder reached over a byte stream. */
 export class WirePeer implements HolderPeer {
   private source: ContentSource | undefined;
+  private batchSource: BatchRequest | undefined;
 
   private constructor(
     private readonly conn: Connection,
@@ -42,12 +44,20 @@ export class WirePeer implements HolderPeer {
     return sendContent(ctx, req, (signature) => source(req.fid, signature));
   };
 
+  /** Answers the holder's batched backfetch from the current reintegration's batch source. */
+  private readonly backfetchBatch: Handler = async (h, ctx) => {
+    const req = check(Requests.backfetchBatch, h, "backfetchBatch request");
+    if (!this.batchSource) throw new ImzError("USAGE", "backfetchBatch outside a reintegration with batches");
+    return sendBatch(ctx, this.batchSource(req.items));
+  };
+
   /** Runs the handshake on `input`/`output` and returns the peer. */
   static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
     const handlers: Record<string, Handler> = {};
     const conn = new Connection(input, output, { handlers });
     const peer = new WirePeer(conn, opts, false);
     handlers.backfetch = peer.backfetch;
+    handlers.backfetchBatch = peer.backfetchBatch;
     try {
       await conn.start({ software: SOFTWARE, role: "replica" });
     } catch (err) {
@@ -69,6 +79,7 @@ export class WirePeer implements HolderPeer {
   static over(conn: Connection, handlers: Record<string, Handler>, opts: WirePeerOptions = {}): WirePeer {
     const peer = new WirePeer(conn, opts, true);
     handlers.backfetch = peer.backfetch;
+    handlers.backfetchBatch = peer.backfetchBatch;
     return peer;
   }
 
@@ -81,14 +92,16 @@ export class WirePeer implements HolderPeer {
     return check(Replies.applied, await this.conn.call({ op: "applied", replica, fromSeq }), "applied reply");
   }
 
-  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply> {
+  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string, batch?: BatchRequest): Promise<ReintegrateReply> {
     this.source = source;
+    this.batchSource = batch;
     try {
       const header = { op: "reintegrate", records, ...(keep !== undefined ? { keep } : {}) };
       const reply = check(Replies.reintegrate, await this.conn.call(header), "reintegrate reply");
       return reply as ReintegrateReply;
     } finally {
       this.source = undefined;
+      this.batchSource = undefined;
     }
   }
 
@@ -98,6 +111,10 @@ export class WirePeer implements HolderPeer {
 
   fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
     return requestContent(this.conn, "fetch", fid, signature, hash);
+  }
+
+  fetchBatch(items: BatchItem[]): ContentBatch {
+    return requestBatch(this.conn, "fetchBatch", items);
   }
 
   async getattr(fids: string[]): Promise<Array<FsObject | null>> {
