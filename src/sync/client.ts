@@ -144,10 +144,10 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     adopted.set(r.fid, res.fid);
     fid = res.fid;
   }
-  const obj = set.fsdb.get(fid);
-  if (obj && res.version !== undefined && res.version !== obj.version) {
-    set.cml.rebase(r.fid, obj.version, res.version);
-    set.fsdb.put({ ...obj, version: res.version });
+  const version = set.fsdb.versionOf(fid);
+  if (version !== undefined && res.version !== undefined && res.version !== version) {
+    set.cml.rebase(r.fid, version, res.version);
+    set.fsdb.setVersion(fid, res.version);
   }
   set.cml.drop([r.seq]);
 }
