@@ -6,6 +6,7 @@
  * /proc while it runs. Prints wall time, both peaks and the load average (the machine may be shared).
  *
  *   node --import tsx bench/memory.ts [files] [dirs]
+ *   IMZ_SYNC=/other/checkout/bin/intermezzo-sync node --import tsx bench/memory.ts   # another build
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url";
 
 const FILES = Number(process.argv[2] ?? 1_000_000);
 const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
-const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+const SYNC = process.env.IMZ_SYNC ?? fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
 /** How often the peaks are read (ms); VmHWM is the kernel's own high-water mark, so none is missed. */
 const POLL_MS = 200;
 
@@ -63,7 +64,12 @@ function measure(src: string, dest: string): Promise<{ secs: number; replica: nu
     peaks.replica = Math.max(peaks.replica, peakOf(child.pid!) ?? 0);
     for (const c of childrenOf(child.pid!)) peaks.holder = Math.max(peaks.holder, peakOf(c) ?? 0);
   };
-  const timer = setInterval(poll, POLL_MS);
+  let polls = 0;
+  const timer = setInterval(() => {
+    poll();
+    // a long run says how it is going (a run stopped early still tells its peaks so far)
+    if (++polls % 300 === 0) process.stderr.write(`bench/memory: ${(polls * POLL_MS) / 1000} s: replica ${peaks.replica.toFixed(0)} MiB, holder ${peaks.holder.toFixed(0)} MiB, load ${loadavg()}\n`);
+  }, POLL_MS);
   return new Promise((resolve, reject) => {
     child.on("exit", (code) => {
       clearInterval(timer);

@@ -107,6 +107,21 @@ export function openDb(file: string, create: boolean): Db {
   return db;
 }
 
+/**
+ * One `meta` value of the database at `file`, read through a read-only connection (no schema
+ * check, no statements prepared, nothing written; closing it never checkpoints): what a caller
+ * that only needs, say, a file set's role pays instead of opening the file set.
+ */
+export function peekMeta(file: string, key: string): string | undefined {
+  const db = new (sqlite())(file, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 5000");
+    return db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck().get(key);
+  } finally {
+    db.close();
+  }
+}
+
 /** Paths of the databases this process opened (a few: one per file set it served). */
 const opened = new Set<string>();
 

@@ -75,7 +75,7 @@ export function newTally(): SyncTally {
  */
 export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
-  const first = set.cml.all()[0];
+  const first = set.cml.first();
   if (!first) return refusals;
   const adopted = new Map<string, string>();
   const already = await peer.applied(set.replicaId, first.originSeq);
