@@ -35,7 +35,6 @@ export async function multiRpc<K>(calls: Map<K, () => Promise<unknown>>, timeout
     Promise.all(running),
     new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
     }),
   ]);
   clearTimeout(timer);
