@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileSet } from "../../src/journal/fileset.js";
-import { IMZ_BIN, SYNC_BIN, syncJson } from "../helpers/cli.js";
+import { IMZ_BIN, runCli, SYNC_BIN, syncJson } from "../helpers/cli.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
 import { manifest, put, scratchDirs } from "../helpers/tree.js";
@@ -265,4 +265,25 @@ describe("live Lento: intermezzo-sync --watch", () => {
       }
     });
   }
+  it("a lazy replica attached live: a broken callback drops the data it had fetched back to a placeholder, and the next read brings the new version", async () => {
+    const holder = dir();
+    write(holder, "page.html", "version one");
+    const lazy = path.join(dir(), "lazy");
+    const mnt = dir();
+    assert.equal((await runCli(IMZ_BIN, ["replicate", holder, lazy, "--lazy"])).code, 0);
+    const mount = await startMount(lazy, mnt);
+    let w: Watcher | undefined;
+    try {
+      assert.equal(fs.readFileSync(path.join(mnt, "page.html"), "utf8"), "version one");
+      assert.ok(fs.statSync(path.join(lazy, "page.html")).blocks > 0, "fetched on first read");
+      w = await watch([lazy, holder]);
+      write(holder, "page.html", "version two, longer");
+      const file = path.join(lazy, "page.html");
+      await until(() => fs.statSync(file).size === "version two, longer".length && fs.statSync(file).blocks === 0, "a placeholder of the new size");
+      assert.equal(fs.readFileSync(path.join(mnt, "page.html"), "utf8"), "version two, longer");
+    } finally {
+      await w?.stop();
+      await stopMount(mount, mnt);
+    }
+  });
 });
