@@ -27,12 +27,16 @@
  *    stamp is older than the compacted log (`updates` says `compacted`): the paper's fallback when
  *    volume stamps do not match, revalidating object by object.
  *
- * 10. `watch` (a live replica, after `attach`): the holder pushes its log's new volume stamp as a
- *    one-way message each time the log grows — from any replica's reintegration, or from its own
- *    tree, which it then journals live — coalesced (a slow or stalled replica gets the newest stamp,
- *    never a queue) until `close`. The replica applies the log after its stamp as usual.
- *
- * 11. `fetchBatch` (and backfetch's `batch` source, the other way) serves many small objects'
+ * 10. `watch` (a live replica, after `attach`): the replica holds a callback on the file set until
+ *    `close`. Each time the holder's log grows — from another replica's reintegration, or from its
+ *    own tree, which it then journals live — the holder breaks it (`BreakCallback`, a multi-RPC over
+ *    all its live replicas, see `callbacks.ts`) with the log's new stamp; the replica answers once it
+ *    has applied the log up to it. Breaks are coalesced: one in flight per replica.
+ * 11. `permit` (a live replica, after `watch`): the permit to update these objects, taken back from
+ *    the replica holding it first (`revoke`, answered once that replica has reintegrated its writes
+ *    of them); the reply's stamp is what the new owner applies before writing (see `permits.ts`).
+ *    `granted: false` when this connection's process does not grant permits: work as disconnected.
+ * 12. `fetchBatch` (and backfetch's `batch` source, the other way) serves many small objects'
  *    whole content in one answer: their bytes back to back, then one manifest entry per object asked,
  *    in order — its description, or an error for an object it did not serve (which the caller then
  *    fetches alone). See `batch-transfer.ts`; a peer without batches is asked one file at a time.
@@ -46,6 +50,16 @@ import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import type { ContentStream } from "./transfer.js";
 import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
+import type { BreakCallback } from "./callbacks.js";
+import type { PermitGrant } from "./permits.js";
+
+/** What the holder asks of a live replica (requests from the holder's side; see the contract, items 10–11). */
+export interface LiveReplica {
+  /** The holder's log grew: resolves once the replica has applied it up to `b.volume`. */
+  breakCallback(b: BreakCallback): Promise<void>;
+  /** Give back these objects' permits: resolves once the replica has reintegrated its writes of them. */
+  revoke(fids: string[]): Promise<void>;
+}
 
 /** Picks the holding location a connection serves (the `--stdio DIR` root, or a listener's named file set). */
 export type RootResolver = (fileset: string | undefined) => string;
@@ -158,7 +172,7 @@ export interface HolderPeer {
   applied(replica: string, fromSeq: number): Promise<AppliedRecord[]>;
   /**
    * `keep`: the holder keeps every version these records destroy, recording this reason. `batch`:
-   * the replica's side of a batched backfetch (see the contract, item 11); without it, one file at a time.
+   * the replica's side of a batched backfetch (see the contract, item 12); without it, one file at a time.
    */
   reintegrate(records: JournalRecord[], source: ContentSource, keep?: string, batch?: BatchRequest): Promise<ReintegrateReply>;
   updates(since: number, limit: number): Promise<UpdatesReply>;
@@ -169,7 +183,7 @@ export interface HolderPeer {
    */
   fetch(fid: string, signature?: Buffer, hash?: string): ContentStream;
   /**
-   * See the contract, item 11: the whole current content of these small objects in one answer; each
+   * See the contract, item 12: the whole current content of these small objects in one answer; each
    * item's `hash`, as for {@link HolderPeer.fetch}, names content to serve when its object is gone.
    */
   fetchBatch(items: BatchItem[]): ContentBatch;
@@ -182,12 +196,10 @@ export interface HolderPeer {
   objects(after: string, limit: number): Promise<ObjectsReply>;
   /** See the contract, item 7: sign these objects' bases ahead (a hint; at most 32 are taken). */
   presign(fids: string[]): Promise<void>;
-  /**
-   * See the contract, item 10: from now until `close`, `onVolume` hears the holder's log grow
-   * (update notification, pushed; coalesced to the newest stamp), and the holder journals its own
-   * tree live.
-   */
-  watch(onVolume: (volume: number) => void): Promise<void>;
+  /** See the contract, item 10: from now until `close` the replica holds a callback, broken through `live`. */
+  watch(live: LiveReplica): Promise<void>;
+  /** See the contract, item 11: the permit to update these objects. */
+  permit(fids: string[]): Promise<PermitGrant>;
   /** Settles when the connection to the holder has ended (absent for an in-process holder, which cannot go away). */
   readonly ended?: Promise<Error | undefined>;
   /** `lastSeen`: the volume stamp this replica has now applied (the holder registers it). */
