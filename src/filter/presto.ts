@@ -16,7 +16,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
@@ -29,6 +29,10 @@ import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
+
+/** How long a reader waits for Lento's row of a file it just installed, and how often it looks (ms). */
+const SETTLE_WAIT_MS = 2000;
+const SETTLE_POLL_MS = 5;
 
 /** What the filter journaled since it attached. */
 export interface FilterStats {
@@ -281,7 +285,7 @@ export class Presto implements FsLayer {
   private async withData(mp: string): Promise<void> {
     if (!this.upcall || isMeta(mp)) return;
     const r = rel(mp);
-    const obj = this.resolve(r);
+    const obj = await this.settledRow(mp, this.resolve(r), r);
     if (!obj || (obj.flags & HAS_DATA) !== 0) return;
     let fetch = this.fetching.get(obj.fid);
     if (!fetch) {
@@ -289,6 +293,30 @@ export class Presto implements FsLayer {
       this.fetching.set(obj.fid, fetch);
     }
     await fetch;
+  }
+
+  /**
+   * The Fsdb row of a file, once it describes the file on disk. Lento installs a new version (on a
+   * lazy replica, a placeholder) and commits its row just after; a reader in between would take a
+   * placeholder's zeros for the content the old row says is there. A row whose file is another
+   * inode is read again until Lento's commit lands (bounded: a file changed outside the filter keeps
+   * the row as it is, and the scan that follows settles it).
+   */
+  private async settledRow(mp: string, obj: FsObject | undefined, r: string): Promise<FsObject | undefined> {
+    if (obj?.type !== "f" || (obj.flags & HAS_DATA) === 0 || obj.ino === null) return obj;
+    for (let waited = 0; waited < SETTLE_WAIT_MS; waited += SETTLE_POLL_MS) {
+      let ino: string;
+      try {
+        ino = inoKey(await this.inner.getattr(this.visible(mp)));
+      } catch {
+        return obj;
+      }
+      if (ino === obj.ino) return obj;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      obj = this.resolve(r);
+      if (obj?.type !== "f" || (obj.flags & HAS_DATA) === 0 || obj.ino === null) return obj;
+    }
+    return obj;
   }
 
   // Journaling. Each update's records (and its directories' mtimes) commit in one transaction.
