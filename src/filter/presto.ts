@@ -74,7 +74,7 @@ export class Presto implements FsLayer {
   ) {
     const journal = new FoldingJournal(set);
     this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
-    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] }, xattrs: true };
     this.ignored = loadIgnore(set.root);
   }
 
@@ -303,7 +303,7 @@ export class Presto implements FsLayer {
     const fid = this.set.allocFid();
     const placed = { fid, time: Date.now(), parent: parent.fid, name };
     const obj: FsObject = {
-      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
+      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "",
     };
     if (target) {
       this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));

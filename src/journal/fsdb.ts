@@ -39,6 +39,8 @@ export interface FsObject {
   /** `dev:ino` of the local inode last seen for it. */
   ino: string | null;
   ctimeNs: string | null;
+  /** The replicated extended attributes and ACLs as `xattrsText` writes them; "" for none. */
+  xattrs: string;
 }
 
 /**
@@ -50,9 +52,9 @@ export function isPlaceholder(o: FsObject | undefined): boolean {
 }
 
 /** Table columns, in the order of {@link FIELDS}. */
-const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns";
+const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns,xattrs";
 /** {@link FsObject} field for each column. */
-const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,target,flags,ino,ctimeNs";
+const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,target,flags,ino,ctimeNs,xattrs";
 /** The columns selected under their {@link FsObject} names, so rows need no conversion. */
 const SELECT = COLUMNS.split(",").map((c, i) => `${c} AS ${FIELDS.split(",")[i]}`).join(",");
 const PARAMS = FIELDS.split(",").map((f) => "@" + f).join(",");
@@ -235,7 +237,7 @@ export class Fsdb {
     if (this.get(ROOT_FID)) return;
     this.put({
       fid: ROOT_FID, type: "d", parent: null, name: "", version: "", size: 0, mtimeNs, mode,
-      uid: 0, gid: 0, hash: "", target: null, flags: HAS_DATA | HAS_ATTR, ino, ctimeNs: null,
+      uid: 0, gid: 0, hash: "", target: null, flags: HAS_DATA | HAS_ATTR, ino, ctimeNs: null, xattrs: "",
     });
   }
 }

@@ -7,7 +7,7 @@
  * Other namespaces (`security.*`, `trusted.*`) belong to the host and are never carried.
  * Pure: the system calls are in `filter/xattr-io.ts`.
  */
-import { Type, type Static } from "../schema.js";
+import { Type, TypeCompiler, type Static, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
 
 /** The names carried: `user.*` and the two POSIX ACLs. */
@@ -65,6 +65,23 @@ export function xattrsText(x: Xattrs): string {
 /** The set an Fsdb text describes ("" is the empty set). */
 export function xattrsOfText(text: string): Xattrs {
   return text === "" ? {} : (JSON.parse(text) as Xattrs);
+}
+
+let checkXattrs: TypeCheck<typeof XattrsSchema> | undefined;
+
+/** The set an Fsdb text from a peer describes (a `getattr` object), checked; throws `RECORD_INVALID`. */
+export function parseXattrsText(text: string): Xattrs {
+  let value: unknown;
+  try {
+    value = text === "" ? {} : JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!(checkXattrs ??= TypeCompiler.Compile(XattrsSchema)).Check(value)) {
+    throw new ImzError("RECORD_INVALID", "the peer sent extended attributes this version does not accept");
+  }
+  checkXattrsSize(value);
+  return value;
 }
 
 /** True when two sets hold the same names with the same values. */

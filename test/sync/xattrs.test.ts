@@ -1,0 +1,157 @@
+/**
+ * Extended attributes and POSIX ACLs replicate (rsync -X -A): `setfattr`/`setfacl` on one side are
+ * found by the scanner, carried in the records' attributes over every transport (in-process, the
+ * stdio wire, a real OpenSSH server) and applied on the other side, both ways; a removal replicates;
+ * a content change keeps them; `--no-xattrs` leaves them out; a receiving filesystem that keeps
+ * none (ramfs) is a per-path warning (exit 4), and the sender keeps its own. Compared with the attr
+ * and acl packages' `getfattr -d -m-` and `getfacl`.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { syncJson } from "../helpers/cli.js";
+import { clientHome, REMOTE_SERVE } from "../helpers/remote.js";
+import { startSshd } from "../helpers/sshd.js";
+import { tempDir } from "../helpers/tree.js";
+
+const ROOT = process.getuid?.() === 0;
+
+/** `getfattr -d -m-` of the tree (every name, every namespace) and `getfacl` of it, .intermezzo aside. */
+export function xattrDump(root: string): string {
+  const names = fs.readdirSync(root).filter((n) => n !== ".intermezzo").sort();
+  if (names.length === 0) return "";
+  const run = (cmd: string, args: string[]): string => execFileSync(cmd, [...args, ...names], { cwd: root, encoding: "utf8" });
+  return run("getfattr", ["-R", "-h", "-d", "-m", "-"]) + run("getfacl", ["-R", "-p", "-s"]);
+}
+
+/** A tree with user attributes (text and binary), access and default ACLs, a symlink and plain files. */
+function decorate(dir: string): void {
+  fs.mkdirSync(path.join(dir, "d"));
+  fs.writeFileSync(path.join(dir, "d", "f.txt"), "one\n");
+  fs.writeFileSync(path.join(dir, "plain.txt"), "plain\n");
+  fs.symlinkSync("plain.txt", path.join(dir, "ln"));
+  execFileSync("setfattr", ["-n", "user.mime_type", "-v", "text/plain", path.join(dir, "d", "f.txt")]);
+  execFileSync("setfattr", ["-n", "user.bin", "-v", "0sAAEC/w==", path.join(dir, "d", "f.txt")]);
+  execFileSync("setfattr", ["-n", "user.dir", "-v", "yes", path.join(dir, "d")]);
+  execFileSync("setfacl", ["-m", "u:nobody:rw,g:nogroup:r", path.join(dir, "d", "f.txt")]);
+  execFileSync("setfacl", ["-d", "-m", "u:nobody:rx", path.join(dir, "d")]);
+}
+
+const cleanup = (...dirs: string[]): void => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+};
+
+describe("extended attributes and ACLs", () => {
+  for (const transport of ["in-process", "stdio"]) {
+    it(`replicate both ways, removal and content changes included (${transport})`, async () => {
+      const src = tempDir("imz-xa-src-");
+      const dest = tempDir("imz-xa-dest-");
+      const sync = (): ReturnType<typeof syncJson> => syncJson(["--transport", transport, src, dest]);
+      try {
+        decorate(src);
+        const first = await sync();
+        assert.equal(first.code, 0, first.stderr);
+        assert.match(xattrDump(dest), /user\.mime_type="text\/plain"/);
+        assert.match(xattrDump(dest), /default:user:nobody:r-x/);
+        assert.equal(xattrDump(dest), xattrDump(src));
+        // changed and removed on the holder's side (DEST), a new one on a new file; back to SRC
+        execFileSync("setfattr", ["-x", "user.bin", path.join(dest, "d", "f.txt")]);
+        execFileSync("setfattr", ["-n", "user.mime_type", "-v", "text/markdown", path.join(dest, "d", "f.txt")]);
+        execFileSync("setfacl", ["-x", "g:nogroup", path.join(dest, "d", "f.txt")]);
+        fs.writeFileSync(path.join(dest, "d", "new.txt"), "new\n"); // inherits d's default ACL
+        execFileSync("setfattr", ["-n", "user.new", "-v", "1", path.join(dest, "d", "new.txt")]);
+        const second = await sync();
+        assert.equal(second.code, 0, second.stderr);
+        assert.doesNotMatch(xattrDump(src), /user\.bin/);
+        assert.match(xattrDump(src), /user\.mime_type="text\/markdown"/);
+        assert.equal(xattrDump(src), xattrDump(dest));
+        // a content change on SRC (a new inode on DEST) keeps the file's attributes; the ACL goes
+        fs.appendFileSync(path.join(src, "d", "f.txt"), "two\n");
+        execFileSync("setfacl", ["-b", path.join(src, "d", "f.txt")]);
+        const third = await sync();
+        assert.equal(third.code, 0, third.stderr);
+        assert.equal(fs.readFileSync(path.join(dest, "d", "f.txt"), "utf8"), "one\ntwo\n");
+        assert.match(xattrDump(dest), /user\.mime_type="text\/markdown"/);
+        assert.doesNotMatch(xattrDump(dest), /f\.txt\nuser::rw-\nuser:nobody/);
+        assert.equal(xattrDump(dest), xattrDump(src));
+        // a resync finds nothing more to do
+        const fourth = await sync();
+        assert.equal(fourth.code, 0, fourth.stderr);
+        assert.equal(fourth.json!.recordsShipped + fourth.json!.recordsApplied, 0);
+      } finally {
+        cleanup(src, dest);
+      }
+    });
+  }
+
+  it("replicate to a holder over SSH (a real sshd)", async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-dest-");
+    const sshd = await startSshd();
+    const home = clientHome(tempDir("imz-xa-home-"), sshd);
+    try {
+      decorate(src);
+      const args = ["-i", home.key, "--remote-command", REMOTE_SERVE, src, `ssh://root@127.0.0.1:${sshd.port}${dest}`];
+      const r = await syncJson(args, { env: home.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(xattrDump(dest), xattrDump(src));
+      execFileSync("setfattr", ["-x", "user.dir", path.join(src, "d")]);
+      const again = await syncJson(args, { env: home.env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(xattrDump(dest), /user\.dir/);
+      assert.equal(xattrDump(dest), xattrDump(src));
+    } finally {
+      await sshd.stop();
+      cleanup(src, dest, home.dir);
+    }
+  });
+
+  it("--no-xattrs leaves them out, and a later run without it sends them", async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-dest-");
+    try {
+      decorate(src);
+      const r = await syncJson(["--no-xattrs", src, dest]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(dest, "d", "f.txt"), "utf8"), "one\n");
+      assert.equal(xattrDump(dest), "");
+      // their next change is journaled with the whole set
+      execFileSync("setfattr", ["-n", "user.more", "-v", "1", path.join(src, "d", "f.txt")]);
+      const later = await syncJson([src, dest]);
+      assert.equal(later.code, 0, later.stderr);
+      assert.match(xattrDump(dest), /user\.more="1"/);
+      assert.match(xattrDump(dest), /user\.mime_type/);
+    } finally {
+      cleanup(src, dest);
+    }
+  });
+
+  it("a receiving filesystem without them (ramfs) is a per-path warning, and the sender keeps its own", { skip: !ROOT && "needs root to mount ramfs" }, async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-ramfs-");
+    execFileSync("mount", ["-t", "ramfs", "ramfs", dest]);
+    try {
+      decorate(src);
+      const before = xattrDump(src);
+      const r = await syncJson([src, dest]);
+      assert.equal(r.code, 4, r.stderr);
+      assert.equal(fs.readFileSync(path.join(dest, "d", "f.txt"), "utf8"), "one\n");
+      const paths = r.json!.problems.map((p) => `${p.code} ${p.path}`).sort();
+      assert.deepEqual(paths, ["UNSUPPORTED d", "UNSUPPORTED d/f.txt"]);
+      // nothing comes back to remove them on SRC, now or on a later run
+      const again = await syncJson([src, dest]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(xattrDump(src), before);
+      // a later change on SRC warns again, still nothing lost
+      execFileSync("setfattr", ["-n", "user.later", "-v", "1", path.join(src, "plain.txt")]);
+      const third = await syncJson([src, dest]);
+      assert.equal(third.code, 4, third.stderr);
+      assert.match(xattrDump(src), /user\.later/);
+    } finally {
+      execFileSync("umount", [dest]);
+      cleanup(src, dest);
+    }
+  });
+});
