@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import { ImzError } from "../errors.js";
 import { FileSet } from "../journal/fileset.js";
 import { serveConnection } from "../sync/serve.js";
+import type { ServerOptions } from "../sync/server.js";
 import { runAction } from "./exit.js";
 
 interface ServeOptions {
@@ -18,6 +19,16 @@ interface ServeOptions {
   hostKey?: string;
   authorizedKeys?: string;
   init: boolean;
+  callbackTimeout?: string;
+}
+
+/** The server options from the command line. */
+function serverOptions(o: ServeOptions, log?: (line: string) => void): ServerOptions {
+  const ms = o.callbackTimeout === undefined ? undefined : Number(o.callbackTimeout);
+  if (ms !== undefined && !(Number.isInteger(ms) && ms > 0)) {
+    throw new ImzError("USAGE", `--callback-timeout wants milliseconds, not '${o.callbackTimeout}'`, { hint: "e.g. --callback-timeout 10000" });
+  }
+  return { owner: o.owner, ...(ms !== undefined ? { callbackTimeoutMs: ms } : {}), ...(log ? { log } : {}) };
 }
 
 /** The name a served directory is reached by. */
@@ -47,6 +58,7 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
     if (k.created) process.stderr.write(`intermezzo: created host key ${o.hostKey} (${k.fingerprint})\n`);
   }
   const byName = new Map(dirs.map((d) => [nameOf(path.resolve(d)), path.resolve(d)]));
+  const serverOpts = serverOptions(o, (line) => process.stderr.write(`intermezzo: ${line}\n`));
   // every connection served, until it ends: a shutdown ends them and waits for their file sets to close
   const active = new Map<Duplex, Promise<unknown>>();
   const listener = createLentoListener({
@@ -60,7 +72,7 @@ async function listen(dirs: string[], o: ServeOptions): Promise<void> {
       const served = serveConnection(stream, stream, () => {
         if (!root) throw new ImzError("NOT_A_FILESET", `this server does not serve '${fileset}'`, { hint: `served: ${[...byName.keys()].join(", ")}` });
         return root;
-      }, { owner: o.owner });
+      }, serverOpts);
       active.set(stream, served);
       void served.finally(() => active.delete(stream));
     },
@@ -93,6 +105,7 @@ export function register(program: Command): void {
     .option("--authorized-keys <file>", "public keys of the clients allowed in (authorized_keys format)")
     .option("--init", "create the host key if it does not exist", false)
     .option("--no-owner", "do not set numeric ownership")
+    .option("--callback-timeout <ms>", "how long a live replica may take to answer a BreakCallback or give back a permit (default 10000)")
     .argument("[dir...]", "the file set(s) to serve")
     .action((dirs: string[], o: ServeOptions) =>
       runAction("intermezzo", async () => {
@@ -100,7 +113,7 @@ export function register(program: Command): void {
         if (!o.stdio) throw new ImzError("USAGE", "serve needs --stdio or --listen", { hint: "intermezzo serve --stdio DIR" });
         if (dirs.length !== 1) throw new ImzError("USAGE", "serve --stdio takes exactly one file set directory", { hint: "intermezzo serve --stdio DIR" });
         const root = path.resolve(dirs[0]!);
-        await serveConnection(process.stdin, process.stdout, () => root, { owner: o.owner });
+        await serveConnection(process.stdin, process.stdout, () => root, serverOptions(o));
       }),
     );
 }

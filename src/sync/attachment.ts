@@ -24,6 +24,8 @@ import { withWriteLock } from "../journal/write-lock.js";
 import { newTally, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { attachRequest, exchange, resolveOptions, syncFileSets, type SyncOptions, type SyncReport } from "./sync.js";
+import { ExchangeWaiters, ReplicaPermits } from "./replica-permits.js";
+import { serveUpcalls, type UpcallServer } from "./upcall-socket.js";
 
 /** Where an attachment stands. */
 export type AttachmentState = "connecting" | "live" | "disconnected" | "stopped";
@@ -103,7 +105,13 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
   let watcher: FileSetWatcher | undefined;
   let cmlPoll: NodeJS.Timeout | undefined;
   signal.addEventListener("abort", () => kick.ring(), { once: true });
+  // callbacks and permits: the holder's breaks and revokes, the filter's permit upcalls
+  const exchanges = new ExchangeWaiters(() => kick.ring());
+  let livePeer: HolderPeer | undefined;
+  let upcalls: UpcallServer | undefined;
+  const permits = new ReplicaPermits(exchanges, () => livePeer, (fids) => upcalls?.release(fids) ?? Promise.resolve());
   try {
+    upcalls = await serveUpcalls(root, (fid) => permits.get(fid), (err) => opts.onError?.(err));
     if (set.isContinuouslyFiltered()) {
       // the mount journals; a new CML record starts an exchange
       let last = set.cml.count();
@@ -128,7 +136,8 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
             hint: "run intermezzo-sync once without --watch to re-join it, then go live again",
           });
         }
-        await peer.watch(() => kick.ring());
+        await peer.watch(permits);
+        livePeer = peer;
         setState("live");
         backoff = opts.backoffMs ?? 1000;
         const ended = peer.ended ?? new Promise<never>(() => undefined);
@@ -144,7 +153,9 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
           if (signal.aborted) break;
           const tally = newTally();
           try {
+            exchanges.begin();
             await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false));
+            exchanges.end(Number(set.meta("last_seen")));
           } catch (err) {
             // a dropped connection reconnects; anything else is reported and tried again next time
             if (isDrop(err) || lost) throw lost ?? err;
@@ -170,10 +181,14 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
         backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);
         continue;
       } finally {
+        livePeer = undefined;
+        permits.dropAll();
+        exchanges.flush();
         if (peer) await peer.close(Number(set.meta("last_seen"))).catch(() => undefined);
       }
     }
   } finally {
+    await upcalls?.close();
     clearInterval(cmlPoll);
     await watcher?.close();
     if (set.db.open) setState("stopped");
