@@ -41,6 +41,10 @@ describe("extended attributes through the mount", { skip: process.getuid?.() !==
         assert.match(below, /user\.origin="outside"/);
         await assertJournalComplete(r);
         assert.equal(xattrDump(r.holder), below);
+        // a buffer too small is ERANGE (34), as the kernel's own filesystems answer
+        const small = "import ctypes; l = ctypes.CDLL(None, use_errno=True); b = ctypes.create_string_buffer(2); " +
+          "print(l.getxattr(b'd/f', b'user.mime_type', b, 2), ctypes.get_errno(), l.listxattr(b'd/f', b, 2), ctypes.get_errno())";
+        assert.equal((await sh(`python3 -c "${small}"`, r.mnt)).trim(), "-1 34 -1 34");
 
         await sh("setfattr -x user.bin d/f && setfacl -b d/f && setfacl -k d && setfattr -n user.mime_type -v text/x-c d/f", r.mnt);
         await assertJournalComplete(r);
