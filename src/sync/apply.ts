@@ -69,7 +69,7 @@ export class Applier {
    */
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
-    this.rel = () => this.set.fsdb.get(rec.fid) ? this.set.fsdb.pathOf(rec.fid) : "parent" in rec ? `${this.set.fsdb.get(rec.parent) ? this.set.fsdb.pathOf(rec.parent) : rec.parent}/${rec.name}` : rec.fid;
+    this.rel = () => this.placeOf(rec);
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
@@ -367,6 +367,14 @@ export class Applier {
 
   /** The path of the object the record being applied is about, for a warning. */
   private rel: () => string = () => "";
+
+  /** Where a record's object is (or goes, for a new one), root-relative. */
+  private placeOf(rec: JournalRecord): string {
+    const { fsdb } = this.set;
+    if (fsdb.get(rec.fid) || !("parent" in rec)) return fsdb.get(rec.fid) ? fsdb.pathOf(rec.fid) : rec.fid;
+    const dir = fsdb.get(rec.parent) ? fsdb.pathOf(rec.parent) : rec.parent;
+    return dir === "" ? rec.name : `${dir}/${rec.name}`;
+  }
 
   private touchDir(fid: string): void {
     this.touchedDirs.add(fid);

@@ -147,4 +147,43 @@ describe("extended attributes and ACLs", () => {
       cleanup(src, dest);
     }
   });
+
+  it("the same when the replica's filesystem refuses the holder's (update notification)", { skip: !ROOT && "needs root to mount ramfs" }, async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-ramfs-");
+    execFileSync("mount", ["-t", "ramfs", "ramfs", dest]);
+    try {
+      decorate(src);
+      const before = xattrDump(src);
+      const r = await syncJson(["--holder", "src", src, dest]); // SRC holds: DEST, the replica, applies its log
+      assert.equal(r.code, 4, r.stderr);
+      assert.deepEqual(r.json!.problems.map((p) => `${p.code} ${p.path}`).sort(), ["UNSUPPORTED d", "UNSUPPORTED d/f.txt"]);
+      assert.equal(fs.readFileSync(path.join(dest, "d", "f.txt"), "utf8"), "one\n");
+      const again = await syncJson([src, dest]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.json!.recordsShipped, 0, "the replica's scan sends no removal back");
+      assert.equal(xattrDump(src), before);
+    } finally {
+      execFileSync("umount", [dest]);
+      cleanup(src, dest);
+    }
+  });
+
+  it("a mirror reverts a change of them on DEST", async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-dest-");
+    try {
+      decorate(src);
+      const first = await syncJson(["--mirror", src, dest]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(xattrDump(dest), xattrDump(src));
+      execFileSync("setfattr", ["-n", "user.mime_type", "-v", "defaced", path.join(dest, "d", "f.txt")]);
+      execFileSync("setfattr", ["-n", "user.extra", "-v", "1", path.join(dest, "plain.txt")]);
+      const second = await syncJson(["--mirror", src, dest]);
+      assert.equal(second.code, 3, second.stderr); // DEST's changes reverted, each reported
+      assert.equal(xattrDump(dest), xattrDump(src));
+    } finally {
+      cleanup(src, dest);
+    }
+  });
 });
