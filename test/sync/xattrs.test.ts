@@ -79,7 +79,7 @@ describe("extended attributes and ACLs", () => {
     });
   }
 
-  it("replicate to a holder over SSH (a real sshd)", async () => {
+  it("replicate both ways with a holder over SSH (a real sshd)", async () => {
     const src = tempDir("imz-xa-src-");
     const dest = tempDir("imz-xa-dest-");
     const sshd = await startSshd();
@@ -91,9 +91,11 @@ describe("extended attributes and ACLs", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(xattrDump(dest), xattrDump(src));
       execFileSync("setfattr", ["-x", "user.dir", path.join(src, "d")]);
+      execFileSync("setfacl", ["-m", "u:nobody:r", path.join(dest, "plain.txt")]); // and one from the holder's side
       const again = await syncJson(args, { env: home.env });
       assert.equal(again.code, 0, again.stderr);
       assert.doesNotMatch(xattrDump(dest), /user\.dir/);
+      assert.match(execFileSync("getfacl", ["-c", path.join(src, "plain.txt")], { encoding: "utf8" }), /user:nobody:r--/);
       assert.equal(xattrDump(dest), xattrDump(src));
     } finally {
       await sshd.stop();
@@ -165,6 +167,28 @@ describe("extended attributes and ACLs", () => {
       assert.equal(xattrDump(src), before);
     } finally {
       execFileSync("umount", [dest]);
+      cleanup(src, dest);
+    }
+  });
+
+  it("follow the conflict rules of attributes: a different change on both sides is attr/update, the same one none", async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-dest-");
+    try {
+      fs.writeFileSync(path.join(src, "f"), "f\n");
+      assert.equal((await syncJson([src, dest])).code, 0);
+      execFileSync("setfattr", ["-n", "user.x", "-v", "replica", path.join(src, "f")]);
+      execFileSync("setfattr", ["-n", "user.x", "-v", "holder", path.join(dest, "f")]);
+      const both = await syncJson([src, dest]);
+      assert.equal(both.code, 3, both.stderr);
+      assert.deepEqual(both.json!.conflicts.map((c) => [c.path, c.kind]), [["f", "attr/update"]]);
+      assert.equal(xattrDump(src), xattrDump(dest), "settled by the policy: both sides agree");
+      execFileSync("setfattr", ["-n", "user.x", "-v", "same", path.join(src, "f")]);
+      execFileSync("setfattr", ["-n", "user.x", "-v", "same", path.join(dest, "f")]);
+      const same = await syncJson([src, dest]);
+      assert.equal(same.code, 0, same.stderr);
+      assert.deepEqual(same.json!.conflicts, []);
+    } finally {
       cleanup(src, dest);
     }
   });
