@@ -394,6 +394,7 @@ export async function restoreFromHolder(
         noteUnapplied(set, fid);
       }
     }
+    tally.problems.push(...applier.takeWarnings()); // extended attributes this filesystem refused
     await applier.finishBatch();
   } catch (err) {
     set.abortGroup();
