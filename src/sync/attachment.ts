@@ -60,6 +60,8 @@ export interface LiveOptions {
   onState?: (info: AttachmentInfo) => void;
   /** Errors that did not stop the attachment. */
   onError?: (err: unknown) => void;
+  /** A back-off cut short because the host's network addresses changed (the network came back). */
+  onNetwork?: () => void;
 }
 
 /** Errors after which the attachment reconnects (the connection or its peer went away). */
@@ -86,7 +88,7 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
     } catch (err) {
       if (!isDrop(err) || signal.aborted) throw err;
       opts.onError?.(err);
-      await pause(backoff, signal);
+      if ((await backOff(backoff, signal)) === "network") opts.onNetwork?.();
       backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);
       if (signal.aborted) return;
     }
@@ -177,7 +179,7 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
         setState("disconnected", (err as Error).message);
         await peer?.close().catch(() => undefined);
         peer = undefined;
-        await pause(backoff, signal);
+        if ((await backOff(backoff, signal)) === "network") opts.onNetwork?.();
         backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);
         continue;
       } finally {
@@ -214,15 +216,34 @@ class Kick {
   }
 }
 
-/** Waits `ms`, or until `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** How often a backing-off attachment looks at the host's network addresses (ms). */
+export const NETWORK_LOOK_MS = 1000;
+
+/** The host's network addresses, as one comparable text. */
+function addresses(): string {
+  const all = Object.entries(os.networkInterfaces()).flatMap(([name, list]) => (list ?? []).map((a) => `${name} ${a.address}`));
+  return all.sort().join("\n");
+}
+
+/**
+ * Waits `ms`, or until `signal` aborts, or until the host's network addresses change (a network
+ * that comes back: a laptop rejoining Wi-Fi, a VPN coming up), when retrying at once is worth it.
+ * Resolves with why it ended. `look` reads the addresses (tests give their own).
+ */
+export function backOff(ms: number, signal: AbortSignal, look: () => string = addresses): Promise<"time" | "network" | "stopped"> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
+    const t = setTimeout(() => done("time"), ms);
+    const before = look();
+    const poll = setInterval(() => {
+      if (look() !== before) done("network");
+    }, NETWORK_LOOK_MS);
+    const stopped = (): void => done("stopped");
+    function done(why: "time" | "network" | "stopped"): void {
       clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
+      clearInterval(poll);
+      signal.removeEventListener("abort", stopped);
+      resolve(why);
     }
-    signal.addEventListener("abort", done, { once: true });
+    signal.addEventListener("abort", stopped, { once: true });
   });
 }

@@ -29,9 +29,9 @@ const PermitReply = Type.Object({ granted: Type.Boolean() });
 const ReleaseRequest = Type.Object({ op: Type.Literal("release"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) });
 const ReleaseReply = Type.Null();
 
-/** Where the upcall socket of the file set at `root` is, or undefined when its path is too long for one. */
-export function upcallSocketPath(root: string): string | undefined {
-  const p = path.join(root, META_DIR, UPCALL_SOCKET);
+/** Where socket `name` of the file set at `root` is, or undefined when its path is too long for a socket. */
+export function metaSocketPath(root: string, name: string): string | undefined {
+  const p = path.join(root, META_DIR, name);
   return Buffer.byteLength(p) <= MAX_SOCKET_PATH ? p : undefined;
 }
 
@@ -44,7 +44,7 @@ export interface UpcallServer {
 
 /** Listens at the file set's upcall socket; `permit` answers whether Lento now holds the object's permit. */
 export async function serveUpcalls(root: string, permit: (fid: string) => Promise<boolean>, onError: (err: unknown) => void): Promise<UpcallServer | undefined> {
-  const where = upcallSocketPath(root);
+  const where = metaSocketPath(root, UPCALL_SOCKET);
   if (!where) return undefined;
   fs.rmSync(where, { force: true }); // a socket left by a Lento that died; this process holds the replica's lock
   const conns = new Set<Connection>();
@@ -95,7 +95,7 @@ export interface UpcallClient {
  * Lento asks it to give an object back.
  */
 export function upcallClient(root: string, release: (fids: string[]) => Promise<void>): UpcallClient {
-  const where = upcallSocketPath(root);
+  const where = metaSocketPath(root, UPCALL_SOCKET);
   let conn: Promise<Connection | undefined> | undefined;
   const handlers: Record<string, Handler> = {
     release: async (h) => {

@@ -12,6 +12,7 @@ import { after, describe, it } from "node:test";
 import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID } from "../../src/journal/records.js";
 import type { BreakCallback } from "../../src/sync/callbacks.js";
+import { backOff } from "../../src/sync/attachment.js";
 import { multiRpc } from "../../src/sync/multi-rpc.js";
 import type { AttachRequest, LiveReplica } from "../../src/sync/peer.js";
 import { LentoServer } from "../../src/sync/server.js";
@@ -115,5 +116,19 @@ describe("callbacks and permits at the holder", () => {
       for (const s of [aa, bb, cc]) await s.close();
     }
     assert.ok(!fs.existsSync(path.join(holder, ".intermezzo/permits.pid")), "the granting process's claim ends with its last connection");
+  });
+});
+
+describe("backOff (a disconnected attachment's wait)", () => {
+  it("ends at its time, when stopped, or at once when the host's network addresses change", async () => {
+    const never = new AbortController().signal;
+    assert.equal(await backOff(20, never, () => "lo 127.0.0.1"), "time");
+    const stop = new AbortController();
+    const stopped = backOff(60_000, stop.signal, () => "lo 127.0.0.1");
+    stop.abort();
+    assert.equal(await stopped, "stopped");
+    let looks = 0;
+    // the addresses change on the third look (a Wi-Fi address arriving): the 60 s wait ends then
+    assert.equal(await backOff(60_000, never, () => (++looks >= 3 ? "lo 127.0.0.1\nwlan0 192.0.2.7" : "lo 127.0.0.1")), "network");
   });
 });
