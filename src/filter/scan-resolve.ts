@@ -13,7 +13,7 @@ import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
-import { massDelete, problem, recordChanges, xattrsOnDisk, type ScanContext } from "./scanner.js";
+import { massDelete, problem, recordChanges, seenCtime, xattrsOnDisk, type ScanContext } from "./scanner.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
 export interface Found {
@@ -143,7 +143,9 @@ export class Resolver {
       await recordChanges(this.ctx, set.fsdb.must(f.fid), f.st, f.rel);
       return;
     }
-    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "" };
+    // ctime null while extended attributes are not compared (`seenCtime`): the next scan that does reads them
+    const ctimeNs = seenCtime(this.ctx, { type: f.type, ctimeNs: null }, f.st);
+    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), ctimeNs, target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "" };
     const placed = { fid: f.fid, time, parent: f.parent, name: f.name };
     if (f.kind === "link") {
       const targetNew = this.newObjects.get(f.linkTarget!);

@@ -287,10 +287,10 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntrySt
     if (isPlaceholder(obj)) return settlePlaceholder(ctx, obj, st, rel, hash);
     if (atSend || hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
-      const { size, mtimeNs, ino, ctimeNs } = localFields(st);
+      const { size, mtimeNs, ino } = localFields(st);
       // Only what the close carries: a mode or owner changed as well is left for recordAttrs to see.
       ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content }, () =>
-        ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs, hash }),
+        ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs: seenCtime(ctx, obj, st), hash }),
       );
       ctx.report.records++;
       obj = ctx.set.fsdb.must(obj.fid);
@@ -338,14 +338,24 @@ function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: 
  */
 export function recordAttrs(ctx: ScanContext, obj: FsObject, st: EntryStat, xattrs?: Xattrs): void {
   const attrs = changedAttrs(obj, st, xattrs);
+  const ctimeNs = seenCtime(ctx, obj, st);
   if (isEmptyAttrs(attrs)) {
-    if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), st.ctimeNs.toString());
+    if (obj.ino !== inoKey(st) || obj.ctimeNs !== ctimeNs) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), ctimeNs);
     return;
   }
   ctx.journal.record({ op: "setattr", fid: obj.fid, time: Date.now(), base: obj.version, attrs }, () =>
-    ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size, xattrs: attrs.xattrs !== undefined ? xattrsText(attrs.xattrs) : obj.xattrs }),
+    ctx.set.fsdb.put({ ...obj, ...localFields(st), ctimeNs, size: obj.size, xattrs: attrs.xattrs !== undefined ? xattrsText(attrs.xattrs) : obj.xattrs }),
   );
   ctx.report.records++;
+}
+
+/**
+ * The ctime a row keeps for `st`: its own, except that a scan which does not compare extended
+ * attributes (`--no-xattrs`) leaves a file's or directory's ctime as it was, so the next scan that
+ * does still sees it moved and compares them (nothing changed meanwhile is passed over for good).
+ */
+export function seenCtime(ctx: ScanContext, obj: Pick<FsObject, "type" | "ctimeNs">, st: EntryStat): string | null {
+  return ctx.xattrs || (obj.type !== "f" && obj.type !== "d") ? st.ctimeNs.toString() : obj.ctimeNs;
 }
 
 /** Adds a per-path problem for an I/O error. */

@@ -103,7 +103,7 @@ export class Fsdb {
     this.sChildPrints = db.prepare<[string], ChildPrint>(`SELECT name, fid, type, ${PRINT} FROM objects WHERE parent = ?`).raw();
     this.sChildrenWhole = db.prepare<[string], string | null>(WHOLE).pluck();
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
-    this.sSetLocal = db.prepare<[string, string, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
+    this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
@@ -172,7 +172,7 @@ export class Fsdb {
   }
 
   /** Refreshes the local inode fields of an object whose attributes did not change (one narrow update). */
-  setLocal(fid: string, ino: string, ctimeNs: string): void {
+  setLocal(fid: string, ino: string, ctimeNs: string | null): void {
     this.sSetLocal.run(ino, ctimeNs, fid);
   }
 

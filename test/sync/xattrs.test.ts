@@ -112,11 +112,13 @@ describe("extended attributes and ACLs", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(dest, "d", "f.txt"), "utf8"), "one\n");
       assert.equal(xattrDump(dest), "");
-      // their next change is journaled with the whole set
-      execFileSync("setfattr", ["-n", "user.more", "-v", "1", path.join(src, "d", "f.txt")]);
+      const again = await syncJson(["--no-xattrs", src, dest]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.json!.recordsShipped, 0);
+      // a run without it finds them (the rows kept the ctimes that runs without them did not compare)
       const later = await syncJson([src, dest]);
       assert.equal(later.code, 0, later.stderr);
-      assert.match(xattrDump(dest), /user\.more="1"/);
+      assert.equal(xattrDump(dest), xattrDump(src));
       assert.match(xattrDump(dest), /user\.mime_type/);
     } finally {
       cleanup(src, dest);
