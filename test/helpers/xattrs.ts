@@ -9,6 +9,6 @@ import fs from "node:fs";
 export function xattrDump(root: string): string {
   const names = fs.readdirSync(root).filter((n) => n !== ".intermezzo").sort();
   if (names.length === 0) return "";
-  const run = (cmd: string, args: string[]): string => execFileSync(cmd, [...args, ...names], { cwd: root, encoding: "utf8" });
+  const run = (cmd: string, args: string[]): string => execFileSync(cmd, [...args, ...names], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   return run("getfattr", ["-R", "-h", "-d", "-m", "-"]) + run("getfacl", ["-R", "-p", "-s"]);
 }

@@ -173,6 +173,33 @@ describe("extended attributes and ACLs", () => {
     }
   });
 
+  it("large sets cross the wire in pages under the frame limit; a set over 64 KiB is a per-path problem, its file still synced", { skip: !ROOT && "needs root to mount tmpfs" }, async () => {
+    // tmpfs keeps values of up to 64 KiB (ext4 keeps one block's worth per file)
+    const src = tempDir("imz-xa-tmpfs-src-");
+    const dest = tempDir("imz-xa-tmpfs-dest-");
+    for (const d of [src, dest]) execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", d]);
+    try {
+      // 100 files of 50 KB of attributes: about 6.7 MB of records, more than one 4 MiB frame header
+      for (let i = 0; i < 100; i++) {
+        const f = path.join(src, `f${String(i).padStart(3, "0")}`);
+        fs.writeFileSync(f, `${i}\n`);
+        execFileSync("setfattr", ["-n", "user.big", "-v", `0s${Buffer.alloc(50_000, i).toString("base64")}`, f]);
+      }
+      const huge = path.join(src, "huge");
+      fs.writeFileSync(huge, "huge\n");
+      for (const n of ["a", "b"]) execFileSync("setfattr", ["-n", `user.${n}`, "-v", `0s${Buffer.alloc(40_000, 1).toString("base64")}`, huge]);
+      const r = await syncJson(["--transport", "stdio", src, dest]);
+      assert.equal(r.code, 4, r.stderr);
+      assert.deepEqual(r.json!.problems.map((p) => [p.code, p.path]), [["UNSUPPORTED", "huge"]]);
+      assert.match(r.json!.problems[0]!.message, /exceed 65536/);
+      assert.equal(fs.readFileSync(path.join(dest, "huge"), "utf8"), "huge\n");
+      assert.equal(xattrDump(dest), xattrDump(src).replace(/# file: huge\n(?:user\.[ab]=.*\n)+\n/, ""));
+    } finally {
+      for (const d of [src, dest]) execFileSync("umount", [d]);
+      cleanup(src, dest);
+    }
+  });
+
   it("follow the conflict rules of attributes: a different change on both sides is attr/update, the same one none", async () => {
     const src = tempDir("imz-xa-src-");
     const dest = tempDir("imz-xa-dest-");
