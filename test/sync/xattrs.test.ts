@@ -194,6 +194,14 @@ describe("extended attributes and ACLs", () => {
       assert.match(r.json!.problems[0]!.message, /exceed 65536/);
       assert.equal(fs.readFileSync(path.join(dest, "huge"), "utf8"), "huge\n");
       assert.equal(xattrDump(dest), xattrDump(src).replace(/# file: huge\n(?:user\.[ab]=.*\n)+\n/, ""));
+      // and back: the holder's log in pages of updates
+      for (let i = 0; i < 100; i++) {
+        execFileSync("setfattr", ["-n", "user.big", "-v", `0s${Buffer.alloc(50_000, 255 - i).toString("base64")}`, path.join(dest, `f${String(i).padStart(3, "0")}`)]);
+      }
+      const back = await syncJson(["--transport", "stdio", src, dest]);
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal(back.json!.recordsApplied, 100);
+      assert.equal(xattrDump(dest), xattrDump(src).replace(/# file: huge\n(?:user\.[ab]=.*\n)+\n/, ""));
     } finally {
       for (const d of [src, dest]) execFileSync("umount", [d]);
       cleanup(src, dest);
