@@ -103,6 +103,28 @@ describe("extended attributes and ACLs", () => {
     }
   });
 
+  it("a push mirror over SSH: the remote replica's scan and apply keep them too", async () => {
+    const src = tempDir("imz-xa-src-");
+    const dest = tempDir("imz-xa-dest-");
+    const sshd = await startSshd();
+    const home = clientHome(tempDir("imz-xa-home-"), sshd);
+    try {
+      decorate(src);
+      const args = ["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, src, `ssh://root@127.0.0.1:${sshd.port}${dest}`];
+      const r = await syncJson(args, { env: home.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(xattrDump(dest), xattrDump(src));
+      // DEST's own change, found by the remote replica's scan, is reverted to SRC's
+      execFileSync("setfattr", ["-n", "user.mime_type", "-v", "defaced", path.join(dest, "d", "f.txt")]);
+      const again = await syncJson(args, { env: home.env });
+      assert.equal(again.code, 3, again.stderr);
+      assert.equal(xattrDump(dest), xattrDump(src));
+    } finally {
+      await sshd.stop();
+      cleanup(src, dest, home.dir);
+    }
+  });
+
   it("--no-xattrs leaves them out, and a later run without it sends them", async () => {
     const src = tempDir("imz-xa-src-");
     const dest = tempDir("imz-xa-dest-");
