@@ -3,8 +3,9 @@
  * found by the scanner, carried in the records' attributes over every transport (in-process, the
  * stdio wire, a real OpenSSH server) and applied on the other side, both ways; a removal replicates;
  * a content change keeps them; `--no-xattrs` leaves them out; a receiving filesystem that keeps
- * none (ramfs) is a per-path warning (exit 4), and the sender keeps its own. Compared with the attr
- * and acl packages' `getfattr -d -m-` and `getfacl`.
+ * none (ramfs) is a per-path warning (exit 4), and the sender keeps its own; large sets cross the
+ * wire in pages; conflicts and mirrors treat them as attributes. Compared with the attr and acl
+ * packages' `getfattr -d -m-` and `getfacl`.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
