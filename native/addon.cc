@@ -39,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBeneath(env, exports);
   InitWalk(env, exports);
   InitPosix(env, exports);
+  InitXattr(env, exports);
   return exports;
 }
 

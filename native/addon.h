@@ -32,5 +32,7 @@ void InitBeneath(Napi::Env env, Napi::Object exports);
 void InitWalk(Napi::Env env, Napi::Object exports);
 /** Adds the filter's POSIX calls (`setFsIds`, `mknod`; native/posix.cc) to the addon's exports. */
 void InitPosix(Napi::Env env, Napi::Object exports);
+/** Adds extended attributes beneath a directory descriptor (`xattrList`, `xattrGet`, …; native/xattr.cc). */
+void InitXattr(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

@@ -29,6 +29,8 @@ import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
+import { AT_FDCWD, readXattrs } from "./xattr-io.js";
+import { isCarried, xattrsText, type Xattrs } from "../journal/xattrs.js";
 
 /** How long a reader waits for Lento's row of a file it just installed, and how often it looks (ms). */
 const SETTLE_WAIT_MS = 2000;
@@ -85,7 +87,7 @@ export class Presto implements FsLayer {
     this.gate = permit && new PermitGate(permit);
     const journal = new FoldingJournal(set);
     this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
-    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] }, xattrs: true };
     this.ignored = loadIgnore(set.root);
   }
 
@@ -178,6 +180,26 @@ export class Presto implements FsLayer {
 
   async access(mp: string, mode: number): Promise<void> {
     return this.inner.access(this.visible(mp), mode);
+  }
+
+  // Extended attributes: read through; a change of a replicated one (user.*, the POSIX ACLs) is
+  // journaled as a setattr carrying the object's whole set. Others are refused (EOPNOTSUPP): a
+  // filter that kept what it cannot replicate would let replicas differ silently.
+
+  async getxattr(mp: string, name: string): Promise<Buffer> {
+    return this.inner.getxattr(this.visible(mp), name);
+  }
+
+  async listxattr(mp: string): Promise<string[]> {
+    return this.inner.listxattr(this.visible(mp));
+  }
+
+  async setxattr(mp: string, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.setxattr(mp, carried(name), value, flags));
+  }
+
+  async removexattr(mp: string, name: string): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.removexattr(mp, carried(name)));
   }
 
   async fsync(mp: string, fh: number, datasync: boolean): Promise<void> {
@@ -364,14 +386,18 @@ export class Presto implements FsLayer {
     const name = path.posix.basename(r);
     const fid = this.set.allocFid();
     const placed = { fid, time: Date.now(), parent: parent.fid, name };
+    // a new file or directory inherits its directory's default ACL
+    const xattrs = target ? undefined : this.xattrsAt(r, { type, ctimeNs: null }, st);
     const obj: FsObject = {
-      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
+      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR, xattrs: xattrsText(xattrs ?? {}),
     };
     if (target) {
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
     } else {
       const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : type === "s" ? specialOf(st) : null;
-      this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
+      const rec = newRecord(type, placed, st, link);
+      if (obj.xattrs !== "" && "attrs" in rec) rec.attrs = { ...rec.attrs, xattrs: xattrs! };
+      this.emit(rec, () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
     this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's
   }
@@ -423,8 +449,23 @@ export class Presto implements FsLayer {
   private settleAttrs(r: string, known?: FsObject): void {
     const cur = this.current(r, known);
     if (!cur) return;
-    recordAttrs(this.ctx, cur.obj, cur.st);
-    followAttrs(this.ctx, cur.obj, cur.st);
+    const xattrs = this.xattrsAt(r, cur.obj, cur.st);
+    recordAttrs(this.ctx, cur.obj, cur.st, xattrs);
+    followAttrs(this.ctx, cur.obj, cur.st, xattrs);
+  }
+
+  /**
+   * The replicated extended attributes of the file or directory at `r` when its ctime moved since
+   * its row (every change of one moves it: setxattr, setfacl, a chmod that rewrites an ACL's mask);
+   * undefined otherwise, or when they cannot be read (the next scan compares them).
+   */
+  private xattrsAt(r: string, obj: Pick<FsObject, "type" | "ctimeNs">, st: fs.BigIntStats): Xattrs | undefined {
+    if ((obj.type !== "f" && obj.type !== "d") || obj.ctimeNs === st.ctimeNs.toString()) return undefined;
+    try {
+      return this.below(r, (p) => readXattrs(AT_FDCWD, p));
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -505,3 +546,8 @@ export class Presto implements FsLayer {
   }
 }
 
+/** `name` when it is an extended attribute the file set replicates; else EOPNOTSUPP. */
+function carried(name: string): string {
+  if (!isCarried(name)) throw errnoError("EOPNOTSUPP", `${name}: only user.* attributes and POSIX ACLs are replicated`);
+  return name;
+}

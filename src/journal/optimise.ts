@@ -18,6 +18,7 @@
  * and never mistakes a changed one for a retry. The function is pure: no I/O, no clock.
  */
 import type { Attrs, JournalRecord, RecordOf } from "./records.js";
+import { sameXattrs } from "./xattrs.js";
 import { parentsOf } from "./records.js";
 
 /** Result of {@link optimise}. */
@@ -40,7 +41,7 @@ type Rule = (entries: readonly Entry[]) => readonly Entry[];
 type Birth = RecordOf<"create" | "mkdir" | "symlink" | "mknod" | "link">;
 type Edit = RecordOf<"close" | "setattr">;
 
-const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs"] as const;
+const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs", "xattrs"] as const;
 
 /**
  * Optimises a CML. Rules, applied until none changes anything (so the result is a fixed point and
@@ -361,5 +362,7 @@ function canonicalAttrs(a: Attrs): Attrs {
 }
 
 function sameAttrs(a: Attrs, b: Attrs): boolean {
-  return ATTR_FIELDS.every((k) => a[k] === b[k]) && Object.keys(b).length === Object.keys(canonicalAttrs(b)).length;
+  const same = (k: (typeof ATTR_FIELDS)[number]): boolean =>
+    k === "xattrs" ? (a.xattrs === undefined) === (b.xattrs === undefined) && (a.xattrs === undefined || sameXattrs(a.xattrs, b.xattrs!)) : a[k] === b[k];
+  return ATTR_FIELDS.every(same) && Object.keys(b).length === Object.keys(canonicalAttrs(b)).length;
 }

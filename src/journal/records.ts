@@ -8,6 +8,7 @@
  */
 import { Type, type Static, type TSchema, TypeCompiler, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
+import { checkXattrsSize, XattrsSchema } from "./xattrs.js";
 
 /** The root directory's fid in every file set. */
 export const ROOT_FID = "root";
@@ -30,6 +31,8 @@ export const AttrsSchema = Type.Object(
     uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
     gid: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
     mtimeNs: Type.Optional(NanosSchema),
+    /** The object's whole set of replicated extended attributes and ACLs after the change (`xattrs.ts`). */
+    xattrs: Type.Optional(XattrsSchema),
   },
   { additionalProperties: false },
 );
@@ -147,7 +150,10 @@ function opChecker(op: string): TypeCheck<TSchema> | undefined {
 
 /** Validates an untrusted value as a journal record; throws `RECORD_INVALID` with the first problem. */
 export function parseRecord(value: unknown): JournalRecord {
-  if (recordChecker().Check(value)) return value;
+  if (recordChecker().Check(value)) {
+    if ("attrs" in value && value.attrs.xattrs !== undefined) checkXattrsSize(value.attrs.xattrs);
+    return value;
+  }
   const op = typeof value === "object" && value !== null ? String((value as { op?: unknown }).op) : typeof value;
   const first = (opChecker(op) ?? recordChecker()).Errors(value).First();
   throw new ImzError("RECORD_INVALID", `invalid ${op} record: ${first ? `${first.path || "/"} ${first.message}` : "bad shape"}`, {

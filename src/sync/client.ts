@@ -14,6 +14,7 @@ import { Applier, type StagedContent } from "./apply.js";
 import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
+import { withinBytes } from "./page-bytes.js";
 import { receiveContent, wantOf } from "./delta-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { noteUnapplied } from "./unapplied.js";
@@ -104,10 +105,11 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
     tally.bytesReceived += signature?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
-  for (let i = 0; i < records.length; i += BATCH) {
+  for (let i = 0; i < records.length; ) {
     // In replay order: a folded record carries the seq of the last record it absorbed, so the
     // optimised list is not sorted by seq and a seq range of the CML would lose records.
-    const batch = records.slice(i, i + BATCH);
+    const batch = withinBytes(records.slice(i, i + BATCH));
+    i += batch.length;
     const reply = await peer.reintegrate(batch, source, keep);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
@@ -119,7 +121,11 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
           refusals.push({ record: r, result: res, report });
         }
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
-        else settle(set, r, res, adopted);
+        else {
+          // applied, with a warning (extended attributes the holder's filesystem refused)
+          if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
+          settle(set, r, res, adopted);
+        }
       });
     });
   }
@@ -164,9 +170,11 @@ export async function applyUpdates(
   settling: ReadonlySet<string> = new Set(),
   /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
   skipSpecials = false,
+  /** False (`--no-xattrs`): the extended attributes the holder's records carry are not applied here. */
+  xattrs = true,
 ): Promise<boolean> {
   const passing = new Set(settling);
-  const applier = new Applier(set, { owner });
+  const applier = new Applier(set, { owner, xattrs });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
     child: (p, n) => set.fsdb.child(p, n),
@@ -289,7 +297,9 @@ async function applyOne(
       advance();
     });
     tally.recordsApplied++;
+    tally.problems.push(...applier.takeWarnings());
   } catch (err) {
+    applier.takeWarnings();
     const e = diskFullError(err) as Error & { code?: string };
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
     // past this record for good: the next sync brings the object to the holder's state instead

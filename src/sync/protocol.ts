@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
 import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { XATTR_SET_MAX } from "../journal/xattrs.js";
 
 /** The software speaking the protocol, sent in the hello. */
 export const SOFTWARE = "intermezzo/0.1.0";
@@ -82,7 +83,7 @@ export const Requests = {
 const ObjectSchema = Type.Object(
   {
     fid: FidSchema,
-    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l")]),
+    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l"), Type.Literal("s")]),
     parent: Type.Union([FidSchema, Type.Null()]),
     name: Type.String({ maxLength: 1024 }),
     version: VersionSchema,
@@ -96,6 +97,8 @@ const ObjectSchema = Type.Object(
     flags: Type.Integer({ minimum: 0 }),
     ino: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
     ctimeNs: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+    /** Its extended attributes as the Fsdb keeps them (`xattrsText`), checked again where a record is made of them. */
+    xattrs: Type.String({ maxLength: 4 * XATTR_SET_MAX }),
   },
   { additionalProperties: false },
 );

@@ -47,6 +47,8 @@ export interface SyncOptions {
   rootFrom?: "src" | "holder";
   /** False (`--no-specials`): this run's scan skips special files and the holder's are not made here. */
   specials?: boolean;
+  /** False (`--no-xattrs`): this run's scan leaves extended attributes and ACLs out and the holder's are not applied here. */
+  xattrs?: boolean;
 }
 
 /** What a sync did (the `--json` summary). */
@@ -100,7 +102,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
       void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials };
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials, xattrs: opts.xattrs };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
     // journals its emptiness (a scan would record every file as deleted).
@@ -195,9 +197,9 @@ export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally
   for (const fid of adopted) settling.add(fid);
   for (const fid of unapplied(set)) settling.add(fid);
   await restoreFromHolder(set, peer, report, settling, opts.owner, false);
-  if (!(await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false))) {
+  if (!(await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false))) {
     set.setMeta("last_seen", String(await revalidate(set, peer, report, opts.owner)));
-    await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false);
+    await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
   }
   await restoreFromHolder(set, peer, report, settling, opts.owner, true);
 }
