@@ -210,8 +210,8 @@ export class Holding {
   }
 
   /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
-  tempPath(): string {
-    return path.join(fdPath(this.tmpFd()), `t-${process.pid}-${randomBytes(6).toString("hex")}`);
+  tempPath(prefix = "t"): string {
+    return path.join(fdPath(this.tmpFd()), `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
   /**

@@ -394,7 +394,7 @@ export async function restoreFromHolder(
     }
     await applier.finishBatch();
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();
