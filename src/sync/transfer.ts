@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
+import { BackgroundHasher, digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
@@ -176,11 +176,11 @@ function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
  */
 export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
-  const h = newContentHasher();
+  const h = new BackgroundHasher();
   try {
     const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
     const content = await stream.done;
-    const hash = digestHex(h);
+    const hash = await h.digestHex();
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }
