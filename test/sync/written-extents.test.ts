@@ -11,7 +11,7 @@ import { FileSet } from "../../src/journal/fileset.js";
 import type { JournalRecord } from "../../src/journal/records.js";
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
-import { withFilteredReplica, type FilteredReplica } from "../filter/fuse-helpers.js";
+import { startMount, stopMount, withFilteredReplica, type FilteredReplica } from "../filter/fuse-helpers.js";
 import { leftoverTemps, manifest, randomBytes, tempDir } from "../helpers/tree.js";
 
 const SYNC: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
@@ -141,5 +141,29 @@ describe("written extents through the mount", () => {
       const report = await syncExact(r);
       assert.ok(report.bytesReceived > 0, "the holder sent a signature");
     });
+  });
+
+  it("a holder mounted through the filter: a replica fetching the change gets the extents, in place", async () => {
+    const holder = tempDir("imz-holder-");
+    const replica = tempDir("imz-replica-");
+    const mnt = tempDir("imz-mnt-");
+    fs.writeFileSync(path.join(holder, "log"), randomBytes(SIZE, 13));
+    const child = await (async () => {
+      await syncTo(replica, holder);
+      return startMount(holder, mnt);
+    })();
+    try {
+      const ino = fs.statSync(path.join(replica, "log")).ino;
+      fs.appendFileSync(path.join(mnt, "log"), randomBytes(MiB, 14));
+      const report = await syncTo(replica, holder);
+      assert.equal(report.bytesReceived, MiB, "the appended MiB and nothing else");
+      assert.equal(report.bytesSent, 0, "no signature");
+      assert.equal(fs.statSync(path.join(replica, "log")).ino, ino, "changed in place");
+      assert.deepEqual(manifest(replica), manifest(holder));
+      assert.deepEqual(leftoverTemps(replica), []);
+    } finally {
+      await stopMount(child, mnt);
+      for (const d of [holder, replica, mnt]) fs.rmSync(d, { recursive: true, force: true });
+    }
   });
 });
