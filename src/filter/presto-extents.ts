@@ -35,8 +35,6 @@ interface Tracker {
   since: WrittenRanges;
   /** The content hash the last close recorded; undefined when unknown. */
   lastHash: string | undefined;
-  /** `since` as it was when the close now running began. */
-  closing: WrittenRanges | undefined;
   inflight: Map<number, [number, number]>;
 }
 
@@ -88,7 +86,6 @@ export class ExtentsTracker {
     const t = this.byInode.get(key);
     if (!t) return { extents: () => undefined, end: () => undefined };
     const closing = t.since;
-    t.closing = closing;
     t.since = new WrittenRanges();
     for (const [s, e] of t.inflight.values()) t.since.add(s, e);
     let made = false;
@@ -98,7 +95,6 @@ export class ExtentsTracker {
         return this.closed(key, t, closing, obj, content);
       },
       end: () => {
-        t.closing = undefined;
         if (!made) {
           // no record: what the close set aside still counts from the last recorded content
           closing.unite(t.since);
@@ -117,8 +113,8 @@ export class ExtentsTracker {
     }
   }
 
-  /** The inode key of handle `fh`. */
-  keyOf(fh: number): string {
+  /** The inode key of handle `fh` (looked up once per handle). */
+  private keyOf(fh: number): string {
     let key = this.handles.get(fh);
     if (key === undefined) this.handles.set(fh, (key = inoKey(fs.fstatSync(fh, { bigint: true }))));
     return key;
@@ -154,7 +150,6 @@ export class ExtentsTracker {
       cum: known && !pending ? new WrittenRanges(o.size) : undefined,
       since: new WrittenRanges(known ? o.size : 0),
       lastHash: known ? o.hash : undefined,
-      closing: undefined,
       inflight: new Map(),
     };
     this.byInode.set(key, t);
