@@ -190,6 +190,7 @@ async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: stri
         },
         onState: (s) => process.stderr.write(`intermezzo-sync: ${stamp()} ${s.state}${s.error ? `: ${s.error}` : ""}\n`),
         onError: (err) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"),
+        onNetwork: () => process.stderr.write(`intermezzo-sync: ${stamp()} the network changed: retrying now\n`),
       },
       stop.signal,
     );

@@ -85,9 +85,6 @@ export interface FsLayer {
 /** Writes up to this size are synchronous calls (see {@link Passthrough.write}). */
 const SYNC_WRITE_MAX = 64 << 10;
 
-/** `O_APPEND`: never passed down; the kernel already sends appends at the file's end offset. */
-const O_APPEND = fs.constants.O_APPEND;
-
 /** The passthrough to a directory: every call is the same call on `<root><path>`. */
 export class Passthrough implements FsLayer {
   constructor(
@@ -119,7 +116,10 @@ export class Passthrough implements FsLayer {
   }
 
   async open(mp: string, flags: number): Promise<number> {
-    return this.at(mp, (r) => fs.openSync(r, flags & ~O_APPEND));
+    // O_APPEND is passed down, as libfuse's passthrough does without a writeback cache: the kernel
+    // sends an append at the end *it* knows, which is stale when Lento changed the file beneath the
+    // mount (a version brought in by update notification or with a permit); the file's own end counts.
+    return this.at(mp, (r) => fs.openSync(r, flags));
   }
 
   async create(mp: string, mode: number): Promise<number> {

@@ -27,6 +27,7 @@ import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
 import { ExtentsTracker } from "./presto-extents.js";
 import { recoverInPlace } from "../sync/in-place.js";
+import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
@@ -52,6 +53,8 @@ export interface AttachOptions {
   upcall?: Upcall;
   /** When the journal's batches commit besides durability points (tests pin it; default {@link BATCH_TIMING}). */
   batch?: BatchTiming;
+  /** Asks Lento for an object's permit before a program writes to it (`presto-permits.ts`). */
+  permit?: (fid: string) => Promise<boolean>;
 }
 
 /** The journaling decorator. Attach it with {@link Presto.attach}; call {@link Presto.detach} at unmount. */
@@ -60,6 +63,8 @@ export class Presto implements FsLayer {
   private readonly batch: Batch;
   /** Handles written (or truncated) since their last close record. */
   private readonly dirty = new Set<number>();
+  /** Handles opened with O_APPEND (passed down: their writes land at the holding file's end). */
+  private readonly appending = new Set<number>();
   private readonly ctx: ScanContext;
   private readonly ignored: IgnoreTest;
   private readonly extents: ExtentsTracker;
@@ -68,13 +73,17 @@ export class Presto implements FsLayer {
 
   /** Fetches in progress, by fid: concurrent opens of one object wait on the same upcall. */
   private readonly fetching = new Map<string, Promise<void>>();
+  /** Writers and their permits (absent without a permit upcall). */
+  private readonly gate: PermitGate | undefined;
 
   private constructor(
     readonly set: FileSet,
     private readonly inner: FsLayer,
     private readonly upcall: Upcall | undefined,
     timing: BatchTiming = BATCH_TIMING,
+    permit?: (fid: string) => Promise<boolean>,
   ) {
+    this.gate = permit && new PermitGate(permit);
     const journal = new FoldingJournal(set);
     this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
     this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
@@ -97,7 +106,7 @@ export class Presto implements FsLayer {
     } finally {
       release();
     }
-    return new Presto(set, inner, opts.upcall, opts.batch);
+    return new Presto(set, inner, opts.upcall, opts.batch, opts.permit);
   }
 
   /** What the filter journaled since it attached. */
@@ -134,10 +143,31 @@ export class Presto implements FsLayer {
   async open(mp: string, flags: number): Promise<number> {
     await this.withData(mp);
     const truncating = (flags & fs.constants.O_TRUNC) !== 0;
-    if (truncating && !isMeta(mp)) this.truncating(rel(mp), 0);
-    const fh = await this.inner.open(this.visible(mp), flags);
-    if (truncating) this.dirty.add(fh);
-    return fh;
+    const open = async (): Promise<number> => {
+      if (truncating && !isMeta(mp)) this.truncating(rel(mp), 0);
+      const fh = await this.inner.open(this.visible(mp), flags);
+      if (truncating) this.dirty.add(fh);
+      if ((flags & fs.constants.O_APPEND) !== 0) this.appending.add(fh);
+      return fh;
+    };
+    const writes = (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_TRUNC)) !== 0;
+    const fid = writes ? this.permitted(mp) : undefined;
+    return fid ? this.gate!.write(fid, open) : open();
+  }
+
+  /**
+   * Lento gives back the permits of `fids` (the holder took them): resolves once no program has
+   * them open for writing and their records are committed.
+   */
+  async givePermitsBack(fids: string[]): Promise<void> {
+    await this.gate?.release(fids, () => this.settled());
+  }
+
+  /** The fid of the file at `mp` when writing it needs a permit (a known regular file, a permit upcall). */
+  private permitted(mp: string): string | undefined {
+    if (!this.gate || isMeta(mp)) return undefined;
+    const obj = this.resolve(rel(mp));
+    return obj?.type === "f" ? obj.fid : undefined;
   }
 
   async read(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
@@ -164,8 +194,11 @@ export class Presto implements FsLayer {
   // Content: written handles are journaled at close.
 
   async write(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
-    // noted before it is made (see presto-extents.ts)
-    const done = this.extents.willWrite(fh, () => this.resolve(rel(mp)), pos, len);
+    // noted before it is made (see presto-extents.ts); an O_APPEND write lands at the file's end,
+    // wherever the kernel thinks that is: everything from there on counts
+    const append = this.appending.has(fh);
+    const from = append ? Math.min(pos, fs.fstatSync(fh).size) : pos;
+    const done = this.extents.willWrite(fh, () => this.resolve(rel(mp)), from, append ? Infinity : len);
     try {
       const n = await this.inner.write(mp, fh, buf, len, pos);
       this.dirty.add(fh);
@@ -187,9 +220,14 @@ export class Presto implements FsLayer {
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
-    this.extents.released(fh);
-    await this.inner.release(mp, fh);
+    try {
+      if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
+      await this.inner.release(mp, fh);
+    } finally {
+      this.extents.released(fh);
+      this.appending.delete(fh);
+      this.gate?.closed(fh);
+    }
   }
 
   // Updates: the operation below, then its record.
@@ -252,11 +290,14 @@ export class Presto implements FsLayer {
   async truncate(mp: string, size: number): Promise<void> {
     this.visible(mp);
     await this.withData(mp); // what a truncate keeps is the file's content, never a placeholder's bytes
-    return this.serial.run(async () => {
-      this.truncating(rel(mp), size);
-      await this.inner.truncate(mp, size);
-      await this.settleContent(rel(mp));
-    });
+    const truncate = (): Promise<void> =>
+      this.serial.run(async () => {
+        this.truncating(rel(mp), size);
+        await this.inner.truncate(mp, size);
+        await this.settleContent(rel(mp));
+      });
+    const fid = this.permitted(mp);
+    return fid ? this.gate!.write(fid, truncate) : truncate();
   }
 
   /** Waits until the object at `mp` has its data, making one upcall however many callers wait. */

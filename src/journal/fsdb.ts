@@ -14,8 +14,6 @@ export type ObjectType = "f" | "d" | "l" | "s";
 export const HAS_DATA = 1;
 /** The object's attributes are current (`HAS_ATTR`). */
 export const HAS_ATTR = 2;
-/** This replica holds a permit to update the object (`HAS_PERMIT`). */
-export const HAS_PERMIT = 4;
 
 /** One Fsdb row. */
 export interface FsObject {

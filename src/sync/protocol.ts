@@ -62,8 +62,19 @@ export const Requests = {
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   close: Type.Object({ op: Type.Literal("close"), lastSeen: Type.Optional(Type.Integer({ minimum: 0 })) }),
-  /** Update notification from now on (a live replica): the holder sends `volume` messages. */
+  /** A callback on the file set from now on (a live replica): the holder sends `break` requests. */
   watch: Type.Object({ op: Type.Literal("watch") }),
+  /** GetPermit: the permit to update these objects (a live replica). */
+  permit: Type.Object({ op: Type.Literal("permit"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) }),
+  /** Holder → replica: BreakCallback; the log now ends at `volume` (answered once applied up to it). */
+  break: Type.Object({
+    op: Type.Literal("break"),
+    volume: Type.Integer({ minimum: 0 }),
+    fids: Type.Array(FidSchema, { maxItems: 1000 }),
+    all: Type.Optional(Type.Boolean()),
+  }),
+  /** Holder → replica: give back these objects' permits (answered once their writes are reintegrated). */
+  revoke: Type.Object({ op: Type.Literal("revoke"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) }),
   /** The holder asks this side to sync as its replica (the remote end of a push mirror). */
   sync: Type.Object({
     op: Type.Literal("sync"),
@@ -77,12 +88,6 @@ export const Requests = {
       policies: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
     }),
   }),
-};
-
-/** One-way messages, by op. */
-export const Messages = {
-  /** The holder's log has grown to `volume` (update notification, pushed). */
-  volume: Type.Object({ op: Type.Literal("volume"), volume: Type.Integer({ minimum: 0 }) }),
 };
 
 /** An Fsdb object as `getattr` returns it. */
@@ -141,6 +146,9 @@ export const Replies = {
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
   watch: Type.Null(),
+  permit: Type.Object({ granted: Type.Boolean(), volume: Type.Integer({ minimum: 0 }) }),
+  break: Type.Null(),
+  revoke: Type.Null(),
   sync: Type.Object({
     recordsShipped: Type.Integer({ minimum: 0 }),
     recordsApplied: Type.Integer({ minimum: 0 }),

@@ -14,11 +14,13 @@ import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
-import { listenLog, ringLog } from "../journal/log-bell.js";
+import { ringLog } from "../journal/log-bell.js";
+import { holdCallback } from "./callbacks.js";
+import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
 import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
-import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
@@ -28,6 +30,10 @@ import { readContent, type ContentStream } from "./transfer.js";
 export interface ServerOptions {
   /** Set numeric ownership when running as root. */
   owner: boolean;
+  /** The deadline of a BreakCallback round and of a permit's revoke (ms; default 10 s). */
+  callbackTimeoutMs?: number;
+  /** The holder's log lines about its live replicas (a lapsed callback, a permit taken back). */
+  log?: (line: string) => void;
 }
 
 /** Most records returned by one `updates` page. */
@@ -65,6 +71,8 @@ export class LentoServer implements HolderPeer {
   private seenUpTo = 0;
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
+  /** Asks this connection's permits (after `watch`; absent when another process grants them). */
+  private permits: { acquire?: (fids: string[], who: PermitOwner) => Promise<void>; owner: PermitOwner } | undefined;
   /** A dry run's write lock, held until close. */
   private dryRelease: (() => void) | undefined;
   private dryRun = false;
@@ -187,16 +195,31 @@ export class LentoServer implements HolderPeer {
     });
   }
 
-  async watch(onVolume: (volume: number) => void): Promise<void> {
+  async watch(live: LiveReplica): Promise<void> {
     const set = this.open();
     if (this.dryRun) throw new ImzError("USAGE", "watch during a dry run");
     if (this.unwatch) throw new ImzError("USAGE", "watch called twice");
-    const stopBell = listenLog(set, onVolume);
+    const opts = { timeoutMs: this.opts.callbackTimeoutMs, log: this.opts.log };
+    const dropCallback = holdCallback(set.root, this.replica, set.log.head(), (b) => live.breakCallback({ ...b, fids: b.fids.map((f) => this.fidUnmap.get(f) ?? f) }), opts);
     const leaveTree = watchHolderTree(set.root, () => undefined);
+    const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.map((f) => this.fidUnmap.get(f) ?? f)) };
+    const permits = joinPermits(set.root, opts);
+    this.permits = { ...(permits.acquire ? { acquire: permits.acquire } : {}), owner };
     this.unwatch = async () => {
-      stopBell();
+      this.permits = undefined;
+      permits.leave(owner);
+      dropCallback();
       await leaveTree();
     };
+  }
+
+  async permit(fids: string[]): Promise<PermitGrant> {
+    const set = this.open();
+    if (!this.permits) throw new ImzError("USAGE", "permit before watch", { hint: "a permit is for a replica attached live (watch); nothing was done" });
+    const { acquire, owner } = this.permits;
+    if (!acquire) return { granted: false, volume: set.log.head() };
+    await acquire(fids.map((f) => this.fidMap.get(f) ?? f), owner);
+    return { granted: true, volume: set.log.head() };
   }
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
