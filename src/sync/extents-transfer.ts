@@ -66,7 +66,8 @@ export async function stageExtents(
     if (bytes !== extentBytes(extents.ranges) || content.hash !== expected.hash || content.size !== expected.size) {
       throw new ImzError("HASH_MISMATCH", `written extents of ${holding.set.fsdb.pathOf(want.fid)} arrived short or for other content`, { hint: "retried as a delta" });
     }
-    return { temp, content, ticket: holding.stagedTicket(), inPlace: { ranges: extents.ranges } };
+    // no durability ticket: the in-place change flushes the file itself (in-place.ts), so the batch needs no syncfs for it
+    return { temp, content, ticket: 0, inPlace: { ranges: extents.ranges } };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw err;
