@@ -7,6 +7,8 @@
  * the same process), once more (after the same change again) with `--transport stdio` (the holder a
  * `serve --stdio` child, the wire protocol as over SSH) for the bytes that cross a wire — and by
  * `rsync -a --no-whole-file` into a third tree, measured in the same run, after each change.
+ * Beside each tool's wall time: the sync's own duration as `--json` reports it (without the Node
+ * process's start-up, which is most of a small sync's time on a loaded machine).
  * Reports wall time, CPU time of each tool's processes, wire bytes (rsync `--stats` sent +
  * received; intermezzo `--json` `wire.sent + wire.received`) and the load average: the machine may
  * be shared, compare the ratios. The trees are checked equal (BLAKE2b of the file) at the end.
@@ -32,6 +34,8 @@ interface Run {
   wire: number;
   /** intermezzo only: file bytes moved (`bytesSent` + `bytesReceived`: the ranges, or a delta and its signature). */
   moved?: number;
+  /** intermezzo only: the sync's own duration as it reports it (`durationMs`: no process start-up). */
+  inside?: number;
 }
 
 /** CPU seconds used by this process's reaped children (and theirs), from /proc/self/stat. */
@@ -49,9 +53,15 @@ function timed(fn: () => Omit<Run, "seconds" | "cpu">): Run {
 
 function intermezzo(src: string, dest: string, extra: string[] = []): Omit<Run, "seconds" | "cpu"> {
   const out = execFileSync(process.execPath, [SYNC, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
-  const r = JSON.parse(out.trim().split("\n").at(-1)!) as { wire: { sent: number; received: number }; bytesSent: number; bytesReceived: number; problems: unknown[] };
+  const r = JSON.parse(out.trim().split("\n").at(-1)!) as {
+    wire: { sent: number; received: number };
+    bytesSent: number;
+    bytesReceived: number;
+    problems: unknown[];
+    durationMs: number;
+  };
   if (r.problems.length > 0) throw new Error(`intermezzo-sync reported problems: ${JSON.stringify(r.problems)}`);
-  return { wire: r.wire.sent + r.wire.received, moved: r.bytesSent + r.bytesReceived };
+  return { wire: r.wire.sent + r.wire.received, moved: r.bytesSent + r.bytesReceived, inside: r.durationMs / 1000 };
 }
 
 function rsync(src: string, dest: string): Omit<Run, "seconds" | "cpu"> {
@@ -148,12 +158,13 @@ const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
 const size = (n: number): string => (n >= MiB ? `${(n / MiB).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const col = (i: number, k: 1 | 2 | 3, f: (r: Run) => number): number => median(passes.map((p) => f(p[i]![k])));
 console.log(`\nbench/written-extents: 1 GiB file changed through the Presto mount, ${os.cpus().length} cores, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`}, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
-console.log("| change | intermezzo-sync time | --transport stdio time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| change | intermezzo-sync time | its own duration | --transport stdio time | rsync --no-whole-file time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const [i, [name]] of passes[0]!.entries()) {
   const rs = col(i, 3, (r) => r.seconds);
   const cells = [
     `${col(i, 1, (r) => r.seconds).toFixed(3)} s (${(col(i, 1, (r) => r.seconds) / rs).toFixed(3)}×)`,
+    `${col(i, 1, (r) => r.inside ?? NaN).toFixed(3)} s`,
     `${col(i, 2, (r) => r.seconds).toFixed(3)} s (${(col(i, 2, (r) => r.seconds) / rs).toFixed(3)}×)`,
     `${rs.toFixed(3)} s`,
     `${col(i, 1, (r) => r.cpu).toFixed(2)} s`,
