@@ -67,15 +67,20 @@ async function daemon(dirs: string[], o: ServeOptions): Promise<void> {
     void served.finally(() => active.delete(stream));
   };
   const closers: Array<() => Promise<void>> = [];
+  const sockets: string[] = [];
   for (const root of byName.values()) {
     if (!FileSet.exists(root)) continue; // a tree its first replica makes a file set: reached by --listen alone
     const close = await listenHolderSocket(root, (sock) => serve(sock, () => root));
-    if (close) closers.push(close);
-    else log(`${root}: another Lento serves it already (its holder socket answers); not taking it over`);
+    if (close) {
+      closers.push(close);
+      sockets.push(root);
+    } else log(`${root}: another Lento serves it already (its holder socket answers); not taking it over`);
   }
   let listener: { close(): Promise<void> } | undefined;
   if (o.listen !== undefined) listener = await listen(o, byName, serve);
-  else log(`serving ${[...byName.values()].join(" ")} (holder sockets)`);
+  else if (sockets.length === 0) {
+    throw new ImzError("LOCKED", "every tree named already has its Lento running", { hint: "stop that 'intermezzo serve' first, or let it serve" });
+  } else log(`serving ${sockets.join(" ")} (holder sockets)`);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once("SIGINT", stop);

@@ -239,6 +239,9 @@ describe("live Lento: intermezzo-sync --watch", () => {
         args = ["-i", home.key, "--remote-command", REMOTE_SERVE];
         assert.equal((await syncJson([...args, a, url], { env: home.env })).code, 0);
         server = await startSocketDaemon(holder);
+        const second = await runCli(IMZ_BIN, ["serve", "--socket", holder]);
+        assert.equal(second.code, 7, second.stderr);
+        assert.match(second.stderr, /\[LOCKED\]: every tree named already has its Lento running/);
         assert.equal((await syncJson([...args, b, url], { env: home.env })).code, 0);
       }
       const mounts: Array<[ChildProcess, string]> = [];
