@@ -12,6 +12,7 @@ import type { JournalRecord } from "../../src/journal/records.js";
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
 import { startMount, stopMount, withFilteredReplica, type FilteredReplica } from "../filter/fuse-helpers.js";
+import { syncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir } from "../helpers/tree.js";
 
 const SYNC: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
@@ -75,6 +76,22 @@ describe("written extents through the mount", () => {
       assert.equal(overwritten.bytesSent, 4096);
       assert.equal(fs.statSync(held).ino, ino);
       assert.ok(fs.readFileSync(held).equals(fs.readFileSync(path.join(r.dir, "log"))));
+    });
+  });
+
+  it("over a wire (the holder a serve --stdio child): the appended MiB, its record and the framing cross it", async () => {
+    await withFilteredReplica(async (r) => {
+      const log = path.join(r.mnt, "log");
+      fs.writeFileSync(log, randomBytes(SIZE, 15));
+      await syncExact(r);
+      fs.appendFileSync(log, randomBytes(MiB, 16));
+      const run = await syncJson(["--transport", "stdio", r.dir, r.holder]);
+      assert.equal(run.code, 0, run.stderr);
+      const wire = run.json!.wire.sent + run.json!.wire.received;
+      // about 2 KiB besides the MiB (the handshake, the record, the replies); a delta would add its
+      // signature of the 16 MiB basis (≈ 38 KiB) on top
+      assert.ok(wire >= MiB && wire < MiB + 8 * 1024, `${wire} bytes on the wire`);
+      assert.deepEqual(manifest(r.holder), manifest(r.dir));
     });
   });
 
