@@ -11,6 +11,7 @@
         "native/utimens.cc",
         "native/syncfs.cc",
         "native/hash.cc",
+        "native/hash-stream.cc",
         "native/beneath.cc",
         "native/walk.cc",
         "native/posix.cc",

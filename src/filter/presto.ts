@@ -25,6 +25,8 @@ import { byHandle, followAttrs, followContent } from "./presto-links.js";
 import { localFields, specialOf, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
+import { ExtentsTracker } from "./presto-extents.js";
+import { recoverInPlace } from "../sync/in-place.js";
 import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
@@ -67,8 +69,11 @@ export class Presto implements FsLayer {
   private readonly batch: Batch;
   /** Handles written (or truncated) since their last close record. */
   private readonly dirty = new Set<number>();
+  /** Handles opened with O_APPEND (passed down: their writes land at the holding file's end). */
+  private readonly appending = new Set<number>();
   private readonly ctx: ScanContext;
   private readonly ignored: IgnoreTest;
+  private readonly extents: ExtentsTracker;
   private rescanning: Promise<void> | undefined;
   private suspects = 0;
 
@@ -89,6 +94,7 @@ export class Presto implements FsLayer {
     this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
     this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] }, xattrs: true };
     this.ignored = loadIgnore(set.root);
+    this.extents = new ExtentsTracker(set);
   }
 
   /**
@@ -100,6 +106,7 @@ export class Presto implements FsLayer {
     const release = set.lock("mount");
     try {
       set.cleanTemp();
+      recoverInPlace(set); // before the scan would take a half-written file for a local change
       await scan(set);
       set.filterEvent("attach", opts.detail ?? {});
     } finally {
@@ -141,9 +148,12 @@ export class Presto implements FsLayer {
 
   async open(mp: string, flags: number): Promise<number> {
     await this.withData(mp);
+    const truncating = (flags & fs.constants.O_TRUNC) !== 0;
     const open = async (): Promise<number> => {
+      if (truncating && !isMeta(mp)) this.truncating(rel(mp), 0);
       const fh = await this.inner.open(this.visible(mp), flags);
-      if ((flags & fs.constants.O_TRUNC) !== 0) this.dirty.add(fh);
+      if (truncating) this.dirty.add(fh);
+      if ((flags & fs.constants.O_APPEND) !== 0) this.appending.add(fh);
       return fh;
     };
     const writes = (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_TRUNC)) !== 0;
@@ -210,12 +220,22 @@ export class Presto implements FsLayer {
   // Content: written handles are journaled at close.
 
   async write(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
-    const n = await this.inner.write(mp, fh, buf, len, pos);
-    this.dirty.add(fh);
-    return n;
+    // noted before it is made (see presto-extents.ts); an O_APPEND write lands at the file's end,
+    // wherever the kernel thinks that is: everything from there on counts
+    const append = this.appending.has(fh);
+    const from = append ? Math.min(pos, fs.fstatSync(fh).size) : pos;
+    const done = this.extents.willWrite(fh, () => this.resolve(rel(mp)), from, append ? Infinity : len);
+    try {
+      const n = await this.inner.write(mp, fh, buf, len, pos);
+      this.dirty.add(fh);
+      return n;
+    } finally {
+      done();
+    }
   }
 
   async ftruncate(mp: string, fh: number, size: number): Promise<void> {
+    this.extents.truncatedHandle(fh, () => this.resolve(rel(mp)), size);
     await this.inner.ftruncate(mp, fh, size);
     this.dirty.add(fh);
   }
@@ -230,6 +250,8 @@ export class Presto implements FsLayer {
       if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
       await this.inner.release(mp, fh);
     } finally {
+      this.extents.released(fh);
+      this.appending.delete(fh);
       this.gate?.closed(fh);
     }
   }
@@ -296,6 +318,7 @@ export class Presto implements FsLayer {
     await this.withData(mp); // what a truncate keeps is the file's content, never a placeholder's bytes
     const truncate = (): Promise<void> =>
       this.serial.run(async () => {
+        this.truncating(rel(mp), size);
         await this.inner.truncate(mp, size);
         await this.settleContent(rel(mp));
       });
@@ -487,9 +510,22 @@ export class Presto implements FsLayer {
     const direct = this.current(r);
     const cur = direct ?? (fh === undefined ? undefined : byHandle(this.set, fh));
     if (!cur) return;
-    await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
-    const now = this.set.fsdb.get(cur.obj.fid);
-    if (now) followContent(this.ctx, now, cur.st);
+    const close = this.extents.beginClose(inoKey(cur.st));
+    this.ctx.closeExtents = close.extents;
+    try {
+      await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
+      const now = this.set.fsdb.get(cur.obj.fid);
+      if (now) followContent(this.ctx, now, cur.st);
+    } finally {
+      this.ctx.closeExtents = undefined;
+      close.end();
+    }
+  }
+
+  /** Notes that the file at root-relative `r` is about to be truncated to `size` (written extents). */
+  private truncating(r: string, size: number): void {
+    const key = this.below(r, (p) => ExtentsTracker.inodeOf(p));
+    if (key !== undefined) this.extents.truncated(key, () => this.resolve(r), size);
   }
 
   private emit(rec: NewRecord, mutate: () => void): void {

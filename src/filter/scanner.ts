@@ -20,7 +20,7 @@ import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { fsPath } from "../journal/names.js";
-import { ROOT_FID } from "../journal/records.js";
+import { ROOT_FID, type CloseExtents, type Content } from "../journal/records.js";
 import { xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
@@ -77,6 +77,8 @@ export interface ScanContext {
   hashAtSendFrom?: number;
   /** Compare and journal extended attributes (see {@link ScanOptions.xattrs}). */
   xattrs: boolean;
+  /** The written extents of a close about to be recorded (the filter's, `presto-extents.ts`). */
+  closeExtents?: (obj: FsObject, content: Content) => CloseExtents | undefined;
 }
 
 /**
@@ -288,8 +290,9 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntrySt
     if (atSend || hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
       const { size, mtimeNs, ino } = localFields(st);
+      const extents = ctx.closeExtents?.(obj, content);
       // Only what the close carries: a mode or owner changed as well is left for recordAttrs to see.
-      ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content }, () =>
+      ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content, ...(extents ? { extents } : {}) }, () =>
         ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs: seenCtime(ctx, obj, st), hash }),
       );
       ctx.report.records++;

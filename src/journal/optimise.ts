@@ -112,7 +112,11 @@ function dropEditsOfDeleted(entries: readonly Entry[]): readonly Entry[] {
   return out.length === entries.length ? entries : out;
 }
 
-/** Closes of X: only the last counts (a close states the whole content); it takes the first's base. */
+/**
+ * Closes of X: only the last counts (a close states the whole content); it takes the first's base.
+ * Its written extents count from its own base (the filter keeps them since the version), so they
+ * stay only when every close of the group had that base.
+ */
 function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
   for (const group of editsByFid(entries, "close").values()) {
@@ -120,7 +124,9 @@ function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
     const last = group[group.length - 1]!;
     const first = group[0]!.rec as RecordOf<"close">;
     group.forEach((e) => swaps.set(e, null));
-    swaps.set(last, absorb({ ...(last.rec as RecordOf<"close">), base: first.base }, group));
+    const { extents, ...rest } = last.rec as RecordOf<"close">;
+    const sameBase = group.every((e) => (e.rec as RecordOf<"close">).base === first.base);
+    swaps.set(last, absorb({ ...rest, base: first.base, ...(extents && sameBase ? { extents } : {}) }, group));
   }
   return applySwaps(entries, swaps);
 }

@@ -9,6 +9,7 @@
 import { Type, type Static, type TSchema, TypeCompiler, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
 import { checkXattrsSize, XattrsSchema } from "./xattrs.js";
+import { MAX_EXTENTS } from "./extents.js";
 
 /** The root directory's fid in every file set. */
 export const ROOT_FID = "root";
@@ -95,8 +96,26 @@ export const RenameSchema = rec("rename", {
 });
 /** Attribute change (chmod, chown, utimes). */
 export const SetattrSchema = rec("setattr", { base: VersionSchema, attrs: AttrsSchema });
-/** A file closed after writing: its content is now `content` (backfetched by the server). */
-export const CloseSchema = rec("close", { base: VersionSchema, content: ContentSchema });
+/**
+ * The byte ranges a close changed since its base version (`journal/extents.ts`): `baseHash` is the
+ * content hash of that version, `ranges` the `[offset, length]` pairs of the new content that differ
+ * from it (sorted, apart, every byte past the base's size included). Absent when unknown.
+ */
+export const ExtentsSchema = Type.Object(
+  {
+    baseHash: Type.String({ minLength: 1, maxLength: 128, pattern: "^[0-9a-f]*$" }),
+    ranges: Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 1 })]), { maxItems: MAX_EXTENTS }),
+  },
+  { additionalProperties: false },
+);
+/** See {@link ExtentsSchema}. */
+export type CloseExtents = Static<typeof ExtentsSchema>;
+
+/**
+ * A file closed after writing: its content is now `content` (backfetched by the server); `extents`
+ * when the filter saw every write since `base` (issue 13: the transfer then moves only those bytes).
+ */
+export const CloseSchema = rec("close", { base: VersionSchema, content: ContentSchema, extents: Type.Optional(ExtentsSchema) });
 
 /** Any journal record. */
 export const RecordSchema = Type.Union([

@@ -25,6 +25,8 @@ import { chmodAt, chownAt, fdPath, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeA
 import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
+import { InPlace } from "./in-place.js";
+import type { Extent } from "../journal/extents.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
 export interface StagedContent {
@@ -34,6 +36,11 @@ export interface StagedContent {
   ticket: number;
   /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
   signature?: Promise<Buffer | undefined>;
+  /**
+   * Written extents (`extents-transfer.ts`): `temp` holds only the bytes of these ranges, to be
+   * written into the object's current file in place (`in-place.ts`); only a close takes it.
+   */
+  inPlace?: { ranges: Extent[] };
 }
 
 /** Options of {@link Applier}. */
@@ -48,6 +55,7 @@ export interface ApplyOptions {
 export class Applier {
   readonly holding: Holding;
   private readonly signatures: SignatureKeeper;
+  private readonly inPlace: InPlace;
   private readonly touchedDirs = new Set<string>();
   /** When set, versions this apply destroys are kept under `.intermezzo/conflicts/` first. */
   private keepReason: string | undefined;
@@ -60,6 +68,7 @@ export class Applier {
   ) {
     this.holding = new Holding(set);
     this.signatures = new SignatureKeeper(set);
+    this.inPlace = new InPlace(this.holding);
   }
 
   /**
@@ -199,7 +208,14 @@ export class Applier {
     this.holding.dropRetired();
     await this.holding.syncDirs();
     this.set.commitGroup();
+    this.inPlace.forget();
     await this.signatures.commit();
+  }
+
+  /** The batch failed: its Fsdb changes roll back, and so do the files it changed in place. */
+  abortBatch(): void {
+    this.set.abortGroup();
+    this.inPlace.rollBack();
   }
 
   private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
@@ -238,23 +254,32 @@ export class Applier {
     // On a lazy replica the file becomes a placeholder of its new content (fetched on next use).
     const staged = received ?? this.placeholder(rec);
     const flags = received ? HAS_DATA | HAS_ATTR : HAS_ATTR;
-    await h.makeDurable(staged.ticket);
+    if (!staged.inPlace) await h.makeDurable(staged.ticket); // in place, the undo file keeps the old version (in-place.ts)
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
+    const inPlace = staged.inPlace;
     let xattrs: string | undefined;
     const st = h.at(rec.fid, (p) => {
       this.checkUnchanged(o, p);
       this.keep(o);
-      // the new version is a new inode: it gets the file's attributes, its extended ones included
-      const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
-      xattrs = h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true));
-      h.install(staged.temp, p, true);
+      if (inPlace) {
+        // the same inode, its other names and extended attributes included: nothing to relink or set
+        this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
+        fs.rmSync(staged.temp, { force: true });
+      } else {
+        // the new version is a new inode: it gets the file's attributes, its extended ones included
+        const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
+        xattrs = h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true));
+        h.install(staged.temp, p, true);
+        for (const l of links) this.relink(p, l.fid);
+      }
       this.signatures.installed(rec.fid, o.size, staged);
-      for (const l of links) this.relink(p, l.fid);
       return statAt(p);
     });
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
-    this.touchDir(o.parent!);
-    for (const l of links) this.touchDir(l.parent!);
+    if (!inPlace) {
+      this.touchDir(o.parent!);
+      for (const l of links) this.touchDir(l.parent!);
+    }
     return (version) => {
       const fields = { hash: staged.content.hash, flags, xattrs: xattrs ?? o.xattrs };
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, st, version, fields));

@@ -2,6 +2,7 @@
  * Lento's cache-manager role: a replica reintegrating its CML with the holder, and applying the
  * holder's update notifications. The holder is reached only through {@link HolderPeer}.
  */
+import { signatureOf, type ContentAsk } from "./extents-transfer.js";
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError, leadingCode } from "../errors.js";
@@ -99,10 +100,10 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
-  const source = (fid: string, signature?: Buffer): ContentStream => {
-    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), signature);
+  const source = (fid: string, ask?: ContentAsk): ContentStream => {
+    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), ask);
     tally.filesSent++;
-    tally.bytesReceived += signature?.length ?? 0;
+    tally.bytesReceived += signatureOf(ask)?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
   for (let i = 0; i < records.length; ) {
@@ -215,7 +216,7 @@ export async function applyUpdates(
       if (!page.more) break;
     }
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();
@@ -254,8 +255,8 @@ function overtaken(set: FileSet, l: LoggedRecord): boolean {
 export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally): (r: JournalRecord) => Promise<StagedContent> {
   return (r) => {
     tally.filesReceived++;
-    const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature, wantOf(r).expected?.hash);
+    const request = (ask?: ContentAsk): ContentStream => {
+      const s = peer.fetch(r.fid, ask, wantOf(r).expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
     return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });

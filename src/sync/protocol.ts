@@ -6,7 +6,7 @@
 import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
-import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { ContentSchema, ExtentsSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 import { XATTR_SET_MAX } from "../journal/xattrs.js";
 
 /** The software speaking the protocol, sent in the hello. */
@@ -14,6 +14,11 @@ export const SOFTWARE = "intermezzo/0.1.0";
 
 const Replica = Type.String({ pattern: "^[0-9a-f]{1,32}$" });
 const ProblemSchema = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
+/** A request for a close's written extents: the bytes of `ranges` of content `hash` (`size` bytes). */
+const ExtentsAskSchema = Type.Object(
+  { ranges: ExtentsSchema.properties.ranges, size: Type.Integer({ minimum: 0 }), hash: HashSchema },
+  { additionalProperties: false },
+);
 
 /** Request headers, by op. */
 export const Requests = {
@@ -45,8 +50,15 @@ export const Requests = {
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
   /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
   /** `hash`: the content wanted; the holder may serve another object with it when `fid` is gone. */
-  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), hash: Type.Optional(HashSchema) }),
-  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  /** `extents`: the requester holds the base of a close's written extents and asks for their bytes (`extents-transfer.ts`). */
+  fetch: Type.Object({
+    op: Type.Literal("fetch"),
+    fid: FidSchema,
+    signature: Type.Optional(Type.Boolean()),
+    extents: Type.Optional(ExtentsAskSchema),
+    hash: Type.Optional(HashSchema),
+  }),
+  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), extents: Type.Optional(ExtentsAskSchema) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),

@@ -397,7 +397,7 @@ export async function restoreFromHolder(
     tally.problems.push(...applier.takeWarnings()); // extended attributes this filesystem refused
     await applier.finishBatch();
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();

@@ -4,6 +4,8 @@
  * {@link HolderPeer} directly, so an in-process sync uses it as it is and the wire protocol
  * serves the same object.
  */
+import type { ContentAsk } from "./extents-transfer.js";
+import { recoverInPlace } from "./in-place.js";
 import path from "node:path";
 import { decide, type ServerView } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
@@ -122,6 +124,7 @@ export class LentoServer implements HolderPeer {
       }
       if (req.filesetId === null && req.where && !req.scan.force) refuseLostReplica(set, req.where);
       set.cleanTemp();
+      recoverInPlace(set);
     } catch (err) {
       set.close();
       throw err;
@@ -185,7 +188,7 @@ export class LentoServer implements HolderPeer {
       });
       await applier.finishBatch();
     } catch (err) {
-      set.abortGroup();
+      applier.abortBatch();
       throw err;
     }
     set.endGroup();
@@ -245,10 +248,10 @@ export class LentoServer implements HolderPeer {
     })();
   }
 
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
     const fsdb = this.open().fsdb;
     const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
-    return readContent(this.applier!.holding, other?.fid ?? fid, signature);
+    return readContent(this.applier!.holding, other?.fid ?? fid, ask);
   }
 
   async presign(fids: string[]): Promise<void> {

@@ -25,6 +25,7 @@ import { revalidate } from "./revalidate.js";
 import { adoptIdentical, revertLocalChanges } from "./revert.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
 import { recoverAsides } from "./settle-intent.js";
+import { recoverInPlace } from "./in-place.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
@@ -86,6 +87,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     }
     release = set.lock("sync");
     set.cleanTemp();
+    recoverInPlace(set); // a file a killed run changed in place without recording it gets its old bytes back
     recoverAsides(set); // a conflict copy a killed run moved aside without recording it goes back first
     const resolve = resolveOptions(replicaRoot, opts);
     const request = attachRequest(set, opts);
