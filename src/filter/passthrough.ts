@@ -20,6 +20,7 @@ import { promisify } from "node:util";
 import { utimensatSync } from "../sync/delta/native.js";
 import { asCaller, atAsCaller, posix } from "./caller.js";
 import { withPath } from "./long-path.js";
+import { AT_FDCWD, xattrNative } from "./xattr-io.js";
 
 const p = {
   read: promisify(fs.read),
@@ -80,6 +81,13 @@ export interface FsLayer {
   utimens(p: string, atime: Timespec, mtime: Timespec): Promise<void>;
   statfs(p: string): Promise<StatFs>;
   access(p: string, mode: number): Promise<void>;
+  /** An extended attribute's value (ENODATA when the object has none by that name); never follows a symlink. */
+  getxattr(p: string, name: string): Promise<Buffer>;
+  /** The names of the object's extended attributes (those the caller may read). */
+  listxattr(p: string): Promise<string[]>;
+  /** Sets an extended attribute (`flags`: 0, XATTR_CREATE or XATTR_REPLACE). */
+  setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void>;
+  removexattr(p: string, name: string): Promise<void>;
 }
 
 /** Writes up to this size are synchronous calls (see {@link Passthrough.write}). */
@@ -225,6 +233,22 @@ export class Passthrough implements FsLayer {
 
   async access(mp: string, mode: number): Promise<void> {
     this.at(mp, (r) => fs.accessSync(r, mode));
+  }
+
+  async getxattr(mp: string, name: string): Promise<Buffer> {
+    return this.at(mp, (r) => xattrNative().xattrGet(AT_FDCWD, r, name));
+  }
+
+  async listxattr(mp: string): Promise<string[]> {
+    return this.at(mp, (r) => xattrNative().xattrList(AT_FDCWD, r).map(([k]) => k));
+  }
+
+  async setxattr(mp: string, name: string, value: Buffer, flags: number): Promise<void> {
+    this.made(mp, (r) => xattrNative().xattrSet(AT_FDCWD, r, name, value, flags));
+  }
+
+  async removexattr(mp: string, name: string): Promise<void> {
+    this.made(mp, (r) => xattrNative().xattrRemove(AT_FDCWD, r, name));
   }
 }
 

@@ -2,6 +2,7 @@
  * Lento's cache-manager role: a replica reintegrating its CML with the holder, and applying the
  * holder's update notifications. The holder is reached only through {@link HolderPeer}.
  */
+import { signatureOf, type ContentAsk } from "./extents-transfer.js";
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError, leadingCode } from "../errors.js";
@@ -14,6 +15,7 @@ import { Applier, type StagedContent } from "./apply.js";
 import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
+import { withinBytes } from "./page-bytes.js";
 import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, readBatch, smallContent, type BatchItem, type ContentBatch } from "./batch-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
@@ -100,20 +102,21 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
   const pick = (fid: string): string => (set.fsdb.versionOf(fid) !== undefined ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
-  const source = (fid: string, signature?: Buffer): ContentStream => {
-    const s = readContent(holding, pick(fid), signature);
+  const source = (fid: string, ask?: ContentAsk): ContentStream => {
+    const s = readContent(holding, pick(fid), ask);
     tally.filesSent++;
-    tally.bytesReceived += signature?.length ?? 0;
+    tally.bytesReceived += signatureOf(ask)?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
   const batchSource = (items: BatchItem[]): ContentBatch => {
     const b = readBatch(holding, items, (i) => pick(i.fid));
     return { chunks: counted(b.chunks, (n) => (tally.bytesSent += n)), done: b.done.then((entries) => ((tally.filesSent += entries.filter((e) => !("error" in e)).length), entries)) };
   };
-  for (let i = 0; i < records.length; i += BATCH) {
+  for (let i = 0; i < records.length; ) {
     // In replay order: a folded record carries the seq of the last record it absorbed, so the
     // optimised list is not sorted by seq and a seq range of the CML would lose records.
-    const batch = records.slice(i, i + BATCH);
+    const batch = withinBytes(records.slice(i, i + BATCH));
+    i += batch.length;
     const reply = await peer.reintegrate(batch, source, keep, batchSource);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
@@ -125,7 +128,11 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
           refusals.push({ record: r, result: res, report });
         }
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
-        else settle(set, r, res, adopted);
+        else {
+          // applied, with a warning (extended attributes the holder's filesystem refused)
+          if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
+          settle(set, r, res, adopted);
+        }
       });
     });
   }
@@ -170,9 +177,11 @@ export async function applyUpdates(
   settling: ReadonlySet<string> = new Set(),
   /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
   skipSpecials = false,
+  /** False (`--no-xattrs`): the extended attributes the holder's records carry are not applied here. */
+  xattrs = true,
 ): Promise<boolean> {
   const passing = new Set(settling);
-  const applier = new Applier(set, { owner });
+  const applier = new Applier(set, { owner, xattrs });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
     child: (p, n) => set.fsdb.child(p, n),
@@ -214,7 +223,7 @@ export async function applyUpdates(
       if (!page.more) break;
     }
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();
@@ -258,8 +267,8 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
   return (r) => {
     tally.filesReceived++;
     const want = wantOf(r);
-    const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature, want.expected?.hash);
+    const request = (ask?: ContentAsk): ContentStream => {
+      const s = peer.fetch(r.fid, ask, want.expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
     const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, request, { onSignature: (n) => (tally.bytesSent += n) });
@@ -303,7 +312,9 @@ async function applyOne(
       advance();
     });
     tally.recordsApplied++;
+    tally.problems.push(...applier.takeWarnings());
   } catch (err) {
+    applier.takeWarnings();
     const e = diskFullError(err) as Error & { code?: string };
     tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
     // past this record for good: the next sync brings the object to the holder's state instead

@@ -44,6 +44,7 @@
  * A holder serves many replicas at once: reads run concurrently; each write (its scan at attach, a
  * reintegration batch) takes the file set's short write lock (`src/journal/write-lock.ts`).
  */
+import type { ContentAsk } from "./extents-transfer.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { ConflictKind } from "../conflict/detect.js";
 import type { FsObject } from "../journal/fsdb.js";
@@ -164,7 +165,7 @@ export interface AppliedRecord {
  * The replica's side of backfetch: the current content of one of its objects, as a delta against
  * the holder's basis when `signature` (of that basis) is given, else whole.
  */
-export type ContentSource = (fid: string, signature?: Buffer) => ContentStream;
+export type ContentSource = (fid: string, ask?: ContentAsk) => ContentStream;
 
 /** A file set's holder, as a replica sees it. */
 export interface HolderPeer {
@@ -181,7 +182,7 @@ export interface HolderPeer {
    * With `hash` (the content a record states), an object the holder no longer has is served from
    * another object with that content (git: a temp file linked to its final name, then unlinked).
    */
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream;
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream;
   /**
    * See the contract, item 12: the whole current content of these small objects in one answer; each
    * item's `hash`, as for {@link HolderPeer.fetch}, names content to serve when its object is gone.

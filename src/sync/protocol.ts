@@ -7,13 +7,19 @@ import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
 import { BATCH_ITEMS } from "./batch-transfer.js";
-import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { ContentSchema, ExtentsSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { XATTR_SET_MAX } from "../journal/xattrs.js";
 
 /** The software speaking the protocol, sent in the hello. */
 export const SOFTWARE = "intermezzo/0.1.0";
 
 const Replica = Type.String({ pattern: "^[0-9a-f]{1,32}$" });
 const ProblemSchema = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
+/** A request for a close's written extents: the bytes of `ranges` of content `hash` (`size` bytes). */
+const ExtentsAskSchema = Type.Object(
+  { ranges: ExtentsSchema.properties.ranges, size: Type.Integer({ minimum: 0 }), hash: HashSchema },
+  { additionalProperties: false },
+);
 
 const BatchItemSchema = Type.Object({ fid: FidSchema, hash: Type.Optional(HashSchema) }, { additionalProperties: false });
 
@@ -47,8 +53,15 @@ export const Requests = {
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
   /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
   /** `hash`: the content wanted; the holder may serve another object with it when `fid` is gone. */
-  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), hash: Type.Optional(HashSchema) }),
-  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  /** `extents`: the requester holds the base of a close's written extents and asks for their bytes (`extents-transfer.ts`). */
+  fetch: Type.Object({
+    op: Type.Literal("fetch"),
+    fid: FidSchema,
+    signature: Type.Optional(Type.Boolean()),
+    extents: Type.Optional(ExtentsAskSchema),
+    hash: Type.Optional(HashSchema),
+  }),
+  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), extents: Type.Optional(ExtentsAskSchema) }),
   /** Many small objects' whole content in one answer (`batch-transfer.ts`); `hash` as for `fetch`. */
   fetchBatch: Type.Object({ op: Type.Literal("fetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
   backfetchBatch: Type.Object({ op: Type.Literal("backfetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
@@ -88,7 +101,7 @@ export const Requests = {
 const ObjectSchema = Type.Object(
   {
     fid: FidSchema,
-    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l")]),
+    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l"), Type.Literal("s")]),
     parent: Type.Union([FidSchema, Type.Null()]),
     name: Type.String({ maxLength: 1024 }),
     version: VersionSchema,
@@ -102,6 +115,8 @@ const ObjectSchema = Type.Object(
     flags: Type.Integer({ minimum: 0 }),
     ino: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
     ctimeNs: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+    /** Its extended attributes as the Fsdb keeps them (`xattrsText`), checked again where a record is made of them. */
+    xattrs: Type.String({ maxLength: 4 * XATTR_SET_MAX }),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,8 @@
  * {@link HolderPeer} directly, so an in-process sync uses it as it is and the wire protocol
  * serves the same object.
  */
+import type { ContentAsk } from "./extents-transfer.js";
+import { recoverInPlace } from "./in-place.js";
 import path from "node:path";
 import { decide, type ServerView } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
@@ -11,6 +13,7 @@ import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
+import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { ringLog } from "../journal/log-bell.js";
 import { holdCallback } from "./callbacks.js";
@@ -24,6 +27,7 @@ import { presignBasis, receiveContent, SIGNATURE_OPTIONS, statedContent, wantOf 
 import { Batcher, batchable, readBatch, smallContent, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
+import { withinBytes } from "./page-bytes.js";
 
 /** Options of {@link LentoServer}. */
 export interface ServerOptions {
@@ -121,6 +125,7 @@ export class LentoServer implements HolderPeer {
       }
       if (req.filesetId === null && req.where && !req.scan.force) refuseLostReplica(set, req.where);
       set.cleanTemp();
+      recoverInPlace(set);
     } catch (err) {
       set.close();
       throw err;
@@ -189,7 +194,7 @@ export class LentoServer implements HolderPeer {
       });
       await applier.finishBatch();
     } catch (err) {
-      set.abortGroup();
+      applier.abortBatch();
       throw err;
     }
     set.endGroup();
@@ -233,8 +238,9 @@ export class LentoServer implements HolderPeer {
     const volume = set.log.head();
     if (since < set.log.floor()) return { records: [], volume, more: false, compacted: true };
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
-    const records = set.log.since(since, page);
-    return { records, volume, more: records.length === page };
+    const read = set.log.since(since, page);
+    const records = withinBytes(read);
+    return { records, volume, more: records.length < read.length || read.length === page };
   }
 
   async objects(after: string, limit: number): Promise<ObjectsReply> {
@@ -242,13 +248,14 @@ export class LentoServer implements HolderPeer {
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
     // read in one transaction: the page and its volume stamp agree
     return set.db.transaction(() => {
-      const objects = set.fsdb.after(after, page);
-      return { objects, volume: set.log.head(), more: objects.length === page };
+      const read = set.fsdb.after(after, page);
+      const objects = withinBytes(read);
+      return { objects, volume: set.log.head(), more: objects.length < read.length || read.length === page };
     })();
   }
 
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
-    return readContent(this.applier!.holding, this.served(fid, hash), signature);
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
+    return readContent(this.applier!.holding, this.served(fid, hash), ask);
   }
 
   fetchBatch(items: BatchItem[]): ContentBatch {
@@ -350,14 +357,18 @@ export class LentoServer implements HolderPeer {
         if (fid !== undefined && (!this.baselines.has(fid) || this.produced.get(fid) !== now)) this.baselines.set(fid, now);
       }
       const commit = await this.applier!.apply(r, content, keep);
+      // applied all the same (extended attributes this filesystem refused): the replica reports it
+      const warned = this.applier!.takeWarnings();
+      const detail = warned.length > 0 ? { detail: warned.map((w) => `${w.code}: ${w.message}`).join("; ") } : {};
       const logged = set.transaction(() => {
         const l = set.log.append(replacing(set, r), (v) => `${set.replicaId}:${v}`);
         commit(l.version);
         return l;
       });
       this.produced.set(r.fid, logged.version);
-      return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version };
+      return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version, ...detail };
     } catch (err) {
+      this.applier!.takeWarnings();
       const e = err as Error & { code?: string };
       const code = e.code ?? "IO";
       // Node's own messages already start with their code ("EPERM: operation not permitted, …")
@@ -426,6 +437,7 @@ function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefi
   if (want.uid !== undefined && want.uid !== o.uid) out.uid = want.uid;
   if (want.gid !== undefined && want.gid !== o.gid) out.gid = want.gid;
   if (want.mtimeNs !== undefined && want.mtimeNs !== o.mtimeNs) out.mtimeNs = want.mtimeNs;
+  if (want.xattrs !== undefined && xattrsText(want.xattrs) !== o.xattrs) out.xattrs = want.xattrs;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

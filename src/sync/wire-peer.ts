@@ -3,6 +3,7 @@
  * child, an SSH exec channel or Lento's listener). Every reply is schema-checked; the holder's
  * backfetch requests are answered from the current reintegration's content source.
  */
+import type { ContentAsk } from "./extents-transfer.js";
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
 import type { FsObject } from "../journal/fsdb.js";
@@ -112,8 +113,8 @@ export class WirePeer implements HolderPeer {
     return check(Replies.updates, await this.conn.call({ op: "updates", since, limit }), "updates reply");
   }
 
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
-    return requestContent(this.conn, "fetch", fid, signature, hash);
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
+    return requestContent(this.conn, "fetch", fid, ask, hash);
   }
 
   fetchBatch(items: BatchItem[]): ContentBatch {
