@@ -11,6 +11,7 @@
  * do not fsync.
  *
  *   node --import tsx bench/ssh.ts [--large-mib 1024] [--small-files 20000]   (0 skips a tree)
+ *   IMZ_BASE=/other/checkout node --import tsx bench/ssh.ts   # also that build (both ends), as "before"
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
@@ -23,6 +24,8 @@ import { tempDir, writeLargeFile } from "../test/helpers/tree.js";
 
 const run = promisify(execFile);
 const SYNC = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+/** Another checkout to time in the same run (its own `intermezzo-sync` and remote `serve --stdio`). */
+const BASE = process.env.IMZ_BASE;
 
 const { values } = parseArgs({ options: { "large-mib": { type: "string", default: "1024" }, "small-files": { type: "string", default: "20000" } } });
 const LARGE_MIB = Number(values["large-mib"]);
@@ -81,8 +84,8 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-type Tool = "intermezzo-sync" | "rsync -a" | "scp -r";
-const TOOLS: Tool[] = ["intermezzo-sync", "rsync -a", "scp -r"];
+type Tool = "intermezzo-sync" | "intermezzo before" | "rsync -a" | "scp -r";
+const TOOLS: Tool[] = ["intermezzo-sync", ...(BASE ? (["intermezzo before"] as const) : []), "rsync -a", "scp -r"];
 
 async function copy(tool: Tool, tree: Tree, dest: string, sshd: TestSshd, home: ReturnType<typeof clientHome>): Promise<number> {
   const ssh = ["-p", String(sshd.port), "-i", home.key, "-o", `UserKnownHostsFile=${home.knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"];
@@ -92,6 +95,12 @@ async function copy(tool: Tool, tree: Tree, dest: string, sshd: TestSshd, home: 
       fs.rmSync(path.join(tree.root, ".intermezzo"), { recursive: true, force: true });
       fs.mkdirSync(dest);
       return timed(() => run(process.execPath, [SYNC, "-i", home.key, "--remote-command", REMOTE_SERVE, tree.root, `ssh://root@127.0.0.1:${sshd.port}${dest}`], opts));
+    case "intermezzo before": {
+      fs.rmSync(path.join(tree.root, ".intermezzo"), { recursive: true, force: true });
+      fs.mkdirSync(dest);
+      const serve = `${process.execPath} ${path.join(BASE!, "bin/intermezzo")} serve --stdio`;
+      return timed(() => run(process.execPath, [path.join(BASE!, "bin/intermezzo-sync"), "-i", home.key, "--remote-command", serve, tree.root, `ssh://root@127.0.0.1:${sshd.port}${dest}`], opts));
+    }
     case "rsync -a":
       return timed(() => run("rsync", ["-a", "--exclude=/.intermezzo", "-e", ["ssh", ...ssh].join(" "), `${tree.root}/`, `root@127.0.0.1:${dest}/`], opts));
     case "scp -r":

@@ -42,13 +42,7 @@ interface SyncCliOptions {
 
 /** The role a local root's file set gives it, if it is one. */
 function roleOf(root: string): Role | undefined {
-  if (!use.FileSet.exists(root)) return undefined;
-  const set = use.FileSet.open(root);
-  try {
-    return set.role;
-  } finally {
-    set.close();
-  }
+  return use.FileSet.roleAt(root);
 }
 
 /**

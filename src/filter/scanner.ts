@@ -167,7 +167,8 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
       }
     }
   }
-  resolver.checkDeletes(set.fsdb.count(), opts.maxDeleteFraction ?? 0.5, opts.force ?? false);
+  // the objects placed at once in pass 1 are new: the threshold is a fraction of what the tree had
+  resolver.checkDeletes(set.fsdb.count() - resolver.placedNow, opts.maxDeleteFraction ?? 0.5, opts.force ?? false);
   await resolver.resolve();
   for (const d of dirAttrs) {
     const obj = set.fsdb.get(d.fid);
@@ -242,7 +243,7 @@ async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, k
     if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
     return;
   }
-  const subdirFid = resolver.found({ parent: dir.fid, name, rel, type, st: entryStat(st), fid: "" });
+  const subdirFid = await resolver.found({ parent: dir.fid, name, rel, type, st: entryStat(st), fid: "" });
   if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
 }
 

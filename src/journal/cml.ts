@@ -11,6 +11,7 @@ export class Cml {
   private readonly sInsert;
   private readonly sSetBody;
   private readonly sAll;
+  private readonly sFirst;
   private readonly sDrop;
   private readonly sCount;
   private readonly sRebase;
@@ -23,6 +24,7 @@ export class Cml {
     this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
     this.sSetBody = db.prepare<[string, number]>(`UPDATE cml SET body = ? WHERE seq = ?`);
     this.sAll = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq`);
+    this.sFirst = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq LIMIT 1`);
     this.sDrop = db.prepare<[number]>(`DELETE FROM cml WHERE seq = ?`);
     this.sCount = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM cml`);
     this.sRebase = db.prepare<[string, string, string]>(
@@ -40,6 +42,12 @@ export class Cml {
     const stored = { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
     this.sSetBody.run(JSON.stringify(stored), seq);
     return stored;
+  }
+
+  /** The oldest pending record, if any (validated as it is read). */
+  first(): JournalRecord | undefined {
+    const row = this.sFirst.get();
+    return row && parseRecord(JSON.parse(row.body));
   }
 
   /** Every pending record in journal order (validated as it is read). */

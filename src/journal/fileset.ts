@@ -10,7 +10,7 @@ import path from "node:path";
 import { ImzError } from "../errors.js";
 import { Cml } from "./cml.js";
 import { awaitOpenWriters } from "./commit-barrier.js";
-import { openDb, type Db } from "./db.js";
+import { openDb, peekMeta, type Db } from "./db.js";
 import { Fsdb } from "./fsdb.js";
 import { Replicas } from "./replicas.js";
 import { ServerLog } from "./server-log.js";
@@ -128,6 +128,25 @@ export class FileSet {
    * once a mount's open batch (another process) has committed: the journal read then holds every
    * update a program made through the mount before this call (`commit-barrier.ts`).
    */
+  /**
+   * The role of the file set at `root` (undefined when it is not one), read without opening it
+   * (see `peekMeta`); a database this program cannot read is left to {@link FileSet.open} to refuse.
+   */
+  static roleAt(root: string): Role | undefined {
+    if (!FileSet.exists(root)) return undefined;
+    try {
+      return peekMeta(path.join(root, META_DIR, DB_FILE), "role") as Role | undefined;
+    } catch {
+      // the full open says what is wrong (a newer schema, not a database...)
+      const set = FileSet.open(root);
+      try {
+        return set.role;
+      } finally {
+        set.close();
+      }
+    }
+  }
+
   static open(root: string): FileSet {
     const abs = checkRoot(root);
     if (!FileSet.exists(abs)) {

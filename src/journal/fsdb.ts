@@ -90,6 +90,8 @@ export class Fsdb {
   private readonly sChildPrints;
   private readonly sChildrenWhole;
   private readonly sAfter;
+  private readonly sUp;
+  private readonly sVersion;
 
   constructor(private readonly db: Db) {
     this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
@@ -105,6 +107,8 @@ export class Fsdb {
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
     this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
+    this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
+    this.sVersion = db.prepare<[string], string>(`SELECT version FROM objects WHERE fid = ?`).pluck();
     this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
@@ -112,6 +116,11 @@ export class Fsdb {
   /** The object with this fid, if known. */
   get(fid: string): FsObject | undefined {
     return this.sGet.get(fid);
+  }
+
+  /** The version stamp of object `fid` ("" if never stamped), undefined if unknown (no row object built). */
+  versionOf(fid: string): string | undefined {
+    return this.sVersion.get(fid);
   }
 
   /** The object with this fid; throws `RECORD_INVALID` if unknown. */
@@ -202,11 +211,17 @@ export class Fsdb {
    */
   pathOf(fid: string): string {
     const parts: string[] = [];
-    let cur = this.must(fid);
-    for (let depth = 0; cur.parent !== null; depth++) {
+    // each step reads only parent and name (a whole row object per ancestor cost more than the walk)
+    const up = (f: string): [string | null, string] => {
+      const row = this.sUp.get(f);
+      if (!row) throw new ImzError("RECORD_INVALID", `unknown object ${f}`);
+      return row;
+    };
+    let [parent, name] = up(fid);
+    for (let depth = 0; parent !== null; depth++) {
       if (depth > 4096) throw new ImzError("RECORD_INVALID", `parent cycle at ${fid}`);
-      parts.push(cur.name);
-      cur = this.must(cur.parent);
+      parts.push(name);
+      [parent, name] = up(parent);
     }
     return parts.reverse().join("/");
   }

@@ -16,7 +16,8 @@ import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { withinBytes } from "./page-bytes.js";
-import { receiveContent, wantOf } from "./delta-transfer.js";
+import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
+import { Batcher, batchable, readBatch, smallContent, type BatchItem, type ContentBatch } from "./batch-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { noteUnapplied } from "./unapplied.js";
 
@@ -76,7 +77,7 @@ export function newTally(): SyncTally {
  */
 export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
-  const first = set.cml.all()[0];
+  const first = set.cml.first();
   if (!first) return refusals;
   const adopted = new Map<string, string>();
   const already = await peer.applied(set.replicaId, first.originSeq);
@@ -100,18 +101,23 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
+  const pick = (fid: string): string => (set.fsdb.versionOf(fid) !== undefined ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
   const source = (fid: string, ask?: ContentAsk): ContentStream => {
-    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), ask);
+    const s = readContent(holding, pick(fid), ask);
     tally.filesSent++;
     tally.bytesReceived += signatureOf(ask)?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+  };
+  const batchSource = (items: BatchItem[]): ContentBatch => {
+    const b = readBatch(holding, items, (i) => pick(i.fid));
+    return { chunks: counted(b.chunks, (n) => (tally.bytesSent += n)), done: b.done.then((entries) => ((tally.filesSent += entries.filter((e) => !("error" in e)).length), entries)) };
   };
   for (let i = 0; i < records.length; ) {
     // In replay order: a folded record carries the seq of the last record it absorbed, so the
     // optimised list is not sorted by seq and a seq range of the CML would lose records.
     const batch = withinBytes(records.slice(i, i + BATCH));
     i += batch.length;
-    const reply = await peer.reintegrate(batch, source, keep);
+    const reply = await peer.reintegrate(batch, source, keep, batchSource);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
       reply.results.forEach((res, k) => {
@@ -145,10 +151,10 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     adopted.set(r.fid, res.fid);
     fid = res.fid;
   }
-  const obj = set.fsdb.get(fid);
-  if (obj && res.version !== undefined && res.version !== obj.version) {
-    set.cml.rebase(r.fid, obj.version, res.version);
-    set.fsdb.put({ ...obj, version: res.version });
+  const version = set.fsdb.versionOf(fid);
+  if (version !== undefined && res.version !== undefined && res.version !== version) {
+    set.cml.rebase(r.fid, version, res.version);
+    set.fsdb.setVersion(fid, res.version);
   }
   set.cml.drop([r.seq]);
 }
@@ -196,6 +202,7 @@ export async function applyUpdates(
       for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        batched: (l) => smallContent(statedContent(l.record)?.size),
         step: async (l, staged) => {
           if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
             tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });
@@ -244,8 +251,8 @@ function wanted(set: FileSet, l: LoggedRecord): boolean {
  * two in log order, so ours is applied again, after it, and both sides end in the same state.
  */
 function overtaken(set: FileSet, l: LoggedRecord): boolean {
-  const o = set.fsdb.get(l.record.fid);
-  return o !== undefined && stampCounter(o.version) < stampCounter(l.version);
+  const version = set.fsdb.versionOf(l.record.fid);
+  return version !== undefined && stampCounter(version) < stampCounter(l.version);
 }
 
 /**
@@ -253,13 +260,19 @@ function overtaken(set: FileSet, l: LoggedRecord): boolean {
  * against this replica's version where it has one), counting what moved in `tally`.
  */
 export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally): (r: JournalRecord) => Promise<StagedContent> {
+  const batcher = new Batcher(applier.holding, (items) => {
+    const b = peer.fetchBatch(items);
+    return { chunks: counted(b.chunks, (n) => (tally.bytesReceived += n)), done: b.done };
+  });
   return (r) => {
     tally.filesReceived++;
+    const want = wantOf(r);
     const request = (ask?: ContentAsk): ContentStream => {
-      const s = peer.fetch(r.fid, ask, wantOf(r).expected?.hash);
+      const s = peer.fetch(r.fid, ask, want.expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
-    return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });
+    const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, request, { onSignature: (n) => (tally.bytesSent += n) });
+    return batchable(applier.holding, want) ? batcher.fetch({ fid: r.fid, ...(want.expected?.hash ? { hash: want.expected.hash } : {}) }, alone) : alone();
   };
 }
 
@@ -274,7 +287,8 @@ async function applyOne(
 ): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
-  if (!wanted(set, l)) return advance();
+  // nothing to do (our own record coming back, most often): the page's end moves last_seen past it
+  if (!wanted(set, l)) return;
   const d = decide(view, r);
   if (d.kind === "identical") {
     set.transaction(() => {

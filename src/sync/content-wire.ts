@@ -4,6 +4,7 @@
  * the content's description as the reply). Used by both ends of a connection.
  */
 import type { Connection, RequestContext } from "../ssh/connection.js";
+import type { BatchItem, ContentBatch } from "./batch-transfer.js";
 import { readSignature } from "./delta-transfer.js";
 import { signatureOf, type ContentAsk, type ExtentsAsk } from "./extents-transfer.js";
 import { Replies, check } from "./protocol.js";
@@ -39,4 +40,19 @@ export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid:
 
 async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
   yield bytes;
+}
+
+/** Answers a `fetchBatch` or `backfetchBatch`: the items' bytes back to back as data frames, the manifest as the reply. */
+export async function sendBatch(ctx: RequestContext, batch: ContentBatch): Promise<unknown> {
+  for await (const chunk of batch.chunks) await ctx.send(chunk);
+  ctx.endData();
+  return batch.done;
+}
+
+/** Sends a `fetchBatch` or `backfetchBatch` for `items`; the manifest is schema-checked (`receiveBatch` checks it against the bytes). */
+export function requestBatch(conn: Connection, op: "fetchBatch" | "backfetchBatch", items: BatchItem[]): ContentBatch {
+  const r = conn.request({ op, items });
+  const done = r.result.then((v) => check(Replies.batch, v, `${op} reply`));
+  done.catch(() => undefined);
+  return { chunks: r.data, done };
 }

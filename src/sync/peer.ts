@@ -36,6 +36,10 @@
  *    the replica holding it first (`revoke`, answered once that replica has reintegrated its writes
  *    of them); the reply's stamp is what the new owner applies before writing (see `permits.ts`).
  *    `granted: false` when this connection's process does not grant permits: work as disconnected.
+ * 12. `fetchBatch` (and backfetch's `batch` source, the other way) serves many small objects'
+ *    whole content in one answer: their bytes back to back, then one manifest entry per object asked,
+ *    in order — its description, or an error for an object it did not serve (which the caller then
+ *    fetches alone). See `batch-transfer.ts`; a peer without batches is asked one file at a time.
  *
  * A holder serves many replicas at once: reads run concurrently; each write (its scan at attach, a
  * reintegration batch) takes the file set's short write lock (`src/journal/write-lock.ts`).
@@ -46,6 +50,7 @@ import type { ConflictKind } from "../conflict/detect.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import type { ContentStream } from "./transfer.js";
+import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
 import type { BreakCallback } from "./callbacks.js";
 import type { PermitGrant } from "./permits.js";
 
@@ -166,8 +171,11 @@ export type ContentSource = (fid: string, ask?: ContentAsk) => ContentStream;
 export interface HolderPeer {
   attach(req: AttachRequest): Promise<AttachReply>;
   applied(replica: string, fromSeq: number): Promise<AppliedRecord[]>;
-  /** `keep`: the holder keeps every version these records destroy, recording this reason. */
-  reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply>;
+  /**
+   * `keep`: the holder keeps every version these records destroy, recording this reason. `batch`:
+   * the replica's side of a batched backfetch (see the contract, item 12); without it, one file at a time.
+   */
+  reintegrate(records: JournalRecord[], source: ContentSource, keep?: string, batch?: BatchRequest): Promise<ReintegrateReply>;
   updates(since: number, limit: number): Promise<UpdatesReply>;
   /**
    * See the contract, item 5: a delta against `signature`'s basis, or whole content without one.
@@ -175,6 +183,11 @@ export interface HolderPeer {
    * another object with that content (git: a temp file linked to its final name, then unlinked).
    */
   fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream;
+  /**
+   * See the contract, item 12: the whole current content of these small objects in one answer; each
+   * item's `hash`, as for {@link HolderPeer.fetch}, names content to serve when its object is gone.
+   */
+  fetchBatch(items: BatchItem[]): ContentBatch;
   /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
   getattr(fids: string[]): Promise<Array<FsObject | null>>;
   /**

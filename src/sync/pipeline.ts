@@ -16,12 +16,20 @@ import type { StagedContent } from "./apply.js";
 export interface ReplaySteps<T> {
   /** Starts fetching an item's content, or returns undefined when it needs none (as far as is known now). */
   prefetch(item: T): Promise<StagedContent> | undefined;
+  /**
+   * True for an item whose transfer joins a batch (`batch-transfer.ts`): it is not counted as one
+   * of the `transfers` running at once (a batch is one request, whatever its number of items).
+   */
+  batched?(item: T): boolean;
   /** Applies one item; `staged` is its prefetched content, if any. */
   step(item: T, staged: Promise<StagedContent> | undefined): Promise<void>;
 }
 
-/** Items asked again together when one reached without content needs a transfer after all. */
-const RETRY = 32;
+/**
+ * Items asked again together when one reached without content needs a transfer after all (at most
+ * to the end of the window): the other new files of a directory just made, which can then share batches.
+ */
+const RETRY = 128;
 /** How many times one item is asked at most as one of such a group. */
 const ASKS = 3;
 
@@ -35,11 +43,12 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
   const waiting: Array<() => void> = [];
   let running = 0;
   const launch = async (i: number): Promise<void> => {
-    while (running >= transfers) await new Promise<void>((resolve) => waiting.push(resolve));
+    const metered = steps.batched?.(items[i]!) !== true;
+    while (metered && running >= transfers) await new Promise<void>((resolve) => waiting.push(resolve));
     asked[i]!++;
     const p = steps.prefetch(items[i]!);
     started[i] = p;
-    if (!p) return;
+    if (!p || !metered) return;
     running++;
     p.catch(() => undefined).finally(() => {
       running--;

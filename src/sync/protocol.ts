@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
+import { BATCH_ITEMS } from "./batch-transfer.js";
 import { ContentSchema, ExtentsSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
 import { XATTR_SET_MAX } from "../journal/xattrs.js";
 
@@ -19,6 +20,8 @@ const ExtentsAskSchema = Type.Object(
   { ranges: ExtentsSchema.properties.ranges, size: Type.Integer({ minimum: 0 }), hash: HashSchema },
   { additionalProperties: false },
 );
+
+const BatchItemSchema = Type.Object({ fid: FidSchema, hash: Type.Optional(HashSchema) }, { additionalProperties: false });
 
 /** Request headers, by op. */
 export const Requests = {
@@ -59,6 +62,9 @@ export const Requests = {
     hash: Type.Optional(HashSchema),
   }),
   backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), extents: Type.Optional(ExtentsAskSchema) }),
+  /** Many small objects' whole content in one answer (`batch-transfer.ts`); `hash` as for `fetch`. */
+  fetchBatch: Type.Object({ op: Type.Literal("fetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
+  backfetchBatch: Type.Object({ op: Type.Literal("backfetchBatch"), items: Type.Array(BatchItemSchema, { minItems: 1, maxItems: BATCH_ITEMS }) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
@@ -146,6 +152,11 @@ export const Replies = {
   }),
   objects: Type.Object({ objects: Type.Array(ObjectSchema, { maxItems: 5000 }), volume: Type.Integer({ minimum: 0 }), more: Type.Boolean() }),
   content: ContentSchema,
+  /** A batch's manifest: per object asked, in order, its content's description or why it was not served. */
+  batch: Type.Array(
+    Type.Union([ContentSchema, Type.Object({ error: Type.Object({ code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }) }, { additionalProperties: false })]),
+    { maxItems: BATCH_ITEMS },
+  ),
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
   watch: Type.Null(),

@@ -11,7 +11,7 @@ import type { HolderPeer, LiveReplica, RootResolver } from "./peer.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { LentoServer, type ServerOptions } from "./server.js";
 import { replicaHandlers } from "./replica-role.js";
-import { requestContent, sendContent } from "./content-wire.js";
+import { requestBatch, requestContent, sendBatch, sendContent } from "./content-wire.js";
 
 
 /**
@@ -60,7 +60,12 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
     },
     reintegrate: async (h) => {
       const req = check(Requests.reintegrate, h, "reintegrate request");
-      return need().reintegrate(req.records, (fid, signature) => requestContent(conn(), "backfetch", fid, signature), req.keep);
+      return need().reintegrate(
+        req.records,
+        (fid, signature) => requestContent(conn(), "backfetch", fid, signature),
+        req.keep,
+        (items) => requestBatch(conn(), "backfetchBatch", items),
+      );
     },
     updates: async (h) => {
       const req = check(Requests.updates, h, "updates request");
@@ -69,6 +74,10 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
     fetch: async (h, ctx) => {
       const req = check(Requests.fetch, h, "fetch request");
       return sendContent(ctx, req, (signature) => need().fetch(req.fid, signature, req.hash));
+    },
+    fetchBatch: async (h, ctx) => {
+      const req = check(Requests.fetchBatch, h, "fetchBatch request");
+      return sendBatch(ctx, need().fetchBatch(req.items));
     },
     getattr: async (h) => {
       const req = check(Requests.getattr, h, "getattr request");

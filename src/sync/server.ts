@@ -23,7 +23,8 @@ import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
-import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
+import { presignBasis, receiveContent, SIGNATURE_OPTIONS, statedContent, wantOf } from "./delta-transfer.js";
+import { Batcher, batchable, readBatch, smallContent, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { withinBytes } from "./page-bytes.js";
@@ -161,15 +162,19 @@ export class LentoServer implements HolderPeer {
     return this.open().log.appliedFrom(replica, fromSeq).map((l) => ({ originSeq: l.record.originSeq, fid: l.record.fid, version: l.version }));
   }
 
-  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply> {
+  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string, batch?: BatchRequest): Promise<ReintegrateReply> {
     const set = this.open();
     if (this.dryRun) throw new ImzError("USAGE", "reintegrate during a dry run");
     const applier = this.applier!;
     const results: RecordResult[] = [];
     const view = this.view();
+    const batcher = batch && new Batcher(applier.holding, batch);
     // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
-    const fetch = (r: JournalRecord): Promise<StagedContent> =>
-      receiveContent(applier.holding, wantOf(r), (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
+    const fetch = (r: JournalRecord): Promise<StagedContent> => {
+      const want = wantOf(r);
+      const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
+      return batcher && batchable(applier.holding, want) ? batcher.fetch({ fid: this.clientFid(r.fid) }, alone) : alone();
+    };
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
       this.registerSeen(set);
@@ -182,6 +187,7 @@ export class LentoServer implements HolderPeer {
           const r = this.translate(raw);
           return carriesContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
         },
+        batched: (raw) => batcher !== undefined && smallContent(statedContent(raw)?.size),
         step: async (raw, staged) => {
           results.push(await this.replayOne(this.translate(raw), view, staged, fetch, keep));
         },
@@ -249,9 +255,18 @@ export class LentoServer implements HolderPeer {
   }
 
   fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
+    return readContent(this.applier!.holding, this.served(fid, hash), ask);
+  }
+
+  fetchBatch(items: BatchItem[]): ContentBatch {
+    return readBatch(this.applier!.holding, items, (i) => this.served(i.fid, i.hash));
+  }
+
+  /** The object whose content a fetch of `fid` gets: `fid`, or when it is gone another with content `hash`. */
+  private served(fid: string, hash?: string): string {
     const fsdb = this.open().fsdb;
     const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
-    return readContent(this.applier!.holding, other?.fid ?? fid, ask);
+    return other?.fid ?? fid;
   }
 
   async presign(fids: string[]): Promise<void> {

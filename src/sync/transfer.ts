@@ -94,17 +94,7 @@ function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIn
  * replica's placeholder: its bytes are never served as the file's content.
  */
 export function readContent(holding: Holding, fid: string, ask?: ContentAsk): ContentStream {
-  const known = holding.set.fsdb.get(fid);
-  if (known?.type !== "f") {
-    const what = known ? `${holding.set.fsdb.pathOf(fid) || "."} is a ${known.type === "d" ? "directory" : "symlink"}` : `no object ${fid} here`;
-    throw new ImzError("RECORD_INVALID", `content asked for, but ${what}`, { hint: "only regular files have content; the peer's request was refused" });
-  }
-  if (isPlaceholder(known)) {
-    throw new ImzError("NO_DATA", `the data of ${holding.set.fsdb.pathOf(fid)} was never fetched to this replica; its placeholder is not its content`, {
-      hint: "read it through the lazy replica's mount (which fetches it), then sync again",
-      path: holding.set.fsdb.pathOf(fid),
-    });
-  }
+  const known = servable(holding, fid);
   const file = holding.set.fsdb.pathOf(fid);
   const obj = known;
   // opened beneath the root, never through a symlink (Holding.openRead); a promise-based handle on
@@ -151,11 +141,39 @@ export function readContent(holding: Holding, fid: string, ask?: ContentAsk): Co
   });
 }
 
+/**
+ * Object `fid` as a sender may serve it: a regular file whose data is here. Throws `RECORD_INVALID`
+ * for anything else, and `NO_DATA` for a lazy replica's placeholder (its bytes are never the file's content).
+ */
+function servable(holding: Holding, fid: string): FsObject {
+  const known = holding.set.fsdb.get(fid);
+  if (known?.type !== "f") {
+    const what = known ? `${holding.set.fsdb.pathOf(fid) || "."} is a ${known.type === "d" ? "directory" : "symlink"}` : `no object ${fid} here`;
+    throw new ImzError("RECORD_INVALID", `content asked for, but ${what}`, { hint: "only regular files have content; the peer's request was refused" });
+  }
+  if (isPlaceholder(known)) {
+    throw new ImzError("NO_DATA", `the data of ${holding.set.fsdb.pathOf(fid)} was never fetched to this replica; its placeholder is not its content`, {
+      hint: "read it through the lazy replica's mount (which fetches it), then sync again",
+      path: holding.set.fsdb.pathOf(fid),
+    });
+  }
+  return known;
+}
+
+/**
+ * The whole content of object `fid` (see {@link servable}) read with synchronous calls, when it is
+ * at most `max` bytes; undefined when it is larger.
+ */
+export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string } | undefined {
+  servable(holding, fid);
+  return smallFile(holding.openRead(fid), max);
+}
+
 /** The small regular file open as `fd` read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
-function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
+function smallFile(fd: number, max = SMALL_FILE): { data: Buffer; mtimeNs: string } | undefined {
   try {
     const st = fs.fstatSync(fd, { bigint: true });
-    if (st.size > BigInt(SMALL_FILE)) return undefined;
+    if (st.size > BigInt(max)) return undefined;
     const data = Buffer.allocUnsafe(Number(st.size));
     let off = 0;
     while (off < data.length) {

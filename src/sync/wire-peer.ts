@@ -12,7 +12,8 @@ import { Connection, type Handler } from "../ssh/connection.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
 import type { PermitGrant } from "./permits.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
-import { requestContent, sendContent } from "./content-wire.js";
+import { requestBatch, requestContent, sendBatch, sendContent } from "./content-wire.js";
+import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
 import type { ContentStream } from "./transfer.js";
 
 /** Options of {@link WirePeer.connect}. */
@@ -28,6 +29,7 @@ export interface WirePeerOptions {
 /** A holder reached over a byte stream. */
 export class WirePeer implements HolderPeer {
   private source: ContentSource | undefined;
+  private batchSource: BatchRequest | undefined;
 
   private constructor(
     private readonly conn: Connection,
@@ -46,12 +48,20 @@ export class WirePeer implements HolderPeer {
     return sendContent(ctx, req, (signature) => source(req.fid, signature));
   };
 
+  /** Answers the holder's batched backfetch from the current reintegration's batch source. */
+  private readonly backfetchBatch: Handler = async (h, ctx) => {
+    const req = check(Requests.backfetchBatch, h, "backfetchBatch request");
+    if (!this.batchSource) throw new ImzError("USAGE", "backfetchBatch outside a reintegration with batches");
+    return sendBatch(ctx, this.batchSource(req.items));
+  };
+
   /** Runs the handshake on `input`/`output` and returns the peer. */
   static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
     const handlers: Record<string, Handler> = {};
     const conn = new Connection(input, output, { handlers });
     const peer = new WirePeer(conn, handlers, opts, false);
     handlers.backfetch = peer.backfetch;
+    handlers.backfetchBatch = peer.backfetchBatch;
     try {
       await conn.start({ software: SOFTWARE, role: "replica" });
     } catch (err) {
@@ -73,6 +83,7 @@ export class WirePeer implements HolderPeer {
   static over(conn: Connection, handlers: Record<string, Handler>, opts: WirePeerOptions = {}): WirePeer {
     const peer = new WirePeer(conn, handlers, opts, true);
     handlers.backfetch = peer.backfetch;
+    handlers.backfetchBatch = peer.backfetchBatch;
     return peer;
   }
 
@@ -85,14 +96,16 @@ export class WirePeer implements HolderPeer {
     return check(Replies.applied, await this.conn.call({ op: "applied", replica, fromSeq }), "applied reply");
   }
 
-  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string): Promise<ReintegrateReply> {
+  async reintegrate(records: JournalRecord[], source: ContentSource, keep?: string, batch?: BatchRequest): Promise<ReintegrateReply> {
     this.source = source;
+    this.batchSource = batch;
     try {
       const header = { op: "reintegrate", records, ...(keep !== undefined ? { keep } : {}) };
       const reply = check(Replies.reintegrate, await this.conn.call(header), "reintegrate reply");
       return reply as ReintegrateReply;
     } finally {
       this.source = undefined;
+      this.batchSource = undefined;
     }
   }
 
@@ -102,6 +115,10 @@ export class WirePeer implements HolderPeer {
 
   fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
     return requestContent(this.conn, "fetch", fid, ask, hash);
+  }
+
+  fetchBatch(items: BatchItem[]): ContentBatch {
+    return requestBatch(this.conn, "fetchBatch", items);
   }
 
   async getattr(fids: string[]): Promise<Array<FsObject | null>> {

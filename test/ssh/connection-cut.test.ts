@@ -4,7 +4,8 @@
  * must end (no hang) with exit 6 and CONNECTION_LOST, and the remote `serve --stdio` must exit too
  * (it holds the file set open); a rerun completes; both trees are then
  * identical by manifest and neither has a temp file left. Then the same while the replica fetches a
- * 48 MiB file made on the holder (cut after 12 MiB down).
+ * 48 MiB file made on the holder (cut after 12 MiB down). And the same while small files travel in
+ * batches, up and down: every file installed is whole.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -19,6 +20,9 @@ import { leftoverTemps, makeVariedTree, manifest, tempDir, writeLargeFile } from
 
 const LARGE = 200 << 20;
 const CUT_AFTER = 64 << 20;
+/** Small files (about 3 KiB each; 0.6 MiB of records) for the batched case, cut after {@link SMALL_CUT} bytes. */
+const SMALL_FILES = 1500;
+const SMALL_CUT = 2 << 20;
 /** A holder-side file the replica is fetching when the second cut comes. */
 const FETCHED = 48 << 20;
 
@@ -125,6 +129,52 @@ describe("intermezzo-sync over SSH when the connection is cut mid-transfer", () 
     assert.match(fetching.stderr, /error \[CONNECTION_LOST\]/, fetching.stderr);
     assert.equal(fs.existsSync(path.join(local, "from-holder.bin")), false, "no torn file on the replica");
     await holderGone(remote, 30_000);
+    const again = await syncWithin(300_000, args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(manifest(local), manifest(remote));
+    assert.deepEqual(leftoverTemps(local).concat(leftoverTemps(remote)), []);
+  });
+
+  it("cut in the middle of batched small files, either way: exit 6; every file installed is whole; a rerun converges with no temp file left", async () => {
+    const local = path.join(scratch, "small-local");
+    const remote = path.join(scratch, "small-remote");
+    fs.mkdirSync(local);
+    fs.mkdirSync(remote);
+    const tree = (root: string, tag: string): void => {
+      for (let i = 0; i < SMALL_FILES; i++) {
+        fs.mkdirSync(path.join(root, `d${i % 20}`), { recursive: true });
+        fs.writeFileSync(path.join(root, `d${i % 20}`, `${tag}${i}.txt`), `${tag} ${i} `.repeat(200 + (i % 300)));
+      }
+    };
+    /** Every file of `part` (except .intermezzo/) has the bytes of the same path in `whole`. */
+    const wholeFiles = (part: string, whole: string): void => {
+      const full = new Map(manifest(whole).map((w) => [w.path, w.hash]));
+      const files = manifest(part).filter((e) => e.type === "f");
+      for (const e of files) assert.equal(e.hash, full.get(e.path), `${e.path} is installed whole or not at all`);
+    };
+    tree(local, "up");
+    const args = ["-i", home.key, "--remote-command", REMOTE_SERVE, local, `ssh://root@127.0.0.1:${relay.port}${remote}`];
+    const cut = relay.cutAfter(SMALL_CUT);
+    const broken = await syncWithin(120_000, args);
+    await cut;
+    assert.equal(broken.code, 6, `exit 6 (REMOTE), got ${broken.code}: ${broken.stderr}`);
+    assert.match(broken.stderr, /error \[CONNECTION_LOST\]/, broken.stderr);
+    await holderGone(remote, 30_000);
+    wholeFiles(remote, local);
+    assert.deepEqual(leftoverTemps(remote), [], "no temp files on the holder");
+    const rerun = await syncWithin(300_000, args);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(manifest(remote), manifest(local));
+
+    // The other direction: small files made on the holder, the connection cut while the replica fetches them.
+    tree(remote, "down");
+    const cutDown = relay.cutAfter(SMALL_CUT, "down");
+    const fetching = await syncWithin(120_000, args);
+    await cutDown;
+    assert.equal(fetching.code, 6, `exit 6 (REMOTE), got ${fetching.code}: ${fetching.stderr}`);
+    assert.match(fetching.stderr, /error \[CONNECTION_LOST\]/, fetching.stderr);
+    await holderGone(remote, 30_000);
+    wholeFiles(local, remote);
     const again = await syncWithin(300_000, args);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(manifest(local), manifest(remote));

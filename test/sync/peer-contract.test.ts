@@ -21,6 +21,8 @@ import type { AttachRequest, ContentSource, HolderPeer } from "../../src/sync/pe
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
 import { readContent } from "../../src/sync/transfer.js";
+import { BATCH_FILE_MAX, readBatch, type BatchRequest, type ContentBatch } from "../../src/sync/batch-transfer.js";
+import { hashBuffer } from "../../src/journal/content-hash.js";
 import { clientHome, startListenerChild, type ClientHome, type ListenerChild } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
 import { leftoverTemps, makeVariedTree, manifest, randomBytes, tempDir } from "../helpers/tree.js";
@@ -54,7 +56,7 @@ after(async () => {
 });
 
 /** Holder directories Lento's listener serves (it is told its directories when it starts). */
-const LISTENER_POOL = 16;
+const LISTENER_POOL = 24;
 
 function listenerTransport(): Transport {
   let listener: ListenerChild | undefined;
@@ -139,6 +141,10 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
     assert.equal(err.code, code, err.message);
     return true;
   });
+}
+
+async function* upper(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const c of chunks) yield Buffer.from(c.toString().toUpperCase());
 }
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -278,6 +284,96 @@ for (const t of TRANSPORTS) {
         await peer.close();
         r.set.close();
       }
+    });
+
+    it("fetchBatch answers many small objects at once: their bytes back to back, one manifest entry each in order; what it does not serve is an error entry", async () => {
+      const holder = t.holderDir();
+      const small = Array.from({ length: 40 }, (_, i) => `small ${i} `.repeat(i * 7));
+      small.forEach((text, i) => write(holder, `d/f${i}`, text));
+      write(holder, "large.bin", randomBytes(BATCH_FILE_MAX + 1, 4));
+      const r = await scannedReplica({});
+      const peer = await t.connect(holder);
+      try {
+        await peer.attach(attachReq(r.set));
+        const { records } = await peer.updates(0, 1000);
+        const fidOf = (name: string): string => records.find((l) => "name" in l.record && l.record.name === name)!.record.fid;
+        const items = [...small.map((_, i) => ({ fid: fidOf(`f${i}`) })), { fid: fidOf("large.bin") }, { fid: fidOf("d") }, { fid: "abcdef:999999" }];
+        const b = peer.fetchBatch(items);
+        const bytes = await collect(b.chunks);
+        const entries = await b.done;
+        assert.equal(entries.length, items.length);
+        assert.ok(bytes.equals(Buffer.from(small.join(""))), "the small files' bytes, back to back, in order");
+        small.forEach((text, i) => assert.deepEqual(entries[i], { size: Buffer.byteLength(text), mtimeNs: String(fs.statSync(path.join(holder, `d/f${i}`), { bigint: true }).mtimeNs), hash: hashBuffer(Buffer.from(text)) }));
+        for (const e of entries.slice(small.length)) assert.ok("error" in e, "a large file, a directory and an unknown fid are not served in a batch");
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+    });
+
+    it("reintegrate with a batch source backfetches small files many per request and large ones alone; a file changed after the scan arrives as it is now", async () => {
+      const holder = t.holderDir();
+      const files: Record<string, string | Buffer> = { "big.bin": randomBytes(2 << 20, 8), empty: "" };
+      for (let i = 0; i < 300; i++) files[`d${i % 3}/f${i}.txt`] = `file ${i} `.repeat(1 + (i % 50));
+      const r = await scannedReplica(files);
+      fs.writeFileSync(path.join(r.root, "d1/f1.txt"), "changed after the scan, while batched");
+      const asked: string[] = [];
+      const batches: number[] = [];
+      const holding = new Applier(r.set, { owner: true }).holding;
+      const batch: BatchRequest = (items) => {
+        batches.push(items.length);
+        return readBatch(holding, items);
+      };
+      const peer = await t.connect(holder);
+      try {
+        await peer.attach(attachReq(r.set));
+        const reply = await peer.reintegrate(r.records, sourceOf(r.set, asked), undefined, batch);
+        assert.deepEqual(reply.results.filter((x) => x.status !== "applied"), []);
+      } finally {
+        await peer.close();
+        r.set.close();
+      }
+      const big = r.records.find((x) => x.op === "create" && x.name === "big.bin")!.fid;
+      assert.deepEqual(asked, [big], "only the large file travels alone");
+      assert.equal(batches.reduce((a, b) => a + b, 0), 300, "every small file with content in a batch (the empty one needs none)");
+      assert.ok(batches.length <= 10, `many files per request (${batches.join(", ")})`);
+      assert.equal(fs.readFileSync(path.join(holder, "d1/f1.txt"), "utf8"), "changed after the scan, while batched");
+      assert.deepEqual(leftoverTemps(holder), []);
+      const report = await sync(r.root, holder);
+      assert.deepEqual([report.conflicts, report.problems], [[], []]);
+      assert.deepEqual(manifest(holder), manifest(r.root));
+    });
+
+    it("a batch answer that does not add up is refused and its files travel alone: nothing wrong is installed", async () => {
+      const holder = t.holderDir();
+      const lies: Array<(b: ContentBatch) => ContentBatch> = [
+        // one entry too few
+        (b) => ({ chunks: b.chunks, done: b.done.then((e) => e.slice(1)) }),
+        // sizes that do not add up to the bytes sent
+        (b) => ({ chunks: b.chunks, done: b.done.then((e) => e.map((x) => ("error" in x ? x : { ...x, size: x.size + 1 }))) }),
+        // other bytes than the hashes describe
+        (b) => ({ chunks: upper(b.chunks), done: b.done }),
+      ];
+      let filesetId: string | null = null;
+      for (const [k, lie] of lies.entries()) {
+        const files: Record<string, string> = {};
+        for (let i = 0; i < 20; i++) files[`lie${k}/f${i}.txt`] = `honest ${k}/${i} `.repeat(3 + i);
+        const r = await scannedReplica(files);
+        const holding = new Applier(r.set, { owner: true }).holding;
+        const asked: string[] = [];
+        const peer = await t.connect(holder);
+        try {
+          filesetId = (await peer.attach(attachReq(r.set, filesetId))).filesetId;
+          const reply = await peer.reintegrate(r.records, sourceOf(r.set, asked), undefined, (items) => lie(readBatch(holding, items)));
+          assert.deepEqual(reply.results.filter((x) => x.status !== "applied"), []);
+        } finally {
+          await peer.close();
+          r.set.close();
+        }
+        assert.equal(asked.length, 20, `lie ${k}: every file sent alone after the batch was refused`);
+        for (const [rel, text] of Object.entries(files)) assert.equal(fs.readFileSync(path.join(holder, rel), "utf8"), text);
+      }
+      assert.deepEqual(leftoverTemps(holder), []);
     });
 
     it("serves many replicas at once: a second replica attaches and reintegrates beside the first, both read, objects lists the holder's Fsdb, and each is registered", async () => {

@@ -1,0 +1,84 @@
+/**
+ * Batched transfers (src/sync/batch-transfer.ts) on their own: what the receiver refuses before
+ * staging anything (more bytes than the batch may carry, an entry over the size limit), and the
+ * batcher's fallbacks (a batch failing as a whole — an older peer answers UNSUPPORTED — sends every
+ * item alone; an entry the sender could not serve sends that item alone). The contract suite
+ * (peer-contract.test.ts) runs batches over every transport.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { ImzError, isImzError } from "../../src/errors.js";
+import { hashBuffer } from "../../src/journal/content-hash.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { Applier, type StagedContent } from "../../src/sync/apply.js";
+import { BATCH_FILE_MAX, BATCH_ITEMS, Batcher, readBatch, receiveBatch, type BatchEntry, type ContentBatch } from "../../src/sync/batch-transfer.js";
+import { scratchDirs } from "../helpers/tree.js";
+
+const scratch = scratchDirs("imz-batch-");
+after(() => scratch.cleanup());
+
+function holdingOf(): { set: FileSet; holding: Applier["holding"] } {
+  const set = FileSet.init(scratch.dir(), { role: "holder" });
+  return { set, holding: new Applier(set, { owner: false }).holding };
+}
+
+function batchOf(parts: Buffer[], entries: BatchEntry[]): ContentBatch {
+  return {
+    chunks: (async function* () {
+      yield* parts;
+    })(),
+    done: Promise.resolve(entries),
+  };
+}
+
+const entry = (b: Buffer): BatchEntry => ({ size: b.length, mtimeNs: "0", hash: hashBuffer(b) });
+
+describe("batched transfers", () => {
+  it("the receiver refuses more bytes than the batch may carry, and an entry over the size limit, staging nothing", async () => {
+    const { set, holding } = holdingOf();
+    try {
+      const big = Buffer.alloc(BATCH_FILE_MAX + 1, 1);
+      await assert.rejects(receiveBatch(holding, 1, batchOf([big], [entry(big)])), (err) => isImzError(err, "FRAME_TOO_LARGE"));
+      const two = [Buffer.alloc(BATCH_FILE_MAX, 2), Buffer.alloc(1, 3)];
+      // within the batch's total (2 items) but one entry over the per-file limit
+      await assert.rejects(receiveBatch(holding, 2, batchOf([Buffer.concat(two)], [{ ...entry(two[0]!), size: BATCH_FILE_MAX + 1 }, { error: { code: "IO", message: "x" } }])), (err) => isImzError(err, "FRAME_BAD_HEADER"));
+      assert.deepEqual(fs.readdirSync(set.tmpDir), [], "nothing staged");
+      assert.throws(() => readBatch(holding, Array.from({ length: BATCH_ITEMS + 1 }, () => ({ fid: "root" }))), (err) => isImzError(err, "FRAME_BAD_HEADER"));
+    } finally {
+      set.close();
+    }
+  });
+
+  it("a batch failing as a whole sends every item alone; an entry not served sends that item alone", async () => {
+    const { set, holding } = holdingOf();
+    try {
+      const alone: string[] = [];
+      const staged = (fid: string) => async (): Promise<StagedContent> => {
+        alone.push(fid);
+        const temp = holding.tempPath();
+        fs.writeFileSync(temp, fid);
+        return { temp, content: entry(Buffer.from(fid)) as StagedContent["content"], ticket: holding.stagedTicket() };
+      };
+      const older = new Batcher(holding, () => {
+        throw new ImzError("UNSUPPORTED", "the peer does not support 'backfetchBatch'");
+      });
+      const a = await Promise.all(["x:1", "x:2", "x:3"].map((fid) => older.fetch({ fid }, staged(fid))));
+      assert.deepEqual(alone.sort(), ["x:1", "x:2", "x:3"]);
+      assert.deepEqual(a.map((s) => fs.readFileSync(s.temp, "utf8")), ["x:1", "x:2", "x:3"]);
+
+      alone.length = 0;
+      const body = Buffer.from("served in the batch");
+      const partial = new Batcher(holding, (items) => batchOf([body], items.map((i) => (i.fid === "y:1" ? entry(body) : { error: { code: "UNSUPPORTED", message: "too large for a batch" } }))));
+      const b = await Promise.all(["y:1", "y:2"].map((fid) => partial.fetch({ fid }, staged(fid))));
+      assert.deepEqual(alone, ["y:2"]);
+      assert.equal(fs.readFileSync(b[0]!.temp, "utf8"), "served in the batch");
+      assert.equal(b[0]!.content.hash, hashBuffer(body));
+      for (const s of [...a, ...b]) fs.rmSync(s.temp);
+      assert.deepEqual(fs.readdirSync(path.join(set.root, ".intermezzo", "tmp")), []);
+    } finally {
+      set.close();
+    }
+  });
+});
