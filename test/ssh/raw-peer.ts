@@ -206,6 +206,13 @@ export class RawPeer {
       this.answerBackfetch(f.from, String(h.fid));
       return;
     }
+    if (f.kind === FrameKind.REQUEST && h?.op === "backfetchBatch") {
+      // as a peer without batches answers (Connection's reply to an op it has no handler for): the
+      // holder falls back to one backfetch per file
+      const error = { code: "UNSUPPORTED", message: "the peer does not support 'backfetchBatch'" };
+      this.send(encodeFrame(FrameKind.REPLY, 1000 + this.nextId++, f.from, { ok: false, error }));
+      return;
+    }
     this.frames.push(f);
     for (const w of [...this.waiters]) {
       if (w.pred(f)) {
