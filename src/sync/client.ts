@@ -194,7 +194,14 @@ export async function applyUpdates(
           }
           let content: StagedContent | undefined;
           if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
-            content = await contentOf(staged, () => fetch(l.record));
+            try {
+              content = await contentOf(staged, () => fetch(l.record));
+            } catch (err) {
+              // the holder's file was moved or changed under its Fsdb (a live holder's tree, journaled
+              // a moment later): this object only, brought to the holder's state by the next exchange
+              if (!isImzError(err, "IO") && !isImzError(err, "PATH_UNSAFE")) throw err;
+              return passUnapplied(set, l.record, err, tally, passing);
+            }
             if (!content) return applyGone(set, applier, view, l, tally, passing);
           }
           await applyOne(set, applier, view, l, content, tally, passing);
@@ -290,13 +297,20 @@ async function applyOne(
     });
     tally.recordsApplied++;
   } catch (err) {
-    const e = diskFullError(err) as Error & { code?: string };
-    tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
-    // past this record for good: the next sync brings the object to the holder's state instead
-    noteUnapplied(set, r.fid);
-    passing.add(r.fid);
-    advance();
+    passUnapplied(set, r, err, tally, passing);
   }
+}
+
+/**
+ * A record this replica could not apply (`err`): a per-path problem, and past it for good — the
+ * object is listed as unapplied, so the next sync brings it to the holder's state instead.
+ */
+function passUnapplied(set: FileSet, r: JournalRecord, err: unknown, tally: SyncTally, passing: Set<string>): void {
+  const e = diskFullError(err) as Error & { code?: string };
+  tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
+  noteUnapplied(set, r.fid);
+  passing.add(r.fid);
+  set.setMeta("last_seen", String(r.seq));
 }
 
 /**
