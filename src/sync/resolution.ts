@@ -15,7 +15,7 @@ import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
-import { renameAt, rmdirAt, unlinkAt } from "./beneath.js";
+import { renameAt, rmdirAt, setMtimeAt, unlinkAt } from "./beneath.js";
 import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
@@ -241,11 +241,21 @@ class Executor {
     noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
     crashPoint();
     this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
+    // the move is Lento's own: its directory keeps the mtime the Fsdb (and the holder) has
+    const dir = set.fsdb.get(o.parent);
+    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
     crashPoint();
     const pending = set.cml.about(fid);
-    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link" || r.op === "rename");
+    const creates = (r: JournalRecord): boolean => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
+    const placing = pending.findLast((r) => creates(r) || r.op === "rename");
     set.transaction(() => {
-      if (placing) {
+      if (placing?.op === "rename" && o.type !== "d" && pending.some(creates)) {
+        // A new object moved since its creation: the refused creation is at its first name, so it
+        // becomes one creation at the conflict name, where the last move was (its content as it is now).
+        set.cml.drop(pending.filter((r) => r.seq < placing.seq).map((r) => r.seq));
+        set.cml.replace({ ...placement({ ...o, name }), seq: placing.seq, origin: placing.origin, originSeq: placing.originSeq } as JournalRecord);
+        set.fsdb.put({ ...o, name });
+      } else if (placing) {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
         set.fsdb.put({ ...o, name });
       } else {
