@@ -62,6 +62,14 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
+    // The replica removed the object since (its removal, shipped after this record, was settled as
+    // the same change as the holder's): nothing is left to settle, and nothing here to keep.
+    const pendingFid = set.cml.between(r.seq, r.seq)[0]?.fid ?? r.fid; // adopted fids were rewritten
+    if (!set.fsdb.get(pendingFid) && r.op !== "unlink" && r.op !== "rmdir") {
+      set.transaction(() => set.cml.drop([r.seq]));
+      tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
+      continue;
+    }
     refused.add(r.fid);
     const c: ConflictCase = {
       kind: report.kind,
@@ -247,9 +255,10 @@ class Executor {
     crashPoint();
     const pending = set.cml.about(fid);
     const creates = (r: JournalRecord): boolean => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
-    const placing = pending.findLast((r) => creates(r) || r.op === "rename");
+    // only a new object is placed by its pending records; one the holder has becomes a copy (below)
+    const placing = pending.some(creates) ? pending.findLast((r) => creates(r) || r.op === "rename") : undefined;
     set.transaction(() => {
-      if (placing?.op === "rename" && o.type !== "d" && pending.some(creates)) {
+      if (placing?.op === "rename" && o.type !== "d") {
         // A new object moved since its creation: the refused creation is at its first name, so it
         // becomes one creation at the conflict name, where the last move was (its content as it is now).
         set.cml.drop(pending.filter((r) => r.seq < placing.seq).map((r) => r.seq));
