@@ -12,7 +12,7 @@ import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
 import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import { Journal } from "../journal/journal.js";
+import { Journal, placement } from "../journal/journal.js";
 import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
 import { renameAt, rmdirAt, setMtimeAt, unlinkAt } from "./beneath.js";
@@ -326,16 +326,6 @@ class Executor {
     for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
   }
-}
-
-/** The record that creates object `o` as it is on disk. */
-function placement(o: FsObject): NewRecord {
-  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
-  const attrs: Attrs = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
-  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
-  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs: { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs } };
-  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
-  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 
 /** A pending record without its CML numbering, to append again. */
