@@ -11,9 +11,11 @@
         "native/utimens.cc",
         "native/syncfs.cc",
         "native/hash.cc",
+        "native/hash-stream.cc",
         "native/beneath.cc",
         "native/walk.cc",
-        "native/posix.cc"
+        "native/posix.cc",
+        "native/xattr.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

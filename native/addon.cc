@@ -36,9 +36,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitUtimens(env, exports);
   InitSyncfs(env, exports);
   InitHash(env, exports);
+  InitHashStream(env, exports);
   InitBeneath(env, exports);
   InitWalk(env, exports);
   InitPosix(env, exports);
+  InitXattr(env, exports);
   return exports;
 }
 

@@ -26,11 +26,15 @@ void InitUtimens(Napi::Env env, Napi::Object exports);
 void InitSyncfs(Napi::Env env, Napi::Object exports);
 /** Adds the BLAKE2b content hash (`Blake2b`, `hashFd`) to the addon's exports. */
 void InitHash(Napi::Env env, Napi::Object exports);
+/** Adds `Blake2bStream`, the BLAKE2b whose updates run on worker threads (hash-stream.cc). */
+void InitHashStream(Napi::Env env, Napi::Object exports);
 /** Adds the *at calls beneath a root (`openBeneath`, `mkdirat`, `renameat`, …; beneath.cc). */
 void InitBeneath(Napi::Env env, Napi::Object exports);
 /** Adds the scanner's directory walk (`walkDir`, native/walk.cc) to the addon's exports. */
 void InitWalk(Napi::Env env, Napi::Object exports);
 /** Adds the filter's POSIX calls (`setFsIds`, `mknod`; native/posix.cc) to the addon's exports. */
 void InitPosix(Napi::Env env, Napi::Object exports);
+/** Adds extended attributes beneath a directory descriptor (`xattrList`, `xattrGet`, …; native/xattr.cc). */
+void InitXattr(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

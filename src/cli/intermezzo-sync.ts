@@ -28,6 +28,8 @@ interface SyncCliOptions {
   owner: boolean;
   /** False with `--no-specials`. */
   specials: boolean;
+  /** False with `--no-xattrs`. */
+  xattrs: boolean;
   transport: LocalTransport;
   holder?: "src" | "dest";
   watch: boolean;
@@ -124,7 +126,7 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   // the holder is reached while the replica scans (syncFileSets waits for both)
   const plan = connect(src, dest, o);
   const { holder } = plan;
-  const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, specials: o.specials, replicaIsSrc: holder === "dest", policies: o.policy };
+  const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, specials: o.specials, xattrs: o.xattrs, replicaIsSrc: holder === "dest", policies: o.policy };
   if (o.watch) return live(plan, options, src, dest, o);
   const progress = o.progress && plan.kind === "replica-here" ? use.startProgress() : undefined;
   let report: SyncReport;
@@ -191,6 +193,7 @@ async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: stri
         },
         onState: (s) => process.stderr.write(`intermezzo-sync: ${stamp()} ${s.state}${s.error ? `: ${s.error}` : ""}\n`),
         onError: (err) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"),
+        onNetwork: () => process.stderr.write(`intermezzo-sync: ${stamp()} the network changed: retrying now\n`),
       },
       stop.signal,
     );
@@ -217,6 +220,7 @@ export function buildSyncProgram(): Command {
     .addOption(new Option("--holder <side>", "which side holds a new file set (default: SRC with --mirror, else DEST); an existing one keeps its roles").choices(["src", "dest"]))
     .option("--no-owner", "do not replicate numeric ownership (it is replicated when running as root)")
     .option("--no-specials", "skip special files (FIFOs, sockets, devices): not journaled by this run's scan, not made here")
+    .option("--no-xattrs", "leave extended attributes and POSIX ACLs out: not journaled by this run's scan, not applied here")
     .option("-i, --identity <file>", "SSH private key file (repeatable); default ~/.ssh/id_*", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--accept-new", "add an unknown SSH host key to known_hosts (a changed key is always refused)", false)
     .option("--policy <policy>", "conflict policy: server, client, newer, both or manual; GLOB=POLICY for some paths (repeatable; default both, --mirror client)", (v: string, acc: string[]) => [...acc, v], [] as string[])

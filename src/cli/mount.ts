@@ -14,6 +14,7 @@ import { ImzError } from "../errors.js";
 import { META_DIR } from "../journal/fileset.js";
 import { isMounted, mountFileSet } from "../filter/mount.js";
 import { upcallsFor } from "../sync/upcall.js";
+import { withPermits } from "../sync/upcall-socket.js";
 import { runAction } from "./exit.js";
 
 interface MountFlags {
@@ -51,7 +52,7 @@ async function foreground(dir: string, mountpoint: string, o: MountFlags): Promi
   // must not end the process, and with it the mount.
   process.stdout.on("error", () => undefined);
   process.stderr.on("error", () => undefined);
-  const m = await mountFileSet(dir, mountpoint, { allowOther: o.allowOther, debug: o.debug }, (set) => upcallsFor(set, { owner: true, log }));
+  const m = await mountFileSet(dir, mountpoint, { allowOther: o.allowOther, debug: o.debug }, (set) => withPermits(set.root, upcallsFor(set, { owner: true, log })));
   log(`mounted ${path.resolve(dir)} on ${m.mountpoint} (pid ${process.pid})`);
   process.stdout.write(`${READY} ${dir} on ${m.mountpoint}\n`);
   await new Promise<void>((resolve) => {

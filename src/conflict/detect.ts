@@ -9,6 +9,7 @@
  */
 import type { FsObject } from "../journal/fsdb.js";
 import type { Attrs, JournalRecord } from "../journal/records.js";
+import { xattrsText } from "../journal/xattrs.js";
 
 /** What replay needs to know of the server's state. */
 export interface ServerView {
@@ -178,6 +179,7 @@ function attrsHeld(o: FsObject, a: Attrs): boolean {
     (a.mode === undefined || a.mode === o.mode) &&
     (a.uid === undefined || a.uid === o.uid) &&
     (a.gid === undefined || a.gid === o.gid) &&
-    (a.mtimeNs === undefined || a.mtimeNs === o.mtimeNs)
+    (a.mtimeNs === undefined || a.mtimeNs === o.mtimeNs) &&
+    (a.xattrs === undefined || xattrsText(a.xattrs) === o.xattrs)
   );
 }

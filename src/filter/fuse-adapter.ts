@@ -23,10 +23,9 @@ interface FuseStat {
 }
 
 /**
- * The subset of fuse-native's handler table this adapter implements. Extended attributes are left
- * out on purpose: no record carries them, so the filter does not support them rather than keep some
- * that would silently differ between replicas. libfuse then answers ENOSYS, the kernel stops asking
- * (it would otherwise read security.capability before every write) and programs see EOPNOTSUPP.
+ * The subset of fuse-native's handler table this adapter implements. Extended attributes: the
+ * filter reads them through and journals changes of the replicated ones (`user.*`, the POSIX ACLs);
+ * the patched binding answers ERANGE when the caller's buffer is too small.
  */
 interface FuseOps {
   getattr(p: string, cb: Cb<FuseStat>): void;
@@ -53,6 +52,10 @@ interface FuseOps {
   utimens(p: string, atime: Timespec, mtime: Timespec, cb: Cb): void;
   statfs(p: string, cb: Cb<Record<string, number>>): void;
   access(p: string, mode: number, cb: Cb): void;
+  getxattr(p: string, name: string, position: number, cb: Cb<Buffer>): void;
+  listxattr(p: string, cb: Cb<string[]>): void;
+  setxattr(p: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
+  removexattr(p: string, name: string, cb: Cb): void;
 }
 
 interface FuseInstance {
@@ -174,6 +177,11 @@ function table(l: FsLayer): FuseOps {
       return { ...s, frsize: s.bsize, favail: s.ffree };
     }, cb),
     access: (p, mode, cb) => reply(() => l.access(p, mode), cb),
+    getxattr: (p, name, _position, cb) => reply(() => l.getxattr(p, name), cb),
+    listxattr: (p, cb) => reply(() => l.listxattr(p), cb),
+    // the value is libfuse's memory, valid until the reply: copied before anything is awaited
+    setxattr: (p, name, value, _position, flags, cb) => reply(() => l.setxattr(p, name, Buffer.from(value), flags), cb),
+    removexattr: (p, name, cb) => reply(() => l.removexattr(p, name), cb),
   };
 }
 

@@ -9,9 +9,14 @@ import { mountLayer, type MountOptions } from "./fuse-adapter.js";
 import { Passthrough } from "./passthrough.js";
 import { Presto, type Upcall } from "./presto.js";
 
-/** Lento's side of a mount's upcalls (a lazy replica), made once the file set is open. */
+/** Lento's side of a mount's upcalls, made once the file set is open. */
 export interface UpcallProvider {
-  readonly upcall: Upcall;
+  /** Fetches objects without data (a lazy replica). */
+  readonly upcall?: Upcall;
+  /** Asks for an object's permit before a write (a replica with a live Lento; see `presto-permits.ts`). */
+  readonly permit?: (fid: string) => Promise<boolean>;
+  /** The filter now serving (Lento releases permits through it). */
+  attached?(presto: Presto): void;
   /** Ends the provider's connections (after unmount). */
   close(): Promise<void>;
 }
@@ -40,7 +45,8 @@ export async function mountFileSet(
   let provider: UpcallProvider | undefined;
   try {
     provider = upcalls?.(set);
-    presto = await Presto.attach(set, new Passthrough(set.root), { detail: { mountpoint: path.resolve(mountpoint) }, upcall: provider?.upcall });
+    presto = await Presto.attach(set, new Passthrough(set.root), { detail: { mountpoint: path.resolve(mountpoint) }, upcall: provider?.upcall, permit: provider?.permit });
+    provider?.attached?.(presto);
   } catch (err) {
     set.close();
     throw err;

@@ -6,7 +6,8 @@
 import type fs from "node:fs";
 import { inoKey } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
-import type { Attrs } from "../journal/records.js";
+import type { Attrs, NewRecord } from "../journal/records.js";
+import { parseXattrsText, xattrsText, type Xattrs } from "../journal/xattrs.js";
 
 /**
  * The part of a BigInt `lstat` result the scanner and the filters use. The scanner keeps one per
@@ -112,8 +113,8 @@ export function specialOf(st: EntryStat): string {
   return `${st.isCharacterDevice() ? "c" : "b"}:${st.rdev}`;
 }
 
-/** The attributes a record carries for a stat result. */
-export function attrsOf(st: EntryStat): Required<Attrs> {
+/** The attributes a record carries for a stat result (extended attributes aside). */
+export function attrsOf(st: EntryStat): Required<Omit<Attrs, "xattrs">> {
   return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
 }
 
@@ -133,15 +134,40 @@ export function sameInode(o: FsObject, st: EntryStat): boolean {
   return o.ino === inoKey(st) && !reborn(o, st);
 }
 
-/** Which attributes differ between an Fsdb object and a stat result (empty when none). */
-export function changedAttrs(o: FsObject, st: EntryStat): Attrs {
+/**
+ * Which attributes differ between an Fsdb object and a stat result (empty when none); `xattrs`, the
+ * object's set as read from disk, is compared when given (the whole set when it differs).
+ */
+export function changedAttrs(o: FsObject, st: EntryStat, xattrs?: Xattrs): Attrs {
   const a = attrsOf(st);
   const out: Attrs = {};
   if (o.type !== "l" && a.mode !== o.mode) out.mode = a.mode;
   if (a.uid !== o.uid) out.uid = a.uid;
   if (a.gid !== o.gid) out.gid = a.gid;
   if (a.mtimeNs !== o.mtimeNs) out.mtimeNs = a.mtimeNs;
+  if (xattrs !== undefined && xattrsText(xattrs) !== o.xattrs) out.xattrs = xattrs;
   return out;
+}
+
+/**
+ * The attributes a record sets to make an object as its row describes it (a symlink has no mode;
+ * files and directories their extended attributes). The row may come from a peer: its extended
+ * attributes are checked (`RECORD_INVALID`).
+ */
+export function rowAttrs(o: FsObject): Attrs {
+  if (o.type === "l") return { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
+  const base = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
+  return o.type === "s" || o.xattrs === "" ? base : { ...base, xattrs: parseXattrsText(o.xattrs) };
+}
+
+/** The record that creates object `o` as its row describes it (content, attributes, place). */
+export function placement(o: FsObject): NewRecord {
+  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
+  const attrs = rowAttrs(o);
+  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
+  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs };
+  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
+  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 
 /** True when `st` may hold different file content than the object recorded (size or mtime moved). */
@@ -165,5 +191,5 @@ export function localFields(st: EntryStat): Pick<FsObject, "size" | "mtimeNs" | 
 
 /** True when an attrs object sets nothing. */
 export function isEmptyAttrs(a: Attrs): boolean {
-  return a.mode === undefined && a.uid === undefined && a.gid === undefined && a.mtimeNs === undefined;
+  return a.mode === undefined && a.uid === undefined && a.gid === undefined && a.mtimeNs === undefined && a.xattrs === undefined;
 }

@@ -20,6 +20,7 @@ import { promisify } from "node:util";
 import { utimensatSync } from "../sync/delta/native.js";
 import { asCaller, atAsCaller, posix } from "./caller.js";
 import { withPath } from "./long-path.js";
+import { AT_FDCWD, xattrNative } from "./xattr-io.js";
 
 const p = {
   read: promisify(fs.read),
@@ -80,13 +81,17 @@ export interface FsLayer {
   utimens(p: string, atime: Timespec, mtime: Timespec): Promise<void>;
   statfs(p: string): Promise<StatFs>;
   access(p: string, mode: number): Promise<void>;
+  /** An extended attribute's value (ENODATA when the object has none by that name); never follows a symlink. */
+  getxattr(p: string, name: string): Promise<Buffer>;
+  /** The names of the object's extended attributes (those the caller may read). */
+  listxattr(p: string): Promise<string[]>;
+  /** Sets an extended attribute (`flags`: 0, XATTR_CREATE or XATTR_REPLACE). */
+  setxattr(p: string, name: string, value: Buffer, flags: number): Promise<void>;
+  removexattr(p: string, name: string): Promise<void>;
 }
 
 /** Writes up to this size are synchronous calls (see {@link Passthrough.write}). */
 const SYNC_WRITE_MAX = 64 << 10;
-
-/** `O_APPEND`: never passed down; the kernel already sends appends at the file's end offset. */
-const O_APPEND = fs.constants.O_APPEND;
 
 /** The passthrough to a directory: every call is the same call on `<root><path>`. */
 export class Passthrough implements FsLayer {
@@ -119,7 +124,10 @@ export class Passthrough implements FsLayer {
   }
 
   async open(mp: string, flags: number): Promise<number> {
-    return this.at(mp, (r) => fs.openSync(r, flags & ~O_APPEND));
+    // O_APPEND is passed down, as libfuse's passthrough does without a writeback cache: the kernel
+    // sends an append at the end *it* knows, which is stale when Lento changed the file beneath the
+    // mount (a version brought in by update notification or with a permit); the file's own end counts.
+    return this.at(mp, (r) => fs.openSync(r, flags));
   }
 
   async create(mp: string, mode: number): Promise<number> {
@@ -225,6 +233,22 @@ export class Passthrough implements FsLayer {
 
   async access(mp: string, mode: number): Promise<void> {
     this.at(mp, (r) => fs.accessSync(r, mode));
+  }
+
+  async getxattr(mp: string, name: string): Promise<Buffer> {
+    return this.at(mp, (r) => xattrNative().xattrGet(AT_FDCWD, r, name));
+  }
+
+  async listxattr(mp: string): Promise<string[]> {
+    return this.at(mp, (r) => xattrNative().xattrList(AT_FDCWD, r).map(([k]) => k));
+  }
+
+  async setxattr(mp: string, name: string, value: Buffer, flags: number): Promise<void> {
+    this.made(mp, (r) => xattrNative().xattrSet(AT_FDCWD, r, name, value, flags));
+  }
+
+  async removexattr(mp: string, name: string): Promise<void> {
+    this.made(mp, (r) => xattrNative().xattrRemove(AT_FDCWD, r, name));
   }
 }
 

@@ -11,6 +11,7 @@ import { inoKey, type FileSet } from "../journal/fileset.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import { localFields } from "./object-stat.js";
 import { recordAttrs, type ScanContext } from "./scanner.js";
+import type { Xattrs } from "../journal/xattrs.js";
 
 /** The other known names of `obj`'s inode (hard links), when it has any. */
 export function otherNames(set: FileSet, obj: FsObject, st: fs.BigIntStats): FsObject[] {
@@ -40,7 +41,7 @@ export function followContent(ctx: ScanContext, now: FsObject, st: fs.BigIntStat
   }
 }
 
-/** After `obj`'s attributes were journaled: its other names'. */
-export function followAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats): void {
-  for (const other of otherNames(ctx.set, obj, st)) recordAttrs(ctx, other, st);
+/** After `obj`'s attributes were journaled: its other names' (`xattrs`: the inode's, when read). */
+export function followAttrs(ctx: ScanContext, obj: FsObject, st: fs.BigIntStats, xattrs?: Xattrs): void {
+  for (const other of otherNames(ctx.set, obj, st)) recordAttrs(ctx, other, st, xattrs);
 }

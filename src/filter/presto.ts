@@ -16,7 +16,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { META_DIR, type FileSet } from "../journal/fileset.js";
+import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject } from "../journal/fsdb.js";
 import type { NewRecord } from "../journal/records.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
@@ -25,9 +25,18 @@ import { byHandle, followAttrs, followContent } from "./presto-links.js";
 import { localFields, specialOf, typeOf } from "./object-stat.js";
 import type { FsLayer, StatFs, Timespec } from "./passthrough.js";
 import { FoldingJournal } from "./presto-fold.js";
+import { ExtentsTracker } from "./presto-extents.js";
+import { recoverInPlace } from "../sync/in-place.js";
+import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
 import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
+import { AT_FDCWD, readXattrs } from "./xattr-io.js";
+import { isCarried, xattrsText, type Xattrs } from "../journal/xattrs.js";
+
+/** How long a reader waits for Lento's row of a file it just installed, and how often it looks (ms). */
+const SETTLE_WAIT_MS = 2000;
+const SETTLE_POLL_MS = 5;
 
 /** What the filter journaled since it attached. */
 export interface FilterStats {
@@ -50,6 +59,8 @@ export interface AttachOptions {
   upcall?: Upcall;
   /** When the journal's batches commit besides durability points (tests pin it; default {@link BATCH_TIMING}). */
   batch?: BatchTiming;
+  /** Asks Lento for an object's permit before a program writes to it (`presto-permits.ts`). */
+  permit?: (fid: string) => Promise<boolean>;
 }
 
 /** The journaling decorator. Attach it with {@link Presto.attach}; call {@link Presto.detach} at unmount. */
@@ -58,24 +69,32 @@ export class Presto implements FsLayer {
   private readonly batch: Batch;
   /** Handles written (or truncated) since their last close record. */
   private readonly dirty = new Set<number>();
+  /** Handles opened with O_APPEND (passed down: their writes land at the holding file's end). */
+  private readonly appending = new Set<number>();
   private readonly ctx: ScanContext;
   private readonly ignored: IgnoreTest;
+  private readonly extents: ExtentsTracker;
   private rescanning: Promise<void> | undefined;
   private suspects = 0;
 
   /** Fetches in progress, by fid: concurrent opens of one object wait on the same upcall. */
   private readonly fetching = new Map<string, Promise<void>>();
+  /** Writers and their permits (absent without a permit upcall). */
+  private readonly gate: PermitGate | undefined;
 
   private constructor(
     readonly set: FileSet,
     private readonly inner: FsLayer,
     private readonly upcall: Upcall | undefined,
     timing: BatchTiming = BATCH_TIMING,
+    permit?: (fid: string) => Promise<boolean>,
   ) {
+    this.gate = permit && new PermitGate(permit);
     const journal = new FoldingJournal(set);
     this.batch = new Batch(set.db, this.serial, () => journal.forget(), timing);
-    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] } };
+    this.ctx = { set, journal, report: { records: 0, examined: 0, hashedBytes: 0, problems: [] }, xattrs: true };
     this.ignored = loadIgnore(set.root);
+    this.extents = new ExtentsTracker(set);
   }
 
   /**
@@ -87,12 +106,13 @@ export class Presto implements FsLayer {
     const release = set.lock("mount");
     try {
       set.cleanTemp();
+      recoverInPlace(set); // before the scan would take a half-written file for a local change
       await scan(set);
       set.filterEvent("attach", opts.detail ?? {});
     } finally {
       release();
     }
-    return new Presto(set, inner, opts.upcall, opts.batch);
+    return new Presto(set, inner, opts.upcall, opts.batch, opts.permit);
   }
 
   /** What the filter journaled since it attached. */
@@ -128,9 +148,32 @@ export class Presto implements FsLayer {
 
   async open(mp: string, flags: number): Promise<number> {
     await this.withData(mp);
-    const fh = await this.inner.open(this.visible(mp), flags);
-    if ((flags & fs.constants.O_TRUNC) !== 0) this.dirty.add(fh);
-    return fh;
+    const truncating = (flags & fs.constants.O_TRUNC) !== 0;
+    const open = async (): Promise<number> => {
+      if (truncating && !isMeta(mp)) this.truncating(rel(mp), 0);
+      const fh = await this.inner.open(this.visible(mp), flags);
+      if (truncating) this.dirty.add(fh);
+      if ((flags & fs.constants.O_APPEND) !== 0) this.appending.add(fh);
+      return fh;
+    };
+    const writes = (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_TRUNC)) !== 0;
+    const fid = writes ? this.permitted(mp) : undefined;
+    return fid ? this.gate!.write(fid, open) : open();
+  }
+
+  /**
+   * Lento gives back the permits of `fids` (the holder took them): resolves once no program has
+   * them open for writing and their records are committed.
+   */
+  async givePermitsBack(fids: string[]): Promise<void> {
+    await this.gate?.release(fids, () => this.settled());
+  }
+
+  /** The fid of the file at `mp` when writing it needs a permit (a known regular file, a permit upcall). */
+  private permitted(mp: string): string | undefined {
+    if (!this.gate || isMeta(mp)) return undefined;
+    const obj = this.resolve(rel(mp));
+    return obj?.type === "f" ? obj.fid : undefined;
   }
 
   async read(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
@@ -149,6 +192,26 @@ export class Presto implements FsLayer {
     return this.inner.access(this.visible(mp), mode);
   }
 
+  // Extended attributes: read through; a change of a replicated one (user.*, the POSIX ACLs) is
+  // journaled as a setattr carrying the object's whole set. Others are refused (EOPNOTSUPP): a
+  // filter that kept what it cannot replicate would let replicas differ silently.
+
+  async getxattr(mp: string, name: string): Promise<Buffer> {
+    return this.inner.getxattr(this.visible(mp), name);
+  }
+
+  async listxattr(mp: string): Promise<string[]> {
+    return this.inner.listxattr(this.visible(mp));
+  }
+
+  async setxattr(mp: string, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.setxattr(mp, carried(name), value, flags));
+  }
+
+  async removexattr(mp: string, name: string): Promise<void> {
+    return this.attrUpdate(mp, () => this.inner.removexattr(mp, carried(name)));
+  }
+
   async fsync(mp: string, fh: number, datasync: boolean): Promise<void> {
     await this.inner.fsync(mp, fh, datasync);
     await this.serial.run(async () => this.batch.commit());
@@ -157,12 +220,22 @@ export class Presto implements FsLayer {
   // Content: written handles are journaled at close.
 
   async write(mp: string, fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
-    const n = await this.inner.write(mp, fh, buf, len, pos);
-    this.dirty.add(fh);
-    return n;
+    // noted before it is made (see presto-extents.ts); an O_APPEND write lands at the file's end,
+    // wherever the kernel thinks that is: everything from there on counts
+    const append = this.appending.has(fh);
+    const from = append ? Math.min(pos, fs.fstatSync(fh).size) : pos;
+    const done = this.extents.willWrite(fh, () => this.resolve(rel(mp)), from, append ? Infinity : len);
+    try {
+      const n = await this.inner.write(mp, fh, buf, len, pos);
+      this.dirty.add(fh);
+      return n;
+    } finally {
+      done();
+    }
   }
 
   async ftruncate(mp: string, fh: number, size: number): Promise<void> {
+    this.extents.truncatedHandle(fh, () => this.resolve(rel(mp)), size);
     await this.inner.ftruncate(mp, fh, size);
     this.dirty.add(fh);
   }
@@ -173,8 +246,14 @@ export class Presto implements FsLayer {
   }
 
   async release(mp: string, fh: number): Promise<void> {
-    if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
-    await this.inner.release(mp, fh);
+    try {
+      if (this.dirty.delete(fh)) await this.serial.run(() => this.closed(rel(mp), fh));
+      await this.inner.release(mp, fh);
+    } finally {
+      this.extents.released(fh);
+      this.appending.delete(fh);
+      this.gate?.closed(fh);
+    }
   }
 
   // Updates: the operation below, then its record.
@@ -237,17 +316,21 @@ export class Presto implements FsLayer {
   async truncate(mp: string, size: number): Promise<void> {
     this.visible(mp);
     await this.withData(mp); // what a truncate keeps is the file's content, never a placeholder's bytes
-    return this.serial.run(async () => {
-      await this.inner.truncate(mp, size);
-      await this.settleContent(rel(mp));
-    });
+    const truncate = (): Promise<void> =>
+      this.serial.run(async () => {
+        this.truncating(rel(mp), size);
+        await this.inner.truncate(mp, size);
+        await this.settleContent(rel(mp));
+      });
+    const fid = this.permitted(mp);
+    return fid ? this.gate!.write(fid, truncate) : truncate();
   }
 
   /** Waits until the object at `mp` has its data, making one upcall however many callers wait. */
   private async withData(mp: string): Promise<void> {
     if (!this.upcall || isMeta(mp)) return;
     const r = rel(mp);
-    const obj = this.resolve(r);
+    const obj = await this.settledRow(mp, this.resolve(r), r);
     if (!obj || (obj.flags & HAS_DATA) !== 0) return;
     let fetch = this.fetching.get(obj.fid);
     if (!fetch) {
@@ -255,6 +338,30 @@ export class Presto implements FsLayer {
       this.fetching.set(obj.fid, fetch);
     }
     await fetch;
+  }
+
+  /**
+   * The Fsdb row of a file, once it describes the file on disk. Lento installs a new version (on a
+   * lazy replica, a placeholder) and commits its row just after; a reader in between would take a
+   * placeholder's zeros for the content the old row says is there. A row whose file is another
+   * inode is read again until Lento's commit lands (bounded: a file changed outside the filter keeps
+   * the row as it is, and the scan that follows settles it).
+   */
+  private async settledRow(mp: string, obj: FsObject | undefined, r: string): Promise<FsObject | undefined> {
+    if (obj?.type !== "f" || (obj.flags & HAS_DATA) === 0 || obj.ino === null) return obj;
+    for (let waited = 0; waited < SETTLE_WAIT_MS; waited += SETTLE_POLL_MS) {
+      let ino: string;
+      try {
+        ino = inoKey(await this.inner.getattr(this.visible(mp)));
+      } catch {
+        return obj;
+      }
+      if (ino === obj.ino) return obj;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      obj = this.resolve(r);
+      if (obj?.type !== "f" || (obj.flags & HAS_DATA) === 0 || obj.ino === null) return obj;
+    }
+    return obj;
   }
 
   // Journaling. Each update's records (and its directories' mtimes) commit in one transaction.
@@ -302,14 +409,18 @@ export class Presto implements FsLayer {
     const name = path.posix.basename(r);
     const fid = this.set.allocFid();
     const placed = { fid, time: Date.now(), parent: parent.fid, name };
+    // a new file or directory inherits its directory's default ACL
+    const xattrs = target ? undefined : this.xattrsAt(r, { type, ctimeNs: null }, st);
     const obj: FsObject = {
-      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR,
+      fid, type, parent: parent.fid, name, version: "", ...localFields(st), hash: "", target: null, flags: HAS_DATA | HAS_ATTR, xattrs: xattrsText(xattrs ?? {}),
     };
     if (target) {
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags }));
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => this.set.fsdb.put({ ...obj, hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
     } else {
       const link = type === "l" ? this.below(r, (p) => fs.readlinkSync(p)) : type === "s" ? specialOf(st) : null;
-      this.emit(newRecord(type, placed, st, link), () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
+      const rec = newRecord(type, placed, st, link);
+      if (obj.xattrs !== "" && "attrs" in rec) rec.attrs = { ...rec.attrs, xattrs: xattrs! };
+      this.emit(rec, () => this.set.fsdb.put({ ...obj, hash: type === "f" ? EMPTY_HASH : "", target: link }));
     }
     this.settleAttrs(parentOf(r), parent); // the record changed a child's row, not the parent's
   }
@@ -361,8 +472,23 @@ export class Presto implements FsLayer {
   private settleAttrs(r: string, known?: FsObject): void {
     const cur = this.current(r, known);
     if (!cur) return;
-    recordAttrs(this.ctx, cur.obj, cur.st);
-    followAttrs(this.ctx, cur.obj, cur.st);
+    const xattrs = this.xattrsAt(r, cur.obj, cur.st);
+    recordAttrs(this.ctx, cur.obj, cur.st, xattrs);
+    followAttrs(this.ctx, cur.obj, cur.st, xattrs);
+  }
+
+  /**
+   * The replicated extended attributes of the file or directory at `r` when its ctime moved since
+   * its row (every change of one moves it: setxattr, setfacl, a chmod that rewrites an ACL's mask);
+   * undefined otherwise, or when they cannot be read (the next scan compares them).
+   */
+  private xattrsAt(r: string, obj: Pick<FsObject, "type" | "ctimeNs">, st: fs.BigIntStats): Xattrs | undefined {
+    if ((obj.type !== "f" && obj.type !== "d") || obj.ctimeNs === st.ctimeNs.toString()) return undefined;
+    try {
+      return this.below(r, (p) => readXattrs(AT_FDCWD, p));
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -384,9 +510,22 @@ export class Presto implements FsLayer {
     const direct = this.current(r);
     const cur = direct ?? (fh === undefined ? undefined : byHandle(this.set, fh));
     if (!cur) return;
-    await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
-    const now = this.set.fsdb.get(cur.obj.fid);
-    if (now) followContent(this.ctx, now, cur.st);
+    const close = this.extents.beginClose(inoKey(cur.st));
+    this.ctx.closeExtents = close.extents;
+    try {
+      await recordChanges(this.ctx, cur.obj, cur.st, direct ? r : this.set.fsdb.pathOf(cur.obj.fid), true);
+      const now = this.set.fsdb.get(cur.obj.fid);
+      if (now) followContent(this.ctx, now, cur.st);
+    } finally {
+      this.ctx.closeExtents = undefined;
+      close.end();
+    }
+  }
+
+  /** Notes that the file at root-relative `r` is about to be truncated to `size` (written extents). */
+  private truncating(r: string, size: number): void {
+    const key = this.below(r, (p) => ExtentsTracker.inodeOf(p));
+    if (key !== undefined) this.extents.truncated(key, () => this.resolve(r), size);
   }
 
   private emit(rec: NewRecord, mutate: () => void): void {
@@ -443,3 +582,8 @@ export class Presto implements FsLayer {
   }
 }
 
+/** `name` when it is an extended attribute the file set replicates; else EOPNOTSUPP. */
+function carried(name: string): string {
+  if (!isCarried(name)) throw errnoError("EOPNOTSUPP", `${name}: only user.* attributes and POSIX ACLs are replicated`);
+  return name;
+}

@@ -11,8 +11,9 @@ import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
+import { xattrsText } from "../journal/xattrs.js";
 import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
-import { massDelete, problem, recordChanges, type ScanContext } from "./scanner.js";
+import { massDelete, problem, recordChanges, seenCtime, xattrsOnDisk, type ScanContext } from "./scanner.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
 export interface Found {
@@ -142,25 +143,30 @@ export class Resolver {
       await recordChanges(this.ctx, set.fsdb.must(f.fid), f.st, f.rel);
       return;
     }
-    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), target: null, flags: HAS_DATA | HAS_ATTR };
+    // ctime null while extended attributes are not compared (`seenCtime`): the next scan that does reads them
+    const ctimeNs = seenCtime(this.ctx, { type: f.type, ctimeNs: null }, f.st);
+    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), ctimeNs, target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "" };
     const placed = { fid: f.fid, time, parent: f.parent, name: f.name };
     if (f.kind === "link") {
       const targetNew = this.newObjects.get(f.linkTarget!);
       if (targetNew) await this.place(targetNew);
       const target = set.fsdb.must(f.linkTarget!);
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash, flags: target.flags }));
+      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
       return;
     }
+    // a new file or directory's extended attributes, when it has any (compared as for a changed ctime)
+    const xattrs = xattrsOnDisk(this.ctx, { type: f.type, ctimeNs: null }, f.st, f.rel) ?? {};
+    const withX = Object.keys(xattrs).length > 0 ? { xattrs } : {};
     switch (f.type) {
       case "f": {
         const hash = await hashFile(abs);
         this.ctx.report.hashedBytes += Number(f.st.size);
         const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
-        this.emit({ op: "create", ...placed, attrs: attrsOf(f.st), content }, () => set.fsdb.put({ ...base, hash }));
+        this.emit({ op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, () => set.fsdb.put({ ...base, hash, xattrs: xattrsText(xattrs) }));
         return;
       }
       case "d":
-        this.emit({ op: "mkdir", ...placed, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "" }));
+        this.emit({ op: "mkdir", ...placed, attrs: { ...attrsOf(f.st), ...withX } }, () => set.fsdb.put({ ...base, hash: "", xattrs: xattrsText(xattrs) }));
         return;
       case "l": {
         const target = readTarget(abs);

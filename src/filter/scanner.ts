@@ -20,11 +20,13 @@ import { inoKey, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { fsPath } from "../journal/names.js";
-import { ROOT_FID } from "../journal/records.js";
+import { ROOT_FID, type CloseExtents, type Content } from "../journal/records.js";
+import { xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
 import { Resolver, sameSymlinkTarget } from "./scan-resolve.js";
 import { walkDir, type DirListing } from "./walk.js";
+import { AT_FDCWD, readXattrs } from "./xattr-io.js";
 
 /** Options of {@link scan}. */
 export interface ScanOptions {
@@ -50,6 +52,8 @@ export interface ScanOptions {
   dirs?: string[];
   /** Journal special files (FIFOs, sockets, devices; default true); false skips each as a per-path problem. */
   specials?: boolean;
+  /** Journal extended attributes and ACLs (default true); false leaves them out of every record (`--no-xattrs`). */
+  xattrs?: boolean;
 }
 
 /** What a scan did. */
@@ -71,6 +75,10 @@ export interface ScanContext {
   report: ScanReport;
   onContentChange?: ScanOptions["onContentChange"];
   hashAtSendFrom?: number;
+  /** Compare and journal extended attributes (see {@link ScanOptions.xattrs}). */
+  xattrs: boolean;
+  /** The written extents of a close about to be recorded (the filter's, `presto-extents.ts`). */
+  closeExtents?: (obj: FsObject, content: Content) => CloseExtents | undefined;
 }
 
 /**
@@ -118,12 +126,13 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     report: { records: 0, examined: 0, hashedBytes: 0, problems: [] },
     onContentChange: opts.onContentChange,
     hashAtSendFrom: opts.hashAtSendFrom,
+    xattrs: opts.xattrs !== false,
   };
   const whole = opts.dirs === undefined;
   const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
   const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole, specials: opts.specials !== false };
   const { ignored, resolver } = walk;
-  const dirAttrs: Array<{ fid: string; st: fs.BigIntStats }> = [];
+  const dirAttrs: Array<{ fid: string; st: fs.BigIntStats; xattrs: Xattrs | undefined }> = [];
   while (stack.length > 0) {
     readAhead(set.root, stack);
     const dir = stack.pop()!;
@@ -151,7 +160,8 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     if (self) {
       try {
         const st = fs.lstatSync(abs, { bigint: true });
-        if (!isEmptyAttrs(changedAttrs(self, st))) dirAttrs.push({ fid: dir.fid, st });
+        const xattrs = xattrsOnDisk(ctx, self, st, dir.rel);
+        if (!isEmptyAttrs(changedAttrs(self, st, xattrs))) dirAttrs.push({ fid: dir.fid, st, xattrs });
       } catch (err) {
         problem(ctx, dir.rel, err);
       }
@@ -161,7 +171,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   await resolver.resolve();
   for (const d of dirAttrs) {
     const obj = set.fsdb.get(d.fid);
-    if (obj) recordAttrs(ctx, obj, d.st);
+    if (obj) recordAttrs(ctx, obj, d.st, d.xattrs);
   }
   return ctx.report;
 }
@@ -264,6 +274,7 @@ function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: stri
  */
 export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: string, force = false): Promise<void> {
   if (obj.type === "d") return;
+  const xattrs = xattrsOnDisk(ctx, obj, st, rel);
   if (obj.type === "f" && (force || contentMayDiffer(obj, st))) {
     if (!isPlaceholder(obj)) ctx.onContentChange?.(obj.fid, Number(st.size));
     const atSend = !force && !isPlaceholder(obj) && Number(st.size) >= (ctx.hashAtSendFrom ?? Infinity);
@@ -278,16 +289,32 @@ export async function recordChanges(ctx: ScanContext, obj: FsObject, st: EntrySt
     if (isPlaceholder(obj)) return settlePlaceholder(ctx, obj, st, rel, hash);
     if (atSend || hash !== obj.hash) {
       const content = { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash };
-      const { size, mtimeNs, ino, ctimeNs } = localFields(st);
+      const { size, mtimeNs, ino } = localFields(st);
+      const extents = ctx.closeExtents?.(obj, content);
       // Only what the close carries: a mode or owner changed as well is left for recordAttrs to see.
-      ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content }, () =>
-        ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs, hash }),
+      ctx.journal.record({ op: "close", fid: obj.fid, time: Date.now(), base: obj.version, content, ...(extents ? { extents } : {}) }, () =>
+        ctx.set.fsdb.put({ ...obj, size, mtimeNs, ino, ctimeNs: seenCtime(ctx, obj, st), hash }),
       );
       ctx.report.records++;
       obj = ctx.set.fsdb.must(obj.fid);
     }
   }
-  recordAttrs(ctx, obj, st);
+  recordAttrs(ctx, obj, st, xattrs);
+}
+
+/**
+ * The object's replicated extended attributes as they are on disk, when the scan compares them: a
+ * file or directory whose ctime moved (every change of an xattr or ACL moves it). Undefined when
+ * not compared (`--no-xattrs`, another type, an unchanged ctime, or unreadable: a per-path problem).
+ */
+export function xattrsOnDisk(ctx: ScanContext, obj: Pick<FsObject, "type" | "ctimeNs">, st: EntryStat, rel: string): Xattrs | undefined {
+  if (!ctx.xattrs || (obj.type !== "f" && obj.type !== "d") || obj.ctimeNs === st.ctimeNs.toString()) return undefined;
+  try {
+    return readXattrs(AT_FDCWD, fsPath(ctx.set.root, rel));
+  } catch (err) {
+    problem(ctx, rel, err);
+    return undefined;
+  }
 }
 
 /**
@@ -308,17 +335,30 @@ function settlePlaceholder(ctx: ScanContext, obj: FsObject, st: EntryStat, rel: 
   });
 }
 
-/** Journals a known object's attribute changes (setattr), or silently refreshes its local inode fields. */
-export function recordAttrs(ctx: ScanContext, obj: FsObject, st: EntryStat): void {
-  const attrs = changedAttrs(obj, st);
+/**
+ * Journals a known object's attribute changes (setattr), or silently refreshes its local inode
+ * fields. `xattrs`: its extended attributes as on disk, when compared ({@link xattrsOnDisk}).
+ */
+export function recordAttrs(ctx: ScanContext, obj: FsObject, st: EntryStat, xattrs?: Xattrs): void {
+  const attrs = changedAttrs(obj, st, xattrs);
+  const ctimeNs = seenCtime(ctx, obj, st);
   if (isEmptyAttrs(attrs)) {
-    if (obj.ino !== inoKey(st) || obj.ctimeNs !== st.ctimeNs.toString()) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), st.ctimeNs.toString());
+    if (obj.ino !== inoKey(st) || obj.ctimeNs !== ctimeNs) ctx.set.fsdb.setLocal(obj.fid, inoKey(st), ctimeNs);
     return;
   }
   ctx.journal.record({ op: "setattr", fid: obj.fid, time: Date.now(), base: obj.version, attrs }, () =>
-    ctx.set.fsdb.put({ ...obj, ...localFields(st), size: obj.size }),
+    ctx.set.fsdb.put({ ...obj, ...localFields(st), ctimeNs, size: obj.size, xattrs: attrs.xattrs !== undefined ? xattrsText(attrs.xattrs) : obj.xattrs }),
   );
   ctx.report.records++;
+}
+
+/**
+ * The ctime a row keeps for `st`: its own, except that a scan which does not compare extended
+ * attributes (`--no-xattrs`) leaves a file's or directory's ctime as it was, so the next scan that
+ * does still sees it moved and compares them (nothing changed meanwhile is passed over for good).
+ */
+export function seenCtime(ctx: ScanContext, obj: Pick<FsObject, "type" | "ctimeNs">, st: EntryStat): string | null {
+  return ctx.xattrs || (obj.type !== "f" && obj.type !== "d") ? st.ctimeNs.toString() : obj.ctimeNs;
 }
 
 /** Adds a per-path problem for an I/O error. */

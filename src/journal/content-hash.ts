@@ -4,7 +4,7 @@
  * before it replaces anything.
  */
 import fs from "node:fs";
-import { blake2b, hashFd, type NativeBlake2b } from "../sync/delta/native.js";
+import { blake2b, blake2bStream, hashFd, type NativeBlake2b, type NativeBlake2bStream } from "../sync/delta/native.js";
 
 /** Length in hex characters of a content hash. */
 export const HASH_HEX_LENGTH = 64;
@@ -27,6 +27,45 @@ function hex(digest: Buffer): string {
 /** The content hash of what a hasher from {@link newContentHasher} was fed. */
 export function digestHex(h: ContentHasher): string {
   return hex(h.digest());
+}
+
+/** Updates a {@link BackgroundHasher} lets queue before `update` makes its caller wait. */
+const BACKLOG = 8;
+/** A {@link BackgroundHasher} hashes its first bytes on the calling thread: a small file is not worth a thread trip. */
+const HASH_HERE = 1 << 20;
+
+/**
+ * A content hash computed off the event loop: chunks are hashed in order on worker threads while
+ * the caller goes on (a receiver writing what it hashes); the first {@link HASH_HERE} bytes at
+ * once. Each chunk stays referenced until it is hashed; `update` returns a promise only when
+ * {@link BACKLOG} chunks are waiting (the caller should wait for it).
+ */
+export class BackgroundHasher {
+  private readonly native: NativeBlake2bStream = blake2bStream();
+  private tail: Promise<void> = Promise.resolve();
+  private waiting = 0;
+  private here = 0;
+
+  /** Queues `chunk`; a promise when the caller should wait before the next. */
+  update(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.waiting === 0 && this.here + chunk.length <= HASH_HERE) {
+      this.here += chunk.length;
+      this.native.updateNow(chunk);
+      return undefined;
+    }
+    this.here = HASH_HERE;
+    this.waiting++;
+    const done = this.tail.then(() => this.native.update(chunk)).finally(() => this.waiting--);
+    this.tail = done;
+    done.catch(() => undefined); // surfaces in digestHex
+    return this.waiting > BACKLOG ? done : undefined;
+  }
+
+  /** The content hash of every chunk queued. */
+  async digestHex(): Promise<string> {
+    await this.tail;
+    return hex(this.native.digest());
+  }
 }
 
 /** Content hash of a buffer. */

@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -84,6 +84,8 @@ const MIGRATIONS: Record<number, string> = {
     CREATE UNIQUE INDEX objects_name ON objects(parent, name);
     CREATE INDEX objects_ino ON objects(ino);
     CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
+  // Each object's replicated extended attributes and ACLs (src/journal/xattrs.ts): "" for none.
+  7: `ALTER TABLE objects ADD COLUMN xattrs TEXT NOT NULL DEFAULT '';`,
 };
 
 /**

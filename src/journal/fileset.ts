@@ -297,6 +297,7 @@ export class FileSet {
    */
   cleanTemp(): void {
     for (const name of fs.readdirSync(this.tmpDir)) {
+      if (name.startsWith(UNDO_PREFIX)) continue; // only their recovery removes them (sync/in-place.ts)
       const pid = /^[a-z]+-([0-9]+)-/.exec(name)?.[1];
       if (pid !== undefined && isAlive(Number(pid))) continue;
       fs.rmSync(path.join(this.tmpDir, name), { force: true, recursive: true });
@@ -373,6 +374,9 @@ function readLock(file: string): { pid: number; host: string; what: string } | u
     return undefined;
   }
 }
+
+/** Name prefix of the temp area's undo files of in-place changes (`sync/in-place.ts`), which {@link FileSet.cleanTemp} leaves. */
+export const UNDO_PREFIX = "undo-";
 
 /** True when process `pid` exists on this host. */
 export function isAlive(pid: number): boolean {

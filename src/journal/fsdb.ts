@@ -14,8 +14,6 @@ export type ObjectType = "f" | "d" | "l" | "s";
 export const HAS_DATA = 1;
 /** The object's attributes are current (`HAS_ATTR`). */
 export const HAS_ATTR = 2;
-/** This replica holds a permit to update the object (`HAS_PERMIT`). */
-export const HAS_PERMIT = 4;
 
 /** One Fsdb row. */
 export interface FsObject {
@@ -39,6 +37,8 @@ export interface FsObject {
   /** `dev:ino` of the local inode last seen for it. */
   ino: string | null;
   ctimeNs: string | null;
+  /** The replicated extended attributes and ACLs as `xattrsText` writes them; "" for none. */
+  xattrs: string;
 }
 
 /**
@@ -50,9 +50,9 @@ export function isPlaceholder(o: FsObject | undefined): boolean {
 }
 
 /** Table columns, in the order of {@link FIELDS}. */
-const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns";
+const COLUMNS = "fid,type,parent,name,version,size,mtime_ns,mode,uid,gid,hash,target,flags,ino,ctime_ns,xattrs";
 /** {@link FsObject} field for each column. */
-const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,target,flags,ino,ctimeNs";
+const FIELDS = "fid,type,parent,name,version,size,mtimeNs,mode,uid,gid,hash,target,flags,ino,ctimeNs,xattrs";
 /** The columns selected under their {@link FsObject} names, so rows need no conversion. */
 const SELECT = COLUMNS.split(",").map((c, i) => `${c} AS ${FIELDS.split(",")[i]}`).join(",");
 const PARAMS = FIELDS.split(",").map((f) => "@" + f).join(",");
@@ -103,7 +103,7 @@ export class Fsdb {
     this.sChildPrints = db.prepare<[string], ChildPrint>(`SELECT name, fid, type, ${PRINT} FROM objects WHERE parent = ?`).raw();
     this.sChildrenWhole = db.prepare<[string], string | null>(WHOLE).pluck();
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
-    this.sSetLocal = db.prepare<[string, string, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
+    this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
@@ -172,7 +172,7 @@ export class Fsdb {
   }
 
   /** Refreshes the local inode fields of an object whose attributes did not change (one narrow update). */
-  setLocal(fid: string, ino: string, ctimeNs: string): void {
+  setLocal(fid: string, ino: string, ctimeNs: string | null): void {
     this.sSetLocal.run(ino, ctimeNs, fid);
   }
 
@@ -235,7 +235,7 @@ export class Fsdb {
     if (this.get(ROOT_FID)) return;
     this.put({
       fid: ROOT_FID, type: "d", parent: null, name: "", version: "", size: 0, mtimeNs, mode,
-      uid: 0, gid: 0, hash: "", target: null, flags: HAS_DATA | HAS_ATTR, ino, ctimeNs: null,
+      uid: 0, gid: 0, hash: "", target: null, flags: HAS_DATA | HAS_ATTR, ino, ctimeNs: null, xattrs: "",
     });
   }
 }

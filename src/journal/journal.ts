@@ -4,18 +4,7 @@
  * accepted at once, stamped with a new version, and appended to the server log.
  */
 import type { FileSet } from "./fileset.js";
-import type { FsObject } from "./fsdb.js";
-import { parseRecord, type Attrs, type JournalRecord, type NewRecord } from "./records.js";
-
-/** The record that creates object `o` as the Fsdb describes it (its content, attributes and place). */
-export function placement(o: FsObject): NewRecord {
-  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
-  const attrs: Attrs = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
-  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
-  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs: { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs } };
-  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
-  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
-}
+import { parseRecord, type JournalRecord, type NewRecord } from "./records.js";
 
 /** Records local changes of one file set (used by the scanner and the filters). */
 export class Journal {

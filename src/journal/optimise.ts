@@ -18,6 +18,7 @@
  * and never mistakes a changed one for a retry. The function is pure: no I/O, no clock.
  */
 import type { Attrs, JournalRecord, RecordOf } from "./records.js";
+import { sameXattrs } from "./xattrs.js";
 import { parentsOf } from "./records.js";
 
 /** Result of {@link optimise}. */
@@ -40,7 +41,7 @@ type Rule = (entries: readonly Entry[]) => readonly Entry[];
 type Birth = RecordOf<"create" | "mkdir" | "symlink" | "mknod" | "link">;
 type Edit = RecordOf<"close" | "setattr">;
 
-const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs"] as const;
+const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs", "xattrs"] as const;
 
 /**
  * Optimises a CML. Rules, applied until none changes anything (so the result is a fixed point and
@@ -111,7 +112,11 @@ function dropEditsOfDeleted(entries: readonly Entry[]): readonly Entry[] {
   return out.length === entries.length ? entries : out;
 }
 
-/** Closes of X: only the last counts (a close states the whole content); it takes the first's base. */
+/**
+ * Closes of X: only the last counts (a close states the whole content); it takes the first's base.
+ * Its written extents count from its own base (the filter keeps them since the version), so they
+ * stay only when every close of the group had that base.
+ */
 function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
   for (const group of editsByFid(entries, "close").values()) {
@@ -119,7 +124,9 @@ function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
     const last = group[group.length - 1]!;
     const first = group[0]!.rec as RecordOf<"close">;
     group.forEach((e) => swaps.set(e, null));
-    swaps.set(last, absorb({ ...(last.rec as RecordOf<"close">), base: first.base }, group));
+    const { extents, ...rest } = last.rec as RecordOf<"close">;
+    const sameBase = group.every((e) => (e.rec as RecordOf<"close">).base === first.base);
+    swaps.set(last, absorb({ ...rest, base: first.base, ...(extents && sameBase ? { extents } : {}) }, group));
   }
   return applySwaps(entries, swaps);
 }
@@ -361,5 +368,7 @@ function canonicalAttrs(a: Attrs): Attrs {
 }
 
 function sameAttrs(a: Attrs, b: Attrs): boolean {
-  return ATTR_FIELDS.every((k) => a[k] === b[k]) && Object.keys(b).length === Object.keys(canonicalAttrs(b)).length;
+  const same = (k: (typeof ATTR_FIELDS)[number]): boolean =>
+    k === "xattrs" ? (a.xattrs === undefined) === (b.xattrs === undefined) && (a.xattrs === undefined || sameXattrs(a.xattrs, b.xattrs!)) : a[k] === b[k];
+  return ATTR_FIELDS.every(same) && Object.keys(b).length === Object.keys(canonicalAttrs(b)).length;
 }

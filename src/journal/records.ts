@@ -8,6 +8,8 @@
  */
 import { Type, type Static, type TSchema, TypeCompiler, type TypeCheck } from "../schema.js";
 import { ImzError } from "../errors.js";
+import { checkXattrsSize, XattrsSchema } from "./xattrs.js";
+import { MAX_EXTENTS } from "./extents.js";
 
 /** The root directory's fid in every file set. */
 export const ROOT_FID = "root";
@@ -30,6 +32,8 @@ export const AttrsSchema = Type.Object(
     uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
     gid: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
     mtimeNs: Type.Optional(NanosSchema),
+    /** The object's whole set of replicated extended attributes and ACLs after the change (`xattrs.ts`). */
+    xattrs: Type.Optional(XattrsSchema),
   },
   { additionalProperties: false },
 );
@@ -92,8 +96,26 @@ export const RenameSchema = rec("rename", {
 });
 /** Attribute change (chmod, chown, utimes). */
 export const SetattrSchema = rec("setattr", { base: VersionSchema, attrs: AttrsSchema });
-/** A file closed after writing: its content is now `content` (backfetched by the server). */
-export const CloseSchema = rec("close", { base: VersionSchema, content: ContentSchema });
+/**
+ * The byte ranges a close changed since its base version (`journal/extents.ts`): `baseHash` is the
+ * content hash of that version, `ranges` the `[offset, length]` pairs of the new content that differ
+ * from it (sorted, apart, every byte past the base's size included). Absent when unknown.
+ */
+export const ExtentsSchema = Type.Object(
+  {
+    baseHash: Type.String({ minLength: 1, maxLength: 128, pattern: "^[0-9a-f]*$" }),
+    ranges: Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 1 })]), { maxItems: MAX_EXTENTS }),
+  },
+  { additionalProperties: false },
+);
+/** See {@link ExtentsSchema}. */
+export type CloseExtents = Static<typeof ExtentsSchema>;
+
+/**
+ * A file closed after writing: its content is now `content` (backfetched by the server); `extents`
+ * when the filter saw every write since `base` (issue 13: the transfer then moves only those bytes).
+ */
+export const CloseSchema = rec("close", { base: VersionSchema, content: ContentSchema, extents: Type.Optional(ExtentsSchema) });
 
 /** Any journal record. */
 export const RecordSchema = Type.Union([
@@ -147,7 +169,10 @@ function opChecker(op: string): TypeCheck<TSchema> | undefined {
 
 /** Validates an untrusted value as a journal record; throws `RECORD_INVALID` with the first problem. */
 export function parseRecord(value: unknown): JournalRecord {
-  if (recordChecker().Check(value)) return value;
+  if (recordChecker().Check(value)) {
+    if ("attrs" in value && value.attrs.xattrs !== undefined) checkXattrsSize(value.attrs.xattrs);
+    return value;
+  }
   const op = typeof value === "object" && value !== null ? String((value as { op?: unknown }).op) : typeof value;
   const first = (opChecker(op) ?? recordChecker()).Errors(value).First();
   throw new ImzError("RECORD_INVALID", `invalid ${op} record: ${first ? `${first.path || "/"} ${first.message}` : "bad shape"}`, {

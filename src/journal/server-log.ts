@@ -16,6 +16,7 @@ export class ServerLog {
   private readonly sFloor;
   private readonly sSetFloor;
   private readonly sCompact;
+  private readonly sTouched;
 
   constructor(db: Db) {
     this.sInsert = db.prepare<[number, string, number, string, string, string]>(
@@ -29,6 +30,9 @@ export class ServerLog {
     this.sFloor = db.prepare<[], string>(`SELECT value FROM meta WHERE key = 'log_floor'`).pluck();
     this.sSetFloor = db.prepare<[string]>(`INSERT OR REPLACE INTO meta (key, value) VALUES ('log_floor', ?)`);
     this.sCompact = db.prepare<[number]>(`DELETE FROM server_log WHERE volume <= ?`);
+    this.sTouched = db.prepare<[number, number], { origin: string; fid: string }>(
+      `SELECT origin, fid FROM server_log WHERE volume > ? AND volume <= ? ORDER BY volume`,
+    );
     this.sByOrigin = db.prepare<[string, number], { body: string; version: string }>(
       `SELECT body, version FROM server_log WHERE origin = ? AND origin_seq >= ? ORDER BY origin_seq`,
     );
@@ -79,6 +83,11 @@ export class ServerLog {
   /** Up to `limit` records after volume stamp `since`, in order. */
   since(since: number, limit: number): LoggedRecord[] {
     return this.sSince.all(since, limit).map((r) => ({ record: parseRecord(JSON.parse(r.body)), version: r.version }));
+  }
+
+  /** Who changed which object in the records after `since` up to `upTo` (no bodies read). */
+  touched(since: number, upTo: number): Array<{ origin: string; fid: string }> {
+    return this.sTouched.all(since, upTo);
   }
 
   /** Records from `origin` with origin sequence ≥ `fromSeq`: what a retried reintegration already did. */

@@ -14,14 +14,19 @@ import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
+import type { Problem } from "../filter/object-stat.js";
 import { mknodSpecial } from "../filter/special.js";
+import { isUnsupported, readXattrs, writeXattrs } from "../filter/xattr-io.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
+import { xattrsOfText, xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { DELTA_MIN } from "./delta-transfer.js";
 import { chmodAt, chownAt, fdPath, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
 import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
+import { InPlace } from "./in-place.js";
+import type { Extent } from "../journal/extents.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
 export interface StagedContent {
@@ -31,21 +36,31 @@ export interface StagedContent {
   ticket: number;
   /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
   signature?: Promise<Buffer | undefined>;
+  /**
+   * Written extents (`extents-transfer.ts`): `temp` holds only the bytes of these ranges, to be
+   * written into the object's current file in place (`in-place.ts`); only a close takes it.
+   */
+  inPlace?: { ranges: Extent[] };
 }
 
 /** Options of {@link Applier}. */
 export interface ApplyOptions {
   /** Set numeric ownership (only effective as root). */
   owner: boolean;
+  /** Apply the extended attributes and ACLs records carry (default true; false: `--no-xattrs`). */
+  xattrs?: boolean;
 }
 
 /** Applies records to one file set's holding location. */
 export class Applier {
   readonly holding: Holding;
   private readonly signatures: SignatureKeeper;
+  private readonly inPlace: InPlace;
   private readonly touchedDirs = new Set<string>();
   /** When set, versions this apply destroys are kept under `.intermezzo/conflicts/` first. */
   private keepReason: string | undefined;
+  /** Per-path warnings of records applied all the same (extended attributes this filesystem refused). */
+  private warnings: Problem[] = [];
 
   constructor(
     readonly set: FileSet,
@@ -53,6 +68,7 @@ export class Applier {
   ) {
     this.holding = new Holding(set);
     this.signatures = new SignatureKeeper(set);
+    this.inPlace = new InPlace(this.holding);
   }
 
   /**
@@ -62,6 +78,7 @@ export class Applier {
    */
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
+    this.rel = () => this.placeOf(rec);
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
@@ -70,10 +87,10 @@ export class Applier {
         const data = staged ?? placeholder;
         if (data) await h.makeDurable(data.ticket);
         const temp = data?.temp ?? this.emptyTemp();
-        const fields = { hash: data?.content.hash ?? EMPTY_HASH, flags: placeholder ? HAS_ATTR : HAS_DATA | HAS_ATTR };
+        const fields = { hash: data?.content.hash ?? EMPTY_HASH, flags: placeholder ? HAS_ATTR : HAS_DATA | HAS_ATTR, xattrs: "" };
         try {
           return h.atChild(rec.parent, rec.name, (dest) => {
-            h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs));
+            fields.xattrs = h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs)) ?? "";
             h.install(temp, dest, false);
             if (data) this.signatures.installed(rec.fid, 0, data);
             this.touchDir(rec.parent);
@@ -88,12 +105,13 @@ export class Applier {
       case "mkdir":
         return h.atChild(rec.parent, rec.name, (dest) => {
           mkdirAt(dest, rec.attrs.mode ?? 0o755);
-          this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined });
+          // a directory made in one with a default ACL inherits it: the row says what it has
+          const xattrs = this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined }, undefined, true) ?? "";
           this.touchDir(rec.parent);
           this.touchDir(rec.fid);
           h.touched(path.dirname(dest.rel));
           const st = statAt(dest);
-          return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, st, version, {}), mtimeNs: rec.attrs.mtimeNs ?? "0" });
+          return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, st, version, { xattrs }), mtimeNs: rec.attrs.mtimeNs ?? "0" });
         });
       case "symlink":
         return h.atChild(rec.parent, rec.name, (dest) => {
@@ -123,7 +141,7 @@ export class Applier {
             this.touchDir(rec.parent);
             h.touched(path.dirname(dest.rel));
             const st = statAt(dest);
-            return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, { hash: target.hash, flags: target.flags }));
+            return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, { hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
           }),
         );
       }
@@ -158,12 +176,12 @@ export class Applier {
         // hard links share the attributes: their rows follow, keeping their own versions
         const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
         return h.at(rec.fid, (p) => {
-          this.setAttrs(p, o.type, rec.attrs);
+          const xattrs = this.setAttrs(p, o.type, rec.attrs);
           if (o.type === "d") this.touchDir(o.fid);
           const st = statAt(p);
           return (version) => {
-            fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, st, version, o), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : st.mtimeNs.toString() });
-            for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, l));
+            fsdb.put({ ...this.describe(o.fid, o.type, o.parent, o.name, st, version, { ...o, xattrs: xattrs ?? o.xattrs }), mtimeNs: o.type === "d" ? rec.attrs.mtimeNs ?? o.mtimeNs : st.mtimeNs.toString() });
+            for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, { ...l, xattrs: xattrs ?? l.xattrs }));
           };
         });
       }
@@ -195,7 +213,14 @@ export class Applier {
     this.holding.dropRetired();
     await this.holding.syncDirs();
     this.set.commitGroup();
+    this.inPlace.forget();
     await this.signatures.commit();
+  }
+
+  /** The batch failed: its Fsdb changes roll back, and so do the files it changed in place. */
+  abortBatch(): void {
+    this.set.abortGroup();
+    this.inPlace.rollBack();
   }
 
   private rename(rec: Extract<JournalRecord, { op: "rename" }>): (version: string) => void {
@@ -234,22 +259,34 @@ export class Applier {
     // On a lazy replica the file becomes a placeholder of its new content (fetched on next use).
     const staged = received ?? this.placeholder(rec);
     const flags = received ? HAS_DATA | HAS_ATTR : HAS_ATTR;
-    await h.makeDurable(staged.ticket);
+    if (!staged.inPlace) await h.makeDurable(staged.ticket); // in place, the undo file keeps the old version (in-place.ts)
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
+    const inPlace = staged.inPlace;
+    let xattrs: string | undefined;
     const st = h.at(rec.fid, (p) => {
       this.checkUnchanged(o, p);
       this.keep(o);
-      h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid }, staged.content.mtimeNs));
-      h.install(staged.temp, p, true);
+      if (inPlace) {
+        // the same inode, its other names and extended attributes included: nothing to relink or set
+        this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
+        fs.rmSync(staged.temp, { force: true });
+      } else {
+        // the new version is a new inode: it gets the file's attributes, its extended ones included
+        const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
+        xattrs = h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true));
+        h.install(staged.temp, p, true);
+        for (const l of links) this.relink(p, l.fid);
+      }
       this.signatures.installed(rec.fid, o.size, staged);
-      for (const l of links) this.relink(p, l.fid);
       return statAt(p);
     });
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
-    this.touchDir(o.parent!);
-    for (const l of links) this.touchDir(l.parent!);
+    if (!inPlace) {
+      this.touchDir(o.parent!);
+      for (const l of links) this.touchDir(l.parent!);
+    }
     return (version) => {
-      const fields = { hash: staged.content.hash, flags };
+      const fields = { hash: staged.content.hash, flags, xattrs: xattrs ?? o.xattrs };
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, st, version, fields));
       for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, fields));
     };
@@ -285,14 +322,52 @@ export class Applier {
     }
   }
 
-  private setAttrs(p: Place, type: ObjectType, a: Attrs, mtimeNs?: string): void {
+  /**
+   * Sets the attributes `a` names. Returns the Fsdb text of the extended attributes the object then
+   * has when they were written (or, with `readBack`, looked at), else undefined (the row's stand).
+   * `own`: they are the object's own, kept across a new version, so written even with `--no-xattrs`.
+   */
+  private setAttrs(p: Place, type: ObjectType, a: Attrs, mtimeNs?: string, readBack = false, own = false): string | undefined {
     if (type !== "l" && a.mode !== undefined) chmodAt(p, a.mode);
     if (this.opts.owner && process.getuid?.() === 0 && (a.uid !== undefined || a.gid !== undefined)) {
       chownAt(p, a.uid ?? -1, a.gid ?? -1);
       if (type !== "l" && a.mode !== undefined && (a.mode & 0o6000) !== 0) chmodAt(p, a.mode); // chown clears set-id bits
     }
+    const xattrs = type === "f" || type === "d" ? this.setXattrs(p, own || this.opts.xattrs !== false ? a.xattrs : undefined, readBack) : undefined;
     const m = mtimeNs ?? a.mtimeNs;
     if (m !== undefined) setMtimeAt(p, m);
+    return xattrs;
+  }
+
+  /**
+   * Makes the object's extended attributes `want` (after its mode: an access ACL has the last word
+   * on the group bits). One this filesystem refuses (EOPNOTSUPP: it keeps none; or any other error)
+   * is a per-path warning and the record applies all the same; the row then says what the object
+   * has, so this side's next scan finds no change to send back and the sender keeps its own.
+   */
+  private setXattrs(p: Place, want: Xattrs | undefined, readBack: boolean): string | undefined {
+    if (want === undefined && !readBack) return undefined;
+    if (want !== undefined) {
+      try {
+        writeXattrs(p.dir, p.name, want);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        const why = isUnsupported(err) ? "this filesystem keeps no extended attributes or ACLs of that kind" : e.message;
+        this.warnings.push({ path: this.rel(), code: isUnsupported(err) ? "UNSUPPORTED" : e.code ?? "IO", message: `extended attributes not applied: ${why}` });
+      }
+    }
+    try {
+      return xattrsText(readXattrs(p.dir, p.name) ?? {});
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The per-path warnings of the records applied since the last call (see {@link setXattrs}). */
+  takeWarnings(): Problem[] {
+    const out = this.warnings;
+    this.warnings = [];
+    return out;
   }
 
   private describe(
@@ -302,7 +377,7 @@ export class Applier {
     name: string,
     st: AtStat,
     version: string,
-    extra: { hash?: string; target?: string | null; flags?: number },
+    extra: { hash?: string; target?: string | null; flags?: number; xattrs?: string },
   ): FsObject {
     return {
       fid, type, parent, name, version,
@@ -316,7 +391,19 @@ export class Applier {
       flags: extra.flags ?? HAS_DATA | HAS_ATTR,
       ino: inoKey(st),
       ctimeNs: st.ctimeNs.toString(),
+      xattrs: extra.xattrs ?? "",
     };
+  }
+
+  /** The path of the object the record being applied is about, for a warning. */
+  private rel: () => string = () => "";
+
+  /** Where a record's object is (or goes, for a new one), root-relative. */
+  private placeOf(rec: JournalRecord): string {
+    const { fsdb } = this.set;
+    if (fsdb.get(rec.fid) || !("parent" in rec)) return fsdb.get(rec.fid) ? fsdb.pathOf(rec.fid) : rec.fid;
+    const dir = fsdb.get(rec.parent) ? fsdb.pathOf(rec.parent) : rec.parent;
+    return dir === "" ? rec.name : `${dir}/${rec.name}`;
   }
 
   private touchDir(fid: string): void {

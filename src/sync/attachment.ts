@@ -24,6 +24,8 @@ import { withWriteLock } from "../journal/write-lock.js";
 import { newTally, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { attachRequest, exchange, resolveOptions, syncFileSets, type SyncOptions, type SyncReport } from "./sync.js";
+import { ExchangeWaiters, ReplicaPermits } from "./replica-permits.js";
+import { serveUpcalls, type UpcallServer } from "./upcall-socket.js";
 
 /** Where an attachment stands. */
 export type AttachmentState = "connecting" | "live" | "disconnected" | "stopped";
@@ -58,6 +60,8 @@ export interface LiveOptions {
   onState?: (info: AttachmentInfo) => void;
   /** Errors that did not stop the attachment. */
   onError?: (err: unknown) => void;
+  /** A back-off cut short because the host's network addresses changed (the network came back). */
+  onNetwork?: () => void;
 }
 
 /** Errors after which the attachment reconnects (the connection or its peer went away). */
@@ -96,7 +100,7 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
     } catch (err) {
       if (!(isDrop(err) || isTreeRace(err)) || signal.aborted) throw err;
       opts.onError?.(err);
-      await pause(backoff, signal);
+      if ((await backOff(backoff, signal)) === "network") opts.onNetwork?.();
       backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);
       if (signal.aborted) return;
     }
@@ -115,7 +119,13 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
   let watcher: FileSetWatcher | undefined;
   let cmlPoll: NodeJS.Timeout | undefined;
   signal.addEventListener("abort", () => kick.ring(), { once: true });
+  // callbacks and permits: the holder's breaks and revokes, the filter's permit upcalls
+  const exchanges = new ExchangeWaiters(() => kick.ring());
+  let livePeer: HolderPeer | undefined;
+  let upcalls: UpcallServer | undefined;
+  const permits = new ReplicaPermits(exchanges, () => livePeer, (fids) => upcalls?.release(fids) ?? Promise.resolve());
   try {
+    upcalls = await serveUpcalls(root, (fid) => permits.get(fid), (err) => opts.onError?.(err));
     if (set.isContinuouslyFiltered()) {
       // the mount journals; a new CML record starts an exchange
       let last = set.cml.count();
@@ -140,7 +150,8 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
             hint: "run intermezzo-sync once without --watch to re-join it, then go live again",
           });
         }
-        await peer.watch(() => kick.ring());
+        await peer.watch(permits);
+        livePeer = peer;
         setState("live");
         backoff = opts.backoffMs ?? 1000;
         const ended = peer.ended ?? new Promise<never>(() => undefined);
@@ -156,7 +167,9 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
           if (signal.aborted) break;
           const tally = newTally();
           try {
+            exchanges.begin();
             await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false));
+            exchanges.end(Number(set.meta("last_seen")));
           } catch (err) {
             // a dropped connection reconnects; anything else is reported and tried again next time
             if (isDrop(err) || lost) throw lost ?? err;
@@ -178,14 +191,18 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
         setState("disconnected", (err as Error).message);
         await peer?.close().catch(() => undefined);
         peer = undefined;
-        await pause(backoff, signal);
+        if ((await backOff(backoff, signal)) === "network") opts.onNetwork?.();
         backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);
         continue;
       } finally {
+        livePeer = undefined;
+        permits.dropAll();
+        exchanges.flush();
         if (peer) await peer.close(Number(set.meta("last_seen"))).catch(() => undefined);
       }
     }
   } finally {
+    await upcalls?.close();
     clearInterval(cmlPoll);
     await watcher?.close();
     if (set.db.open) setState("stopped");
@@ -211,15 +228,34 @@ class Kick {
   }
 }
 
-/** Waits `ms`, or until `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** How often a backing-off attachment looks at the host's network addresses (ms). */
+export const NETWORK_LOOK_MS = 1000;
+
+/** The host's network addresses, as one comparable text. */
+function addresses(): string {
+  const all = Object.entries(os.networkInterfaces()).flatMap(([name, list]) => (list ?? []).map((a) => `${name} ${a.address}`));
+  return all.sort().join("\n");
+}
+
+/**
+ * Waits `ms`, or until `signal` aborts, or until the host's network addresses change (a network
+ * that comes back: a laptop rejoining Wi-Fi, a VPN coming up), when retrying at once is worth it.
+ * Resolves with why it ended. `look` reads the addresses (tests give their own).
+ */
+export function backOff(ms: number, signal: AbortSignal, look: () => string = addresses): Promise<"time" | "network" | "stopped"> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
+    const t = setTimeout(() => done("time"), ms);
+    const before = look();
+    const poll = setInterval(() => {
+      if (look() !== before) done("network");
+    }, NETWORK_LOOK_MS);
+    const stopped = (): void => done("stopped");
+    function done(why: "time" | "network" | "stopped"): void {
       clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
+      clearInterval(poll);
+      signal.removeEventListener("abort", stopped);
+      resolve(why);
     }
-    signal.addEventListener("abort", done, { once: true });
+    signal.addEventListener("abort", stopped, { once: true });
   });
 }

@@ -4,20 +4,22 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { signatureOf, type ContentAsk } from "./extents-transfer.js";
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError, leadingCode } from "../errors.js";
 import { diskFullError } from "../journal/disk-full.js";
-import type { Problem } from "../filter/object-stat.js";
+import { placement, type Problem } from "../filter/object-stat.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import { Journal, placement } from "../journal/journal.js";
+import { Journal } from "../journal/journal.js";
 import { optimise } from "../journal/optimise.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { fetchesContent } from "./lazy.js";
 import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
+import { withinBytes } from "./page-bytes.js";
 import { receiveContent, wantOf } from "./delta-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { noteUnapplied } from "./unapplied.js";
@@ -103,16 +105,17 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
-  const source = (fid: string, signature?: Buffer): ContentStream => {
-    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), signature);
+  const source = (fid: string, ask?: ContentAsk): ContentStream => {
+    const s = readContent(holding, set.fsdb.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid), ask);
     tally.filesSent++;
-    tally.bytesReceived += signature?.length ?? 0;
+    tally.bytesReceived += signatureOf(ask)?.length ?? 0;
     return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
   };
-  for (let i = 0; i < records.length; i += BATCH) {
+  for (let i = 0; i < records.length; ) {
     // In replay order: a folded record carries the seq of the last record it absorbed, so the
     // optimised list is not sorted by seq and a seq range of the CML would lose records.
-    const batch = records.slice(i, i + BATCH);
+    const batch = withinBytes(records.slice(i, i + BATCH));
+    i += batch.length;
     const reply = await peer.reintegrate(batch, source, keep);
     tally.recordsShipped += batch.length;
     set.transaction(() => {
@@ -124,7 +127,11 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
           refusals.push({ record: r, result: res, report });
         }
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
-        else reborn = settle(set, r, res, adopted) || reborn;
+        else {
+          // applied, with a warning (extended attributes the holder's filesystem refused)
+          if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
+          reborn = settle(set, r, res, adopted) || reborn;
+        }
       });
     });
   }
@@ -200,9 +207,11 @@ export async function applyUpdates(
   settling: ReadonlySet<string> = new Set(),
   /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
   skipSpecials = false,
+  /** False (`--no-xattrs`): the extended attributes the holder's records carry are not applied here. */
+  xattrs = true,
 ): Promise<boolean> {
   const passing = new Set(settling);
-  const applier = new Applier(set, { owner });
+  const applier = new Applier(set, { owner, xattrs });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
     child: (p, n) => set.fsdb.child(p, n),
@@ -250,7 +259,7 @@ export async function applyUpdates(
       if (!page.more) break;
     }
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();
@@ -289,8 +298,8 @@ function overtaken(set: FileSet, l: LoggedRecord): boolean {
 export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally): (r: JournalRecord) => Promise<StagedContent> {
   return (r) => {
     tally.filesReceived++;
-    const request = (signature?: Buffer): ContentStream => {
-      const s = peer.fetch(r.fid, signature, wantOf(r).expected?.hash);
+    const request = (ask?: ContentAsk): ContentStream => {
+      const s = peer.fetch(r.fid, ask, wantOf(r).expected?.hash);
       return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
     };
     return receiveContent(applier.holding, wantOf(r), request, { onSignature: (n) => (tally.bytesSent += n) });
@@ -332,7 +341,9 @@ async function applyOne(
       advance();
     });
     tally.recordsApplied++;
+    tally.problems.push(...applier.takeWarnings());
   } catch (err) {
+    applier.takeWarnings();
     passUnapplied(set, r, err, tally, passing);
   }
 }

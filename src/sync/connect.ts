@@ -3,7 +3,10 @@
  * process, no framing), a local `intermezzo serve --stdio` child speaking the wire protocol (its
  * `--transport stdio`, and what `connectHolder` uses for a local path), or a remote one over SSH.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { ImzError, isImzError } from "../errors.js";
+import { META_DIR } from "../journal/fileset.js";
 import { installed } from "../install.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
@@ -17,8 +20,16 @@ export const INTERMEZZO_BIN = installed("bin", "intermezzo");
 /** How to reach a holder on this host. */
 export type LocalTransport = "in-process" | "stdio";
 
-/** Connects to the holder at local path `root`. */
+/**
+ * Connects to the holder at local path `root`: through its Lento's socket when one serves it
+ * (`serve --socket`/`--listen`: every replica then meets the others in one process), else as asked.
+ */
 export async function connectLocal(root: string, transport: LocalTransport, owner: boolean): Promise<HolderPeer> {
+  if (fs.existsSync(path.join(root, META_DIR, "holder.sock"))) {
+    const [{ connectHolderSocket }, { WirePeer }] = await Promise.all([import("./holder-socket.js"), import("./wire-peer.js")]);
+    const sock = await connectHolderSocket(root);
+    if (sock) return WirePeer.connect(sock, sock, { onClose: async () => void sock.destroy() });
+  }
   if (transport === "in-process") return new LentoServer(root, { owner });
   // the wire protocol (and child_process) is loaded only when a transport uses it
   const [{ spawnStdio }, { WirePeer }] = await Promise.all([import("../ssh/stdio.js"), import("./wire-peer.js")]);

@@ -5,6 +5,7 @@
  */
 import type { Connection, RequestContext } from "../ssh/connection.js";
 import { readSignature } from "./delta-transfer.js";
+import { signatureOf, type ContentAsk, type ExtentsAsk } from "./extents-transfer.js";
 import { Replies, check } from "./protocol.js";
 import type { ContentStream } from "./transfer.js";
 
@@ -13,16 +14,22 @@ import type { ContentStream } from "./transfer.js";
  * one follows, streams `read`'s bytes (a delta against it, or the whole content) as data frames and
  * returns the content's description as the reply.
  */
-export async function sendContent(ctx: RequestContext, req: { signature?: boolean }, read: (signature?: Buffer) => ContentStream): Promise<unknown> {
-  const stream = read(req.signature === true ? await readSignature(ctx.data) : undefined);
+export async function sendContent(ctx: RequestContext, req: { signature?: boolean; extents?: ExtentsAsk }, read: (ask?: ContentAsk) => ContentStream): Promise<unknown> {
+  const stream = read(req.extents ?? (req.signature === true ? await readSignature(ctx.data) : undefined));
   for await (const chunk of stream.chunks) await ctx.send(chunk);
   ctx.endData();
   return stream.done;
 }
 
-/** Sends a `fetch` or `backfetch` for `fid`, with `signature` as its upload when given (and a fetch's `hash`). */
-export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, signature?: Buffer, hash?: string): ContentStream {
-  const r = conn.request({ op, fid, ...(signature ? { signature: true } : {}), ...(hash ? { hash } : {}) }, signature ? once(signature) : undefined);
+/**
+ * Sends a `fetch` or `backfetch` for `fid`: with a signature as its upload, or an extents ask in its
+ * header, when given (and a fetch's `hash`).
+ */
+export function requestContent(conn: Connection, op: "fetch" | "backfetch", fid: string, ask?: ContentAsk, hash?: string): ContentStream {
+  const signature = signatureOf(ask);
+  const extents = signature === undefined ? ask : undefined;
+  const header = { op, fid, ...(signature ? { signature: true } : {}), ...(extents ? { extents } : {}), ...(hash ? { hash } : {}) };
+  const r = conn.request(header, signature ? once(signature) : undefined);
   const done = r.result.then((v) => check(Replies.content, v, `${op} reply`));
   // Handled here: the reply may fail while the content is still being written, before its
   // consumer awaits `done` (an unhandled rejection would end the process).

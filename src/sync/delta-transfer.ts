@@ -12,12 +12,13 @@ import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
-import type { Content, JournalRecord } from "../journal/records.js";
+import type { CloseExtents, Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
 import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { keptSignature } from "./kept-signatures.js";
+import { stageExtents, type ContentAsk } from "./extents-transfer.js";
 import type { Presigned } from "./presign.js";
 import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
 import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
@@ -48,10 +49,11 @@ export const MAX_SIGNATURE = 64 << 20;
 export const SIGNATURE_OPTIONS = { hash: "md4" } as const;
 
 /**
- * Asks the sender for an object's content: with `signature` (of the receiver's basis) the answer's
- * chunks are a delta against that basis, without it the whole content.
+ * Asks the sender for an object's content: with a signature (of the receiver's basis) the answer's
+ * chunks are a delta against that basis, with an {@link ExtentsAsk} the bytes of its ranges, with
+ * nothing the whole content.
  */
-export type ContentRequest = (signature?: Buffer) => ContentStream;
+export type ContentRequest = (ask?: ContentAsk) => ContentStream;
 
 /** What the receiver knows of the content it is about to receive. */
 export interface Want {
@@ -65,6 +67,9 @@ export interface Want {
    * unlink and a create, and that old version is then the best basis there is.
    */
   place?: { parent: string; name: string };
+  /** A close's base version and written extents: with them, a receiver holding that version asks for just those bytes. */
+  base?: string;
+  extents?: CloseExtents;
 }
 
 /** The content a close or create record states, if any. */
@@ -75,6 +80,7 @@ export function statedContent(r: JournalRecord): Content | undefined {
 /** What the receiver of record `r`'s content knows of it (see {@link Want}). */
 export function wantOf(r: JournalRecord): Want {
   if (r.op === "create") return { fid: r.fid, expected: r.content, place: { parent: r.parent, name: r.name } };
+  if (r.op === "close") return { fid: r.fid, expected: r.content, base: r.base, extents: r.extents };
   return { fid: r.fid, expected: statedContent(r) };
 }
 
@@ -103,6 +109,8 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
   try {
     const copy = want.expected && (await copyLocal(holding, want.expected));
     if (copy) return copy;
+    const inPlace = basis && (await receiveExtents(holding, basis.fd, want, request));
+    if (inPlace) return inPlace;
     // an unreadable basis is no basis
     const signature = basis === undefined ? undefined : await signBasis(holding, basis, opts.presigned).catch(() => undefined);
     if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
@@ -110,12 +118,29 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     try {
       return await stageDelta(holding, basis.fd, request(signature), patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS));
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code !== "HASH_MISMATCH" && !(typeof code === "string" && code.startsWith("RS_"))) throw err;
+      if (!retried(err)) throw err;
       return await stageWhole(holding, want, request());
     }
   } finally {
     if (basis !== undefined) fs.closeSync(basis.fd);
+  }
+}
+
+/** Whether a transfer that failed with `err` is retried another way (the content moved on, or a delta did not fit). */
+function retried(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "HASH_MISMATCH" || (typeof code === "string" && code.startsWith("RS_"));
+}
+
+/** The close's written extents staged for an in-place change, when this side holds their base (`extents-transfer.ts`). */
+async function receiveExtents(holding: Holding, basisFd: number, want: Want, request: ContentRequest): Promise<StagedContent | undefined> {
+  const { base, extents, expected } = want;
+  if (base === undefined || extents === undefined || expected === undefined) return undefined;
+  try {
+    return await stageExtents(holding, basisFd, { fid: want.fid, base, extents, expected }, request);
+  } catch (err) {
+    if (!retried(err)) throw err;
+    return undefined; // the delta then
   }
 }
 

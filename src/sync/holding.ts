@@ -210,8 +210,8 @@ export class Holding {
   }
 
   /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
-  tempPath(): string {
-    return path.join(fdPath(this.tmpFd()), `t-${process.pid}-${randomBytes(6).toString("hex")}`);
+  tempPath(prefix = "t"): string {
+    return path.join(fdPath(this.tmpFd()), `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
   /**
@@ -249,7 +249,7 @@ function checkType(p: Place, type: "f" | "d"): void {
  * Writes `chunks` to a new file at `file`; returns the bytes written. Durability comes from
  * {@link Holding.makeDurable} before the file replaces anything. A full disk is `DISK_FULL` naming `where`.
  */
-export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void, where?: string): Promise<number> {
+export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => Promise<void> | undefined | void, where?: string): Promise<number> {
   try {
     return await writeAll(file, chunks, onChunk);
   } catch (err) {
@@ -257,7 +257,7 @@ export async function writeStaged(file: string, chunks: AsyncIterable<Buffer>, o
   }
 }
 
-async function writeAll(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => void): Promise<number> {
+async function writeAll(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (b: Buffer) => Promise<void> | undefined | void): Promise<number> {
   // Small content (the common case) is gathered and written with one synchronous call: three
   // thread-pool trips per file (open, write, close) cost more than the write itself.
   const it = chunks[Symbol.asyncIterator]();
@@ -269,7 +269,7 @@ async function writeAll(file: string, chunks: AsyncIterable<Buffer>, onChunk?: (
       fs.writeFileSync(file, head.length === 1 ? head[0]! : Buffer.concat(head), { flag: "wx", mode: 0o600 });
       return n;
     }
-    onChunk?.(next.value);
+    await onChunk?.(next.value);
     head.push(next.value);
     n += next.value.length;
     if (n > SMALL_WRITE) break;

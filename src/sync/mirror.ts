@@ -9,6 +9,8 @@ import type { FileSet } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import type { JournalRecord, LoggedRecord, NewRecord } from "../journal/records.js";
+import { parseXattrsText } from "../journal/xattrs.js";
+import { rowAttrs } from "../filter/object-stat.js";
 import { reintegrate, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
 import { holderListing, holderObjects } from "./resolution.js";
@@ -116,7 +118,7 @@ export function correctives(states: Map<string, HolderState>, desired: (fid: str
       continue;
     }
     if (!want) continue;
-    const attrs = { mode: want.mode, uid: want.uid, gid: want.gid, mtimeNs: want.mtimeNs };
+    const attrs = rowAttrs(want);
     if (!st.exists) {
       const placed = { fid, time, parent: want.parent!, name: want.name };
       const rec: NewRecord =
@@ -139,7 +141,9 @@ export function correctives(states: Map<string, HolderState>, desired: (fid: str
     if (want.type === "f" && st.contentChanged) {
       updates.push({ op: "close", fid, time, base, content: { size: want.size, mtimeNs: want.mtimeNs, hash: want.hash } });
     } else if (st.attrsChanged) {
-      updates.push({ op: "setattr", fid, time, base, attrs: want.type === "l" ? { uid: want.uid, gid: want.gid, mtimeNs: want.mtimeNs } : attrs });
+      // SRC's whole set, an empty one included: the holder's extra attributes go
+      const xattrs = want.type === "f" || want.type === "d" ? { xattrs: parseXattrsText(want.xattrs) } : {};
+      updates.push({ op: "setattr", fid, time, base, attrs: { ...attrs, ...xattrs } });
     }
   }
   return [
@@ -181,7 +185,7 @@ async function listedStates(set: FileSet, peer: HolderPeer): Promise<Map<string,
     const mine = set.fsdb.get(o.fid);
     if (o.parent === null) continue;
     const content = !mine || mine.hash !== o.hash || mine.target !== o.target;
-    const attrs = !mine || mine.mode !== o.mode || mine.uid !== o.uid || mine.gid !== o.gid || (o.type !== "d" && mine.mtimeNs !== o.mtimeNs);
+    const attrs = !mine || mine.mode !== o.mode || mine.uid !== o.uid || mine.gid !== o.gid || mine.xattrs !== o.xattrs || (o.type !== "d" && mine.mtimeNs !== o.mtimeNs);
     const moved = !mine || mine.parent !== o.parent || mine.name !== o.name;
     if (content || attrs || moved) {
       s.set(o.fid, { exists: true, type: o.type, parent: o.parent, name: o.name, version: o.version, contentChanged: content, attrsChanged: attrs, order: s.size });

@@ -27,19 +27,35 @@
  *    stamp is older than the compacted log (`updates` says `compacted`): the paper's fallback when
  *    volume stamps do not match, revalidating object by object.
  *
- * 10. `watch` (a live replica, after `attach`): the holder pushes its log's new volume stamp as a
- *    one-way message each time the log grows — from any replica's reintegration, or from its own
- *    tree, which it then journals live — coalesced (a slow or stalled replica gets the newest stamp,
- *    never a queue) until `close`. The replica applies the log after its stamp as usual.
+ * 10. `watch` (a live replica, after `attach`): the replica holds a callback on the file set until
+ *    `close`. Each time the holder's log grows — from another replica's reintegration, or from its
+ *    own tree, which it then journals live — the holder breaks it (`BreakCallback`, a multi-RPC over
+ *    all its live replicas, see `callbacks.ts`) with the log's new stamp; the replica answers once it
+ *    has applied the log up to it. Breaks are coalesced: one in flight per replica.
+ * 11. `permit` (a live replica, after `watch`): the permit to update these objects, taken back from
+ *    the replica holding it first (`revoke`, answered once that replica has reintegrated its writes
+ *    of them); the reply's stamp is what the new owner applies before writing (see `permits.ts`).
+ *    `granted: false` when this connection's process does not grant permits: work as disconnected.
  *
  * A holder serves many replicas at once: reads run concurrently; each write (its scan at attach, a
  * reintegration batch) takes the file set's short write lock (`src/journal/write-lock.ts`).
  */
+import type { ContentAsk } from "./extents-transfer.js";
 import type { Problem } from "../filter/object-stat.js";
 import type { ConflictKind } from "../conflict/detect.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import type { ContentStream } from "./transfer.js";
+import type { BreakCallback } from "./callbacks.js";
+import type { PermitGrant } from "./permits.js";
+
+/** What the holder asks of a live replica (requests from the holder's side; see the contract, items 10–11). */
+export interface LiveReplica {
+  /** The holder's log grew: resolves once the replica has applied it up to `b.volume`. */
+  breakCallback(b: BreakCallback): Promise<void>;
+  /** Give back these objects' permits: resolves once the replica has reintegrated its writes of them. */
+  revoke(fids: string[]): Promise<void>;
+}
 
 /** Picks the holding location a connection serves (the `--stdio DIR` root, or a listener's named file set). */
 export type RootResolver = (fileset: string | undefined) => string;
@@ -144,7 +160,7 @@ export interface AppliedRecord {
  * The replica's side of backfetch: the current content of one of its objects, as a delta against
  * the holder's basis when `signature` (of that basis) is given, else whole.
  */
-export type ContentSource = (fid: string, signature?: Buffer) => ContentStream;
+export type ContentSource = (fid: string, ask?: ContentAsk) => ContentStream;
 
 /** A file set's holder, as a replica sees it. */
 export interface HolderPeer {
@@ -158,7 +174,7 @@ export interface HolderPeer {
    * With `hash` (the content a record states), an object the holder no longer has is served from
    * another object with that content (git: a temp file linked to its final name, then unlinked).
    */
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream;
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream;
   /** See the contract, item 6: the holder's current objects, in the order asked, null for none. */
   getattr(fids: string[]): Promise<Array<FsObject | null>>;
   /**
@@ -168,12 +184,10 @@ export interface HolderPeer {
   objects(after: string, limit: number): Promise<ObjectsReply>;
   /** See the contract, item 7: sign these objects' bases ahead (a hint; at most 32 are taken). */
   presign(fids: string[]): Promise<void>;
-  /**
-   * See the contract, item 10: from now until `close`, `onVolume` hears the holder's log grow
-   * (update notification, pushed; coalesced to the newest stamp), and the holder journals its own
-   * tree live.
-   */
-  watch(onVolume: (volume: number) => void): Promise<void>;
+  /** See the contract, item 10: from now until `close` the replica holds a callback, broken through `live`. */
+  watch(live: LiveReplica): Promise<void>;
+  /** See the contract, item 11: the permit to update these objects. */
+  permit(fids: string[]): Promise<PermitGrant>;
   /** Settles when the connection to the holder has ended (absent for an in-process holder, which cannot go away). */
   readonly ended?: Promise<Error | undefined>;
   /** `lastSeen`: the volume stamp this replica has now applied (the holder registers it). */

@@ -6,13 +6,19 @@
 import { Type, type Static, type TSchema, TypeCompiler } from "../schema.js";
 import { CONFLICT_KINDS } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
-import { ContentSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { ContentSchema, ExtentsSchema, FidSchema, HashSchema, LoggedSchema, NanosSchema, RecordSchema, VersionSchema } from "../journal/records.js";
+import { XATTR_SET_MAX } from "../journal/xattrs.js";
 
 /** The software speaking the protocol, sent in the hello. */
 export const SOFTWARE = "intermezzo/0.1.0";
 
 const Replica = Type.String({ pattern: "^[0-9a-f]{1,32}$" });
 const ProblemSchema = Type.Object({ path: Type.String(), code: Type.String(), message: Type.String() });
+/** A request for a close's written extents: the bytes of `ranges` of content `hash` (`size` bytes). */
+const ExtentsAskSchema = Type.Object(
+  { ranges: ExtentsSchema.properties.ranges, size: Type.Integer({ minimum: 0 }), hash: HashSchema },
+  { additionalProperties: false },
+);
 
 /** Request headers, by op. */
 export const Requests = {
@@ -44,14 +50,32 @@ export const Requests = {
   updates: Type.Object({ op: Type.Literal("updates"), since: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 1 }) }),
   /** `signature`: the request carries an upload, the signature of the requester's basis; the answer is a delta. */
   /** `hash`: the content wanted; the holder may serve another object with it when `fid` is gone. */
-  fetch: Type.Object({ op: Type.Literal("fetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), hash: Type.Optional(HashSchema) }),
-  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()) }),
+  /** `extents`: the requester holds the base of a close's written extents and asks for their bytes (`extents-transfer.ts`). */
+  fetch: Type.Object({
+    op: Type.Literal("fetch"),
+    fid: FidSchema,
+    signature: Type.Optional(Type.Boolean()),
+    extents: Type.Optional(ExtentsAskSchema),
+    hash: Type.Optional(HashSchema),
+  }),
+  backfetch: Type.Object({ op: Type.Literal("backfetch"), fid: FidSchema, signature: Type.Optional(Type.Boolean()), extents: Type.Optional(ExtentsAskSchema) }),
   getattr: Type.Object({ op: Type.Literal("getattr"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   objects: Type.Object({ op: Type.Literal("objects"), after: Type.Union([FidSchema, Type.Literal("")]), limit: Type.Integer({ minimum: 1 }) }),
   presign: Type.Object({ op: Type.Literal("presign"), fids: Type.Array(FidSchema, { maxItems: 5000 }) }),
   close: Type.Object({ op: Type.Literal("close"), lastSeen: Type.Optional(Type.Integer({ minimum: 0 })) }),
-  /** Update notification from now on (a live replica): the holder sends `volume` messages. */
+  /** A callback on the file set from now on (a live replica): the holder sends `break` requests. */
   watch: Type.Object({ op: Type.Literal("watch") }),
+  /** GetPermit: the permit to update these objects (a live replica). */
+  permit: Type.Object({ op: Type.Literal("permit"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) }),
+  /** Holder → replica: BreakCallback; the log now ends at `volume` (answered once applied up to it). */
+  break: Type.Object({
+    op: Type.Literal("break"),
+    volume: Type.Integer({ minimum: 0 }),
+    fids: Type.Array(FidSchema, { maxItems: 1000 }),
+    all: Type.Optional(Type.Boolean()),
+  }),
+  /** Holder → replica: give back these objects' permits (answered once their writes are reintegrated). */
+  revoke: Type.Object({ op: Type.Literal("revoke"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) }),
   /** The holder asks this side to sync as its replica (the remote end of a push mirror). */
   sync: Type.Object({
     op: Type.Literal("sync"),
@@ -67,17 +91,11 @@ export const Requests = {
   }),
 };
 
-/** One-way messages, by op. */
-export const Messages = {
-  /** The holder's log has grown to `volume` (update notification, pushed). */
-  volume: Type.Object({ op: Type.Literal("volume"), volume: Type.Integer({ minimum: 0 }) }),
-};
-
 /** An Fsdb object as `getattr` returns it. */
 const ObjectSchema = Type.Object(
   {
     fid: FidSchema,
-    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l")]),
+    type: Type.Union([Type.Literal("f"), Type.Literal("d"), Type.Literal("l"), Type.Literal("s")]),
     parent: Type.Union([FidSchema, Type.Null()]),
     name: Type.String({ maxLength: 1024 }),
     version: VersionSchema,
@@ -91,6 +109,8 @@ const ObjectSchema = Type.Object(
     flags: Type.Integer({ minimum: 0 }),
     ino: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
     ctimeNs: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+    /** Its extended attributes as the Fsdb keeps them (`xattrsText`), checked again where a record is made of them. */
+    xattrs: Type.String({ maxLength: 4 * XATTR_SET_MAX }),
   },
   { additionalProperties: false },
 );
@@ -129,6 +149,9 @@ export const Replies = {
   getattr: Type.Array(Type.Union([ObjectSchema, Type.Null()]), { maxItems: 5000 }),
   presign: Type.Null(),
   watch: Type.Null(),
+  permit: Type.Object({ granted: Type.Boolean(), volume: Type.Integer({ minimum: 0 }) }),
+  break: Type.Null(),
+  revoke: Type.Null(),
   sync: Type.Object({
     recordsShipped: Type.Integer({ minimum: 0 }),
     recordsApplied: Type.Integer({ minimum: 0 }),

@@ -12,8 +12,10 @@ import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
 import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import { Journal, placement } from "../journal/journal.js";
-import { mapFids, type Attrs, type JournalRecord, type NewRecord } from "../journal/records.js";
+import { Journal } from "../journal/journal.js";
+import { mapFids, type JournalRecord, type NewRecord } from "../journal/records.js";
+import { parseXattrsText } from "../journal/xattrs.js";
+import { placement, rowAttrs } from "../filter/object-stat.js";
 import { Applier } from "./apply.js";
 import { renameAt, rmdirAt, setMtimeAt, unlinkAt } from "./beneath.js";
 import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
@@ -401,9 +403,10 @@ export async function restoreFromHolder(
         noteUnapplied(set, fid);
       }
     }
+    tally.problems.push(...applier.takeWarnings()); // extended attributes this filesystem refused
     await applier.finishBatch();
   } catch (err) {
-    set.abortGroup();
+    applier.abortBatch();
     throw err;
   }
   set.endGroup();
@@ -439,8 +442,10 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
   }
   const now = set.fsdb.must(fid);
-  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs) {
-    const attrs: Attrs = s.type === "l" ? { uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs } : { mode: s.mode, uid: s.uid, gid: s.gid, mtimeNs: s.mtimeNs };
+  if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs || now.xattrs !== s.xattrs) {
+    const attrs = rowAttrs(s);
+    // a set made empty on the holder is written as empty, not left out
+    if (s.type !== "l" && s.type !== "s" && now.xattrs !== s.xattrs) attrs.xattrs = parseXattrsText(s.xattrs);
     await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));

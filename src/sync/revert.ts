@@ -51,7 +51,7 @@ export async function adoptIdentical(set: FileSet, peer: HolderPeer): Promise<Se
 
 /** A directory placed or set up differently than on the holder (its mtime aside). */
 function movedOrChanged(a: FsObject, b: FsObject): boolean {
-  return a.parent !== b.parent || a.name !== b.name || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid;
+  return a.parent !== b.parent || a.name !== b.name || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.xattrs !== b.xattrs;
 }
 
 /** The same object on both sides, attributes aside. */

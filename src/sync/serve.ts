@@ -7,8 +7,8 @@ import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
 import { diskFullError } from "../journal/disk-full.js";
 import { Connection, type Handler } from "../ssh/connection.js";
-import type { HolderPeer, RootResolver } from "./peer.js";
-import { Requests, SOFTWARE, check } from "./protocol.js";
+import type { HolderPeer, LiveReplica, RootResolver } from "./peer.js";
+import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { LentoServer, type ServerOptions } from "./server.js";
 import { replicaHandlers } from "./replica-role.js";
 import { requestContent, sendContent } from "./content-wire.js";
@@ -85,8 +85,12 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
     },
     watch: async (h) => {
       check(Requests.watch, h, "watch request");
-      await need().watch(pusher(conn));
+      await need().watch(liveReplica(conn));
       return null;
+    },
+    permit: async (h) => {
+      const req = check(Requests.permit, h, "permit request");
+      return need().permit(req.fids);
     },
   };
   for (const [op, handler] of Object.entries(handlers)) {
@@ -105,31 +109,11 @@ export function holderHandlers(conn: () => Connection, resolveRoot: RootResolver
   return { handlers, close: () => closeAll() };
 }
 
-/**
- * Update notification over a connection: sends the newest volume stamp as a one-way message, one at
- * a time, waiting while the stream is congested (a slow or stalled replica): what grows meanwhile is
- * coalesced into the next message, so a stalled replica costs one pending stamp, never a queue, and
- * never delays the others (each connection has its own).
- */
-function pusher(conn: () => Connection): (volume: number) => void {
-  let latest = 0;
-  let sent = 0;
-  let sending = false;
-  return (volume) => {
-    latest = Math.max(latest, volume);
-    if (sending) return;
-    sending = true;
-    void (async () => {
-      try {
-        while (sent < latest) {
-          await conn().whenDrained();
-          sent = latest;
-          conn().message({ op: "volume", volume: sent });
-        }
-      } finally {
-        sending = false;
-      }
-    })();
+/** The live replica at the other end of a connection: the holder's requests to it, answers checked. */
+function liveReplica(conn: () => Connection): LiveReplica {
+  return {
+    breakCallback: async (b) => void check(Replies.break, await conn().call({ op: "break", ...b }), "break reply"),
+    revoke: async (fids) => void check(Replies.revoke, await conn().call({ op: "revoke", fids }), "revoke reply"),
   };
 }
 

@@ -4,6 +4,8 @@
  * {@link HolderPeer} directly, so an in-process sync uses it as it is and the wire protocol
  * serves the same object.
  */
+import type { ContentAsk } from "./extents-transfer.js";
+import { recoverInPlace } from "./in-place.js";
 import path from "node:path";
 import { decide, type ServerView } from "../conflict/detect.js";
 import { ImzError } from "../errors.js";
@@ -11,21 +13,29 @@ import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
+import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
-import { listenLog, ringLog } from "../journal/log-bell.js";
+import { ringLog } from "../journal/log-bell.js";
+import { holdCallback } from "./callbacks.js";
+import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
 import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
-import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, wantOf } from "./delta-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import { readContent, type ContentStream } from "./transfer.js";
+import { withinBytes } from "./page-bytes.js";
 
 /** Options of {@link LentoServer}. */
 export interface ServerOptions {
   /** Set numeric ownership when running as root. */
   owner: boolean;
+  /** The deadline of a BreakCallback round and of a permit's revoke (ms; default 10 s). */
+  callbackTimeoutMs?: number;
+  /** The holder's log lines about its live replicas (a lapsed callback, a permit taken back). */
+  log?: (line: string) => void;
 }
 
 /** Most records returned by one `updates` page. */
@@ -63,6 +73,8 @@ export class LentoServer implements HolderPeer {
   private seenUpTo = 0;
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
+  /** Asks this connection's permits (after `watch`; absent when another process grants them). */
+  private permits: { acquire?: (fids: string[], who: PermitOwner) => Promise<void>; owner: PermitOwner } | undefined;
   /** A dry run's write lock, held until close. */
   private dryRelease: (() => void) | undefined;
   private dryRun = false;
@@ -112,6 +124,7 @@ export class LentoServer implements HolderPeer {
       }
       if (req.filesetId === null && req.where && !req.scan.force) refuseLostReplica(set, req.where);
       set.cleanTemp();
+      recoverInPlace(set);
     } catch (err) {
       set.close();
       throw err;
@@ -175,7 +188,7 @@ export class LentoServer implements HolderPeer {
       });
       await applier.finishBatch();
     } catch (err) {
-      set.abortGroup();
+      applier.abortBatch();
       throw err;
     }
     set.endGroup();
@@ -184,16 +197,31 @@ export class LentoServer implements HolderPeer {
     });
   }
 
-  async watch(onVolume: (volume: number) => void): Promise<void> {
+  async watch(live: LiveReplica): Promise<void> {
     const set = this.open();
     if (this.dryRun) throw new ImzError("USAGE", "watch during a dry run");
     if (this.unwatch) throw new ImzError("USAGE", "watch called twice");
-    const stopBell = listenLog(set, onVolume);
+    const opts = { timeoutMs: this.opts.callbackTimeoutMs, log: this.opts.log };
+    const dropCallback = holdCallback(set.root, this.replica, set.log.head(), (b) => live.breakCallback({ ...b, fids: b.fids.map((f) => this.fidUnmap.get(f) ?? f) }), opts);
     const leaveTree = watchHolderTree(set.root, () => undefined);
+    const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.map((f) => this.fidUnmap.get(f) ?? f)) };
+    const permits = joinPermits(set.root, opts);
+    this.permits = { ...(permits.acquire ? { acquire: permits.acquire } : {}), owner };
     this.unwatch = async () => {
-      stopBell();
+      this.permits = undefined;
+      permits.leave(owner);
+      dropCallback();
       await leaveTree();
     };
+  }
+
+  async permit(fids: string[]): Promise<PermitGrant> {
+    const set = this.open();
+    if (!this.permits) throw new ImzError("USAGE", "permit before watch", { hint: "a permit is for a replica attached live (watch); nothing was done" });
+    const { acquire, owner } = this.permits;
+    if (!acquire) return { granted: false, volume: set.log.head() };
+    await acquire(fids.map((f) => this.fidMap.get(f) ?? f), owner);
+    return { granted: true, volume: set.log.head() };
   }
 
   async updates(since: number, limit: number): Promise<UpdatesReply> {
@@ -204,8 +232,9 @@ export class LentoServer implements HolderPeer {
     const volume = set.log.head();
     if (since < set.log.floor()) return { records: [], volume, more: false, compacted: true };
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
-    const records = set.log.since(since, page);
-    return { records, volume, more: records.length === page };
+    const read = set.log.since(since, page);
+    const records = withinBytes(read);
+    return { records, volume, more: records.length < read.length || read.length === page };
   }
 
   async objects(after: string, limit: number): Promise<ObjectsReply> {
@@ -213,15 +242,16 @@ export class LentoServer implements HolderPeer {
     const page = Math.min(Math.max(limit, 1), MAX_PAGE);
     // read in one transaction: the page and its volume stamp agree
     return set.db.transaction(() => {
-      const objects = set.fsdb.after(after, page);
-      return { objects, volume: set.log.head(), more: objects.length === page };
+      const read = set.fsdb.after(after, page);
+      const objects = withinBytes(read);
+      return { objects, volume: set.log.head(), more: objects.length < read.length || read.length === page };
     })();
   }
 
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
     const fsdb = this.open().fsdb;
     const other = hash && !fsdb.get(fid) ? fsdb.byHash(hash) : undefined;
-    return readContent(this.applier!.holding, other?.fid ?? fid, signature);
+    return readContent(this.applier!.holding, other?.fid ?? fid, ask);
   }
 
   async presign(fids: string[]): Promise<void> {
@@ -312,14 +342,18 @@ export class LentoServer implements HolderPeer {
         if (fid !== undefined && (!this.baselines.has(fid) || this.produced.get(fid) !== now)) this.baselines.set(fid, now);
       }
       const commit = await this.applier!.apply(r, content, keep);
+      // applied all the same (extended attributes this filesystem refused): the replica reports it
+      const warned = this.applier!.takeWarnings();
+      const detail = warned.length > 0 ? { detail: warned.map((w) => `${w.code}: ${w.message}`).join("; ") } : {};
       const logged = set.transaction(() => {
         const l = set.log.append(replacing(set, r), (v) => `${set.replicaId}:${v}`);
         commit(l.version);
         return l;
       });
       this.produced.set(r.fid, logged.version);
-      return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version };
+      return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version, ...detail };
     } catch (err) {
+      this.applier!.takeWarnings();
       const e = err as Error & { code?: string };
       const code = e.code ?? "IO";
       // Node's own messages already start with their code ("EPERM: operation not permitted, …")
@@ -388,6 +422,7 @@ function attrsToAdopt(r: JournalRecord, o: FsObject | undefined): Attrs | undefi
   if (want.uid !== undefined && want.uid !== o.uid) out.uid = want.uid;
   if (want.gid !== undefined && want.gid !== o.gid) out.gid = want.gid;
   if (want.mtimeNs !== undefined && want.mtimeNs !== o.mtimeNs) out.mtimeNs = want.mtimeNs;
+  if (want.xattrs !== undefined && xattrsText(want.xattrs) !== o.xattrs) out.xattrs = want.xattrs;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

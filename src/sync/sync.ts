@@ -25,6 +25,7 @@ import { revalidate } from "./revalidate.js";
 import { adoptIdentical, revertLocalChanges } from "./revert.js";
 import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./resolution.js";
 import { recoverAsides } from "./settle-intent.js";
+import { recoverInPlace } from "./in-place.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
@@ -47,6 +48,8 @@ export interface SyncOptions {
   rootFrom?: "src" | "holder";
   /** False (`--no-specials`): this run's scan skips special files and the holder's are not made here. */
   specials?: boolean;
+  /** False (`--no-xattrs`): this run's scan leaves extended attributes and ACLs out and the holder's are not applied here. */
+  xattrs?: boolean;
 }
 
 /** What a sync did (the `--json` summary). */
@@ -84,6 +87,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
     }
     release = set.lock("sync");
     set.cleanTemp();
+    recoverInPlace(set); // a file a killed run changed in place without recording it gets its old bytes back
     recoverAsides(set); // a conflict copy a killed run moved aside without recording it goes back first
     const resolve = resolveOptions(replicaRoot, opts);
     const request = attachRequest(set, opts);
@@ -100,7 +104,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
       void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials };
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials, xattrs: opts.xattrs };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
     // journals its emptiness (a scan would record every file as deleted).
@@ -195,9 +199,9 @@ export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally
   for (const fid of adopted) settling.add(fid);
   for (const fid of unapplied(set)) settling.add(fid);
   await restoreFromHolder(set, peer, report, settling, opts.owner, false);
-  if (!(await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false))) {
+  if (!(await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false))) {
     set.setMeta("last_seen", String(await revalidate(set, peer, report, opts.owner)));
-    await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false);
+    await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
   }
   await restoreFromHolder(set, peer, report, settling, opts.owner, true);
 }

@@ -5,12 +5,13 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
+import { BackgroundHasher, digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
 import { readDelta, type HashLearner } from "./delta-transfer.js";
+import { readExtents, type ContentAsk } from "./extents-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 
@@ -87,11 +88,12 @@ function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIn
 
 /**
  * Streams the current content of object `fid` from its holding location: the whole content, or
- * with `signature` (of the receiver's basis) the delta against it. The description's hash is the
+ * with a signature (of the receiver's basis) the delta against it, or with an extents ask the
+ * bytes of its ranges (`extents-transfer.ts`). The description's hash is the
  * Fsdb's when {@link recordedHash} vouches for it, else computed while reading. Throws `NO_DATA` for a lazy
  * replica's placeholder: its bytes are never served as the file's content.
  */
-export function readContent(holding: Holding, fid: string, signature?: Buffer): ContentStream {
+export function readContent(holding: Holding, fid: string, ask?: ContentAsk): ContentStream {
   const known = holding.set.fsdb.get(fid);
   if (known?.type !== "f") {
     const what = known ? `${holding.set.fsdb.pathOf(fid) || "."} is a ${known.type === "d" ? "directory" : "symlink"}` : `no object ${fid} here`;
@@ -116,7 +118,8 @@ export function readContent(holding: Holding, fid: string, signature?: Buffer): 
     }
   };
   const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
-  if (signature !== undefined) return readDelta(open, file, signature, obj, learn);
+  if (Buffer.isBuffer(ask)) return readDelta(open, file, ask, obj, learn);
+  if (ask !== undefined) return readExtents(open, obj, ask);
   return describedStream(async function* (settle) {
     let size = 0;
     const small = smallFile(holding.openRead(fid));
@@ -173,11 +176,11 @@ function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
  */
 export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
-  const h = newContentHasher();
+  const h = new BackgroundHasher();
   try {
     const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
     const content = await stream.done;
-    const hash = digestHex(h);
+    const hash = await h.digestHex();
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }

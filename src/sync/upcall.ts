@@ -130,6 +130,7 @@ export class LentoUpcall {
     const rec: JournalRecord = { op: "close", fid, base: cur!.version, content, seq: 0, origin: this.set.replicaId, originSeq: 0, time: Date.now() };
     const commit = await applier.apply(rec, { ...staged, content });
     this.set.transaction(() => commit(cur!.version));
+    for (const w of applier.takeWarnings()) this.opts.log?.(`${w.path}: ${w.code}: ${w.message}`);
     await applier.finishBatch();
   }
 

@@ -3,13 +3,15 @@
  * child, an SSH exec channel or Lento's listener). Every reply is schema-checked; the holder's
  * backfetch requests are answered from the current reintegration's content source.
  */
+import type { ContentAsk } from "./extents-transfer.js";
 import type { Readable, Writable } from "node:stream";
 import { ImzError } from "../errors.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord } from "../journal/records.js";
 import { Connection, type Handler } from "../ssh/connection.js";
-import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
-import { Messages, Replies, Requests, SOFTWARE, check } from "./protocol.js";
+import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, ReintegrateReply, UpdatesReply } from "./peer.js";
+import type { PermitGrant } from "./permits.js";
+import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { requestContent, sendContent } from "./content-wire.js";
 import type { ContentStream } from "./transfer.js";
 
@@ -29,6 +31,8 @@ export class WirePeer implements HolderPeer {
 
   private constructor(
     private readonly conn: Connection,
+    /** The handlers this side serves on the connection (the holder's requests). */
+    private readonly handlers: Record<string, Handler>,
     private readonly opts: WirePeerOptions,
     /** The connection is someone else's (it serves other requests too): close leaves it open. */
     private readonly borrowed: boolean,
@@ -46,7 +50,7 @@ export class WirePeer implements HolderPeer {
   static async connect(input: Readable, output: Writable, opts: WirePeerOptions = {}): Promise<WirePeer> {
     const handlers: Record<string, Handler> = {};
     const conn = new Connection(input, output, { handlers });
-    const peer = new WirePeer(conn, opts, false);
+    const peer = new WirePeer(conn, handlers, opts, false);
     handlers.backfetch = peer.backfetch;
     try {
       await conn.start({ software: SOFTWARE, role: "replica" });
@@ -67,7 +71,7 @@ export class WirePeer implements HolderPeer {
    * ends the attachment, not the connection.
    */
   static over(conn: Connection, handlers: Record<string, Handler>, opts: WirePeerOptions = {}): WirePeer {
-    const peer = new WirePeer(conn, opts, true);
+    const peer = new WirePeer(conn, handlers, opts, true);
     handlers.backfetch = peer.backfetch;
     return peer;
   }
@@ -96,8 +100,8 @@ export class WirePeer implements HolderPeer {
     return check(Replies.updates, await this.conn.call({ op: "updates", since, limit }), "updates reply");
   }
 
-  fetch(fid: string, signature?: Buffer, hash?: string): ContentStream {
-    return requestContent(this.conn, "fetch", fid, signature, hash);
+  fetch(fid: string, ask?: ContentAsk, hash?: string): ContentStream {
+    return requestContent(this.conn, "fetch", fid, ask, hash);
   }
 
   async getattr(fids: string[]): Promise<Array<FsObject | null>> {
@@ -112,16 +116,21 @@ export class WirePeer implements HolderPeer {
     check(Replies.presign, await this.conn.call({ op: "presign", fids }), "presign reply");
   }
 
-  async watch(onVolume: (volume: number) => void): Promise<void> {
-    this.conn.onMessage((h) => {
-      if (h.op !== "volume") return;
-      try {
-        onVolume(check(Messages.volume, h, "volume message").volume);
-      } catch (err) {
-        this.conn.fail(err as Error);
-      }
-    });
+  async watch(live: LiveReplica): Promise<void> {
+    this.handlers.break = async (h) => {
+      const b = check(Requests.break, h, "break request");
+      await live.breakCallback({ volume: b.volume, fids: b.fids, ...(b.all ? { all: true } : {}) });
+      return null;
+    };
+    this.handlers.revoke = async (h) => {
+      await live.revoke(check(Requests.revoke, h, "revoke request").fids);
+      return null;
+    };
     check(Replies.watch, await this.conn.call({ op: "watch" }), "watch reply");
+  }
+
+  async permit(fids: string[]): Promise<PermitGrant> {
+    return check(Replies.permit, await this.conn.call({ op: "permit", fids }), "permit reply");
   }
 
   /** Resolves when the connection has ended (the holder went away, or this side closed). */

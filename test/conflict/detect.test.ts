@@ -17,7 +17,7 @@ const V1 = `${H}:1`;
 const V2 = `${H}:2`;
 
 function obj(fid: string, type: "f" | "d" | "l", parent: string | null, name: string, more: Partial<FsObject> = {}): FsObject {
-  return { fid, type, parent, name, version: V1, size: 0, mtimeNs: "1000", mode: 0o644, uid: 0, gid: 0, hash: "", target: null, flags: 3, ino: null, ctimeNs: null, ...more };
+  return { fid, type, parent, name, version: V1, size: 0, mtimeNs: "1000", mode: 0o644, uid: 0, gid: 0, hash: "", target: null, flags: 3, ino: null, ctimeNs: null, xattrs: "", ...more };
 }
 
 /** A server state: the root, directory d, file f (hash h1) and symlink l in the root, unless changed. */

@@ -34,9 +34,9 @@ export async function sh(cmd: string, cwd: string): Promise<string> {
   return r.stdout;
 }
 
-/** Starts `intermezzo mount --foreground DIR MNT` and resolves once it reports the mount is up. */
-export async function startMount(dir: string, mnt: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI_MAIN, "mount", "--foreground", dir, mnt], { stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `intermezzo mount --foreground [FLAGS] DIR MNT` and resolves once it reports the mount is up. */
+export async function startMount(dir: string, mnt: string, ...flags: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI_MAIN, "mount", "--foreground", ...flags, dir, mnt], { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await new Promise<void>((resolve, reject) => {

@@ -230,4 +230,38 @@ describe("upcalls (lazy replica)", () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("a file Lento has just replaced with a placeholder, its row not yet committed, is read only once the row says so: never the placeholder's zeros", async () => {
+    const dir = tempDir("imz-presto-settle-");
+    fs.writeFileSync(path.join(dir, "page.txt"), "version one");
+    const s = FileSet.init(dir, { role: "replica", filesetId: "" });
+    const calls: string[] = [];
+    const upcall = async (obj: FsObject, rel: string): Promise<void> => {
+      calls.push(rel);
+      fs.writeFileSync(path.join(dir, rel), "version two");
+      const st = fs.lstatSync(path.join(dir, rel), { bigint: true });
+      s.fsdb.put({ ...s.fsdb.must(obj.fid), ...localFields(st), hash: await hashFile(path.join(dir, rel)), flags: obj.flags | HAS_DATA });
+    };
+    const p = await Presto.attach(s, new Passthrough(s.root), { upcall });
+    try {
+      // Lento's apply: the placeholder (a new inode) is renamed into place; its row lands 100 ms later
+      const temp = path.join(dir, ".intermezzo", "tmp", "placeholder");
+      fs.writeFileSync(temp, "");
+      fs.truncateSync(temp, "version two".length);
+      fs.renameSync(temp, path.join(dir, "page.txt"));
+      const row = s.fsdb.child("root", "page.txt")!;
+      const st = fs.lstatSync(path.join(dir, "page.txt"), { bigint: true });
+      setTimeout(() => s.fsdb.put({ ...row, ...localFields(st), flags: row.flags & ~HAS_DATA }), 100);
+      const fh = await p.open("/page.txt", fs.constants.O_RDONLY);
+      const buf = Buffer.alloc(64);
+      const n = await p.read("/page.txt", fh, buf, 64, 0);
+      await p.release("/page.txt", fh);
+      assert.equal(buf.subarray(0, n).toString(), "version two");
+      assert.deepEqual(calls, ["page.txt"], "fetched once the row said placeholder");
+    } finally {
+      await p.detach();
+      s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -72,11 +72,11 @@ export interface ListenerChild {
  * key created under `keyDir` (kept there: a restart on the same port keeps its identity), admitting
  * the public keys in `authorizedKeys`; `wantPort` 0 picks a free one.
  */
-export async function startListenerChild(dirs: string[], keyDir: string, authorizedKeys: string, wantPort = 0): Promise<ListenerChild> {
+export async function startListenerChild(dirs: string[], keyDir: string, authorizedKeys: string, wantPort = 0, extra: string[] = []): Promise<ListenerChild> {
   const hostKey = path.join(keyDir, "lento_host_key");
   const child = spawn(
     process.execPath,
-    [IMZ_BIN, "serve", "--listen", `127.0.0.1:${wantPort}`, "--host-key", hostKey, "--init", "--authorized-keys", authorizedKeys, ...dirs],
+    [IMZ_BIN, "serve", "--listen", `127.0.0.1:${wantPort}`, "--host-key", hostKey, "--init", "--authorized-keys", authorizedKeys, ...extra, ...dirs],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let log = "";

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { digestHex, EMPTY_HASH, hashBuffer, hashFile, HASH_HEX_LENGTH, newContentHasher } from "../../src/journal/content-hash.js";
+import { BackgroundHasher, digestHex, EMPTY_HASH, hashBuffer, hashFile, HASH_HEX_LENGTH, newContentHasher } from "../../src/journal/content-hash.js";
 import { hashFd } from "../../src/sync/delta/native.js";
 import { randomBytes, tempDir } from "../helpers/tree.js";
 
@@ -47,6 +47,16 @@ describe("content hash", () => {
       fs.writeFileSync(file, data);
       assert.equal(await hashFile(file), reference(data), `${n} bytes`);
     }
+  });
+
+  it("a background hasher (worker threads, the first MiB at once) gives the same hash for any split", async () => {
+    const data = randomBytes(3 << 20, 77);
+    for (const cut of [1000, 4096, 1 << 20, (1 << 20) + 1, 3 << 20]) {
+      const h = new BackgroundHasher();
+      for (let at = 0; at < data.length; at += cut) await h.update(data.subarray(at, at + cut)); // as a writer waits when told
+      assert.equal(await h.digestHex(), hashBuffer(data), `chunks of ${cut}`);
+    }
+    assert.equal(await new BackgroundHasher().digestHex(), EMPTY_HASH);
   });
 
   it("refuses a second digest and an update after it", () => {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { isImzError } from "../../src/errors.js";
 import { openDb, SCHEMA_VERSION } from "../../src/journal/db.js";
+import { Fsdb } from "../../src/journal/fsdb.js";
 import { tempDir } from "../helpers/tree.js";
 
 describe("file set database schema", () => {
@@ -29,6 +30,30 @@ describe("file set database schema", () => {
       db.close();
 
       assert.throws(() => openDb(file, false), (err: unknown) => isImzError(err) && err.code === "SCHEMA_VERSION");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("migrates schema 6 to 7: each object gets an empty set of extended attributes, its row kept", () => {
+    const dir = tempDir("imz-db-");
+    const file = path.join(dir, "fileset.db");
+    try {
+      const old = openDb(file, true);
+      old.exec(`ALTER TABLE objects DROP COLUMN xattrs;
+        INSERT INTO objects (fid, type, parent, name, version, size, mode, hash, ino, ctime_ns)
+          VALUES ('root', 'd', NULL, '', '', 0, 493, '', '1:2', '5'), ('ab:1', 'f', 'root', 'f.txt', 'ab:3', 4, 420, 'cafe', '1:3', '7');
+        PRAGMA user_version = 6;`);
+      old.close();
+
+      const db = openDb(file, false);
+      assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+      const fsdb = new Fsdb(db);
+      const f = fsdb.get("ab:1")!;
+      assert.deepEqual([f.name, f.version, f.size, f.mode, f.hash, f.ino, f.ctimeNs, f.xattrs], ["f.txt", "ab:3", 4, 0o644, "cafe", "1:3", "7", ""]);
+      fsdb.put({ ...f, xattrs: '{"user.a":"MQ=="}' });
+      assert.equal(fsdb.get("ab:1")!.xattrs, '{"user.a":"MQ=="}');
+      db.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -24,6 +24,7 @@ const R = "a0:3"; // pre-existing directory
 const [X, Y, Z, D] = ["c1:1", "c1:2", "c1:3", "c1:4"];
 const c1: Content = { size: 1, mtimeNs: "100", hash: "aa" };
 const c2: Content = { size: 2, mtimeNs: "200", hash: "bb" };
+const EXT = { baseHash: "aa", ranges: [[1, 1]] as Array<[number, number]> };
 
 const stamp = (seq: number) => ({ seq, origin: "c1", originSeq: seq, time: 1000 + seq });
 const at = (parent: string, name: string) => ({ parent, name });
@@ -69,6 +70,10 @@ const CASES: Case[] = [
   // closes
   { name: "repeated closes keep the last", dropped: [1, 2],
     input: [close(1, P, c1, V), close(2, P, c2, V), close(3, P, c1, V)], expected: [close(3, P, c1, V)] },
+  { name: "the last close keeps its written extents when every close had its base", dropped: [1],
+    input: [close(1, P, c1, V), { ...close(2, P, c2, V), extents: EXT } as JournalRecord], expected: [{ ...close(2, P, c2, V), extents: EXT } as JournalRecord] },
+  { name: "written extents counted from another base go", dropped: [1],
+    input: [close(1, P, c1, V), { ...close(2, P, c2, "5e:8"), extents: EXT } as JournalRecord], expected: [close(2, P, c2, V)] },
   { name: "closes fold into the create, which keeps its place and takes the last seq", dropped: [1, 2],
     input: [create(1, X, "x"), close(2, X, c1), rename(3, X, [ROOT_FID, "x"], [ROOT_FID, "y"]), close(4, X, c2)],
     expected: [create(4, X, "x", { content: c2 }), rename(3, X, [ROOT_FID, "x"], [ROOT_FID, "y"])] },

@@ -5,6 +5,7 @@
  * whole-file data; a safe save moves as a delta against the version it replaces; the sender trusts
  * the Fsdb's hash only while the file's identity and times are unchanged.
  */
+import { signatureOf, type ContentAsk } from "../../src/sync/extents-transfer.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -135,7 +136,8 @@ describe("receiveContent", () => {
     const receiver = await fileSetWith("f.bin", old);
     const sender = await fileSetWith("f.bin", edited);
     const asked: boolean[] = [];
-    const request = (signature?: Buffer): ContentStream => {
+    const request = (ask?: ContentAsk): ContentStream => {
+      const signature = signatureOf(ask);
       asked.push(signature !== undefined);
       // the receiver's basis changes between its signature and the patch, far from the edit
       if (signature !== undefined) fs.writeFileSync(receiver.file, randomBytes(4096, 403), { flag: "r+" });

@@ -75,6 +75,7 @@ export interface ImzRsyncBinding {
   startWriteback(fd: number, offset: number, length: number): Promise<void>;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   Blake2b: new () => NativeBlake2b;
+  Blake2bStream: new () => NativeBlake2bStream;
   hashFd(fd: number, path?: string): Promise<{ digest: Buffer; bytes: number }>;
   /** One directory read and stat'ed on a worker thread, as a packed buffer (`src/filter/walk.ts`). */
   walkDir(path: string | Buffer): Promise<Buffer>;
@@ -83,6 +84,14 @@ export interface ImzRsyncBinding {
 /** An incremental BLAKE2b-512 (libb2) on the calling thread; `digest` once. */
 export interface NativeBlake2b {
   update(data: Uint8Array): NativeBlake2b;
+  digest(): Buffer;
+}
+
+/** An incremental BLAKE2b-512 whose updates run on worker threads, one at a time; `digest` once. */
+export interface NativeBlake2bStream {
+  update(data: Uint8Array): Promise<void>;
+  /** On the calling thread (no update may be in flight). */
+  updateNow(data: Uint8Array): void;
   digest(): Buffer;
 }
 
@@ -131,6 +140,11 @@ export function deltaJob(signature: NativeSignature): NativeJob {
 /** A patch job reading its basis from a file descriptor (with pread) or from bytes. */
 export function patchJob(basis: number | Uint8Array): NativeJob {
   return guarded(() => new (binding().Job)("patch", basis));
+}
+
+/** A new incremental BLAKE2b-512 hashing on worker threads (see `journal/content-hash.ts`). */
+export function blake2bStream(): NativeBlake2bStream {
+  return new (binding().Blake2bStream)();
 }
 
 /** A new incremental BLAKE2b-512 (see `journal/content-hash.ts`). */

@@ -7,7 +7,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { patchJob, type JobStats } from "./native.js";
 import { writeChunks } from "./write.js";
 import { collect, jobReadable, runJob, type ByteSource, type JobReadable, type OpenFile } from "./job.js";
-import { digestHex, newContentHasher } from "../../journal/content-hash.js";
+import { BackgroundHasher } from "../../journal/content-hash.js";
 
 /** What {@link patchFile} wrote. */
 export interface PatchResult {
@@ -49,9 +49,9 @@ export async function patchFile(
       const job = patchJob(typeof basis === "number" ? basis : basis.fd);
       const patched = runJob(job, delta);
       const output = through === undefined ? patched : through(patched)[Symbol.asyncIterator]();
-      const hash = newContentHasher();
+      const hash = new BackgroundHasher();
       const bytes = await writeChunks(output, target, (chunk) => hash.update(chunk));
-      return { bytes, hash: digestHex(hash), stats: job.stats() };
+      return { bytes, hash: await hash.digestHex(), stats: job.stats() };
     } finally {
       await owned?.close();
     }

@@ -77,12 +77,16 @@ export async function signatureOfFile(file: string | OpenFile, options: Signatur
   }
 }
 
+/** Chunks a {@link SignatureBuilder} may fall behind the stream it signs. */
+const SIGN_BACKLOG = 16;
+
 /**
  * A signature built from content passing anyway — bytes being patched or written — by one job on a
  * worker thread: the bytes {@link signatureStream} gives for that content with the same arguments.
- * {@link SignatureBuilder.through} passes the content on unchanged, feeding each chunk to the job
- * while the consumer works on the one before (one chunk in the job at a time, so a slow job slows
- * the stream instead of queueing it); {@link SignatureBuilder.signature} settles when the stream ends.
+ * {@link SignatureBuilder.through} passes the content on unchanged, feeding the chunks to the job in
+ * order behind the consumer (one chunk in the job at a time, up to {@link SIGN_BACKLOG} waiting: a
+ * job slower than the stream slows it only past that bound, and memory stays bounded);
+ * {@link SignatureBuilder.signature} settles when the stream ends.
  */
 export class SignatureBuilder {
   private readonly job: NativeJob;
@@ -97,24 +101,30 @@ export class SignatureBuilder {
   }
 
   /**
-   * Yields `chunks` as they are, signing them on the way. Each chunk must stay unchanged until the
-   * next is asked for. Used once.
+   * Yields `chunks` as they are, signing them on the way: the job follows behind, up to
+   * {@link SIGN_BACKLOG} chunks, so the stream runs at its own pace rather than the job's. Each
+   * chunk must stay unchanged until {@link SignatureBuilder.signature} settles (the callers' chunks
+   * are fresh buffers, never reused). Used once.
    */
   async *through(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
     // A failed step only loses the signature, never the content: `broken` stops the feeding.
     let broken = false;
-    let pending: Promise<void> = Promise.resolve();
+    let tail: Promise<void> = Promise.resolve();
+    const queued: Array<Promise<void>> = [];
     let ended = false;
     try {
       for await (const chunk of chunks) {
-        await pending;
-        if (!broken) pending = this.update(chunk).catch(() => void (broken = true));
+        if (!broken) {
+          tail = tail.then(() => (broken ? undefined : this.update(chunk))).catch(() => void (broken = true));
+          queued.push(tail);
+        }
+        while (queued.length > SIGN_BACKLOG) await queued.shift();
         yield chunk;
       }
-      await pending;
+      await tail;
       ended = !broken;
     } finally {
-      await pending; // a busy job cannot be freed
+      await tail; // a busy job cannot be freed
       if (ended) {
         this.settle(await this.end().catch(() => undefined));
       } else {

@@ -29,7 +29,7 @@ const WRITEBACK_EVERY = 16 << 20;
  * told to start writing the file back, so the flush that later makes it durable has little left.
  * On failure the iterator is closed (after its pending step) and the error rethrown.
  */
-export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHandle | number, onChunk: (chunk: Buffer) => void): Promise<number> {
+export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHandle | number, onChunk: (chunk: Buffer) => Promise<void> | undefined | void): Promise<number> {
   const fd = typeof target === "number" ? target : target.fd;
   let bytes = 0;
   let unhinted = 0;
@@ -58,9 +58,10 @@ export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHan
       const previous = written;
       written = previous.then(() => writeOne(chunk));
       written.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      onChunk(chunk);
+      const seen = onChunk(chunk); // a promise: it wants this call to wait (backpressure)
       bytes += chunk.length;
       await previous;
+      if (seen) await seen;
     }
     await written;
     return bytes;
