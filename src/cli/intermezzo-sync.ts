@@ -176,8 +176,9 @@ async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: stri
           const conflicts = t.conflicts.length > 0 ? `, ${t.conflicts.length} conflict(s) settled` : "";
           const problems = t.problems.length > 0 ? `, ${t.problems.length} problem(s): ${t.problems.map((p) => `${p.path} [${p.code}]`).join(", ")}` : "";
           process.stdout.write(`${stamp()} ${t.recordsShipped} record(s) reintegrated, ${t.recordsApplied} update(s) applied${conflicts}${problems}\n`);
-          const hook = o.notifyCommand ?? use.readConfig(plan.replicaRoot).notifyCommand;
           const [replica, held] = plan.holder === "dest" ? [src, dest] : [dest, src];
+          for (const c of t.conflicts) process.stdout.write(`  ${use.conflictLine(c, replica, held)}\n`);
+          const hook = o.notifyCommand ?? use.readConfig(plan.replicaRoot).notifyCommand;
           if (hook && t.conflicts.length > 0) {
             import("../conflict/notify.js")
               .then(({ notifyConflicts }) => notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: t.conflicts }))

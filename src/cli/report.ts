@@ -35,9 +35,14 @@ export function printReport(r: SyncReport, how: { json: boolean; src: string; de
     out.push(r.wire.sent + r.wire.received > 0 ? `wire: ${human(r.wire.sent)} sent, ${human(r.wire.received)} received in ${took}` : `done in ${took} (holder in this process)`);
   }
   const [replica, holder] = r.holder === "dest" ? [how.src, how.dest] : [how.dest, how.src];
-  for (const c of r.conflicts) out.push(`conflict (${c.kind}): ${displayPath(c.path)}: ${c.detail}${settled(c, replica, holder)}`);
+  for (const c of r.conflicts) out.push(conflictLine(c, replica, holder));
   for (const p of r.problems) out.push(`problem [${p.code}]: ${displayPath(p.path)}: ${p.message}`);
   process.stdout.write(out.join("\n") + "\n");
+}
+
+/** A conflict's report line: what, where, and how its policy settled it. */
+export function conflictLine(c: ConflictReport, replica: string, holder: string): string {
+  return `conflict (${c.kind}): ${displayPath(c.path)}: ${c.detail}${settled(c, replica, holder)}`;
 }
 
 /** How the policy pass settled a conflict, for its report line. */

@@ -9,4 +9,4 @@ export { connectLocal, connectRemote, openRemoteStream } from "../sync/connect.j
 export { syncFileSets } from "../sync/sync.js";
 export { readConfig } from "../conflict/config.js";
 export { startProgress } from "./progress.js";
-export { printReport } from "./report.js";
+export { conflictLine, printReport } from "./report.js";

@@ -6,7 +6,7 @@
 import type fs from "node:fs";
 import { inoKey } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
-import type { Attrs } from "../journal/records.js";
+import type { Attrs, NewRecord } from "../journal/records.js";
 import { parseXattrsText, xattrsText, type Xattrs } from "../journal/xattrs.js";
 
 /**
@@ -158,6 +158,16 @@ export function rowAttrs(o: FsObject): Attrs {
   if (o.type === "l") return { uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
   const base = { mode: o.mode, uid: o.uid, gid: o.gid, mtimeNs: o.mtimeNs };
   return o.type === "s" || o.xattrs === "" ? base : { ...base, xattrs: parseXattrsText(o.xattrs) };
+}
+
+/** The record that creates object `o` as its row describes it (content, attributes, place). */
+export function placement(o: FsObject): NewRecord {
+  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
+  const attrs = rowAttrs(o);
+  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
+  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs };
+  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
+  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 
 /** True when `st` may hold different file content than the object recorded (size or mtime moved). */

@@ -71,7 +71,9 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     }
     if (dirty) schedule();
   };
+  let closed = false;
   const schedule = (): void => {
+    if (closed) return; // a scan ending after close() must not start another on a closed file set
     dirty = true;
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -112,6 +114,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
       }
     },
     close: async () => {
+      closed = true;
       clearTimeout(timer);
       await watcher.close();
       await running;

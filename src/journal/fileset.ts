@@ -19,6 +19,8 @@ import { ServerLog } from "./server-log.js";
 export const META_DIR = ".intermezzo";
 /** How many fid counters are reserved from the database at a time. */
 const FID_BLOCK = 1024;
+/** Roots where a connection of this process holds a group's write transaction open (see {@link FileSet.open}). */
+const groupsOpenHere = new Map<string, number>();
 /** Name of the database file inside {@link META_DIR}. */
 export const DB_FILE = "fileset.db";
 
@@ -155,7 +157,9 @@ export class FileSet {
       });
     }
     const db = openDb(path.join(abs, META_DIR, DB_FILE), false);
-    awaitOpenWriters(db);
+    // A group this process holds open (another connection to the same file set, awaiting I/O) would
+    // never commit while the barrier blocks the event loop: it is our own, so there is nothing to wait for.
+    if (!groupsOpenHere.get(abs)) awaitOpenWriters(db);
     fs.mkdirSync(path.join(abs, META_DIR, "tmp"), { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.join(abs, META_DIR, "conflicts"), { recursive: true, mode: 0o700 });
     return new FileSet(abs, db);
@@ -220,6 +224,7 @@ export class FileSet {
     if (!this.grouping) return this.db.transaction(fn)();
     if (!this.db.inTransaction) {
       this.db.exec("BEGIN");
+      groupsOpenHere.set(this.root, (groupsOpenHere.get(this.root) ?? 0) + 1);
       this.groupOpen = true;
       this.groupCount = 0;
       this.groupStarted = Date.now();
@@ -245,6 +250,12 @@ export class FileSet {
   /** Commits the open group, if any. */
   commitGroup(): void {
     if (this.groupOpen && this.db.inTransaction) this.db.exec("COMMIT");
+    this.closedGroup();
+  }
+
+  /** The group is no longer open (committed, rolled back, or its connection closed). */
+  private closedGroup(): void {
+    if (this.groupOpen) groupsOpenHere.set(this.root, (groupsOpenHere.get(this.root) ?? 1) - 1);
     this.groupOpen = false;
   }
 
@@ -255,7 +266,7 @@ export class FileSet {
    */
   abortGroup(): void {
     if (this.groupOpen && this.db.inTransaction) this.db.exec("ROLLBACK");
-    this.groupOpen = false;
+    this.closedGroup();
     this.grouping = false;
   }
 
@@ -352,6 +363,7 @@ export class FileSet {
     for (const fn of this.closers.splice(0)) fn();
     if (this.db.open) this.endGroup();
     if (this.db.open) this.db.close();
+    this.closedGroup();
   }
 }
 

@@ -149,6 +149,11 @@ export class Applier {
       case "rmdir": {
         const o = fsdb.get(rec.fid);
         if (!o) return () => undefined;
+        // Entries the Fsdb still has below it (moved away on disk, not journaled yet) would be
+        // orphaned by removing its row even though the kernel finds the directory empty.
+        if (rec.op === "rmdir" && fsdb.hasChildren(rec.fid)) {
+          throw new ImzError("IO", `${fsdb.pathOf(rec.fid)}: the directory still has entries in the Fsdb`, { hint: "the next scan journals where they went; the next sync removes it", path: fsdb.pathOf(rec.fid) });
+        }
         h.at(rec.fid, (p) => {
           if (rec.op === "unlink") {
             this.checkUnchanged(o, p);

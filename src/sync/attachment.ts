@@ -65,7 +65,7 @@ export interface LiveOptions {
 }
 
 /** Errors after which the attachment reconnects (the connection or its peer went away). */
-const DROPS = new Set(["CONNECTION_LOST", "HANDSHAKE_FAILED", "REMOTE_ERROR", "REMOTE_NOT_FOUND", "FRAME_TRUNCATED", "SESSION_UNKNOWN", "AUTH_FAILED"]);
+const DROPS = new Set(["CONNECTION_LOST", "HANDSHAKE_FAILED", "REMOTE_ERROR", "REMOTE_NOT_FOUND", "FRAME_TRUNCATED", "SESSION_UNKNOWN", "AUTH_FAILED", "TIMEOUT"]);
 
 /** True when `err` means the holder could not be reached or went away. */
 export function isDrop(err: unknown): boolean {
@@ -75,18 +75,30 @@ export function isDrop(err: unknown): boolean {
 }
 
 /**
+ * True when `err` stopped a sync because its own tree changed under it (a file it had to read was
+ * renamed or deleted meanwhile, a directory swapped): the next sync, after the watcher has journaled
+ * that change, goes through. A live replica retries these instead of giving up.
+ */
+export function isTreeRace(err: unknown): boolean {
+  if (!(err instanceof ImzError)) return false;
+  const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return err.code === "PATH_UNSAFE" || (err.code === "IO" && (cause === "ENOENT" || cause === "ENOTDIR"));
+}
+
+/**
  * Keeps the replica at `root` live with its holder until `signal` aborts. Throws only what stops the
  * attachment for good (the first sync refused, the holder changed); everything else is retried.
  */
 export async function runLive(root: string, opts: LiveOptions, signal: AbortSignal): Promise<void> {
   let backoff = opts.backoffMs ?? 1000;
-  // the first sync: an ordinary one (scans, joins, unions); retried while the holder is unreachable
+  // the first sync: an ordinary one (scans, joins, unions); retried while the holder is
+  // unreachable, or when the tree changed under it (the user works on while it starts)
   for (;;) {
     try {
       opts.onFirst?.(await syncFileSets(root, opts.connect(), opts.sync));
       break;
     } catch (err) {
-      if (!isDrop(err) || signal.aborted) throw err;
+      if (!(isDrop(err) || isTreeRace(err)) || signal.aborted) throw err;
       opts.onError?.(err);
       if ((await backOff(backoff, signal)) === "network") opts.onNetwork?.();
       backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 60_000);

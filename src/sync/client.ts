@@ -2,13 +2,17 @@
  * Lento's cache-manager role: a replica reintegrating its CML with the holder, and applying the
  * holder's update notifications. The holder is reached only through {@link HolderPeer}.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { signatureOf, type ContentAsk } from "./extents-transfer.js";
 import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError, leadingCode } from "../errors.js";
 import { diskFullError } from "../journal/disk-full.js";
-import type { Problem } from "../filter/object-stat.js";
-import type { FileSet } from "../journal/fileset.js";
+import { placement, type Problem } from "../filter/object-stat.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import type { FsObject } from "../journal/fsdb.js";
+import { Journal } from "../journal/journal.js";
 import { optimise } from "../journal/optimise.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
 import { Applier, type StagedContent } from "./apply.js";
@@ -80,13 +84,14 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   const first = set.cml.first();
   if (!first) return refusals;
   const adopted = new Map<string, string>();
+  let reborn = false;
   const already = await peer.applied(set.replicaId, first.originSeq);
   if (already.length > 0) {
     const bySeq = new Map(already.map((a) => [a.originSeq, a]));
     set.transaction(() => {
       for (const r of set.cml.all()) {
         const a = bySeq.get(r.originSeq);
-        if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted);
+        if (a) reborn = settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted) || reborn;
       }
     });
   }
@@ -131,22 +136,26 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
         else {
           // applied, with a warning (extended attributes the holder's filesystem refused)
           if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
-          settle(set, r, res, adopted);
+          reborn = settle(set, r, res, adopted) || reborn;
         }
       });
     });
   }
   if (adopted.size > 0) set.transaction(() => set.cml.remapAll((f) => adopted.get(f) ?? f));
-  return refusals;
+  // a twin reborn as an object of its own ships its creation now
+  return reborn ? [...refusals, ...(await reintegrate(set, peer, tally, owner, keep))] : refusals;
 }
 
 /**
  * Marks one of our records as accepted by the holder: adopt its fid (the Fsdb at once; the records
  * still pending are rewritten once, at the end, through `adopted`) and stamp, drop the record.
  */
-function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>): void {
+function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>): boolean {
   let fid = r.fid;
+  let reborn = false;
   if (res.fid !== undefined && res.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
+    const twin = set.fsdb.get(res.fid);
+    if (twin && set.fsdb.get(r.fid)) reborn = rebirthTwin(set, twin);
     set.fsdb.remap(r.fid, res.fid);
     adopted.set(r.fid, res.fid);
     fid = res.fid;
@@ -157,6 +166,33 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     set.fsdb.setVersion(fid, res.version);
   }
   set.cml.drop([r.seq]);
+  return reborn;
+}
+
+/**
+ * The holder adopted one of our new objects as its `twin`, which our Fsdb still has elsewhere: a
+ * copy made here of a file the holder has since moved to the copy's place, or a row a crash left
+ * stale. The twin gives up the fid: still on disk where the Fsdb has it, it becomes an object of its
+ * own, created on the holder by a record of its own (true: that record waits to be shipped); gone,
+ * its row and records are forgotten.
+ */
+function rebirthTwin(set: FileSet, twin: FsObject): boolean {
+  set.cml.drop(set.cml.about(twin.fid).map((r) => r.seq));
+  let onDisk = false;
+  try {
+    onDisk = twin.parent !== null && inoKey(fs.lstatSync(path.join(set.root, set.fsdb.pathOf(twin.fid)), { bigint: true })) === twin.ino;
+  } catch {
+    // its place is gone
+  }
+  if (!onDisk && !set.fsdb.hasChildren(twin.fid)) {
+    set.fsdb.delete(twin.fid);
+    return false;
+  }
+  const fresh = set.allocFid();
+  set.fsdb.remap(twin.fid, fresh);
+  set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
+  new Journal(set).record(placement(set.fsdb.must(fresh)), () => undefined);
+  return true;
 }
 
 /**
@@ -210,7 +246,14 @@ export async function applyUpdates(
           }
           let content: StagedContent | undefined;
           if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
-            content = await contentOf(staged, () => fetch(l.record));
+            try {
+              content = await contentOf(staged, () => fetch(l.record));
+            } catch (err) {
+              // the holder's file was moved or changed under its Fsdb (a live holder's tree, journaled
+              // a moment later): this object only, brought to the holder's state by the next exchange
+              if (!isImzError(err, "IO") && !isImzError(err, "PATH_UNSAFE")) throw err;
+              return passUnapplied(set, l.record, err, tally, passing);
+            }
             if (!content) return applyGone(set, applier, view, l, tally, passing);
           }
           await applyOne(set, applier, view, l, content, tally, passing);
@@ -315,13 +358,20 @@ async function applyOne(
     tally.problems.push(...applier.takeWarnings());
   } catch (err) {
     applier.takeWarnings();
-    const e = diskFullError(err) as Error & { code?: string };
-    tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
-    // past this record for good: the next sync brings the object to the holder's state instead
-    noteUnapplied(set, r.fid);
-    passing.add(r.fid);
-    advance();
+    passUnapplied(set, r, err, tally, passing);
   }
+}
+
+/**
+ * A record this replica could not apply (`err`): a per-path problem, and past it for good — the
+ * object is listed as unapplied, so the next sync brings it to the holder's state instead.
+ */
+function passUnapplied(set: FileSet, r: JournalRecord, err: unknown, tally: SyncTally, passing: Set<string>): void {
+  const e = diskFullError(err) as Error & { code?: string };
+  tally.problems.push({ path: describePath(set, r), code: e.code ?? "IO", message: e.message });
+  noteUnapplied(set, r.fid);
+  passing.add(r.fid);
+  set.setMeta("last_seen", String(r.seq));
 }
 
 /**

@@ -15,9 +15,9 @@ import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { mapFids, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { parseXattrsText } from "../journal/xattrs.js";
-import { rowAttrs } from "../filter/object-stat.js";
+import { placement, rowAttrs } from "../filter/object-stat.js";
 import { Applier } from "./apply.js";
-import { renameAt, rmdirAt, unlinkAt } from "./beneath.js";
+import { renameAt, rmdirAt, setMtimeAt, unlinkAt } from "./beneath.js";
 import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
 import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
 import type { HolderPeer } from "./peer.js";
@@ -61,6 +61,14 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
     if (about.some((f) => refused.has(f))) {
+      tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
+      continue;
+    }
+    // The replica removed the object since (its removal, shipped after this record, was settled as
+    // the same change as the holder's): nothing is left to settle, and nothing here to keep.
+    const pendingFid = set.cml.between(r.seq, r.seq)[0]?.fid ?? r.fid; // adopted fids were rewritten
+    if (!set.fsdb.get(pendingFid) && r.op !== "unlink" && r.op !== "rmdir") {
+      set.transaction(() => set.cml.drop([r.seq]));
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
@@ -243,11 +251,22 @@ class Executor {
     noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
     crashPoint();
     this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
+    // the move is Lento's own: its directory keeps the mtime the Fsdb (and the holder) has
+    const dir = set.fsdb.get(o.parent);
+    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
     crashPoint();
     const pending = set.cml.about(fid);
-    const placing = pending.findLast((r) => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link" || r.op === "rename");
+    const creates = (r: JournalRecord): boolean => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
+    // only a new object is placed by its pending records; one the holder has becomes a copy (below)
+    const placing = pending.some(creates) ? pending.findLast((r) => creates(r) || r.op === "rename") : undefined;
     set.transaction(() => {
-      if (placing) {
+      if (placing?.op === "rename" && o.type !== "d") {
+        // A new object moved since its creation: the refused creation is at its first name, so it
+        // becomes one creation at the conflict name, where the last move was (its content as it is now).
+        set.cml.drop(pending.filter((r) => r.seq < placing.seq).map((r) => r.seq));
+        set.cml.replace({ ...placement({ ...o, name }), seq: placing.seq, origin: placing.origin, originSeq: placing.originSeq } as JournalRecord);
+        set.fsdb.put({ ...o, name });
+      } else if (placing) {
         set.cml.replace((placing.op === "rename" ? { ...placing, newName: name } : { ...placing, name }) as JournalRecord);
         set.fsdb.put({ ...o, name });
       } else {
@@ -309,16 +328,6 @@ class Executor {
     for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
   }
-}
-
-/** The record that creates object `o` as it is on disk. */
-function placement(o: FsObject): NewRecord {
-  const placed = { fid: o.fid, time: Date.now(), parent: o.parent!, name: o.name };
-  const attrs = rowAttrs(o);
-  if (o.type === "d") return { op: "mkdir", ...placed, attrs };
-  if (o.type === "l") return { op: "symlink", ...placed, target: o.target ?? "", attrs };
-  if (o.type === "s") return { op: "mknod", ...placed, special: o.target ?? "p", attrs };
-  return { op: "create", ...placed, attrs, content: { size: o.size, mtimeNs: o.mtimeNs, hash: o.hash } };
 }
 
 /** A pending record without its CML numbering, to append again. */

@@ -54,6 +54,8 @@ export function clientHome(dir: string, sshd: TestSshd, extraKnown: string[] = [
 
 /** A running `bin/intermezzo serve --listen` child. */
 export interface ListenerChild {
+  /** The child's process id (for a test that kills it some other way than `stop()`). */
+  pid: number;
   port: number;
   /** `[127.0.0.1]:port ssh-ed25519 …` for a client's known_hosts. */
   knownHostsLine: string;
@@ -93,6 +95,7 @@ export async function startListenerChild(dirs: string[], keyDir: string, authori
   const pub = fs.readFileSync(`${hostKey}.pub`, "utf8").trim();
   const pid = child.pid!;
   return {
+    pid,
     port,
     knownHostsLine: `[127.0.0.1]:${port} ${pub}`,
     names,

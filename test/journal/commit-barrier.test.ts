@@ -59,4 +59,24 @@ describe("opening a file set waits for another process's open write transaction"
   it("does not wait for a writer that dies without committing (its records never existed)", async () => {
     assert.equal(await opened("die"), 0);
   });
+
+  it("does not wait for a group this process holds open (a holder serving two replicas: the second attach opened the file set while the first one's batch awaited I/O, and blocked them both for 30 s)", () => {
+    const root = tempDir("imz-barrier-");
+    try {
+      FileSet.init(root, { role: "replica" }).close();
+      const first = FileSet.open(root);
+      first.startGroup(false);
+      first.transaction(() => first.setMeta("probe", "1"));
+      assert.ok(first.db.inTransaction, "the group's write transaction is open");
+      const second = FileSet.open(root);
+      second.close();
+      first.endGroup();
+      first.close();
+      const third = FileSet.open(root);
+      assert.equal(third.meta("probe"), "1");
+      third.close();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
