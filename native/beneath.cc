@@ -14,6 +14,7 @@
 #include <string>
 
 #include "addon.h"
+#include "args.h"
 #include "errors.h"
 
 #ifndef __NR_fchmodat2
@@ -26,21 +27,6 @@
 namespace imz {
 namespace {
 
-/** A string or Buffer argument as bytes (names are bytes to the kernel); throws on NUL. */
-std::string BytesArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  std::string s;
-  if (info.Length() > i && info[i].IsBuffer()) {
-    auto b = info[i].As<Napi::Buffer<char>>();
-    s.assign(b.Data(), b.Length());
-  } else if (info.Length() > i && info[i].IsString()) {
-    s = info[i].As<Napi::String>().Utf8Value();
-  } else {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string or Buffer");
-  }
-  if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(info.Env(), std::string(what) + " contains NUL");
-  return s;
-}
-
 /** A plain name: one component, never empty, `.` or `..` unless `allow_dot` (the directory itself). */
 std::string NameArg(const Napi::CallbackInfo& info, size_t i, bool allow_dot = false) {
   std::string s = BytesArg(info, i, "name");
@@ -48,11 +34,6 @@ std::string NameArg(const Napi::CallbackInfo& info, size_t i, bool allow_dot = f
     throw Napi::TypeError::New(info.Env(), "name must be one path component");
   }
   return s;
-}
-
-int IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  return info[i].As<Napi::Number>().Int32Value();
 }
 
 /** Closes `fd` when it goes out of scope. */

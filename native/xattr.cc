@@ -17,29 +17,13 @@
 #include <vector>
 
 #include "addon.h"
+#include "args.h"
 #include "errors.h"
 
 namespace imz {
 namespace {
 
-std::string Str(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  std::string s;
-  if (info.Length() > i && info[i].IsBuffer()) {
-    auto b = info[i].As<Napi::Buffer<char>>();
-    s.assign(b.Data(), b.Length());
-  } else if (info.Length() > i && info[i].IsString()) {
-    s = info[i].As<Napi::String>().Utf8Value();
-  } else {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string or Buffer");
-  }
-  if (s.empty() || s.find('\0') != std::string::npos) throw Napi::TypeError::New(info.Env(), std::string(what) + " is empty or contains NUL");
-  return s;
-}
-
-int Dirfd(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "dirfd must be a number");
-  return info[0].As<Napi::Number>().Int32Value();
-}
+int Dirfd(const Napi::CallbackInfo& info) { return IntArg(info, 0, "dirfd"); }
 
 /** The object `name` beneath `dirfd`, opened O_PATH without following a symlink; closed on scope exit. */
 struct Object {
@@ -85,7 +69,7 @@ int GetValue(const std::string& path, const char* attr, std::vector<char>& out) 
 Napi::Value XattrList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int dirfd = Dirfd(info);
-  const std::string name = Str(info, 1, "name");
+  const std::string name = BytesArg(info, 1, "name", true);
   Object o(env, dirfd, name);
   Napi::Array out = Napi::Array::New(env);
   if (o.symlink) return out;
@@ -122,8 +106,8 @@ Napi::Value XattrList(const Napi::CallbackInfo& info) {
 Napi::Value XattrGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int dirfd = Dirfd(info);
-  const std::string name = Str(info, 1, "name");
-  const std::string attr = Str(info, 2, "attr");
+  const std::string name = BytesArg(info, 1, "name", true);
+  const std::string attr = BytesArg(info, 2, "attr", true);
   Object o(env, dirfd, name);
   if (o.symlink) throw ErrnoError(env, ENODATA, "getxattr", name);
   std::vector<char> value;
@@ -136,8 +120,8 @@ Napi::Value XattrGet(const Napi::CallbackInfo& info) {
 Napi::Value XattrSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int dirfd = Dirfd(info);
-  const std::string name = Str(info, 1, "name");
-  const std::string attr = Str(info, 2, "attr");
+  const std::string name = BytesArg(info, 1, "name", true);
+  const std::string attr = BytesArg(info, 2, "attr", true);
   if (info.Length() < 4 || !info[3].IsBuffer()) throw Napi::TypeError::New(env, "value must be a Buffer");
   auto value = info[3].As<Napi::Buffer<char>>();
   const int flags = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
@@ -151,8 +135,8 @@ Napi::Value XattrSet(const Napi::CallbackInfo& info) {
 Napi::Value XattrRemove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int dirfd = Dirfd(info);
-  const std::string name = Str(info, 1, "name");
-  const std::string attr = Str(info, 2, "attr");
+  const std::string name = BytesArg(info, 1, "name", true);
+  const std::string attr = BytesArg(info, 2, "attr", true);
   Object o(env, dirfd, name);
   if (o.symlink) throw ErrnoError(env, EPERM, "removexattr", name);
   if (::removexattr(o.proc.c_str(), attr.c_str()) != 0) throw ErrnoError(env, errno, "removexattr", name);
