@@ -12,6 +12,7 @@ import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
 import type { HolderPeer } from "./peer.js";
 import type { RemoteStream } from "./remote-replica.js";
+import { HOLDER_SOCKET } from "./sockets.js";
 import { LentoServer } from "./server.js";
 
 /** Path of this installation's `intermezzo` launcher. */
@@ -25,7 +26,7 @@ export type LocalTransport = "in-process" | "stdio";
  * (`serve --socket`/`--listen`: every replica then meets the others in one process), else as asked.
  */
 export async function connectLocal(root: string, transport: LocalTransport, owner: boolean): Promise<HolderPeer> {
-  if (fs.existsSync(path.join(root, META_DIR, "holder.sock"))) {
+  if (fs.existsSync(path.join(root, META_DIR, HOLDER_SOCKET))) {
     const [{ connectHolderSocket }, { WirePeer }] = await Promise.all([import("./holder-socket.js"), import("./wire-peer.js")]);
     const sock = await connectHolderSocket(root);
     if (sock) return WirePeer.connect(sock, sock, { onClose: async () => void sock.destroy() });

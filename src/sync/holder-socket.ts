@@ -12,10 +12,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import type { Readable, Writable } from "node:stream";
-import { metaSocketPath } from "./upcall-socket.js";
-
-/** The socket's name inside `.intermezzo/`. */
-export const HOLDER_SOCKET = "holder.sock";
+import { HOLDER_SOCKET, metaSocketPath } from "./sockets.js";
 
 /** Listens at the holder socket of `root`, handing each connection to `serve`. Returns how to stop. */
 export async function listenHolderSocket(root: string, serve: (sock: net.Socket) => void): Promise<(() => Promise<void>) | undefined> {

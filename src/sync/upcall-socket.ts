@@ -10,30 +10,19 @@
  */
 import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { Type } from "../schema.js";
-import { META_DIR } from "../journal/fileset.js";
 import { FidSchema } from "../journal/records.js";
 import { Connection, type Handler } from "../ssh/connection.js";
 import { check, SOFTWARE } from "./protocol.js";
+import { metaSocketPath, UPCALL_SOCKET } from "./sockets.js";
 import type { UpcallProvider } from "../filter/mount.js";
 import type { Presto } from "../filter/presto.js";
 
-/** The socket's name inside `.intermezzo/`. */
-export const UPCALL_SOCKET = "lento.sock";
-/** Longest socket path the kernel takes (sun_path, less its terminating NUL). */
-const MAX_SOCKET_PATH = 107;
 
 const PermitRequest = Type.Object({ op: Type.Literal("permit"), fid: FidSchema });
 const PermitReply = Type.Object({ granted: Type.Boolean() });
 const ReleaseRequest = Type.Object({ op: Type.Literal("release"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) });
 const ReleaseReply = Type.Null();
-
-/** Where socket `name` of the file set at `root` is, or undefined when its path is too long for a socket. */
-export function metaSocketPath(root: string, name: string): string | undefined {
-  const p = path.join(root, META_DIR, name);
-  return Buffer.byteLength(p) <= MAX_SOCKET_PATH ? p : undefined;
-}
 
 /** Lento's end: serves Presto's permit upcalls and reaches every connected Presto to release objects. */
 export interface UpcallServer {
