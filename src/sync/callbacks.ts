@@ -99,7 +99,7 @@ class CallbackTable {
 
   /** Sends a break to every holder that has news and none in flight, then gathers the answers. */
   private async round(): Promise<void> {
-    const calls = new Map<string, () => Promise<unknown>>();
+    const calls = new Map<Holder, () => Promise<unknown>>();
     const volume = this.seen;
     for (const h of this.holders) {
       if (h.inFlight || h.lapsed || h.want <= h.told) continue;
@@ -107,17 +107,17 @@ class CallbackTable {
       h.fids = new Set();
       h.all = false;
       h.inFlight = true;
-      calls.set(h.replica, () => this.deliver(h, b));
+      calls.set(h, () => this.deliver(h, b));
     }
     if (calls.size === 0) return;
-    const outcome = await multiRpc(calls, this.opts.timeoutMs ?? CALLBACK_TIMEOUT_MS);
-    for (const [replica, o] of outcome) {
-      if (o !== "lapsed") continue;
-      const h = [...this.holders].find((x) => x.replica === replica && x.inFlight);
-      if (h) h.lapsed = true;
-      this.opts.log?.(`replica ${replica} did not answer BreakCallback within ${(this.opts.timeoutMs ?? CALLBACK_TIMEOUT_MS) / 1000} s: its callback lapsed (it catches up from the log when it answers)`);
+    const timeoutMs = this.opts.timeoutMs ?? CALLBACK_TIMEOUT_MS;
+    const outcome = await multiRpc(calls, timeoutMs);
+    for (const [h, o] of outcome) {
+      if (o !== "lapsed" || !h.inFlight) continue; // answered just after the deadline: nothing lapsed
+      h.lapsed = true;
+      this.opts.log?.(`replica ${h.replica} did not answer BreakCallback within ${timeoutMs / 1000} s: its callback lapsed (it catches up from the log when it answers)`);
     }
-    this.opts.onRound?.({ volume, outcome });
+    this.opts.onRound?.({ volume, outcome: new Map([...outcome].map(([h, o]) => [h.replica, o])) });
   }
 
   /** One break to one holder; its answer (however late) lets the next one go. */
