@@ -6,10 +6,14 @@
 import type { Db } from "./db.js";
 import { mapFids, parseRecord, type JournalRecord, type NewRecord } from "./records.js";
 
+/** Records {@link Cml.remapAll} reads at once. */
+const REMAP_WINDOW = 5000;
+
 /** A replica's list of pending update records. */
 export class Cml {
   private readonly sInsert;
   private readonly sSetBody;
+  private readonly sReplace;
   private readonly sAll;
   private readonly sFirst;
   private readonly sDrop;
@@ -17,12 +21,14 @@ export class Cml {
   private readonly sRebase;
   private readonly sHasFid;
   private readonly sBetween;
-  private readonly sSetFid;
   private readonly sAbout;
+  private readonly sWindow;
+  private readonly sLater;
 
   constructor(db: Db, private readonly origin: string) {
     this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
     this.sSetBody = db.prepare<[string, number]>(`UPDATE cml SET body = ? WHERE seq = ?`);
+    this.sReplace = db.prepare<[string, string, number]>(`UPDATE cml SET body = ?, fid = ? WHERE seq = ?`);
     this.sAll = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq`);
     this.sFirst = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq LIMIT 1`);
     this.sDrop = db.prepare<[number]>(`DELETE FROM cml WHERE seq = ?`);
@@ -31,9 +37,10 @@ export class Cml {
       `UPDATE cml SET body = json_set(body, '$.base', ?) WHERE fid = ? AND json_extract(body, '$.base') = ?`,
     );
     this.sBetween = db.prepare<[number, number], { body: string }>(`SELECT body FROM cml WHERE seq BETWEEN ? AND ? ORDER BY seq`);
-    this.sSetFid = db.prepare<[string, number]>(`UPDATE cml SET fid = ? WHERE seq = ?`);
     this.sHasFid = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM cml WHERE fid = ? LIMIT 1`);
     this.sAbout = db.prepare<[string], { body: string }>(`SELECT body FROM cml WHERE fid = ? ORDER BY seq`);
+    this.sWindow = db.prepare<[number, number], string>(`SELECT body FROM cml WHERE seq > ? ORDER BY seq LIMIT ?`).pluck();
+    this.sLater = db.prepare<[string, number], number>(`SELECT 1 FROM cml WHERE fid = ? AND seq > ? LIMIT 1`).pluck();
   }
 
   /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
@@ -60,26 +67,53 @@ export class Cml {
     return this.sAbout.all(fid).map((r) => parseRecord(JSON.parse(r.body)));
   }
 
+  /**
+   * At most `limit` pending records with sequence numbers above `after`, in order: one window of the
+   * CML, so that a reader's memory follows the window and not the CML.
+   */
+  window(after: number, limit: number): JournalRecord[] {
+    return this.sWindow.all(after, limit).map((body) => parseRecord(JSON.parse(body)));
+  }
+
+  /** Every pending record, read window by window (records dropped or added meanwhile are seen or not by their seq). */
+  *windows(limit: number): Generator<JournalRecord[]> {
+    for (let after = 0; ; ) {
+      const part = this.window(after, limit);
+      if (part.length === 0) return;
+      after = part[part.length - 1]!.seq;
+      yield part;
+    }
+  }
+
+  /** True when a pending record after `seq` is about object `fid` (one index look-up). */
+  hasLater(fid: string, seq: number): boolean {
+    return this.sLater.get(fid, seq) !== undefined;
+  }
+
   /** Pending records with sequence numbers in `[lo, hi]`, in order. */
   between(lo: number, hi: number): JournalRecord[] {
     return this.sBetween.all(lo, hi).map((r) => parseRecord(JSON.parse(r.body)));
   }
 
-  /** Replaces a pending record's body (same seq): the optimiser folded later records into it. */
+  /**
+   * Replaces a pending record (same seq): the optimiser folded later records into it, or its fids
+   * were rewritten to the holder's.
+   */
   replace(rec: JournalRecord): void {
-    this.sSetBody.run(JSON.stringify(rec), rec.seq);
+    this.sReplace.run(JSON.stringify(rec), rec.fid, rec.seq);
   }
 
   /**
    * Rewrites the fids of every pending record through `map` (the holder adopted identical objects
-   * under its own fids). One pass over what is left in the CML, however many objects were adopted.
+   * under its own fids). One pass over what is left in the CML, however many objects were adopted,
+   * a window at a time.
    */
   remapAll(map: (fid: string) => string): void {
-    for (const rec of this.all()) {
-      const out = mapFids(rec, map);
-      if (JSON.stringify(out) === JSON.stringify(rec)) continue;
-      this.sSetBody.run(JSON.stringify(out), rec.seq);
-      this.sSetFid.run(out.fid, rec.seq);
+    for (const part of this.windows(REMAP_WINDOW)) {
+      for (const rec of part) {
+        const out = mapFids(rec, map);
+        if (JSON.stringify(out) !== JSON.stringify(rec)) this.replace(out);
+      }
     }
   }
 

@@ -92,6 +92,7 @@ export class Fsdb {
   private readonly sAfter;
   private readonly sUp;
   private readonly sVersion;
+  private readonly sHash;
 
   constructor(private readonly db: Db) {
     this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
@@ -109,6 +110,7 @@ export class Fsdb {
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
     this.sVersion = db.prepare<[string], string>(`SELECT version FROM objects WHERE fid = ?`).pluck();
+    this.sHash = db.prepare<[string], string>(`SELECT hash FROM objects WHERE fid = ?`).pluck();
     this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
@@ -121,6 +123,11 @@ export class Fsdb {
   /** The version stamp of object `fid` ("" if never stamped), undefined if unknown (no row object built). */
   versionOf(fid: string): string | undefined {
     return this.sVersion.get(fid);
+  }
+
+  /** The content hash of object `fid` ("" when unknown or not a file), undefined if the object is unknown. */
+  hashOf(fid: string): string | undefined {
+    return this.sHash.get(fid);
   }
 
   /** The object with this fid; throws `RECORD_INVALID` if unknown. */

@@ -36,7 +36,7 @@ interface Entry {
 }
 
 /** One rule: returns its argument unchanged (same array) when it has nothing to do. */
-type Rule = (entries: readonly Entry[]) => readonly Entry[];
+type Rule = (entries: readonly Entry[], linkedBefore: ReadonlySet<string>) => readonly Entry[];
 
 type Birth = RecordOf<"create" | "mkdir" | "symlink" | "mknod" | "link">;
 type Edit = RecordOf<"close" | "setattr">;
@@ -49,13 +49,17 @@ const ATTR_FIELDS = ["mode", "uid", "gid", "mtimeNs", "xattrs"] as const;
  * {@link cancelCreateDelete}, {@link dropEditsOfDeleted}, {@link keepLastClose}, {@link foldSetattrs},
  * {@link foldCloseIntoCreate}, {@link foldSetattrIntoBirth}, {@link foldRenames}, {@link lastContentPerInode}.
  * The output never has more records than the input; `seq`s in the input must be distinct.
+ *
+ * `linkedBefore`: fids that records before `records` (an earlier window of the same CML) joined by
+ * `link` to other names. They are treated as link-involved here too, and their inode as living on
+ * when they are removed: a close of such a name, then its removal, still changed the other names.
  */
-export function optimise(records: readonly JournalRecord[]): Optimised {
+export function optimise(records: readonly JournalRecord[], linkedBefore: ReadonlySet<string> = new Set()): Optimised {
   let entries: readonly Entry[] = records.map((rec, pos) => ({ rec, pos }));
   for (let changed = true; changed; ) {
     changed = false;
     for (const rule of RULES) {
-      const next = rule(entries);
+      const next = rule(entries, linkedBefore);
       if (next !== entries) {
         entries = next;
         changed = true;
@@ -105,9 +109,9 @@ function forgetReplaced(e: Entry, doomed: ReadonlySet<string>): Entry {
  * An object removed in this CML (pre-existing or not) needs no content or attributes: its closes
  * and setattrs before the removal go. The removal keeps its own base.
  */
-function dropEditsOfDeleted(entries: readonly Entry[]): readonly Entry[] {
+function dropEditsOfDeleted(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const dead = deaths(entries);
-  const linked = linkInvolved(entries);
+  const linked = linkInvolved(entries, linkedBefore);
   const out = entries.filter((e) => !(isEdit(e.rec) && dead.has(e.rec.fid) && !linked.has(e.rec.fid)));
   return out.length === entries.length ? entries : out;
 }
@@ -117,9 +121,9 @@ function dropEditsOfDeleted(entries: readonly Entry[]): readonly Entry[] {
  * Its written extents count from its own base (the filter keeps them since the version), so they
  * stay only when every close of the group had that base.
  */
-function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
+function keepLastClose(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
-  for (const group of editsByFid(entries, "close").values()) {
+  for (const group of editsByFid(entries, "close", linkedBefore).values()) {
     if (group.length < 2) continue;
     const last = group[group.length - 1]!;
     const first = group[0]!.rec as RecordOf<"close">;
@@ -135,11 +139,11 @@ function keepLastClose(entries: readonly Entry[]): readonly Entry[] {
  * Setattrs of X fold into one at the position of the last (later fields win). A close also sets
  * the mtime, so a setattr's `mtimeNs` followed by a close of X is dropped; a setattr left empty goes.
  */
-function foldSetattrs(entries: readonly Entry[]): readonly Entry[] {
+function foldSetattrs(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
-  const closes = editsByFid(entries, "close");
+  const closes = editsByFid(entries, "close", linkedBefore);
   const index = new Map(entries.map((e, i) => [e, i]));
-  for (const [fid, group] of editsByFid(entries, "setattr")) {
+  for (const [fid, group] of editsByFid(entries, "setattr", linkedBefore)) {
     const lastClose = closes.get(fid)?.at(-1);
     const attrs: Attrs = {};
     for (const e of group) {
@@ -163,11 +167,11 @@ function foldSetattrs(entries: readonly Entry[]): readonly Entry[] {
  * A create of X followed by X's only close: the close's content goes into the create, which keeps its
  * place. Not while a setattr of X setting the mtime sits between (the close's mtime must win).
  */
-function foldCloseIntoCreate(entries: readonly Entry[]): readonly Entry[] {
+function foldCloseIntoCreate(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
-  const closes = editsByFid(entries, "close");
-  const setattrs = editsByFid(entries, "setattr");
-  const linked = linkInvolved(entries);
+  const closes = editsByFid(entries, "close", linkedBefore);
+  const setattrs = editsByFid(entries, "setattr", linkedBefore);
+  const linked = linkInvolved(entries, linkedBefore);
   const index = new Map(entries.map((e, i) => [e, i]));
   entries.forEach((c, i) => {
     if (c.rec.op !== "create" || linked.has(c.rec.fid)) return;
@@ -188,11 +192,11 @@ function foldCloseIntoCreate(entries: readonly Entry[]): readonly Entry[] {
  * An mtime folds only when no content (folded or by a close) would overwrite it at replay; a setattr
  * that cannot fold whole stays as it is.
  */
-function foldSetattrIntoBirth(entries: readonly Entry[]): readonly Entry[] {
+function foldSetattrIntoBirth(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const swaps = new Map<Entry, Entry | null>();
-  const setattrs = editsByFid(entries, "setattr");
-  const closes = editsByFid(entries, "close");
-  const linked = linkInvolved(entries);
+  const setattrs = editsByFid(entries, "setattr", linkedBefore);
+  const closes = editsByFid(entries, "close", linkedBefore);
+  const linked = linkInvolved(entries, linkedBefore);
   for (const b of entries) {
     const rec = b.rec;
     if ((rec.op !== "create" && rec.op !== "mkdir" && rec.op !== "symlink" && rec.op !== "mknod") || linked.has(rec.fid)) continue;
@@ -242,17 +246,17 @@ function foldRenames(entries: readonly Entry[]): readonly Entry[] {
  * Content is per inode: of the content records (closes, creates with content) of one inode — names
  * joined by `link` records — only the last states what anyone will read; earlier closes go and an
  * earlier create keeps its place without content (it makes an empty file the later record fills).
- * When every name of the inode is removed in this CML, no content record keeps its content: nothing
+ * When every name of the inode is removed in this CML (and none was linked before it), no content record keeps its content: nothing
  * reads it, and the replica no longer has it to send (git's `index.lock` renamed over `index` on
  * every commit, each lock then renamed over by the next one).
  */
-function lastContentPerInode(entries: readonly Entry[]): readonly Entry[] {
+function lastContentPerInode(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): readonly Entry[] {
   const inode = inodesOf(entries);
   const dead = deaths(entries);
   const live = new Set<string>();
   const last = new Map<string, Entry>();
   for (const e of entries) {
-    for (const f of [e.rec.fid, ...(e.rec.op === "link" ? [e.rec.target] : [])]) if (!dead.has(f)) live.add(inode(f));
+    for (const f of [e.rec.fid, ...(e.rec.op === "link" ? [e.rec.target] : [])]) if (!dead.has(f) || linkedBefore.has(f)) live.add(inode(f));
     if (hasContent(e.rec)) last.set(inode(e.rec.fid), e);
   }
   const swaps = new Map<Entry, Entry | null>();
@@ -318,16 +322,16 @@ function deaths(entries: readonly Entry[]): Set<string> {
   return out;
 }
 
-/** Fids named by a `link` record, as the new name or as its target. */
-function linkInvolved(entries: readonly Entry[]): Set<string> {
-  const out = new Set<string>();
+/** Fids named by a `link` record, as the new name or as its target, and those of `linkedBefore`. */
+function linkInvolved(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>(linkedBefore);
   for (const { rec } of entries) if (rec.op === "link") out.add(rec.fid).add(rec.target);
   return out;
 }
 
 /** Closes or setattrs by fid, in list order, skipping link-involved objects. */
-function editsByFid(entries: readonly Entry[], op: Edit["op"]): Map<string, Entry[]> {
-  const linked = linkInvolved(entries);
+function editsByFid(entries: readonly Entry[], op: Edit["op"], linkedBefore: ReadonlySet<string>): Map<string, Entry[]> {
+  const linked = linkInvolved(entries, linkedBefore);
   const out = new Map<string, Entry[]>();
   for (const e of entries) {
     if (e.rec.op !== op || linked.has(e.rec.fid)) continue;

@@ -32,6 +32,8 @@ export interface ResolveOptions {
   owner: boolean;
   /** Keep-both: most conflict copies beside one path; older ones are removed (they stay in the store). */
   keepCopies: number;
+  /** Records of the CML optimised and shipped at once (default `client.ts`'s `WINDOW`; tests make it small). */
+  window?: number;
 }
 
 /**
@@ -40,11 +42,11 @@ export interface ResolveOptions {
  */
 export async function reintegrateResolving(set: FileSet, peer: HolderPeer, tally: SyncTally, opts: ResolveOptions): Promise<Set<string>> {
   const settling = new Set<string>();
-  let refusals = await reintegrate(set, peer, tally, opts.owner);
+  let refusals = await reintegrate(set, peer, tally, opts.owner, undefined, opts.window);
   for (let round = 0; refusals.length > 0 && round < MAX_ROUNDS; round++) {
     const reship = await resolveRound(set, peer, tally, refusals, opts, settling);
     if (!reship) break;
-    refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`);
+    refusals = await reintegrate(set, peer, tally, opts.owner, `conflict won by replica ${set.replicaId}`, opts.window);
     crashPoint();
   }
   return settling;

@@ -50,6 +50,8 @@ export interface SyncOptions {
   specials?: boolean;
   /** False (`--no-xattrs`): this run's scan leaves extended attributes and ACLs out and the holder's are not applied here. */
   xattrs?: boolean;
+  /** Records of the CML optimised and shipped at once (tests make it small; default `client.ts`'s `WINDOW`). */
+  cmlWindow?: number;
 }
 
 /** What a sync did (the `--json` summary). */
@@ -213,6 +215,7 @@ export function resolveOptions(root: string, opts: SyncOptions): ResolveOptions 
     rules: parseRules(opts.policies ?? [], configRules(config, opts.mirror ? "client" : "both")),
     owner: opts.owner,
     keepCopies: config.keepCopies ?? DEFAULT_KEEP_COPIES,
+    ...(opts.cmlWindow !== undefined ? { window: opts.cmlWindow } : {}),
   };
 }
 

@@ -3,11 +3,13 @@
  * on random operation sequences: replaying the optimised CML gives the same tree as the raw one (links
  * sharing one inode, as the Applier replays them), every content record left names content the final
  * tree still has (the replica must send it), optimising is idempotent and never grows the list, and deliberately broken
- * optimisers are caught by the same property.
+ * optimisers are caught by the same property. Optimising and shipping in windows (reintegration reads
+ * the CML a window at a time) gives the whole CML's tree and ships only content the replica has.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { optimiseWindow } from "../../src/journal/cml-window.js";
 import { optimise } from "../../src/journal/optimise.js";
 import { parseRecord, ROOT_FID, type Attrs, type Content, type JournalRecord } from "../../src/journal/records.js";
 import { applyRecords, emptyTree, Model, ModelError, Recorder, snapshot, type LinkMode, type Tree } from "./tree-model.js";
@@ -394,6 +396,83 @@ describe("optimise: properties", () => {
     const before = samples.reduce((n, s) => n + s.raw.length, 0);
     const after = samples.reduce((n, s) => n + optimise(s.raw).records.length, 0);
     assert.ok(after < 0.8 * before, `optimised ${after} of ${before} records`);
+  });
+});
+
+// ---------------------------------------------------------------- windows
+
+/** `raw` cut into consecutive windows of the given sizes (cycled). */
+function windowsOf(raw: readonly JournalRecord[], sizes: readonly number[]): JournalRecord[][] {
+  const out: JournalRecord[][] = [];
+  for (let i = 0, k = 0; i < raw.length; k++) {
+    const n = sizes[k % sizes.length]!;
+    out.push(raw.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+/** What the replica can send after the raw CML: content some file of the final tree has. */
+function shippableIn(final: Tree): (fid: string, c: Content) => boolean {
+  const hashes = new Set(snapshot(final).filter((e) => e.type === "f").map((e) => e.hash));
+  return (_fid, c) => hashes.has(c.hash);
+}
+
+/** Every window optimised on its own, content the replica no longer has dropped, shipped one after the other. */
+function windowed(initial: Tree, raw: readonly JournalRecord[], sizes: readonly number[]): { records: JournalRecord[]; dropped: number[] } {
+  const shippable = shippableIn(applyRecords(initial, raw, "shared"));
+  const linked = new Set<string>();
+  const parts = windowsOf(raw, sizes).map((w) => optimiseWindow(w, shippable, linked));
+  return { records: parts.flatMap((p) => p.records), dropped: parts.flatMap((p) => p.dropped) };
+}
+
+const windowScenario = fc.tuple(scenario, fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 8 }));
+
+describe("optimise: in windows", () => {
+  it("shipping the CML window by window gives the whole CML's tree, and every record is shipped or dropped once", () => {
+    fc.assert(
+      fc.property(windowScenario, ([{ initial, raw }, sizes]) => {
+        const expected = snapshot(applyRecords(initial, raw, "shared"));
+        const out = windowed(initial, raw, sizes);
+        assert.deepStrictEqual(snapshot(applyRecords(initial, out.records, "shared")), expected);
+        assert.deepStrictEqual(snapshot(applyRecords(initial, optimise(raw).records, "shared")), expected, "the whole CML, optimised at once");
+        const seqs = [...out.records.map((r) => r.seq), ...out.dropped].sort((a, b) => a - b);
+        assert.deepStrictEqual(seqs, raw.map((r) => r.seq));
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it("every content record shipped from a window names content the replica still has", () => {
+    fc.assert(
+      fc.property(windowScenario, ([{ initial, raw }, sizes]) => {
+        const has = shippableIn(applyRecords(initial, raw, "shared"));
+        for (const r of windowed(initial, raw, sizes).records) {
+          const content = r.op === "close" || r.op === "create" ? r.content : undefined;
+          assert.ok(!content || has(r.fid, content), `${r.op} ${r.fid} (seq ${r.seq}) asks for content ${content?.hash} the replica no longer has`);
+        }
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it("a window ending between a create and its delete, or inside a rename chain, still gives the raw CML's tree", () => {
+    const dir: JournalRecord = { op: "mkdir", fid: D, ...at(ROOT_FID, "d"), attrs: { mode: 0o755 }, ...stamp(1) };
+    const made: JournalRecord = { op: "create", fid: X, ...at(D, "x"), attrs: { mode: 0o644 }, content: c1, ...stamp(2) };
+    const moved: JournalRecord = { op: "rename", fid: X, parent: D, name: "x", newParent: ROOT_FID, newName: "y", base: "", ...stamp(3) };
+    const again: JournalRecord = { op: "rename", fid: X, parent: ROOT_FID, name: "y", newParent: D, newName: "z", base: "", ...stamp(4) };
+    const gone: JournalRecord = { op: "unlink", fid: X, ...at(D, "z"), base: "", ...stamp(5) };
+    const kept: JournalRecord = { op: "create", fid: Y, ...at(D, "k"), attrs: { mode: 0o644 }, content: c2, ...stamp(6) };
+    const raw = [dir, made, moved, again, gone, kept];
+    const expected = snapshot(applyRecords(emptyTree(), raw, "shared"));
+    for (const sizes of [[1], [2], [3], [2, 3], [4, 2]]) {
+      const out = windowed(emptyTree(), raw, sizes);
+      assert.deepStrictEqual(snapshot(applyRecords(emptyTree(), out.records, "shared")), expected, `windows of ${sizes.join(", ")}`);
+      // x's content (c1) is gone at the end: no window asks for it
+      assert.ok(!out.records.some((r) => r.op === "create" && r.fid === X && r.content !== undefined), `windows of ${sizes.join(", ")}`);
+    }
+    // in one window the pair cancels outright
+    assert.deepStrictEqual(windowed(emptyTree(), raw, [6]).records.map((r) => r.fid), [D, Y]);
   });
 });
 
