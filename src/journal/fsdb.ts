@@ -93,6 +93,7 @@ export class Fsdb {
   private readonly sUp;
   private readonly sVersion;
   private readonly sHash;
+  private readonly sHashes;
 
   constructor(private readonly db: Db) {
     this.sGet = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid = ?`);
@@ -111,6 +112,7 @@ export class Fsdb {
     this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
     this.sVersion = db.prepare<[string], string>(`SELECT version FROM objects WHERE fid = ?`).pluck();
     this.sHash = db.prepare<[string], string>(`SELECT hash FROM objects WHERE fid = ?`).pluck();
+    this.sHashes = db.prepare<[string], [string, string]>(`SELECT fid, hash FROM objects WHERE fid IN (SELECT value FROM json_each(?))`).raw();
     this.sAfter = db.prepare<[string, number], FsObject>(`SELECT ${SELECT} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`);
     this.sByHash = db.prepare<[string], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = ? AND hash != '' AND (flags & ${HAS_DATA}) != 0 LIMIT 1`);
   }
@@ -128,6 +130,11 @@ export class Fsdb {
   /** The content hash of object `fid` ("" when unknown or not a file), undefined if the object is unknown. */
   hashOf(fid: string): string | undefined {
     return this.sHash.get(fid);
+  }
+
+  /** {@link hashOf} for many objects in one query: known fids only. */
+  hashesOf(fids: readonly string[]): Map<string, string> {
+    return new Map(this.sHashes.all(JSON.stringify(fids)));
   }
 
   /** The object with this fid; throws `RECORD_INVALID` if unknown. */

@@ -108,10 +108,12 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // An object removed after its close but whose inode lives on under another name (git: write a
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
+  // per window: the content hash each content record states, and its object's own (read in one query)
   let stated = new Map<string, string>();
+  let hashes = new Map<string, string>();
   const pick = (fid: string): string => {
     const hash = stated.get(fid) ?? "";
-    const own = set.fsdb.hashOf(fid);
+    const own = stated.has(fid) ? hashes.get(fid) : set.fsdb.hashOf(fid);
     return own !== undefined && (hash === "" || own === "" || own === hash) ? fid : (set.fsdb.byHash(hash)?.fid ?? fid);
   };
   const source = (fid: string, ask?: ContentAsk): ContentStream => {
@@ -129,7 +131,8 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   for (const part of set.cml.windows(window)) {
     const end = part[part.length - 1]!.seq;
     const read = adopted.size > 0 ? part.map((r) => adoptedFids(r, adopted)) : part;
-    const { records, dropped } = optimiseWindow(read, (fid, c) => shippable(set, fid, c, end), linked);
+    hashes = set.fsdb.hashesOf(read.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [r.fid] : [])));
+    const { records, dropped } = optimiseWindow(read, (fid, c) => shippable(set, hashes.get(fid), fid, c, end), linked);
     for (const r of records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
     const unchanged = new Set(part);
     set.transaction(() => {
@@ -187,13 +190,13 @@ function adoptedFids(r: JournalRecord, adopted: ReadonlyMap<string, string>): Jo
 }
 
 /**
- * Whether the content a record of the window ending at `end` states for `fid` can be sent: the
- * object (or another file) has it, or it cannot be told (no hash). Not when the object is gone, or
- * has other content and a later record of the CML is about it: a later window changes or removes it.
+ * Whether the content a record of the window ending at `end` states for `fid` (whose own content
+ * hash is `own`, undefined when it is gone) can be sent: the object (or another file) has it, or it
+ * cannot be told (no hash). Not when the object is gone, or has other content and a later record of
+ * the CML is about it: a later window changes or removes it.
  */
-function shippable(set: FileSet, fid: string, content: Content, end: number): boolean {
+function shippable(set: FileSet, own: string | undefined, fid: string, content: Content, end: number): boolean {
   if (content.hash === "") return true;
-  const own = set.fsdb.hashOf(fid);
   if (own === content.hash || own === "" || set.fsdb.byHash(content.hash) !== undefined) return true;
   return own !== undefined && !set.cml.hasLater(fid, end);
 }
