@@ -32,8 +32,6 @@ export const BATCH_FILE_MAX = DELTA_MIN - 1;
 export const BATCH_ITEMS = 256;
 /** Most content bytes one batch may carry (checked as they arrive). */
 export const BATCH_BYTES = BATCH_ITEMS * BATCH_FILE_MAX;
-/** Temp files of a batch written at once (libuv's thread pool has four threads). */
-const STAGE_WRITERS = 4;
 
 /** One entry of a batch's manifest: the item's content description, or why it was not served. */
 export type BatchEntry = Content | { error: { code: string; message: string } };
@@ -105,53 +103,30 @@ export async function receiveBatch(holding: Holding, asked: number, batch: Conte
   }
   if (total !== received) throw new ImzError("FRAME_BAD_HEADER", `a batch's manifest describes ${total} bytes, ${received} came`, { hint: "the peer's answer was refused; its files are sent one by one" });
   const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
-  const checked: Array<{ data: Buffer; content: Content } | undefined> = [];
+  const out: Array<StagedContent | undefined> = [];
   let off = 0;
-  for (const e of entries) {
-    if ("error" in e) {
-      checked.push(undefined);
-      continue;
-    }
-    const data = all.subarray(off, off + e.size);
-    off += e.size;
-    checked.push(hashBuffer(data) === e.hash ? { data, content: e } : undefined);
-  }
-  return stageAll(holding, checked);
-}
-
-/**
- * Writes checked items to fresh temp files, {@link STAGE_WRITERS} at a time on libuv's threads (the
- * kernel's file creation was the largest single cost of a first copy of small files on this
- * machine's shared disk). On a failure every temp file written is removed and the first error thrown.
- */
-async function stageAll(holding: Holding, items: ReadonlyArray<{ data: Buffer; content: Content } | undefined>): Promise<Array<StagedContent | undefined>> {
-  const out: Array<StagedContent | undefined> = new Array<StagedContent | undefined>(items.length).fill(undefined);
-  let failure: { err: unknown } | undefined;
-  let next = 0;
-  const writer = async (): Promise<void> => {
-    for (let k = next++; k < items.length && !failure; k = next++) {
-      const item = items[k];
-      if (!item) continue;
-      try {
-        out[k] = await stageBytes(holding, item.data, item.content);
-      } catch (err) {
-        failure ??= { err };
+  try {
+    for (const e of entries) {
+      if ("error" in e) {
+        out.push(undefined);
+        continue;
       }
+      const data = all.subarray(off, off + e.size);
+      off += e.size;
+      out.push(hashBuffer(data) === e.hash ? stageBytes(holding, data, e) : undefined);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(STAGE_WRITERS, items.length) }, writer));
-  if (failure) {
+  } catch (err) {
     for (const s of out) if (s) fs.rmSync(s.temp, { force: true });
-    throw failure.err;
+    throw err;
   }
   return out;
 }
 
 /** Writes checked bytes to a fresh temp file. */
-async function stageBytes(holding: Holding, data: Buffer, content: Content): Promise<StagedContent> {
+function stageBytes(holding: Holding, data: Buffer, content: Content): StagedContent {
   const temp = holding.tempPath();
   try {
-    await fs.promises.writeFile(temp, data, { flag: "wx", mode: 0o600 });
+    fs.writeFileSync(temp, data, { flag: "wx", mode: 0o600 });
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw diskFullError(err, holding.set.tmpDir);
