@@ -12,7 +12,6 @@ const REMAP_WINDOW = 5000;
 /** A replica's list of pending update records. */
 export class Cml {
   private readonly sInsert;
-  private readonly sSetBody;
   private readonly sReplace;
   private readonly sAll;
   private readonly sFirst;
@@ -26,8 +25,16 @@ export class Cml {
   private readonly sLater;
 
   constructor(db: Db, private readonly origin: string) {
-    this.sInsert = db.prepare<[string, string]>(`INSERT INTO cml (fid, body) VALUES (?, ?)`);
-    this.sSetBody = db.prepare<[string, number]>(`UPDATE cml SET body = ? WHERE seq = ?`);
+    // One statement per record: the seq AUTOINCREMENT would give (never reused) is written into the
+    // body as it is inserted (it was an INSERT, then an UPDATE of the body with the new seq).
+    this.sInsert = db
+      .prepare<[string, string], number>(
+        `INSERT INTO cml (seq, fid, body)
+         SELECT n, ?, json_set(?, '$.seq', n, '$.originSeq', n)
+         FROM (SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'cml'), 0), coalesce((SELECT max(seq) FROM cml), 0)) + 1 AS n)
+         RETURNING seq`,
+      )
+      .pluck();
     this.sReplace = db.prepare<[string, string, number]>(`UPDATE cml SET body = ?, fid = ? WHERE seq = ?`);
     this.sAll = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq`);
     this.sFirst = db.prepare<[], { body: string }>(`SELECT body FROM cml ORDER BY seq LIMIT 1`);
@@ -45,10 +52,8 @@ export class Cml {
 
   /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
   append(rec: NewRecord): JournalRecord {
-    const seq = Number(this.sInsert.run(rec.fid, "{}").lastInsertRowid);
-    const stored = { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
-    this.sSetBody.run(JSON.stringify(stored), seq);
-    return stored;
+    const seq = this.sInsert.get(rec.fid, JSON.stringify({ ...rec, seq: 0, origin: this.origin, originSeq: 0 }))!;
+    return { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
   }
 
   /** The oldest pending record, if any (validated as it is read). */
