@@ -292,6 +292,7 @@ export async function applyUpdates(
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         batched: (l) => smallContent(statedContent(l.record)?.size),
+        bytes: (l) => statedContent(l.record)?.size ?? 0,
         step: async (l, staged) => {
           if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
             tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });

@@ -21,6 +21,8 @@ export interface ReplaySteps<T> {
    * of the `transfers` running at once (a batch is one request, whatever its number of items).
    */
   batched?(item: T): boolean;
+  /** The content bytes an item states (0 when none): a window stages at most {@link WINDOW_BYTES} of them. */
+  bytes?(item: T): number;
   /** Applies one item; `staged` is its prefetched content, if any. */
   step(item: T, staged: Promise<StagedContent> | undefined): Promise<void>;
 }
@@ -33,11 +35,17 @@ const RETRY = 128;
 /** How many times one item is asked at most as one of such a group. */
 const ASKS = 3;
 
+/** Records per window: a reintegration batch (1,000 records) is then one or two flushes, not eight. */
+export const WINDOW = 1024;
+/** Content bytes staged per window at most (besides its first item): the temp files a window holds on disk. */
+export const WINDOW_BYTES = 64 * 1024 * 1024;
+
 /**
- * Applies `items` in order, staging the content of `window` items before applying them, with at
- * most `transfers` transfers running at once.
+ * Applies `items` in order, staging the content of a window of items (`window` of them, and at most
+ * {@link WINDOW_BYTES} of stated content) before applying them, with at most `transfers` transfers
+ * running at once.
  */
-export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T>, window = 128, transfers = 16): Promise<void> {
+export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T>, window = WINDOW, transfers = 16): Promise<void> {
   const started: Array<Promise<StagedContent> | undefined> = [];
   const asked = new Uint8Array(items.length);
   const waiting: Array<() => void> = [];
@@ -61,8 +69,11 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
     staged?.then((s) => fs.existsSync(s.temp) && fs.rmSync(s.temp, { force: true }), () => undefined);
   };
   try {
-    for (let first = 0; first < items.length; first += window) {
-      const end = Math.min(first + window, items.length);
+    for (let first = 0, end = 0; first < items.length; first = end) {
+      for (let bytes = 0; end < items.length && end - first < window; end++) {
+        bytes += steps.bytes?.(items[end]!) ?? 0;
+        if (bytes > WINDOW_BYTES && end > first) break;
+      }
       for (let i = first; i < end; i++) await launch(i);
       await Promise.allSettled(started.slice(first, end));
       for (let i = first; i < end; i++) {

@@ -188,6 +188,7 @@ export class LentoServer implements HolderPeer {
           return carriesContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
         },
         batched: (raw) => batcher !== undefined && smallContent(statedContent(raw)?.size),
+        bytes: (raw) => statedContent(raw)?.size ?? 0,
         step: async (raw, staged) => {
           results.push(await this.replayOne(this.translate(raw), view, staged, fetch, keep));
         },

@@ -4,14 +4,15 @@
  * covers them); no more than `transfers` run at once; an item that needs content only once an
  * earlier item is applied is asked again and still prefetched; an item that never needs content is
  * asked a bounded number of times; and a failed step ends the replay with every unused temp file
- * removed. (The sync suites run it for real, through the server's and the client's replay.)
+ * removed; a window closes early at WINDOW_BYTES of stated content. (The sync suites run it for real,
+ * through the server's and the client's replay.)
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import type { StagedContent } from "../../src/sync/apply.js";
-import { replayInOrder } from "../../src/sync/pipeline.js";
+import { replayInOrder, WINDOW_BYTES } from "../../src/sync/pipeline.js";
 import { tempDir } from "../helpers/tree.js";
 
 interface Item {
@@ -69,6 +70,25 @@ describe("replayInOrder", () => {
       }
       assert.ok(h.maxRunning() <= 4, `ran ${h.maxRunning()} at once`);
       assert.ok(h.events.filter((e) => e.endsWith("prefetched")).length === 40);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closes a window at WINDOW_BYTES of stated content: the next window is staged only after the last one is applied", async () => {
+    const dir = tempDir("imz-pipe-");
+    try {
+      // a third of the bound each: windows of three; then one item over the bound, a window of its own
+      const sizes = [1, 1, 1, 1, 1, 1, 4, 1].map((n) => (n === 4 ? WINDOW_BYTES + 1 : Math.floor(WINDOW_BYTES / 3)));
+      const items: Item[] = sizes.map((_, id) => ({ id, content: true }));
+      const h = harness(dir);
+      await replayInOrder(items, { ...h.steps, bytes: (it: Item) => sizes[it.id]! }, 100, 16);
+      const at = (e: string): number => h.events.indexOf(e);
+      for (const [first, last] of [[0, 2], [3, 5], [6, 6], [7, 7]] as const) {
+        for (let i = first; i <= last; i++) assert.ok(at(`staged ${i}`) < at(`apply ${first} prefetched`), `item ${i} staged in the window of ${first}`);
+        if (first > 0) assert.ok(at(`staged ${first}`) > at(`apply ${first - 1} prefetched`), `window of ${first} staged after the previous one is applied`);
+      }
       assert.deepEqual(fs.readdirSync(dir), []);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
