@@ -323,10 +323,11 @@ function deaths(entries: readonly Entry[]): Set<string> {
 }
 
 /** Fids named by a `link` record, as the new name or as its target, and those of `linkedBefore`. */
-function linkInvolved(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): Set<string> {
-  const out = new Set<string>(linkedBefore);
-  for (const { rec } of entries) if (rec.op === "link") out.add(rec.fid).add(rec.target);
-  return out;
+function linkInvolved(entries: readonly Entry[], linkedBefore: ReadonlySet<string>): Pick<ReadonlySet<string>, "has"> {
+  const here = new Set<string>();
+  for (const { rec } of entries) if (rec.op === "link") here.add(rec.fid).add(rec.target);
+  // not a copy of linkedBefore: it grows with the CML's links, this runs several times per window
+  return { has: (fid) => here.has(fid) || linkedBefore.has(fid) };
 }
 
 /** Closes or setattrs by fid, in list order, skipping link-involved objects. */
