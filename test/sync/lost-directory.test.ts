@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { FileSet } from "../../src/journal/fileset.js";
 import { noteUnapplied, unapplied } from "../../src/sync/unapplied.js";
-import { syncJson } from "../helpers/cli.js";
+import { IMZ_BIN, runCli, syncJson } from "../helpers/cli.js";
 import { manifest, put, scratchDirs } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-lost-dir-");
@@ -56,3 +56,47 @@ describe("an unapplied object below directories the replica lost", () => {
     assert.deepEqual(manifest(replica), manifest(holder)); // g.txt too: the lost directory comes back whole
   });
 });
+
+describe("an exchange that did not complete", () => {
+  it("makes the next one revalidate: an object the log will never remove again is removed, one it will never bring is brought", async () => {
+    const [replica, holder] = [scratch.dir(), scratch.dir()];
+    put(holder, "kept.txt", "k");
+    put(holder, "gone.txt", "the holder deletes this");
+    assert.equal((await syncJson([replica, holder])).code, 0);
+    fs.rmSync(path.join(holder, "gone.txt"));
+    put(holder, "new.txt", "the holder makes this");
+    assert.equal((await runCli(IMZ_BIN, ["scan", holder])).code, 0);
+    // the replica's Fsdb claims the holder's log up to its head, as a run cut off mid-exchange can
+    // leave it (its group rolled back, its scan taking Lento's half-done work for the user's)
+    const head = metaOf(holder, (s) => String(s.log.head()));
+    const set = FileSet.open(replica);
+    try {
+      set.transaction(() => set.setMeta("last_seen", head));
+    } finally {
+      set.close();
+    }
+    const quiet = await syncJson([replica, holder]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.ok(fs.existsSync(path.join(replica, "gone.txt")), "a completed exchange trusts its stamp: nothing to apply");
+
+    const open = FileSet.open(replica);
+    try {
+      open.transaction(() => open.setMeta("exchange_open", "2026-12-03T00:00:00.000Z"));
+    } finally {
+      open.close();
+    }
+    const run = await syncJson([replica, holder]);
+    assert.equal(run.code, 0, `${run.stderr}${run.stdout}`);
+    assert.deepEqual(manifest(replica), manifest(holder));
+    assert.equal(metaOf(replica, (s) => s.metaOr("exchange_open", "")), "", "cleared once the exchange completes");
+  });
+});
+
+function metaOf(root: string, read: (s: FileSet) => string): string {
+  const set = FileSet.open(root);
+  try {
+    return read(set);
+  } finally {
+    set.close();
+  }
+}
