@@ -219,13 +219,11 @@ async function exchangeOnce(set: FileSet, peer: HolderPeer, report: SyncTally, o
   await restoreFromHolder(set, peer, report, settling, opts.owner, false);
   const caughtUp = await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
   if (!caughtUp || revalidating) await revalidateAfter(set, peer, report, opts, settling);
-  // and what update notification could not take in (listed unapplied as it went)
-  for (const fid of unapplied(set)) settling.add(fid);
   await restoreFromHolder(set, peer, report, settling, opts.owner, true);
 }
 
 /** Revalidates against the holder's listing, then applies the log after the stamp it reflects. */
-async function revalidateAfter(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, settling: ReadonlySet<string>): Promise<void> {
+async function revalidateAfter(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, settling: Set<string>): Promise<void> {
   const volume = await revalidate(set, peer, report, opts.owner);
   set.transaction(() => set.setMeta("last_seen", String(Math.max(volume, Number(set.meta("last_seen"))))));
   await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
