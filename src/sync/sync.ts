@@ -194,12 +194,13 @@ const EXCHANGE_OPEN = "exchange_open";
  * scan takes Lento's half-done work for the user's, and rows the holder's later records build on
  * are missing. The next exchange therefore ends by revalidating (`revalidate.ts`): a listing of
  * the holder's Fsdb, content only where it differs. Found by the churn test, whose replicas killed
- * several times ended live with trees the log never repaired.
+ * several times ended live with trees the log never repaired. `revalidating`: revalidate anyway
+ * (a live replica gone quiet after an exchange that met conflicts or problems, `attachment.ts`).
  */
-export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean): Promise<void> {
+export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating = false): Promise<void> {
   const interrupted = set.metaOr(EXCHANGE_OPEN, "") !== "";
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
-  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted);
+  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted || revalidating);
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, ""));
 }
 
