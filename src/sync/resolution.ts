@@ -19,7 +19,8 @@ import { placement, rowAttrs } from "../filter/object-stat.js";
 import { Applier } from "./apply.js";
 import { renameAt, rmdirAt, setMtimeAt, unlinkAt } from "./beneath.js";
 import { clearAside, crashPoint, noteAside } from "./settle-intent.js";
-import { holderFetch, reintegrate, type Refusal, type SyncTally } from "./client.js";
+import { holderFetch, type Refusal, type SyncTally } from "./client.js";
+import { reintegrate } from "./reintegration.js";
 import type { HolderPeer } from "./peer.js";
 import { noteUnapplied, settleUnapplied } from "./unapplied.js";
 
@@ -32,7 +33,7 @@ export interface ResolveOptions {
   owner: boolean;
   /** Keep-both: most conflict copies beside one path; older ones are removed (they stay in the store). */
   keepCopies: number;
-  /** Records of the CML optimised and shipped at once (default `client.ts`'s `WINDOW`; tests make it small). */
+  /** Records of the CML optimised and shipped at once (default `reintegration.ts`'s `WINDOW`; tests make it small). */
   window?: number;
 }
 

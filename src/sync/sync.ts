@@ -50,7 +50,7 @@ export interface SyncOptions {
   specials?: boolean;
   /** False (`--no-xattrs`): this run's scan leaves extended attributes and ACLs out and the holder's are not applied here. */
   xattrs?: boolean;
-  /** Records of the CML optimised and shipped at once (tests make it small; default `client.ts`'s `WINDOW`). */
+  /** Records of the CML optimised and shipped at once (tests make it small; default `reintegration.ts`'s `WINDOW`). */
   cmlWindow?: number;
 }
 

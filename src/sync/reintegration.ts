@@ -1,0 +1,195 @@
+/**
+ * Lento's cache-manager role, its first half: a replica reintegrating its CML with the holder, a
+ * window of the CML at a time (the other half, applying the holder's update notifications, is
+ * `client.ts`). The holder is reached only through {@link HolderPeer}.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { signatureOf, type ContentAsk } from "./extents-transfer.js";
+import { leadingCode } from "../errors.js";
+import { placement } from "../filter/object-stat.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import type { FsObject } from "../journal/fsdb.js";
+import { Journal } from "../journal/journal.js";
+import { optimiseWindow } from "../journal/cml-window.js";
+import { mapFids, type Content, type JournalRecord } from "../journal/records.js";
+import { Applier } from "./apply.js";
+import type { ContentSource, HolderPeer, RecordResult } from "./peer.js";
+import { withinBytes } from "./page-bytes.js";
+import { readBatch, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
+import { readContent, type ContentStream } from "./transfer.js";
+import { BATCH, counted, describePath, type ConflictReport, type Refusal, type SyncTally } from "./client.js";
+
+/**
+ * Records read, optimised and shipped together: the CML is reintegrated a window at a time, so a
+ * replica's memory follows the window and not the CML (a first copy of a large tree journals a record
+ * per object).
+ */
+export const WINDOW = 4 * BATCH;
+
+/**
+ * Reintegrates the replica's CML: settles records the holder already has (a lost reply), then, a
+ * window of the CML at a time, optimises the window, ships it in batches and settles each result.
+ * Conflicting and failed records stay in the CML; the conflicts are returned (and reported in
+ * `tally`) for the policy pass. `window` is the number of records per window (tests make it small).
+ */
+export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTally, owner: boolean, keep?: string, window = WINDOW): Promise<Refusal[]> {
+  const refusals: Refusal[] = [];
+  const first = set.cml.first();
+  if (!first) return refusals;
+  const adopted = new Map<string, string>();
+  const already = await peer.applied(set.replicaId, first.originSeq);
+  if (already.length > 0) {
+    const bySeq = new Map(already.map((a) => [a.originSeq, a]));
+    for (const part of set.cml.windows(window)) {
+      set.transaction(() => {
+        for (const r of part) {
+          const a = bySeq.get(r.originSeq);
+          if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted);
+        }
+      });
+    }
+  }
+  const holding = new Applier(set, { owner }).holding;
+  // An object removed after its close but whose inode lives on under another name (git: write a
+  // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
+  // the record states; the holder checks that hash after the transfer.
+  // per window: the content hash each content record states, and its object's own (read in one query)
+  let stated = new Map<string, string>();
+  let hashes = new Map<string, string>();
+  const pick = (fid: string): string => {
+    const hash = stated.get(fid) ?? "";
+    const own = stated.has(fid) ? hashes.get(fid) : set.fsdb.hashOf(fid);
+    return own !== undefined && (hash === "" || own === "" || own === hash) ? fid : (set.fsdb.byHash(hash)?.fid ?? fid);
+  };
+  const source = (fid: string, ask?: ContentAsk): ContentStream => {
+    const s = readContent(holding, pick(fid), ask);
+    tally.filesSent++;
+    tally.bytesReceived += signatureOf(ask)?.length ?? 0;
+    return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+  };
+  const batchSource = (items: BatchItem[]): ContentBatch => {
+    const b = readBatch(holding, items, (i) => pick(i.fid));
+    return { chunks: counted(b.chunks, (n) => (tally.bytesSent += n)), done: b.done.then((entries) => ((tally.filesSent += entries.filter((e) => !("error" in e)).length), entries)) };
+  };
+  // Records appended meanwhile (a twin reborn as an object of its own) come in a later window.
+  const linked = new Set<string>();
+  for (const part of set.cml.windows(window)) {
+    const end = part[part.length - 1]!.seq;
+    const read = adopted.size > 0 ? part.map((r) => adoptedFids(r, adopted)) : part;
+    hashes = set.fsdb.hashesOf(read.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [r.fid] : [])));
+    const { records, dropped } = optimiseWindow(read, (fid, c) => shippable(set, hashes.get(fid), fid, c, end), linked);
+    for (const r of records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
+    const unchanged = new Set(part);
+    set.transaction(() => {
+      set.cml.drop(dropped);
+      for (const r of records) if (!unchanged.has(r)) set.cml.replace(r);
+    });
+    stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
+    await ship(set, peer, records, { source, batchSource, keep }, tally, refusals, adopted);
+  }
+  if (adopted.size > 0) set.transaction(() => set.cml.remapAll((f) => adopted.get(f) ?? f));
+  return refusals;
+}
+
+/**
+ * Ships one optimised window in batches and settles each result. In replay order: a folded record
+ * carries the seq of the last record it absorbed, so the optimised list is not sorted by seq.
+ */
+async function ship(
+  set: FileSet,
+  peer: HolderPeer,
+  records: readonly JournalRecord[],
+  how: { source: ContentSource; batchSource: BatchRequest; keep: string | undefined },
+  tally: SyncTally,
+  refusals: Refusal[],
+  adopted: Map<string, string>,
+): Promise<void> {
+  for (let i = 0; i < records.length; ) {
+    const batch = withinBytes(records.slice(i, i + BATCH));
+    i += batch.length;
+    const reply = await peer.reintegrate(batch, how.source, how.keep, how.batchSource);
+    tally.recordsShipped += batch.length;
+    set.transaction(() => {
+      reply.results.forEach((res, k) => {
+        const r = batch[k]!;
+        if (res.status === "conflict") {
+          const report: ConflictReport = { path: describePath(set, r), kind: res.conflict!, detail: res.detail ?? "", side: "holder" };
+          tally.conflicts.push(report);
+          refusals.push({ record: r, result: res, report });
+        }
+        else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
+        else {
+          // applied, with a warning (extended attributes the holder's filesystem refused)
+          if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
+          settle(set, r, res, adopted);
+        }
+      });
+    });
+  }
+}
+
+/** A record read from the CML with the fids the holder adopted in an earlier window rewritten (the same object when none is). */
+function adoptedFids(r: JournalRecord, adopted: ReadonlyMap<string, string>): JournalRecord {
+  const out = mapFids(r, (f) => adopted.get(f) ?? f);
+  return JSON.stringify(out) === JSON.stringify(r) ? r : out;
+}
+
+/**
+ * Whether the content a record of the window ending at `end` states for `fid` (whose own content
+ * hash is `own`, undefined when it is gone) can be sent: the object (or another file) has it, or it
+ * cannot be told (no hash). Not when the object is gone, or has other content and a later record of
+ * the CML is about it: a later window changes or removes it.
+ */
+function shippable(set: FileSet, own: string | undefined, fid: string, content: Content, end: number): boolean {
+  if (content.hash === "") return true;
+  if (own === content.hash || own === "" || set.fsdb.byHash(content.hash) !== undefined) return true;
+  return own !== undefined && !set.cml.hasLater(fid, end);
+}
+
+/**
+ * Marks one of our records as accepted by the holder: adopt its fid (the Fsdb at once; the records
+ * still pending are rewritten through `adopted`: each later window as it is read, what is left at the end)
+ * and stamp, drop the record.
+ */
+function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>): void {
+  let fid = r.fid;
+  if (res.fid !== undefined && res.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
+    const twin = set.fsdb.get(res.fid);
+    if (twin && set.fsdb.get(r.fid)) rebirthTwin(set, twin);
+    set.fsdb.remap(r.fid, res.fid);
+    adopted.set(r.fid, res.fid);
+    fid = res.fid;
+  }
+  const version = set.fsdb.versionOf(fid);
+  if (version !== undefined && res.version !== undefined && res.version !== version) {
+    set.cml.rebase(r.fid, version, res.version);
+    set.fsdb.setVersion(fid, res.version);
+  }
+  set.cml.drop([r.seq]);
+}
+
+/**
+ * The holder adopted one of our new objects as its `twin`, which our Fsdb still has elsewhere: a
+ * copy made here of a file the holder has since moved to the copy's place, or a row a crash left
+ * stale. The twin gives up the fid: still on disk where the Fsdb has it, it becomes an object of its
+ * own, created on the holder by a record of its own (appended to the CML: a later window of this
+ * reintegration ships it); gone, its row and records are forgotten.
+ */
+function rebirthTwin(set: FileSet, twin: FsObject): void {
+  set.cml.drop(set.cml.about(twin.fid).map((r) => r.seq));
+  let onDisk = false;
+  try {
+    onDisk = twin.parent !== null && inoKey(fs.lstatSync(path.join(set.root, set.fsdb.pathOf(twin.fid)), { bigint: true })) === twin.ino;
+  } catch {
+    // its place is gone
+  }
+  if (!onDisk && !set.fsdb.hasChildren(twin.fid)) {
+    set.fsdb.delete(twin.fid);
+    return;
+  }
+  const fresh = set.allocFid();
+  set.fsdb.remap(twin.fid, fresh);
+  set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
+  new Journal(set).record(placement(set.fsdb.must(fresh)), () => undefined);
+}
