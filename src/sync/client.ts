@@ -106,12 +106,12 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   // temp file, link it to its final name, unlink the temp) is read there, found by the content hash
   // the record states; the holder checks that hash after the transfer.
   const stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
-  const pick = (fid: string): string => (set.fsdb.versionOf(fid) !== undefined ? fid : (set.fsdb.byHash(stated.get(fid) ?? "")?.fid ?? fid));
+  const pick = (fid: string): string => (set.fsdb.versionOf(fid) !== undefined || !stated.get(fid) ? fid : (set.fsdb.byHash(stated.get(fid)!)?.fid ?? fid));
   const source = (fid: string, ask?: ContentAsk): ContentStream => {
     const s = readContent(holding, pick(fid), ask);
     tally.filesSent++;
     tally.bytesReceived += signatureOf(ask)?.length ?? 0;
-    return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+    return { ...s, chunks: counted(s.chunks, (n) => (tally.bytesSent += n)) };
   };
   const batchSource = (items: BatchItem[]): ContentBatch => {
     const b = readBatch(holding, items, (i) => pick(i.fid));
@@ -312,7 +312,7 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
     const want = wantOf(r);
     const request = (ask?: ContentAsk): ContentStream => {
       const s = peer.fetch(r.fid, ask, want.expected?.hash);
-      return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
+      return { ...s, chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)) };
     };
     const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, request, { onSignature: (n) => (tally.bytesSent += n) });
     return batchable(applier.holding, want) ? batcher.fetch({ fid: r.fid, ...(want.expected?.hash ? { hash: want.expected.hash } : {}) }, alone) : alone();

@@ -129,6 +129,7 @@ export const Replies = {
     name: Type.String(),
     volume: Type.Integer({ minimum: 0 }),
     scanned: Type.Object({ records: Type.Integer({ minimum: 0 }), problems: Type.Array(ProblemSchema) }),
+    empty: Type.Optional(Type.Boolean()),
   }),
   applied: Type.Array(Type.Object({ originSeq: Type.Integer({ minimum: 0 }), fid: FidSchema, version: VersionSchema })),
   reintegrate: Type.Object({

@@ -12,7 +12,7 @@ import { ImzError } from "../errors.js";
 import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
+import { carriesContent, mapFids, ROOT_FID, type Attrs, type JournalRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { ringLog } from "../journal/log-bell.js";
@@ -155,7 +155,7 @@ export class LentoServer implements HolderPeer {
       });
       if (scanned.records > 0) ringLog(set.root, set.log.head());
     }
-    return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };
+    return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned, empty: !set.fsdb.hasChildren(ROOT_FID) };
   }
 
   async applied(replica: string, fromSeq: number): Promise<AppliedRecord[]> {

@@ -104,7 +104,10 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
       void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials, xattrs: opts.xattrs };
+    // A large new file is hashed as it is sent when the holder's tree is empty (nothing to adopt
+    // it as): the scan waits for the attach's answer when it finds the first one.
+    const newHashedAtSend = (): Promise<boolean> => attaching.then((a) => a.empty === true);
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend, specials: opts.specials, xattrs: opts.xattrs };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
     // journals its emptiness (a scan would record every file as deleted).

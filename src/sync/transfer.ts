@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { BackgroundHasher, digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
+import { BackgroundHasher, hashBuffer } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
@@ -19,6 +19,13 @@ import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 export interface ContentStream {
   chunks: AsyncIterable<Buffer>;
   done: Promise<Content>;
+  /**
+   * The description's hash is computed by the sender over exactly these chunks, the very buffers a
+   * receiver in the same process gets (`readContent` of a file whose hash the Fsdb does not know):
+   * such a receiver need not hash them again. Set only in process; a stream rebuilt from a wire
+   * never has it.
+   */
+  hashedAsSent?: boolean;
 }
 
 const CHUNK = 256 << 10;
@@ -110,7 +117,8 @@ export function readContent(holding: Holding, fid: string, ask?: ContentAsk): Co
   const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
   if (Buffer.isBuffer(ask)) return readDelta(open, file, ask, obj, learn);
   if (ask !== undefined) return readExtents(open, obj, ask);
-  return describedStream(async function* (settle) {
+  // a hash the Fsdb does not know is computed below over every chunk sent (recordedHash never vouches for "")
+  const whole = describedStream(async function* (settle) {
     let size = 0;
     const small = smallFile(holding.openRead(fid));
     if (small) {
@@ -122,23 +130,26 @@ export function readContent(holding: Holding, fid: string, ask?: ContentAsk): Co
     try {
       const st = await fh.stat({ bigint: true });
       const known = recordedHash(obj, st);
-      const h = known === undefined ? newContentHasher() : undefined;
+      // on worker threads, beside the reads and the receiver's writes
+      const h = known === undefined ? new BackgroundHasher() : undefined;
       for (;;) {
         const buf = Buffer.allocUnsafe(CHUNK);
         const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
         if (bytesRead === 0) break;
         const b = buf.subarray(0, bytesRead);
-        h?.update(b);
+        const backlog = h?.update(b);
         size += bytesRead;
         yield b;
+        if (backlog) await backlog;
       }
-      const hash = known ?? digestHex(h!);
+      const hash = known ?? (await h!.digestHex());
       if (known === undefined) learn(hash, st, await fh.stat({ bigint: true }));
       settle({ size, mtimeNs: st.mtimeNs.toString(), hash });
     } finally {
       await fh.close();
     }
   });
+  return obj.hash === "" ? { ...whole, hashedAsSent: true } : whole;
 }
 
 /**
@@ -194,11 +205,12 @@ function smallFile(fd: number, max = SMALL_FILE): { data: Buffer; mtimeNs: strin
  */
 export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
-  const h = new BackgroundHasher();
+  // the sender hashed these very buffers (in this process): their hash is the description's
+  const h = stream.hashedAsSent === true ? undefined : new BackgroundHasher();
   try {
-    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
+    const size = await writeStaged(temp, stream.chunks, (b) => h?.update(b), holding.set.tmpDir);
     const content = await stream.done;
-    const hash = await h.digestHex();
+    const hash = h === undefined ? content.hash : await h.digestHex();
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }
