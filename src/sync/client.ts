@@ -389,22 +389,25 @@ async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () =
 }
 
 /**
- * A record whose content the holder no longer has under any name (git's loose objects after gc):
- * a later record replaces or removes every name of it, so the content is never needed. A create
- * still places its file (empty), which a link may need meanwhile; a close still gives its object
- * the record's version, which the later records are based on.
+ * A record whose content the holder could not serve (no object of that fid or content there: git's
+ * loose objects after gc, or a live holder's file moved under its Fsdb a moment before its watcher
+ * journals it). A create still places its file (empty), which a link may need meanwhile; a close is
+ * not taken in: its version stamp without its content would make the old bytes look current for
+ * good (found by the churn test: an empty file carrying the holder's latest stamp). Either way the
+ * object is listed as unapplied, so the exchange's last restore brings it to the holder's state —
+ * its content, or its removal when the holder has none — and later records about it pass quietly.
  */
 async function applyGone(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, tally: SyncTally, passing: Set<string>): Promise<void> {
   const r = l.record;
   if (r.op === "create") {
     const { content: _c, ...bare } = r;
-    return applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
+    await applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
   }
   set.transaction(() => {
-    const o = set.fsdb.get(r.fid);
-    if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
+    noteUnapplied(set, r.fid);
     set.setMeta("last_seen", String(r.seq));
   });
+  passing.add(r.fid);
 }
 
 /** The volume number inside a version stamp (`<holder>:<volume>`), 0 for none. */
