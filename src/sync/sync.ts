@@ -27,6 +27,7 @@ import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./
 import { recoverAsides } from "./settle-intent.js";
 import { recoverInPlace } from "./in-place.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
+import { hashUnknownCreates } from "./transfer.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
@@ -148,7 +149,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
     } else {
-      await exchange(set, peer, report, opts, resolve, joining);
+      await exchange(set, peer, report, opts, resolve, joining, attach.empty === true);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;
@@ -189,7 +190,8 @@ const EXCHANGE_OPEN = "exchange_open";
  * after each batch of changes or notification): the replica's CML goes to the holder — reintegrated
  * with its conflicts settled by policy, or, for a mirror its holder keeps, reverted — and the
  * holder's log comes back (update notification, or revalidation when the log was compacted).
- * `joining`: the replica has just joined this holder.
+ * `joining`: the replica has just joined this holder. `holderEmpty`: the holder's tree was empty
+ * at attach, so a create left unhashed for its send may go unhashed (`hashUnknownCreates`).
  *
  * An exchange that did not complete — the process killed, or the connection cut, while applying
  * the holder's records (their disk changes are made before the group that records them commits) —
@@ -199,7 +201,8 @@ const EXCHANGE_OPEN = "exchange_open";
  * the holder's Fsdb, content only where it differs. Found by the churn test, whose replicas killed
  * several times ended live with trees the log never repaired.
  */
-export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean): Promise<void> {
+export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, holderEmpty = false): Promise<void> {
+  if (!holderEmpty) await hashUnknownCreates(set);
   const interrupted = set.metaOr(EXCHANGE_OPEN, "") !== "";
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
   await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted);

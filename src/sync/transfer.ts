@@ -5,8 +5,9 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { BackgroundHasher, hashBuffer } from "../journal/content-hash.js";
-import { inoKey } from "../journal/fileset.js";
+import { BackgroundHasher, hashBuffer, hashFile } from "../journal/content-hash.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import { fsPath } from "../journal/names.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
@@ -87,9 +88,50 @@ function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIn
   const obj = fsdb.get(fid);
   if (obj?.hash !== "" || !describes(obj, before) || !describes(obj, after)) return;
   try {
-    fsdb.put({ ...obj, hash });
+    holding.set.transaction(() => {
+      fsdb.put({ ...obj, hash });
+      giveCreatesHash(holding.set, obj, hash);
+    });
   } catch {
     // only a saving (the next send hashes again): a database busy with a writer is left alone
+  }
+}
+
+/**
+ * Gives `hash` to the pending creates of `obj` journaled with their hash unknown that describe its
+ * current version (same size and mtime; a later close pending describes another).
+ */
+function giveCreatesHash(set: FileSet, obj: FsObject, hash: string): void {
+  for (const r of set.cml.about(obj.fid)) {
+    if (r.op === "create" && r.content?.hash === "" && r.content.size === obj.size && r.content.mtimeNs === obj.mtimeNs) set.cml.replace({ ...r, content: { ...r.content, hash } });
+  }
+}
+
+/**
+ * Hashes, before they meet a holder that may hold an identical file, the pending creates journaled
+ * with their hash unknown. A sync's scan leaves a large new file unhashed only when its holder's
+ * tree is empty (`ScanOptions.newHashedAtSend`), but a killed sync leaves the record pending, and by
+ * the next run the holder may have that very file (installed before the kill, or from another
+ * replica): a create without a hash cannot be recognised as identical, and would be a
+ * `create/create` conflict instead of an adoption. A send that completed has given the hash to the
+ * record already ({@link learnHash}); otherwise the file is hashed now, and the Fsdb and the record
+ * take the hash only while the Fsdb still describes the file before and after the read.
+ */
+export async function hashUnknownCreates(set: FileSet): Promise<void> {
+  for (const obj of set.fsdb.unhashedFiles()) {
+    if (!set.cml.about(obj.fid).some((r) => r.op === "create" && r.content?.hash === "")) continue;
+    const file = fsPath(set.root, set.fsdb.pathOf(obj.fid));
+    try {
+      if (!describes(obj, fs.lstatSync(file, { bigint: true }))) continue;
+      const hash = await hashFile(file);
+      if (!describes(obj, fs.lstatSync(file, { bigint: true }))) continue;
+      set.transaction(() => {
+        set.fsdb.put({ ...obj, hash });
+        giveCreatesHash(set, obj, hash);
+      });
+    } catch {
+      // gone or unreadable: the scan and the transfer report it
+    }
   }
 }
 

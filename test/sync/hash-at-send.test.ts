@@ -136,6 +136,28 @@ describe("hashing at send time", () => {
     });
   }
 
+  it("a create left unhashed, reaching a holder that now has the same file, is hashed first and adopted, not a conflict", async () => {
+    const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
+    dirs.push(a, b);
+    writeLargeFile(path.join(a, "big.bin"), 20 * MiB, 16);
+    // as a first copy into an empty holder journals it, then killed before anything was sent
+    const set = FileSet.init(a, { role: "replica" });
+    try {
+      await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => true });
+      assert.equal(set.fsdb.child(ROOT_FID, "big.bin")!.hash, "");
+    } finally {
+      set.close();
+    }
+    fs.copyFileSync(path.join(a, "big.bin"), path.join(b, "big.bin"));
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json!.conflicts, []);
+    assert.ok(r.json!.bytesSent + r.json!.bytesReceived < MiB, "nothing moved");
+    assert.deepEqual(manifest(b), manifest(a));
+    const hash = await hashFile(path.join(a, "big.bin"));
+    assert.equal(fsdbHash(a, "big.bin"), hash, "the replica hashed it before reintegrating");
+  });
+
   for (const transport of ["in-process", "stdio"]) {
     it(`the delta hashes what it sends; both sides end with the right hash, edited on either side (${transport})`, async () => {
       const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
