@@ -149,7 +149,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
     } else {
-      await exchange(set, peer, report, opts, resolve, joining, attach.empty === true);
+      await exchange(set, peer, report, opts, resolve, joining, false, attach.empty === true);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;
@@ -199,13 +199,14 @@ const EXCHANGE_OPEN = "exchange_open";
  * scan takes Lento's half-done work for the user's, and rows the holder's later records build on
  * are missing. The next exchange therefore ends by revalidating (`revalidate.ts`): a listing of
  * the holder's Fsdb, content only where it differs. Found by the churn test, whose replicas killed
- * several times ended live with trees the log never repaired.
+ * several times ended live with trees the log never repaired. `revalidating`: revalidate anyway
+ * (a live replica gone quiet after an exchange that met conflicts or problems, `attachment.ts`).
  */
-export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, holderEmpty = false): Promise<void> {
+export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating = false, holderEmpty = false): Promise<void> {
   if (!holderEmpty) await hashUnknownCreates(set);
   const interrupted = set.metaOr(EXCHANGE_OPEN, "") !== "";
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
-  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted);
+  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted || revalidating);
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, ""));
 }
 
@@ -225,13 +226,11 @@ async function exchangeOnce(set: FileSet, peer: HolderPeer, report: SyncTally, o
   await restoreFromHolder(set, peer, report, settling, opts.owner, false);
   const caughtUp = await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
   if (!caughtUp || revalidating) await revalidateAfter(set, peer, report, opts, settling);
-  // and what update notification could not take in (listed unapplied as it went)
-  for (const fid of unapplied(set)) settling.add(fid);
   await restoreFromHolder(set, peer, report, settling, opts.owner, true);
 }
 
 /** Revalidates against the holder's listing, then applies the log after the stamp it reflects. */
-async function revalidateAfter(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, settling: ReadonlySet<string>): Promise<void> {
+async function revalidateAfter(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, settling: Set<string>): Promise<void> {
   const volume = await revalidate(set, peer, report, opts.owner);
   set.transaction(() => set.setMeta("last_seen", String(Math.max(volume, Number(set.meta("last_seen"))))));
   await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
