@@ -11,10 +11,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { scan } from "../../src/filter/scanner.js";
-import { hashFile } from "../../src/journal/content-hash.js";
+import { digestHex, hashFile, newContentHasher } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID } from "../../src/journal/records.js";
+import { Applier } from "../../src/sync/apply.js";
 import { HASH_AT_SEND_MIN } from "../../src/sync/delta-transfer.js";
+import { readContent } from "../../src/sync/transfer.js";
 import { syncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 
@@ -135,6 +137,31 @@ describe("hashing at send time", () => {
       assert.equal(fsdbHash(b, "big.bin"), await hashFile(path.join(a, "big.bin")));
     });
   }
+
+  it("a whole-content stream is marked hashed as sent only when its sender hashes the chunks it yields; that hash is the file's", async () => {
+    const root = tempDir("imz-hashsend-");
+    dirs.push(root);
+    writeLargeFile(path.join(root, "big.bin"), HASH_AT_SEND_MIN, 17);
+    const set = FileSet.init(root, { role: "replica" });
+    try {
+      await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => true });
+      const fid = set.fsdb.child(ROOT_FID, "big.bin")!.fid;
+      const holding = new Applier(set, { owner: false }).holding;
+      const stream = readContent(holding, fid);
+      assert.equal(stream.hashedAsSent, true);
+      const h = newContentHasher();
+      for await (const chunk of stream.chunks) h.update(chunk);
+      const expected = await hashFile(path.join(root, "big.bin"));
+      assert.equal(digestHex(h), expected, "the chunks are the file");
+      assert.equal((await stream.done).hash, expected, "the description's hash is theirs");
+      assert.equal(set.fsdb.get(fid)!.hash, expected, "and the sender learned it");
+      const again = readContent(holding, fid);
+      assert.equal(again.hashedAsSent, undefined, "a recorded hash is not computed over the chunks: the receiver checks them");
+      for await (const chunk of again.chunks) void chunk;
+    } finally {
+      set.close();
+    }
+  });
 
   it("a create left unhashed, reaching a holder that now has the same file, is hashed first and adopted, not a conflict", async () => {
     const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
