@@ -72,8 +72,8 @@ export async function liveRemoteReplica(
       conn.close();
       cutLater = setTimeout(() => conn.fail(new ImzError("CONNECTION_LOST", "the remote replica did not stop")), STOP_WAIT_MS);
     };
+    if (signal.aborted) return;
     signal.addEventListener("abort", stop, { once: true });
-    if (signal.aborted) stop();
     try {
       check(Replies.live, await conn.call({ op: "live", options }), "live reply");
       throw new ImzError("CONNECTION_LOST", "the remote replica stopped", { hint: "it reconnects; see the remote host's log if it keeps stopping" });

@@ -100,10 +100,17 @@ describe("live mirror on its master: intermezzo-sync --mirror --watch SRC DEST",
     put(master, "index.html", "home");
     put(master, "old.html", "to be deleted");
     const url = `ssh://root@127.0.0.1:${relay.port}${web}`;
-    const w = await watch(["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, master, url], home.env);
+    const hook = path.join(dir(), "hook.json");
+    const w = await watch(["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, "--notify-command", `cat > '${hook}'`, master, url], home.env);
     try {
       assert.equal(read(web, "index.html"), "home");
       await everyKindOfChange(master, web);
+
+      // a stray file on the web host is reverted as it is made, kept there, and reported here (the hook runs on the master)
+      put(web, "stray.html", "not from the master");
+      await until(() => read(web, "stray.html") === undefined, "the stray file reverted");
+      await until(() => fs.existsSync(hook) && fs.readFileSync(hook, "utf8").includes("mirror/revert"), "the hook, run on the master");
+      assert.match(w.log(), /conflict \(mirror\/revert\): stray\.html/);
 
       // the remote serve killed by its pid: the session notices, retries, and DEST catches up
       const remote = lockPid(web);
@@ -133,5 +140,39 @@ describe("live mirror on its master: intermezzo-sync --mirror --watch SRC DEST",
     // the remote replica let go of its tree (its serve stopped and released the lock)
     await until(() => lockPid(web) === undefined || !alive(lockPid(web)!), "the remote replica to let go");
     assert.equal(read(master, "after.html"), "after the cut", "the master is never touched by its mirror");
+  });
+
+  it("a change on the master the moment the session says it is live arrives (the holder's tree is watched before the replica is told it is live)", async () => {
+    const [master, web] = [dir(), dir()];
+    put(master, "index.html", "home");
+    // a tree big enough that the holder's watcher takes a while to start (chokidar crawls it)
+    for (let d = 0; d < 3000; d++) fs.mkdirSync(path.join(master, `d${d}`, "e"), { recursive: true });
+    const w = await watch(["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, master, `ssh://root@127.0.0.1:${sshd.port}${web}`], home.env);
+    try {
+      fs.mkdirSync(path.join(master, "in"));
+      for (let i = 0; i < 3; i++) {
+        put(master, `in/${i}.txt`, `file ${i}`);
+        await until(() => read(web, `in/${i}.txt`) === `file ${i}`, `file ${i} in DEST`);
+      }
+    } finally {
+      await stopCleanly(w);
+    }
+  });
+
+  it("a two-way file set held here with its replica remote (--holder src --watch SRC host:DEST): each side's changes reach the other live", async () => {
+    const [here, there] = [dir(), dir()];
+    put(here, "shared.txt", "v1");
+    const url = `ssh://root@127.0.0.1:${sshd.port}${there}`;
+    const w = await watch(["--holder", "src", "-i", home.key, "--remote-command", REMOTE_SERVE, here, url], home.env);
+    try {
+      assert.equal(read(there, "shared.txt"), "v1");
+      put(there, "from-there.txt", "written on the replica's host");
+      await until(() => read(here, "from-there.txt") === "written on the replica's host", "the remote replica's file here");
+      put(here, "shared.txt", "v2, edited here");
+      await until(() => read(there, "shared.txt") === "v2, edited here", "the holder's edit there");
+      await until(() => JSON.stringify(manifest(there)) === JSON.stringify(manifest(here)), "both trees identical");
+    } finally {
+      await stopCleanly(w);
+    }
   });
 });
