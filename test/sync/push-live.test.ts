@@ -11,9 +11,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { runCli, SYNC_BIN } from "../helpers/cli.js";
 import { read, stopAll, until, watch, type Watcher } from "../helpers/live.js";
 import { startRelay, type Relay } from "../helpers/relay.js";
-import { clientHome, REMOTE_SERVE, type ClientHome } from "../helpers/remote.js";
+import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
 import { manifest, put, scratchDirs } from "../helpers/tree.js";
 
@@ -156,6 +157,46 @@ describe("live mirror on its master: intermezzo-sync --mirror --watch SRC DEST",
       }
     } finally {
       await stopCleanly(w);
+    }
+  });
+
+  it("a refusal stops the session at once with its code (an empty master: EMPTY_SOURCE, exit 5), not a retry loop", async () => {
+    const [master, web] = [dir(), dir()];
+    put(web, "index.html", "the site");
+    const r = await runCli(SYNC_BIN, ["--mirror", "--watch", "-i", home.key, "--remote-command", REMOTE_SERVE, master, `ssh://root@127.0.0.1:${sshd.port}${web}`], { env: home.env });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /\[EMPTY_SOURCE\]/);
+    assert.doesNotMatch(r.stderr, /disconnected|\n\s+at /);
+    assert.equal(read(web, "index.html"), "the site");
+  });
+
+  it("through Lento's listener (DEST imz://…): changes pushed live; the listener stopped (SIGTERM) and restarted, the session reconnects and DEST catches up", async () => {
+    const master = dir();
+    const served = path.join(dir(), "www");
+    fs.mkdirSync(served);
+    put(master, "index.html", "home");
+    const keys = dir();
+    let listener = await startListenerChild([served], keys, `${sshd.userKeyPath}.pub`);
+    const port = listener.port;
+    try {
+      fs.appendFileSync(home.knownHosts, `${listener.knownHostsLine}\n`);
+      const w = await watch(["--mirror", "-i", home.key, master, `imz://alice@127.0.0.1:${port}/${listener.names[0]}`], home.env);
+      try {
+        put(master, "news.html", "news");
+        await until(() => read(served, "news.html") === "news", "the new page on the listener's host");
+        const live = times(w, "live");
+        await listener.stop();
+        await until(() => / disconnected/.test(w.log()), "the session to notice the listener's shutdown");
+        put(master, "while-down.html", "written while the listener was down");
+        listener = await startListenerChild([served], keys, `${sshd.userKeyPath}.pub`, port);
+        await until(() => times(w, "live") > live, "the session to be live again");
+        await until(() => read(served, "while-down.html") === "written while the listener was down", "the change made meanwhile");
+        await until(() => JSON.stringify(manifest(served)) === JSON.stringify(manifest(master)), "DEST identical");
+      } finally {
+        await stopCleanly(w);
+      }
+    } finally {
+      await listener.stop();
     }
   });
 
