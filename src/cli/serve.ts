@@ -94,6 +94,11 @@ async function daemon(dirs: string[], o: ServeOptions): Promise<void> {
   await bounded(Promise.all([listener?.close(), ...closers.map((c) => c())]), 3000);
   for (const stream of active.keys()) stream.destroy(new ImzError("CONNECTION_LOST", "the server is shutting down"));
   await bounded(Promise.allSettled(active.values()), 10_000);
+  if (active.size > 0) log(`${active.size} connection(s) did not close in 10 s; exiting anyway`);
+  // Done: end explicitly, after runAction has set the exit code. A handle left behind — a stuck
+  // connection past the bound, or an inotify watch chokidar added for a directory created while
+  // it closed (seen under churn) — must not keep a stopped daemon alive for good.
+  setImmediate(() => process.exit());
 }
 
 /** Starts Lento's SSH listener (`--listen HOST:PORT`) for the named trees. */

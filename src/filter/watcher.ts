@@ -4,8 +4,12 @@
  * the Fsdb (a stat per entry, a hash only where size or mtime moved; renames recognised by inode
  * across the directories of one batch) — rather than rescanning the tree. The records are the same
  * the FUSE filter writes. A batch is journaled after a short quiet period (default 15 ms, coalescing
- * bursts); the whole tree is scanned only at the start (what changed while nothing watched) and
- * after a watcher error (an overflowed inotify queue loses events).
+ * bursts); the whole tree is scanned at the start (what changed while nothing watched), after a
+ * watcher error (an overflowed inotify queue loses events), and once each time the tree goes quiet
+ * after changes (the *settle scan*, {@link WatchOptions.settleMs}): inotify names no directory's
+ * chmod, and chokidar loses events in a directory renamed while it re-reads it (found by the churn
+ * test: an edit right after its directory moved was never journaled). That scan waits at least ten
+ * times the last whole scan's duration since it, so it costs at most a tenth of the watcher's time.
  *
  * Limits (docs/DESIGN.md "Watcher"): inotify needs one watch per directory
  * (`fs.inotify.max_user_watches`); a chmod of a directory is not always reported by chokidar, so a
@@ -28,6 +32,8 @@ export interface WatchOptions {
   onError?: (err: unknown) => void;
   /** The caller holds the file set's lock (a live sync): the watcher does not take it. */
   lockHeld?: boolean;
+  /** Quiet time after changes before the settle scan of the whole tree (default 2000 ms; 0: none). */
+  settleMs?: number;
 }
 
 /** A running watcher. */
@@ -50,6 +56,10 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
   let dirty = false;
   /** Directories the events named since the last scan; undefined: the whole tree. */
   let named: Set<string> | undefined = new Set();
+  const settleMs = opts.settleMs ?? 2000;
+  let settleTimer: NodeJS.Timeout | undefined;
+  /** When the last whole scan ended, and how long it took. */
+  let whole = { at: 0, ms: 0 };
 
   const runScan = async (): Promise<void> => {
     const dirs = named;
@@ -58,8 +68,11 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     let release: (() => void) | undefined;
     try {
       if (!opts.lockHeld) release = set.lock("watch");
+      const started = Date.now();
       // a holder's scan is a write like a reintegration batch: one writer at a time
       const report = await withWriteLock(set, () => scan(set, dirs ? { dirs: [...dirs] } : {}));
+      if (!dirs) whole = { at: Date.now(), ms: Date.now() - started };
+      else settleLater();
       opts.onScan?.(report);
     } catch (err) {
       if (dirs) for (const d of dirs) named?.add(d);
@@ -72,9 +85,20 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     if (dirty) schedule();
   };
   let closed = false;
+  /** After a scan of named directories: the whole tree once it has been quiet for `settleMs`. */
+  const settleLater = (): void => {
+    if (settleMs <= 0 || closed) return;
+    clearTimeout(settleTimer);
+    const wait = Math.max(settleMs, whole.at + 10 * whole.ms - Date.now());
+    settleTimer = setTimeout(() => {
+      named = undefined;
+      schedule();
+    }, wait).unref();
+  };
   const schedule = (): void => {
     if (closed) return; // a scan ending after close() must not start another on a closed file set
     dirty = true;
+    clearTimeout(settleTimer);
     clearTimeout(timer);
     timer = setTimeout(() => {
       running = running.then(runScan);
@@ -116,6 +140,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     close: async () => {
       closed = true;
       clearTimeout(timer);
+      clearTimeout(settleTimer);
       await watcher.close();
       await running;
     },

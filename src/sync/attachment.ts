@@ -13,6 +13,12 @@
  * - When the connection drops (a holder killed or restarted, a cut network), the replica keeps
  *   journaling, retries with backoff (1 s doubling to 60 s), and on reconnection reintegrates what it
  *   journaled meanwhile (conflicts settled by the policy, as in any sync) and goes live again.
+ * - Once it has been quiet for {@link SETTLE_MS} after exchanges that met conflicts or per-path
+ *   problems, it revalidates once against the holder's listing (`revalidate.ts`): what settling
+ *   races left apart — a directory the holder deleted while this replica restored it, an rmdir
+ *   refused for entries since moved — is brought to the holder's state instead of staying apart
+ *   until the holder changes it again (found by the churn test). One listing per quiet period at
+ *   most: an exchange that revalidated does not arm the next.
  *
  * The state is kept in the replica's `meta` (`attachment`) for `intermezzo status`.
  */
@@ -91,11 +97,15 @@ export function isTreeRace(err: unknown): boolean {
  */
 export async function runLive(root: string, opts: LiveOptions, signal: AbortSignal): Promise<void> {
   let backoff = opts.backoffMs ?? 1000;
+  /** Exchanges met conflicts or problems since the last revalidation (see SETTLE_MS). */
+  let unsettled = false;
   // the first sync: an ordinary one (scans, joins, unions); retried while the holder is
   // unreachable, or when the tree changed under it (the user works on while it starts)
   for (;;) {
     try {
-      opts.onFirst?.(await syncFileSets(root, opts.connect(), opts.sync));
+      const first = await syncFileSets(root, opts.connect(), opts.sync);
+      unsettled = first.conflicts.length + first.problems.length > 0;
+      opts.onFirst?.(first);
       break;
     } catch (err) {
       if (!(isDrop(err) || isTreeRace(err)) || signal.aborted) throw err;
@@ -162,14 +172,16 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
         });
         kick.ring(); // catch up at once: what was journaled while disconnected, what the holder logged
         while (!signal.aborted) {
-          await kick.wait();
+          const revalidating: boolean = unsettled ? await kick.waitFor(SETTLE_MS) : (await kick.wait(), false);
           if (lost) throw lost;
           if (signal.aborted) break;
           const tally = newTally();
           try {
             exchanges.begin();
-            await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false));
+            await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false, revalidating));
             exchanges.end(Number(set.meta("last_seen")));
+            if (revalidating) unsettled = false;
+            else if (tally.conflicts.length + tally.problems.length > 0) unsettled = true;
           } catch (err) {
             // a dropped connection reconnects; anything else is reported and tried again next time
             if (isDrop(err) || lost) throw lost ?? err;
@@ -226,7 +238,20 @@ class Kick {
     this.waiter = undefined;
     this.rung = false;
   }
+
+  /** Waits for a ring, or `ms` of quiet: true when the quiet ended it. */
+  async waitFor(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const quiet = new Promise<true>((r) => (timer = setTimeout(() => r(true), ms)));
+    const timedOut = await Promise.race([this.wait().then(() => false), quiet]);
+    clearTimeout(timer);
+    if (timedOut) this.waiter = undefined; // nobody waits on the ring any more: a later one is remembered
+    return timedOut;
+  }
 }
+
+/** Quiet time after exchanges that met conflicts or problems before the settle revalidation (ms). */
+export const SETTLE_MS = 3000;
 
 /** How often a backing-off attachment looks at the host's network addresses (ms). */
 export const NETWORK_LOOK_MS = 1000;

@@ -201,7 +201,8 @@ function rebirthTwin(set: FileSet, twin: FsObject): boolean {
  * those changes reintegrate); everything else is applied with Lento's unjournaled writes. Objects in
  * `settling` are being brought to the holder's state by a conflict resolution afterwards: a record
  * about one that does not apply is not a new conflict. Neither is one about an object a record of this
- * run failed to change (its later records no longer fit it; it is listed as unapplied). Returns false,
+ * run failed to change (its later records no longer fit it; it is listed as unapplied). An object
+ * whose content the holder could not serve is added to `settling`, for that restore. Returns false,
  * having applied nothing more, when the holder's log no longer reaches back to our last-seen stamp
  * (compacted): the caller then revalidates (`revalidate.ts`).
  */
@@ -210,7 +211,7 @@ export async function applyUpdates(
   peer: HolderPeer,
   tally: SyncTally,
   owner: boolean,
-  settling: ReadonlySet<string> = new Set(),
+  settling: Set<string> = new Set(),
   /** `--no-specials`: the holder's special files are skipped (each a per-path problem). */
   skipSpecials = false,
   /** False (`--no-xattrs`): the extended attributes the holder's records carry are not applied here. */
@@ -254,7 +255,10 @@ export async function applyUpdates(
               if (!isImzError(err, "IO") && !isImzError(err, "PATH_UNSAFE")) throw err;
               return passUnapplied(set, l.record, err, tally, passing);
             }
-            if (!content) return applyGone(set, applier, view, l, tally, passing);
+            if (!content) {
+              settling.add(l.record.fid);
+              return applyGone(set, applier, view, l, tally, passing);
+            }
           }
           await applyOne(set, applier, view, l, content, tally, passing);
         },
@@ -389,22 +393,26 @@ async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () =
 }
 
 /**
- * A record whose content the holder no longer has under any name (git's loose objects after gc):
- * a later record replaces or removes every name of it, so the content is never needed. A create
- * still places its file (empty), which a link may need meanwhile; a close still gives its object
- * the record's version, which the later records are based on.
+ * A record whose content the holder could not serve (no object of that fid or content there: git's
+ * loose objects after gc, or a live holder's file moved under its Fsdb a moment before its watcher
+ * journals it). A create still places its file (empty), which a link may need meanwhile; a close is
+ * not taken in: its version stamp without its content would make the old bytes look current for
+ * good (found by the churn test: an empty file carrying the holder's latest stamp). Either way the
+ * exchange's last restore brings the object to the holder's state — its content, or its removal
+ * when the holder has none — and later records about it pass quietly; it is listed as unapplied
+ * meanwhile, so a run killed first leaves that to the next one.
  */
 async function applyGone(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, tally: SyncTally, passing: Set<string>): Promise<void> {
   const r = l.record;
   if (r.op === "create") {
     const { content: _c, ...bare } = r;
-    return applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
+    await applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
   }
   set.transaction(() => {
-    const o = set.fsdb.get(r.fid);
-    if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
+    noteUnapplied(set, r.fid);
     set.setMeta("last_seen", String(r.seq));
   });
+  passing.add(r.fid);
 }
 
 /** The volume number inside a version stamp (`<holder>:<volume>`), 0 for none. */

@@ -366,6 +366,10 @@ export async function restoreFromHolder(
   if (wanted.length === 0) return;
   // a caller holding the holder's whole listing (revalidation) is not asked again: absent there is absent
   const held = listed ? new Map(wanted.map((f) => [f, listed.get(f)])) : await holderObjects(peer, wanted);
+  // directories this replica lost come first: an object is placed only inside a directory it has
+  const lost = await lostDirectories(set, peer, held, listed);
+  wanted.unshift(...lost.keys());
+  for (const [f, o] of lost) held.set(f, o);
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   // hard links: a new name of an inode the holder shares with an object already here is linked to it
@@ -410,6 +414,44 @@ export async function restoreFromHolder(
     throw err;
   }
   set.endGroup();
+}
+
+/**
+ * What this replica lacks of the holder's directories above the objects in `held` — each such
+ * directory with everything the holder has below it — parents before their entries. The Fsdb lost
+ * them when a replica killed between applying a holder's change and committing it journaled what it
+ * found as its own; without them each object below stays unapplied for good (`unknown object`),
+ * and the rest of those directories is never offered again (the log has moved past it).
+ */
+async function lostDirectories(set: FileSet, peer: HolderPeer, held: Map<string, FsObject | undefined>, listed?: Map<string, FsObject>): Promise<Map<string, FsObject>> {
+  const lost = new Set<string>();
+  const lacking = (o: FsObject | undefined): o is FsObject & { parent: string } => o !== undefined && o.parent !== null && !set.fsdb.get(o.parent) && !lost.has(o.parent);
+  let next = [...new Set([...held.values()].filter(lacking).map((o) => o.parent))];
+  for (let depth = 0; next.length > 0 && depth < 4096; depth++) {
+    const got = listed ? new Map(next.map((f) => [f, listed.get(f)])) : await holderObjects(peer, next);
+    const up = new Set<string>();
+    for (const [f, o] of got) {
+      if (o?.type !== "d") continue; // gone on the holder too: its entries' restore reports that
+      lost.add(f);
+      if (lacking(o)) up.add(o.parent);
+    }
+    next = [...up];
+  }
+  if (lost.size === 0) return new Map();
+  const all = listed ?? (await holderListing(peer)).objects;
+  // depth below the outermost lost directory, or undefined for an object outside them
+  const depths = new Map<string, number | undefined>();
+  const depthOf = (fid: string, hops = 0): number | undefined => {
+    if (depths.has(fid)) return depths.get(fid);
+    const o = all.get(fid);
+    const above = o?.parent == null || hops > 4096 ? undefined : depthOf(o.parent, hops + 1);
+    const d = above !== undefined ? above + 1 : lost.has(fid) ? 0 : undefined;
+    depths.set(fid, d);
+    return d;
+  };
+  const found = [...all.values()].filter((o) => !set.fsdb.get(o.fid) && !held.has(o.fid) && depthOf(o.fid) !== undefined);
+  found.sort((a, b) => depthOf(a.fid)! - depthOf(b.fid)!);
+  return new Map(found.map((o) => [o.fid, o]));
 }
 
 /**

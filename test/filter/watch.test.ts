@@ -76,3 +76,26 @@ it("journals what the events named, not the whole tree: one change in a big tree
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+it("scans the whole tree once it goes quiet after changes: a directory's chmod, which inotify does not name, is journaled", async () => {
+  const root = tempDir("imz-watch-");
+  fs.mkdirSync(path.join(root, "dir"), { mode: 0o755 });
+  fs.writeFileSync(path.join(root, "dir/file"), "one");
+  fs.mkdirSync(path.join(root, "busy"));
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  const w = await watchFileSet(set, { settleMs: 300 });
+  try {
+    set.db.exec("DELETE FROM cml");
+    fs.chmodSync(path.join(root, "dir"), 0o700);
+    fs.writeFileSync(path.join(root, "busy/other"), "a change the events do name");
+    await until(() => set.cml.all().some((r) => r.op === "create"), "the create");
+    assert.ok(!set.cml.all().some((r) => r.op === "setattr" && r.fid === set.fsdb.child("root", "dir")!.fid), "the named scan did not see the chmod");
+    await until(() => set.cml.all().some((r) => r.op === "setattr" && r.attrs.mode === 0o700), "the chmod, from the settle scan");
+    await w.idle();
+    assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
+  } finally {
+    await w.close();
+    set.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -100,10 +100,16 @@ export async function startListenerChild(dirs: string[], keyDir: string, authori
     knownHostsLine: `[127.0.0.1]:${port} ${pub}`,
     names,
     log: () => log,
+    /** SIGTERM, and the exit awaited; a listener still up 20 s later is killed and the stop fails. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         process.kill(pid, "SIGTERM");
-        await exited;
+        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 20_000).unref())]);
+        if (late) {
+          process.kill(pid, "SIGKILL");
+          await exited;
+          throw new Error(`the listener (pid ${pid}) did not stop on SIGTERM in 20 s:\n${log}`);
+        }
       }
     },
   };
