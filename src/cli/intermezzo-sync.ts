@@ -152,7 +152,7 @@ export function buildSyncProgram(): Command {
     .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
     .argument("<dest>", "the same forms; DEST holds a new two-way file set, SRC a new --mirror's (see --holder)")
     .option("--mirror", "make DEST an exact copy of SRC (SRC holds a new file set); DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
-    .option("--watch", "after the first sync stay attached: journal and reintegrate local changes as they happen, apply the holder's as it pushes them, reconnect by itself", false)
+    .option("--watch", "after the first sync stay attached: journal and reintegrate the replica's changes as they happen, apply the holder's as it pushes them, reconnect by itself (a remote replica, e.g. --mirror --watch /srv/www web1:/srv/www, is kept live on its host)", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
     .option("--progress", "show bytes, files, rate and ETA on a terminal", false)
