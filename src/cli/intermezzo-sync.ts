@@ -11,7 +11,7 @@ import type { SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
 import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
 import type * as SyncRun from "./sync-run.js";
-import type { LivePlan } from "./sync-live.js";
+import type { SyncPlan } from "./sync-live.js";
 
 /** The run's machinery, loaded when a run starts ({@link run}); `--help` never loads it. */
 let use: typeof SyncRun;
@@ -82,7 +82,7 @@ function percent(v: string): number {
  * ({@link chooseHolder}); with one remote side, the local tree's file set decides, else the same
  * rule (the remote side holds a new two-way file set, SRC a new mirror's). Two remote sides are refused.
  */
-function connect(src: string, dest: string, o: SyncCliOptions): Plan {
+function connect(src: string, dest: string, o: SyncCliOptions): SyncPlan {
   const s = use.parseEndpoint(src);
   const d = use.parseEndpoint(dest);
   const choice = { mirror: o.mirror, ...(o.holder ? { holder: o.holder } : {}) };
@@ -107,9 +107,6 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
   if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, open: () => use.openRemoteStream(remote, remoteOptions) };
   return { kind: "replica-here", replicaRoot: local.path, holder, open: () => use.connectRemote(remote, remoteOptions) };
 }
-
-/** How a sync runs: the replica here (its holder reached through a peer), or on the remote host (this side holds). */
-type Plan = LivePlan;
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);

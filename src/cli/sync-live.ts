@@ -14,8 +14,11 @@ import { ImzError } from "../errors.js";
 import { ExitCode, formatError, type ExitCodeValue } from "./exit.js";
 import { conflictLine, printReport } from "./report.js";
 
-/** Where a live session's replica is (as `intermezzo-sync` planned the run). */
-export type LivePlan =
+/**
+ * How a sync runs (as `intermezzo-sync` plans it, for one run or a live session): the replica here,
+ * its holder reached through a peer, or on the remote host with this side holding.
+ */
+export type SyncPlan =
   | { kind: "replica-here"; replicaRoot: string; holder: "src" | "dest"; open: () => Promise<HolderPeer> }
   | { kind: "replica-there"; holderRoot: string; holder: "src" | "dest"; open: () => Promise<RemoteStream> };
 
@@ -29,7 +32,7 @@ export interface LiveCli {
 }
 
 /** Runs a live session until SIGINT or SIGTERM (then exit 0). */
-export async function runLiveSession(plan: LivePlan, options: SyncOptions & RemoteSyncOptions, o: LiveCli): Promise<ExitCodeValue> {
+export async function runLiveSession(plan: SyncPlan, options: SyncOptions & RemoteSyncOptions, o: LiveCli): Promise<ExitCodeValue> {
   if (o.dryRun) throw new ImzError("USAGE", "--watch and --dry-run do not go together", { hint: "drop one of them" });
   const stop = new AbortController();
   const quit = (): void => stop.abort();
@@ -52,7 +55,7 @@ export async function runLiveSession(plan: LivePlan, options: SyncOptions & Remo
 }
 
 /** The session's printed lines, the same in both forms. */
-function output(plan: LivePlan, o: LiveCli): {
+function output(plan: SyncPlan, o: LiveCli): {
   onFirst: (r: SyncReport) => void;
   onExchange: (t: SyncTally) => void;
   onState: (s: { state: string; error?: string }) => void;
