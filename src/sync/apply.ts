@@ -26,6 +26,7 @@ import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { InPlace } from "./in-place.js";
+import { ReplacedWatch } from "./replaced-watch.js";
 import type { Extent } from "../journal/extents.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
@@ -263,22 +264,20 @@ export class Applier {
     const links = o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
     const inPlace = staged.inPlace;
     let xattrs: string | undefined;
+    const where = fsdb.pathOf(o.fid);
     const st = h.at(rec.fid, (p) => {
-      this.checkUnchanged(o, p);
-      this.keep(o);
-      if (inPlace) {
-        // the same inode, its other names and extended attributes included: nothing to relink or set
-        this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
-        fs.rmSync(staged.temp, { force: true });
-      } else {
-        // the new version is a new inode: it gets the file's attributes, its extended ones included
-        const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
-        xattrs = h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true));
-        h.install(staged.temp, p, true);
-        for (const l of links) this.relink(p, l.fid);
+      // a new inode replaces the file: its old one is watched from the check to after the install
+      const watch = inPlace ? undefined : ReplacedWatch.check(h, o, where);
+      if (inPlace) this.checkUnchanged(o, p);
+      let replaced = false;
+      try {
+        const done = this.replaceFile(rec, o, staged, links, p, (x) => (xattrs = x));
+        replaced = true;
+        return done;
+      } finally {
+        const raced = watch?.settle(this.set, o, where, replaced);
+        if (raced) this.warnings.push(raced);
       }
-      this.signatures.installed(rec.fid, o.size, staged);
-      return statAt(p);
     });
     // the rename into place (and each relink) changes the directory's mtime: restored in finishBatch
     if (!inPlace) {
@@ -290,6 +289,26 @@ export class Applier {
       fsdb.put(this.describe(o.fid, "f", o.parent, o.name, st, version, fields));
       for (const l of links) fsdb.put(this.describe(l.fid, "f", l.parent, l.name, st, l.version, fields));
     };
+  }
+
+  /** A close's disk work at `p`: the version kept when asked, then patched in place or installed. */
+  private replaceFile(rec: Extract<JournalRecord, { op: "close" }>, o: FsObject, staged: StagedContent, links: FsObject[], p: Place, gotXattrs: (x: string | undefined) => void): AtStat {
+    const h = this.holding;
+    const inPlace = staged.inPlace;
+    this.keep(o);
+    if (inPlace) {
+      // the same inode, its other names and extended attributes included: nothing to relink or set
+      this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
+      fs.rmSync(staged.temp, { force: true });
+    } else {
+      // the new version is a new inode: it gets the file's attributes, its extended ones included
+      const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
+      gotXattrs(h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true)));
+      h.install(staged.temp, p, true);
+      for (const l of links) this.relink(p, l.fid);
+    }
+    this.signatures.installed(rec.fid, o.size, staged);
+    return statAt(p);
   }
 
   /** Copies a version about to be destroyed aside, when this apply was asked to. */

@@ -1,0 +1,72 @@
+/**
+ * A local edit made between the applier's check and the rename that installs the holder's version
+ * (found by the churn test: a writer's version vanished with the replaced inode on a loaded
+ * machine). The race is forced here by a holding whose install first edits the file, as that writer
+ * did; the edit must be kept in the conflict store, logged and reported — and without an edit in
+ * between, nothing is stored.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { readConflicts } from "../../src/conflict/store.js";
+import { scan } from "../../src/filter/scanner.js";
+import { hashBuffer } from "../../src/journal/content-hash.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { ROOT_FID, type JournalRecord } from "../../src/journal/records.js";
+import { Applier, type StagedContent } from "../../src/sync/apply.js";
+import { scratchDirs } from "../helpers/tree.js";
+
+const scratch = scratchDirs("imz-replaced-watch-");
+after(() => scratch.cleanup());
+
+/** Applies the holder's version `next` of f.txt; `between` runs right before the install's rename. */
+async function install(root: string, next: string, between: () => void): Promise<{ set: FileSet; warnings: string[] }> {
+  const set = FileSet.init(root, { role: "replica" });
+  await scan(set);
+  const f = set.fsdb.child(ROOT_FID, "f.txt")!;
+  const applier = new Applier(set, { owner: false });
+  const real = applier.holding.install.bind(applier.holding);
+  applier.holding.install = (...args: Parameters<typeof real>) => {
+    between();
+    return real(...args);
+  };
+  const temp = applier.holding.tempPath();
+  fs.writeFileSync(temp, next);
+  const staged: StagedContent = { temp, content: { size: next.length, mtimeNs: "1000000000", hash: hashBuffer(Buffer.from(next)) }, ticket: applier.holding.stagedTicket() };
+  const close: JournalRecord = { op: "close", fid: f.fid, base: f.version, content: staged.content, seq: 1, origin: "holder", originSeq: 1, time: Date.now() };
+  const commit = await applier.apply(close, staged);
+  set.transaction(() => commit("holder:1"));
+  await applier.finishBatch();
+  return { set, warnings: applier.takeWarnings().map((w) => `${w.path}: ${w.message}`) };
+}
+
+describe("an edit racing the install of the holder's version", () => {
+  it("is kept in the conflict store, logged and reported", async () => {
+    const root = scratch.dir();
+    fs.writeFileSync(path.join(root, "f.txt"), "old");
+    const { set, warnings } = await install(root, "the holder's", () => fs.writeFileSync(path.join(root, "f.txt"), "the local edit, made in between"));
+    try {
+      assert.equal(fs.readFileSync(path.join(root, "f.txt"), "utf8"), "the holder's");
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      const [entry] = readConflicts(set);
+      assert.equal(entry?.kind, "update/update");
+      assert.equal(fs.readFileSync(path.join(root, entry!.stored!), "utf8"), "the local edit, made in between");
+    } finally {
+      set.close();
+    }
+  });
+
+  it("without an edit in between, stores and reports nothing", async () => {
+    const root = scratch.dir();
+    fs.writeFileSync(path.join(root, "f.txt"), "old");
+    const { set, warnings } = await install(root, "the holder's", () => undefined);
+    try {
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(readConflicts(set), []);
+      assert.equal(fs.readFileSync(path.join(root, "f.txt"), "utf8"), "the holder's");
+    } finally {
+      set.close();
+    }
+  });
+});
