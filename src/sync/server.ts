@@ -19,7 +19,7 @@ import { ringLog } from "../journal/log-bell.js";
 import { holdCallback } from "./callbacks.js";
 import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
-import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
+import { isWatchedLive, watchHolderTree, whenWatched } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -219,6 +219,7 @@ export class LentoServer implements HolderPeer {
       dropCallback();
       await leaveTree();
     };
+    await whenWatched(set.root);
   }
 
   async permit(fids: string[]): Promise<PermitGrant> {
