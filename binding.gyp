@@ -20,7 +20,7 @@
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
-      "libraries": ["-lrsync", "-lb2"]
+      "libraries": ["-lrsync"]
     }
   ]
 }

@@ -11,22 +11,29 @@
  *   through A's mount (a rename cannot cross into a FUSE mount, so the file is written under a
  *   temp name inside the mount first — an editor's save — and the clock starts at the rename);
  * - `serve --listen`: the holder a `serve --listen` process, the replicas reaching it as `imz://`
- *   over Lento's SSH listener on loopback, its pushes their only news of each other's changes.
+ *   over Lento's SSH listener on loopback, its pushes their only news of each other's changes;
+ * - a web mirror over SSH (a real sshd on loopback): the file renamed into the master (the holder,
+ *   journaled by its watcher) until the web host's tree has it, `--mirror --watch` run on the master
+ *   (the push form: the replica's attachment runs under the remote serve) or on the web host (the
+ *   pull form).
  *
  * Prints the load average with the table (the machine is shared: read it beside the figures).
  *
- *   npm run build && node --import tsx bench/live.ts [files] [replicas]
+ *   npm run build && node --import tsx bench/live.ts [files] [replicas] [only cases whose name contains this]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { IMZ_BIN, SYNC_BIN } from "../test/helpers/cli.js";
-import { startListenerChild, type ListenerChild } from "../test/helpers/remote.js";
-import { sshKeygen } from "../test/helpers/sshd.js";
+import { clientHome, REMOTE_SERVE, startListenerChild, type ListenerChild } from "../test/helpers/remote.js";
+import { sshKeygen, startSshd } from "../test/helpers/sshd.js";
 
 const FILES = Number(process.argv[2] ?? 100);
 const MANY = Number(process.argv[3] ?? 10);
+/** Runs only the cases whose name contains this (all when absent). */
+const ONLY = process.argv[4];
+const wants = (name: string): boolean => ONLY === undefined || name.includes(ONLY);
 
 /** Starts `bin` with `args` and resolves once its stderr or stdout matches `ready`. */
 function startChild(bin: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
@@ -116,13 +123,14 @@ try {
 
   // the watcher
   for (const [name, n, tag] of [["watcher, 2 replicas of a local holder", 2, "two"], [`watcher, ${MANY} replicas attached`, MANY, "many"]] as const) {
+    if (!wants(name)) continue;
     const { holder, rs } = dirs(tag, n);
     for (const r of rs) children.push(await startWatch(r, holder));
     await row(name, rs[0]!, rs[1]!, staging, tag);
   }
 
   // the Presto mount journaling A and B: made replicas first, then mounted, then live
-  {
+  if (wants("Presto mount")) {
     const { holder, rs } = dirs("mount", 2);
     const mounts = rs.map((r) => `${r}-mnt`);
     for (const [i, r] of rs.entries()) {
@@ -139,7 +147,7 @@ try {
   }
 
   // through one `serve --listen` holder (imz://)
-  {
+  if (wants("serve --listen")) {
     const { holder, rs } = dirs("listen", 2);
     const keys = path.join(base, "keys");
     const key = path.join(keys, "id_ed25519");
@@ -154,6 +162,26 @@ try {
     const url = `imz://bench@127.0.0.1:${listener.port}/${listener.names[0]}`;
     for (const r of rs) children.push(await startWatch(r, url, ["-i", key], env));
     await row("serve --listen holder (imz:// on loopback), 2 replicas", rs[0]!, rs[1]!, staging, "imz");
+  }
+
+  // a web mirror over SSH (a real sshd on loopback): a change on the master until the web host's
+  // tree has it, the session run on the master (the push form) or on the web host (the pull form)
+  if (wants("mirror over SSH")) {
+    const sshd = await startSshd();
+    try {
+      const home = clientHome(path.join(base, "ssh-home"), sshd);
+      for (const form of ["push", "pull"] as const) {
+        const [master, web] = [path.join(base, `${form}-master`), path.join(base, `${form}-web`)];
+        for (const d of [master, web]) fs.mkdirSync(d);
+        fs.writeFileSync(path.join(master, "index.html"), "home");
+        const ends = form === "push" ? [master, `ssh://root@127.0.0.1:${sshd.port}${web}`] : [`ssh://root@127.0.0.1:${sshd.port}${master}`, web];
+        children.push(await startChild(SYNC_BIN, ["--watch", "--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, ...ends], / live\n/, home.env));
+        await row(`mirror over SSH, master → web host: ${form} form (run on the ${form === "push" ? "master" : "web host"})`, master, web, staging, form);
+      }
+    } finally {
+      await stop(children.splice(0));
+      await sshd.stop();
+    }
   }
 
   console.log(`\nbench/live: ${FILES} files renamed into replica A, time until replica B has each; ${os.cpus().length} cores, load average (1/5/15 min) ${load()}\n`);

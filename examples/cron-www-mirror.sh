@@ -34,9 +34,14 @@ wait
 # The pull form, from each web host's own crontab instead (the master still holds):
 #   */5 * * * * intermezzo-sync --mirror master:/srv/www-master /srv/www
 #
-# Live instead of every 5 minutes: on each web host, a service keeps the mirror attached; an edit on
-# the master is pushed within milliseconds, a stray edit on the host is reverted as it is made:
+# Live instead of every 5 minutes: a long-running process keeps the mirror attached; an edit on
+# the master is pushed within milliseconds, a stray edit on the host is reverted as it is made. On
+# the master, one process per host (the push form, as lsyncd; www-mirror@.service is its unit):
+#   intermezzo-sync --mirror --watch "$MASTER" web1:/srv/www
+# or on each web host (the pull form):
 #   intermezzo-sync --mirror --watch master:/srv/www-master /srv/www
+# Either one reconnects by itself after a cut (1 s doubling to 60 s) and the host catches up from
+# the master's log; SIGTERM stops it cleanly.
 #
 # Two-way instead, where the web hosts may publish too and the master's copy wins a conflict,
 # except logs, where the newer one does (--holder src: the master holds this new file set):

@@ -2,11 +2,10 @@
 // off the event loop, which in a local sync also carries the sender, the patch and the writes.
 // The caller keeps one update in flight at a time (each awaits the previous); the bytes given stay
 // referenced until their update is done.
-#include <blake2.h>
-
 #include <memory>
 
 #include "addon.h"
+#include "blake2b.h"
 
 namespace imz {
 namespace {
@@ -24,11 +23,9 @@ class Blake2bStream : public Napi::ObjectWrap<Blake2bStream> {
                                               InstanceMethod<&Blake2bStream::Digest>("digest")});
   }
 
-  explicit Blake2bStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Blake2bStream>(info), state_(std::make_unique<blake2b_state>()) {
-    blake2b_init(state_.get(), BLAKE2B_OUTBYTES);
-  }
+  explicit Blake2bStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Blake2bStream>(info), state_(std::make_unique<Blake2bState>()) {}
 
-  blake2b_state* state() { return state_.get(); }
+  Blake2bState* state() { return state_.get(); }
   bool busy = false;
 
  private:
@@ -38,19 +35,19 @@ class Blake2bStream : public Napi::ObjectWrap<Blake2bStream> {
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "updateNow(data: Uint8Array)");
     if (finished_ || busy) throw Napi::Error::New(info.Env(), finished_ ? "update after digest" : "an update is already in flight");
     auto data = info[0].As<Napi::TypedArray>();
-    blake2b_update(state_.get(), static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset(), data.ByteLength());
+    state_->Update(static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset(), data.ByteLength());
     return info.Env().Undefined();
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
     if (finished_ || busy) throw Napi::Error::New(info.Env(), finished_ ? "digest called twice" : "digest while an update is in flight");
     finished_ = true;
-    auto out = Napi::Buffer<uint8_t>::New(info.Env(), BLAKE2B_OUTBYTES);
-    blake2b_final(state_.get(), out.Data(), BLAKE2B_OUTBYTES);
+    auto out = Napi::Buffer<uint8_t>::New(info.Env(), kBlake2bBytes);
+    if (!state_->Final(out.Data())) throw Napi::Error::New(info.Env(), "BLAKE2b failed (OpenSSL)");
     return out;
   }
 
-  std::unique_ptr<blake2b_state> state_;
+  std::unique_ptr<Blake2bState> state_;
   bool finished_ = false;
 };
 
@@ -68,7 +65,7 @@ class UpdateWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { blake2b_update(hasher_->state(), bytes_, len_); }
+  void Execute() override { hasher_->state()->Update(bytes_, len_); }
 
   void OnOK() override {
     hasher_->busy = false;

@@ -7,12 +7,11 @@
 import { Command, Option } from "commander";
 import type { Role } from "../journal/fileset.js";
 import type { LocalTransport } from "../sync/connect.js";
-import type { RemoteStream } from "../sync/remote-replica.js";
-import type { HolderPeer } from "../sync/peer.js";
-import type { SyncOptions, SyncReport } from "../sync/sync.js";
+import type { SyncReport } from "../sync/sync.js";
 import { ImzError } from "../errors.js";
 import { ExitCode, formatError, parseCli, runAction, type ExitCodeValue } from "./exit.js";
 import type * as SyncRun from "./sync-run.js";
+import type { SyncPlan } from "./sync-live.js";
 
 /** The run's machinery, loaded when a run starts ({@link run}); `--help` never loads it. */
 let use: typeof SyncRun;
@@ -83,7 +82,7 @@ function percent(v: string): number {
  * ({@link chooseHolder}); with one remote side, the local tree's file set decides, else the same
  * rule (the remote side holds a new two-way file set, SRC a new mirror's). Two remote sides are refused.
  */
-function connect(src: string, dest: string, o: SyncCliOptions): Plan {
+function connect(src: string, dest: string, o: SyncCliOptions): SyncPlan {
   const s = use.parseEndpoint(src);
   const d = use.parseEndpoint(dest);
   const choice = { mirror: o.mirror, ...(o.holder ? { holder: o.holder } : {}) };
@@ -105,14 +104,9 @@ function connect(src: string, dest: string, o: SyncCliOptions): Plan {
     remoteCommand: o.remoteCommand,
   };
   // This side holds: the replica's work runs on the remote host, beside its tree.
-  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, remote: use.openRemoteStream(remote, remoteOptions) };
+  if (holder === localSide) return { kind: "replica-there", holderRoot: local.path, holder, open: () => use.openRemoteStream(remote, remoteOptions) };
   return { kind: "replica-here", replicaRoot: local.path, holder, open: () => use.connectRemote(remote, remoteOptions) };
 }
-
-/** How a sync runs: the replica here (its holder reached through a peer), or on the remote host. */
-type Plan =
-  | { kind: "replica-here"; replicaRoot: string; holder: "src" | "dest"; open: () => Promise<HolderPeer> }
-  | { kind: "replica-there"; holderRoot: string; holder: "src" | "dest"; remote: Promise<RemoteStream> };
 
 async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
   const maxDeleteFraction = percent(o.maxDelete);
@@ -121,14 +115,14 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   const plan = connect(src, dest, o);
   const { holder } = plan;
   const options = { dryRun: o.dryRun, mirror: o.mirror, maxDeleteFraction, force: o.force, owner: o.owner, specials: o.specials, xattrs: o.xattrs, replicaIsSrc: holder === "dest", policies: o.policy };
-  if (o.watch) return live(plan, options, src, dest, o);
+  if (o.watch) return (await import("./sync-live.js")).runLiveSession(plan, options, { src, dest, json: o.json, dryRun: o.dryRun, ...(o.notifyCommand !== undefined ? { notifyCommand: o.notifyCommand } : {}) });
   const progress = o.progress && plan.kind === "replica-here" ? use.startProgress() : undefined;
   let report: SyncReport;
   try {
     report =
       plan.kind === "replica-here"
         ? await use.syncFileSets(plan.replicaRoot, plan.open(), { ...options, onTally: (t) => progress?.attach(t) })
-        : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.remote, options);
+        : await (await import("../sync/remote-replica.js")).syncRemoteReplica(plan.holderRoot, await plan.open(), options);
   } finally {
     progress?.stop();
   }
@@ -148,56 +142,6 @@ async function run(src: string, dest: string, o: SyncCliOptions): Promise<ExitCo
   return ExitCode.OK;
 }
 
-/**
- * `--watch`: a first sync, then the replica stays attached (`attachment.ts`) until SIGINT or
- * SIGTERM, printing a line for each exchange that did something and each change of state.
- */
-async function live(plan: Plan, options: Omit<SyncOptions, "onTally">, src: string, dest: string, o: SyncCliOptions): Promise<ExitCodeValue> {
-  if (plan.kind !== "replica-here") {
-    throw new ImzError("UNSUPPORTED", "--watch runs beside the replica, and here the replica is on the remote host", {
-      hint: "run it on that host, with this host as the holder (e.g. intermezzo-sync --mirror --watch master:/srv/www /srv/www)",
-    });
-  }
-  if (o.dryRun) throw new ImzError("USAGE", "--watch and --dry-run do not go together", { hint: "drop one of them" });
-  const { runLive } = await import("../sync/attachment.js");
-  const stop = new AbortController();
-  const quit = (): void => stop.abort();
-  process.once("SIGINT", quit);
-  process.once("SIGTERM", quit);
-  const stamp = (): string => new Date().toISOString().slice(11, 23);
-  try {
-    await runLive(
-      plan.replicaRoot,
-      {
-        sync: options,
-        connect: plan.open,
-        onFirst: (r) => use.printReport(r, { json: o.json, src, dest }),
-        onExchange: (t) => {
-          const conflicts = t.conflicts.length > 0 ? `, ${t.conflicts.length} conflict(s) settled` : "";
-          const problems = t.problems.length > 0 ? `, ${t.problems.length} problem(s): ${t.problems.map((p) => `${p.path} [${p.code}]`).join(", ")}` : "";
-          process.stdout.write(`${stamp()} ${t.recordsShipped} record(s) reintegrated, ${t.recordsApplied} update(s) applied${conflicts}${problems}\n`);
-          const [replica, held] = plan.holder === "dest" ? [src, dest] : [dest, src];
-          for (const c of t.conflicts) process.stdout.write(`  ${use.conflictLine(c, replica, held)}\n`);
-          const hook = o.notifyCommand ?? use.readConfig(plan.replicaRoot).notifyCommand;
-          if (hook && t.conflicts.length > 0) {
-            import("../conflict/notify.js")
-              .then(({ notifyConflicts }) => notifyConflicts(hook, { fileset: { replica, holder: held }, conflicts: t.conflicts }))
-              .catch((err: unknown) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"));
-          }
-        },
-        onState: (s) => process.stderr.write(`intermezzo-sync: ${stamp()} ${s.state}${s.error ? `: ${s.error}` : ""}\n`),
-        onError: (err) => process.stderr.write(formatError("intermezzo-sync", err) + "\n"),
-        onNetwork: () => process.stderr.write(`intermezzo-sync: ${stamp()} the network changed: retrying now\n`),
-      },
-      stop.signal,
-    );
-  } finally {
-    process.off("SIGINT", quit);
-    process.off("SIGTERM", quit);
-  }
-  return ExitCode.OK;
-}
-
 /** Builds the `intermezzo-sync` program. */
 export function buildSyncProgram(): Command {
   return new Command("intermezzo-sync")
@@ -205,7 +149,7 @@ export function buildSyncProgram(): Command {
     .argument("<src>", "a directory, [user@]host:path, ssh://user@host:port/path or imz://host:port/fileset")
     .argument("<dest>", "the same forms; DEST holds a new two-way file set, SRC a new --mirror's (see --holder)")
     .option("--mirror", "make DEST an exact copy of SRC (SRC holds a new file set); DEST-side changes are reverted and kept under .intermezzo/conflicts/", false)
-    .option("--watch", "after the first sync stay attached: journal and reintegrate local changes as they happen, apply the holder's as it pushes them, reconnect by itself", false)
+    .option("--watch", "after the first sync stay attached: journal and reintegrate the replica's changes as they happen, apply the holder's as it pushes them, reconnect by itself (a remote replica, e.g. --mirror --watch /srv/www web1:/srv/www, is kept live on its host)", false)
     .option("-n, --dry-run", "list what would change (rsync -i style) and change nothing", false)
     .option("--json", "print a JSON summary on stdout", false)
     .option("--progress", "show bytes, files, rate and ETA on a terminal", false)

@@ -55,6 +55,17 @@ export class Resolver {
 
   constructor(private readonly ctx: ScanContext) {}
 
+  /** The answer of `ctx.newHashedAtSend`, asked at most once per scan. */
+  private atSend?: Promise<boolean>;
+
+  /** Whether a new file of `size` bytes is journaled unhashed, to be hashed as it is sent (see `ScanOptions.newHashedAtSend`). */
+  private async hashedAtSend(size: number): Promise<boolean> {
+    const { hashAtSendFrom, newHashedAtSend } = this.ctx;
+    if (newHashedAtSend === undefined || size < (hashAtSendFrom ?? Infinity)) return false;
+    this.atSend ??= newHashedAtSend().catch(() => false);
+    return this.atSend;
+  }
+
   /** Objects placed at once in pass 1 (see {@link Resolver.found}): the Fsdb counts them already. */
   placedNow = 0;
 
@@ -185,8 +196,8 @@ export class Resolver {
     const withX = Object.keys(xattrs).length > 0 ? { xattrs } : {};
     switch (f.type) {
       case "f": {
-        const hash = await hashFile(abs);
-        this.ctx.report.hashedBytes += Number(f.st.size);
+        const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : await hashFile(abs);
+        if (hash !== "") this.ctx.report.hashedBytes += Number(f.st.size);
         const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
         this.emit({ op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, () => set.fsdb.put({ ...base, hash, xattrs: xattrsText(xattrs) }));
         return;

@@ -45,6 +45,13 @@ export interface ScanOptions {
    */
   hashAtSendFrom?: number;
   /**
+   * Asked (once) when a new file of at least {@link hashAtSendFrom} bytes is found: true when no
+   * file on the other side can be identical to it (a sync's holder whose tree is empty), and new
+   * files of that size are then journaled with their content hash unknown too, hashed as they are
+   * sent. A created file is otherwise hashed: a union of two trees adopts identical files by hash.
+   */
+  newHashedAtSend?: () => Promise<boolean>;
+  /**
    * Only these directories (relative paths; `""` is the root), each compared alone — its known
    * subdirectories are not entered, new ones are walked whole: what a watcher's events named.
    * Default: the whole tree.
@@ -75,6 +82,8 @@ export interface ScanContext {
   report: ScanReport;
   onContentChange?: ScanOptions["onContentChange"];
   hashAtSendFrom?: number;
+  /** See {@link ScanOptions.newHashedAtSend}. */
+  newHashedAtSend?: () => Promise<boolean>;
   /** Compare and journal extended attributes (see {@link ScanOptions.xattrs}). */
   xattrs: boolean;
   /** The written extents of a close about to be recorded (the filter's, `presto-extents.ts`). */
@@ -126,6 +135,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     report: { records: 0, examined: 0, hashedBytes: 0, problems: [] },
     onContentChange: opts.onContentChange,
     hashAtSendFrom: opts.hashAtSendFrom,
+    newHashedAtSend: opts.newHashedAtSend,
     xattrs: opts.xattrs !== false,
   };
   const whole = opts.dirs === undefined;

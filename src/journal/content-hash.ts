@@ -1,6 +1,6 @@
 /**
  * Whole-file content hash: BLAKE2b-512 truncated to 256 bits, hex (through the project's addon and
- * libb2). Equal hashes mean equal content; every patched or copied file is checked against it
+ * Node's own OpenSSL, `native/blake2b.h`). Equal hashes mean equal content; every patched or copied file is checked against it
  * before it replaces anything.
  */
 import fs from "node:fs";

@@ -184,6 +184,11 @@ export class Fsdb {
     return this.sByHash.get(hash);
   }
 
+  /** Files with data whose content hash is unknown ("": left for the send to hash, see `ScanOptions.hashAtSendFrom`). */
+  unhashedFiles(): FsObject[] {
+    return this.db.prepare<[], FsObject>(`SELECT ${SELECT} FROM objects WHERE type = 'f' AND hash = '' AND (flags & ${HAS_DATA}) != 0`).all();
+  }
+
   /** Inserts or replaces an object. */
   put(o: FsObject): void {
     this.sPut.run(o);

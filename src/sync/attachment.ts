@@ -14,7 +14,7 @@
  *   journaling, retries with backoff (1 s doubling to 60 s), and on reconnection reintegrates what it
  *   journaled meanwhile (conflicts settled by the policy, as in any sync) and goes live again.
  * - Once it has been quiet for {@link SETTLE_MS} after exchanges that met conflicts or per-path
- *   problems, it revalidates once against the holder's listing (`revalidate.ts`): what settling
+ *   problems, or failed, it revalidates once against the holder's listing (`revalidate.ts`): what settling
  *   races left apart — a directory the holder deleted while this replica restored it, an rmdir
  *   refused for entries since moved — is brought to the holder's state instead of staying apart
  *   until the holder changes it again (found by the churn test). One listing per quiet period at
@@ -183,9 +183,11 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
             if (revalidating) unsettled = false;
             else if (tally.conflicts.length + tally.problems.length > 0) unsettled = true;
           } catch (err) {
-            // a dropped connection reconnects; anything else is reported and tried again next time
+            // a dropped connection reconnects; anything else is reported and tried again next
+            // time — at the latest once quiet (its pending records are not left waiting for a change)
             if (isDrop(err) || lost) throw lost ?? err;
             opts.onError?.(err);
+            unsettled = true;
             continue;
           }
           if (tally.recordsShipped + tally.recordsApplied + tally.conflicts.length + tally.problems.length > 0) {

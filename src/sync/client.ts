@@ -191,7 +191,7 @@ export function holderFetch(applier: Applier, peer: HolderPeer, tally: SyncTally
     const want = wantOf(r);
     const request = (ask?: ContentAsk): ContentStream => {
       const s = peer.fetch(r.fid, ask, want.expected?.hash);
-      return { chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)), done: s.done };
+      return { ...s, chunks: counted(s.chunks, (n) => (tally.bytesReceived += n)) };
     };
     const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, request, { onSignature: (n) => (tally.bytesSent += n) });
     return batchable(applier.holding, want) ? batcher.fetch({ fid: r.fid, ...(want.expected?.hash ? { hash: want.expected.hash } : {}) }, alone) : alone();

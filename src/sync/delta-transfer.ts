@@ -165,7 +165,7 @@ async function signBasis(holding: Holding, basis: Basis, presigned?: Presigned):
 async function stageWhole(holding: Holding, want: Want, stream: ContentStream): Promise<StagedContent> {
   const sign = builderFor(want.expected?.size, SIGNATURE_OPTIONS);
   if (sign === undefined) return stageContent(holding, stream);
-  const staged = await stageContent(holding, { chunks: sign.through(stream.chunks), done: stream.done });
+  const staged = await stageContent(holding, { ...stream, chunks: sign.through(stream.chunks) });
   return { ...staged, signature: sign.signature };
 }
 
@@ -207,6 +207,7 @@ function openBasis(holding: Holding, want: Want): Basis | undefined {
  * when there is none or it no longer matches. The copy takes the source's kept signature, if any.
  */
 async function copyLocal(holding: Holding, expected: Content): Promise<StagedContent | undefined> {
+  if (expected.hash === "") return undefined; // unknown until it is sent
   const same = holding.set.fsdb.byHash(expected.hash);
   if (same?.type !== "f" || same.size !== expected.size) return undefined;
   const temp = holding.tempPath();

@@ -23,6 +23,16 @@ export function isWatchedLive(root: string): boolean {
 }
 
 /**
+ * Resolves once this process's live journaling of `root` runs (its watcher ready, its first scan
+ * done), at once when there is none. A replica is told it is live only then: a change made on the
+ * holder's host the moment after is seen (before, it could fall into the watcher's start-up, where
+ * a directory created while chokidar crawls the tree may never be watched).
+ */
+export async function whenWatched(root: string): Promise<void> {
+  await live.get(root)?.started.catch(() => undefined);
+}
+
+/**
  * Starts journaling the holder's tree at `root` live (or joins the watcher already running) and
  * returns the function that leaves it; the last one out stops it.
  */

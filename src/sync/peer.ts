@@ -112,6 +112,12 @@ export interface AttachReply {
   volume: number;
   /** What the holder's scan journaled and skipped. */
   scanned: { records: number; problems: Problem[] };
+  /**
+   * The holder's tree held nothing but its root after its scan: no file of the replica's can be
+   * identical to one of the holder's, so the replica's large new files need no scan hash (they are
+   * hashed as they are sent). Absent from an older holder: the replica hashes them.
+   */
+  empty?: boolean;
 }
 
 /** One record's outcome at the holder. */

@@ -23,6 +23,17 @@ const ExtentsAskSchema = Type.Object(
 
 const BatchItemSchema = Type.Object({ fid: FidSchema, hash: Type.Optional(HashSchema) }, { additionalProperties: false });
 
+/** The replica-side sync options a holder sends with `sync` and `live`. */
+const RemoteSyncOptionsSchema = Type.Object({
+  dryRun: Type.Boolean(),
+  mirror: Type.Boolean(),
+  maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }),
+  force: Type.Boolean(),
+  owner: Type.Boolean(),
+  replicaIsSrc: Type.Boolean(),
+  policies: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
+});
+
 /** Request headers, by op. */
 export const Requests = {
   attach: Type.Object({
@@ -83,18 +94,12 @@ export const Requests = {
   /** Holder → replica: give back these objects' permits (answered once their writes are reintegrated). */
   revoke: Type.Object({ op: Type.Literal("revoke"), fids: Type.Array(FidSchema, { minItems: 1, maxItems: 1000 }) }),
   /** The holder asks this side to sync as its replica (the remote end of a push mirror). */
-  sync: Type.Object({
-    op: Type.Literal("sync"),
-    options: Type.Object({
-      dryRun: Type.Boolean(),
-      mirror: Type.Boolean(),
-      maxDeleteFraction: Type.Number({ minimum: 0, maximum: 1 }),
-      force: Type.Boolean(),
-      owner: Type.Boolean(),
-      replicaIsSrc: Type.Boolean(),
-      policies: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
-    }),
-  }),
+  sync: Type.Object({ op: Type.Literal("sync"), options: RemoteSyncOptionsSchema }),
+  /**
+   * The holder asks this side to stay live as its replica (`intermezzo-sync --watch` on a push
+   * mirror's holder, `push-live.ts`): answered only when the attachment stops for good.
+   */
+  live: Type.Object({ op: Type.Literal("live"), options: RemoteSyncOptionsSchema }),
 };
 
 /** An Fsdb object as `getattr` returns it. */
@@ -121,6 +126,32 @@ const ObjectSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** What one exchange did (the fields of `SyncTally`), part of a sync's report. */
+const TallyProperties = {
+  recordsShipped: Type.Integer({ minimum: 0 }),
+  recordsApplied: Type.Integer({ minimum: 0 }),
+  filesSent: Type.Integer({ minimum: 0 }),
+  bytesSent: Type.Integer({ minimum: 0 }),
+  filesReceived: Type.Integer({ minimum: 0 }),
+  bytesReceived: Type.Integer({ minimum: 0 }),
+  bytesExpected: Type.Integer({ minimum: 0 }),
+  conflicts: Type.Array(
+    Type.Object({
+      path: Type.String(),
+      kind: Type.Union(CONFLICT_KINDS.map((k) => Type.Literal(k))),
+      detail: Type.String(),
+      side: Type.Union([Type.Literal("holder"), Type.Literal("replica")]),
+      policy: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("newer"), Type.Literal("both"), Type.Literal("manual")])),
+      winner: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("both")])),
+      status: Type.Optional(Type.Union([Type.Literal("open"), Type.Literal("auto")])),
+      stored: Type.Optional(Type.String()),
+      aside: Type.Optional(Type.String()),
+      id: Type.Optional(Type.String({ maxLength: 64 })),
+    }),
+  ),
+  problems: Type.Array(ProblemSchema),
+};
+
 /** Reply results, by op. */
 export const Replies = {
   attach: Type.Object({
@@ -129,6 +160,7 @@ export const Replies = {
     name: Type.String(),
     volume: Type.Integer({ minimum: 0 }),
     scanned: Type.Object({ records: Type.Integer({ minimum: 0 }), problems: Type.Array(ProblemSchema) }),
+    empty: Type.Optional(Type.Boolean()),
   }),
   applied: Type.Array(Type.Object({ originSeq: Type.Integer({ minimum: 0 }), fid: FidSchema, version: VersionSchema })),
   reintegrate: Type.Object({
@@ -164,36 +196,31 @@ export const Replies = {
   break: Type.Null(),
   revoke: Type.Null(),
   sync: Type.Object({
-    recordsShipped: Type.Integer({ minimum: 0 }),
-    recordsApplied: Type.Integer({ minimum: 0 }),
-    filesSent: Type.Integer({ minimum: 0 }),
-    bytesSent: Type.Integer({ minimum: 0 }),
-    filesReceived: Type.Integer({ minimum: 0 }),
-    bytesReceived: Type.Integer({ minimum: 0 }),
-    bytesExpected: Type.Integer({ minimum: 0 }),
-    conflicts: Type.Array(
-      Type.Object({
-        path: Type.String(),
-        kind: Type.Union(CONFLICT_KINDS.map((k) => Type.Literal(k))),
-        detail: Type.String(),
-        side: Type.Union([Type.Literal("holder"), Type.Literal("replica")]),
-        policy: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("newer"), Type.Literal("both"), Type.Literal("manual")])),
-        winner: Type.Optional(Type.Union([Type.Literal("server"), Type.Literal("client"), Type.Literal("both")])),
-        status: Type.Optional(Type.Union([Type.Literal("open"), Type.Literal("auto")])),
-        stored: Type.Optional(Type.String()),
-        aside: Type.Optional(Type.String()),
-        id: Type.Optional(Type.String({ maxLength: 64 })),
-      }),
-    ),
-    problems: Type.Array(ProblemSchema),
+    ...TallyProperties,
     holder: Type.Union([Type.Literal("src"), Type.Literal("dest")]),
     scanned: Type.Object({ replica: Type.Integer({ minimum: 0 }), holder: Type.Integer({ minimum: 0 }) }),
     wire: Type.Object({ sent: Type.Integer({ minimum: 0 }), received: Type.Integer({ minimum: 0 }) }),
     durationMs: Type.Integer({ minimum: 0 }),
     itemized: Type.Optional(Type.Array(Type.String())),
   }),
+  live: Type.Null(),
   close: Type.Null(),
 };
+
+/**
+ * Replica → holder one-way messages of a remote replica kept live (`live`): what it did, for the
+ * holder's output (the replica's host has nobody watching its terminal).
+ */
+export const LiveEvent = Type.Union([
+  Type.Object({ op: Type.Literal("live"), event: Type.Literal("first"), report: Replies.sync }),
+  Type.Object({ op: Type.Literal("live"), event: Type.Literal("exchange"), tally: Type.Object(TallyProperties) }),
+  Type.Object({ op: Type.Literal("live"), event: Type.Literal("state"), state: Type.String({ maxLength: 32 }), error: Type.Optional(Type.String()) }),
+  Type.Object({
+    op: Type.Literal("live"),
+    event: Type.Literal("error"),
+    error: Type.Object({ code: Type.String({ maxLength: 64 }), message: Type.String(), hint: Type.Optional(Type.String()), path: Type.Optional(Type.String()) }),
+  }),
+]);
 
 const cache = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 

@@ -59,14 +59,15 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   let hashes = new Map<string, string>();
   const pick = (fid: string): string => {
     const hash = stated.get(fid) ?? "";
+    if (hash === "") return fid;
     const own = stated.has(fid) ? hashes.get(fid) : set.fsdb.hashOf(fid);
-    return own !== undefined && (hash === "" || own === "" || own === hash) ? fid : (set.fsdb.byHash(hash)?.fid ?? fid);
+    return own !== undefined && (own === "" || own === hash) ? fid : (set.fsdb.byHash(hash)?.fid ?? fid);
   };
   const source = (fid: string, ask?: ContentAsk): ContentStream => {
     const s = readContent(holding, pick(fid), ask);
     tally.filesSent++;
     tally.bytesReceived += signatureOf(ask)?.length ?? 0;
-    return { chunks: counted(s.chunks, (n) => (tally.bytesSent += n)), done: s.done };
+    return { ...s, chunks: counted(s.chunks, (n) => (tally.bytesSent += n)) };
   };
   const batchSource = (items: BatchItem[]): ContentBatch => {
     const b = readBatch(holding, items, (i) => pick(i.fid));

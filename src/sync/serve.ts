@@ -134,12 +134,14 @@ function liveReplica(conn: () => Connection): LiveReplica {
  *
  * Either role: the peer usually attaches as a replica of the file set at the root (this side
  * holds), but a peer that holds the file set asks this side to sync as its replica (`sync`, see
- * `remote-replica.ts`), and this side then runs the replica's work here, beside its tree.
+ * `remote-replica.ts`; or to stay live as its replica, `live`), and this side then runs the
+ * replica's work here, beside its tree (a live replica is stopped before this resolves).
  */
 export async function serveConnection(input: Readable, output: Writable, resolveRoot: RootResolver, opts: ServerOptions): Promise<Error | undefined> {
   const holder = holderHandlers(() => conn, resolveRoot, opts);
   const handlers: Record<string, Handler> = { ...holder.handlers };
-  Object.assign(handlers, replicaHandlers(() => conn, handlers, resolveRoot));
+  const replica = replicaHandlers(() => conn, handlers, resolveRoot);
+  Object.assign(handlers, replica.handlers);
   // Nothing but a coded error crosses the wire: an internal failure is logged here, answered as REMOTE_ERROR.
   for (const [op, handler] of Object.entries(handlers)) {
     handlers[op] = (h, ctx) =>
@@ -156,6 +158,7 @@ export async function serveConnection(input: Readable, output: Writable, resolve
   try {
     return await conn.closed;
   } finally {
+    await replica.close();
     await holder.close();
     conn.close();
     // Stop reading: after a protocol error the peer may keep its side open, and a `serve --stdio`

@@ -12,14 +12,14 @@ import { ImzError } from "../errors.js";
 import { scan } from "../filter/scanner.js";
 import { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
-import { carriesContent, mapFids, type Attrs, type JournalRecord } from "../journal/records.js";
+import { carriesContent, mapFids, ROOT_FID, type Attrs, type JournalRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { ringLog } from "../journal/log-bell.js";
 import { holdCallback } from "./callbacks.js";
 import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
-import { isWatchedLive, watchHolderTree } from "./holder-watch.js";
+import { isWatchedLive, watchHolderTree, whenWatched } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
 import type { AppliedRecord, AttachReply, AttachRequest, ContentSource, HolderPeer, LiveReplica, ObjectsReply, RecordResult, ReintegrateReply, UpdatesReply } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
@@ -155,7 +155,7 @@ export class LentoServer implements HolderPeer {
       });
       if (scanned.records > 0) ringLog(set.root, set.log.head());
     }
-    return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned };
+    return { filesetId: set.filesetId, holder: set.replicaId, name: set.name, volume: set.log.head(), scanned, empty: !set.fsdb.hasChildren(ROOT_FID) };
   }
 
   async applied(replica: string, fromSeq: number): Promise<AppliedRecord[]> {
@@ -220,6 +220,7 @@ export class LentoServer implements HolderPeer {
       dropCallback();
       await leaveTree();
     };
+    await whenWatched(set.root);
   }
 
   async permit(fids: string[]): Promise<PermitGrant> {

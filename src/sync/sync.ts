@@ -27,6 +27,7 @@ import { reintegrateResolving, restoreFromHolder, type ResolveOptions } from "./
 import { recoverAsides } from "./settle-intent.js";
 import { recoverInPlace } from "./in-place.js";
 import { forgetUnapplied, noteUnapplied, unapplied } from "./unapplied.js";
+import { hashUnknownCreates } from "./transfer.js";
 
 const NO_SCAN: ScanReport = { records: 0, examined: 0, hashedBytes: 0, problems: [] };
 
@@ -106,7 +107,10 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       if (size < DELTA_MIN || opts.dryRun || hints++ >= MAX_PRESIGNED) return;
       void attaching.then(() => connected).then((peer) => peer.presign([fid])).catch(() => undefined);
     };
-    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, specials: opts.specials, xattrs: opts.xattrs };
+    // A large new file is hashed as it is sent when the holder's tree is empty (nothing to adopt
+    // it as): the scan waits for the attach's answer when it finds the first one.
+    const newHashedAtSend = (): Promise<boolean> => attaching.then((a) => a.empty === true);
+    const scanOpts = { maxDeleteFraction: opts.maxDeleteFraction, force: opts.force, onContentChange: presign, hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend, specials: opts.specials, xattrs: opts.xattrs };
     const scanReplica = (): Promise<ScanReport> => (set!.isContinuouslyFiltered() ? Promise.resolve(NO_SCAN) : scan(set!, scanOpts));
     // An empty SRC replica may be refused (EMPTY_SOURCE): the holder says so before this side
     // journals its emptiness (a scan would record every file as deleted).
@@ -147,7 +151,7 @@ export async function syncFileSets(replicaRoot: string, connecting: HolderPeer |
       report.itemized = itemize(set, set.cml.all(), updates.records, opts.replicaIsSrc);
       set.db.exec("ROLLBACK");
     } else {
-      await exchange(set, peer, report, opts, resolve, joining);
+      await exchange(set, peer, report, opts, resolve, joining, false, attach.empty === true);
     }
     report.wire = peer.wireBytes();
     report.durationMs = Date.now() - started;
@@ -188,7 +192,8 @@ const EXCHANGE_OPEN = "exchange_open";
  * after each batch of changes or notification): the replica's CML goes to the holder — reintegrated
  * with its conflicts settled by policy, or, for a mirror its holder keeps, reverted — and the
  * holder's log comes back (update notification, or revalidation when the log was compacted).
- * `joining`: the replica has just joined this holder.
+ * `joining`: the replica has just joined this holder. `holderEmpty`: the holder's tree was empty
+ * at attach, so a create left unhashed for its send may go unhashed (`hashUnknownCreates`).
  *
  * An exchange that did not complete — the process killed, or the connection cut, while applying
  * the holder's records (their disk changes are made before the group that records them commits) —
@@ -199,7 +204,8 @@ const EXCHANGE_OPEN = "exchange_open";
  * several times ended live with trees the log never repaired. `revalidating`: revalidate anyway
  * (a live replica gone quiet after an exchange that met conflicts or problems, `attachment.ts`).
  */
-export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating = false): Promise<void> {
+export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating = false, holderEmpty = false): Promise<void> {
+  if (!holderEmpty) await hashUnknownCreates(set);
   const interrupted = set.metaOr(EXCHANGE_OPEN, "") !== "";
   set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
   await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted || revalidating);

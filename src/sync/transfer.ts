@@ -5,8 +5,9 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { BackgroundHasher, digestHex, hashBuffer, newContentHasher } from "../journal/content-hash.js";
-import { inoKey } from "../journal/fileset.js";
+import { BackgroundHasher, hashBuffer, hashFile } from "../journal/content-hash.js";
+import { inoKey, type FileSet } from "../journal/fileset.js";
+import { fsPath } from "../journal/names.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
@@ -19,6 +20,13 @@ import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
 export interface ContentStream {
   chunks: AsyncIterable<Buffer>;
   done: Promise<Content>;
+  /**
+   * The description's hash is computed by the sender over exactly these chunks, the very buffers a
+   * receiver in the same process gets (`readContent` of a file whose hash the Fsdb does not know):
+   * such a receiver need not hash them again. Set only in process; a stream rebuilt from a wire
+   * never has it.
+   */
+  hashedAsSent?: boolean;
 }
 
 const CHUNK = 256 << 10;
@@ -80,9 +88,50 @@ function learnHash(holding: Holding, fid: string, hash: string, before: fs.BigIn
   const obj = fsdb.get(fid);
   if (obj?.hash !== "" || !describes(obj, before) || !describes(obj, after)) return;
   try {
-    fsdb.put({ ...obj, hash });
+    holding.set.transaction(() => {
+      fsdb.put({ ...obj, hash });
+      giveCreatesHash(holding.set, obj, hash);
+    });
   } catch {
     // only a saving (the next send hashes again): a database busy with a writer is left alone
+  }
+}
+
+/**
+ * Gives `hash` to the pending creates of `obj` journaled with their hash unknown that describe its
+ * current version (same size and mtime; a later close pending describes another).
+ */
+function giveCreatesHash(set: FileSet, obj: FsObject, hash: string): void {
+  for (const r of set.cml.about(obj.fid)) {
+    if (r.op === "create" && r.content?.hash === "" && r.content.size === obj.size && r.content.mtimeNs === obj.mtimeNs) set.cml.replace({ ...r, content: { ...r.content, hash } });
+  }
+}
+
+/**
+ * Hashes, before they meet a holder that may hold an identical file, the pending creates journaled
+ * with their hash unknown. A sync's scan leaves a large new file unhashed only when its holder's
+ * tree is empty (`ScanOptions.newHashedAtSend`), but a killed sync leaves the record pending, and by
+ * the next run the holder may have that very file (installed before the kill, or from another
+ * replica): a create without a hash cannot be recognised as identical, and would be a
+ * `create/create` conflict instead of an adoption. A send that completed has given the hash to the
+ * record already ({@link learnHash}); otherwise the file is hashed now, and the Fsdb and the record
+ * take the hash only while the Fsdb still describes the file before and after the read.
+ */
+export async function hashUnknownCreates(set: FileSet): Promise<void> {
+  for (const obj of set.fsdb.unhashedFiles()) {
+    if (!set.cml.about(obj.fid).some((r) => r.op === "create" && r.content?.hash === "")) continue;
+    const file = fsPath(set.root, set.fsdb.pathOf(obj.fid));
+    try {
+      if (!describes(obj, fs.lstatSync(file, { bigint: true }))) continue;
+      const hash = await hashFile(file);
+      if (!describes(obj, fs.lstatSync(file, { bigint: true }))) continue;
+      set.transaction(() => {
+        set.fsdb.put({ ...obj, hash });
+        giveCreatesHash(set, obj, hash);
+      });
+    } catch {
+      // gone or unreadable: the scan and the transfer report it
+    }
   }
 }
 
@@ -110,7 +159,8 @@ export function readContent(holding: Holding, fid: string, ask?: ContentAsk): Co
   const learn: HashLearner = (hash, before, after) => learnHash(holding, fid, hash, before, after);
   if (Buffer.isBuffer(ask)) return readDelta(open, file, ask, obj, learn);
   if (ask !== undefined) return readExtents(open, obj, ask);
-  return describedStream(async function* (settle) {
+  // a hash the Fsdb does not know is computed below over every chunk sent (recordedHash never vouches for "")
+  const whole = describedStream(async function* (settle) {
     let size = 0;
     const small = smallFile(holding.openRead(fid));
     if (small) {
@@ -122,23 +172,26 @@ export function readContent(holding: Holding, fid: string, ask?: ContentAsk): Co
     try {
       const st = await fh.stat({ bigint: true });
       const known = recordedHash(obj, st);
-      const h = known === undefined ? newContentHasher() : undefined;
+      // on worker threads, beside the reads and the receiver's writes
+      const h = known === undefined ? new BackgroundHasher() : undefined;
       for (;;) {
         const buf = Buffer.allocUnsafe(CHUNK);
         const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
         if (bytesRead === 0) break;
         const b = buf.subarray(0, bytesRead);
-        h?.update(b);
+        const backlog = h?.update(b);
         size += bytesRead;
         yield b;
+        if (backlog) await backlog;
       }
-      const hash = known ?? digestHex(h!);
+      const hash = known ?? (await h!.digestHex());
       if (known === undefined) learn(hash, st, await fh.stat({ bigint: true }));
       settle({ size, mtimeNs: st.mtimeNs.toString(), hash });
     } finally {
       await fh.close();
     }
   });
+  return obj.hash === "" ? { ...whole, hashedAsSent: true } : whole;
 }
 
 /**
@@ -194,11 +247,12 @@ function smallFile(fd: number, max = SMALL_FILE): { data: Buffer; mtimeNs: strin
  */
 export async function stageContent(holding: Holding, stream: ContentStream): Promise<StagedContent> {
   const temp = holding.tempPath();
-  const h = new BackgroundHasher();
+  // the sender hashed these very buffers (in this process): their hash is the description's
+  const h = stream.hashedAsSent === true ? undefined : new BackgroundHasher();
   try {
-    const size = await writeStaged(temp, stream.chunks, (b) => h.update(b), holding.set.tmpDir);
+    const size = await writeStaged(temp, stream.chunks, (b) => h?.update(b), holding.set.tmpDir);
     const content = await stream.done;
-    const hash = await h.digestHex();
+    const hash = h === undefined ? content.hash : await h.digestHex();
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }

@@ -1,6 +1,7 @@
 /**
- * The content hash (libb2 through the addon) is BLAKE2b-512 truncated to 256 bits, the same value
- * Node's OpenSSL gives: hashes recorded before and after the switch, or by either side, agree.
+ * The content hash (the addon's, through Node's OpenSSL on worker threads; libb2 before) is
+ * BLAKE2b-512 truncated to 256 bits, the value `crypto.createHash` gives: hashes recorded with
+ * either implementation, or by either side, agree.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

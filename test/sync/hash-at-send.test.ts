@@ -2,17 +2,21 @@
  * No scan hash of a large file at sync time: a sync's scan of the replica journals a changed file
  * of HASH_AT_SEND_MIN or more with its content hash unknown, the delta that sends it hashes it, the
  * receiver installs only what that hash describes, and the sender learns the hash for its Fsdb.
- * A scan outside a sync (and the holder's) still hashes.
+ * A scan outside a sync (and the holder's) still hashes. A large new file is left unhashed too
+ * when the holder's tree is empty (a first copy), and hashed as it is sent whole; when the holder
+ * has files it is hashed at the scan, so an identical one there is adopted.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { scan } from "../../src/filter/scanner.js";
-import { hashFile } from "../../src/journal/content-hash.js";
+import { digestHex, hashFile, newContentHasher } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID } from "../../src/journal/records.js";
+import { Applier } from "../../src/sync/apply.js";
 import { HASH_AT_SEND_MIN } from "../../src/sync/delta-transfer.js";
+import { readContent } from "../../src/sync/transfer.js";
 import { syncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 
@@ -42,6 +46,17 @@ function fsdbHash(root: string, name: string): string {
   }
 }
 
+/** The content hash of the create of `name` in the server log of the holder at `root`. */
+function loggedCreateHash(root: string, name: string): string | undefined {
+  const set = FileSet.open(root);
+  try {
+    const r = set.log.since(0, 1000).find((x) => x.record.op === "create" && x.record.name === name)?.record;
+    return r?.op === "create" ? r.content?.hash : undefined;
+  } finally {
+    set.close();
+  }
+}
+
 describe("hashing at send time", () => {
   it("a sync's scan leaves a changed large file unhashed; the scan outside a sync hashes it", async () => {
     const root = tempDir("imz-hashsend-");
@@ -62,6 +77,112 @@ describe("hashing at send time", () => {
     } finally {
       set.close();
     }
+  });
+
+  it("a large new file is left unhashed only when the scan is told nothing can be identical to it", async () => {
+    const root = tempDir("imz-hashsend-");
+    dirs.push(root);
+    writeLargeFile(path.join(root, "big.bin"), HASH_AT_SEND_MIN, 11);
+    writeLargeFile(path.join(root, "small.bin"), HASH_AT_SEND_MIN - 1, 12);
+    const set = FileSet.init(root, { role: "replica" });
+    try {
+      let asked = 0;
+      const r = await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => (asked++, true) });
+      assert.equal(asked, 1, "asked once, for the large file only");
+      const creates = new Map(set.cml.all().flatMap((x) => (x.op === "create" ? [[x.name, x.content?.hash] as const] : [])));
+      assert.equal(creates.get("big.bin"), "", "journaled with its hash unknown");
+      assert.equal(creates.get("small.bin"), await hashFile(path.join(root, "small.bin")), "a file under the threshold is hashed");
+      assert.equal(r.hashedBytes, HASH_AT_SEND_MIN - 1);
+    } finally {
+      set.close();
+    }
+    const other = tempDir("imz-hashsend-");
+    dirs.push(other);
+    writeLargeFile(path.join(other, "big.bin"), HASH_AT_SEND_MIN, 13);
+    const set2 = FileSet.init(other, { role: "replica" });
+    try {
+      await scan(set2, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => false });
+      const create = set2.cml.all().find((x) => x.op === "create");
+      assert.equal(create?.op === "create" ? create.content?.hash : undefined, await hashFile(path.join(other, "big.bin")), "hashed at the scan");
+    } finally {
+      set2.close();
+    }
+  });
+
+  for (const transport of ["in-process", "stdio"]) {
+    it(`a first copy into an empty holder hashes a large new file as it sends it; both sides end with its hash (${transport})`, async () => {
+      const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
+      dirs.push(a, b);
+      writeLargeFile(path.join(a, "big.bin"), 20 * MiB, 14);
+      const r = await syncJson(["--transport", transport, a, b]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(manifest(b), manifest(a));
+      assert.deepEqual([...leftoverTemps(a), ...leftoverTemps(b)], []);
+      const hash = await hashFile(path.join(a, "big.bin"));
+      assert.equal(loggedCreateHash(b, "big.bin"), "", "the create reached the holder unhashed");
+      assert.equal(fsdbHash(a, "big.bin"), hash, "the replica learned the hash it computed while sending");
+      assert.equal(fsdbHash(b, "big.bin"), hash, "the holder's Fsdb has the content's hash");
+    });
+
+    it(`a large new file identical to the holder's at its name is adopted, not sent nor a conflict (${transport})`, async () => {
+      const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
+      dirs.push(a, b);
+      writeLargeFile(path.join(a, "big.bin"), 20 * MiB, 15);
+      fs.copyFileSync(path.join(a, "big.bin"), path.join(b, "big.bin"));
+      const r = await syncJson(["--transport", transport, a, b]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.json!.conflicts, []);
+      assert.ok(r.json!.bytesSent + r.json!.bytesReceived < MiB, "nothing moved");
+      assert.deepEqual(fs.readdirSync(b).filter((n) => n !== ".intermezzo"), ["big.bin"]);
+      assert.equal(fsdbHash(b, "big.bin"), await hashFile(path.join(a, "big.bin")));
+    });
+  }
+
+  it("a whole-content stream is marked hashed as sent only when its sender hashes the chunks it yields; that hash is the file's", async () => {
+    const root = tempDir("imz-hashsend-");
+    dirs.push(root);
+    writeLargeFile(path.join(root, "big.bin"), HASH_AT_SEND_MIN, 17);
+    const set = FileSet.init(root, { role: "replica" });
+    try {
+      await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => true });
+      const fid = set.fsdb.child(ROOT_FID, "big.bin")!.fid;
+      const holding = new Applier(set, { owner: false }).holding;
+      const stream = readContent(holding, fid);
+      assert.equal(stream.hashedAsSent, true);
+      const h = newContentHasher();
+      for await (const chunk of stream.chunks) h.update(chunk);
+      const expected = await hashFile(path.join(root, "big.bin"));
+      assert.equal(digestHex(h), expected, "the chunks are the file");
+      assert.equal((await stream.done).hash, expected, "the description's hash is theirs");
+      assert.equal(set.fsdb.get(fid)!.hash, expected, "and the sender learned it");
+      const again = readContent(holding, fid);
+      assert.equal(again.hashedAsSent, undefined, "a recorded hash is not computed over the chunks: the receiver checks them");
+      for await (const chunk of again.chunks) void chunk;
+    } finally {
+      set.close();
+    }
+  });
+
+  it("a create left unhashed, reaching a holder that now has the same file, is hashed first and adopted, not a conflict", async () => {
+    const [a, b] = [tempDir("imz-hashsend-"), tempDir("imz-hashsend-")];
+    dirs.push(a, b);
+    writeLargeFile(path.join(a, "big.bin"), 20 * MiB, 16);
+    // as a first copy into an empty holder journals it, then killed before anything was sent
+    const set = FileSet.init(a, { role: "replica" });
+    try {
+      await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => true });
+      assert.equal(set.fsdb.child(ROOT_FID, "big.bin")!.hash, "");
+    } finally {
+      set.close();
+    }
+    fs.copyFileSync(path.join(a, "big.bin"), path.join(b, "big.bin"));
+    const r = await syncJson([a, b]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json!.conflicts, []);
+    assert.ok(r.json!.bytesSent + r.json!.bytesReceived < MiB, "nothing moved");
+    assert.deepEqual(manifest(b), manifest(a));
+    const hash = await hashFile(path.join(a, "big.bin"));
+    assert.equal(fsdbHash(a, "big.bin"), hash, "the replica hashed it before reintegrating");
   });
 
   for (const transport of ["in-process", "stdio"]) {

@@ -11,7 +11,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileSet } from "../../src/journal/fileset.js";
-import { IMZ_BIN, runCli, SYNC_BIN, syncJson } from "../helpers/cli.js";
+import { IMZ_BIN, runCli, syncJson } from "../helpers/cli.js";
+import { read, stopAll, until, watch, type Watcher } from "../helpers/live.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
 import { startSshd, type TestSshd } from "../helpers/sshd.js";
 import { manifest, put, scratchDirs } from "../helpers/tree.js";
@@ -20,30 +21,6 @@ import { startMount, stopMount } from "../filter/fuse-helpers.js";
 const scratch = scratchDirs("imz-live-");
 const dir = scratch.dir;
 const write = put;
-function read(root: string, rel: string): string | undefined {
-  try {
-    return fs.readFileSync(path.join(root, rel), "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
-/** Polls until `pred` holds; fails after a minute with what it waited for and every replica's log. */
-async function until(pred: () => boolean, what: string): Promise<void> {
-  for (const end = Date.now() + 60_000; !pred(); ) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${[...running].map((w) => w.log()).join("\n---\n")}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A running `intermezzo-sync --watch`. */
-interface Watcher {
-  child: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-const running = new Set<Watcher>();
 
 /** The replica id of the file set at `root`. */
 function replicaId(root: string): string {
@@ -55,37 +32,6 @@ function replicaId(root: string): string {
   }
 }
 
-/** Starts `intermezzo-sync --watch ...args` and waits until it is live. */
-async function watch(args: string[], env?: NodeJS.ProcessEnv): Promise<Watcher> {
-  const child = spawn(process.execPath, [SYNC_BIN, "--watch", ...args], { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-  let log = "";
-  child.stdout!.on("data", (b: Buffer) => (log += b.toString()));
-  child.stderr!.on("data", (b: Buffer) => (log += b.toString()));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const w: Watcher = {
-    child,
-    log: () => log,
-    async stop() {
-      running.delete(w);
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid!, "SIGCONT");
-        process.kill(child.pid!, "SIGTERM");
-        // a replica that does not stop on SIGTERM is a defect: killed, and reported
-        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 15_000))]);
-        if (late) {
-          process.kill(child.pid!, "SIGKILL");
-          await exited;
-          throw new Error(`--watch did not stop on SIGTERM:\n${log}`);
-        }
-      }
-    },
-  };
-  running.add(w);
-  await until(() => / live\n/.test(log) || child.exitCode !== null, "the replica to go live");
-  assert.equal(child.exitCode, null, log);
-  return w;
-}
-
 describe("live Lento: intermezzo-sync --watch", () => {
   let sshd: TestSshd;
   let home: ClientHome;
@@ -94,7 +40,7 @@ describe("live Lento: intermezzo-sync --watch", () => {
     home = clientHome(dir(), sshd);
   });
   after(async () => {
-    for (const w of [...running]) await w.stop();
+    await stopAll();
     await sshd?.stop();
     scratch.cleanup();
   });
