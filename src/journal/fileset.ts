@@ -12,6 +12,7 @@ import { Cml } from "./cml.js";
 import { awaitOpenWriters } from "./commit-barrier.js";
 import { openDb, peekMeta, type Db } from "./db.js";
 import { Fsdb } from "./fsdb.js";
+import { createLockFile } from "./lock-file.js";
 import { Replicas } from "./replicas.js";
 import { ServerLog } from "./server-log.js";
 
@@ -299,19 +300,16 @@ export class FileSet {
   lock(what: string): () => void {
     const file = path.join(this.root, META_DIR, "lock");
     for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(file, JSON.stringify({ pid: process.pid, host: os.hostname(), what, time: new Date().toISOString() }), { flag: "wx" });
+      if (createLockFile(file, JSON.stringify({ pid: process.pid, host: os.hostname(), what, time: new Date().toISOString() }))) {
         return () => fs.rmSync(file, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        const holder = readLock(file);
-        if (holder && holder.host === os.hostname() && isAlive(holder.pid)) {
-          throw new ImzError("LOCKED", `file set ${this.root} is in use by pid ${holder.pid} (${holder.what})`, {
-            hint: "wait for that run to finish; a cron job should not start a sync while one is running",
-          });
-        }
-        fs.rmSync(file, { force: true });
       }
+      const holder = readLock(file);
+      if (holder && holder.host === os.hostname() && isAlive(holder.pid)) {
+        throw new ImzError("LOCKED", `file set ${this.root} is in use by pid ${holder.pid} (${holder.what})`, {
+          hint: "wait for that run to finish; a cron job should not start a sync while one is running",
+        });
+      }
+      fs.rmSync(file, { force: true });
     }
     throw new ImzError("LOCKED", `could not take the lock of ${this.root}`);
   }

@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { ImzError } from "../errors.js";
 import { isAlive, META_DIR, type FileSet } from "./fileset.js";
+import { createLockFile, olderThan } from "./lock-file.js";
 
 /** What the lock is taken for: a file set, or the root of one being made (its `.intermezzo/` is created). */
 export type Locked = Pick<FileSet, "root">;
@@ -23,6 +24,9 @@ export const WRITE_LOCK = "write.lock";
 
 /** Longest a writer waits for another process before giving up (a stuck writer, not a busy one). */
 const WAIT_LIMIT_MS = 10 * 60_000;
+
+/** Age after which a lock file with no readable owner is taken for stale. */
+const STALE_UNREADABLE_MS = 2000;
 
 /** In-process tail of each file set's queue of writers, by root. */
 const queues = new Map<string, Promise<void>>();
@@ -88,17 +92,16 @@ async function lockFile(file: string): Promise<() => void> {
   const started = Date.now();
   const body = JSON.stringify({ pid: process.pid, host: os.hostname(), time: new Date().toISOString() });
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    try {
-      fs.writeFileSync(file, body, { flag: "wx" });
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
+    if (createLockFile(file, body)) return () => fs.rmSync(file, { force: true });
     const owner = readOwner(file);
-    if (owner === undefined || (owner.host === os.hostname() && !isAlive(owner.pid))) {
-      // A dead writer's lock (or one being written this instant: read again after the wait).
-      if (owner !== undefined) fs.rmSync(file, { force: true });
-      else await sleep(wait);
+    // A dead writer's lock, or one without an owner (left empty by a version that wrote it in
+    // place and was killed halfway; a moment old, it may still be an older process writing it)
+    if (owner === undefined ? olderThan(file, STALE_UNREADABLE_MS) : owner.host === os.hostname() && !isAlive(owner.pid)) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (owner === undefined) {
+      await sleep(wait);
       continue;
     }
     if (Date.now() - started > WAIT_LIMIT_MS) {

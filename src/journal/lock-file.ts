@@ -1,0 +1,33 @@
+/**
+ * Lock files whose content is never seen half-written. `open(O_EXCL)` then `write` leaves an empty
+ * lock file when the process is killed between the two (the crash test's SIGKILL landed there):
+ * no owner to read, so no way to tell a stale lock from one being written, and the holder's write
+ * lock waited on it for good. Here the owner is written to a private file first and linked into
+ * place: the lock exists only with its content.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+
+/** Creates lock file `file` holding `body`; false when it already exists. */
+export function createLockFile(file: string, body: string): boolean {
+  const mine = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
+  fs.writeFileSync(mine, body, { flag: "wx" });
+  try {
+    fs.linkSync(mine, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw err;
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+/** True when lock file `file` was last written more than `ms` ago (or is gone). */
+export function olderThan(file: string, ms: number): boolean {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs > ms;
+  } catch {
+    return true;
+  }
+}
