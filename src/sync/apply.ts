@@ -26,7 +26,7 @@ import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { InPlace } from "./in-place.js";
-import { ReplacedWatch } from "./replaced-watch.js";
+import { assertUnchanged, ReplacedWatch } from "./replaced-watch.js";
 import type { Extent } from "../journal/extents.js";
 
 /** A complete temp file holding a record's content, already checked against `content.hash`. */
@@ -331,14 +331,7 @@ export class Applier {
 
   /** Throws unless the object on disk is still what the Fsdb recorded (never replace an unscanned change). */
   private checkUnchanged(o: FsObject, p: Place): void {
-    const st = statAt(p);
-    const same = inoKey(st) === o.ino && st.mtimeNs.toString() === o.mtimeNs && (o.type !== "f" || Number(st.size) === o.size);
-    if (!same) {
-      throw new ImzError("IO", `${this.set.fsdb.pathOf(o.fid)} changed on this host since it was last scanned; left as it is`, {
-        hint: "the next sync scans it and reconciles",
-        path: this.set.fsdb.pathOf(o.fid),
-      });
-    }
+    assertUnchanged(o, statAt(p), this.set.fsdb.pathOf(o.fid));
   }
 
   /**

@@ -18,6 +18,15 @@ import type { Problem } from "../filter/object-stat.js";
 import { fdPath } from "./beneath.js";
 import type { Holding } from "./holding.js";
 
+/**
+ * Throws `IO` unless `st` (the object on disk) is still what the Fsdb recorded of `o`, at `where`:
+ * an unscanned change is never replaced.
+ */
+export function assertUnchanged(o: FsObject, st: Pick<fs.BigIntStats, "dev" | "ino" | "mtimeNs" | "size">, where: string): void {
+  if (inoKey(st) === o.ino && st.mtimeNs.toString() === o.mtimeNs && (o.type !== "f" || Number(st.size) === o.size)) return;
+  throw new ImzError("IO", `${where} changed on this host since it was last scanned; left as it is`, { hint: "the next sync scans it and reconciles", path: where });
+}
+
 /** The replaced inode, open, as it was when checked. */
 export class ReplacedWatch {
   private constructor(
@@ -32,9 +41,11 @@ export class ReplacedWatch {
   static check(holding: Holding, o: FsObject, where: string): ReplacedWatch {
     const fd = holding.openRead(o.fid);
     const st = fs.fstatSync(fd, { bigint: true });
-    if (inoKey(st) !== o.ino || st.mtimeNs.toString() !== o.mtimeNs || Number(st.size) !== o.size) {
+    try {
+      assertUnchanged(o, st, where);
+    } catch (err) {
       fs.closeSync(fd);
-      throw new ImzError("IO", `${where} changed on this host since it was last scanned; left as it is`, { hint: "the next sync scans it and reconciles", path: where });
+      throw err;
     }
     return new ReplacedWatch(fd, st);
   }

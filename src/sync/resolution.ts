@@ -427,21 +427,14 @@ export async function restoreFromHolder(
  * and the rest of those directories is never offered again (the log has moved past it).
  */
 async function lostDirectories(set: FileSet, peer: HolderPeer, held: Map<string, FsObject | undefined>, listed?: Map<string, FsObject>): Promise<Map<string, FsObject>> {
-  const lost = new Set<string>();
-  const lacking = (o: FsObject | undefined): o is FsObject & { parent: string } => o !== undefined && o.parent !== null && !set.fsdb.get(o.parent) && !lost.has(o.parent);
-  let next = [...new Set([...held.values()].filter(lacking).map((o) => o.parent))];
-  for (let depth = 0; next.length > 0 && depth < 4096; depth++) {
-    const got = listed ? new Map(next.map((f) => [f, listed.get(f)])) : await holderObjects(peer, next);
-    const up = new Set<string>();
-    for (const [f, o] of got) {
-      if (o?.type !== "d") continue; // gone on the holder too: its entries' restore reports that
-      lost.add(f);
-      if (lacking(o)) up.add(o.parent);
-    }
-    next = [...up];
-  }
-  if (lost.size === 0) return new Map();
+  const missing = (fid: string | null): fid is string => fid !== null && !set.fsdb.get(fid);
+  if (![...held.values()].some((o) => o && missing(o.parent))) return new Map();
   const all = listed ?? (await holderListing(peer)).objects;
+  // the holder's directories above them that this replica lacks
+  const lost = new Set<string>();
+  for (const o of held.values()) {
+    for (let p = o?.parent ?? null, hops = 0; missing(p) && !lost.has(p) && all.get(p)?.type === "d" && hops < 4096; p = all.get(p)!.parent, hops++) lost.add(p);
+  }
   // depth below the outermost lost directory, or undefined for an object outside them
   const depths = new Map<string, number | undefined>();
   const depthOf = (fid: string, hops = 0): number | undefined => {
