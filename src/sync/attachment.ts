@@ -181,7 +181,8 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
             await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false, revalidating));
             exchanges.end(Number(set.meta("last_seen")));
             if (revalidating) unsettled = false;
-            else if (tally.conflicts.length + tally.problems.length > 0) unsettled = true;
+            // or left records to ship (an object that gave up a fid the holder took, `twin.ts`)
+            else if (tally.conflicts.length + tally.problems.length > 0 || set.cml.count() > 0) unsettled = true;
           } catch (err) {
             // a dropped connection reconnects; anything else is reported and tried again next
             // time — at the latest once quiet (its pending records are not left waiting for a change)

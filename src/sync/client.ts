@@ -18,6 +18,7 @@ import { replayInOrder } from "./pipeline.js";
 import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, smallContent } from "./batch-transfer.js";
 import type { ContentStream } from "./transfer.js";
+import { rebirthTwin } from "./twin.js";
 import { noteUnapplied } from "./unapplied.js";
 
 /** Records shipped per reintegrate request. */
@@ -214,7 +215,11 @@ async function applyOne(
   const d = decide(view, r);
   if (d.kind === "identical") {
     set.transaction(() => {
-      if (d.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") set.fsdb.remap(d.fid, r.fid);
+      if (d.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
+        const twin = set.fsdb.get(r.fid); // the holder's fid, which our Fsdb has elsewhere too
+        if (twin) rebirthTwin(set, twin);
+        set.fsdb.remap(d.fid, r.fid);
+      }
       const o = set.fsdb.get(r.fid);
       // Never step back: our own later change (settled at reintegration) may already be newer.
       if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });

@@ -3,14 +3,9 @@
  * window of the CML at a time (the other half, applying the holder's update notifications, is
  * `client.ts`). The holder is reached only through {@link HolderPeer}.
  */
-import fs from "node:fs";
-import path from "node:path";
 import { signatureOf, type ContentAsk } from "./extents-transfer.js";
 import { leadingCode } from "../errors.js";
-import { placement } from "../filter/object-stat.js";
-import { inoKey, type FileSet } from "../journal/fileset.js";
-import type { FsObject } from "../journal/fsdb.js";
-import { Journal } from "../journal/journal.js";
+import type { FileSet } from "../journal/fileset.js";
 import { optimiseWindow } from "../journal/cml-window.js";
 import { mapFids, type Content, type JournalRecord } from "../journal/records.js";
 import { Applier } from "./apply.js";
@@ -19,6 +14,7 @@ import { withinBytes } from "./page-bytes.js";
 import { readBatch, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { readContent, type ContentStream } from "./transfer.js";
 import { BATCH, counted, describePath, type ConflictReport, type Refusal, type SyncTally } from "./client.js";
+import { rebirthTwin } from "./twin.js";
 
 /**
  * Records read, optimised and shipped together: the CML is reintegrated a window at a time, so a
@@ -170,27 +166,3 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
   set.cml.drop([r.seq]);
 }
 
-/**
- * The holder adopted one of our new objects as its `twin`, which our Fsdb still has elsewhere: a
- * copy made here of a file the holder has since moved to the copy's place, or a row a crash left
- * stale. The twin gives up the fid: still on disk where the Fsdb has it, it becomes an object of its
- * own, created on the holder by a record of its own (appended to the CML: a later window of this
- * reintegration ships it); gone, its row and records are forgotten.
- */
-function rebirthTwin(set: FileSet, twin: FsObject): void {
-  set.cml.drop(set.cml.about(twin.fid).map((r) => r.seq));
-  let onDisk = false;
-  try {
-    onDisk = twin.parent !== null && inoKey(fs.lstatSync(path.join(set.root, set.fsdb.pathOf(twin.fid)), { bigint: true })) === twin.ino;
-  } catch {
-    // its place is gone
-  }
-  if (!onDisk && !set.fsdb.hasChildren(twin.fid)) {
-    set.fsdb.delete(twin.fid);
-    return;
-  }
-  const fresh = set.allocFid();
-  set.fsdb.remap(twin.fid, fresh);
-  set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
-  new Journal(set).record(placement(set.fsdb.must(fresh)), () => undefined);
-}
