@@ -234,12 +234,20 @@ export class Applier {
         if (occupant && occupant.fid !== rec.replaced) {
           throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst.rel });
         }
-        if (occupant) this.keep(occupant);
+        // a file replaced by the rename is checked as a close's is: an unscanned edit is never destroyed
+        const where = occupant ? fsdb.pathOf(occupant.fid) : "";
+        const watch = occupant?.type === "f" ? ReplacedWatch.check(h, occupant, where) : undefined;
+        let replaced = false;
         try {
+          if (occupant) this.keep(occupant);
           renameAt(src, dst, !occupant);
+          replaced = true;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
           throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst.rel}`, { hint: "rescan the file set", path: dst.rel });
+        } finally {
+          const raced = watch?.settle(this.set, occupant!, where, replaced);
+          if (raced) this.warnings.push(raced);
         }
         h.touched(path.dirname(src.rel));
         h.touched(path.dirname(dst.rel));
