@@ -373,6 +373,13 @@ export async function restoreFromHolder(
   const lost = await lostDirectories(set, peer, held, listed);
   wanted.unshift(...lost.keys());
   for (const [f, o] of lost) held.set(f, o);
+  // a directory the holder no longer has takes what is below it here along (each to the holder's state)
+  const below = unchangedBelow(set, wanted.filter((f) => !held.get(f) && set.fsdb.get(f)?.type === "d"), new Set(wanted));
+  if (below.length > 0) {
+    const theirs = listed ? new Map(below.map((f) => [f, listed.get(f)])) : await holderObjects(peer, below);
+    for (const f of below) held.set(f, theirs.get(f));
+    wanted.push(...below);
+  }
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   // hard links: a new name of an inode the holder shares with an object already here is linked to it
@@ -417,6 +424,28 @@ export async function restoreFromHolder(
     throw err;
   }
   set.endGroup();
+}
+
+/**
+ * The objects below directories `dirs` in this replica's Fsdb, not in `skip` and with no change
+ * pending here, deepest last. A directory the holder deleted cannot be removed while its Fsdb rows
+ * have entries; those entries were deleted or moved away on the holder with it, and restoring them
+ * too does what the holder did.
+ */
+function unchangedBelow(set: FileSet, dirs: string[], skip: Set<string>): string[] {
+  const out: string[] = [];
+  const seen = new Set(skip);
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4096) return;
+    for (const c of set.fsdb.children(dir)) {
+      if (seen.has(c.fid)) continue;
+      seen.add(c.fid);
+      if (!set.cml.hasPending(c.fid)) out.push(c.fid);
+      if (c.type === "d") walk(c.fid, depth + 1);
+    }
+  };
+  for (const d of dirs) walk(d, 0);
+  return out;
 }
 
 /**

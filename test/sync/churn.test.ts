@@ -201,7 +201,7 @@ describe("live Lento under churn", () => {
         for (const tok of tokensUnder(root)) found.add(tok);
         for (const tok of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(tok);
       }
-      const lost = [...ledger.expected()].filter((tok) => !found.has(tok));
+      const lost = [...ledger.expected()].filter((tok) => !found.has(tok)).map((tok) => ledger.origin(tok));
       assert.deepEqual(lost, [], "versions lost");
     } catch (err) {
       // every process's log, and the cuts so far, with whatever failed
