@@ -6,6 +6,7 @@
  * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
  * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
  */
+import { brief, trace } from "../trace.js";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
@@ -64,6 +65,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
     if (about.some((f) => refused.has(f))) {
+      trace("refusal.deferred", { replica: set.replicaId, kind: report.kind, record: brief(r) });
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
@@ -99,6 +101,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     }
     crashPoint();
     const plan = planResolution(c, res);
+    trace("refused", { replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan });
     // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
     set.transaction(() => {
       for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
@@ -318,6 +321,7 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
     const fresh = set.allocFid();
+    trace("revive", { replica: set.replicaId, fid, fresh });
     const remap = (f: string): string => (f === fid ? fresh : f);
     // the records gathered so far this round name it too (a file revived before its directory)
     this.front = this.front.map((r) => mapFids(r as JournalRecord, remap) as NewRecord);
