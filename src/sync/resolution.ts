@@ -506,18 +506,22 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run(placed as JournalRecord, s.version);
     return changed;
   }
+  // Each step keeps the row's own stamp: the holder's goes on only once every step is done. A step
+  // refused (an unscanned local edit in place) leaves a row whose stamp still says which holder
+  // version its content is, so that edit is later shipped against it and meets the holder's as a
+  // conflict, never accepted over a version this replica never had.
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
-    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, s.version);
+    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, local.version);
   }
   if (s.type === "f" && local.hash !== s.hash) {
-    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
+    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, local.version);
   }
   const now = set.fsdb.must(fid);
   if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs || now.xattrs !== s.xattrs) {
     const attrs = rowAttrs(s);
     // a set made empty on the holder is written as empty, not left out
     if (s.type !== "l" && s.type !== "s" && now.xattrs !== s.xattrs) attrs.xattrs = parseXattrsText(s.xattrs);
-    await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
+    await run({ ...stamp, op: "setattr", base: now.version, attrs }, local.version);
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
   return changed;
