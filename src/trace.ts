@@ -19,8 +19,9 @@ export function trace(event: string, fields: Record<string, unknown>, stack = fa
   fs.appendFileSync(file!, `${JSON.stringify({ t: new Date().toISOString().slice(11, 23), pid: process.pid, event, ...fields, ...at })}\n`);
 }
 
-/** The fields of a record worth tracing (no content). */
+/** The fields of a record worth tracing: its content only as the start of its hash. */
 export function brief(r: object): Record<string, unknown> {
-  const { attrs: _a, content: _c, extents: _e, time: _t, ...rest } = r as Record<string, unknown>;
-  return rest;
+  const { attrs: _a, content, extents: _e, time: _t, ...rest } = r as Record<string, unknown>;
+  const hash = (content as { hash?: string } | undefined)?.hash;
+  return hash === undefined ? rest : { ...rest, hash: hash.slice(0, 8) };
 }
