@@ -15,9 +15,10 @@ import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { CloseExtents, Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
-import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
+import { DELTA_SPLIT_MIN, deltaInParts, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { keptSignature } from "./kept-signatures.js";
+import { patchStaged, type InPlaceBasis, type PatchStaged } from "./patch-in-place.js";
 import { stageExtents, type ContentAsk } from "./extents-transfer.js";
 import type { Presigned } from "./presign.js";
 import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
@@ -116,7 +117,8 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
     opts.onSignature?.(signature.length);
     try {
-      return await stageDelta(holding, basis.fd, request(signature), patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS));
+      const signing = patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS);
+      return await stageDelta(holding, basis.fd, request(signature), signing, inPlaceBasis(holding, basis, want));
     } catch (err) {
       if (!retried(err)) throw err;
       return await stageWhole(holding, want, request());
@@ -230,27 +232,40 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
 }
 
 /**
+ * The basis `basis` as one a delta may be applied to in place (`patch-in-place.ts`): the file
+ * open is object `want.fid`'s recorded version (size, mtime, ctime, inode: `recordedHash`) and the
+ * record is a close of it (only a close has a base), whose new size is known.
+ */
+function inPlaceBasis(holding: Holding, basis: Basis, want: Want): InPlaceBasis | undefined {
+  if (want.base === undefined || want.expected === undefined || basis.fid !== want.fid) return undefined;
+  const o = holding.set.fsdb.get(want.fid);
+  if (o?.type !== "f" || o.hash === "" || recordedHash(o, fs.fstatSync(basis.fd, { bigint: true })) !== o.hash) return undefined;
+  return { size: o.size, hash: o.hash, newSize: want.expected.size };
+}
+
+/**
  * Patches `basis` with a delta stream into a temp file, checked against the sender's hash; with
- * `signing`, the new version's signature comes with it.
+ * `signing`, the new version's signature comes with it. With `inPlace`, an aligned delta leaves
+ * only its changed ranges staged, for an in-place change (`patch-in-place.ts`; no durability
+ * ticket: the in-place change flushes the file itself).
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning): Promise<StagedContent> {
-  const temp = holding.tempPath();
-  const out = await fs.promises.open(temp, "wx", 0o600);
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning, inPlace?: InPlaceBasis): Promise<StagedContent> {
+  let staged: PatchStaged | undefined;
   try {
-    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.output);
+    staged = await patchStaged(holding, basis, signing?.delta(stream.chunks) ?? stream.chunks, signing?.output, inPlace);
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
-    if (r.hash !== content.hash || r.bytes !== content.size) {
-      throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
+    if (staged.hash !== content.hash || staged.bytes !== content.size) {
+      throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${staged.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.signature };
+    const signature = signing?.signature;
+    if (staged.ranges === undefined) return { temp: staged.temp, content, ticket: holding.stagedTicket(), signature };
+    return { temp: staged.temp, content, ticket: 0, signature, inPlace: { ranges: staged.ranges, baseHash: inPlace!.hash } };
   } catch (err) {
-    fs.rmSync(temp, { force: true });
+    if (staged !== undefined) fs.rmSync(staged.temp, { force: true });
     await drain(stream);
     throw err;
-  } finally {
-    await out.close();
   }
 }
 

@@ -53,7 +53,7 @@ describe("in-place changes", () => {
       const temp = holding.tempPath();
       fs.writeFileSync(temp, randomBytes(8192, 2));
       const inPlace = new InPlace(holding);
-      inPlace.patch(o, { temp, ranges: [[1000, 4096], [old.length, 4096]], size: old.length + 4096, hash: "00" }, () => undefined);
+      inPlace.patch(o, { temp, baseHash: o.hash, ranges: [[1000, 4096], [old.length, 4096]], size: old.length + 4096, hash: "00" }, () => undefined);
       fs.rmSync(temp);
       assert.equal(fs.statSync(file).size, old.length + 4096);
       inPlace.rollBack();

@@ -1,0 +1,201 @@
+/**
+ * A delta patched into a temp file, or kept for an in-place change (issue 13, fifth round). When a
+ * delta's every COPY takes basis bytes to the same offset of the new version — edits made in place
+ * in a database file, a VM image, a document rewritten over itself — the new version is the basis
+ * with a few ranges replaced, and writing all of it into a new file (then flushing it and freeing
+ * the old one) costs more than the transfer: 256 MiB written to change 4 MiB. So the patch's output
+ * is hashed (the whole-file check the delta's short block sums rely on) and signed as usual, but
+ * only the bytes of the ranges that no aligned COPY covers are written, to a temp file holding
+ * those ranges in order; the applier writes them into the file under an undo file, as it does for
+ * written extents (`in-place.ts`). The check therefore covers exactly the bytes the file will hold:
+ * the basis's, read by the patch, and the ranges'.
+ *
+ * Whether a delta is aligned is known only as it passes. Until it is not (a COPY to another offset,
+ * as an insert gives, or more changed bytes than {@link inPlaceShare} of the new version), the
+ * output's covered bytes are not written; from then on the output is written whole, after the part
+ * already passed is rebuilt from the basis and the ranges kept so far. Either way one pass of the
+ * patch, one hash, one signature.
+ */
+import fs from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
+import { BackgroundHasher } from "../journal/content-hash.js";
+import type { Extent } from "../journal/extents.js";
+import { patchJob } from "./delta/native.js";
+import { runJob, READ_CHUNK } from "./delta/job.js";
+import { DeltaCommands } from "./delta/resign.js";
+import { writeChunks } from "./delta/write.js";
+import type { Holding } from "./holding.js";
+
+const read = promisify(fs.read);
+
+/**
+ * Largest share of the new version that may differ for it to be changed in place: the changed
+ * bytes are written three times (this temp file, the undo file's copy of the old ones, the file
+ * itself) where a written version writes each byte once.
+ */
+export const inPlaceShare = 0.25;
+
+/** The basis a delta may be applied to in place: the recorded version of the object being changed. */
+export interface InPlaceBasis {
+  /** Its size. */
+  size: number;
+  /** Its content hash (the applier changes the file only while it still is this version). */
+  hash: string;
+  /** The new version's size as the record states it. */
+  newSize: number;
+}
+
+/** A patched version staged in `temp`: all of it, or (`ranges` set) only those ranges' bytes, in order. */
+export interface PatchStaged {
+  temp: string;
+  bytes: number;
+  hash: string;
+  ranges?: Extent[];
+}
+
+/**
+ * Patches `delta` onto the open basis `basis` into a temp file of `holding`; with `inPlace`, keeps
+ * only the ranges no aligned COPY covers while the delta allows (see the module's comment).
+ * `through` sees the whole output (e.g. re-signing it). Removes its temp files when it throws.
+ */
+export async function patchStaged(
+  holding: Holding,
+  basis: number,
+  delta: AsyncIterable<Buffer>,
+  through: ((output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>) | undefined,
+  inPlace: InPlaceBasis | undefined,
+): Promise<PatchStaged> {
+  const follow = inPlace && new Alignment(inPlace);
+  const patched = runJob(patchJob(basis), follow ? follow.delta(delta) : delta);
+  const output = (through === undefined ? patched : through(patched))[Symbol.asyncIterator]();
+  const hash = new BackgroundHasher();
+  const temp = holding.tempPath();
+  const out = await fs.promises.open(temp, "wx+", 0o600); // read back when the version is rebuilt whole
+  let whole: string | undefined;
+  try {
+    let bytes = 0;
+    if (follow !== undefined) {
+      for (let r = await output.next(); r.done !== true; r = await output.next()) {
+        const seen = hash.update(r.value);
+        if (!follow.aligned) {
+          whole = holding.tempPath();
+          const w = await fs.promises.open(whole, "wx", 0o600);
+          try {
+            await rebuild(basis, inPlace!.size, out, follow.ranges, bytes, w);
+            await w.write(r.value);
+            bytes += r.value.length + (await writeChunks(output, w, (c) => hash.update(c)));
+          } finally {
+            await w.close();
+          }
+          break;
+        }
+        await follow.keep(r.value, bytes, out);
+        bytes += r.value.length;
+        if (seen) await seen;
+      }
+    } else {
+      bytes = await writeChunks(output, out, (c) => hash.update(c));
+    }
+    const digest = await hash.digestHex();
+    if (whole === undefined) return { temp, bytes, hash: digest, ranges: follow?.ranges };
+    fs.rmSync(temp, { force: true });
+    return { temp: whole, bytes, hash: digest };
+  } catch (err) {
+    await output.return?.(undefined).catch(() => undefined);
+    fs.rmSync(temp, { force: true });
+    if (whole !== undefined) fs.rmSync(whole, { force: true });
+    throw err;
+  } finally {
+    await out.close();
+  }
+}
+
+/**
+ * Follows a delta's COPY commands and, for the output passing after them, keeps the bytes of the
+ * ranges no aligned COPY covers; stops being {@link Alignment.aligned} at the first COPY to another
+ * offset or when the kept bytes pass {@link inPlaceShare} of the new version.
+ */
+class Alignment {
+  readonly ranges: Extent[] = [];
+  aligned = true;
+  private readonly commands = new DeltaCommands();
+  private checked = 0;
+  private at = 0;
+  private kept = 0;
+  private readonly most: number;
+
+  constructor(basis: InPlaceBasis) {
+    this.most = Math.floor(basis.newSize * inPlaceShare);
+  }
+
+  /** Passes the delta on (to the patch), following its commands. */
+  async *delta(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    for await (const chunk of chunks) {
+      if (this.aligned) {
+        try {
+          this.commands.feed(chunk);
+          const copies = this.commands.copies;
+          for (; this.checked < copies.length; this.checked++) if (copies[this.checked]!.offset !== copies[this.checked]!.basisOffset) this.aligned = false;
+        } catch {
+          this.aligned = false; // the patch reports a damaged delta
+        }
+      }
+      yield chunk;
+    }
+  }
+
+  /** Output bytes `chunk`, at `offset` of the new version: its bytes outside aligned COPYs go to `out`. */
+  async keep(chunk: Buffer, offset: number, out: FileHandle): Promise<void> {
+    const copies = this.commands.copies;
+    const end = offset + chunk.length;
+    for (let pos = offset; pos < end; ) {
+      while (this.at < copies.length && copies[this.at]!.offset + copies[this.at]!.length <= pos) this.at++;
+      const c = copies[this.at];
+      const covered = c !== undefined && c.offset <= pos && c.offset === c.basisOffset;
+      const next = Math.min(end, c === undefined ? end : c.offset <= pos ? c.offset + c.length : c.offset);
+      if (!covered) {
+        await out.write(chunk, pos - offset, next - pos);
+        const last = this.ranges.at(-1);
+        if (last !== undefined && last[0] + last[1] === pos) last[1] += next - pos;
+        else this.ranges.push([pos, next - pos]);
+        this.kept += next - pos;
+        if (this.kept > this.most) this.aligned = false;
+      }
+      pos = next;
+    }
+  }
+}
+
+/**
+ * Writes to `w` the first `length` bytes of the new version: the basis's bytes (of `basisSize`),
+ * with `ranges`, whose bytes `kept` holds in order, in their place.
+ */
+async function rebuild(basis: number, basisSize: number, kept: FileHandle, ranges: Extent[], length: number, w: FileHandle): Promise<void> {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let r = 0;
+  let keptAt = 0;
+  for (let pos = 0; pos < length; ) {
+    const n = Math.min(buf.length, length - pos);
+    const have = Math.max(0, Math.min(n, basisSize - pos));
+    let got = 0;
+    while (got < have) {
+      const { bytesRead } = await read(basis, buf, got, have - got, pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    buf.fill(0, got, n); // past the basis, every byte is a kept range's
+    // ranges overlapping [pos, pos + n)
+    while (r < ranges.length && ranges[r]![0] < pos + n) {
+      const [off, len] = ranges[r]!;
+      const from = Math.max(off, pos);
+      const to = Math.min(off + len, pos + n);
+      await kept.read(buf, from - pos, to - from, keptAt + (from - off));
+      if (off + len > pos + n) break; // continues in the next piece
+      keptAt += len;
+      r++;
+    }
+    await w.write(buf, 0, n);
+    pos += n;
+  }
+}
