@@ -182,13 +182,17 @@ export function recoverInPlace(set: FileSet): number {
     try {
       const fd = fs.openSync(file, "r");
       let header: UndoHeader;
+      let whole: boolean;
       try {
-        [header] = readHeader(fd);
+        let at: number;
+        [header, at] = readHeader(fd);
+        // the file is changed only once its undo file is complete and flushed: a shorter one was cut by the kill, and its file never changed
+        whole = fs.fstatSync(fd).size === at + header.ranges.reduce((n, [, len]) => n + len, 0);
       } finally {
         fs.closeSync(fd);
       }
       const o = set.fsdb.get(header.fid);
-      if (o?.type === "f" && o.hash === header.oldHash) {
+      if (whole && o?.type === "f" && o.hash === header.oldHash) {
         undo(holding, file);
         undone++;
         continue;

@@ -83,6 +83,29 @@ describe("in-place changes", () => {
     }
   });
 
+  it("killed while its undo file was written: the cut undo file goes and the file is left as it is (bytes, mtime)", async () => {
+    const old = randomBytes(1 << 20, 7);
+    const { root, file, mtimeNs } = await fileSetWith(old);
+    killedChild(root, 70_000, randomBytes(50_000, 8), "kill");
+    const tmp = path.join(root, ".intermezzo", "tmp");
+    const [name] = fs.readdirSync(tmp).filter((n) => n.startsWith("undo-"));
+    const whole = fs.readFileSync(path.join(tmp, name!));
+    const set = FileSet.open(root);
+    try {
+      set.cleanTemp();
+      assert.equal(recoverInPlace(set), 1);
+      assert.ok(fs.readFileSync(file).equals(old));
+      // as a kill leaves it before the file is touched: the header and part of the old bytes
+      fs.writeFileSync(path.join(tmp, name!), whole.subarray(0, whole.length - 20_000));
+      assert.equal(recoverInPlace(set), 0);
+      assert.ok(fs.readFileSync(file).equals(old));
+      assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs, "nothing was written to the file");
+      assert.deepEqual(leftoverTemps(root), []);
+    } finally {
+      set.close();
+    }
+  });
+
   it("killed after its commit: the new bytes stay, the undo file goes", async () => {
     const old = randomBytes(1 << 20, 5);
     const { root, file } = await fileSetWith(old);
