@@ -5,8 +5,9 @@
  * with a few ranges replaced, and writing all of it into a new file (then flushing it and freeing
  * the old one) costs more than the transfer: 256 MiB written to change 4 MiB. So the patch's output
  * is hashed (the whole-file check the delta's short block sums rely on) and signed as usual, but
- * only the bytes of the ranges that no aligned COPY covers are written, to a temp file holding
- * those ranges in order; the applier writes them into the file under an undo file, as it does for
+ * only the bytes that no aligned COPY covers and that differ from the basis's (in 512-byte grains:
+ * a literal block mostly repeats the block it replaces) are written, to a temp file holding those
+ * ranges in order; the applier writes them into the file under an undo file, as it does for
  * written extents (`in-place.ts`). The check therefore covers exactly the bytes the file will hold:
  * the basis's, read by the patch, and the ranges'.
  *
@@ -28,6 +29,9 @@ import { writeChunks } from "./delta/write.js";
 import type { Holding } from "./holding.js";
 
 const read = promisify(fs.read);
+
+/** Unit in which a literal's bytes are compared with the basis's: only the grains that differ are written in place. */
+const GRAIN = 512;
 
 /**
  * Largest share of the new version that may differ for it to be changed in place: the changed
@@ -66,7 +70,7 @@ export async function patchStaged(
   through: ((output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>) | undefined,
   inPlace: InPlaceBasis | undefined,
 ): Promise<PatchStaged> {
-  const follow = inPlace && new Alignment(inPlace);
+  const follow = inPlace && new Alignment(basis, inPlace);
   const patched = runJob(patchJob(basis), follow ? follow.delta(delta) : delta);
   const output = (through === undefined ? patched : through(patched))[Symbol.asyncIterator]();
   const hash = new BackgroundHasher();
@@ -112,8 +116,8 @@ export async function patchStaged(
 }
 
 /**
- * Follows a delta's COPY commands and, for the output passing after them, keeps the bytes of the
- * ranges no aligned COPY covers; stops being {@link Alignment.aligned} at the first COPY to another
+ * Follows a delta's COPY commands and, for the output passing after them, keeps the bytes no
+ * aligned COPY covers that differ from the basis's; stops being {@link Alignment.aligned} at the first COPY to another
  * offset or when the kept bytes pass {@link inPlaceShare} of the new version.
  */
 class Alignment {
@@ -124,8 +128,12 @@ class Alignment {
   private at = 0;
   private kept = 0;
   private readonly most: number;
+  private old = Buffer.alloc(0);
 
-  constructor(basis: InPlaceBasis) {
+  constructor(
+    private readonly basisFd: number,
+    private readonly basis: InPlaceBasis,
+  ) {
     this.most = Math.floor(basis.newSize * inPlaceShare);
   }
 
@@ -145,7 +153,11 @@ class Alignment {
     }
   }
 
-  /** Output bytes `chunk`, at `offset` of the new version: its bytes outside aligned COPYs go to `out`. */
+  /**
+   * Output bytes `chunk`, at `offset` of the new version: its bytes outside aligned COPYs that
+   * differ from the basis's (compared in {@link GRAIN}s: a literal block usually repeats most of
+   * the basis block it replaces) go to `out`.
+   */
   async keep(chunk: Buffer, offset: number, out: FileHandle): Promise<void> {
     const copies = this.commands.copies;
     const end = offset + chunk.length;
@@ -154,16 +166,43 @@ class Alignment {
       const c = copies[this.at];
       const covered = c !== undefined && c.offset <= pos && c.offset === c.basisOffset;
       const next = Math.min(end, c === undefined ? end : c.offset <= pos ? c.offset + c.length : c.offset);
-      if (!covered) {
-        await out.write(chunk, pos - offset, next - pos);
-        const last = this.ranges.at(-1);
-        if (last !== undefined && last[0] + last[1] === pos) last[1] += next - pos;
-        else this.ranges.push([pos, next - pos]);
-        this.kept += next - pos;
-        if (this.kept > this.most) this.aligned = false;
-      }
+      if (!covered) await this.literal(chunk.subarray(pos - offset, next - offset), pos, out);
       pos = next;
     }
+  }
+
+  /** Output bytes `bytes` at `offset`, not copied from the basis: the grains that differ from the basis's are kept. */
+  private async literal(bytes: Buffer, offset: number, out: FileHandle): Promise<void> {
+    const inBasis = Math.max(0, Math.min(bytes.length, this.basis.size - offset));
+    if (this.old.length < inBasis) this.old = Buffer.allocUnsafe(Math.max(inBasis, READ_CHUNK));
+    let got = 0;
+    while (got < inBasis) {
+      const { bytesRead } = await read(this.basisFd, this.old, got, inBasis - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    let from = -1; // start of a run of differing grains
+    for (let at = 0; at <= bytes.length; ) {
+      const to = Math.min(bytes.length, (Math.floor((offset + at) / GRAIN) + 1) * GRAIN - offset);
+      const same = at < bytes.length && to <= got && bytes.compare(this.old, at, to, at, to) === 0;
+      if (at === bytes.length || same) {
+        if (from !== -1) await this.add(bytes.subarray(from, at), offset + from, out);
+        from = -1;
+        if (at === bytes.length) break;
+      } else if (from === -1) {
+        from = at;
+      }
+      at = to;
+    }
+  }
+
+  private async add(bytes: Buffer, offset: number, out: FileHandle): Promise<void> {
+    await out.write(bytes);
+    const last = this.ranges.at(-1);
+    if (last !== undefined && last[0] + last[1] === offset) last[1] += bytes.length;
+    else this.ranges.push([offset, bytes.length]);
+    this.kept += bytes.length;
+    if (this.kept > this.most) this.aligned = false;
   }
 }
 

@@ -45,7 +45,7 @@ function scattered(data: Buffer, count: number, len: number, seed: number): Buff
  * the staged content's kind, the file's bytes after, `rdiff patch`'s output, whether the file kept
  * its inode, and the new version's signature (and `rdiff signature`'s).
  */
-async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; after: Buffer; rdiff: Buffer; sameInode: boolean; signature?: Buffer; rdiffSignature: Buffer }> {
+async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; staged: number; after: Buffer; rdiff: Buffer; sameInode: boolean; signature?: Buffer; rdiffSignature: Buffer }> {
   const root = dir("imz-dip-");
   const work = dir("imz-dip-work-");
   const file = path.join(root, "f");
@@ -86,6 +86,7 @@ async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; 
     assert.deepEqual(leftoverTemps(root), []);
     return {
       inPlace: staged.inPlace !== undefined,
+      staged: staged.inPlace?.ranges.reduce((n, [, len]) => n + len, 0) ?? 0,
       after: fs.readFileSync(file),
       rdiff: fs.readFileSync(path.join(work, "patched")),
       sameInode: fs.statSync(file).ino === ino,
@@ -104,6 +105,7 @@ describe("a delta applied in place", () => {
     const next = scattered(old, 40, 3000, 100);
     const r = await viaRdiff(old, next);
     assert.ok(r.inPlace, "staged as an in-place change");
+    assert.ok(r.staged >= 40 * 3000 && r.staged <= 40 * (3000 + 2 * 512), `only the changed bytes (to 512-byte grains) are staged: ${r.staged}`);
     assert.ok(r.sameInode);
     assert.ok(r.after.equals(next));
     assert.ok(r.rdiff.equals(next));
