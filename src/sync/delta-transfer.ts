@@ -18,7 +18,7 @@ import { fdPath } from "./beneath.js";
 import { DELTA_SPLIT_MIN, deltaInParts, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { keptSignature } from "./kept-signatures.js";
-import { patchStaged, type InPlaceBasis, type PatchStaged } from "./patch-in-place.js";
+import { IN_PLACE_MIN, patchStaged, type InPlaceBasis, type PatchStaged } from "./patch-in-place.js";
 import { stageExtents, type ContentAsk } from "./extents-transfer.js";
 import type { Presigned } from "./presign.js";
 import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
@@ -234,10 +234,11 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
 /**
  * The basis `basis` as one a delta may be applied to in place (`patch-in-place.ts`): the file
  * open is object `want.fid`'s recorded version (size, mtime, ctime, inode: `recordedHash`) and the
- * record is a close of it (only a close has a base), whose new size is known.
+ * record is a close of it (only a close has a base), whose new size is known and at least
+ * {@link IN_PLACE_MIN}.
  */
 function inPlaceBasis(holding: Holding, basis: Basis, want: Want): InPlaceBasis | undefined {
-  if (want.base === undefined || want.expected === undefined || basis.fid !== want.fid) return undefined;
+  if (want.base === undefined || want.expected === undefined || want.expected.size < IN_PLACE_MIN || basis.fid !== want.fid) return undefined;
   const o = holding.set.fsdb.get(want.fid);
   if (o?.type !== "f" || o.hash === "" || recordedHash(o, fs.fstatSync(basis.fd, { bigint: true })) !== o.hash) return undefined;
   return { size: o.size, hash: o.hash, newSize: want.expected.size };

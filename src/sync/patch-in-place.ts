@@ -40,6 +40,12 @@ const GRAIN = 512;
  */
 export const inPlaceShare = 0.25;
 
+/**
+ * Smallest new version changed in place: below it, the undo file's flush, its directory's and the
+ * file's (three per file) cost more than writing the file whole and sharing the batch's one `syncfs`.
+ */
+export const IN_PLACE_MIN = 8 << 20;
+
 /** The basis a delta may be applied to in place: the recorded version of the object being changed. */
 export interface InPlaceBasis {
   /** Its size. */

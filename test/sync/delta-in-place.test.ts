@@ -121,7 +121,7 @@ describe("a delta applied in place", () => {
     assert.ok(c.inPlace && c.after.equals(cut) && c.rdiff.equals(cut));
   });
 
-  it("an insert (COPYs moved) or too many changes are written whole, as rdiff patch writes them", async () => {
+  it("an insert (COPYs moved), too many changes or a small file are written whole, as rdiff patch writes them", async () => {
     const mid = old.length >> 1;
     const inserted = Buffer.concat([old.subarray(0, mid), randomBytes(1024, 400), old.subarray(mid)]);
     const i = await viaRdiff(old, inserted);
@@ -131,6 +131,9 @@ describe("a delta applied in place", () => {
     const b = await viaRdiff(old, both);
     assert.ok(!b.inPlace && b.after.equals(both) && b.rdiff.equals(both));
     assert.ok(b.signature?.equals(b.rdiffSignature));
+    const small = randomBytes(2 << 20, 700); // under IN_PLACE_MIN: three flushes would cost more than the write
+    const s = await viaRdiff(small, scattered(small, 4, 1000, 701));
+    assert.ok(!s.inPlace && s.after.equals(scattered(small, 4, 1000, 701)));
     const most = scattered(old, 200, 20_000, 600);
     const m = await viaRdiff(old, most);
     assert.ok(!m.inPlace && m.after.equals(most) && m.rdiff.equals(most));
