@@ -6,6 +6,7 @@
  * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
  * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
  */
+import { brief, trace } from "../trace.js";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
@@ -64,6 +65,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
     if (about.some((f) => refused.has(f))) {
+      trace("refusal.deferred", { replica: set.replicaId, kind: report.kind, record: brief(r) });
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
@@ -99,6 +101,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     }
     crashPoint();
     const plan = planResolution(c, res);
+    trace("refused", { replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan });
     // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
     set.transaction(() => {
       for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
@@ -318,6 +321,7 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
     const fresh = set.allocFid();
+    trace("revive", { replica: set.replicaId, fid, fresh });
     const remap = (f: string): string => (f === fid ? fresh : f);
     // the records gathered so far this round name it too (a file revived before its directory)
     this.front = this.front.map((r) => mapFids(r as JournalRecord, remap) as NewRecord);
@@ -373,6 +377,13 @@ export async function restoreFromHolder(
   const lost = await lostDirectories(set, peer, held, listed);
   wanted.unshift(...lost.keys());
   for (const [f, o] of lost) held.set(f, o);
+  // a directory the holder no longer has takes what is below it here along (each to the holder's state)
+  const below = unchangedBelow(set, wanted.filter((f) => !held.get(f) && set.fsdb.get(f)?.type === "d"), new Set(wanted));
+  if (below.length > 0) {
+    const theirs = listed ? new Map(below.map((f) => [f, listed.get(f)])) : await holderObjects(peer, below);
+    for (const f of below) held.set(f, theirs.get(f));
+    wanted.push(...below);
+  }
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   // hard links: a new name of an inode the holder shares with an object already here is linked to it
@@ -417,6 +428,28 @@ export async function restoreFromHolder(
     throw err;
   }
   set.endGroup();
+}
+
+/**
+ * The objects below directories `dirs` in this replica's Fsdb, not in `skip` and with no change
+ * pending here, deepest last. A directory the holder deleted cannot be removed while its Fsdb rows
+ * have entries; those entries were deleted or moved away on the holder with it, and restoring them
+ * too does what the holder did.
+ */
+function unchangedBelow(set: FileSet, dirs: string[], skip: Set<string>): string[] {
+  const out: string[] = [];
+  const seen = new Set(skip);
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4096) return;
+    for (const c of set.fsdb.children(dir)) {
+      if (seen.has(c.fid)) continue;
+      seen.add(c.fid);
+      if (!set.cml.hasPending(c.fid)) out.push(c.fid);
+      if (c.type === "d") walk(c.fid, depth + 1);
+    }
+  };
+  for (const d of dirs) walk(d, 0);
+  return out;
 }
 
 /**
@@ -473,18 +506,22 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run(placed as JournalRecord, s.version);
     return changed;
   }
+  // Each step keeps the row's own stamp: the holder's goes on only once every step is done. A step
+  // refused (an unscanned local edit in place) leaves a row whose stamp still says which holder
+  // version its content is, so that edit is later shipped against it and meets the holder's as a
+  // conflict, never accepted over a version this replica never had.
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
-    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, s.version);
+    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, local.version);
   }
   if (s.type === "f" && local.hash !== s.hash) {
-    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
+    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, local.version);
   }
   const now = set.fsdb.must(fid);
   if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs || now.xattrs !== s.xattrs) {
     const attrs = rowAttrs(s);
     // a set made empty on the holder is written as empty, not left out
     if (s.type !== "l" && s.type !== "s" && now.xattrs !== s.xattrs) attrs.xattrs = parseXattrsText(s.xattrs);
-    await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
+    await run({ ...stamp, op: "setattr", base: now.version, attrs }, local.version);
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
   return changed;
