@@ -65,6 +65,45 @@ describe("in-place changes", () => {
     }
   });
 
+  it("a version cut short rolls back whole: the undo file keeps the bytes past its end", async () => {
+    const old = randomBytes(1 << 20, 9);
+    const { root, file, mtimeNs } = await fileSetWith(old);
+    const set = FileSet.open(root);
+    try {
+      const holding = new Holding(set);
+      const o = set.fsdb.child(ROOT_FID, "f")!;
+      const temp = holding.tempPath();
+      fs.writeFileSync(temp, randomBytes(4096, 10));
+      const inPlace = new InPlace(holding);
+      inPlace.patch(o, { temp, baseHash: o.hash, ranges: [[1000, 4096]], size: 300_000, hash: "00" }, () => undefined);
+      fs.rmSync(temp);
+      assert.equal(fs.statSync(file).size, 300_000);
+      inPlace.rollBack();
+      assert.ok(fs.readFileSync(file).equals(old), "the cut tail is back, not zeros");
+      assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs);
+    } finally {
+      set.close();
+    }
+  });
+
+  it("refuses a change made for another version of the file (its base hash), changing nothing", async () => {
+    const old = randomBytes(1 << 20, 11);
+    const { root, file } = await fileSetWith(old);
+    const set = FileSet.open(root);
+    try {
+      const holding = new Holding(set);
+      const o = set.fsdb.child(ROOT_FID, "f")!;
+      const temp = holding.tempPath();
+      fs.writeFileSync(temp, randomBytes(4096, 12));
+      assert.throws(() => new InPlace(holding).patch(o, { temp, baseHash: "ab", ranges: [[0, 4096]], size: old.length, hash: "00" }, () => undefined), { code: "IO" });
+      fs.rmSync(temp);
+      assert.ok(fs.readFileSync(file).equals(old));
+      assert.deepEqual(leftoverTemps(root), []);
+    } finally {
+      set.close();
+    }
+  });
+
   it("killed before its commit: the next start puts the old bytes back", async () => {
     const old = randomBytes(1 << 20, 3);
     const { root, file, mtimeNs } = await fileSetWith(old);
