@@ -11,6 +11,7 @@ import { planResolution, effectiveWinner, type Action } from "../conflict/plan.j
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
 import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
+import { isTreeRace, type ImzError } from "../errors.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
@@ -92,23 +93,34 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
       replica: set.replicaId, holder: set.meta("holder_replica"),
       client: r.op === "unlink" || r.op === "rmdir" ? null : versionInfo(c.local), server: versionInfo(c.server),
     };
-    // The replica's version is about to be replaced or hidden (also by a merge, which brings in
-    // the holder's content): keep it first.
-    const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
-    if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
-      const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
-      if (stored) Object.assign(entry, { kept: "client", stored });
-    }
-    crashPoint();
     const plan = planResolution(c, res);
     trace("refused", { replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan });
-    // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
-    set.transaction(() => {
-      for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
-    });
-    for (const a of plan) {
-      const aside = exec.perform(a, c, settling);
-      if (aside) entry.aside = aside;
+    try {
+      // The replica's version is about to be replaced or hidden (also by a merge, which brings in
+      // the holder's content): keep it first.
+      const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
+      if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
+        const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
+        if (stored) Object.assign(entry, { kept: "client", stored });
+      }
+      crashPoint();
+      // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
+      set.transaction(() => {
+        for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
+      });
+      for (const a of plan) {
+        const aside = exec.perform(a, c, settling);
+        if (aside) entry.aside = aside;
+      }
+    } catch (err) {
+      // The tree moved under this settlement (its file renamed or deleted a moment before the scan
+      // could journal it): this conflict only is left, pending, to meet the holder again in the
+      // next exchange; the round's other settlements go on (one of them may have revived a version
+      // that only this round's end journals).
+      if (!isTreeRace(err)) throw err;
+      tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
+      tally.problems.push({ path: report.path, code: (err as ImzError).code, message: `conflict (${c.kind}) left to the next sync: ${(err as Error).message}` });
+      continue;
     }
     logConflict(set, entry);
     crashPoint();
@@ -156,6 +168,8 @@ export function differs(local: FsObject, server: FsObject | undefined): boolean 
 class Executor {
   readonly holding;
   private front: NewRecord[] = [];
+  /** Pending records the front's creations make redundant (a revived object's edits), dropped with their journaling. */
+  private readonly superseded = new Set<number>();
   private changed = false;
 
   constructor(
@@ -207,7 +221,7 @@ class Executor {
         const pending = set.cml.all();
         set.cml.drop(pending.map((r) => r.seq));
         for (const { r: rec } of ordered) journal.record(rec, () => undefined);
-        for (const r of pending) set.cml.append(strip(r));
+        for (const r of pending) if (!this.superseded.has(r.seq)) set.cml.append(strip(r));
       });
     }
     return (this.changed || this.front.length > 0) && set.cml.count() > 0;
@@ -328,9 +342,11 @@ class Executor {
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
       set.cml.remapAll(remap);
-      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
+    // Its other pending records are dropped only with the journaling of its creation (finish): a
+    // round that ends early leaves them, and the next exchange revives it again from them.
+    for (const r of set.cml.about(fresh)) if (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod") this.superseded.add(r.seq);
     this.front.push(placement(set.fsdb.must(fresh)));
     for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
