@@ -2,8 +2,9 @@
  * File content moved as librsync deltas. The receiver picks a basis for the object's new content
  * (a local file with the same content hash: copied, nothing moves; else its current version of the
  * object; else none), sends a signature of it with its request, and patches basis + delta into a
- * temp file checked against the sender's whole-file hash before anything may be replaced with it.
- * A mismatch (or a delta that does not fit the basis) is retried once with whole-file data.
+ * temp file checked against the sender's whole-file hash before anything may be replaced with it
+ * (for a close whose delta keeps its COPYs at their offsets, only the changed ranges are staged,
+ * after the same check, for an in-place change: `patch-in-place.ts`). A mismatch (or a delta that does not fit the basis) is retried once with whole-file data.
  *
  * The same contract on every side: a request carrying a signature is answered with an `rdiff` delta
  * against it, a request without one with the whole content (see {@link ContentRequest}).
