@@ -255,17 +255,20 @@ function inPlaceBasis(holding: Holding, basis: Basis, want: Want): InPlaceBasis 
 async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning, inPlace?: InPlaceBasis): Promise<StagedContent> {
   let staged: PatchStaged | undefined;
   try {
-    staged = await patchStaged(holding, basis, signing?.delta(stream.chunks) ?? stream.chunks, signing?.output, inPlace);
+    staged = await patchStaged(holding, basis, signing?.delta(stream.chunks) ?? stream.chunks, { through: signing?.output, inPlace, source: stream.source });
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
-    if (staged.hash !== content.hash || staged.bytes !== content.size) {
-      throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${staged.bytes} bytes)`, { hint: "retried with whole-file data" });
+    if (!(await staged.matches(content.hash)) || staged.bytes !== content.size) {
+      throw new ImzError("HASH_MISMATCH", `patched content does not match the sender's (${staged.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
     const signature = signing?.signature;
     if (staged.ranges === undefined) return { temp: staged.temp, content, ticket: holding.stagedTicket(), signature };
     return { temp: staged.temp, content, ticket: 0, signature, inPlace: { ranges: staged.ranges, baseHash: inPlace!.hash } };
   } catch (err) {
-    if (staged !== undefined) fs.rmSync(staged.temp, { force: true });
+    if (staged !== undefined) {
+      fs.rmSync(staged.temp, { force: true });
+      await staged.release();
+    }
     await drain(stream);
     throw err;
   }
@@ -286,12 +289,16 @@ async function drain(stream: ContentStream): Promise<void> {
  * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
  * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
  * (a hash cannot be split), and `learn` is given the hash with the file's status before and after. The description is settled before the delta's last chunk is sent: a
- * patch stops reading at the delta's end command.
+ * patch stops reading at the delta's end command. The stream offers the file as its `source`
+ * (meaningful only to a receiver in this process).
  */
 export function readDelta(open: () => Promise<fs.promises.FileHandle>, file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
-  return describedStream(async function* (settle) {
+  let described!: (st: fs.BigIntStats) => void;
+  const status = new Promise<fs.BigIntStats>((resolve) => (described = resolve));
+  const stream = describedStream(async function* (settle) {
     const fh = await open();
     const hashing = fh.stat({ bigint: true }).then(async (st) => {
+      described(st);
       const known = recordedHash(obj, st);
       if (known !== undefined) return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash: known };
       const { bytes, hash } = await hashOpenFile(fh.fd, file);
@@ -313,6 +320,8 @@ export function readDelta(open: () => Promise<fs.promises.FileHandle>, file: str
       await fh.close();
     }
   });
+  // in process, the receiver may compare its patched output with this very file (`source-compare.ts`)
+  return { ...stream, source: { open, status } };
 }
 
 /** Takes a content hash a sender computed, with the file's status before and after it read it. */

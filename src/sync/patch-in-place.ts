@@ -27,6 +27,7 @@ import { runJob, READ_CHUNK } from "./delta/job.js";
 import { DeltaCommands } from "./delta/resign.js";
 import { writeChunks } from "./delta/write.js";
 import type { Holding } from "./holding.js";
+import { SourceCompare, type SourceFile } from "./source-compare.js";
 
 const read = promisify(fs.read);
 
@@ -60,26 +61,36 @@ export interface InPlaceBasis {
 export interface PatchStaged {
   temp: string;
   bytes: number;
-  hash: string;
   ranges?: Extent[];
+  /** Whether the output is the content of hash `hash` (hashed, or compared with the sender's own file); call once. */
+  matches(hash: string): Promise<boolean>;
+  /** Lets go of what {@link PatchStaged.matches} would have used, when it is not called. */
+  release(): Promise<void>;
+}
+
+/** Options of {@link patchStaged}. */
+export interface PatchOptions {
+  /** Sees the whole output (e.g. re-signing it). */
+  through?: (output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>;
+  /** The basis as one the delta may be applied to in place. */
+  inPlace?: InPlaceBasis;
+  /** The sender's own file (in process): the output is compared with it instead of hashed (`source-compare.ts`). */
+  source?: SourceFile;
 }
 
 /**
  * Patches `delta` onto the open basis `basis` into a temp file of `holding`; with `inPlace`, keeps
  * only the ranges no aligned COPY covers while the delta allows (see the module's comment).
- * `through` sees the whole output (e.g. re-signing it). Removes its temp files when it throws.
+ * Removes its temp files when it throws.
  */
-export async function patchStaged(
-  holding: Holding,
-  basis: number,
-  delta: AsyncIterable<Buffer>,
-  through: ((output: AsyncIterable<Buffer>) => AsyncIterable<Buffer>) | undefined,
-  inPlace: InPlaceBasis | undefined,
-): Promise<PatchStaged> {
+export async function patchStaged(holding: Holding, basis: number, delta: AsyncIterable<Buffer>, opts: PatchOptions = {}): Promise<PatchStaged> {
+  const { through, inPlace } = opts;
   const follow = inPlace && new Alignment(basis, inPlace);
   const patched = runJob(patchJob(basis), follow ? follow.delta(delta) : delta);
   const output = (through === undefined ? patched : through(patched))[Symbol.asyncIterator]();
-  const hash = new BackgroundHasher();
+  const hash = opts.source === undefined ? new BackgroundHasher() : new SourceCompare(opts.source);
+  const matches = (h: string): Promise<boolean> => (hash instanceof SourceCompare ? hash.same() : hash.digestHex().then((d) => d === h));
+  const release = async (): Promise<void> => (hash instanceof SourceCompare ? hash.close() : undefined);
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx+", 0o600); // read back when the version is rebuilt whole
   let whole: string | undefined;
@@ -107,11 +118,11 @@ export async function patchStaged(
     } else {
       bytes = await writeChunks(output, out, (c) => hash.update(c));
     }
-    const digest = await hash.digestHex();
-    if (whole === undefined) return { temp, bytes, hash: digest, ranges: follow?.ranges };
+    if (whole === undefined) return { temp, bytes, ranges: follow?.ranges, matches, release };
     fs.rmSync(temp, { force: true });
-    return { temp: whole, bytes, hash: digest };
+    return { temp: whole, bytes, matches, release };
   } catch (err) {
+    await release();
     await output.return?.(undefined).catch(() => undefined);
     fs.rmSync(temp, { force: true });
     if (whole !== undefined) fs.rmSync(whole, { force: true });

@@ -18,6 +18,7 @@ import { chooseBlockLength } from "../../src/sync/delta/index.js";
 import { receiveContent } from "../../src/sync/delta-transfer.js";
 import { Holding } from "../../src/sync/holding.js";
 import { InPlace, recoverInPlace } from "../../src/sync/in-place.js";
+import type { SourceFile } from "../../src/sync/source-compare.js";
 import { describedStream } from "../../src/sync/transfer.js";
 import { SYNC_BIN, syncJson } from "../helpers/cli.js";
 import { leftoverTemps, randomBytes, tempDir } from "../helpers/tree.js";
@@ -45,7 +46,11 @@ function scattered(data: Buffer, count: number, len: number, seed: number): Buff
  * the staged content's kind, the file's bytes after, `rdiff patch`'s output, whether the file kept
  * its inode, and the new version's signature (and `rdiff signature`'s).
  */
-async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; staged: number; after: Buffer; rdiff: Buffer; sameInode: boolean; signature?: Buffer; rdiffSignature: Buffer }> {
+async function viaRdiff(
+  old: Buffer,
+  next: Buffer,
+  source?: (file: string) => SourceFile,
+): Promise<{ inPlace: boolean; staged: number; after: Buffer; rdiff: Buffer; sameInode: boolean; signature?: Buffer; rdiffSignature: Buffer; asks: number }> {
   const root = dir("imz-dip-");
   const work = dir("imz-dip-work-");
   const file = path.join(root, "f");
@@ -59,18 +64,28 @@ async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; 
     fs.writeFileSync(path.join(work, "old"), old);
     fs.writeFileSync(path.join(work, "new"), next);
     const expected = { size: next.length, mtimeNs: "1000000000000000000", hash: hashBuffer(next) };
+    let asks = 0;
     const staged = await receiveContent(holding, { fid: o.fid, expected, base: o.version }, (ask) => {
+      asks++;
+      if (ask === undefined) {
+        // the whole-file retry
+        return describedStream(async function* (settle) {
+          settle(expected);
+          yield next;
+        });
+      }
       assert.ok(Buffer.isBuffer(ask), "a signature is sent");
       fs.writeFileSync(path.join(work, "sig"), ask);
       execFileSync("rdiff", ["delta", path.join(work, "sig"), path.join(work, "new"), path.join(work, "delta")]);
       const delta = fs.readFileSync(path.join(work, "delta"));
       // settled before the last chunk, as a sender does (a patch stops reading at the end command)
-      return describedStream(async function* (settle) {
+      const stream = describedStream(async function* (settle) {
         let at = 0;
         for (; at + 100_000 < delta.length; at += 100_000) yield delta.subarray(at, at + 100_000);
         settle(expected);
         yield delta.subarray(at);
       });
+      return source ? { ...stream, source: source(path.join(work, "new")) } : stream;
     });
     execFileSync("rdiff", ["patch", path.join(work, "old"), path.join(work, "delta"), path.join(work, "patched")]);
     const block = String(chooseBlockLength(next.length));
@@ -92,11 +107,44 @@ async function viaRdiff(old: Buffer, next: Buffer): Promise<{ inPlace: boolean; 
       sameInode: fs.statSync(file).ino === ino,
       signature: await staged.signature,
       rdiffSignature: fs.readFileSync(path.join(work, "newsig")),
+      asks,
     };
   } finally {
     set.close();
   }
 }
+
+describe("a patch checked against the sender's own file (in process)", () => {
+  const old = randomBytes(12 << 20, 20);
+  const next = scattered(old, 40, 3000, 21);
+  const mid = old.length >> 1;
+  const inserted = Buffer.concat([old.subarray(0, mid), randomBytes(1024, 22), old.subarray(mid)]);
+  const sourceOf = (file: string): SourceFile => ({ open: () => fs.promises.open(file, "r"), status: fs.promises.stat(file, { bigint: true }) });
+
+  it("the same bytes: accepted without a retry, in place or written whole", async () => {
+    const r = await viaRdiff(old, next, sourceOf);
+    assert.ok(r.inPlace && r.after.equals(next) && r.asks === 1);
+    const w = await viaRdiff(old, inserted, sourceOf);
+    assert.ok(!w.inPlace && w.after.equals(inserted) && w.asks === 1);
+  });
+
+  it("a byte that differs, or a file that is no longer the one described, is a mismatch: retried whole", async () => {
+    const other = (file: string): SourceFile => {
+      const bytes = fs.readFileSync(file);
+      bytes[bytes.length - 5]! ^= 1;
+      fs.writeFileSync(`${file}.other`, bytes);
+      return sourceOf(`${file}.other`);
+    };
+    const r = await viaRdiff(old, next, other);
+    assert.ok(r.after.equals(next) && r.asks === 2, "retried whole");
+    const moved = (file: string): SourceFile => {
+      const status = fs.promises.stat(file, { bigint: true });
+      return { open: async () => (await status, fs.utimesSync(file, 1, 1), fs.promises.open(file, "r")), status };
+    };
+    const m = await viaRdiff(old, inserted, moved);
+    assert.ok(m.after.equals(inserted) && m.asks === 2, "retried whole");
+  });
+});
 
 describe("a delta applied in place", () => {
   const old = randomBytes(12 << 20, 1);
