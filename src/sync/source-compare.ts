@@ -13,6 +13,9 @@
 import type fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
+/** Chunks queued before {@link SourceCompare.update} asks its caller to wait. */
+const BACKLOG = 4;
+
 /** The file a sender read, offered to a receiver in the same process (see `ContentStream.source`). */
 export interface SourceFile {
   /** Opens it (read-only, beneath the sender's root). */
@@ -29,13 +32,21 @@ export class SourceCompare {
   private at = 0;
   private old = Buffer.alloc(0);
   private tail: Promise<void> = Promise.resolve();
+  private waiting = 0;
 
   constructor(private readonly source: SourceFile) {}
 
-  /** Queues the next output bytes; returns a promise the caller waits for (one comparison at a time). */
-  update(chunk: Buffer): Promise<void> {
-    this.tail = this.tail.then(() => this.compare(chunk)).catch(() => void (this.equal = false));
-    return this.tail;
+  /**
+   * Queues the next output bytes (compared one chunk at a time, in order; `chunk` must stay
+   * unchanged until then); a promise when the caller should wait before the next.
+   */
+  update(chunk: Buffer): Promise<void> | undefined {
+    this.waiting++;
+    this.tail = this.tail
+      .then(() => this.compare(chunk))
+      .catch(() => void (this.equal = false))
+      .finally(() => this.waiting--);
+    return this.waiting > BACKLOG ? this.tail : undefined;
   }
 
   private async compare(chunk: Buffer): Promise<void> {
