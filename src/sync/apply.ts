@@ -39,10 +39,11 @@ export interface StagedContent {
   /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
   signature?: Promise<Buffer | undefined>;
   /**
-   * Written extents (`extents-transfer.ts`): `temp` holds only the bytes of these ranges, to be
-   * written into the object's current file in place (`in-place.ts`); only a close takes it.
+   * Written extents (`extents-transfer.ts`) or an aligned delta (`patch-in-place.ts`): `temp`
+   * holds only the bytes of these ranges, to be written in place (`in-place.ts`) into the object's
+   * current file while it is still the version of content hash `baseHash`; only a close takes it.
    */
-  inPlace?: { ranges: Extent[] };
+  inPlace?: { ranges: Extent[]; baseHash: string };
 }
 
 /** Options of {@link Applier}. */
@@ -308,7 +309,7 @@ export class Applier {
     this.keep(o);
     if (inPlace) {
       // the same inode, its other names and extended attributes included: nothing to relink or set
-      this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
+      this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, baseHash: inPlace.baseHash, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
       fs.rmSync(staged.temp, { force: true });
     } else {
       // the new version is a new inode: it gets the file's attributes, its extended ones included

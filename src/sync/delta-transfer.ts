@@ -2,8 +2,9 @@
  * File content moved as librsync deltas. The receiver picks a basis for the object's new content
  * (a local file with the same content hash: copied, nothing moves; else its current version of the
  * object; else none), sends a signature of it with its request, and patches basis + delta into a
- * temp file checked against the sender's whole-file hash before anything may be replaced with it.
- * A mismatch (or a delta that does not fit the basis) is retried once with whole-file data.
+ * temp file checked against the sender's whole-file hash before anything may be replaced with it
+ * (for a close whose delta keeps its COPYs at their offsets, only the changed ranges are staged,
+ * after the same check, for an in-place change: `patch-in-place.ts`). A mismatch (or a delta that does not fit the basis) is retried once with whole-file data.
  *
  * The same contract on every side: a request carrying a signature is answered with an `rdiff` delta
  * against it, a request without one with the whole content (see {@link ContentRequest}).
@@ -15,9 +16,10 @@ import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { CloseExtents, Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
-import { DELTA_SPLIT_MIN, deltaInParts, patchFile, signatureOfFile } from "./delta/index.js";
+import { DELTA_SPLIT_MIN, deltaInParts, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";
 import { keptSignature } from "./kept-signatures.js";
+import { IN_PLACE_MIN, patchStaged, type InPlaceBasis, type PatchStaged } from "./patch-in-place.js";
 import { stageExtents, type ContentAsk } from "./extents-transfer.js";
 import type { Presigned } from "./presign.js";
 import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
@@ -116,7 +118,8 @@ export async function receiveContent(holding: Holding, want: Want, request: Cont
     if (basis === undefined || signature === undefined) return await stageWhole(holding, want, request());
     opts.onSignature?.(signature.length);
     try {
-      return await stageDelta(holding, basis.fd, request(signature), patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS));
+      const signing = patchSigning(want.expected?.size, signature, basis.fd, SIGNATURE_OPTIONS);
+      return await stageDelta(holding, basis.fd, request(signature), signing, inPlaceBasis(holding, basis, want));
     } catch (err) {
       if (!retried(err)) throw err;
       return await stageWhole(holding, want, request());
@@ -230,27 +233,44 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
 }
 
 /**
+ * The basis `basis` as one a delta may be applied to in place (`patch-in-place.ts`): the file
+ * open is object `want.fid`'s recorded version (size, mtime, ctime, inode: `recordedHash`) and the
+ * record is a close of it (only a close has a base), whose new size is known and at least
+ * {@link IN_PLACE_MIN}.
+ */
+function inPlaceBasis(holding: Holding, basis: Basis, want: Want): InPlaceBasis | undefined {
+  if (want.base === undefined || want.expected === undefined || want.expected.size < IN_PLACE_MIN || basis.fid !== want.fid) return undefined;
+  const o = holding.set.fsdb.get(want.fid);
+  if (o?.type !== "f" || o.hash === "" || recordedHash(o, fs.fstatSync(basis.fd, { bigint: true })) !== o.hash) return undefined;
+  return { size: o.size, hash: o.hash, newSize: want.expected.size };
+}
+
+/**
  * Patches `basis` with a delta stream into a temp file, checked against the sender's hash; with
- * `signing`, the new version's signature comes with it.
+ * `signing`, the new version's signature comes with it. With `inPlace`, an aligned delta leaves
+ * only its changed ranges staged, for an in-place change (`patch-in-place.ts`; no durability
+ * ticket: the in-place change flushes the file itself).
  * Throws `HASH_MISMATCH` or the patch's `RS_*` error (and removes the temp file).
  */
-async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning): Promise<StagedContent> {
-  const temp = holding.tempPath();
-  const out = await fs.promises.open(temp, "wx", 0o600);
+async function stageDelta(holding: Holding, basis: number, stream: ContentStream, signing?: PatchSigning, inPlace?: InPlaceBasis): Promise<StagedContent> {
+  let staged: PatchStaged | undefined;
   try {
-    const r = await patchFile(basis, signing?.delta(stream.chunks) ?? stream.chunks, out, signing?.output);
+    staged = await patchStaged(holding, basis, signing?.delta(stream.chunks) ?? stream.chunks, { through: signing?.output, inPlace, source: stream.source });
     await drain(stream); // anything after the delta's end command
     const content = await stream.done;
-    if (r.hash !== content.hash || r.bytes !== content.size) {
-      throw new ImzError("HASH_MISMATCH", `patched content does not match its hash (${r.bytes} bytes)`, { hint: "retried with whole-file data" });
+    if (!(await staged.matches(content.hash)) || staged.bytes !== content.size) {
+      throw new ImzError("HASH_MISMATCH", `patched content does not match the sender's (${staged.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket(), signature: signing?.signature };
+    const signature = signing?.signature;
+    if (staged.ranges === undefined) return { temp: staged.temp, content, ticket: holding.stagedTicket(), signature };
+    return { temp: staged.temp, content, ticket: 0, signature, inPlace: { ranges: staged.ranges, baseHash: inPlace!.hash } };
   } catch (err) {
-    fs.rmSync(temp, { force: true });
+    if (staged !== undefined) {
+      fs.rmSync(staged.temp, { force: true });
+      await staged.release();
+    }
     await drain(stream);
     throw err;
-  } finally {
-    await out.close();
   }
 }
 
@@ -269,12 +289,16 @@ async function drain(stream: ContentStream): Promise<void> {
  * in order (`deltaInParts`). The reply's description carries the Fsdb's hash when
  * {@link recordedHash} vouches for it; else the file is hashed on a worker thread beside the jobs
  * (a hash cannot be split), and `learn` is given the hash with the file's status before and after. The description is settled before the delta's last chunk is sent: a
- * patch stops reading at the delta's end command.
+ * patch stops reading at the delta's end command. The stream offers the file as its `source`
+ * (meaningful only to a receiver in this process).
  */
 export function readDelta(open: () => Promise<fs.promises.FileHandle>, file: string, signature: Buffer, obj?: FsObject, learn?: HashLearner): ContentStream {
-  return describedStream(async function* (settle) {
+  let described!: (st: fs.BigIntStats) => void;
+  const status = new Promise<fs.BigIntStats>((resolve) => (described = resolve));
+  const stream = describedStream(async function* (settle) {
     const fh = await open();
     const hashing = fh.stat({ bigint: true }).then(async (st) => {
+      described(st);
       const known = recordedHash(obj, st);
       if (known !== undefined) return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), hash: known };
       const { bytes, hash } = await hashOpenFile(fh.fd, file);
@@ -296,6 +320,8 @@ export function readDelta(open: () => Promise<fs.promises.FileHandle>, file: str
       await fh.close();
     }
   });
+  // in process, the receiver may compare its patched output with this very file (`source-compare.ts`)
+  return { ...stream, source: { open, status } };
 }
 
 /** Takes a content hash a sender computed, with the file's status before and after it read it. */

@@ -67,7 +67,7 @@ export async function stageExtents(
       throw new ImzError("HASH_MISMATCH", `written extents of ${holding.set.fsdb.pathOf(want.fid)} arrived short or for other content`, { hint: "retried as a delta" });
     }
     // no durability ticket: the in-place change flushes the file itself (in-place.ts), so the batch needs no syncfs for it
-    return { temp, content, ticket: 0, inPlace: { ranges: extents.ranges } };
+    return { temp, content, ticket: 0, inPlace: { ranges: extents.ranges, baseHash: extents.baseHash } };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw err;

@@ -39,10 +39,11 @@ interface UndoHeader {
   newHash: string;
 }
 
-/** What a staged in-place change writes: `temp` holds the bytes of `ranges`, in order. */
+/** What a staged in-place change writes: `temp` holds the bytes of `ranges`, in order, into the version of content hash `baseHash`. */
 export interface InPlaceChange {
   temp: string;
   ranges: Extent[];
+  baseHash: string;
   size: number;
   hash: string;
 }
@@ -56,21 +57,24 @@ export class InPlace {
   constructor(private readonly holding: Holding) {}
 
   /**
-   * Writes `change` into object `o`'s file (still the version the Fsdb records: size, inode, mtime),
-   * under an undo file; `settle` then sets its attributes, before the file is flushed. Throws `IO`
-   * (changing nothing) when the file is not that version.
+   * Writes `change` into object `o`'s file (still the version the Fsdb records: size, inode, mtime;
+   * and the version the change was made for: `change.baseHash`), under an undo file; `settle` then
+   * sets its attributes, before the file is flushed. Throws `IO` (changing nothing) when the file is
+   * not that version.
    */
   patch(o: FsObject, change: InPlaceChange, settle: () => void): void {
     const fd = this.openFile(o);
     try {
       const st = fs.fstatSync(fd, { bigint: true });
-      if (inoKey(st) !== o.ino || Number(st.size) !== o.size || st.mtimeNs.toString() !== o.mtimeNs) {
+      if (o.hash !== change.baseHash || inoKey(st) !== o.ino || Number(st.size) !== o.size || st.mtimeNs.toString() !== o.mtimeNs) {
         throw new ImzError("IO", `${this.holding.set.fsdb.pathOf(o.fid)} changed on this host since it was last scanned; left as it is`, {
           hint: "the next sync scans it and reconciles",
           path: this.holding.set.fsdb.pathOf(o.fid),
         });
       }
       const old = change.ranges.flatMap(([off, len]): Extent[] => (off < o.size ? [[off, Math.min(len, o.size - off)]] : []));
+      // a shorter version cuts the old bytes past its end: they are kept too
+      if (change.size < o.size) old.push([change.size, o.size - change.size]);
       const header: UndoHeader = { fid: o.fid, ino: o.ino!, ranges: old, size: o.size, mtimeNs: o.mtimeNs, oldHash: o.hash, newHash: change.hash };
       this.undos.push(writeUndo(this.holding, fd, header));
       const src = fs.openSync(change.temp, "r");
@@ -179,13 +183,17 @@ export function recoverInPlace(set: FileSet): number {
     try {
       const fd = fs.openSync(file, "r");
       let header: UndoHeader;
+      let whole: boolean;
       try {
-        [header] = readHeader(fd);
+        let at: number;
+        [header, at] = readHeader(fd);
+        // the file is changed only once its undo file is complete and flushed: a shorter one was cut by the kill, and its file never changed
+        whole = fs.fstatSync(fd).size === at + header.ranges.reduce((n, [, len]) => n + len, 0);
       } finally {
         fs.closeSync(fd);
       }
       const o = set.fsdb.get(header.fid);
-      if (o?.type === "f" && o.hash === header.oldHash) {
+      if (whole && o?.type === "f" && o.hash === header.oldHash) {
         undo(holding, file);
         undone++;
         continue;

@@ -15,6 +15,7 @@ import { readDelta, type HashLearner } from "./delta-transfer.js";
 import { readExtents, type ContentAsk } from "./extents-transfer.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { HAS_DATA, isPlaceholder, type FsObject } from "../journal/fsdb.js";
+import type { SourceFile } from "./source-compare.js";
 
 /** Content in flight: the bytes, and the description the sender settles once it has read them all. */
 export interface ContentStream {
@@ -27,6 +28,11 @@ export interface ContentStream {
    * never has it.
    */
   hashedAsSent?: boolean;
+  /**
+   * The sender's file itself, likewise only in process: a receiver that rebuilds the content from a
+   * delta may compare it with these bytes instead of hashing it (`source-compare.ts`).
+   */
+  source?: SourceFile;
 }
 
 const CHUNK = 256 << 10;

@@ -20,6 +20,6 @@ const temp = holding.tempPath();
 fs.writeFileSync(temp, data);
 const file = `${root}/${name}`;
 const size = Math.max(o.size, Number(at) + data.length);
-new InPlace(holding).patch(o, { temp, ranges: [[Number(at), data.length]], size, hash: "00" }, () => undefined);
+new InPlace(holding).patch(o, { temp, baseHash: o.hash, ranges: [[Number(at), data.length]], size, hash: "00" }, () => undefined);
 if (mode === "commit") set.transaction(() => set.fsdb.put({ ...o, hash: "00", size }));
 void hashFile(file).then(() => process.kill(process.pid, "SIGKILL"));

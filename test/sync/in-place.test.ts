@@ -53,12 +53,51 @@ describe("in-place changes", () => {
       const temp = holding.tempPath();
       fs.writeFileSync(temp, randomBytes(8192, 2));
       const inPlace = new InPlace(holding);
-      inPlace.patch(o, { temp, ranges: [[1000, 4096], [old.length, 4096]], size: old.length + 4096, hash: "00" }, () => undefined);
+      inPlace.patch(o, { temp, baseHash: o.hash, ranges: [[1000, 4096], [old.length, 4096]], size: old.length + 4096, hash: "00" }, () => undefined);
       fs.rmSync(temp);
       assert.equal(fs.statSync(file).size, old.length + 4096);
       inPlace.rollBack();
       assert.ok(fs.readFileSync(file).equals(old));
       assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs);
+      assert.deepEqual(leftoverTemps(root), []);
+    } finally {
+      set.close();
+    }
+  });
+
+  it("a version cut short rolls back whole: the undo file keeps the bytes past its end", async () => {
+    const old = randomBytes(1 << 20, 9);
+    const { root, file, mtimeNs } = await fileSetWith(old);
+    const set = FileSet.open(root);
+    try {
+      const holding = new Holding(set);
+      const o = set.fsdb.child(ROOT_FID, "f")!;
+      const temp = holding.tempPath();
+      fs.writeFileSync(temp, randomBytes(4096, 10));
+      const inPlace = new InPlace(holding);
+      inPlace.patch(o, { temp, baseHash: o.hash, ranges: [[1000, 4096]], size: 300_000, hash: "00" }, () => undefined);
+      fs.rmSync(temp);
+      assert.equal(fs.statSync(file).size, 300_000);
+      inPlace.rollBack();
+      assert.ok(fs.readFileSync(file).equals(old), "the cut tail is back, not zeros");
+      assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs);
+    } finally {
+      set.close();
+    }
+  });
+
+  it("refuses a change made for another version of the file (its base hash), changing nothing", async () => {
+    const old = randomBytes(1 << 20, 11);
+    const { root, file } = await fileSetWith(old);
+    const set = FileSet.open(root);
+    try {
+      const holding = new Holding(set);
+      const o = set.fsdb.child(ROOT_FID, "f")!;
+      const temp = holding.tempPath();
+      fs.writeFileSync(temp, randomBytes(4096, 12));
+      assert.throws(() => new InPlace(holding).patch(o, { temp, baseHash: "ab", ranges: [[0, 4096]], size: old.length, hash: "00" }, () => undefined), { code: "IO" });
+      fs.rmSync(temp);
+      assert.ok(fs.readFileSync(file).equals(old));
       assert.deepEqual(leftoverTemps(root), []);
     } finally {
       set.close();
@@ -78,6 +117,29 @@ describe("in-place changes", () => {
       assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs);
       assert.deepEqual(leftoverTemps(root), []);
       assert.equal((await scan(set)).records, 0, "a scan finds the recorded version");
+    } finally {
+      set.close();
+    }
+  });
+
+  it("killed while its undo file was written: the cut undo file goes and the file is left as it is (bytes, mtime)", async () => {
+    const old = randomBytes(1 << 20, 7);
+    const { root, file, mtimeNs } = await fileSetWith(old);
+    killedChild(root, 70_000, randomBytes(50_000, 8), "kill");
+    const tmp = path.join(root, ".intermezzo", "tmp");
+    const [name] = fs.readdirSync(tmp).filter((n) => n.startsWith("undo-"));
+    const whole = fs.readFileSync(path.join(tmp, name!));
+    const set = FileSet.open(root);
+    try {
+      set.cleanTemp();
+      assert.equal(recoverInPlace(set), 1);
+      assert.ok(fs.readFileSync(file).equals(old));
+      // as a kill leaves it before the file is touched: the header and part of the old bytes
+      fs.writeFileSync(path.join(tmp, name!), whole.subarray(0, whole.length - 20_000));
+      assert.equal(recoverInPlace(set), 0);
+      assert.ok(fs.readFileSync(file).equals(old));
+      assert.equal(fs.statSync(file, { bigint: true }).mtimeNs, mtimeNs, "nothing was written to the file");
+      assert.deepEqual(leftoverTemps(root), []);
     } finally {
       set.close();
     }
