@@ -226,9 +226,11 @@ export class Fsdb {
 
   /**
    * The object's path relative to the root ("" for the root), by walking parents. Throws
-   * `RECORD_INVALID` on a dangling or cyclic parent chain.
+   * `RECORD_INVALID` on a dangling or cyclic parent chain. With `dirs`, the paths of parent
+   * directories are taken from it and added to it (for many look-ups over one unchanging snapshot:
+   * the caller's read transaction).
    */
-  pathOf(fid: string): string {
+  pathOf(fid: string, dirs?: Map<string, string>): string {
     const parts: string[] = [];
     // each step reads only parent and name (a whole row object per ancestor cost more than the walk)
     const up = (f: string): [string | null, string] => {
@@ -237,6 +239,11 @@ export class Fsdb {
       return row;
     };
     let [parent, name] = up(fid);
+    if (dirs !== undefined && parent !== null) {
+      let dir = dirs.get(parent);
+      if (dir === undefined) dirs.set(parent, (dir = this.pathOf(parent)));
+      return dir === "" ? name : `${dir}/${name}`;
+    }
     for (let depth = 0; parent !== null; depth++) {
       if (depth > 4096) throw new ImzError("RECORD_INVALID", `parent cycle at ${fid}`);
       parts.push(name);

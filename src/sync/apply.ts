@@ -42,6 +42,8 @@ export interface StagedContent {
    * written into the object's current file in place (`in-place.ts`); only a close takes it.
    */
   inPlace?: { ranges: Extent[] };
+  /** Set once `temp` is renamed into place or removed: nothing is left to remove. */
+  consumed?: boolean;
 }
 
 /** Options of {@link Applier}. */
@@ -93,6 +95,7 @@ export class Applier {
           return h.atChild(rec.parent, rec.name, (dest) => {
             fields.xattrs = h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs)) ?? "";
             h.install(temp, dest, false);
+            if (staged) staged.consumed = true;
             if (data) this.signatures.installed(rec.fid, 0, data);
             this.touchDir(rec.parent);
             const st = statAt(dest);
@@ -300,11 +303,13 @@ export class Applier {
       // the same inode, its other names and extended attributes included: nothing to relink or set
       this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
       fs.rmSync(staged.temp, { force: true });
+      staged.consumed = true;
     } else {
       // the new version is a new inode: it gets the file's attributes, its extended ones included
       const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
       gotXattrs(h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true)));
       h.install(staged.temp, p, true);
+      staged.consumed = true;
       for (const l of links) this.relink(p, l.fid);
     }
     this.signatures.installed(rec.fid, o.size, staged);

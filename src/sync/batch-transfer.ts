@@ -60,17 +60,20 @@ export function readBatch(holding: Holding, items: readonly BatchItem[], pick: (
   if (items.length > BATCH_ITEMS) throw new ImzError("FRAME_BAD_HEADER", `a batch of ${items.length} files (at most ${BATCH_ITEMS})`, { hint: "the peer's request was refused" });
   const entries: BatchEntry[] = [];
   const bodies: Buffer[] = [];
-  for (const item of items) {
-    try {
-      const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
-      if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
-      entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
-      bodies.push(small.data);
-    } catch (err) {
-      const e = err as Error & { code?: unknown };
-      entries.push({ error: { code: typeof e.code === "string" ? e.code : "IO", message: e.message } });
+  // the batch's Fsdb look-ups (a few per item: the pick, the object, its path) share one read transaction
+  holding.reading(() => {
+    for (const item of items) {
+      try {
+        const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
+        if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
+        entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
+        bodies.push(small.data);
+      } catch (err) {
+        const e = err as Error & { code?: unknown };
+        entries.push({ error: { code: typeof e.code === "string" ? e.code : "IO", message: e.message } });
+      }
     }
-  }
+  });
   async function* chunks(): AsyncGenerator<Buffer> {
     for (const b of bodies) if (b.length > 0) yield b;
   }
