@@ -19,7 +19,6 @@
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
-import { diskFullError } from "../journal/disk-full.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { DELTA_MIN, type Want } from "./delta-transfer.js";
@@ -127,14 +126,7 @@ export async function receiveBatch(holding: Holding, asked: number, batch: Conte
 
 /** Writes checked bytes to a fresh temp file. */
 function stageBytes(holding: Holding, data: Buffer, content: Content): StagedContent {
-  const temp = holding.tempPath();
-  try {
-    fs.writeFileSync(temp, data, { flag: "wx", mode: 0o600 });
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw diskFullError(err, holding.set.tmpDir);
-  }
-  return { temp, content, ticket: holding.stagedTicket() };
+  return { temp: holding.writeTemp(data), content, ticket: holding.stagedTicket() };
 }
 
 /** Whether a record's stated content is small enough for a batch (`size`: the size it states, if any). */
