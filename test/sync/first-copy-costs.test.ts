@@ -106,6 +106,26 @@ describe("a first copy's per-file costs", () => {
     }
   });
 
+  it("a staged temp file is created relative to the temp area opened once: private, whole, and never through a symlink put in its place", async () => {
+    const { set } = await scanned("holder");
+    const outside = scratch.dir();
+    try {
+      const holding = new Applier(set, { owner: false }).holding;
+      const first = holding.writeTemp(Buffer.from("first"));
+      const tmp = path.join(set.root, META_DIR, "tmp");
+      assert.equal(fs.readFileSync(path.join(tmp, path.basename(first)), "utf8"), "first");
+      assert.equal(fs.statSync(path.join(tmp, path.basename(first))).mode & 0o777, 0o600);
+      // the temp area swapped for a symlink to elsewhere: the next temp file still lands in the area opened
+      fs.renameSync(tmp, `${tmp}.moved`);
+      fs.symlinkSync(outside, tmp);
+      const second = holding.writeTemp(Buffer.from("second"));
+      assert.deepEqual(fs.readdirSync(outside), []);
+      assert.equal(fs.readFileSync(path.join(`${tmp}.moved`, path.basename(second)), "utf8"), "second");
+    } finally {
+      set.close();
+    }
+  });
+
   it("temp names are unique in a process and removed by the clean-up once their process is gone", async () => {
     const { set } = await scanned("holder");
     try {
