@@ -26,7 +26,12 @@ export class ServerLog {
       `SELECT body, version FROM server_log WHERE volume > ? ORDER BY volume LIMIT ?`,
     );
     this.sReplace = db.prepare<[string, number]>(`UPDATE server_log SET body = ? WHERE volume = ?`);
-    this.sHead = db.prepare<[], { v: number | null }>(`SELECT max(volume) AS v FROM server_log`);
+    // the log's last number or its compaction floor, in one statement (was two per appended record)
+    this.sHead = db
+      .prepare<[], number>(
+        `SELECT max(coalesce((SELECT max(volume) FROM server_log), 0), coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'log_floor'), 0))`,
+      )
+      .pluck();
     this.sFloor = db.prepare<[], string>(`SELECT value FROM meta WHERE key = 'log_floor'`).pluck();
     this.sSetFloor = db.prepare<[string]>(`INSERT OR REPLACE INTO meta (key, value) VALUES ('log_floor', ?)`);
     this.sCompact = db.prepare<[number]>(`DELETE FROM server_log WHERE volume <= ?`);
@@ -40,7 +45,7 @@ export class ServerLog {
 
   /** The current volume stamp: the number of the last accepted record (0 when empty). */
   head(): number {
-    return Math.max(this.sHead.get()!.v ?? 0, this.floor());
+    return this.sHead.get()!;
   }
 
   /** The log is compacted up to here: records numbered at or below it are gone (0: none). */
