@@ -91,6 +91,17 @@ export interface WireError {
   path?: string;
 }
 
+/**
+ * True when `err` stopped a sync because its own tree changed under it (a file it had to read was
+ * renamed or deleted meanwhile, a directory swapped): the next sync, after the watcher has journaled
+ * that change, goes through. A live replica retries these instead of giving up.
+ */
+export function isTreeRace(err: unknown): boolean {
+  if (!(err instanceof ImzError)) return false;
+  const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return err.code === "PATH_UNSAFE" || (err.code === "IO" && (cause === "ENOENT" || cause === "ENOTDIR"));
+}
+
 /** Serialises any thrown value for the wire; foreign errors become `REMOTE_ERROR`/`IO`. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof ImzError) {

@@ -6,7 +6,8 @@
 import type { Command } from "commander";
 import { readConflicts } from "../conflict/store.js";
 import os from "node:os";
-import { FileSet, isAlive } from "../journal/fileset.js";
+import { FileSet } from "../journal/fileset.js";
+import { isAlive } from "../journal/lock-file.js";
 import type { AttachmentInfo } from "../sync/attachment.js";
 import type { RegisteredReplica } from "../journal/replicas.js";
 import { runAction } from "./exit.js";

@@ -12,7 +12,7 @@ import { Cml } from "./cml.js";
 import { awaitOpenWriters } from "./commit-barrier.js";
 import { openDb, peekMeta, type Db } from "./db.js";
 import { Fsdb } from "./fsdb.js";
-import { createLockFile } from "./lock-file.js";
+import { createLockFile, isAlive } from "./lock-file.js";
 import { Replicas } from "./replicas.js";
 import { ServerLog } from "./server-log.js";
 
@@ -416,13 +416,3 @@ function readLock(file: string): { pid: number; host: string; what: string } | u
 
 /** Name prefix of the temp area's undo files of in-place changes (`sync/in-place.ts`), which {@link FileSet.cleanTemp} leaves. */
 export const UNDO_PREFIX = "undo-";
-
-/** True when process `pid` exists on this host. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -2,6 +2,7 @@
  * The Fsdb: one row per object of the file set (fid, type, place, version stamp, attributes,
  * content hash, flags) plus the local inode that lets the scanner recognise renames and hard links.
  */
+import { trace } from "../trace.js";
 import { ImzError } from "../errors.js";
 import type { Db } from "./db.js";
 import { ROOT_FID } from "./records.js";
@@ -221,6 +222,7 @@ export class Fsdb {
 
   /** Removes an object's row. */
   delete(fid: string): void {
+    trace("fsdb.delete", { fid }, true);
     this.sDelete.run(fid);
   }
 
@@ -282,6 +284,7 @@ export class Fsdb {
 
   /** Renames object `from` to `to` (the holder adopted an identical object under its own fid). */
   remap(from: string, to: string): void {
+    trace("fsdb.remap", { from, to }, true);
     this.db.prepare(`UPDATE objects SET fid = ? WHERE fid = ?`).run(to, from);
     this.db.prepare(`UPDATE objects SET parent = ? WHERE parent = ?`).run(to, from);
   }

@@ -7,9 +7,11 @@
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 
 /** Creates lock file `file` holding `body`; false when it already exists. */
 export function createLockFile(file: string, body: string): boolean {
+  sweepPrivate(file);
   const mine = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
   fs.writeFileSync(mine, body, { flag: "wx" });
   try {
@@ -20,6 +22,35 @@ export function createLockFile(file: string, body: string): boolean {
     throw err;
   } finally {
     fs.rmSync(mine, { force: true });
+  }
+}
+
+/**
+ * Removes the private files of lock `file` left by processes killed between writing one and
+ * removing it (`<file>.<pid>-<hex>` of a pid that no longer runs).
+ */
+function sweepPrivate(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^([0-9]+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length)) : null;
+    if (m && !isAlive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** True when process `pid` exists on this host (signal 0; EPERM: it exists, owned by someone else). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -13,8 +13,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ImzError } from "../errors.js";
-import { isAlive, META_DIR, type FileSet } from "./fileset.js";
-import { createLockFile, olderThan } from "./lock-file.js";
+import { META_DIR, type FileSet } from "./fileset.js";
+import { createLockFile, isAlive, olderThan } from "./lock-file.js";
 
 /** What the lock is taken for: a file set, or the root of one being made (its `.intermezzo/` is created). */
 export type Locked = Pick<FileSet, "root">;

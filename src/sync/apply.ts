@@ -8,6 +8,7 @@
  * ever replaced by a complete, hash-checked temp file, and only while the file on disk is still the
  * version the Fsdb describes; otherwise `apply` throws `IO` with code detail and changes nothing.
  */
+import { brief, trace } from "../trace.js";
 import fs from "node:fs";
 import path from "node:path";
 import { keepVersion } from "../conflict/store.js";
@@ -82,6 +83,7 @@ export class Applier {
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
     this.rel = () => this.placeOf(rec);
+    trace("apply", { replica: this.set.replicaId, ...brief(rec) }, true);
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
@@ -237,12 +239,20 @@ export class Applier {
         if (occupant && occupant.fid !== rec.replaced) {
           throw new ImzError("IO", `rename target ${rec.newName} is occupied`, { path: dst.rel });
         }
-        if (occupant) this.keep(occupant);
+        // a file replaced by the rename is checked as a close's is: an unscanned edit is never destroyed
+        const where = occupant ? fsdb.pathOf(occupant.fid) : "";
+        const watch = occupant?.type === "f" ? ReplacedWatch.check(h, occupant, where) : undefined;
+        let replaced = false;
         try {
+          if (occupant) this.keep(occupant);
           renameAt(src, dst, !occupant);
+          replaced = true;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
           throw new ImzError("IO", `rename target exists on disk but not in the Fsdb: ${dst.rel}`, { hint: "rescan the file set", path: dst.rel });
+        } finally {
+          const raced = watch?.settle(this.set, occupant!, where, replaced);
+          if (raced) this.warnings.push(raced);
         }
         h.touched(path.dirname(src.rel));
         h.touched(path.dirname(dst.rel));

@@ -23,7 +23,7 @@
  * The state is kept in the replica's `meta` (`attachment`) for `intermezzo status`.
  */
 import os from "node:os";
-import { ImzError } from "../errors.js";
+import { ImzError, isTreeRace } from "../errors.js";
 import { watchFileSet, type FileSetWatcher } from "../filter/watcher.js";
 import { FileSet } from "../journal/fileset.js";
 import { withWriteLock } from "../journal/write-lock.js";
@@ -78,17 +78,6 @@ export function isDrop(err: unknown): boolean {
   if (err instanceof ImzError) return DROPS.has(err.code);
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
-}
-
-/**
- * True when `err` stopped a sync because its own tree changed under it (a file it had to read was
- * renamed or deleted meanwhile, a directory swapped): the next sync, after the watcher has journaled
- * that change, goes through. A live replica retries these instead of giving up.
- */
-export function isTreeRace(err: unknown): boolean {
-  if (!(err instanceof ImzError)) return false;
-  const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
-  return err.code === "PATH_UNSAFE" || (err.code === "IO" && (cause === "ENOENT" || cause === "ENOTDIR"));
 }
 
 /**

@@ -19,7 +19,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ImzError } from "../errors.js";
-import { inoKey, isAlive, UNDO_PREFIX, type FileSet } from "../journal/fileset.js";
+import { inoKey, UNDO_PREFIX, type FileSet } from "../journal/fileset.js";
+import { isAlive } from "../journal/lock-file.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { Extent } from "../journal/extents.js";
 import { openBeneath, setMtimeAt } from "./beneath.js";

@@ -14,8 +14,8 @@
  * again: its first sync scans the replica's tree (nobody watched it meanwhile) and catches up
  * from the log.
  */
-import { fromWireError, isImzError } from "../errors.js";
-import { backOff, isDrop, isTreeRace, type AttachmentState } from "./attachment.js";
+import { fromWireError, isImzError, isTreeRace } from "../errors.js";
+import { backOff, isDrop, type AttachmentState } from "./attachment.js";
 import type { SyncTally } from "./client.js";
 import { watchHolderTree } from "./holder-watch.js";
 import { liveRemoteReplica, type RemoteStream, type RemoteSyncOptions } from "./remote-replica.js";

@@ -6,10 +6,12 @@
  * update notification by {@link restoreFromHolder}. Before anything of the replica's is destroyed
  * or hidden, it is stored under `.intermezzo/conflicts/` and logged.
  */
+import { brief, trace } from "../trace.js";
 import { planResolution, effectiveWinner, type Action } from "../conflict/plan.js";
 import { policyFor, resolveConflict, type ConflictCase, type PolicyRules } from "../conflict/policy.js";
 import { conflictName, copyTime, splitExt } from "../conflict/naming.js";
 import { logConflict, newEntryId, storeVersion, versionInfo, type ConflictEntry } from "../conflict/store.js";
+import { isTreeRace, type ImzError } from "../errors.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
@@ -64,6 +66,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
     if (about.some((f) => refused.has(f))) {
+      trace("refusal.deferred", { replica: set.replicaId, kind: report.kind, record: brief(r) });
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
@@ -90,22 +93,34 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
       replica: set.replicaId, holder: set.meta("holder_replica"),
       client: r.op === "unlink" || r.op === "rmdir" ? null : versionInfo(c.local), server: versionInfo(c.server),
     };
-    // The replica's version is about to be replaced or hidden (also by a merge, which brings in
-    // the holder's content): keep it first.
-    const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
-    if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
-      const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
-      if (stored) Object.assign(entry, { kept: "client", stored });
-    }
-    crashPoint();
     const plan = planResolution(c, res);
-    // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
-    set.transaction(() => {
-      for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
-    });
-    for (const a of plan) {
-      const aside = exec.perform(a, c, settling);
-      if (aside) entry.aside = aside;
+    trace("refused", { replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan });
+    try {
+      // The replica's version is about to be replaced or hidden (also by a merge, which brings in
+      // the holder's content): keep it first.
+      const replacedHere = winner !== "client" || !(r.op === "close" || r.op === "create");
+      if (replacedHere && c.local && c.local.type !== "d" && differs(c.local, c.server)) {
+        const stored = storeVersion(set, c.local, () => exec.holding.openRead(c.local!.fid), entry.time);
+        if (stored) Object.assign(entry, { kept: "client", stored });
+      }
+      crashPoint();
+      // what is to take the holder's version is journaled before anything is done (settle-intent.ts)
+      set.transaction(() => {
+        for (const a of plan) if (a.do === "restore") noteUnapplied(set, a.fid);
+      });
+      for (const a of plan) {
+        const aside = exec.perform(a, c, settling);
+        if (aside) entry.aside = aside;
+      }
+    } catch (err) {
+      // The tree moved under this settlement (its file renamed or deleted a moment before the scan
+      // could journal it): this conflict only is left, pending, to meet the holder again in the
+      // next exchange; the round's other settlements go on (one of them may have revived a version
+      // that only this round's end journals).
+      if (!isTreeRace(err)) throw err;
+      tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
+      tally.problems.push({ path: report.path, code: (err as ImzError).code, message: `conflict (${c.kind}) left to the next sync: ${(err as Error).message}` });
+      continue;
     }
     logConflict(set, entry);
     crashPoint();
@@ -153,6 +168,8 @@ export function differs(local: FsObject, server: FsObject | undefined): boolean 
 class Executor {
   readonly holding;
   private front: NewRecord[] = [];
+  /** Pending records the front's creations make redundant (a revived object's edits), dropped with their journaling. */
+  private readonly superseded = new Set<number>();
   private changed = false;
 
   constructor(
@@ -204,7 +221,7 @@ class Executor {
         const pending = set.cml.all();
         set.cml.drop(pending.map((r) => r.seq));
         for (const { r: rec } of ordered) journal.record(rec, () => undefined);
-        for (const r of pending) set.cml.append(strip(r));
+        for (const r of pending) if (!this.superseded.has(r.seq)) set.cml.append(strip(r));
       });
     }
     return (this.changed || this.front.length > 0) && set.cml.count() > 0;
@@ -318,15 +335,18 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
     const fresh = set.allocFid();
+    trace("revive", { replica: set.replicaId, fid, fresh });
     const remap = (f: string): string => (f === fid ? fresh : f);
     // the records gathered so far this round name it too (a file revived before its directory)
     this.front = this.front.map((r) => mapFids(r as JournalRecord, remap) as NewRecord);
     set.transaction(() => {
       set.fsdb.remap(fid, fresh);
       set.cml.remapAll(remap);
-      set.cml.drop(set.cml.about(fresh).filter((r) => r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod").map((r) => r.seq));
       set.fsdb.put({ ...set.fsdb.must(fresh), version: "" });
     });
+    // Its other pending records are dropped only with the journaling of its creation (finish): a
+    // round that ends early leaves them, and the next exchange revives it again from them.
+    for (const r of set.cml.about(fresh)) if (r.op !== "create" && r.op !== "mkdir" && r.op !== "symlink" && r.op !== "mknod") this.superseded.add(r.seq);
     this.front.push(placement(set.fsdb.must(fresh)));
     for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
@@ -373,6 +393,13 @@ export async function restoreFromHolder(
   const lost = await lostDirectories(set, peer, held, listed);
   wanted.unshift(...lost.keys());
   for (const [f, o] of lost) held.set(f, o);
+  // a directory the holder no longer has takes what is below it here along (each to the holder's state)
+  const below = unchangedBelow(set, wanted.filter((f) => !held.get(f) && set.fsdb.get(f)?.type === "d"), new Set(wanted));
+  if (below.length > 0) {
+    const theirs = listed ? new Map(below.map((f) => [f, listed.get(f)])) : await holderObjects(peer, below);
+    for (const f of below) held.set(f, theirs.get(f));
+    wanted.push(...below);
+  }
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
   // hard links: a new name of an inode the holder shares with an object already here is linked to it
@@ -417,6 +444,28 @@ export async function restoreFromHolder(
     throw err;
   }
   set.endGroup();
+}
+
+/**
+ * The objects below directories `dirs` in this replica's Fsdb, not in `skip` and with no change
+ * pending here, deepest last. A directory the holder deleted cannot be removed while its Fsdb rows
+ * have entries; those entries were deleted or moved away on the holder with it, and restoring them
+ * too does what the holder did.
+ */
+function unchangedBelow(set: FileSet, dirs: string[], skip: Set<string>): string[] {
+  const out: string[] = [];
+  const seen = new Set(skip);
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4096) return;
+    for (const c of set.fsdb.children(dir)) {
+      if (seen.has(c.fid)) continue;
+      seen.add(c.fid);
+      if (!set.cml.hasPending(c.fid)) out.push(c.fid);
+      if (c.type === "d") walk(c.fid, depth + 1);
+    }
+  };
+  for (const d of dirs) walk(d, 0);
+  return out;
 }
 
 /**
@@ -473,18 +522,22 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
     await run(placed as JournalRecord, s.version);
     return changed;
   }
+  // Each step keeps the row's own stamp: the holder's goes on only once every step is done. A step
+  // refused (an unscanned local edit in place) leaves a row whose stamp still says which holder
+  // version its content is, so that edit is later shipped against it and meets the holder's as a
+  // conflict, never accepted over a version this replica never had.
   if (local.parent !== null && s.parent !== null && (local.parent !== s.parent || local.name !== s.name)) {
-    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, s.version);
+    await run({ ...stamp, op: "rename", parent: local.parent, name: local.name, newParent: s.parent, newName: s.name, base: local.version }, local.version);
   }
   if (s.type === "f" && local.hash !== s.hash) {
-    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, s.version);
+    await run({ ...stamp, op: "close", base: local.version, content: { size: s.size, mtimeNs: s.mtimeNs, hash: s.hash } }, local.version);
   }
   const now = set.fsdb.must(fid);
   if (now.mode !== s.mode || now.uid !== s.uid || now.gid !== s.gid || now.mtimeNs !== s.mtimeNs || now.xattrs !== s.xattrs) {
     const attrs = rowAttrs(s);
     // a set made empty on the holder is written as empty, not left out
     if (s.type !== "l" && s.type !== "s" && now.xattrs !== s.xattrs) attrs.xattrs = parseXattrsText(s.xattrs);
-    await run({ ...stamp, op: "setattr", base: now.version, attrs }, s.version);
+    await run({ ...stamp, op: "setattr", base: now.version, attrs }, local.version);
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
   return changed;

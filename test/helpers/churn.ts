@@ -49,11 +49,24 @@ export function tokensUnder(dir: string, withMeta = false): Set<string> {
 export class Ledger {
   /** Tokens written into a tree (landed in a linked file). */
   readonly written = new Set<string>();
+  /** Where and when each token was written (for a failure's message). */
+  private readonly origins = new Map<string, string>();
   /** Tokens a writer replaced by an edit, having read them from the file it edited. */
   readonly replaced = new Set<string>();
   /** Trash directories (what was deleted on purpose is inside). */
   readonly trashes: string[] = [];
   ops = 0;
+
+  /** Notes token `tok` landed in `file` (a create or an edit). */
+  wrote(tok: string, file: string, how: "create" | "edit"): void {
+    this.written.add(tok);
+    this.origins.set(tok, `${how} of ${file} at ${new Date().toISOString().slice(11, 23)}`);
+  }
+
+  /** Where and when `tok` was written. */
+  origin(tok: string): string {
+    return `${tok} (${this.origins.get(tok) ?? "?"})`;
+  }
 
   /** Tokens written and neither replaced nor deleted on purpose. */
   expected(): Set<string> {
@@ -146,10 +159,11 @@ export class ChurnWriter {
 
   private create(dir: string): void {
     const text = this.token();
-    const fd = fs.openSync(path.join(this.root, dir, `f-${this.name}${this.n}.txt`), "wx");
+    const file = path.join(this.root, dir, `f-${this.name}${this.n}.txt`);
+    const fd = fs.openSync(file, "wx");
     try {
       fs.writeSync(fd, text);
-      if (fs.fstatSync(fd).nlink > 0) this.ledger.written.add(tokensOf(text)[0]!);
+      if (fs.fstatSync(fd).nlink > 0) this.ledger.wrote(tokensOf(text)[0]!, file, "create");
     } finally {
       fs.closeSync(fd);
     }
@@ -164,7 +178,7 @@ export class ChurnWriter {
       fs.writeSync(fd, text, 0);
       if (fs.fstatSync(fd).nlink === 0) return; // replaced by Lento meanwhile: this edit landed nowhere
       for (const t of old) this.ledger.replaced.add(t);
-      this.ledger.written.add(tokensOf(text)[0]!);
+      this.ledger.wrote(tokensOf(text)[0]!, path.join(this.root, file), "edit");
     } finally {
       fs.closeSync(fd);
     }

@@ -6,6 +6,7 @@
  * once it is a moment old.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -46,5 +47,18 @@ describe("the write lock", () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(taken, false, "a lock file a moment old may be one being written");
     (await within(pending, 30_000, "the lock"))();
+  });
+
+  it("sweeps the private files of writers killed between writing one and linking it, and only theirs", async () => {
+    const root = scratch.dir();
+    fs.mkdirSync(path.join(root, ".intermezzo"));
+    const file = path.join(root, ".intermezzo", WRITE_LOCK);
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid!; // a pid that ran and exited
+    const litter = `${file}.${gone}-0123abcd`;
+    const alive = `${file}.${process.ppid}-89abcdef`; // a live writer's, about to be linked
+    for (const f of [litter, alive]) fs.writeFileSync(f, "{}");
+    (await within(acquireWriteLock({ root }), 30_000, "the lock"))();
+    assert.equal(fs.existsSync(litter), false);
+    assert.equal(fs.existsSync(alive), true);
   });
 });

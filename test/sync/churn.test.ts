@@ -9,7 +9,8 @@
  *
  * The cuts and the writers' choices come from one seeded PRNG; the seed is printed, and
  * `IMZ_CHURN_SEED=N` replays its choices (timing still varies). `IMZ_CHURN_SECONDS` sets the churn's
- * length (default 60). Real processes on loopback only, each ended by its pid in `finally`.
+ * length (default 60); `IMZ_CHURN_KEEP=1` keeps the trees of a failed run and traces every
+ * process (`src/trace.ts`). Real processes on loopback only, each ended by its pid in `finally`.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -110,6 +111,8 @@ describe("live Lento under churn", () => {
     await sshKeygen(userKey);
     const home = path.join(base, "home");
     fs.mkdirSync(path.join(home, ".ssh"), { recursive: true, mode: 0o700 });
+    // IMZ_CHURN_KEEP=1 also traces every process's records into trace.jsonl beside the trees (src/trace.ts)
+    if (process.env["IMZ_CHURN_KEEP"]) process.env["IMZ_TRACE"] = path.join(base, "trace.jsonl");
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env["SSH_AUTH_SOCK"];
 
@@ -126,6 +129,7 @@ describe("live Lento under churn", () => {
     const failures: unknown[] = [];
     try {
       listener = await startListenerChild([holder], keyDir, `${userKey}.pub`);
+      listenerLog += `=== listener pid ${listener.pid}\n`;
       const port = listener.port;
       fs.writeFileSync(path.join(home, ".ssh", "known_hosts"), `${listener.knownHostsLine}\n`);
       const url = `imz://alice@127.0.0.1:${port}/${listener.names[0]}`;
@@ -137,6 +141,7 @@ describe("live Lento under churn", () => {
       const restartListener = async (): Promise<void> => {
         listenerLog += listener!.log();
         listener = await startListenerChild([holder], keyDir, `${userKey}.pub`, port);
+        listenerLog += `=== listener pid ${listener.pid}\n`;
       };
 
       // the writers: one step each every 20-120 ms
@@ -201,7 +206,7 @@ describe("live Lento under churn", () => {
         for (const tok of tokensUnder(root)) found.add(tok);
         for (const tok of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(tok);
       }
-      const lost = [...ledger.expected()].filter((tok) => !found.has(tok));
+      const lost = [...ledger.expected()].filter((tok) => !found.has(tok)).map((tok) => ledger.origin(tok));
       assert.deepEqual(lost, [], "versions lost");
     } catch (err) {
       // every process's log, and the cuts so far, with whatever failed

@@ -92,6 +92,35 @@ describe("an exchange that did not complete", () => {
   });
 });
 
+describe("a directory to restore that the holder deleted, with entries here", () => {
+  it("goes with everything below it that has no change here (churn seed 31337: 'the directory still has entries in the Fsdb', for good)", async () => {
+    const [replica, holder] = [scratch.dir(), scratch.dir()];
+    put(holder, "top/mid/f.txt", "below two directories");
+    put(holder, "top/g.txt", "a sibling");
+    put(holder, "kept.txt", "outside");
+    assert.equal((await syncJson([replica, holder])).code, 0);
+    fs.rmSync(path.join(holder, "top"), { recursive: true });
+    assert.equal((await runCli(IMZ_BIN, ["scan", holder])).code, 0);
+    // the replica is to bring `top` to the holder's state (a conflict settled that way left it
+    // listed), its log already past the deletion
+    const head = metaOf(holder, (s) => String(s.log.head()));
+    const set = FileSet.open(replica);
+    try {
+      set.transaction(() => {
+        set.setMeta("last_seen", head);
+        noteUnapplied(set, set.fsdb.child("root", "top")!.fid);
+      });
+    } finally {
+      set.close();
+    }
+    const run = await syncJson([replica, holder]);
+    assert.equal(run.code, 0, `${run.stderr}${run.stdout}`);
+    assert.deepEqual(run.json!.problems, []);
+    assert.deepEqual(manifest(replica), manifest(holder));
+    assert.deepEqual(metaOf(replica, (s) => unapplied(s).join(",")), "");
+  });
+});
+
 function metaOf(root: string, read: (s: FileSet) => string): string {
   const set = FileSet.open(root);
   try {

@@ -70,3 +70,66 @@ describe("an edit racing the install of the holder's version", () => {
     }
   });
 });
+
+/**
+ * Applies the holder's rename of f.txt over g.txt; `before` runs before the applier looks at g.txt,
+ * `between` after its check, right before the rename (a writer's edit racing it).
+ */
+async function renameOver(root: string, before: () => void, between: () => void): Promise<{ set: FileSet; warnings: string[]; error?: unknown }> {
+  const set = FileSet.init(root, { role: "replica" });
+  await scan(set);
+  const f = set.fsdb.child(ROOT_FID, "f.txt")!;
+  const g = set.fsdb.child(ROOT_FID, "g.txt")!;
+  const applier = new Applier(set, { owner: false });
+  const keep = (applier as unknown as { keep: (o: unknown) => void }).keep.bind(applier);
+  (applier as unknown as { keep: (o: unknown) => void }).keep = (o) => {
+    between();
+    keep(o);
+  };
+  before();
+  const rename: JournalRecord = { op: "rename", fid: f.fid, parent: ROOT_FID, name: "f.txt", newParent: ROOT_FID, newName: "g.txt", base: f.version, replaced: g.fid, replacedBase: g.version, seq: 1, origin: "holder", originSeq: 1, time: Date.now() };
+  try {
+    const commit = await applier.apply(rename, undefined);
+    set.transaction(() => commit("holder:1"));
+    await applier.finishBatch();
+  } catch (error) {
+    return { set, warnings: [], error };
+  }
+  return { set, warnings: applier.takeWarnings().map((w) => `${w.path}: ${w.message}`) };
+}
+
+describe("the holder's rename over a file of this host", () => {
+  const tree = (): string => {
+    const root = scratch.dir();
+    fs.writeFileSync(path.join(root, "f.txt"), "moved");
+    fs.writeFileSync(path.join(root, "g.txt"), "replaced");
+    return root;
+  };
+
+  it("leaves both as they are (IO) when the file replaced was edited since its scan", async () => {
+    const root = tree();
+    const { set, error } = await renameOver(root, () => fs.writeFileSync(path.join(root, "g.txt"), "an unscanned local edit"), () => undefined);
+    try {
+      assert.equal((error as { code?: string } | undefined)?.code, "IO");
+      assert.equal(fs.readFileSync(path.join(root, "g.txt"), "utf8"), "an unscanned local edit");
+      assert.equal(fs.readFileSync(path.join(root, "f.txt"), "utf8"), "moved");
+    } finally {
+      set.close();
+    }
+  });
+
+  it("keeps, logs and reports an edit made between its check and the rename", async () => {
+    const root = tree();
+    const edit = "the local edit, made in between";
+    const { set, warnings, error } = await renameOver(root, () => undefined, () => fs.writeFileSync(path.join(root, "g.txt"), edit));
+    try {
+      assert.equal(error, undefined);
+      assert.equal(fs.readFileSync(path.join(root, "g.txt"), "utf8"), "moved");
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      const kept = readConflicts(set).filter((e) => e.stored && fs.readFileSync(path.join(root, e.stored), "utf8") === edit);
+      assert.equal(kept.length, 1, JSON.stringify(readConflicts(set)));
+    } finally {
+      set.close();
+    }
+  });
+});
