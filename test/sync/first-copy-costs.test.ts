@@ -4,9 +4,11 @@
  * that neither blocks nor hides another connection's writes and leaves an outer transaction
  * alone; directory paths remembered meanwhile (`Fsdb.pathOf`'s `dirs`) giving the same paths;
  * `openBeneath` under a root opened once (a descriptor) refusing what it refuses under a root path;
- * temp names unique and still recognised by the temp area's clean-up.
+ * temp names unique and still recognised by the temp area's clean-up; a path's extended attributes
+ * read the same with the one-call answer for an object that has none.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,6 +16,7 @@ import { isImzError } from "../../src/errors.js";
 import { hashBuffer } from "../../src/journal/content-hash.js";
 import { FileSet, META_DIR } from "../../src/journal/fileset.js";
 import { scan } from "../../src/filter/scanner.js";
+import { AT_FDCWD, readXattrs } from "../../src/filter/xattr-io.js";
 import { Applier } from "../../src/sync/apply.js";
 import { readBatch } from "../../src/sync/batch-transfer.js";
 import { openBeneath } from "../../src/sync/beneath.js";
@@ -124,6 +127,18 @@ describe("a first copy's per-file costs", () => {
     } finally {
       set.close();
     }
+  });
+
+  it("extended attributes by path: none, some, a symlink's, a missing object — the same answers with the one-call path for none", () => {
+    const root = scratch.dir();
+    put(root, "plain.txt", "x");
+    put(root, "tagged.txt", "y");
+    execFileSync("setfattr", ["-n", "user.tag", "-v", "1", path.join(root, "tagged.txt")]);
+    fs.symlinkSync("tagged.txt", path.join(root, "link"));
+    assert.deepEqual(readXattrs(AT_FDCWD, path.join(root, "plain.txt")), {});
+    assert.deepEqual(readXattrs(AT_FDCWD, path.join(root, "tagged.txt")), { "user.tag": Buffer.from("1").toString("base64") });
+    assert.deepEqual(readXattrs(AT_FDCWD, path.join(root, "link")), {}, "a symlink is not followed");
+    assert.throws(() => readXattrs(AT_FDCWD, path.join(root, "gone")), (err) => (err as NodeJS.ErrnoException).code === "ENOENT");
   });
 
   it("temp names are unique in a process and removed by the clean-up once their process is gone", async () => {
