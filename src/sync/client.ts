@@ -221,8 +221,12 @@ async function applyOne(
         set.fsdb.remap(d.fid, r.fid);
       }
       const o = set.fsdb.get(r.fid);
-      // Never step back: our own later change (settled at reintegration) may already be newer.
-      if (o && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
+      // Never step back: our own later change (settled at reintegration) may already be newer. A
+      // record that holds here for its own part only (a rename or attributes already as it says)
+      // gives its stamp only to an object that was at its base: the stamp names the holder's whole
+      // object, whose content may be a version this replica has not taken in (churn seed 47164920).
+      const whole = r.op === "close" || r.op === "create" || !("base" in r) || r.base === o?.version;
+      if (o && whole && stampCounter(l.version) > stampCounter(o.version)) set.fsdb.put({ ...o, version: l.version });
       advance();
     });
     return;

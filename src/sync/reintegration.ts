@@ -15,6 +15,7 @@ import { readBatch, type BatchItem, type BatchRequest, type ContentBatch } from 
 import { readContent, type ContentStream } from "./transfer.js";
 import { BATCH, counted, describePath, type ConflictReport, type Refusal, type SyncTally } from "./client.js";
 import { rebirthTwin } from "./twin.js";
+import { isUnapplied } from "./unapplied.js";
 
 /**
  * Records read, optimised and shipped together: the CML is reintegrated a window at a time, so a
@@ -159,7 +160,11 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     fid = res.fid;
   }
   const version = set.fsdb.versionOf(fid);
-  if (version !== undefined && res.version !== undefined && res.version !== version) {
+  // An object still to be brought to the holder's version (`unapplied.ts`: a merge's content, an
+  // update that failed here) keeps its stamp: the holder's new one also names content this replica
+  // does not have yet, and a later edit shipped on it would replace that content without a conflict
+  // (churn seed 47164920). The restore stamps it once everything is here.
+  if (version !== undefined && res.version !== undefined && res.version !== version && !isUnapplied(set, fid)) {
     set.cml.rebase(r.fid, version, res.version);
     set.fsdb.setVersion(fid, res.version);
   }

@@ -72,4 +72,34 @@ describe("a holder version brought in partly", () => {
     assert.ok(found.has("tok-r-1."), "the local edit is kept");
     assert.ok(found.has("tok-h-2."), "the holder's version is kept");
   });
+
+  it("a rename of ours accepted over the holder's edit (a merge) leaves the row's stamp until that edit is here (seed 47164920)", async () => {
+    const [replica, holder] = [scratch.dir(), scratch.dir()];
+    put(holder, "f.txt", "tok-h-1.");
+    assert.equal((await syncJson([replica, holder])).code, 0);
+    // the holder edits the file; the replica renames it (journaled), then edits it unjournaled
+    fs.writeFileSync(path.join(holder, "f.txt"), "tok-h-2.tok-h-2.");
+    assert.equal((await runCli(IMZ_BIN, ["scan", holder])).code, 0);
+    fs.renameSync(path.join(replica, "f.txt"), path.join(replica, "g.txt"));
+    assert.equal((await runCli(IMZ_BIN, ["scan", replica])).code, 0);
+    withSet(replica, (s) => s.filterEvent("attach", { pid: process.pid, host: os.hostname() }));
+    fs.writeFileSync(path.join(replica, "g.txt"), "tok-r-1.tok-r-1.tok-r-1.");
+
+    // the rename wins (rename/update merges), the holder's content cannot come in over the edit
+    const first = await syncJson([replica, holder]);
+    assert.ok(first.json, `${first.stderr}${first.stdout}`);
+    assert.deepEqual(first.json.conflicts.map((c) => c.kind), ["rename/update"]);
+    assert.equal(fs.readFileSync(path.join(replica, "g.txt"), "utf8"), "tok-r-1.tok-r-1.tok-r-1.");
+
+    withSet(replica, (s) => s.filterEvent("detach"));
+    const second = await syncJson([replica, holder]);
+    assert.ok(second.json, `${second.stderr}${second.stdout}`);
+    const found = new Set<string>();
+    for (const root of [holder, replica]) {
+      for (const t of tokensUnder(root)) found.add(t);
+      for (const t of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(t);
+    }
+    assert.ok(found.has("tok-r-1."), "the local edit is kept");
+    assert.ok(found.has("tok-h-2."), "the holder's edit is kept");
+  });
 });
