@@ -85,17 +85,19 @@ int OpenBeneath(int rootfd, const std::string& rel, int flags, mode_t mode) {
   }
 }
 
-// openBeneath(root, rel, flags, mode) → fd
+// openBeneath(root, rel, flags, mode) → fd; `root` is a path, or a directory descriptor the caller
+// keeps open (a file set's root opened once: two system calls and a path walk less per call)
 Napi::Value OpenBeneathJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string root = BytesArg(info, 0, "root");
+  const bool root_is_fd = info.Length() > 0 && info[0].IsNumber();
+  const std::string root = root_is_fd ? std::string() : BytesArg(info, 0, "root");
   const std::string rel = BytesArg(info, 1, "rel");
   const int flags = IntArg(info, 2, "flags");
   const int mode = info.Length() > 3 ? IntArg(info, 3, "mode") : 0;
   if (!rel.empty() && (rel.front() == '/' || rel.back() == '/')) throw Napi::TypeError::New(env, "rel must be relative, without a trailing '/'");
-  FdGuard rootfd{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (rootfd.fd < 0) throw ErrnoError(env, errno, "open", root);
-  const int fd = OpenBeneath(rootfd.fd, rel, flags, static_cast<mode_t>(mode));
+  FdGuard rootfd{root_is_fd ? -1 : ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!root_is_fd && rootfd.fd < 0) throw ErrnoError(env, errno, "open", root);
+  const int fd = OpenBeneath(root_is_fd ? IntArg(info, 0, "root") : rootfd.fd, rel, flags, static_cast<mode_t>(mode));
   if (fd < 0) throw ErrnoError(env, -fd, "openat2", rel);
   return Napi::Number::New(env, fd);
 }

@@ -54,7 +54,7 @@ export class Cml {
   /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
   append(rec: NewRecord): JournalRecord {
     const seq = this.sInsert.get(rec.fid, JSON.stringify({ ...rec, seq: 0, origin: this.origin, originSeq: 0 }))!;
-    trace("cml.append", { replica: this.origin, ...brief(rec), seq });
+    if (tracing) trace("cml.append", { replica: this.origin, ...brief(rec), seq });
     return { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
   }
 

@@ -242,6 +242,22 @@ export class FileSet {
   }
 
   /**
+   * Runs `fn`, which only reads, in one read transaction (or in the caller's open transaction): one
+   * snapshot, and one take and release of the WAL index's read lock, for all its statements. Alone,
+   * each statement is a transaction of its own, with two `fcntl` calls and the WAL header checked.
+   * `fn` must be synchronous: an open read transaction would turn the next group's `BEGIN` into a savepoint.
+   */
+  reading<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    this.db.exec("BEGIN");
+    try {
+      return fn();
+    } finally {
+      if (this.db.inTransaction) this.db.exec("COMMIT");
+    }
+  }
+
+  /**
    * Starts grouping transactions (group commit): a bulk operation's many small changes commit
    * together. Each change is still all-or-nothing; a crash loses at most the uncommitted group,
    * whose disk effects the next scan finds again. No-op inside an outer transaction (a dry run).

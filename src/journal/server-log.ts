@@ -3,7 +3,7 @@
  * forwards it; `(origin, originSeq)` is unique so a reintegration retried after a lost reply is
  * recognised instead of being applied twice.
  */
-import { brief, trace } from "../trace.js";
+import { brief, trace, tracing } from "../trace.js";
 import type { Db } from "./db.js";
 import { parseRecord, type JournalRecord, type LoggedRecord } from "./records.js";
 
@@ -27,7 +27,12 @@ export class ServerLog {
       `SELECT body, version FROM server_log WHERE volume > ? ORDER BY volume LIMIT ?`,
     );
     this.sReplace = db.prepare<[string, number]>(`UPDATE server_log SET body = ? WHERE volume = ?`);
-    this.sHead = db.prepare<[], { v: number | null }>(`SELECT max(volume) AS v FROM server_log`);
+    // the log's last number or its compaction floor, in one statement (was two per appended record)
+    this.sHead = db
+      .prepare<[], number>(
+        `SELECT max(coalesce((SELECT max(volume) FROM server_log), 0), coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'log_floor'), 0))`,
+      )
+      .pluck();
     this.sFloor = db.prepare<[], string>(`SELECT value FROM meta WHERE key = 'log_floor'`).pluck();
     this.sSetFloor = db.prepare<[string]>(`INSERT OR REPLACE INTO meta (key, value) VALUES ('log_floor', ?)`);
     this.sCompact = db.prepare<[number]>(`DELETE FROM server_log WHERE volume <= ?`);
@@ -41,7 +46,7 @@ export class ServerLog {
 
   /** The current volume stamp: the number of the last accepted record (0 when empty). */
   head(): number {
-    return Math.max(this.sHead.get()!.v ?? 0, this.floor());
+    return this.sHead.get()!;
   }
 
   /** The log is compacted up to here: records numbered at or below it are gone (0: none). */
@@ -70,7 +75,7 @@ export class ServerLog {
     const version = versionFor(volume);
     const stored = { ...record, seq: volume } as JournalRecord;
     this.sInsert.run(volume, record.origin, record.originSeq, record.fid, version, JSON.stringify(stored));
-    trace("log.append", { ...brief(stored), version });
+    if (tracing) trace("log.append", { ...brief(stored), version });
     return { record: stored, version };
   }
 

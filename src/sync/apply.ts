@@ -8,7 +8,7 @@
  * ever replaced by a complete, hash-checked temp file, and only while the file on disk is still the
  * version the Fsdb describes; otherwise `apply` throws `IO` with code detail and changes nothing.
  */
-import { brief, trace } from "../trace.js";
+import { brief, trace, tracing } from "../trace.js";
 import fs from "node:fs";
 import path from "node:path";
 import { keepVersion } from "../conflict/store.js";
@@ -44,6 +44,8 @@ export interface StagedContent {
    * current file while it is still the version of content hash `baseHash`; only a close takes it.
    */
   inPlace?: { ranges: Extent[]; baseHash: string };
+  /** Set once `temp` is renamed into place or removed: nothing is left to remove. */
+  consumed?: boolean;
 }
 
 /** Options of {@link Applier}. */
@@ -82,7 +84,7 @@ export class Applier {
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
     this.rel = () => this.placeOf(rec);
-    trace("apply", { replica: this.set.replicaId, ...brief(rec) }, true);
+    if (tracing) trace("apply", { replica: this.set.replicaId, ...brief(rec) }, true); // (its fields cost a per-file object when off)
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {
@@ -96,6 +98,7 @@ export class Applier {
           return h.atChild(rec.parent, rec.name, (dest) => {
             fields.xattrs = h.atTemp(temp, (t) => this.setAttrs(t, "f", rec.attrs, data?.content.mtimeNs)) ?? "";
             h.install(temp, dest, false);
+            if (staged) staged.consumed = true;
             if (data) this.signatures.installed(rec.fid, 0, data);
             this.touchDir(rec.parent);
             const st = statAt(dest);
@@ -311,11 +314,13 @@ export class Applier {
       // the same inode, its other names and extended attributes included: nothing to relink or set
       this.inPlace.patch(o, { temp: staged.temp, ranges: inPlace.ranges, baseHash: inPlace.baseHash, size: staged.content.size, hash: staged.content.hash }, () => setMtimeAt(p, staged.content.mtimeNs));
       fs.rmSync(staged.temp, { force: true });
+      staged.consumed = true;
     } else {
       // the new version is a new inode: it gets the file's attributes, its extended ones included
       const own = o.xattrs === "" ? {} : { xattrs: xattrsOfText(o.xattrs) };
       gotXattrs(h.atTemp(staged.temp, (t) => this.setAttrs(t, "f", { mode: o.mode, uid: o.uid, gid: o.gid, ...own }, staged.content.mtimeNs, false, true)));
       h.install(staged.temp, p, true);
+      staged.consumed = true;
       for (const l of links) this.relink(p, l.fid);
     }
     this.signatures.installed(rec.fid, o.size, staged);

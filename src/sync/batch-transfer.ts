@@ -19,7 +19,6 @@
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
-import { diskFullError } from "../journal/disk-full.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { DELTA_MIN, type Want } from "./delta-transfer.js";
@@ -60,17 +59,20 @@ export function readBatch(holding: Holding, items: readonly BatchItem[], pick: (
   if (items.length > BATCH_ITEMS) throw new ImzError("FRAME_BAD_HEADER", `a batch of ${items.length} files (at most ${BATCH_ITEMS})`, { hint: "the peer's request was refused" });
   const entries: BatchEntry[] = [];
   const bodies: Buffer[] = [];
-  for (const item of items) {
-    try {
-      const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
-      if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
-      entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
-      bodies.push(small.data);
-    } catch (err) {
-      const e = err as Error & { code?: unknown };
-      entries.push({ error: { code: typeof e.code === "string" ? e.code : "IO", message: e.message } });
+  // the batch's Fsdb look-ups (a few per item: the pick, the object, its path) share one read transaction
+  holding.reading(() => {
+    for (const item of items) {
+      try {
+        const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
+        if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
+        entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
+        bodies.push(small.data);
+      } catch (err) {
+        const e = err as Error & { code?: unknown };
+        entries.push({ error: { code: typeof e.code === "string" ? e.code : "IO", message: e.message } });
+      }
     }
-  }
+  });
   async function* chunks(): AsyncGenerator<Buffer> {
     for (const b of bodies) if (b.length > 0) yield b;
   }
@@ -124,14 +126,7 @@ export async function receiveBatch(holding: Holding, asked: number, batch: Conte
 
 /** Writes checked bytes to a fresh temp file. */
 function stageBytes(holding: Holding, data: Buffer, content: Content): StagedContent {
-  const temp = holding.tempPath();
-  try {
-    fs.writeFileSync(temp, data, { flag: "wx", mode: 0o600 });
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw diskFullError(err, holding.set.tmpDir);
-  }
-  return { temp, content, ticket: holding.stagedTicket() };
+  return { temp: holding.writeTemp(data), content, ticket: holding.stagedTicket() };
 }
 
 /** Whether a record's stated content is small enough for a batch (`size`: the size it states, if any). */

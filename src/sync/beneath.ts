@@ -27,7 +27,7 @@ export interface AtStat {
 /** The addon's *at calls. Names are one path component (string or bytes). */
 type Bytes = string | Buffer;
 interface BeneathBinding {
-  openBeneath(root: string, rel: Bytes, flags: number, mode?: number): number;
+  openBeneath(root: string | number, rel: Bytes, flags: number, mode?: number): number;
   mkdirat(dir: number, name: Bytes, mode: number): void;
   unlinkat(dir: number, name: Bytes, removeDir: boolean): void;
   renameat(oldDir: number, oldName: Bytes, newDir: number, newName: Bytes, noReplace: boolean): void;
@@ -51,11 +51,11 @@ export interface Place {
 }
 
 /**
- * Opens `rel` (root-relative, `""` for the root) beneath `root` with `flags`, following no symlink
- * on the way or at the end. Throws `PATH_UNSAFE` when a component is a symlink or not a directory,
+ * Opens `rel` (root-relative, `""` for the root) beneath `root` (a path, or an open directory's
+ * descriptor) with `flags`, following no symlink on the way or at the end. Throws `PATH_UNSAFE` when a component is a symlink or not a directory,
  * `IO` (with the errno code as cause) otherwise.
  */
-export function openBeneath(root: string, rel: string, flags: number, mode = 0): number {
+export function openBeneath(root: string | number, rel: string, flags: number, mode = 0): number {
   try {
     return native().openBeneath(root, relBytes(rel), flags, mode);
   } catch (err) {
@@ -76,7 +76,7 @@ export function openBeneath(root: string, rel: string, flags: number, mode = 0):
 }
 
 /** Runs `fn` with directory `rel` opened beneath `root` (see {@link openBeneath}); closes it after. */
-export function inDir<T>(root: string, rel: string, fn: (dir: number) => T): T {
+export function inDir<T>(root: string | number, rel: string, fn: (dir: number) => T): T {
   const dir = openBeneath(root, rel, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     return fn(dir);

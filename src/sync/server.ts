@@ -355,8 +355,9 @@ export class LentoServer implements HolderPeer {
     try {
       const content = carriesContent(r) ? await (staged ?? fetch(r)) : undefined;
       for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
-        const now = set.fsdb.get(fid ?? "")?.version ?? "";
-        if (fid !== undefined && (!this.baselines.has(fid) || this.produced.get(fid) !== now)) this.baselines.set(fid, now);
+        if (fid === undefined) continue; // (was a look-up of fid "" for every record but a rename)
+        const now = set.fsdb.versionOf(fid) ?? "";
+        if (!this.baselines.has(fid) || this.produced.get(fid) !== now) this.baselines.set(fid, now);
       }
       const commit = await this.applier!.apply(r, content, keep);
       // applied all the same (extended attributes this filesystem refused): the replica reports it

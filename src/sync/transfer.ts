@@ -225,13 +225,14 @@ function servable(holding: Holding, fid: string): FsObject {
  */
 export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string } | undefined {
   servable(holding, fid);
-  return smallFile(holding.openRead(fid), max);
+  const { fd, st } = holding.openFile(fid);
+  return smallFile(fd, max, st);
 }
 
-/** The small regular file open as `fd` read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
-function smallFile(fd: number, max = SMALL_FILE): { data: Buffer; mtimeNs: string } | undefined {
+/** The small regular file open as `fd` (its stat `st`, if taken) read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
+function smallFile(fd: number, max = SMALL_FILE, stat?: fs.BigIntStats): { data: Buffer; mtimeNs: string } | undefined {
   try {
-    const st = fs.fstatSync(fd, { bigint: true });
+    const st = stat ?? fs.fstatSync(fd, { bigint: true });
     if (st.size > BigInt(max)) return undefined;
     const data = Buffer.allocUnsafe(Number(st.size));
     let off = 0;
