@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -86,6 +86,20 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX objects_hash ON objects(hash) WHERE hash != '';`,
   // Each object's replicated extended attributes and ACLs (src/journal/xattrs.ts): "" for none.
   7: `ALTER TABLE objects ADD COLUMN xattrs TEXT NOT NULL DEFAULT '';`,
+  // A digest of each directory's rows as the scanner last found them all unchanged
+  // (\`Fsdb.matchesWhole\`); any change to a row under it forgets the digest. A REPLACE deletes the
+  // row it replaces without a delete trigger, so the insert trigger forgets the old parent's too.
+  8: `
+    CREATE TABLE IF NOT EXISTS dir_wholes (fid TEXT PRIMARY KEY, digest BLOB NOT NULL) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER IF NOT EXISTS dir_wholes_insert BEFORE INSERT ON objects BEGIN
+      DELETE FROM dir_wholes WHERE fid IN (NEW.parent, (SELECT parent FROM objects WHERE fid = NEW.fid));
+    END;
+    CREATE TRIGGER IF NOT EXISTS dir_wholes_update AFTER UPDATE OF type, parent, name, size, mtime_ns, mode, uid, gid, ino, ctime_ns ON objects BEGIN
+      DELETE FROM dir_wholes WHERE fid IN (OLD.parent, NEW.parent);
+    END;
+    CREATE TRIGGER IF NOT EXISTS dir_wholes_delete AFTER DELETE ON objects BEGIN
+      DELETE FROM dir_wholes WHERE fid = OLD.parent;
+    END;`,
 };
 
 /**

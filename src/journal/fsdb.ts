@@ -2,6 +2,7 @@
  * The Fsdb: one row per object of the file set (fid, type, place, version stamp, attributes,
  * content hash, flags) plus the local inode that lets the scanner recognise renames and hard links.
  */
+import { createHash } from "node:crypto";
 import { trace } from "../trace.js";
 import { ImzError } from "../errors.js";
 import type { Db } from "./db.js";
@@ -101,6 +102,8 @@ export class Fsdb {
   private readonly sChildFid;
   private readonly sChildPrints;
   private readonly sChildrenWhole;
+  private readonly sWholeDigest;
+  private readonly sPutWholeDigest;
   private readonly sAfter;
   private readonly sUp;
   private readonly sVersion;
@@ -118,6 +121,8 @@ export class Fsdb {
     this.sHasChildren = db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM objects WHERE parent = ? LIMIT 1`);
     this.sChildPrints = db.prepare<[string], ChildPrint>(`SELECT name, fid, type, ${PRINT} FROM objects WHERE parent = ?`).raw();
     this.sChildrenWhole = db.prepare<[string], string | null>(WHOLE).pluck();
+    this.sWholeDigest = db.prepare<[string], Buffer>(`SELECT digest FROM dir_wholes WHERE fid = ?`).pluck();
+    this.sPutWholeDigest = db.prepare<[string, Buffer], unknown>(`INSERT OR REPLACE INTO dir_wholes (fid, digest) VALUES (?, ?)`);
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
     this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
@@ -181,6 +186,21 @@ export class Fsdb {
   /** Directory `parent`'s rows as one text (see `WHOLE`); "" for none. */
   childrenWhole(parent: string): string {
     return this.sChildrenWhole.get(parent) ?? "";
+  }
+
+  /**
+   * True when directory `parent`'s rows make exactly the text `whole` (`childrenWhole(parent) === whole`).
+   * A match is remembered as a digest of the text, which the database's triggers forget as soon as
+   * any row under `parent` changes (schema 8, `dir_wholes`): the next scan of the unchanged
+   * directory costs one lookup instead of the text built from every row.
+   */
+  matchesWhole(parent: string, whole: string): boolean {
+    const digest = createHash("sha256").update(whole).digest();
+    const known = this.sWholeDigest.get(parent);
+    if (known !== undefined && digest.equals(known)) return true;
+    if (whole !== this.childrenWhole(parent)) return false;
+    this.sPutWholeDigest.run(parent, digest);
+    return true;
   }
 
   /** True when directory `parent` has any entry. */

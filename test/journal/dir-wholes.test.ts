@@ -1,0 +1,126 @@
+/**
+ * The remembered digest of an unchanged directory (`Fsdb.matchesWhole`, schema 8's `dir_wholes`):
+ * a match is remembered, and any change to a row under the directory — an insert, an update of a
+ * compared column, a delete, a move out by REPLACE — forgets it, so the scanner never takes an
+ * unchanged directory's shortcut past rows that no longer describe the disk.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { scan } from "../../src/filter/scanner.js";
+import { walkDir } from "../../src/filter/walk.js";
+import { openDb, SCHEMA_VERSION } from "../../src/journal/db.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { tempDir } from "../helpers/tree.js";
+
+/** How many directories have a remembered digest. */
+const remembered = (set: FileSet): number => set.db.prepare<[], number>(`SELECT count(*) FROM dir_wholes`).pluck().get()!;
+
+describe("remembered unchanged directories (dir_wholes)", () => {
+  it("remembers a match and forgets it when a row under the directory is inserted, changed, moved out or deleted", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      fs.mkdirSync(path.join(root, "a"));
+      fs.mkdirSync(path.join(root, "b"));
+      for (const n of ["x", "y", "z"]) fs.writeFileSync(path.join(root, "a", n), n);
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        const a = set.fsdb.childFid("root", "a")!;
+        const b = set.fsdb.childFid("root", "b")!;
+        const whole = (await walkDir(path.join(root, "a"))).whole!;
+        const remember = (): void => {
+          assert.equal(set.fsdb.matchesWhole(a, whole), true);
+          assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = ?`).pluck().get(a), 1);
+        };
+        const forgotten = (what: string): void => assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = ?`).pluck().get(a), undefined, what);
+
+        remember();
+        assert.equal(set.fsdb.matchesWhole(a, `${whole}x`), false, "another text never matches the remembered digest");
+        const x = set.fsdb.child(a, "x")!;
+        set.fsdb.setVersion(x.fid, "ff:9");
+        assert.equal(set.fsdb.matchesWhole(a, whole), true, "a version stamp is not part of the text: still remembered");
+
+        set.fsdb.put({ ...x, mode: 0o600 });
+        forgotten("a changed row (REPLACE in place)");
+        assert.equal(set.fsdb.matchesWhole(a, whole), false, "the text of the rows no longer matches");
+        set.fsdb.put(x);
+        remember();
+
+        set.fsdb.setLocal(x.fid, "1:1", x.ctimeNs);
+        forgotten("an update of a compared column");
+        set.fsdb.setLocal(x.fid, x.ino!, x.ctimeNs);
+        remember();
+
+        set.fsdb.put({ ...x, parent: b });
+        forgotten("a row moved to another directory");
+        set.fsdb.put(x);
+        remember();
+
+        set.fsdb.put({ ...x, fid: "new:1", name: "w" });
+        forgotten("a new row");
+        set.fsdb.delete("new:1");
+        remember();
+
+        set.fsdb.delete(x.fid);
+        forgotten("a deleted row");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a row changed after the directory was remembered: the next scan compares it and journals the disk's state", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      fs.mkdirSync(path.join(root, "d"));
+      fs.writeFileSync(path.join(root, "d", "f"), "one");
+      fs.chmodSync(path.join(root, "d", "f"), 0o644);
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        await scan(set); // the second finds d unchanged and remembers it
+        assert.ok(remembered(set) >= 1);
+        const d = set.fsdb.childFid("root", "d")!;
+        const f = set.fsdb.child(d, "f")!;
+        // the row says 0600 while the disk still says 0644: only a comparison of the rows can tell
+        set.fsdb.put({ ...f, mode: 0o600 });
+        const before = set.cml.count();
+        await scan(set);
+        assert.equal(set.fsdb.must(f.fid).mode, 0o644, "the scan put the disk's mode back into the row");
+        assert.ok(set.cml.count() > before, "and journaled the change");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("migrates schema 7 to 8: the table and its triggers are made, the rows kept", () => {
+    const dir = tempDir("imz-wholes-");
+    const file = path.join(dir, "fileset.db");
+    try {
+      const old = openDb(file, true);
+      old.exec(`DROP TRIGGER dir_wholes_insert; DROP TRIGGER dir_wholes_update; DROP TRIGGER dir_wholes_delete; DROP TABLE dir_wholes;
+        INSERT INTO objects (fid, type, parent, name) VALUES ('root', 'd', NULL, ''), ('ab:1', 'f', 'root', 'f.txt');
+        PRAGMA user_version = 7;`);
+      old.close();
+      const db = openDb(file, false);
+      try {
+        assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+        assert.equal(db.prepare(`SELECT count(*) FROM objects`).pluck().get(), 2);
+        db.prepare(`INSERT INTO dir_wholes (fid, digest) VALUES ('root', x'00')`).run();
+        db.prepare(`UPDATE objects SET size = 5 WHERE fid = 'ab:1'`).run();
+        assert.equal(db.prepare(`SELECT count(*) FROM dir_wholes`).pluck().get(), 0, "the update trigger forgot root");
+      } finally {
+        db.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
