@@ -8,7 +8,7 @@ import { ImzError } from "../errors.js";
 import { BackgroundHasher, hashBuffer, hashFile } from "../journal/content-hash.js";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { fsPath } from "../journal/names.js";
-import type { Content } from "../journal/records.js";
+import type { Content, JournalRecord } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { fdPath } from "./beneath.js";
 import { readDelta, type HashLearner } from "./delta-transfer.js";
@@ -113,6 +113,25 @@ function giveCreatesHash(set: FileSet, obj: FsObject, hash: string): void {
   }
 }
 
+/** Above this many pending records, {@link unhashedCreates} starts from the Fsdb's unhashed files rather than the CML. */
+const SHORT_CML = 4096;
+
+const isUnhashedCreate = (r: JournalRecord): boolean => r.op === "create" && r.content?.hash === "";
+
+/**
+ * The files with data and no hash in the Fsdb that have a pending create with its hash unknown,
+ * found from the smaller side: none when the CML is empty (a resync with nothing to send), from
+ * the records of a short CML, else from the Fsdb's unhashed files (a scan of the whole table).
+ */
+function unhashedCreates(set: FileSet): FsObject[] {
+  const pending = set.cml.count();
+  if (pending === 0) return [];
+  if (pending > SHORT_CML) return set.fsdb.unhashedFiles().filter((obj) => set.cml.about(obj.fid).some(isUnhashedCreate));
+  const fids = new Set(set.cml.all().filter(isUnhashedCreate).map((r) => r.fid));
+  const objs = [...fids].map((fid) => set.fsdb.get(fid));
+  return objs.filter((o): o is FsObject => o !== undefined && o.type === "f" && o.hash === "" && (o.flags & HAS_DATA) !== 0);
+}
+
 /**
  * Hashes, before they meet a holder that may hold an identical file, the pending creates journaled
  * with their hash unknown. A sync's scan leaves a large new file unhashed only when its holder's
@@ -124,8 +143,7 @@ function giveCreatesHash(set: FileSet, obj: FsObject, hash: string): void {
  * take the hash only while the Fsdb still describes the file before and after the read.
  */
 export async function hashUnknownCreates(set: FileSet): Promise<void> {
-  for (const obj of set.fsdb.unhashedFiles()) {
-    if (!set.cml.about(obj.fid).some((r) => r.op === "create" && r.content?.hash === "")) continue;
+  for (const obj of unhashedCreates(set)) {
     const file = fsPath(set.root, set.fsdb.pathOf(obj.fid));
     try {
       if (!describes(obj, fs.lstatSync(file, { bigint: true }))) continue;

@@ -16,7 +16,7 @@ import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID } from "../../src/journal/records.js";
 import { Applier } from "../../src/sync/apply.js";
 import { HASH_AT_SEND_MIN } from "../../src/sync/delta-transfer.js";
-import { readContent } from "../../src/sync/transfer.js";
+import { hashUnknownCreates, readContent } from "../../src/sync/transfer.js";
 import { syncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 
@@ -158,6 +158,30 @@ describe("hashing at send time", () => {
       const again = readContent(holding, fid);
       assert.equal(again.hashedAsSent, undefined, "a recorded hash is not computed over the chunks: the receiver checks them");
       for await (const chunk of again.chunks) void chunk;
+    } finally {
+      set.close();
+    }
+  });
+
+  it("hashUnknownCreates hashes a file whose pending create left its hash unknown, record and row; with an empty CML it reads nothing", async () => {
+    const root = tempDir("imz-hashsend-");
+    dirs.push(root);
+    writeLargeFile(path.join(root, "big.bin"), HASH_AT_SEND_MIN, 21);
+    fs.writeFileSync(path.join(root, "small.txt"), "small");
+    const set = FileSet.init(root, { role: "replica" });
+    try {
+      await scan(set, { hashAtSendFrom: HASH_AT_SEND_MIN, newHashedAtSend: async () => true });
+      const big = set.fsdb.child(ROOT_FID, "big.bin")!;
+      assert.equal(big.hash, "");
+      await hashUnknownCreates(set);
+      const hash = await hashFile(path.join(root, "big.bin"));
+      assert.equal(set.fsdb.must(big.fid).hash, hash, "the row has the hash");
+      assert.deepEqual(set.cml.about(big.fid).map((r) => (r.op === "create" ? r.content?.hash : r.op)), [hash], "and so has its create");
+      // no pending record: a row without a hash (here made so) is left for the next send, as before
+      set.cml.drop(set.cml.all().map((r) => r.seq));
+      set.fsdb.put({ ...set.fsdb.must(big.fid), hash: "" });
+      await hashUnknownCreates(set);
+      assert.equal(set.fsdb.must(big.fid).hash, "");
     } finally {
       set.close();
     }
