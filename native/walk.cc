@@ -30,7 +30,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -53,6 +53,12 @@ char KindOf(uint16_t mode) {
     case S_IFLNK: return 'l';
     default: return '?';
   }
+}
+
+/** Writes ':' and the decimal digits of `v` (as "%lld" does) at `p`; returns the end. Room for 21 characters is the caller's. */
+char* Field(char* p, int64_t v) {
+  *p++ = ':';
+  return std::to_chars(p, p + 20, v).ptr;
 }
 
 /** What lstat would say of `name` in directory `dirfd`; 0 or an errno. */
@@ -136,11 +142,16 @@ class WalkWorker : public Napi::AsyncWorker {
       const int64_t ctime = Ns(st.stx_ctime);
       const int64_t birth = Ns(st.stx_btime);
       const int64_t size = kind == 'f' ? static_cast<int64_t>(st.stx_size) : 0;
-      std::snprintf(print, sizeof print, "%s%c:%lld:%lld:%lld:%lld:%lld:%u:%u:%u", birth > ctime ? "!" : "", kind,
-                    static_cast<long long>(dev), static_cast<long long>(st.stx_ino), static_cast<long long>(ctime),
-                    static_cast<long long>(size), static_cast<long long>(Ns(st.stx_mtime)), st.stx_mode & 07777u,
-                    st.stx_uid, st.stx_gid);
-      std::snprintf(extra, sizeof extra, "%u:%lld", st.stx_nlink, static_cast<long long>(birth));
+      // the text snprintf("%s%c:%lld:%lld:%lld:%lld:%lld:%u:%u:%u") would make, without its format parsing
+      // (a tenth of the walk's CPU)
+      char* p = print;
+      if (birth > ctime) *p++ = '!';
+      *p++ = kind;
+      for (const int64_t v : {static_cast<int64_t>(dev), static_cast<int64_t>(st.stx_ino), ctime, size, Ns(st.stx_mtime)}) p = Field(p, v);
+      for (const uint32_t v : {st.stx_mode & 07777u, st.stx_uid, st.stx_gid}) p = Field(p, static_cast<int64_t>(v));
+      *p = '\0';
+      p = std::to_chars(extra, extra + sizeof extra, st.stx_nlink).ptr;
+      *(Field(p, birth)) = '\0';
     }
     const size_t printLen = std::strlen(print);
     if (!name.empty()) {
