@@ -4,7 +4,9 @@
 // Buffer, never an object per entry, in the order fs.readdir gives (names sorted by strcmp, as
 // libuv's scandir sorts them).
 //
-// Buffer: u32 wholeLen (little-endian; 0xFFFFFFFF for none) | whole | records.
+// Buffer: u32 wholeLen (little-endian; 0xFFFFFFFF for none) | digest | whole | records, digest (32
+// bytes, the first of whole's BLAKE2b-512) only with a whole text: the Fsdb remembers it for an
+// unchanged directory (`Fsdb.matchesWhole`), so the text need not even be decoded next time.
 // whole: "name/print/name/print..." over every entry in name order, made only when every entry is
 // a file or directory with a plain print; the Fsdb makes the same text of a directory's rows
 // (`Fsdb.childrenWhole`), so an unchanged directory is one string comparison. Names and prints
@@ -37,12 +39,14 @@
 #include <vector>
 
 #include "addon.h"
+#include "blake2b.h"
 #include "errors.h"
 
 namespace imz {
 namespace {
 
 constexpr int64_t kNsPerSec = 1000000000;
+constexpr size_t kDigestBytes = 32;
 
 int64_t Ns(const statx_timestamp& t) { return static_cast<int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec; }
 
@@ -91,6 +95,7 @@ class WalkWorker : public Napi::AsyncWorker {
         const int e = Stat(fd, name.c_str(), 0, &st);
         if (e != ENOENT) Append(name, e, st);
       }
+      if (plain_) Digest();
     }
     ::close(fd);
   }
@@ -101,10 +106,11 @@ class WalkWorker : public Napi::AsyncWorker {
       return;
     }
     const uint32_t wholeLen = plain_ ? static_cast<uint32_t>(whole_.size()) : 0xFFFFFFFFu;
-    const size_t size = 4 + (plain_ ? whole_.size() : 0) + out_.size();
+    const size_t size = 4 + (plain_ ? kDigestBytes + whole_.size() : 0) + out_.size();
     auto buf = Napi::Buffer<char>::New(Env(), size);
     char* p = buf.Data();
     for (int i = 0; i < 4; i++) *p++ = static_cast<char>((wholeLen >> (8 * i)) & 0xFF);
+    if (plain_) p = std::copy(digest_, digest_ + kDigestBytes, p);
     if (plain_) p = std::copy(whole_.begin(), whole_.end(), p);
     std::copy(out_.begin(), out_.end(), p);
     deferred_.Resolve(buf);
@@ -129,6 +135,18 @@ class WalkWorker : public Napi::AsyncWorker {
         if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) continue;
         names->emplace_back(name, len);
       }
+    }
+  }
+
+  /** The whole text's digest (the first 32 bytes of its BLAKE2b-512); without one, no whole text. */
+  void Digest() {
+    Blake2bState state;
+    uint8_t full[kBlake2bBytes];
+    state.Update(reinterpret_cast<const uint8_t*>(whole_.data()), whole_.size());
+    if (state.Final(full)) {
+      std::copy(full, full + kDigestBytes, digest_);
+    } else {
+      plain_ = false;
     }
   }
 
@@ -178,6 +196,7 @@ class WalkWorker : public Napi::AsyncWorker {
   std::string path_;
   std::vector<char> out_;
   std::string whole_;
+  char digest_[kDigestBytes] = {};
   bool plain_ = true;  // every entry a file or directory with a plain print
   int err_ = 0;
 };

@@ -155,7 +155,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
       problem(ctx, dir.rel, err);
       continue;
     }
-    if (ignored.onlyMeta && listing.whole !== null && set.fsdb.matchesWhole(dir.fid, listing.whole)) {
+    if (ignored.onlyMeta && listing.wholeDigest !== null && set.fsdb.matchesWhole(dir.fid, listing.wholeDigest, () => listing.whole!)) {
       // Every entry the same object with the same print, and no other: nothing to journal here.
       ctx.report.examined += listing.count();
       for (const sub of whole ? listing.directories() : []) {

@@ -6,6 +6,7 @@
  * unchanged entry is recognised by one string comparison, with no stat object and no row object,
  * and an unchanged directory by one comparison of its *whole* text (`Fsdb.childrenWhole`).
  */
+import { isUtf8 } from "node:buffer";
 import { getSystemErrorMap } from "node:util";
 import { nameOf } from "../journal/names.js";
 import { binding } from "../sync/delta/native.js";
@@ -30,19 +31,26 @@ export interface WalkEntry {
 export class DirListing {
   /** The directory itself, as `lstat` of its path sees it. */
   readonly self: WalkEntry;
-  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print, or its name is not UTF-8. */
-  readonly whole: string | null;
+  /** A digest of {@link whole} (32 bytes), null when there is no whole text. */
+  readonly wholeDigest: Buffer | null;
+  private readonly wholeBytes: Buffer | null;
   private readonly recordsAt: number;
 
   constructor(private readonly buf: Buffer) {
     const wholeLen = buf.readUInt32LE(0);
-    const text = wholeLen === 0xffffffff ? null : buf.toString("utf8", 4, 4 + wholeLen);
+    const bytes = wholeLen === 0xffffffff ? null : buf.subarray(4 + DIGEST_BYTES, 4 + DIGEST_BYTES + wholeLen);
     // a name that is not UTF-8 (a raw name in the Fsdb) has no whole text: the entries are compared one by one
-    this.whole = text !== null && (!text.includes("\uFFFD") || Buffer.from(text).equals(buf.subarray(4, 4 + wholeLen))) ? text : null;
-    const at = wholeLen === 0xffffffff ? 4 : 4 + wholeLen;
+    this.wholeBytes = bytes !== null && isUtf8(bytes) ? bytes : null;
+    this.wholeDigest = this.wholeBytes === null ? null : buf.subarray(4, 4 + DIGEST_BYTES);
+    const at = bytes === null ? 4 : 4 + DIGEST_BYTES + wholeLen;
     const [self, next] = readEntry(buf, at);
     this.self = self;
     this.recordsAt = next;
+  }
+
+  /** `name/print/...` over all entries in name order; null when one is not a file or directory with a plain print, or its name is not UTF-8. Decoded when asked for. */
+  get whole(): string | null {
+    return this.wholeBytes === null ? null : this.wholeBytes.toString("utf8");
   }
 
   /** Every entry, decoded. */
@@ -75,6 +83,8 @@ export class DirListing {
 }
 
 const D = "d".charCodeAt(0);
+/** Bytes of {@link DirListing.wholeDigest} (`native/walk.cc`). */
+const DIGEST_BYTES = 32;
 
 /** Offset of the record after the one at `at`. */
 function skip(buf: Buffer, at: number): number {

@@ -2,7 +2,6 @@
  * The Fsdb: one row per object of the file set (fid, type, place, version stamp, attributes,
  * content hash, flags) plus the local inode that lets the scanner recognise renames and hard links.
  */
-import { createHash } from "node:crypto";
 import { trace } from "../trace.js";
 import { ImzError } from "../errors.js";
 import type { Db } from "./db.js";
@@ -189,16 +188,15 @@ export class Fsdb {
   }
 
   /**
-   * True when directory `parent`'s rows make exactly the text `whole` (`childrenWhole(parent) === whole`).
-   * A match is remembered as a digest of the text, which the database's triggers forget as soon as
-   * any row under `parent` changes (schema 8, `dir_wholes`): the next scan of the unchanged
-   * directory costs one lookup instead of the text built from every row.
+   * True when directory `parent`'s rows make exactly the text `whole()` (`childrenWhole(parent)`),
+   * whose digest is `digest` (the walk's, `native/walk.cc`). A match is remembered as that digest,
+   * which the database's triggers forget as soon as any row under `parent` changes (schema 8,
+   * `dir_wholes`): the next scan of the unchanged directory costs one lookup, with neither text made.
    */
-  matchesWhole(parent: string, whole: string): boolean {
-    const digest = createHash("sha256").update(whole).digest();
+  matchesWhole(parent: string, digest: Buffer, whole: () => string): boolean {
     const known = this.sWholeDigest.get(parent);
     if (known !== undefined && digest.equals(known)) return true;
-    if (whole !== this.childrenWhole(parent)) return false;
+    if (whole() !== this.childrenWhole(parent)) return false;
     this.sPutWholeDigest.run(parent, digest);
     return true;
   }

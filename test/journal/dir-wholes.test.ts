@@ -5,6 +5,7 @@
  * unchanged directory's shortcut past rows that no longer describe the disk.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -29,22 +30,25 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         await scan(set);
         const a = set.fsdb.childFid("root", "a")!;
         const b = set.fsdb.childFid("root", "b")!;
-        const whole = (await walkDir(path.join(root, "a"))).whole!;
+        const listing = await walkDir(path.join(root, "a"));
+        const whole = listing.whole!;
+        const digest = listing.wholeDigest!;
+        assert.deepEqual(digest, createHash("blake2b512").update(whole).digest().subarray(0, 32), "the walk's digest is of its whole text");
         const remember = (): void => {
-          assert.equal(set.fsdb.matchesWhole(a, whole), true);
+          assert.equal(set.fsdb.matchesWhole(a, digest, () => whole), true);
           assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = ?`).pluck().get(a), 1);
         };
         const forgotten = (what: string): void => assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = ?`).pluck().get(a), undefined, what);
 
         remember();
-        assert.equal(set.fsdb.matchesWhole(a, `${whole}x`), false, "another text never matches the remembered digest");
+        assert.equal(set.fsdb.matchesWhole(a, Buffer.alloc(32), () => `${whole}x`), false, "another digest and text never match");
         const x = set.fsdb.child(a, "x")!;
         set.fsdb.setVersion(x.fid, "ff:9");
-        assert.equal(set.fsdb.matchesWhole(a, whole), true, "a version stamp is not part of the text: still remembered");
+        assert.equal(set.fsdb.matchesWhole(a, digest, () => whole), true, "a version stamp is not part of the text: still remembered");
 
         set.fsdb.put({ ...x, mode: 0o600 });
         forgotten("a changed row (REPLACE in place)");
-        assert.equal(set.fsdb.matchesWhole(a, whole), false, "the text of the rows no longer matches");
+        assert.equal(set.fsdb.matchesWhole(a, digest, () => whole), false, "the text of the rows no longer matches");
         set.fsdb.put(x);
         remember();
 
