@@ -4,7 +4,8 @@
  * packed buffer (see `native/walk.cc`). Each entry carries a *print*, a text of every stat field
  * the scanner compares; the Fsdb computes the same text from a row (`Fsdb.childPrints`), so an
  * unchanged entry is recognised by one string comparison, with no stat object and no row object,
- * and an unchanged directory by one comparison of its *whole* text (`Fsdb.childrenWhole`).
+ * and an unchanged directory by its *whole* text (`Fsdb.childrenWhole`) — by the text's digest
+ * once the Fsdb has remembered it (`Fsdb.matchesWhole`).
  */
 import { isUtf8 } from "node:buffer";
 import { getSystemErrorMap } from "node:util";
