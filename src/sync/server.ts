@@ -169,11 +169,15 @@ export class LentoServer implements HolderPeer {
     const results: RecordResult[] = [];
     const view = this.view();
     const batcher = batch && new Batcher(applier.holding, batch);
-    // the holder's basis is its own version of the (translated) fid; the replica is asked by its fid
-    const fetch = (r: JournalRecord): Promise<StagedContent> => {
+    // The holder's basis is its own version of the (translated) fid; the replica is asked by the fid
+    // the record arrived with. Not by a mapping kept for the connection: a replica takes the
+    // holder's fid of an adopted object as soon as the batch is settled, so a later record of the
+    // same connection (a live replica's next exchange) names it by that fid, and the old one is
+    // gone there (churn seed 1353109498: RECORD_INVALID on every exchange).
+    const fetchAs = (asked: string) => (r: JournalRecord): Promise<StagedContent> => {
       const want = wantOf(r);
-      const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, (signature) => source(this.clientFid(r.fid), signature), { presigned: this.presigned });
-      return batcher && batchable(applier.holding, want) ? batcher.fetch({ fid: this.clientFid(r.fid) }, alone) : alone();
+      const alone = (): Promise<StagedContent> => receiveContent(applier.holding, want, (signature) => source(asked, signature), { presigned: this.presigned });
+      return batcher && batchable(applier.holding, want) ? batcher.fetch({ fid: asked }, alone) : alone();
     };
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
@@ -185,12 +189,12 @@ export class LentoServer implements HolderPeer {
       await replayInOrder(records, {
         prefetch: (raw) => {
           const r = this.translate(raw);
-          return carriesContent(r) && decide(view, r).kind === "apply" ? fetch(r) : undefined;
+          return carriesContent(r) && decide(view, r).kind === "apply" ? fetchAs(raw.fid)(r) : undefined;
         },
         batched: (raw) => batcher !== undefined && smallContent(statedContent(raw)?.size),
         bytes: (raw) => statedContent(raw)?.size ?? 0,
         step: async (raw, staged) => {
-          results.push(await this.replayOne(this.translate(raw), view, staged, fetch, keep));
+          results.push(await this.replayOne(this.translate(raw), view, staged, fetchAs(raw.fid), keep));
         },
       });
       await applier.finishBatch();
