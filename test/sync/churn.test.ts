@@ -94,10 +94,10 @@ describe("live Lento under churn", () => {
   // IMZ_CHURN_KEEP=1 keeps the trees of a failed run for a look at their .intermezzo/
   after(() => process.env["IMZ_CHURN_KEEP"] || scratch.cleanup());
 
-  // Still open (docs/DESIGN.md, "Nothing lost under churn"): about one run in three fails — a
-  // replica's tree that does not converge, or one version lost — so it runs and reports, and the
-  // suite does not fail on it.
-  const todo = "open defects: about one run in three does not converge or loses one version";
+  // Still open (docs/DESIGN.md, "Nothing lost under churn"): of 15 traced runs this session on
+  // code with each fix, 10 passed; the last failure found is not fixed yet, so it runs and
+  // reports, and the suite does not fail on it.
+  const todo = "open defect: content received other than stated can leave the holder's log and Fsdb apart (docs/DESIGN.md)";
   it(`two replicas and the holder edit, rename and delete for ${SECONDS} s with connections cut at random; then quiet: identical trees, nothing lost`, { todo }, async (t) => {
     t.diagnostic(`churn seed ${SEED} (replay with IMZ_CHURN_SEED=${SEED})`);
     console.log(`churn seed ${SEED} (replay with IMZ_CHURN_SEED=${SEED})`);
