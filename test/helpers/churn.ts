@@ -45,6 +45,16 @@ export function tokensUnder(dir: string, withMeta = false): Set<string> {
   return out;
 }
 
+/** Every token in the trees `roots` or kept under their `.intermezzo/conflicts/`. */
+export function tokensKept(roots: string[]): Set<string> {
+  const found = new Set<string>();
+  for (const root of roots) {
+    for (const t of tokensUnder(root)) found.add(t);
+    for (const t of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(t);
+  }
+  return found;
+}
+
 /** What the writers did, for the final check. */
 export class Ledger {
   /** Tokens written into a tree (landed in a linked file). */

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { specialOf } from "../../src/filter/object-stat.js";
+import { FileSet } from "../../src/journal/fileset.js";
 
 /** A deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -169,4 +170,14 @@ export function manifest(root: string): ManifestEntry[] {
 export function leftoverTemps(root: string): string[] {
   const dir = path.join(root, ".intermezzo", "tmp");
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+/** Runs `f` on the file set at `root`, opened for it and closed after. */
+export function withSet<T>(root: string, f: (s: FileSet) => T): T {
+  const set = FileSet.open(root);
+  try {
+    return f(set);
+  } finally {
+    set.close();
+  }
 }

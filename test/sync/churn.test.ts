@@ -18,7 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { SYNC_BIN, syncJson } from "../helpers/cli.js";
-import { ChurnWriter, Ledger, tokensUnder } from "../helpers/churn.js";
+import { ChurnWriter, Ledger, tokensKept } from "../helpers/churn.js";
 import { startListenerChild, type ListenerChild } from "../helpers/remote.js";
 import { sshKeygen } from "../helpers/sshd.js";
 import { manifest, rng, scratchDirs } from "../helpers/tree.js";
@@ -201,11 +201,7 @@ describe("live Lento under churn", () => {
       assert.ok(same([holder, a, b]), "identical after the quiet syncs");
 
       // every version written is in the trees or kept as a conflict, unless a writer replaced or deleted it
-      const found = new Set<string>();
-      for (const root of [holder, a, b]) {
-        for (const tok of tokensUnder(root)) found.add(tok);
-        for (const tok of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(tok);
-      }
+      const found = tokensKept([holder, a, b]);
       const lost = [...ledger.expected()].filter((tok) => !found.has(tok)).map((tok) => ledger.origin(tok));
       assert.deepEqual(lost, [], "versions lost");
     } catch (err) {

@@ -14,23 +14,14 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { ExitCode } from "../../src/cli/exit.js";
-import { FileSet } from "../../src/journal/fileset.js";
 import { noteUnapplied } from "../../src/sync/unapplied.js";
 import { IMZ_BIN, runCli, syncJson } from "../helpers/cli.js";
-import { put, scratchDirs } from "../helpers/tree.js";
-import { tokensUnder } from "../helpers/churn.js";
+import { put, scratchDirs, withSet } from "../helpers/tree.js";
+import { tokensKept } from "../helpers/churn.js";
 
 const scratch = scratchDirs("imz-restore-stamp-");
 after(() => scratch.cleanup());
 
-function withSet<T>(root: string, f: (s: FileSet) => T): T {
-  const set = FileSet.open(root);
-  try {
-    return f(set);
-  } finally {
-    set.close();
-  }
-}
 
 describe("a holder version brought in partly", () => {
   it("is not stamped on the replica's row: the local edit left in place later conflicts with it, and both are kept", async () => {
@@ -64,11 +55,7 @@ describe("a holder version brought in partly", () => {
     const second = await syncJson([replica, holder]);
     assert.equal(second.code, ExitCode.CONFLICTS, `${second.stderr}${second.stdout}`);
     assert.deepEqual(second.json!.conflicts.map((c) => c.kind), ["update/update"]);
-    const found = new Set<string>();
-    for (const root of [holder, replica]) {
-      for (const t of tokensUnder(root)) found.add(t);
-      for (const t of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(t);
-    }
+    const found = tokensKept([holder, replica]);
     assert.ok(found.has("tok-r-1."), "the local edit is kept");
     assert.ok(found.has("tok-h-2."), "the holder's version is kept");
   });
@@ -94,11 +81,7 @@ describe("a holder version brought in partly", () => {
     withSet(replica, (s) => s.filterEvent("detach"));
     const second = await syncJson([replica, holder]);
     assert.ok(second.json, `${second.stderr}${second.stdout}`);
-    const found = new Set<string>();
-    for (const root of [holder, replica]) {
-      for (const t of tokensUnder(root)) found.add(t);
-      for (const t of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(t);
-    }
+    const found = tokensKept([holder, replica]);
     assert.ok(found.has("tok-r-1."), "the local edit is kept");
     assert.ok(found.has("tok-h-2."), "the holder's edit is kept");
   });

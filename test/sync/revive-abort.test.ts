@@ -14,22 +14,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { FileSet } from "../../src/journal/fileset.js";
 import { IMZ_BIN, runCli, syncJson } from "../helpers/cli.js";
-import { tokensUnder } from "../helpers/churn.js";
-import { put, scratchDirs } from "../helpers/tree.js";
+import { tokensKept } from "../helpers/churn.js";
+import { put, scratchDirs, withSet } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-revive-abort-");
 after(() => scratch.cleanup());
 
-function withSet<T>(root: string, f: (s: FileSet) => T): T {
-  const set = FileSet.open(root);
-  try {
-    return f(set);
-  } finally {
-    set.close();
-  }
-}
 
 describe("a settlement round in which one conflict cannot be settled", () => {
   it("still ships the version another conflict of the round revived, and reports the one it could not settle", async () => {
@@ -57,11 +48,7 @@ describe("a settlement round in which one conflict cannot be settled", () => {
     withSet(replica, (s) => s.filterEvent("detach"));
     const second = await syncJson([replica, holder]);
     assert.ok(second.json, `${second.stderr}${second.stdout}`);
-    const found = new Set<string>();
-    for (const root of [holder, replica]) {
-      for (const t of tokensUnder(root)) found.add(t);
-      for (const t of tokensUnder(path.join(root, ".intermezzo", "conflicts"), true)) found.add(t);
-    }
+    const found = tokensKept([holder, replica]);
     assert.ok(found.has("tok-r-1."), "the replica's revived edit of f.txt is kept");
     assert.ok(found.has("tok-h-3."), "the holder's g.txt is kept");
     assert.equal(fs.readFileSync(path.join(holder, "f.txt"), "utf8"), "tok-r-1.tok-r-1.tok-r-1.");
