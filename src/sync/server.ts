@@ -368,7 +368,7 @@ export class LentoServer implements HolderPeer {
       const warned = this.applier!.takeWarnings();
       const detail = warned.length > 0 ? { detail: warned.map((w) => `${w.code}: ${w.message}`).join("; ") } : {};
       const logged = set.transaction(() => {
-        const l = set.log.append(replacing(set, r), (v) => `${set.replicaId}:${v}`);
+        const l = set.log.append(received(replacing(set, r), content), (v) => `${set.replicaId}:${v}`);
         commit(l.version);
         return l;
       });
@@ -415,6 +415,22 @@ export class LentoServer implements HolderPeer {
     if (!this.set) throw new ImzError("USAGE", "attach must come first");
     return this.set;
   }
+}
+
+/**
+ * The record as the holder took it in: a close or create whose content arrived other than stated
+ * (the replica's file changed between its scan and the send; its next scan journals that change,
+ * which then holds here) is logged with the content received, written extents dropped. Others take
+ * the logged version in, and may make it from a local file of the same content without a transfer:
+ * the stated one would give them content the holder does not have (churn seed 877284262).
+ */
+function received(r: JournalRecord, content: StagedContent | undefined): JournalRecord {
+  // a hash stated as unknown ("": hashed as it is sent) is not a content stated otherwise
+  if (!content || (r.op !== "close" && r.op !== "create") || !r.content || r.content.hash === "") return r;
+  const c = content.content;
+  if (c.hash === r.content.hash && c.size === r.content.size) return r;
+  const { extents: _stale, ...rest } = r as JournalRecord & { extents?: unknown };
+  return { ...rest, content: c } as JournalRecord;
 }
 
 /**
