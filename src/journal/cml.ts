@@ -4,7 +4,7 @@
  * any moment leaves either both or neither.
  */
 import type { Db } from "./db.js";
-import { brief, trace, tracing } from "../trace.js";
+import { brief, trace } from "../trace.js";
 import { mapFids, parseRecord, type JournalRecord, type NewRecord } from "./records.js";
 
 /** Records {@link Cml.remapAll} reads at once. */
@@ -54,7 +54,7 @@ export class Cml {
   /** Appends a record, giving it the next sequence number (never reused); returns the stored record. */
   append(rec: NewRecord): JournalRecord {
     const seq = this.sInsert.get(rec.fid, JSON.stringify({ ...rec, seq: 0, origin: this.origin, originSeq: 0 }))!;
-    if (tracing) trace("cml.append", { replica: this.origin, ...brief(rec), seq });
+    trace("cml.append", () => ({ replica: this.origin, ...brief(rec), seq }));
     return { ...rec, seq, origin: this.origin, originSeq: seq } as JournalRecord;
   }
 
@@ -120,7 +120,7 @@ export class Cml {
       for (const rec of part) {
         const out = mapFids(rec, map);
         if (JSON.stringify(out) === JSON.stringify(rec)) continue;
-        trace("cml.remap", { replica: this.origin, from: brief(rec), to: brief(out) });
+        trace("cml.remap", () => ({ replica: this.origin, from: brief(rec), to: brief(out) }));
         this.replace(out);
       }
     }
@@ -129,7 +129,7 @@ export class Cml {
   /** Drops records that the server has accepted (or that cancelled out). */
   drop(seqs: Iterable<number>): void {
     for (const s of seqs) {
-      if (tracing) trace("cml.drop", { replica: this.origin, records: this.between(s, s).map(brief) }, true);
+      trace("cml.drop", () => ({ replica: this.origin, records: this.between(s, s).map(brief) }), true);
       this.sDrop.run(s);
     }
   }

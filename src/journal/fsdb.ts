@@ -240,7 +240,7 @@ export class Fsdb {
 
   /** Removes an object's row. */
   delete(fid: string): void {
-    trace("fsdb.delete", { fid }, true);
+    trace("fsdb.delete", () => ({ fid }), true);
     this.sDelete.run(fid);
   }
 
@@ -302,7 +302,7 @@ export class Fsdb {
 
   /** Renames object `from` to `to` (the holder adopted an identical object under its own fid). */
   remap(from: string, to: string): void {
-    trace("fsdb.remap", { from, to }, true);
+    trace("fsdb.remap", () => ({ from, to }), true);
     this.db.prepare(`UPDATE objects SET fid = ? WHERE fid = ?`).run(to, from);
     this.db.prepare(`UPDATE objects SET parent = ? WHERE parent = ?`).run(to, from);
   }

@@ -3,7 +3,7 @@
  * forwards it; `(origin, originSeq)` is unique so a reintegration retried after a lost reply is
  * recognised instead of being applied twice.
  */
-import { brief, trace, tracing } from "../trace.js";
+import { brief, trace } from "../trace.js";
 import type { Db } from "./db.js";
 import { parseRecord, type JournalRecord, type LoggedRecord } from "./records.js";
 
@@ -75,7 +75,7 @@ export class ServerLog {
     const version = versionFor(volume);
     const stored = { ...record, seq: volume } as JournalRecord;
     this.sInsert.run(volume, record.origin, record.originSeq, record.fid, version, JSON.stringify(stored));
-    if (tracing) trace("log.append", { ...brief(stored), version });
+    trace("log.append", () => ({ ...brief(stored), version }));
     return { record: stored, version };
   }
 

@@ -8,7 +8,7 @@
  * ever replaced by a complete, hash-checked temp file, and only while the file on disk is still the
  * version the Fsdb describes; otherwise `apply` throws `IO` with code detail and changes nothing.
  */
-import { brief, trace, tracing } from "../trace.js";
+import { brief, trace } from "../trace.js";
 import fs from "node:fs";
 import path from "node:path";
 import { keepVersion } from "../conflict/store.js";
@@ -84,7 +84,7 @@ export class Applier {
   async apply(rec: JournalRecord, staged?: StagedContent, keepReason?: string): Promise<(version: string) => void> {
     this.keepReason = keepReason;
     this.rel = () => this.placeOf(rec);
-    if (tracing) trace("apply", { replica: this.set.replicaId, ...brief(rec) }, true); // (its fields cost a per-file object when off)
+    trace("apply", () => ({ replica: this.set.replicaId, ...brief(rec) }), true);
     const { fsdb } = this.set;
     const h = this.holding;
     switch (rec.op) {

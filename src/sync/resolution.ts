@@ -66,7 +66,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
     // that refusal's resolution and is shipped again after it: a consequence, not a conflict.
     const about = [r.fid, "parent" in r ? r.parent : "", r.op === "rename" ? r.newParent : ""];
     if (about.some((f) => refused.has(f))) {
-      trace("refusal.deferred", { replica: set.replicaId, kind: report.kind, record: brief(r) });
+      trace("refusal.deferred", () => ({ replica: set.replicaId, kind: report.kind, record: brief(r) }));
       tally.conflicts.splice(tally.conflicts.indexOf(report), 1);
       continue;
     }
@@ -94,7 +94,7 @@ async function resolveRound(set: FileSet, peer: HolderPeer, tally: SyncTally, re
       client: r.op === "unlink" || r.op === "rmdir" ? null : versionInfo(c.local), server: versionInfo(c.server),
     };
     const plan = planResolution(c, res);
-    trace("refused", { replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan });
+    trace("refused", () => ({ replica: set.replicaId, kind: c.kind, winner, record: brief(r), plan }));
     try {
       // The replica's version is about to be replaced or hidden (also by a merge, which brings in
       // the holder's content): keep it first.
@@ -335,7 +335,7 @@ class Executor {
     const o = set.fsdb.get(fid);
     if (!o || o.parent === null) return;
     const fresh = set.allocFid();
-    trace("revive", { replica: set.replicaId, fid, fresh });
+    trace("revive", () => ({ replica: set.replicaId, fid, fresh }));
     const remap = (f: string): string => (f === fid ? fresh : f);
     // the records gathered so far this round name it too (a file revived before its directory)
     this.front = this.front.map((r) => mapFids(r as JournalRecord, remap) as NewRecord);
