@@ -448,24 +448,14 @@ export async function restoreFromHolder(
 
 /**
  * The objects below directories `dirs` in this replica's Fsdb, not in `skip` and with no change
- * pending here, deepest last. A directory the holder deleted cannot be removed while its Fsdb rows
+ * pending here, deepest first. A directory the holder deleted cannot be removed while its Fsdb rows
  * have entries; those entries were deleted or moved away on the holder with it, and restoring them
  * too does what the holder did.
  */
 function unchangedBelow(set: FileSet, dirs: string[], skip: Set<string>): string[] {
-  const out: string[] = [];
-  const seen = new Set(skip);
-  const walk = (dir: string, depth: number): void => {
-    if (depth > 4096) return;
-    for (const c of set.fsdb.children(dir)) {
-      if (seen.has(c.fid)) continue;
-      seen.add(c.fid);
-      if (!set.cml.hasPending(c.fid)) out.push(c.fid);
-      if (c.type === "d") walk(c.fid, depth + 1);
-    }
-  };
-  for (const d of dirs) walk(d, 0);
-  return out;
+  const out = new Set<string>();
+  for (const d of dirs) for (const o of set.fsdb.descendantsDeepestFirst(d)) if (!skip.has(o.fid) && !set.cml.hasPending(o.fid)) out.add(o.fid);
+  return [...out];
 }
 
 /**
