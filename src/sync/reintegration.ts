@@ -15,7 +15,7 @@ import { readBatch, type BatchItem, type BatchRequest, type ContentBatch } from 
 import { readContent, type ContentStream } from "./transfer.js";
 import { BATCH, counted, describePath, type ConflictReport, type Refusal, type SyncTally } from "./client.js";
 import { rebirthTwin } from "./twin.js";
-import { isUnapplied } from "./unapplied.js";
+import { unapplied } from "./unapplied.js";
 
 /**
  * Records read, optimised and shipped together: the CML is reintegrated a window at a time, so a
@@ -35,6 +35,8 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
   const first = set.cml.first();
   if (!first) return refusals;
   const adopted = new Map<string, string>();
+  // objects still to be brought to the holder's version (read once: the list is short, settle is per record)
+  const lagging = new Set(unapplied(set));
   const already = await peer.applied(set.replicaId, first.originSeq);
   if (already.length > 0) {
     const bySeq = new Map(already.map((a) => [a.originSeq, a]));
@@ -42,7 +44,7 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
       set.transaction(() => {
         for (const r of part) {
           const a = bySeq.get(r.originSeq);
-          if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted);
+          if (a) settle(set, r, { seq: r.seq, status: "applied", fid: a.fid, version: a.version }, adopted, lagging);
         }
       });
     }
@@ -84,7 +86,7 @@ export async function reintegrate(set: FileSet, peer: HolderPeer, tally: SyncTal
       for (const r of records) if (!unchanged.has(r)) set.cml.replace(r);
     });
     stated = new Map(records.flatMap((r) => ((r.op === "close" || r.op === "create") && r.content ? [[r.fid, r.content.hash] as const] : [])));
-    await ship(set, peer, records, { source, batchSource, keep }, tally, refusals, adopted);
+    await ship(set, peer, records, { source, batchSource, keep }, tally, refusals, adopted, lagging);
   }
   if (adopted.size > 0) set.transaction(() => set.cml.remapAll((f) => adopted.get(f) ?? f));
   return refusals;
@@ -102,6 +104,7 @@ async function ship(
   tally: SyncTally,
   refusals: Refusal[],
   adopted: Map<string, string>,
+  lagging: ReadonlySet<string>,
 ): Promise<void> {
   for (let i = 0; i < records.length; ) {
     const batch = withinBytes(records.slice(i, i + BATCH));
@@ -120,7 +123,7 @@ async function ship(
         else {
           // applied, with a warning (extended attributes the holder's filesystem refused)
           if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
-          settle(set, r, res, adopted);
+          settle(set, r, res, adopted, lagging);
         }
       });
     });
@@ -150,7 +153,7 @@ function shippable(set: FileSet, own: string | undefined, fid: string, content: 
  * still pending are rewritten through `adopted`: each later window as it is read, what is left at the end)
  * and stamp, drop the record.
  */
-function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>): void {
+function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<string, string>, lagging: ReadonlySet<string>): void {
   let fid = r.fid;
   if (res.fid !== undefined && res.fid !== r.fid && r.op !== "unlink" && r.op !== "rmdir") {
     const twin = set.fsdb.get(res.fid);
@@ -164,7 +167,7 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
   // update that failed here) keeps its stamp: the holder's new one also names content this replica
   // does not have yet, and a later edit shipped on it would replace that content without a conflict
   // (churn seed 47164920). The restore stamps it once everything is here.
-  if (version !== undefined && res.version !== undefined && res.version !== version && !isUnapplied(set, fid)) {
+  if (version !== undefined && res.version !== undefined && res.version !== version && !lagging.has(fid)) {
     set.cml.rebase(r.fid, version, res.version);
     set.fsdb.setVersion(fid, res.version);
   }

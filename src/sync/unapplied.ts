@@ -18,11 +18,6 @@ export function settleUnapplied(set: FileSet, fid: string): void {
   set.db.prepare<[string]>(`DELETE FROM unapplied WHERE fid = ?`).run(fid);
 }
 
-/** True when `fid` is listed. */
-export function isUnapplied(set: FileSet, fid: string): boolean {
-  return set.db.prepare<[string], number>(`SELECT 1 FROM unapplied WHERE fid = ?`).pluck().get(fid) !== undefined;
-}
-
 /** Every listed object. */
 export function unapplied(set: FileSet): string[] {
   return set.db.prepare<[], { fid: string }>(`SELECT fid FROM unapplied ORDER BY fid`).all().map((r) => r.fid);
