@@ -16,7 +16,7 @@
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashFile } from "../journal/content-hash.js";
-import { inoKey, type FileSet } from "../journal/fileset.js";
+import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
 import { fsPath } from "../journal/names.js";
@@ -178,7 +178,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     }
   }
   // the objects placed at once in pass 1 are new: the threshold is a fraction of what the tree had
-  resolver.checkDeletes(set.fsdb.count() - resolver.placedNow, opts.maxDeleteFraction ?? 0.5, opts.force ?? false);
+  resolver.checkDeletes(() => set.fsdb.count() - resolver.placedNow, opts.maxDeleteFraction ?? 0.5, opts.force ?? false);
   await resolver.resolve();
   for (const d of dirAttrs) {
     const obj = set.fsdb.get(d.fid);
@@ -215,7 +215,9 @@ function readAhead(root: string, stack: PendingDir[]): void {
   for (let i = stack.length - 1; i >= 0 && i >= stack.length - READ_AHEAD; i--) {
     const dir = stack[i]!;
     if (dir.listing !== undefined) continue;
-    dir.listing = walkDir(fsPath(root, dir.rel));
+    // the root's `.intermezzo` is never journaled, and its print moves with every sync: left out,
+    // the root's whole text can match its rows like any other directory's
+    dir.listing = walkDir(fsPath(root, dir.rel), dir.rel === "" ? META_DIR : undefined);
     dir.listing.catch(() => undefined); // handled when the directory is popped
   }
 }

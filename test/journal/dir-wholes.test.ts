@@ -88,6 +88,7 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         await scan(set);
         await scan(set); // the second finds d unchanged and remembers it
         assert.ok(remembered(set) >= 1);
+        assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = 'root'`).pluck().get(), 1, "the root too: the walk leaves its .intermezzo out");
         const d = set.fsdb.childFid("root", "d")!;
         const f = set.fsdb.child(d, "f")!;
         // the row says 0600 while the disk still says 0644: only a comparison of the rows can tell
