@@ -94,6 +94,9 @@ class WalkWorker : public Napi::AsyncWorker {
     err_ = ReadNames(fd, &names);
     if (err_ == 0) {
       std::sort(names.begin(), names.end());  // std::string compares bytes as strcmp does
+      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
+      out_.reserve(128 + 96 * names.size());
+      whole_.reserve(96 * names.size());
       struct statx st;
       const int self = Stat(AT_FDCWD, path_.c_str(), 0, &st);
       Append("", self, st);
