@@ -116,6 +116,9 @@ interface PendingDir {
 /** How many directories on top of the stack are read (on worker threads) while one is compared. */
 const READ_AHEAD = 4;
 
+/** Above this many subdirectories, an unchanged directory's are looked up together (`Fsdb.subdirFids`). */
+const MANY_SUBDIRS = 8;
+
 /** What pass 1 shares while it walks. */
 interface Walk {
   ctx: ScanContext;
@@ -157,9 +160,12 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     if (ignored.onlyMeta && listing.wholeDigest !== null && set.fsdb.matchesWhole(dir.fid, listing.wholeDigest, () => listing.whole!)) {
       // Every entry the same object with the same print, and no other: nothing to journal here.
       ctx.report.examined += listing.count();
-      for (const sub of whole ? listing.directories() : []) {
+      const subs = whole ? listing.directories() : [];
+      // many subdirectories: their fids in one query rather than one each
+      const fids = subs.length > MANY_SUBDIRS ? set.fsdb.subdirFids(dir.fid) : undefined;
+      for (const sub of subs) {
         const rel = dir.rel === "" ? sub.name : `${dir.rel}/${sub.name}`;
-        stack.push({ fid: set.fsdb.childFid(dir.fid, sub.name)!, rel, print: sub.print });
+        stack.push({ fid: (fids ? fids.get(sub.name) : set.fsdb.childFid(dir.fid, sub.name))!, rel, print: sub.print });
       }
     } else {
       await compareEach(walk, dir, listing);

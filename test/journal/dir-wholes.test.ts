@@ -105,6 +105,36 @@ describe("remembered unchanged directories (dir_wholes)", () => {
     }
   });
 
+  it("an unchanged directory with many subdirectories enters each with its own fid (looked up together)", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      for (let i = 0; i < 12; i++) {
+        fs.mkdirSync(path.join(root, `s${i}`));
+        fs.writeFileSync(path.join(root, `s${i}`, "f"), `v${i}`);
+      }
+      fs.writeFileSync(path.join(root, "top"), "t");
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        await scan(set); // remembers the root (and each s<i>) unchanged
+        const fids = set.fsdb.subdirFids("root");
+        assert.equal(fids.size, 12);
+        for (let i = 0; i < 12; i++) assert.equal(fids.get(`s${i}`), set.fsdb.childFid("root", `s${i}`));
+        for (const i of [3, 10]) fs.writeFileSync(path.join(root, `s${i}`, "f"), `changed ${i}`);
+        const report = await scan(set); // the root matches its digest: its subdirectories come from subdirFids
+        assert.equal(report.records, 2);
+        for (const i of [3, 10]) {
+          const f = set.fsdb.child(set.fsdb.childFid("root", `s${i}`)!, "f")!;
+          assert.equal(f.size, `changed ${i}`.length, `s${i}/f journaled under its own directory`);
+        }
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("migrates schema 7 to 8: the table and its triggers are made, the rows kept", () => {
     const dir = tempDir("imz-wholes-");
     const file = path.join(dir, "fileset.db");
