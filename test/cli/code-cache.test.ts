@@ -93,6 +93,15 @@ describe("code cache for intermezzo-sync", () => {
     }
   });
 
+  it("bin/intermezzo-sync --help and a missing argument (the ESM entry) print usage as before", async () => {
+    const help = await runCli(SYNC_BIN, ["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: intermezzo-sync \[options\] <src> <dest>/);
+    const missing = await runCli(SYNC_BIN, ["only-one"]);
+    assert.equal(missing.code, 2, "USAGE");
+    assert.match(missing.stderr, /missing required argument 'dest'/);
+  });
+
   it("bin/intermezzo-sync runs the bundle: a sync leaves the cache beside it, and the next run uses it", async () => {
     const root = tempDir("imz-cc-");
     try {
