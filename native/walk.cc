@@ -4,9 +4,15 @@
 // Buffer, never an object per entry, in the order fs.readdir gives (names sorted by strcmp, as
 // libuv's scandir sorts them).
 //
-// Buffer: u32 wholeLen (little-endian; 0xFFFFFFFF for none) | digest | whole | records, digest (32
+// Buffer: u32 wholeLen (little-endian; 0xFFFFFFFF for none) | u32 entries | u32 dirs |
+// u32 dirAt[dirs] | digest | whole | records. `entries` counts the records after the directory's own,
+// `dirAt` gives each directory record's offset from the start of the records (the scanner descends
+// into those and only decodes them, without stepping through every record in JavaScript). digest (32
 // bytes, the first of whole's BLAKE2b-512) only with a whole text: the Fsdb remembers it for an
 // unchanged directory (`Fsdb.matchesWhole`), so the text need not even be decoded next time.
+// walkDir(path, skip): an entry named `skip` is left out as if it were not there (the scanner
+// leaves out the root's `.intermezzo`, which it never journals and whose print moves every sync, so
+// the root's whole text can match its rows).
 // whole: "name/print/name/print..." over every entry in name order, made only when every entry is
 // a file or directory with a plain print; the Fsdb makes the same text of a directory's rows
 // (`Fsdb.childrenWhole`), so an unchanged directory is one string comparison. Names and prints
@@ -73,8 +79,8 @@ int Stat(int dirfd, const char* name, int flags, struct statx* out) {
 
 class WalkWorker : public Napi::AsyncWorker {
  public:
-  WalkWorker(Napi::Env env, std::string path)
-      : Napi::AsyncWorker(env, "imz_rsync.walkDir"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)) {}
+  WalkWorker(Napi::Env env, std::string path, std::string skip)
+      : Napi::AsyncWorker(env, "imz_rsync.walkDir"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), skip_(std::move(skip)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -88,10 +94,14 @@ class WalkWorker : public Napi::AsyncWorker {
     err_ = ReadNames(fd, &names);
     if (err_ == 0) {
       std::sort(names.begin(), names.end());  // std::string compares bytes as strcmp does
+      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
+      out_.reserve(128 + 96 * names.size());
+      whole_.reserve(96 * names.size());
       struct statx st;
       const int self = Stat(AT_FDCWD, path_.c_str(), 0, &st);
       Append("", self, st);
       for (const std::string& name : names) {
+        if (!skip_.empty() && name == skip_) continue;
         const int e = Stat(fd, name.c_str(), 0, &st);
         if (e != ENOENT) Append(name, e, st);
       }
@@ -106,10 +116,11 @@ class WalkWorker : public Napi::AsyncWorker {
       return;
     }
     const uint32_t wholeLen = plain_ ? static_cast<uint32_t>(whole_.size()) : 0xFFFFFFFFu;
-    const size_t size = 4 + (plain_ ? kDigestBytes + whole_.size() : 0) + out_.size();
+    const size_t size = 12 + 4 * dirAt_.size() + (plain_ ? kDigestBytes + whole_.size() : 0) + out_.size();
     auto buf = Napi::Buffer<char>::New(Env(), size);
     char* p = buf.Data();
-    for (int i = 0; i < 4; i++) *p++ = static_cast<char>((wholeLen >> (8 * i)) & 0xFF);
+    for (const uint32_t v : {wholeLen, entries_, static_cast<uint32_t>(dirAt_.size())}) p = U32(p, v);
+    for (const uint32_t v : dirAt_) p = U32(p, v);
     if (plain_) p = std::copy(digest_, digest_ + kDigestBytes, p);
     if (plain_) p = std::copy(whole_.begin(), whole_.end(), p);
     std::copy(out_.begin(), out_.end(), p);
@@ -117,6 +128,12 @@ class WalkWorker : public Napi::AsyncWorker {
   }
 
  private:
+  /** Writes `v` little-endian at `p`; returns the end. */
+  static char* U32(char* p, uint32_t v) {
+    for (int i = 0; i < 4; i++) *p++ = static_cast<char>((v >> (8 * i)) & 0xFF);
+    return p;
+  }
+
   /** Every entry's name but "." and ".."; 0 or an errno. */
   static int ReadNames(int fd, std::vector<std::string>* names) {
     alignas(8) char buf[32768];
@@ -173,6 +190,8 @@ class WalkWorker : public Napi::AsyncWorker {
     }
     const size_t printLen = std::strlen(print);
     if (!name.empty()) {
+      entries_++;
+      if (kind == 'd') dirAt_.push_back(static_cast<uint32_t>(out_.size()));
       if ((kind == 'f' || kind == 'd') && print[0] != '!') {
         if (!whole_.empty()) whole_ += '/';
         whole_.append(name).append(1, '/').append(print, printLen);
@@ -194,7 +213,10 @@ class WalkWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   std::string path_;
+  std::string skip_;  // a name left out ("" for none)
   std::vector<char> out_;
+  std::vector<uint32_t> dirAt_;  // offsets in out_ of the directory records
+  uint32_t entries_ = 0;
   std::string whole_;
   char digest_[kDigestBytes] = {};
   bool plain_ = true;  // every entry a file or directory with a plain print
@@ -210,10 +232,12 @@ Napi::Value WalkDir(const Napi::CallbackInfo& info) {
   } else if (info.Length() >= 1 && info[0].IsString()) {
     path = info[0].As<Napi::String>();
   } else {
-    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer)");
+    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer, skip?: string)");
   }
   if (path.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "walkDir: path contains NUL");
-  auto* worker = new WalkWorker(env, std::move(path));
+  std::string skip;
+  if (info.Length() >= 2 && info[1].IsString()) skip = info[1].As<Napi::String>();
+  auto* worker = new WalkWorker(env, std::move(path), std::move(skip));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -15,7 +15,7 @@
  * (`fs.inotify.max_user_watches`); a chmod of a directory is not always reported by chokidar, so a
  * directory's own attributes may wait for the next change inside it, or the next full scan.
  */
-import { watch, type FSWatcher } from "chokidar";
+import type { FSWatcher } from "chokidar";
 import path from "node:path";
 import { isImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
@@ -49,6 +49,9 @@ export interface FileSetWatcher {
  * journals what each quiet period's events named.
  */
 export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promise<FileSetWatcher> {
+  // chokidar (and the stream modules it loads) only when a watch starts: every sync imports this
+  // module through the holder's live-watch check, and loading it cost a one-shot sync about 20 ms
+  const { watch } = await import("chokidar");
   const debounce = opts.debounceMs ?? 15;
   const meta = path.join(set.root, META_DIR);
   let timer: NodeJS.Timeout | undefined;

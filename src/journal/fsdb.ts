@@ -99,6 +99,7 @@ export class Fsdb {
   private readonly sSetVersion;
   private readonly sSetLocal;
   private readonly sChildFid;
+  private readonly sSubdirFids;
   private readonly sChildPrints;
   private readonly sChildrenWhole;
   private readonly sWholeDigest;
@@ -123,6 +124,7 @@ export class Fsdb {
     this.sWholeDigest = db.prepare<[string], Buffer>(`SELECT digest FROM dir_wholes WHERE fid = ?`).pluck();
     this.sPutWholeDigest = db.prepare<[string, Buffer], unknown>(`INSERT OR REPLACE INTO dir_wholes (fid, digest) VALUES (?, ?)`);
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
+    this.sSubdirFids = db.prepare<[string], [string, string]>(`SELECT name, fid FROM objects WHERE parent = ? AND type = 'd'`).raw();
     this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
@@ -170,6 +172,11 @@ export class Fsdb {
   /** The fid of the object named `name` in directory `parent` (a path walk's step: no row built). */
   childFid(parent: string, name: string): string | undefined {
     return this.sChildFid.get(parent, name);
+  }
+
+  /** The fids of directory `parent`'s subdirectories by name (one query where a directory has many). */
+  subdirFids(parent: string): Map<string, string> {
+    return new Map(this.sSubdirFids.all(parent));
   }
 
   /** All objects in directory `parent` (one directory's worth, never the whole tree). */

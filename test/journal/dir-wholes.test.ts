@@ -88,6 +88,7 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         await scan(set);
         await scan(set); // the second finds d unchanged and remembers it
         assert.ok(remembered(set) >= 1);
+        assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = 'root'`).pluck().get(), 1, "the root too: the walk leaves its .intermezzo out");
         const d = set.fsdb.childFid("root", "d")!;
         const f = set.fsdb.child(d, "f")!;
         // the row says 0600 while the disk still says 0644: only a comparison of the rows can tell
@@ -96,6 +97,36 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         await scan(set);
         assert.equal(set.fsdb.must(f.fid).mode, 0o644, "the scan put the disk's mode back into the row");
         assert.ok(set.cml.count() > before, "and journaled the change");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("an unchanged directory with many subdirectories enters each with its own fid (looked up together)", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      for (let i = 0; i < 12; i++) {
+        fs.mkdirSync(path.join(root, `s${i}`));
+        fs.writeFileSync(path.join(root, `s${i}`, "f"), `v${i}`);
+      }
+      fs.writeFileSync(path.join(root, "top"), "t");
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        await scan(set); // remembers the root (and each s<i>) unchanged
+        const fids = set.fsdb.subdirFids("root");
+        assert.equal(fids.size, 12);
+        for (let i = 0; i < 12; i++) assert.equal(fids.get(`s${i}`), set.fsdb.childFid("root", `s${i}`));
+        for (const i of [3, 10]) fs.writeFileSync(path.join(root, `s${i}`, "f"), `changed ${i}`);
+        const report = await scan(set); // the root matches its digest: its subdirectories come from subdirFids
+        assert.equal(report.records, 2);
+        for (const i of [3, 10]) {
+          const f = set.fsdb.child(set.fsdb.childFid("root", `s${i}`)!, "f")!;
+          assert.equal(f.size, `changed ${i}`.length, `s${i}/f journaled under its own directory`);
+        }
       } finally {
         set.close();
       }

@@ -13,7 +13,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { scan } from "../../src/filter/scanner.js";
 import { walkDir, type WalkEntry } from "../../src/filter/walk.js";
-import { FileSet } from "../../src/journal/fileset.js";
+import { FileSet, META_DIR } from "../../src/journal/fileset.js";
 import { nameOf } from "../../src/journal/names.js";
 import { utimensatSync } from "../../src/sync/delta/native.js";
 import { makeVariedTree, tempDir } from "../helpers/tree.js";
@@ -239,6 +239,17 @@ describe("native directory walk", () => {
         assert.notEqual(plainDir.whole, null);
         const c = set.fsdb.childFid(set.fsdb.childFid(set.fsdb.childFid("root", "a")!, "b")!, "c")!;
         assert.equal(set.fsdb.childrenWhole(c), plainDir.whole, "an unchanged directory is one comparison");
+        // the root with its .intermezzo left out, as the scanner walks it
+        const withMeta = await walkDir(root);
+        const rootListing = await walkDir(root, META_DIR);
+        assert.deepEqual(
+          rootListing.entries().map((e) => e.name),
+          withMeta.entries().map((e) => e.name).filter((n) => n !== META_DIR),
+        );
+        assert.equal(rootListing.count(), withMeta.count() - 1);
+        assert.deepEqual(rootListing.directories().map((e) => e.name), withMeta.directories().map((e) => e.name).filter((n) => n !== META_DIR));
+        assert.notEqual(rootListing.whole, null);
+        assert.equal(set.fsdb.childrenWhole("root"), rootListing.whole, "the root without .intermezzo is its rows");
       } finally {
         set.close();
       }
