@@ -15,13 +15,20 @@ export interface CopyRun {
   length: number;
 }
 
+/** `length` literal bytes of the new file from `offset` on, found at `deltaAt` of the delta as fed. */
+export interface LiteralRun {
+  offset: number;
+  deltaAt: number;
+  length: number;
+}
+
 /** Bytes of a delta's magic, and of a signature's header (magic, block length, strong sum length). */
-const DELTA_MAGIC_BYTES = 4;
+export const DELTA_MAGIC_BYTES = 4;
 const SIGNATURE_HEADER = 12;
 /** librsync's opcodes: literals of 1–64 bytes inline, then literals with a 1/2/4/8-byte length, then COPY with 1/2/4/8-byte offset × length. */
-const LITERAL_INLINE_MAX = 0x40;
-const LITERAL_N = 0x41;
-const COPY_FIRST = 0x45;
+export const LITERAL_INLINE_MAX = 0x40;
+export const LITERAL_N = 0x41;
+export const COPY_FIRST = 0x45;
 const COPY_LAST = 0x54;
 const WIDTHS = [1, 2, 4, 8] as const;
 
@@ -37,15 +44,36 @@ function readBE(bytes: Buffer, at: number, width: number): number {
  */
 export class DeltaCommands {
   readonly copies: CopyRun[] = [];
+  /** With `keepLiterals`: the literal commands, in order. */
+  readonly literals: LiteralRun[] = [];
   /** Bytes of the new file described so far. */
   size = 0;
   private pending = Buffer.alloc(0);
   private skipHeader = DELTA_MAGIC_BYTES;
   private literalLeft = 0;
   private ended = false;
+  /** Bytes of the delta fed before the current chunk. */
+  private fed = 0;
+  private literalStarted = false;
+
+  /** With `keepLiterals`, {@link DeltaCommands.literals} notes where each literal's bytes are. */
+  constructor(private readonly keepLiterals = false) {}
+
+  /** Whether the delta's end command has passed. */
+  get complete(): boolean {
+    return this.ended;
+  }
 
   /** Takes the next chunk of the delta. */
   feed(chunk: Buffer): void {
+    try {
+      this.feedAt(chunk);
+    } finally {
+      this.fed += chunk.length;
+    }
+  }
+
+  private feedAt(chunk: Buffer): void {
     let at = 0;
     if (this.skipHeader > 0) {
       const n = Math.min(this.skipHeader, chunk.length);
@@ -68,6 +96,10 @@ export class DeltaCommands {
       }
       at += used - this.pending.length;
       this.pending = Buffer.alloc(0);
+      if (this.literalStarted) {
+        this.literalStarted = false;
+        this.literals.push({ offset: this.size - this.literalLeft, deltaAt: this.fed + at, length: this.literalLeft });
+      }
     }
   }
 
@@ -102,6 +134,7 @@ export class DeltaCommands {
   private literal(length: number): void {
     this.literalLeft = length;
     this.size += length;
+    this.literalStarted = this.keepLiterals;
   }
 }
 
