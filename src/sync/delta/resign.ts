@@ -22,6 +22,13 @@ export interface LiteralRun {
   length: number;
 }
 
+/**
+ * Staging buffers of a {@link PatchSigner} (1 MiB each): with two, each MiB of output to be signed
+ * waited for the job's step on the one before, which paced the patch after an insert by the
+ * signing job (issue 13, sixth round).
+ */
+const STAGING = 8;
+
 /** Bytes of a delta's magic, and of a signature's header (magic, block length, strong sum length). */
 export const DELTA_MAGIC_BYTES = 4;
 const SIGNATURE_HEADER = 12;
@@ -141,8 +148,8 @@ export class DeltaCommands {
 /**
  * The signature of a version being patched from a basis, built as the patch's output passes: each
  * block the delta copied whole from a basis block boundary takes that block's sums from the basis's
- * signature, and only the other blocks are signed (one job, on a worker thread, fed through two
- * reused staging buffers). The result has the basis signature's format and lengths — the caller
+ * signature, and only the other blocks are signed (one job, on a worker thread, fed through
+ * {@link STAGING} reused staging buffers, so the output passes on while the job trails behind). The result has the basis signature's format and lengths — the caller
  * checks those are the ones it would choose for the new size — and is the bytes a full signature
  * pass over the new version gives.
  *
@@ -162,10 +169,13 @@ export class PatchSigner {
   private copyAt = 0;
   private readonly partial: Buffer;
   private partialLength = 0;
-  private readonly staging: [Buffer, Buffer];
+  private readonly staging: Buffer[];
+  /** For each staging buffer, the job's step on it (it may be refilled once that is done). */
+  private readonly inUse: Array<Promise<void>>;
   private stagingLength = 0;
   private which = 0;
-  private pending: Promise<void> = Promise.resolve();
+  /** The job's steps, in order (one in flight at a time). */
+  private steps: Promise<void> = Promise.resolve();
   private settle!: (signature: Buffer | undefined) => void;
   /** The new version's signature once its output has ended; undefined if the delta or output failed. */
   readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
@@ -180,7 +190,8 @@ export class PatchSigner {
     this.basisBlocks = (basisSignature.length - SIGNATURE_HEADER) / this.sum;
     this.builder = new SignatureBuilder({ magic: basisSignature.readUInt32BE(0), blockLength: this.block, strongLength: strong });
     this.partial = Buffer.allocUnsafeSlow(this.block);
-    this.staging = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
+    this.staging = Array.from({ length: STAGING }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
+    this.inUse = this.staging.map(() => Promise.resolve());
   }
 
   /** Passes the delta on (to the patch), following its commands. */
@@ -246,20 +257,25 @@ export class PatchSigner {
 
   private async stage(bytes: Buffer): Promise<void> {
     for (let off = 0; off < bytes.length; ) {
-      const buffer = this.staging[this.which];
+      if (this.stagingLength === 0) await this.inUse[this.which];
+      const buffer = this.staging[this.which]!;
       const n = Math.min(buffer.length - this.stagingLength, bytes.length - off);
       bytes.copy(buffer, this.stagingLength, off, off + n);
       this.stagingLength += n;
       off += n;
-      if (this.stagingLength === buffer.length) await this.flush();
+      if (this.stagingLength === buffer.length) this.flush();
     }
   }
 
-  /** Hands the filled staging buffer to the job once its step on the other one is done. */
-  private async flush(): Promise<void> {
-    await this.pending;
-    if (this.stagingLength > 0) this.pending = this.builder.update(this.staging[this.which].subarray(0, this.stagingLength));
-    this.which ^= 1;
+  /** Queues the filled staging buffer for the job, after its steps on the others. */
+  private flush(): void {
+    if (this.stagingLength > 0) {
+      const bytes = this.staging[this.which]!.subarray(0, this.stagingLength);
+      this.steps = this.steps.then(() => this.builder.update(bytes));
+      this.steps.catch(() => undefined); // awaited where the buffer is reused, and at the end
+      this.inUse[this.which] = this.steps;
+    }
+    this.which = (this.which + 1) % STAGING;
     this.stagingLength = 0;
   }
 
@@ -267,12 +283,12 @@ export class PatchSigner {
     if (ended && this.followed && this.partialLength > 0) await this.blockDone(this.partial.subarray(0, this.partialLength));
     const size = this.sources.length === 0 ? 0 : (this.sources.length - 1) * this.block + (this.partialLength || this.block);
     if (!ended || !this.followed || size !== this.commands.size) {
-      await this.pending.catch(() => undefined);
+      await this.steps.catch(() => undefined);
       this.builder.close();
       return undefined;
     }
-    await this.flush();
-    await this.pending;
+    this.flush();
+    await this.steps;
     const fresh = (await this.builder.end()).subarray(SIGNATURE_HEADER);
     const out = Buffer.allocUnsafe(SIGNATURE_HEADER + this.sources.length * this.sum);
     this.basisSignature.copy(out, 0, 0, SIGNATURE_HEADER);
