@@ -18,7 +18,8 @@
  *   races left apart — a directory the holder deleted while this replica restored it, an rmdir
  *   refused for entries since moved — is brought to the holder's state instead of staying apart
  *   until the holder changes it again (found by the churn test). One listing per quiet period at
- *   most: an exchange that revalidated does not arm the next.
+ *   most: an exchange that revalidated does not arm the next. A replica stopped before its quiet
+ *   period revalidates once quiet after its restart (`meta` keeps that it is due).
  *
  * The state is kept in the replica's `meta` (`attachment`) for `intermezzo status`.
  */
@@ -86,14 +87,13 @@ export function isDrop(err: unknown): boolean {
  */
 export async function runLive(root: string, opts: LiveOptions, signal: AbortSignal): Promise<void> {
   let backoff = opts.backoffMs ?? 1000;
-  /** Exchanges met conflicts or problems since the last revalidation (see SETTLE_MS). */
-  let unsettled = false;
+  let firstUnsettled = false;
   // the first sync: an ordinary one (scans, joins, unions); retried while the holder is
   // unreachable, or when the tree changed under it (the user works on while it starts)
   for (;;) {
     try {
       const first = await syncFileSets(root, opts.connect(), opts.sync);
-      unsettled = first.conflicts.length + first.problems.length > 0;
+      firstUnsettled = first.conflicts.length + first.problems.length > 0;
       opts.onFirst?.(first);
       break;
     } catch (err) {
@@ -106,6 +106,18 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
   }
   const set = FileSet.open(root);
   const release = set.lock("sync");
+  /**
+   * Exchanges met conflicts or problems since the last revalidation (see SETTLE_MS). Kept in `meta`
+   * too, so a replica stopped or killed before its quiet period revalidates once quiet after its
+   * restart: else what settling left apart stayed apart, the restarted run's own exchanges having
+   * met nothing (found by the churn test, whose replicas are stopped at random).
+   */
+  let unsettled = firstUnsettled || set.metaOr(SETTLE_DUE, "") !== "";
+  const setUnsettled = (due: boolean): void => {
+    if (due !== (set.metaOr(SETTLE_DUE, "") !== "")) set.transaction(() => set.setMeta(SETTLE_DUE, due ? "1" : ""));
+    unsettled = due;
+  };
+  setUnsettled(unsettled);
   const info: AttachmentInfo = { state: "connecting", since: Date.now(), pid: process.pid, host: os.hostname() };
   const setState = (state: AttachmentState, error?: string): void => {
     Object.assign(info, { state, since: Date.now() });
@@ -169,15 +181,15 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
             exchanges.begin();
             await withWriteLock(set, () => exchange(set, peer!, tally, opts.sync, resolve, false, revalidating));
             exchanges.end(Number(set.meta("last_seen")));
-            if (revalidating) unsettled = false;
+            if (revalidating) setUnsettled(false);
             // or left records to ship (an object that gave up a fid the holder took, `twin.ts`)
-            else if (tally.conflicts.length + tally.problems.length > 0 || set.cml.count() > 0) unsettled = true;
+            else if (tally.conflicts.length + tally.problems.length > 0 || set.cml.count() > 0) setUnsettled(true);
           } catch (err) {
             // a dropped connection reconnects; anything else is reported and tried again next
             // time — at the latest once quiet (its pending records are not left waiting for a change)
             if (isDrop(err) || lost) throw lost ?? err;
             opts.onError?.(err);
-            unsettled = true;
+            setUnsettled(true);
             continue;
           }
           if (tally.recordsShipped + tally.recordsApplied + tally.conflicts.length + tally.problems.length > 0) {
@@ -244,6 +256,9 @@ class Kick {
 
 /** Quiet time after exchanges that met conflicts or problems before the settle revalidation (ms). */
 export const SETTLE_MS = 3000;
+
+/** Meta key: set while a settle revalidation is due (see SETTLE_MS), across restarts. */
+const SETTLE_DUE = "settle_due";
 
 /** How often a backing-off attachment looks at the host's network addresses (ms). */
 export const NETWORK_LOOK_MS = 1000;

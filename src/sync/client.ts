@@ -4,7 +4,7 @@
  * messages. The holder is reached only through {@link HolderPeer}.
  */
 import type { ContentAsk } from "./extents-transfer.js";
-import { decide, type ConflictKind, type ServerView } from "../conflict/detect.js";
+import { decide, type ConflictKind, type Decision, type ServerView } from "../conflict/detect.js";
 import type { Policy, Winner } from "../conflict/policy.js";
 import { isImzError } from "../errors.js";
 import { diskFullError } from "../journal/disk-full.js";
@@ -133,10 +133,10 @@ export async function applyUpdates(
             }
             if (!content) {
               settling.add(l.record.fid);
-              return applyGone(set, applier, view, l, tally, passing);
+              return applyGone(set, applier, view, l, tally, passing, settling);
             }
           }
-          await applyOne(set, applier, view, l, content, tally, passing);
+          await applyOne(set, applier, view, l, content, tally, passing, settling);
         },
       });
       await applier.finishBatch();
@@ -207,6 +207,7 @@ async function applyOne(
   staged: StagedContent | undefined,
   tally: SyncTally,
   passing: Set<string>,
+  settling: Set<string>,
 ): Promise<void> {
   const r = l.record;
   const advance = (): void => set.setMeta("last_seen", String(r.seq));
@@ -233,7 +234,7 @@ async function applyOne(
   }
   if (d.kind === "conflict") {
     const settled = passing.has(r.fid) || (d.serverFid !== undefined && passing.has(d.serverFid));
-    if (!settled) tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
+    if (!settled) outOfStep(set, r, d, tally, passing, settling);
     return advance();
   }
   try {
@@ -248,6 +249,27 @@ async function applyOne(
     applier.takeWarnings();
     passUnapplied(set, r, err, tally, passing);
   }
+}
+
+/**
+ * A holder record that does not fit this replica's state of an object with no change pending here
+ * (wanted() passed it). Either a change pending here explains it — the record's directory was
+ * deleted or moved here, not yet reintegrated: the holder reports that conflict when it is — or the
+ * replica is out of step: an earlier record it failed to apply (listed as unapplied) was one this
+ * one builds on, such as the directory a file is renamed into. Either way the log has moved past
+ * the record and will not offer it again, so the object is listed as unapplied, to be brought to
+ * the holder's state; out of step, at the end of this exchange (`settling`), else once the pending
+ * change has reintegrated. Before, the record was only reported, and the object kept its old place
+ * for good (churn seed 225288485: a file another replica renamed into a directory whose own record
+ * had failed here).
+ */
+function outOfStep(set: FileSet, r: JournalRecord, d: Decision & { kind: "conflict" }, tally: SyncTally, passing: Set<string>, settling: Set<string>): void {
+  const places = r.op === "rename" ? [r.parent, r.newParent] : "parent" in r ? [r.parent] : [];
+  const explained = places.some((p) => set.cml.hasPending(p));
+  if (explained) tally.conflicts.push({ path: describePath(set, r), kind: d.conflict, detail: d.detail, side: "replica" });
+  else settling.add(r.fid);
+  noteUnapplied(set, r.fid);
+  passing.add(r.fid);
 }
 
 /**
@@ -286,11 +308,11 @@ async function contentOf(staged: Promise<StagedContent> | undefined, fetch: () =
  * when the holder has none — and later records about it pass quietly; it is listed as unapplied
  * meanwhile, so a run killed first leaves that to the next one.
  */
-async function applyGone(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, tally: SyncTally, passing: Set<string>): Promise<void> {
+async function applyGone(set: FileSet, applier: Applier, view: ServerView, l: LoggedRecord, tally: SyncTally, passing: Set<string>, settling: Set<string>): Promise<void> {
   const r = l.record;
   if (r.op === "create") {
     const { content: _c, ...bare } = r;
-    await applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing);
+    await applyOne(set, applier, view, { ...l, record: bare }, undefined, tally, passing, settling);
   }
   set.transaction(() => {
     noteUnapplied(set, r.fid);

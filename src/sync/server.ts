@@ -213,9 +213,9 @@ export class LentoServer implements HolderPeer {
     if (this.dryRun) throw new ImzError("USAGE", "watch during a dry run");
     if (this.unwatch) throw new ImzError("USAGE", "watch called twice");
     const opts = { timeoutMs: this.opts.callbackTimeoutMs, log: this.opts.log };
-    const dropCallback = holdCallback(set.root, this.replica, set.log.head(), (b) => live.breakCallback({ ...b, fids: b.fids.map((f) => this.fidUnmap.get(f) ?? f) }), opts);
+    const dropCallback = holdCallback(set.root, this.replica, set.log.head(), (b) => live.breakCallback({ ...b, fids: b.fids.flatMap((f) => this.replicaNames(f)) }), opts);
     const leaveTree = watchHolderTree(set.root, () => undefined);
-    const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.map((f) => this.fidUnmap.get(f) ?? f)) };
+    const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.flatMap((f) => this.replicaNames(f))) };
     const permits = joinPermits(set.root, opts);
     this.permits = { ...(permits.acquire ? { acquire: permits.acquire } : {}), owner };
     this.unwatch = async () => {
@@ -404,6 +404,18 @@ export class LentoServer implements HolderPeer {
   /** Rewrites a replica's fids of adopted objects to the holder's. */
   private translate(r: JournalRecord): JournalRecord {
     return this.fidMap.size === 0 ? r : mapFids(r, (f) => this.fidMap.get(f) ?? f);
+  }
+
+  /**
+   * The names this connection's replica may know an object by, for a break or a revoke: the holder's
+   * fid, which a replica names an object adopted as the holder's by once it has settled that (and
+   * asks its permit by), and the replica's former fid for one adopted on this connection, which it
+   * names it by until then. Before, only the former was sent after an adoption, and a revoke left
+   * the permit held on the replica.
+   */
+  private replicaNames(fid: string): string[] {
+    const own = this.fidUnmap.get(fid);
+    return own === undefined ? [fid] : [fid, own];
   }
 
   /** The replica's own fid for a (possibly translated) fid, to ask it for content. */

@@ -16,7 +16,9 @@ import { backOff } from "../../src/sync/attachment.js";
 import { multiRpc } from "../../src/sync/multi-rpc.js";
 import type { AttachRequest, LiveReplica } from "../../src/sync/peer.js";
 import { LentoServer } from "../../src/sync/server.js";
-import { scratchDirs } from "../helpers/tree.js";
+import { attachRequest, syncFileSets, type SyncOptions } from "../../src/sync/sync.js";
+import { scan } from "../../src/filter/scanner.js";
+import { put, scratchDirs } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-callbacks-");
 after(() => scratch.cleanup());
@@ -116,6 +118,43 @@ describe("callbacks and permits at the holder", () => {
       for (const s of [aa, bb, cc]) await s.close();
     }
     assert.ok(!fs.existsSync(path.join(holder, ".intermezzo/permits.pid")), "the granting process's claim ends with its last connection");
+  });
+});
+
+describe("a permit of an object adopted on the connection", () => {
+  it("is revoked under the holder's fid, which the replica now names it by", async () => {
+    const [replica, holder] = [scratch.dir(), scratch.dir()];
+    put(holder, "keep.txt", "k");
+    const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
+    await syncFileSets(replica, new LentoServer(holder, { owner: false }), sync);
+    // the same file made on both sides, shipped on the connection that then goes live: adopted
+    put(holder, "x.txt", "made on both sides");
+    const hset = FileSet.open(holder);
+    await scan(hset, { force: true });
+    const fid = hset.fsdb.child(ROOT_FID, "x.txt")!.fid;
+    hset.close();
+    put(replica, "x.txt", "made on both sides");
+    const opts = { owner: false, callbackTimeoutMs: 200, log: () => undefined };
+    const [aa, cc] = [new LentoServer(holder, opts), new LentoServer(holder, opts)];
+    const [ra, rc] = [new Recorder(true), new Recorder(true)];
+    try {
+      const first = await syncFileSets(replica, aa, sync);
+      assert.deepEqual([first.problems, first.conflicts], [[], []]);
+      const rset = FileSet.open(replica);
+      const request = attachRequest(rset, sync);
+      assert.equal(rset.fsdb.child(ROOT_FID, "x.txt")!.fid, fid, "the replica names the file by the holder's fid");
+      rset.close();
+      await aa.attach(request);
+      await aa.watch(ra);
+      await cc.attach(attachReq("cc"));
+      await cc.watch(rc);
+      assert.equal((await aa.permit([fid])).granted, true);
+      assert.equal((await cc.permit([fid])).granted, true);
+      assert.equal(ra.revokes.length, 1);
+      assert.ok(ra.revokes[0]!.includes(fid), `revoked as ${JSON.stringify(ra.revokes[0])}, not as ${fid}`);
+    } finally {
+      for (const s of [aa, cc]) await s.close();
+    }
   });
 });
 
