@@ -59,7 +59,8 @@ export function deltaPieces(size: number, block: number, parts: number): number 
  * (a COPY names absolute basis offsets), one end command. Pieces start at multiples of the block
  * length, and each but the last is deltified a block past its end, the join passing from one
  * piece's commands to the next's where that sends the fewest literal bytes (`splice.ts`): where the
- * new file is aligned with its basis, or shifted against it, the bytes are the one-job delta's.
+ * new file is aligned with its basis, or shifted against it, the bytes are the one-job delta's but
+ * a COPY command per boundary (at most 17 bytes: a piece's last COPY is sent with the piece).
  */
 export async function* deltaInParts(signature: Buffer, file: OpenFile, size: number, parts = Math.min(4, availableParallelism())): AsyncGenerator<Buffer, void, undefined> {
   const block = signature.length >= 12 ? signature.readUInt32BE(4) : 0;
