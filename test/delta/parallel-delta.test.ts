@@ -10,6 +10,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { collect, deltaBuffer, deltaFile, deltaInParts, signatureBuffer, signatureOfFile } from "../../src/sync/delta/index.js";
 import { deltaPieces } from "../../src/sync/delta/delta.js";
+import { DeltaCommands } from "../../src/sync/delta/resign.js";
 import { commandsOf, Encoder } from "../../src/sync/delta/splice.js";
 import { applyEdits, rdiff, seededBytes, tempDir, type Edit } from "./helpers.js";
 
@@ -60,6 +61,33 @@ describe("deltas in parts", () => {
       }
     });
   }
+});
+
+describe("pieces streamed", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  before(async () => {
+    dir = await tempDir("imz-deltapiece-", true);
+  });
+  after(() => dir.cleanup());
+
+  it("sends a piece's commands before the run of matched blocks it is part of ends (a patch can start)", async () => {
+    const old = seededBytes(31, 48 * MiB);
+    const edited = applyEdits(old, [{ kind: "insert", at: 0.9, length: 1024, seed: 32 }]);
+    await writeFile(dir.path("old"), old);
+    await writeFile(dir.path("new"), edited);
+    const signature = await signatureOfFile(dir.path("old"), SIG);
+    const fh = await open(dir.path("new"), "r");
+    const delta = deltaInParts(signature, fh, edited.length, 2);
+    try {
+      const sent = new DeltaCommands();
+      for (let r = await delta.next(); r.done !== true && sent.copies.length === 0; r = await delta.next()) sent.feed(r.value);
+      // the first 43 MiB are one run of matched blocks: its first COPY comes with the first piece
+      assert.ok(sent.copies[0]!.length <= 16 * MiB, `the first COPY sent covers ${sent.copies[0]!.length} bytes`);
+    } finally {
+      await delta.return(undefined); // stops the pieces still running
+      await fh.close();
+    }
+  });
 });
 
 describe("splice", () => {
