@@ -4,9 +4,9 @@
  */
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
+import { ImzError } from "../../errors.js";
 import { deltaJob } from "./native.js";
-import { collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, type ByteSource, type InputTap, type JobReadable, type OpenFile } from "./job.js";
-import { clip, commandsOf, cutPoint, Encoder, headerOf, type Command } from "./splice.js";
+import { ahead, collect, jobReadable, READ_CHUNK, readChunks, readReused, runJob, type ByteSource, type InputTap, type JobReadable, type OpenFile } from "./job.js";
 import { loadSignature, type LoadedSignature } from "./signature.js";
 
 /**
@@ -38,87 +38,63 @@ export async function deltaBuffer(signature: Uint8Array, data: Uint8Array): Prom
 
 /** Files from this size on are deltified by several jobs at once (see {@link deltaInParts}). */
 export const DELTA_SPLIT_MIN = 16 << 20;
-/** Size of the pieces a large file is deltified in (see {@link deltaInParts}). */
-const PIECE = 16 << 20;
-
-/** How many pieces {@link deltaInParts} cuts a file of `size` bytes into, with `parts` jobs at once and basis blocks of `block` bytes. */
-export function deltaPieces(size: number, block: number, parts: number): number {
-  return parts >= 2 && size >= DELTA_SPLIT_MIN && block > 0 ? Math.max(parts, Math.ceil(size / PIECE)) : 1;
-}
+/** Output of a later part queued, at most, while an earlier part is still being consumed. */
+const AHEAD_MAX = 32 << 20;
+/** Bytes of a delta's header (its magic). */
+const DELTA_HEADER = 4;
 
 /**
  * The delta of the first `size` bytes and on of the open file `file` (read at explicit offsets, left
- * open) against `signature` (raw bytes), computed in pieces of about 16 MiB by up to `parts` jobs at
- * once (default: one per core, at most 4), each against one of `parts` loaded copies of the
- * signature, and streamed in order: each piece's commands as soon as it and the piece before it
- * are done, so the receiver's patch starts after the first piece rather than after the first run
- * of matched blocks ends (librsync merges a run into one COPY, sent when the run ends: after an
- * insert in the middle, half-way through the file). The last piece reads to the end of the file.
+ * open) against `signature` (raw bytes), computed by up to `parts` jobs at once (default: one per
+ * core, at most 4) on consecutive ranges of the file, each against its own loaded copy of the
+ * signature, and streamed in order: the first part's output as it is made, each later part's queued
+ * meanwhile (up to 32 MiB each, then that job waits). The last part reads to the end of the file.
  *
- * The result is one valid `rdiff` delta: the first piece's header, every piece's commands in order
- * (a COPY names absolute basis offsets), one end command. Pieces start at multiples of the block
- * length, and each but the last is deltified a block past its end, the join passing from one
- * piece's commands to the next's where that sends the fewest literal bytes (`splice.ts`): where the
- * new file is aligned with its basis, or shifted against it, the bytes are the one-job delta's but
- * a COPY command per boundary (at most 17 bytes: a piece's last COPY is sent with the piece).
+ * The result is one valid `rdiff` delta — the first part's header, every part's commands in order
+ * (a COPY names absolute basis offsets, so commands concatenate), one end command. Parts start at
+ * multiples of the signature's block length, so where the new file is aligned with its basis (edits
+ * in place, appends) the bytes are the one-job delta's; elsewhere a boundary costs at most about a
+ * block of literal data (the matched block it cuts).
  */
 export async function* deltaInParts(signature: Buffer, file: OpenFile, size: number, parts = Math.min(4, availableParallelism())): AsyncGenerator<Buffer, void, undefined> {
   const block = signature.length >= 12 ? signature.readUInt32BE(4) : 0;
-  const count = deltaPieces(size, block, parts);
-  if (count === 1) {
-    const job = deltaJob((await loadSignature(signature)).native);
-    yield* runJob(job, readChunks(file, READ_CHUNK, { start: 0 }));
-    return;
-  }
-  const per = Math.ceil(size / count / block) * block;
-  // loaded signatures, each used by one job at a time (librsync keeps match statistics in it)
-  const free = await Promise.all(Array.from({ length: Math.min(parts, count) }, () => loadSignature(signature)));
-  let stopped = false;
-  const piece = async (i: number): Promise<Buffer> => {
-    const sig = free.pop()!;
-    try {
-      const range = { start: i * per, end: i === count - 1 ? Infinity : (i + 1) * per + block };
-      return await collect(runJob(deltaJob(sig.native), until(() => stopped, readChunks(file, READ_CHUNK, range))));
-    } finally {
-      free.push(sig);
-    }
-  };
-  const started: Array<Promise<Buffer>> = [];
-  const start = (i: number): void => {
-    if (i >= count) return;
-    started[i] = piece(i);
-    started[i]!.catch(() => undefined); // awaited in order below
-  };
-  for (let i = 0; i < Math.min(parts, count); i++) start(i);
-  const out = new Encoder();
-  let held: Command[] = []; // the previous piece's commands past its end (its overlap into this piece)
+  const count = parts >= 2 && size >= DELTA_SPLIT_MIN && block > 0 ? parts : 1;
+  const per = count > 1 ? Math.ceil(size / count / block) * block : size;
+  const loaded = await Promise.all(Array.from({ length: count }, () => loadSignature(signature)));
+  const streams = loaded.map((sig, i) => {
+    const range = { start: i * per, end: i === count - 1 ? Infinity : (i + 1) * per };
+    const job = deltaJob(sig.native);
+    const output = runJob(job, readChunks(file, READ_CHUNK, range));
+    return i === 0 ? output : ahead(output, AHEAD_MAX);
+  });
   try {
-    for (let i = 0; i < count; i++) {
-      const delta = await started[i]!;
-      start(i + parts);
-      if (i === 0) out.raw(headerOf(delta));
-      const from = i * per;
-      const commands = commandsOf(delta, from);
-      const cut = i === 0 ? from : cutPoint(held, commands, from);
-      for (const cmd of clip(held, from, cut)) out.push(cmd);
-      const end = i === count - 1 ? Infinity : (i + 1) * per;
-      for (const cmd of clip(commands, cut, end)) out.push(cmd);
-      held = clip(commands, end, Infinity);
-      // sent now, not merged with the next piece's first COPY: a patch may start on it
-      if (i === count - 1) out.raw(Buffer.from([0]));
-      else out.flush();
-      if (out.pending > 0) yield Buffer.concat(out.take());
-    }
+    for (const [i, stream] of streams.entries()) yield* commandsOf(stream, i === 0, i === count - 1);
   } finally {
-    stopped = true;
-    await Promise.allSettled(started);
+    for (const stream of streams) await stream.return(undefined);
   }
 }
 
-/** `chunks` until `stop()` says otherwise (checked before each chunk). */
-async function* until(stop: () => boolean, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
-  for await (const chunk of chunks) {
-    if (stop()) return;
-    yield chunk;
+/** A part's delta output, without its header (unless `header`) and its end command (unless `end`). */
+async function* commandsOf(output: AsyncIterable<Buffer>, header: boolean, end: boolean): AsyncGenerator<Buffer, void, undefined> {
+  let skip = header ? 0 : DELTA_HEADER;
+  let held: Buffer | undefined;
+  for await (let chunk of output) {
+    if (skip > 0) {
+      const cut = Math.min(skip, chunk.length);
+      skip -= cut;
+      chunk = chunk.subarray(cut);
+      if (chunk.length === 0) continue;
+    }
+    if (end) {
+      yield chunk;
+      continue;
+    }
+    if (held !== undefined) yield held;
+    held = chunk;
   }
+  if (end) return;
+  if (held === undefined || held[held.length - 1] !== 0) {
+    throw new ImzError("RS_INTERNAL_ERROR", "a delta part did not end with an end command", { hint: "a librsync or addon bug; report it" });
+  }
+  if (held.length > 1) yield held.subarray(0, -1);
 }

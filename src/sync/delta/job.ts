@@ -153,3 +153,57 @@ export async function collect(output: AsyncIterable<Buffer>): Promise<Buffer> {
   for await (const part of output) parts.push(part);
   return Buffer.concat(parts);
 }
+
+/**
+ * Runs `source` ahead of its consumer: its chunks are taken as fast as it makes them and queued, up
+ * to `maxBytes` (then it waits for the consumer to take some). Its failure surfaces where the
+ * consumer reaches it; a consumer that stops early closes `source` (after its pending step).
+ */
+export function ahead(source: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer, void, undefined> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let stopped = false;
+  let wake: (() => void) | undefined; // the consumer, waiting for a chunk
+  let resume: (() => void) | undefined; // the pump, waiting for room
+  const pump = (async () => {
+    try {
+      for await (const chunk of source) {
+        queue.push(chunk);
+        queued += chunk.length;
+        wake?.();
+        while (queued > maxBytes && !stopped) await new Promise<void>((r) => (resume = r));
+        if (stopped) return;
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      ended = true;
+      wake?.();
+    }
+  })();
+  return (async function* () {
+    try {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk !== undefined) {
+          queued -= chunk.length;
+          resume?.();
+          yield chunk;
+        } else if (failure !== undefined) {
+          throw failure.error;
+        } else if (ended) {
+          return;
+        } else {
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
+      }
+    } finally {
+      stopped = true;
+      resume?.();
+      await pump;
+    }
+  })();
+}

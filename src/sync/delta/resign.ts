@@ -15,27 +15,13 @@ export interface CopyRun {
   length: number;
 }
 
-/** `length` literal bytes of the new file from `offset` on, found at `deltaAt` of the delta as fed. */
-export interface LiteralRun {
-  offset: number;
-  deltaAt: number;
-  length: number;
-}
-
-/**
- * Staging buffers of a {@link PatchSigner} (1 MiB each): with two, each MiB of output to be signed
- * waited for the job's step on the one before, which paced the patch after an insert by the
- * signing job (issue 13, sixth round).
- */
-const STAGING = 8;
-
 /** Bytes of a delta's magic, and of a signature's header (magic, block length, strong sum length). */
-export const DELTA_MAGIC_BYTES = 4;
+const DELTA_MAGIC_BYTES = 4;
 const SIGNATURE_HEADER = 12;
 /** librsync's opcodes: literals of 1–64 bytes inline, then literals with a 1/2/4/8-byte length, then COPY with 1/2/4/8-byte offset × length. */
-export const LITERAL_INLINE_MAX = 0x40;
-export const LITERAL_N = 0x41;
-export const COPY_FIRST = 0x45;
+const LITERAL_INLINE_MAX = 0x40;
+const LITERAL_N = 0x41;
+const COPY_FIRST = 0x45;
 const COPY_LAST = 0x54;
 const WIDTHS = [1, 2, 4, 8] as const;
 
@@ -51,36 +37,15 @@ function readBE(bytes: Buffer, at: number, width: number): number {
  */
 export class DeltaCommands {
   readonly copies: CopyRun[] = [];
-  /** With `keepLiterals`: the literal commands, in order. */
-  readonly literals: LiteralRun[] = [];
   /** Bytes of the new file described so far. */
   size = 0;
   private pending = Buffer.alloc(0);
   private skipHeader = DELTA_MAGIC_BYTES;
   private literalLeft = 0;
   private ended = false;
-  /** Bytes of the delta fed before the current chunk. */
-  private fed = 0;
-  private literalStarted = false;
-
-  /** With `keepLiterals`, {@link DeltaCommands.literals} notes where each literal's bytes are. */
-  constructor(private readonly keepLiterals = false) {}
-
-  /** Whether the delta's end command has passed. */
-  get complete(): boolean {
-    return this.ended;
-  }
 
   /** Takes the next chunk of the delta. */
   feed(chunk: Buffer): void {
-    try {
-      this.feedAt(chunk);
-    } finally {
-      this.fed += chunk.length;
-    }
-  }
-
-  private feedAt(chunk: Buffer): void {
     let at = 0;
     if (this.skipHeader > 0) {
       const n = Math.min(this.skipHeader, chunk.length);
@@ -103,10 +68,6 @@ export class DeltaCommands {
       }
       at += used - this.pending.length;
       this.pending = Buffer.alloc(0);
-      if (this.literalStarted) {
-        this.literalStarted = false;
-        this.literals.push({ offset: this.size - this.literalLeft, deltaAt: this.fed + at, length: this.literalLeft });
-      }
     }
   }
 
@@ -141,15 +102,14 @@ export class DeltaCommands {
   private literal(length: number): void {
     this.literalLeft = length;
     this.size += length;
-    this.literalStarted = this.keepLiterals;
   }
 }
 
 /**
  * The signature of a version being patched from a basis, built as the patch's output passes: each
  * block the delta copied whole from a basis block boundary takes that block's sums from the basis's
- * signature, and only the other blocks are signed (one job, on a worker thread, fed through
- * {@link STAGING} reused staging buffers, so the output passes on while the job trails behind). The result has the basis signature's format and lengths — the caller
+ * signature, and only the other blocks are signed (one job, on a worker thread, fed through two
+ * reused staging buffers). The result has the basis signature's format and lengths — the caller
  * checks those are the ones it would choose for the new size — and is the bytes a full signature
  * pass over the new version gives.
  *
@@ -169,13 +129,10 @@ export class PatchSigner {
   private copyAt = 0;
   private readonly partial: Buffer;
   private partialLength = 0;
-  private readonly staging: Buffer[];
-  /** For each staging buffer, the job's step on it (it may be refilled once that is done). */
-  private readonly inUse: Array<Promise<void>>;
+  private readonly staging: [Buffer, Buffer];
   private stagingLength = 0;
   private which = 0;
-  /** The job's steps, in order (one in flight at a time). */
-  private steps: Promise<void> = Promise.resolve();
+  private pending: Promise<void> = Promise.resolve();
   private settle!: (signature: Buffer | undefined) => void;
   /** The new version's signature once its output has ended; undefined if the delta or output failed. */
   readonly signature = new Promise<Buffer | undefined>((resolve) => (this.settle = resolve));
@@ -190,8 +147,7 @@ export class PatchSigner {
     this.basisBlocks = (basisSignature.length - SIGNATURE_HEADER) / this.sum;
     this.builder = new SignatureBuilder({ magic: basisSignature.readUInt32BE(0), blockLength: this.block, strongLength: strong });
     this.partial = Buffer.allocUnsafeSlow(this.block);
-    this.staging = Array.from({ length: STAGING }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
-    this.inUse = this.staging.map(() => Promise.resolve());
+    this.staging = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)];
   }
 
   /** Passes the delta on (to the patch), following its commands. */
@@ -257,25 +213,20 @@ export class PatchSigner {
 
   private async stage(bytes: Buffer): Promise<void> {
     for (let off = 0; off < bytes.length; ) {
-      if (this.stagingLength === 0) await this.inUse[this.which];
-      const buffer = this.staging[this.which]!;
+      const buffer = this.staging[this.which];
       const n = Math.min(buffer.length - this.stagingLength, bytes.length - off);
       bytes.copy(buffer, this.stagingLength, off, off + n);
       this.stagingLength += n;
       off += n;
-      if (this.stagingLength === buffer.length) this.flush();
+      if (this.stagingLength === buffer.length) await this.flush();
     }
   }
 
-  /** Queues the filled staging buffer for the job, after its steps on the others. */
-  private flush(): void {
-    if (this.stagingLength > 0) {
-      const bytes = this.staging[this.which]!.subarray(0, this.stagingLength);
-      this.steps = this.steps.then(() => this.builder.update(bytes));
-      this.steps.catch(() => undefined); // awaited where the buffer is reused, and at the end
-      this.inUse[this.which] = this.steps;
-    }
-    this.which = (this.which + 1) % STAGING;
+  /** Hands the filled staging buffer to the job once its step on the other one is done. */
+  private async flush(): Promise<void> {
+    await this.pending;
+    if (this.stagingLength > 0) this.pending = this.builder.update(this.staging[this.which].subarray(0, this.stagingLength));
+    this.which ^= 1;
     this.stagingLength = 0;
   }
 
@@ -283,12 +234,12 @@ export class PatchSigner {
     if (ended && this.followed && this.partialLength > 0) await this.blockDone(this.partial.subarray(0, this.partialLength));
     const size = this.sources.length === 0 ? 0 : (this.sources.length - 1) * this.block + (this.partialLength || this.block);
     if (!ended || !this.followed || size !== this.commands.size) {
-      await this.steps.catch(() => undefined);
+      await this.pending.catch(() => undefined);
       this.builder.close();
       return undefined;
     }
-    this.flush();
-    await this.steps;
+    await this.flush();
+    await this.pending;
     const fresh = (await this.builder.end()).subarray(SIGNATURE_HEADER);
     const out = Buffer.allocUnsafe(SIGNATURE_HEADER + this.sources.length * this.sum);
     this.basisSignature.copy(out, 0, 0, SIGNATURE_HEADER);
