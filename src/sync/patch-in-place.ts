@@ -103,6 +103,7 @@ export async function patchStaged(holding: Holding, basis: number, delta: AsyncI
           whole = holding.tempPath();
           const w = await fs.promises.open(whole, "wx", 0o600);
           try {
+            await follow.flush(out);
             await rebuild(basis, inPlace!.size, out, follow.ranges, bytes, w);
             await w.write(r.value);
             bytes += r.value.length + (await writeChunks(output, w, (c) => hash.update(c)));
@@ -118,7 +119,10 @@ export async function patchStaged(holding: Holding, basis: number, delta: AsyncI
     } else {
       bytes = await writeChunks(output, out, (c) => hash.update(c));
     }
-    if (whole === undefined) return { temp, bytes, ranges: follow?.ranges, matches, release };
+    if (whole === undefined) {
+      await follow?.flush(out);
+      return { temp, bytes, ranges: follow?.ranges, matches, release };
+    }
     fs.rmSync(temp, { force: true });
     return { temp: whole, bytes, matches, release };
   } catch (err) {
@@ -146,6 +150,9 @@ class Alignment {
   private kept = 0;
   private readonly most: number;
   private old = Buffer.alloc(0);
+  /** Kept bytes not yet written (one write per {@link READ_CHUNK}, not one per range). */
+  private readonly staged = Buffer.allocUnsafe(READ_CHUNK);
+  private stagedLength = 0;
 
   constructor(
     private readonly basisFd: number,
@@ -192,9 +199,10 @@ class Alignment {
   private async literal(bytes: Buffer, offset: number, out: FileHandle): Promise<void> {
     const inBasis = Math.max(0, Math.min(bytes.length, this.basis.size - offset));
     if (this.old.length < inBasis) this.old = Buffer.allocUnsafe(Math.max(inBasis, READ_CHUNK));
+    // read here (a literal is at most a few blocks): a thread-pool trip per literal cost more
     let got = 0;
     while (got < inBasis) {
-      const { bytesRead } = await read(this.basisFd, this.old, got, inBasis - got, offset + got);
+      const bytesRead = fs.readSync(this.basisFd, this.old, got, inBasis - got, offset + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
@@ -214,12 +222,23 @@ class Alignment {
   }
 
   private async add(bytes: Buffer, offset: number, out: FileHandle): Promise<void> {
-    await out.write(bytes);
+    for (let at = 0; at < bytes.length; ) {
+      const n = bytes.copy(this.staged, this.stagedLength, at);
+      this.stagedLength += n;
+      at += n;
+      if (this.stagedLength === this.staged.length) await this.flush(out);
+    }
     const last = this.ranges.at(-1);
     if (last !== undefined && last[0] + last[1] === offset) last[1] += bytes.length;
     else this.ranges.push([offset, bytes.length]);
     this.kept += bytes.length;
     if (this.kept > this.most) this.aligned = false;
+  }
+
+  /** Writes the kept bytes staged so far to `out` (before it is read back, and at the end). */
+  async flush(out: FileHandle): Promise<void> {
+    for (let at = 0; at < this.stagedLength; ) at += (await out.write(this.staged, at, this.stagedLength - at)).bytesWritten;
+    this.stagedLength = 0;
   }
 }
 

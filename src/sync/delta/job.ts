@@ -116,8 +116,11 @@ export async function* readChunks(file: OpenFile, size = READ_CHUNK, range?: Fil
   const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
   let position = range === undefined ? null : (range.start ?? 0);
   const end = range?.end ?? Infinity;
-  const next = (buffer: Buffer): Promise<{ bytesRead: number }> =>
-    readAt(file, buffer, position === null ? size : Math.max(0, Math.min(size, end - position)), position);
+  const next = (buffer: Buffer): Promise<{ bytesRead: number }> => {
+    const read = readAt(file, buffer, position === null ? size : Math.max(0, Math.min(size, end - position)), position);
+    read.catch(() => undefined); // awaited when the next chunk is asked for; a failure meanwhile is not unhandled
+    return read;
+  };
   let which = 0;
   let pending = next(buffers[0]);
   try {
