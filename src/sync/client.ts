@@ -79,7 +79,9 @@ export function newTally(): SyncTally {
  * run failed to change (its later records no longer fit it; it is listed as unapplied). An object
  * whose content the holder could not serve is added to `settling`, for that restore. Returns false,
  * having applied nothing more, when the holder's log no longer reaches back to our last-seen stamp
- * (compacted): the caller then revalidates (`revalidate.ts`).
+ * (compacted): the caller then revalidates (`revalidate.ts`). When the log has nothing after our
+ * stamp, nothing is written (the stamp stays as it is); otherwise `beforeApplying` runs first, once,
+ * outside any transaction (the exchange marks itself open there, `sync.ts`).
  */
 export async function applyUpdates(
   set: FileSet,
@@ -91,7 +93,15 @@ export async function applyUpdates(
   skipSpecials = false,
   /** False (`--no-xattrs`): the extended attributes the holder's records carry are not applied here. */
   xattrs = true,
+  /** Runs before the first record is applied (not at all when the log has nothing new). */
+  beforeApplying: () => void = () => undefined,
 ): Promise<boolean> {
+  let since = Number(set.meta("last_seen"));
+  let page = await peer.updates(since, BATCH);
+  // The holder no longer has the log after our stamp: the caller revalidates instead.
+  if (page.compacted) return false;
+  if (page.records.length === 0) return true;
+  beforeApplying();
   const passing = new Set(settling);
   const applier = new Applier(set, { owner, xattrs });
   const view: ServerView = {
@@ -101,13 +111,10 @@ export async function applyUpdates(
     baseline: (fid) => set.fsdb.get(fid)?.version ?? "",
   };
   const fetch = holderFetch(applier, peer, tally);
-  let since = Number(set.meta("last_seen"));
   set.startGroup(false);
   try {
     for (;;) {
-      const page = await peer.updates(since, BATCH);
       if (page.compacted) {
-        // The holder no longer has the log after our stamp: the caller revalidates instead.
         set.endGroup();
         return false;
       }
@@ -144,6 +151,7 @@ export async function applyUpdates(
       if (last) since = last.record.seq;
       set.setMeta("last_seen", String(since));
       if (!page.more) break;
+      page = await peer.updates(since, BATCH);
     }
   } catch (err) {
     applier.abortBatch();

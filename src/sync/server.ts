@@ -64,6 +64,13 @@ export function compactLog(set: FileSet): number {
   return needed === undefined ? 0 : set.transaction(() => set.log.compact(needed));
 }
 
+/**
+ * How exactly the registry keeps a replica's last contact (`replicas.last_sync`, ms): a connection
+ * closing within this long of its last registration, with no newer stamp, leaves the row as it is
+ * (far below `REPLICA_RETENTION_MS`, the only thing that reads it besides `status`).
+ */
+const CONTACT_PRECISION_MS = 60_000;
+
 /** Serves one file set to one replica connection (many such objects serve one file set at once). */
 export class LentoServer implements HolderPeer {
   private set: FileSet | undefined;
@@ -72,6 +79,8 @@ export class LentoServer implements HolderPeer {
   private replica = "";
   /** The highest stamp the replica is known to have applied (`updates`' since, `close`'s lastSeen). */
   private seenUpTo = 0;
+  /** The stamp this connection last registered for the replica, and when (ms): see `close`. */
+  private registered = { seen: 0, at: 0 };
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
   /** Asks this connection's permits (after `watch`; absent when another process grants them). */
@@ -135,13 +144,14 @@ export class LentoServer implements HolderPeer {
     this.applier = new Applier(set, { owner: this.opts.owner });
     this.dryRun = req.dryRun;
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
+    let scanStarted: number | undefined;
     const scanHolder = async (): Promise<void> => {
       // A scan that started after this attach arrived has journaled everything this one would.
       if (!req.scan.scan || set.isContinuouslyFiltered() || isWatchedLive(set.root) || Number(set.metaOr("scan_started", "0")) >= arrived) return;
       const started = Date.now();
       const r = await scan(set, { maxDeleteFraction: req.scan.maxDeleteFraction, force: req.scan.force });
       scanned = { records: r.records, problems: r.problems };
-      if (!this.dryRun) set.setMeta("scan_started", String(started));
+      scanStarted = started;
     };
     if (this.dryRun) {
       // A dry run journals into a transaction it rolls back at close: it writes for the whole connection.
@@ -151,7 +161,13 @@ export class LentoServer implements HolderPeer {
     } else {
       await withWriteLock(set, async () => {
         await scanHolder();
-        set.replicas.touch(req.replica, req.where ?? "", req.lastSeen ?? 0);
+        // one commit for both (a no-change sync's only write here)
+        const now = Date.now();
+        set.transaction(() => {
+          if (scanStarted !== undefined) set.setMeta("scan_started", String(scanStarted));
+          set.replicas.touch(req.replica, req.where ?? "", req.lastSeen ?? 0, now);
+        });
+        this.registered = { seen: req.lastSeen ?? 0, at: now };
       });
       if (scanned.records > 0) ringLog(set.root, set.log.head());
     }
@@ -298,7 +314,9 @@ export class LentoServer implements HolderPeer {
       if (this.dryRun && set.db.inTransaction) set.db.exec("ROLLBACK");
       if (!this.dryRun) {
         await withWriteLock(set, () => {
-          this.registerSeen(set);
+          // A replica that applied nothing new since this connection registered it a moment ago
+          // is not registered again: its row would change only its last contact, by milliseconds.
+          if (this.seenUpTo > this.registered.seen || Date.now() - this.registered.at >= CONTACT_PRECISION_MS) this.registerSeen(set);
           compactLog(set);
         });
       }
@@ -385,7 +403,10 @@ export class LentoServer implements HolderPeer {
 
   /** Registers how far the replica has applied the log (under the write lock). */
   private registerSeen(set: FileSet): void {
-    if (this.seenUpTo > 0) set.replicas.seen(this.replica, this.seenUpTo);
+    if (this.seenUpTo <= 0) return;
+    const now = Date.now();
+    set.replicas.seen(this.replica, this.seenUpTo, now);
+    this.registered = { seen: Math.max(this.registered.seen, this.seenUpTo), at: now };
   }
 
   private view(): ServerView {

@@ -203,16 +203,30 @@ const EXCHANGE_OPEN = "exchange_open";
  * the holder's Fsdb, content only where it differs. Found by the churn test, whose replicas killed
  * several times ended live with trees the log never repaired. `revalidating`: revalidate anyway
  * (a live replica gone quiet after an exchange that met conflicts or problems, `attachment.ts`).
+ *
+ * The mark is written before the exchange can change anything, and only then: an exchange with
+ * nothing of its own to send or settle (an empty CML, nothing unapplied, not joining, not
+ * revalidating, not pushing a mirror) marks itself when the holder's log turns out to have records
+ * for it (before the first is applied) or to be compacted (before revalidating). A no-change sync
+ * thus writes nothing to the replica's database (and its close has nothing to checkpoint).
  */
 export async function exchange(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating = false, holderEmpty = false): Promise<void> {
   if (!holderEmpty) await hashUnknownCreates(set);
   const interrupted = set.metaOr(EXCHANGE_OPEN, "") !== "";
-  set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
-  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted || revalidating);
-  set.transaction(() => set.setMeta(EXCHANGE_OPEN, ""));
+  let marked = false;
+  const markOpen = (): void => {
+    if (marked) return;
+    set.transaction(() => set.setMeta(EXCHANGE_OPEN, new Date().toISOString()));
+    marked = true;
+  };
+  const quiet = !interrupted && !revalidating && !joining && !(opts.mirror && opts.replicaIsSrc) && set.cml.first() === undefined && unapplied(set).length === 0;
+  if (!quiet) markOpen();
+  await exchangeOnce(set, peer, report, opts, resolve, joining, interrupted || revalidating, markOpen);
+  if (marked) set.transaction(() => set.setMeta(EXCHANGE_OPEN, ""));
 }
 
-async function exchangeOnce(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating: boolean): Promise<void> {
+/** The exchange's steps; `markOpen` marks it open (see {@link exchange}) before anything is applied. */
+async function exchangeOnce(set: FileSet, peer: HolderPeer, report: SyncTally, opts: SyncOptions, resolve: ResolveOptions, joining: boolean, revalidating: boolean, markOpen: () => void): Promise<void> {
   if (opts.mirror && opts.replicaIsSrc) {
     // SRC is a replica: its state is pushed over the holder's
     const settling = await reintegrateResolving(set, peer, report, resolve);
@@ -226,8 +240,11 @@ async function exchangeOnce(set: FileSet, peer: HolderPeer, report: SyncTally, o
   for (const fid of adopted) settling.add(fid);
   for (const fid of unapplied(set)) settling.add(fid);
   await restoreFromHolder(set, peer, report, settling, opts.owner, false);
-  const caughtUp = await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false);
-  if (!caughtUp || revalidating) await revalidateAfter(set, peer, report, opts, settling);
+  const caughtUp = await applyUpdates(set, peer, report, opts.owner, settling, opts.specials === false, opts.xattrs !== false, markOpen);
+  if (!caughtUp || revalidating) {
+    markOpen();
+    await revalidateAfter(set, peer, report, opts, settling);
+  }
   await restoreFromHolder(set, peer, report, settling, opts.owner, true);
 }
 
