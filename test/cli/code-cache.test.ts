@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { CACHE_SUFFIX, loadWithCodeCache } from "../../src/cli/code-cache.js";
-import { runCli, SYNC_BIN } from "../helpers/cli.js";
+import { IMZ_BIN, runCli, SYNC_BIN } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tree.js";
 
 interface Bundle {
@@ -118,6 +118,33 @@ describe("code cache for intermezzo-sync", () => {
       const second = await runCli(SYNC_BIN, [src, dest]);
       assert.equal(second.code, 0, second.stderr);
       assert.equal(fs.readFileSync(path.join(dest, "g"), "utf8"), "again");
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("bin/intermezzo serve --stdio (the holder of a stdio sync) runs its bundle and leaves its cache; its --help is the ESM entry's", async () => {
+    const root = tempDir("imz-cc-");
+    const bundle = new URL("../../dist/bin/intermezzo.cjs", import.meta.url);
+    const cache = new URL(bundle.href + CACHE_SUFFIX);
+    try {
+      const [src, dest] = [path.join(root, "src"), path.join(root, "dest")];
+      fs.mkdirSync(src);
+      fs.mkdirSync(dest);
+      fs.writeFileSync(path.join(src, "f"), "hello");
+      const first = await runCli(SYNC_BIN, ["--transport", "stdio", src, dest]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(fs.readFileSync(path.join(dest, "f"), "utf8"), "hello");
+      // made for this bundle (by this run, or an earlier one: other tests run the holder too)
+      const st = fs.statSync(bundle, { bigint: true });
+      assert.ok(fs.readFileSync(cache).subarray(0, 40).toString("latin1").startsWith(`${st.size}:${st.mtimeNs}\n`), "the holder's run left the cache");
+      fs.writeFileSync(path.join(src, "g"), "again");
+      const second = await runCli(SYNC_BIN, ["--transport", "stdio", src, dest]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(fs.readFileSync(path.join(dest, "g"), "utf8"), "again");
+      const help = await runCli(IMZ_BIN, ["serve", "--stdio", "--help"]);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /^Usage: intermezzo serve/);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
