@@ -1,5 +1,6 @@
 /**
- * Loading `intermezzo-sync` with V8's code cache. Node 20 has no compile cache for ES modules
+ * Loading `intermezzo-sync`, and `intermezzo` for `serve --stdio` (the holder of every stdio or SSH
+ * sync), with V8's code cache. Node 20 has no compile cache for ES modules
  * (`module.enableCompileCache` came in 22.1), and a cron job's sync pays for compiling the program
  * on every run: about 40 ms of CPU for the chunks a local sync loads, a fifth of a no-change resync
  * of 30,000 files. The build also makes the whole `intermezzo-sync` program as one CommonJS bundle
