@@ -402,6 +402,8 @@ export async function restoreFromHolder(
   }
   const applier = new Applier(set, { owner });
   const fetch = holderFetch(applier, peer, tally);
+  /** True for an object asked of the holder and not there. */
+  const absent = (f: string): boolean => held.has(f) && held.get(f) === undefined;
   // hard links: a new name of an inode the holder shares with an object already here is linked to it
   const byIno = new Map<string, string[]>();
   for (const [f, o] of held) if (o?.type === "f" && o.ino) byIno.set(o.ino, [...(byIno.get(o.ino) ?? []), f]);
@@ -420,7 +422,7 @@ export async function restoreFromHolder(
       errors = new Map();
       for (const fid of left) {
         try {
-          if (await restoreOne(set, applier, fetch, fid, held.get(fid), linkTarget(fid))) tally.recordsApplied++;
+          if (await restoreOne(set, applier, fetch, fid, held.get(fid), linkTarget(fid), absent)) tally.recordsApplied++;
           settleUnapplied(set, fid);
           crashPoint();
         } catch (err) {
@@ -491,10 +493,19 @@ async function lostDirectories(set: FileSet, peer: HolderPeer, held: Map<string,
 
 /**
  * Brings one object to the holder's state `s` (none: removed), as a new name of `linkTo` (another
- * name of its inode, already here) when given; true when that changed anything here.
+ * name of its inode, already here) when given; true when that changed anything here. `absent`:
+ * true for an object the holder was asked about and does not have.
  */
-async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<typeof holderFetch>, fid: string, s: FsObject | undefined, linkTo?: string): Promise<boolean> {
-  const local = set.fsdb.get(fid);
+async function restoreOne(
+  set: FileSet,
+  applier: Applier,
+  fetch: ReturnType<typeof holderFetch>,
+  fid: string,
+  s: FsObject | undefined,
+  linkTo: string | undefined,
+  absent: (fid: string) => boolean,
+): Promise<boolean> {
+  const local = set.fsdb.get(fid) ?? (s ? adoptTwin(set, fid, s, absent) : undefined);
   const stamp = { seq: 0, origin: set.replicaId, originSeq: 0, time: Date.now(), fid };
   let changed = false;
   const run = async (r: JournalRecord, version: string): Promise<void> => {
@@ -531,4 +542,24 @@ async function restoreOne(set: FileSet, applier: Applier, fetch: ReturnType<type
   }
   set.transaction(() => set.fsdb.put({ ...set.fsdb.must(fid), version: s.version }));
   return changed;
+}
+
+/**
+ * The directory this replica has where the holder has directory `s` (`fid`), taken as the holder's
+ * when the holder has no object of its fid and it has no change pending here; else undefined. Both
+ * were to be brought to the holder's state, and neither could be: the holder's not made (the name
+ * taken), the replica's not removed (its entries still in the Fsdb), and the entries not placed
+ * (`unknown object`), on every sync (churn seed 764140753). The directory is the holder's on disk
+ * already; only its fid is not (a replica killed between applying the holder's mkdir and
+ * recording it journals what it finds as its own).
+ */
+function adoptTwin(set: FileSet, fid: string, s: FsObject, absent: (fid: string) => boolean): FsObject | undefined {
+  if (s.type !== "d" || s.parent === null) return undefined;
+  const twin = set.fsdb.child(s.parent, s.name);
+  if (!twin || twin.type !== "d" || !absent(twin.fid) || set.cml.hasPending(twin.fid)) return undefined;
+  set.transaction(() => {
+    set.fsdb.remap(twin.fid, fid);
+    set.cml.remapAll((f) => (f === twin.fid ? fid : f));
+  });
+  return set.fsdb.must(fid);
 }
