@@ -107,17 +107,16 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
   const set = FileSet.open(root);
   const release = set.lock("sync");
   /**
-   * Exchanges met conflicts or problems since the last revalidation (see SETTLE_MS). Kept in `meta`
-   * too, so a replica stopped or killed before its quiet period revalidates once quiet after its
-   * restart: else what settling left apart stayed apart, the restarted run's own exchanges having
-   * met nothing (found by the churn test, whose replicas are stopped at random).
+   * Whether exchanges met conflicts or problems since the last revalidation (see SETTLE_MS). Kept in
+   * `meta` only, so a replica stopped or killed before its quiet period revalidates once quiet after
+   * its restart: else what settling left apart stayed apart, the restarted run's own exchanges
+   * having met nothing (found by the churn test, whose replicas are stopped at random).
    */
-  let unsettled = firstUnsettled || set.metaOr(SETTLE_DUE, "") !== "";
+  const unsettled = (): boolean => set.metaOr(SETTLE_DUE, "") !== "";
   const setUnsettled = (due: boolean): void => {
-    if (due !== (set.metaOr(SETTLE_DUE, "") !== "")) set.transaction(() => set.setMeta(SETTLE_DUE, due ? "1" : ""));
-    unsettled = due;
+    if (due !== unsettled()) set.transaction(() => set.setMeta(SETTLE_DUE, due ? "1" : ""));
   };
-  setUnsettled(unsettled);
+  if (firstUnsettled) setUnsettled(true);
   const info: AttachmentInfo = { state: "connecting", since: Date.now(), pid: process.pid, host: os.hostname() };
   const setState = (state: AttachmentState, error?: string): void => {
     Object.assign(info, { state, since: Date.now() });
@@ -173,7 +172,7 @@ export async function runLive(root: string, opts: LiveOptions, signal: AbortSign
         });
         kick.ring(); // catch up at once: what was journaled while disconnected, what the holder logged
         while (!signal.aborted) {
-          const revalidating: boolean = unsettled ? await kick.waitFor(SETTLE_MS) : (await kick.wait(), false);
+          const revalidating: boolean = unsettled() ? await kick.waitFor(SETTLE_MS) : (await kick.wait(), false);
           if (lost) throw lost;
           if (signal.aborted) break;
           const tally = newTally();
