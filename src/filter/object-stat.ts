@@ -90,6 +90,23 @@ export function entryStat(st: EntryStat): EntryStat {
   return new CompactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
 }
 
+/** An {@link EntryStat} of these fields (as `lstat` would report them; see `walk.ts` `fileStat`). */
+export function compactStat(
+  dev: bigint,
+  ino: bigint,
+  mode: bigint,
+  nlink: bigint,
+  uid: bigint,
+  gid: bigint,
+  rdev: bigint,
+  size: bigint,
+  mtimeNs: bigint,
+  ctimeNs: bigint,
+  birthtimeNs: bigint,
+): EntryStat {
+  return new CompactStat(dev, ino, mode, nlink, uid, gid, rdev, size, mtimeNs, ctimeNs, birthtimeNs);
+}
+
 /** A path that could not be handled, and why. Returned as data, never thrown. */
 export interface Problem {
   path: string;

@@ -25,7 +25,7 @@ import { xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
 import { Resolver, sameSymlinkTarget } from "./scan-resolve.js";
-import { walkDir, type DirListing } from "./walk.js";
+import { fileStat, walkDir, type DirListing, type WalkEntry } from "./walk.js";
 import { AT_FDCWD, readXattrs } from "./xattr-io.js";
 
 /** Options of {@link scan}. */
@@ -208,7 +208,7 @@ async function compareEach(walk: Walk, dir: PendingDir, listing: DirListing): Pr
       if (entry.kind === "d" && walk.whole) stack.push({ fid: row[1], rel, print: row[3] });
       continue;
     }
-    await compare(walk, dir, entry.name, rel, known);
+    await compare(walk, dir, entry, rel, known);
   }
   for (const [name, fid, type] of known.values()) {
     if (!ignored(dir.rel === "" ? name : `${dir.rel}/${name}`, type === "d")) resolver.missing(set.fsdb.must(fid));
@@ -241,14 +241,17 @@ function dirPath(root: string, rel: string): string | Buffer {
 
 /**
  * Compares one entry whose print did not match its Fsdb row (or that has none) the thorough way:
- * `lstat` it, and journal its changes (a known object at its place) or set it aside for pass 2.
+ * its stat (the walk's for a regular file, else an `lstat`), and journal its changes (a known
+ * object at its place) or set it aside for pass 2.
  */
-async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, known: Map<string, ChildPrint>): Promise<void> {
+async function compare(walk: Walk, dir: PendingDir, entry: WalkEntry, rel: string, known: Map<string, ChildPrint>): Promise<void> {
   const { ctx, resolver, stack } = walk;
+  const name = entry.name;
   const abs = fsPath(ctx.set.root, rel);
-  let st: fs.BigIntStats;
+  const walked = fileStat(entry);
+  let st: EntryStat;
   try {
-    st = fs.lstatSync(abs, { bigint: true });
+    st = walked ?? fs.lstatSync(abs, { bigint: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") problem(ctx, rel, err);
     return;
@@ -272,7 +275,7 @@ async function compare(walk: Walk, dir: PendingDir, name: string, rel: string, k
     if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
     return;
   }
-  const subdirFid = await resolver.found({ parent: dir.fid, name, rel, type, st: entryStat(st), fid: "" });
+  const subdirFid = await resolver.found({ parent: dir.fid, name, rel, type, st: walked ?? entryStat(st), fid: "" });
   if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
 }
 

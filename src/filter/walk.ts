@@ -11,6 +11,7 @@ import { isUtf8 } from "node:buffer";
 import { getSystemErrorMap } from "node:util";
 import { nameOf } from "../journal/names.js";
 import { binding } from "../sync/delta/native.js";
+import { compactStat, type EntryStat } from "./object-stat.js";
 
 /** `f` file, `d` directory, `l` symlink, `?` FIFO/socket/device, `E` statx failed (stat it again to see why). */
 export type WalkKind = "f" | "d" | "l" | "?" | "E";
@@ -79,6 +80,21 @@ export class DirListing {
     for (let i = 0, n = this.buf.readUInt32LE(8); i < n; i++) out.push(readEntry(this.buf, this.selfAt + this.buf.readUInt32LE(12 + 4 * i))[0]);
     return out;
   }
+}
+
+/**
+ * A regular file's stat as the walk saw it (its print and extra hold every field {@link EntryStat}
+ * has; a file's `rdev` is 0), so the scanner compares a new or changed file without another
+ * `lstat` of it; undefined for any other kind (those are `lstat`ed: a symlink's target, a special
+ * file's device number, a directory's size are not in the print).
+ */
+export function fileStat(entry: WalkEntry): EntryStat | undefined {
+  if (entry.kind !== "f") return undefined;
+  // [!]f:dev:ino:ctimeNs:size:mtimeNs:mode:uid:gid and nlink:birthtimeNs
+  const p = entry.print.split(":");
+  const [nlink, birth] = entry.extra.split(":");
+  const mode = 0o100000n | BigInt(p[6]!);
+  return compactStat(BigInt(p[1]!), BigInt(p[2]!), mode, BigInt(nlink!), BigInt(p[7]!), BigInt(p[8]!), 0n, BigInt(p[4]!), BigInt(p[5]!), BigInt(p[3]!), BigInt(birth!));
 }
 
 /** Bytes of {@link DirListing.wholeDigest} (`native/walk.cc`). */

@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -100,6 +100,9 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TRIGGER IF NOT EXISTS dir_wholes_delete AFTER DELETE ON objects BEGIN
       DELETE FROM dir_wholes WHERE fid = OLD.parent;
     END;`,
+  // A CML record's seq and originSeq are its row's seq, no longer repeated in its body (\`Cml\`): an
+  // append is a plain INSERT. An older program would read the bodies without their seq, hence a version.
+  9: `UPDATE cml SET body = json_remove(body, '$.seq', '$.originSeq');`,
 };
 
 /**

@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { isImzError } from "../../src/errors.js";
 import { openDb, SCHEMA_VERSION } from "../../src/journal/db.js";
+import { Cml } from "../../src/journal/cml.js";
 import { Fsdb } from "../../src/journal/fsdb.js";
 import { tempDir } from "../helpers/tree.js";
 
@@ -53,6 +54,41 @@ describe("file set database schema", () => {
       assert.deepEqual([f.name, f.version, f.size, f.mode, f.hash, f.ino, f.ctimeNs, f.xattrs], ["f.txt", "ab:3", 4, 0o644, "cafe", "1:3", "7", ""]);
       fsdb.put({ ...f, xattrs: '{"user.a":"MQ=="}' });
       assert.equal(fsdb.get("ab:1")!.xattrs, '{"user.a":"MQ=="}');
+      db.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("migrates schema 8 to 9: a CML record keeps its seq, now its row's, and later appends follow it", () => {
+    const dir = tempDir("imz-db-");
+    const file = path.join(dir, "fileset.db");
+    try {
+      const old = openDb(file, true);
+      // schema 8 stored the seq and originSeq in the body too
+      const body = (seq: number, name: string): string =>
+        JSON.stringify({ op: "mkdir", fid: `ab:${seq}`, time: 1, parent: "root", name, attrs: { mode: 0o755 }, seq, origin: "ab", originSeq: seq });
+      old.exec(`INSERT INTO cml (seq, fid, body) VALUES (3, 'ab:3', '${body(3, "a")}'), (7, 'ab:7', '${body(7, "b")}');
+        DELETE FROM cml WHERE seq = 7;
+        PRAGMA user_version = 8;`);
+      old.close();
+
+      const db = openDb(file, false);
+      assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+      assert.equal(db.prepare<[], string>(`SELECT body FROM cml`).pluck().get()!.includes("seq"), false);
+      const cml = new Cml(db, "ab");
+      const [kept] = cml.all();
+      assert.deepEqual([kept?.seq, kept?.originSeq, kept?.fid, kept && "name" in kept ? kept.name : undefined], [3, 3, "ab:3", "a"]);
+      // the seq is never reused: 7 was given (and dropped) before
+      const next = cml.append({ op: "mkdir", fid: "ab:8", time: 2, parent: "root", name: "c", attrs: { mode: 0o755 } });
+      assert.deepEqual([next.seq, next.originSeq], [8, 8]);
+      assert.deepEqual(
+        cml.all().map((r) => [r.seq, r.originSeq, r.fid]),
+        [
+          [3, 3, "ab:3"],
+          [8, 8, "ab:8"],
+        ],
+      );
       db.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -12,9 +12,9 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { scan } from "../../src/filter/scanner.js";
-import { walkDir, type WalkEntry } from "../../src/filter/walk.js";
+import { fileStat, walkDir, type WalkEntry } from "../../src/filter/walk.js";
 import { FileSet, META_DIR } from "../../src/journal/fileset.js";
-import { nameOf } from "../../src/journal/names.js";
+import { fsPath, nameOf } from "../../src/journal/names.js";
 import { utimensatSync } from "../../src/sync/delta/native.js";
 import { makeVariedTree, tempDir } from "../helpers/tree.js";
 
@@ -153,6 +153,16 @@ function isLink(p: Buffer): boolean {
   }
 }
 
+/** `fileStat` of a walked entry: for a regular file, every field the scanner uses as `lstat` has it (and it is a file); undefined otherwise. */
+function assertFileStat(e: WalkEntry, abs: string | Buffer): void {
+  const got = fileStat(e);
+  if (e.kind !== "f") return assert.equal(got, undefined);
+  const st = fs.lstatSync(abs, { bigint: true });
+  const fields = (x: typeof got): unknown[] =>
+    x === undefined ? [] : [x.dev, x.ino, x.mode, x.nlink, x.uid, x.gid, x.rdev, x.size, x.mtimeNs, x.ctimeNs, x.birthtimeNs, x.isFile(), x.isDirectory(), x.isSymbolicLink()];
+  assert.deepEqual(fields(got), fields(st));
+}
+
 describe("native directory walk", () => {
   it("reports what fs.readdir + lstat report, for random trees with odd names (property)", async () => {
     await fc.assert(
@@ -171,6 +181,7 @@ describe("native directory walk", () => {
             assert.deepEqual(got.directories().map(plain), want.entries.filter((e) => e.kind === "d"));
             const plainOnly = want.entries.every((e) => (e.kind === "f" || e.kind === "d") && !e.print.startsWith("!") && !e.name.startsWith("\0"));
             assert.equal(got.whole, plainOnly ? want.entries.map((e) => `${e.name}/${e.print}`).join("/") : null);
+            for (const e of got.entries()) assertFileStat(e, fsPath(dir, e.name));
           }
         } finally {
           fs.rmSync(root, { recursive: true, force: true });
