@@ -27,11 +27,19 @@
 // its ctime (it can never match the Fsdb's fingerprint then). The Fsdb computes the same text from
 // a row (`Fsdb.childPrints`), so an entry whose print equals its row's is unchanged.
 // extra (ASCII): "nlink:birthtimeNs".
+// walkDir(path, skip, hashBelow): also reads each regular file smaller than `hashBelow` bytes and
+// appends ":" and its content hash (hex, as `content-hash.ts` makes it) to its extra, on this worker
+// thread: the scanner asks it for a directory all of whose entries are new (a first copy), so the
+// main thread does not read and hash them. A file that cannot be read, or is not the file statx
+// described when it is opened (another inode, another size) or read (another length), gets no hash
+// (the scanner hashes it itself, as before). A hashed file's extra then ends in ":0" when
+// flistxattr of the open file listed no extended attribute at all (the scanner need not list them).
 // Entries that vanish between getdents64 and statx are left out. Names are bytes, valid UTF-8 or not
 // (the scanner carries the others as raw names, src/journal/names.ts).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -71,6 +79,42 @@ char* Field(char* p, int64_t v) {
   return std::to_chars(p, p + 20, v).ptr;
 }
 
+/**
+ * Writes the content hash of regular file `name` in `dirfd` (the hex of the first 32 bytes of its
+ * BLAKE2b-512) to `hex` (64 characters), reading it whole through `buf`; false when it cannot be
+ * read or is not the file `st` describes (another inode, or another size when opened or read).
+ * `noXattrs`: true when the open file lists no extended attribute.
+ */
+bool HashFile(int dirfd, const char* name, const struct statx& st, std::vector<uint8_t>* buf, char* hex, bool* noXattrs) {
+  const int fd = ::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat fst;
+  bool ok = ::fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && static_cast<uint64_t>(fst.st_ino) == st.stx_ino &&
+            static_cast<uint64_t>(fst.st_size) == st.stx_size;
+  Blake2bState state;
+  uint64_t total = 0;
+  while (ok) {
+    const ssize_t n = ::read(fd, buf->data(), buf->size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    total += static_cast<uint64_t>(n);
+    state.Update(buf->data(), static_cast<size_t>(n));
+  }
+  *noXattrs = ok && ::flistxattr(fd, nullptr, 0) == 0;
+  ::close(fd);
+  uint8_t full[kBlake2bBytes];
+  if (!ok || total != st.stx_size || !state.Final(full)) return false;
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < kDigestBytes; i++) {
+    hex[2 * i] = kHex[full[i] >> 4];
+    hex[2 * i + 1] = kHex[full[i] & 0xF];
+  }
+  return true;
+}
+
 /** What lstat would say of `name` in directory `dirfd`; 0 or an errno. */
 int Stat(int dirfd, const char* name, int flags, struct statx* out) {
   if (::statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, out) == 0) return 0;
@@ -79,8 +123,12 @@ int Stat(int dirfd, const char* name, int flags, struct statx* out) {
 
 class WalkWorker : public Napi::AsyncWorker {
  public:
-  WalkWorker(Napi::Env env, std::string path, std::string skip)
-      : Napi::AsyncWorker(env, "imz_rsync.walkDir"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), skip_(std::move(skip)) {}
+  WalkWorker(Napi::Env env, std::string path, std::string skip, uint64_t hashBelow)
+      : Napi::AsyncWorker(env, "imz_rsync.walkDir"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        skip_(std::move(skip)),
+        hashBelow_(hashBelow) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -103,7 +151,9 @@ class WalkWorker : public Napi::AsyncWorker {
       for (const std::string& name : names) {
         if (!skip_.empty() && name == skip_) continue;
         const int e = Stat(fd, name.c_str(), 0, &st);
-        if (e != ENOENT) Append(name, e, st);
+        if (e == ENOENT) continue;
+        const bool hashed = e == 0 && S_ISREG(st.stx_mode) && st.stx_size < hashBelow_ && HashFile(fd, name.c_str(), st, &readBuf_, hex_, &noXattrs_);
+        Append(name, e, st, hashed);
       }
       if (plain_) Digest();
     }
@@ -167,9 +217,10 @@ class WalkWorker : public Napi::AsyncWorker {
     }
   }
 
-  void Append(const std::string& name, int err, const struct statx& st) {
+  /** Appends the record of `name` (`hashed`: with the content hash in `hex_`). */
+  void Append(const std::string& name, int err, const struct statx& st, bool hashed = false) {
     char print[256] = "";
-    char extra[64] = "";
+    char extra[64 + 1 + 2 * kDigestBytes + 2] = "";
     char kind = 'E';
     if (err == 0) {
       kind = KindOf(st.stx_mode);
@@ -186,7 +237,13 @@ class WalkWorker : public Napi::AsyncWorker {
       for (const uint32_t v : {st.stx_mode & 07777u, st.stx_uid, st.stx_gid}) p = Field(p, static_cast<int64_t>(v));
       *p = '\0';
       p = std::to_chars(extra, extra + sizeof extra, st.stx_nlink).ptr;
-      *(Field(p, birth)) = '\0';
+      p = Field(p, birth);
+      if (hashed) {
+        *p++ = ':';
+        p = std::copy(hex_, hex_ + 2 * kDigestBytes, p);
+        if (noXattrs_) p = std::copy(":0", ":0" + 2, p);
+      }
+      *p = '\0';
     }
     const size_t printLen = std::strlen(print);
     if (!name.empty()) {
@@ -214,6 +271,10 @@ class WalkWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   std::string skip_;  // a name left out ("" for none)
+  uint64_t hashBelow_;  // regular files smaller than this are read and hashed (0: none)
+  std::vector<uint8_t> readBuf_ = std::vector<uint8_t>(hashBelow_ > 0 ? 65536 : 0);
+  char hex_[2 * kDigestBytes] = {};
+  bool noXattrs_ = false;  // the file just hashed lists no extended attribute
   std::vector<char> out_;
   std::vector<uint32_t> dirAt_;  // offsets in out_ of the directory records
   uint32_t entries_ = 0;
@@ -232,12 +293,13 @@ Napi::Value WalkDir(const Napi::CallbackInfo& info) {
   } else if (info.Length() >= 1 && info[0].IsString()) {
     path = info[0].As<Napi::String>();
   } else {
-    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer, skip?: string)");
+    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer, skip?: string, hashBelow?: number)");
   }
   if (path.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "walkDir: path contains NUL");
   std::string skip;
   if (info.Length() >= 2 && info[1].IsString()) skip = info[1].As<Napi::String>();
-  auto* worker = new WalkWorker(env, std::move(path), std::move(skip));
+  const double hashBelow = info.Length() >= 3 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
+  auto* worker = new WalkWorker(env, std::move(path), std::move(skip), hashBelow > 0 ? static_cast<uint64_t>(hashBelow) : 0);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

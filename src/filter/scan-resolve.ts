@@ -14,6 +14,7 @@ import type { NewRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
 import { massDelete, problem, recordChanges, seenCtime, xattrsOnDisk, type ScanContext } from "./scanner.js";
+import type { WalkedRead } from "./walk.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */
 export interface Found {
@@ -27,6 +28,8 @@ export interface Found {
   kind?: "rename" | "new" | "link";
   /** For a hard link: the fid of the object it links to. */
   linkTarget?: string;
+  /** A file's content hash and whether it has extended attributes, as the walk read them after `st` (`walk.ts`), when it did. */
+  read?: WalkedRead;
 }
 
 /**
@@ -196,11 +199,11 @@ export class Resolver {
       return;
     }
     // a new file or directory's extended attributes, when it has any (compared as for a changed ctime)
-    const xattrs = xattrsOnDisk(this.ctx, { type: f.type, ctimeNs: null }, f.st, f.rel) ?? {};
+    const xattrs = f.read?.noXattrs === true ? {} : (xattrsOnDisk(this.ctx, { type: f.type, ctimeNs: null }, f.st, f.rel) ?? {});
     const withX = Object.keys(xattrs).length > 0 ? { xattrs } : {};
     switch (f.type) {
       case "f": {
-        const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : await hashFile(abs);
+        const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : (f.read?.hash ?? (await hashFile(abs)));
         if (hash !== "") this.ctx.report.hashedBytes += Number(f.st.size);
         const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
         this.emit({ op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, () => set.fsdb.put({ ...base, hash, xattrs: xattrsText(xattrs) }));

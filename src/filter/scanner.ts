@@ -15,7 +15,7 @@
  */
 import fs from "node:fs";
 import { ImzError } from "../errors.js";
-import { hashFile } from "../journal/content-hash.js";
+import { hashFile, SMALL_FILE } from "../journal/content-hash.js";
 import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { HAS_DATA, isPlaceholder, type ChildPrint, type FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
@@ -25,7 +25,7 @@ import { xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { loadIgnore, type IgnoreTest } from "./ignore.js";
 import { changedAttrs, contentMayDiffer, entryStat, isEmptyAttrs, localFields, sameInode, typeOf, type EntryStat, type Problem } from "./object-stat.js";
 import { Resolver, sameSymlinkTarget } from "./scan-resolve.js";
-import { fileStat, walkDir, type DirListing, type WalkEntry } from "./walk.js";
+import { fileStat, walkDir, walkedRead, type DirListing, type WalkEntry } from "./walk.js";
 import { AT_FDCWD, readXattrs } from "./xattr-io.js";
 
 /** Options of {@link scan}. */
@@ -111,6 +111,8 @@ interface PendingDir {
   print?: string | null;
   /** Its listing, once asked for (read ahead while an earlier directory is compared). */
   listing?: Promise<DirListing>;
+  /** A directory with no entry in the Fsdb yet (new, a first copy's): the walk also hashes its small files. */
+  fresh?: boolean;
 }
 
 /** How many directories on top of the stack are read (on worker threads) while one is compared. */
@@ -142,7 +144,7 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
     xattrs: opts.xattrs !== false,
   };
   const whole = opts.dirs === undefined;
-  const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "" }] : startDirs(set, opts.dirs!);
+  const stack: PendingDir[] = whole ? [{ fid: ROOT_FID, rel: "", fresh: !set.fsdb.hasChildren(ROOT_FID) }] : startDirs(set, opts.dirs!);
   const walk: Walk = { ctx, ignored: loadIgnore(set.root), resolver: new Resolver(ctx), stack, whole, specials: opts.specials !== false };
   const { ignored, resolver } = walk;
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats; xattrs: Xattrs | undefined }> = [];
@@ -222,7 +224,7 @@ function readAhead(root: string, stack: PendingDir[]): void {
     if (dir.listing !== undefined) continue;
     // the root's `.intermezzo` is never journaled, and its print moves with every sync: left out,
     // the root's whole text can match its rows like any other directory's
-    dir.listing = walkDir(dirPath(root, dir.rel), dir.rel === "" ? META_DIR : undefined);
+    dir.listing = walkDir(dirPath(root, dir.rel), dir.rel === "" ? META_DIR : undefined, dir.fresh === true ? SMALL_FILE : undefined);
     dir.listing.catch(() => undefined); // handled when the directory is popped
   }
 }
@@ -275,8 +277,9 @@ async function compare(walk: Walk, dir: PendingDir, entry: WalkEntry, rel: strin
     if (type === "d" && walk.whole) stack.push({ fid: obj.fid, rel, print: row![3] });
     return;
   }
-  const subdirFid = await resolver.found({ parent: dir.fid, name, rel, type, st: walked ?? entryStat(st), fid: "" });
-  if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel });
+  const subdirFid = await resolver.found({ parent: dir.fid, name, rel, type, st: walked ?? entryStat(st), fid: "", read: walked && walkedRead(entry) });
+  // every entry of a directory with none in the Fsdb is new and hashed: the walk hashes them beside the main thread
+  if (subdirFid !== undefined) stack.push({ fid: subdirFid, rel, fresh: !ctx.set.fsdb.hasChildren(subdirFid) });
 }
 
 /**

@@ -22,7 +22,7 @@ export interface WalkEntry {
   kind: WalkKind;
   /** `kind:dev:ino:ctimeNs:size:mtimeNs:mode:uid:gid` (`!`-prefixed when born after its ctime); "" for `E`. */
   print: string;
-  /** `nlink:birthtimeNs`; "" for `E`. */
+  /** `nlink:birthtimeNs`, then `:hash` for a file the walk hashed and `:0` when it lists no extended attribute (see {@link walkedRead}); "" for `E`. */
   extra: string;
 }
 
@@ -115,17 +115,33 @@ function readEntry(buf: Buffer, at: number): [WalkEntry, number] {
   return [entry, end];
 }
 
+/** What the walk read of a file it hashed ({@link walkDir}'s `hashBelow`), after its stat: the same inode and size. */
+export interface WalkedRead {
+  /** Its content hash. */
+  hash: string;
+  /** True when it listed no extended attribute at all. */
+  noXattrs: boolean;
+}
+
+/** What the walk read of a file entry, when it hashed it. */
+export function walkedRead(entry: WalkEntry): WalkedRead | undefined {
+  const parts = entry.extra.split(":"); // nlink:birthtimeNs[:hash[:0]]
+  return entry.kind === "f" && parts.length >= 3 ? { hash: parts[2]!, noXattrs: parts[3] === "0" } : undefined;
+}
+
 /**
  * Reads and stats directory `abs` on a worker thread. Entries that vanish meanwhile are left out,
  * and so is an entry named `skip` (the root's `.intermezzo`); a name that is not valid UTF-8 comes
  * as a raw name (`journal/names.ts`). Rejects with a Node-style errno error (`syscall` "scandir")
- * when the directory cannot be read.
+ * when the directory cannot be read. With `hashBelow`, the worker also reads and hashes every
+ * regular file smaller than that ({@link walkedRead}): what a directory of new files costs the
+ * main thread otherwise (a first copy's scan), done beside it.
  */
-export function walkDir(abs: string | Buffer, skip?: string): Promise<DirListing> {
+export function walkDir(abs: string | Buffer, skip?: string, hashBelow?: number): Promise<DirListing> {
   // not an async function: called for every directory, its await machinery made V8's optimising
   // compiler spend about 8 ms on the scanner's read-ahead loop each sync
   return binding()
-    .walkDir(abs, skip)
+    .walkDir(abs, skip, hashBelow)
     .then(
       (buf) => new DirListing(buf),
       (err: unknown) => {

@@ -74,7 +74,7 @@ export function hashBuffer(buf: Uint8Array): string {
 }
 
 /** Files up to this size are hashed with one synchronous read (cheaper than a thread-pool round trip). */
-const SMALL_FILE = 64 * 1024;
+export const SMALL_FILE = 64 * 1024;
 /**
  * The buffer small files are read into (reads are synchronous, so one is enough): a fresh 64 KiB
  * buffer per file cost a page fault or more in every `read` — a third of a first copy's scan.

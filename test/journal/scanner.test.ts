@@ -13,6 +13,7 @@ import { runInNewContext } from "node:vm";
 import { describe, it } from "node:test";
 import { isImzError } from "../../src/errors.js";
 import { scan, type ScanReport } from "../../src/filter/scanner.js";
+import { hashFile } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID, type JournalRecord } from "../../src/journal/records.js";
 import { LentoServer } from "../../src/sync/server.js";
@@ -481,6 +482,42 @@ describe("scanner: first scans, special files, mass deletion, memory", () => {
       assert.equal(s.all.filter((l) => l.includes(".intermezzo")).length, 0);
       const again = await scanOnce(root);
       assert.deepEqual(again.all, [], "a second scan found changes");
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a first scan's creates in new directories carry each file's content hash and extended attributes (read by the walk or not)", async () => {
+    const root = tempDir("imz-scan-");
+    try {
+      write(root, "top.txt", "at the root");
+      write(root, "new/a.txt", "a");
+      write(root, "new/empty", "");
+      write(root, "new/deeper/b.txt", "b".repeat(3000));
+      write(root, "new/deeper/large.bin", Buffer.alloc(100_000, 3)); // above the walk's limit: hashed by the scanner
+      write(root, "new/tagged.txt", "tagged");
+      execFileSync("setfattr", ["-n", "user.t", "-v", "1", path.join(root, "new/tagged.txt")]);
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        const report = await scan(set);
+        assert.deepEqual(report.problems, []);
+        const creates = new Map(
+          set.cml
+            .all()
+            .filter((r) => r.op === "create")
+            .map((r) => [set.fsdb.pathOf(r.fid), r] as const),
+        );
+        assert.deepEqual([...creates.keys()].sort(), ["new/a.txt", "new/deeper/b.txt", "new/deeper/large.bin", "new/empty", "new/tagged.txt", "top.txt"]);
+        for (const [rel, r] of creates) {
+          assert.ok(r.op === "create");
+          assert.equal(r.content?.hash, await hashFile(path.join(root, rel)), rel);
+          assert.equal(set.fsdb.must(r.fid).hash, r.content?.hash, rel);
+          assert.deepEqual(r.attrs.xattrs, rel === "new/tagged.txt" ? { "user.t": "MQ==" } : undefined, rel);
+        }
+        assert.equal(report.hashedBytes, 11 + 1 + 3000 + 100_000 + 6);
+      } finally {
+        set.close();
+      }
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

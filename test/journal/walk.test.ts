@@ -12,7 +12,8 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { scan } from "../../src/filter/scanner.js";
-import { fileStat, walkDir, type WalkEntry } from "../../src/filter/walk.js";
+import { fileStat, walkDir, walkedRead, type WalkEntry } from "../../src/filter/walk.js";
+import { hashFile } from "../../src/journal/content-hash.js";
 import { FileSet, META_DIR } from "../../src/journal/fileset.js";
 import { fsPath, nameOf } from "../../src/journal/names.js";
 import { utimensatSync } from "../../src/sync/delta/native.js";
@@ -200,6 +201,38 @@ describe("native directory walk", () => {
       const got = await walkDir(root);
       assert.deepEqual(got.entries().map((e) => e.name), [nameOf(bad), "good"]);
       assert.deepEqual(reference(root).entries.map((e) => e.name), [nameOf(bad), "good"]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("with hashBelow, reads each smaller regular file and gives its content hash and whether it lists extended attributes; the rest as without", async () => {
+    const root = tempDir("imz-walk-");
+    try {
+      fs.writeFileSync(path.join(root, "empty"), "");
+      fs.writeFileSync(path.join(root, "small"), "some bytes");
+      fs.writeFileSync(path.join(root, "tagged"), "tagged bytes");
+      execFileSync("setfattr", ["-n", "user.t", "-v", "1", path.join(root, "tagged")]);
+      fs.writeFileSync(path.join(root, "large"), Buffer.alloc(5000, 7));
+      fs.writeFileSync(path.join(root, "unreadable"), "secret");
+      fs.chmodSync(path.join(root, "unreadable"), 0);
+      fs.mkdirSync(path.join(root, "dir"));
+      fs.symlinkSync("small", path.join(root, "link"));
+      const plain = await walkDir(root);
+      const hashed = await walkDir(root, undefined, 4096);
+      assert.deepEqual(
+        hashed.entries().map((e) => [e.name, e.print]),
+        plain.entries().map((e) => [e.name, e.print]),
+      );
+      const reads = Object.fromEntries(hashed.entries().map((e) => [e.name, walkedRead(e)]));
+      for (const name of ["empty", "small"]) assert.deepEqual(reads[name], { hash: await hashFile(path.join(root, name)), noXattrs: true }, name);
+      assert.deepEqual(reads.tagged, { hash: await hashFile(path.join(root, "tagged")), noXattrs: false });
+      // too large, not a file, or not readable (unless the tests run as root): not read
+      for (const name of ["large", "dir", "link"]) assert.equal(reads[name], undefined, name);
+      if (process.getuid?.() !== 0) assert.equal(reads.unreadable, undefined);
+      for (const e of plain.entries()) assert.equal(walkedRead(e), undefined);
+      // the extra still starts with what the walk without hashBelow gives (nlink:birthtimeNs)
+      for (const [a, b] of plain.entries().map((e, i) => [e, hashed.entries()[i]!] as const)) assert.ok(b.extra.startsWith(a.extra), a.name);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
