@@ -36,5 +36,7 @@ void InitWalk(Napi::Env env, Napi::Object exports);
 void InitPosix(Napi::Env env, Napi::Object exports);
 /** Adds extended attributes beneath a directory descriptor (`xattrList`, `xattrGet`, …; native/xattr.cc). */
 void InitXattr(Napi::Env env, Napi::Object exports);
+/** Adds `stageFiles`, a batch of small files written to temp files on a worker thread (native/stage.cc). */
+void InitStage(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

@@ -16,7 +16,6 @@
  * transfer, and made durable by the window's one flush (`Holding.makeDurable`). A batch cut short
  * stages nothing.
  */
-import fs from "node:fs";
 import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
 import type { Content } from "../journal/records.js";
@@ -105,28 +104,21 @@ export async function receiveBatch(holding: Holding, asked: number, batch: Conte
   }
   if (total !== received) throw new ImzError("FRAME_BAD_HEADER", `a batch's manifest describes ${total} bytes, ${received} came`, { hint: "the peer's answer was refused; its files are sent one by one" });
   const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
-  const out: Array<StagedContent | undefined> = [];
-  let off = 0;
-  try {
-    for (const e of entries) {
-      if ("error" in e) {
-        out.push(undefined);
-        continue;
-      }
-      const data = all.subarray(off, off + e.size);
-      off += e.size;
-      out.push(hashBuffer(data) === e.hash ? stageBytes(holding, data, e) : undefined);
-    }
-  } catch (err) {
-    for (const s of out) if (s) fs.rmSync(s.temp, { force: true });
-    throw err;
+  const files: Array<{ at: number; size: number; hash: string }> = [];
+  for (let k = 0, at = 0; k < entries.length; k++) {
+    const e = entries[k]!;
+    if ("error" in e) continue;
+    files.push({ at, size: e.size, hash: e.hash });
+    at += e.size;
   }
-  return out;
-}
-
-/** Writes checked bytes to a fresh temp file. */
-function stageBytes(holding: Holding, data: Buffer, content: Content): StagedContent {
-  return { temp: holding.writeTemp(data), content, ticket: holding.stagedTicket() };
+  // hashed and written on a worker thread; a temp file is durable with the window's flush, after its ticket
+  const temps = await holding.writeTemps(all, files);
+  let served = 0;
+  return entries.map((e) => {
+    if ("error" in e) return undefined;
+    const temp = temps[served++];
+    return temp === undefined ? undefined : { temp, content: e, ticket: holding.stagedTicket() };
+  });
 }
 
 /** Whether a record's stated content is small enough for a batch (`size`: the size it states, if any). */

@@ -37,6 +37,7 @@ interface BeneathBinding {
   fchownat(dir: number, name: Bytes, uid: number, gid: number): void;
   utimensatAt(dir: number, name: Bytes, atimeNs: bigint, mtimeNs: bigint): void;
   fstatat(dir: number, name: Bytes): AtStat;
+  stageFiles(dir: number, data: Uint8Array, names: string[], offsets: number[], sizes: number[], hashes: string[]): Promise<Int32Array>;
 }
 
 const native = (): BeneathBinding => binding() as unknown as BeneathBinding;
@@ -134,6 +135,33 @@ export function setMtimeAt(p: Place, mtimeNs: string): void {
 /** lstat of `p`. */
 export function statAt(p: Place): AtStat {
   return native().fstatat(p.dir, nameBytes(p.name));
+}
+
+/** One file of a batch for {@link stageFiles}: its new name in the directory, and its bytes (`at`, `size`) of the batch's data. */
+export interface StagedFile {
+  name: string;
+  at: number;
+  size: number;
+  /** The content hash its bytes must have. */
+  hash: string;
+}
+
+/**
+ * Writes each of `files` (its bytes of `data`, when they have its hash) to a new file in directory
+ * `dir` (`O_CREAT | O_EXCL`, mode 0600, never through a symlink) on a worker thread, one hand-off
+ * for the batch (`native/stage.cc`). Resolves with each file's status: `0` written, `-1` bytes
+ * not matching the hash (nothing written), `-2` not tried, or the errno that failed it (that file
+ * removed; the files after it are not tried).
+ */
+export function stageFiles(dir: number, data: Uint8Array, files: readonly StagedFile[]): Promise<Int32Array> {
+  return native().stageFiles(
+    dir,
+    data,
+    files.map((f) => f.name),
+    files.map((f) => f.at),
+    files.map((f) => f.size),
+    files.map((f) => f.hash),
+  );
 }
 
 /** True when `p` names something (of any type); false for ENOENT. */

@@ -81,4 +81,33 @@ describe("batched transfers", () => {
       set.close();
     }
   });
+
+  it("a batch is staged on a worker thread: each item whose bytes have its hash in a private temp file, one that does not left out, and a failed creation leaves nothing staged", async () => {
+    const { set, holding } = holdingOf();
+    try {
+      const bodies = [Buffer.from("first"), Buffer.from(""), Buffer.from("third, tampered"), Buffer.from("fourth")];
+      const data = Buffer.concat(bodies);
+      const files = bodies.map((b, k) => ({ at: bodies.slice(0, k).reduce((n, x) => n + x.length, 0), size: b.length, hash: hashBuffer(k === 2 ? Buffer.from("third") : b) }));
+      const staged = await receiveBatch(holding, 5, batchOf([data], [entry(bodies[0]!), { error: { code: "ENOENT", message: "gone" } }, entry(bodies[1]!), { ...entry(bodies[2]!), hash: files[2]!.hash }, entry(bodies[3]!)]));
+      assert.deepEqual(
+        staged.map((s) => s && fs.readFileSync(s.temp, "utf8")),
+        ["first", undefined, "", undefined, "fourth"],
+        "not served and not matching: sent alone",
+      );
+      for (const s of staged) if (s) assert.equal(fs.statSync(s.temp).mode & 0o777, 0o600);
+      assert.ok(staged[4]!.ticket > staged[0]!.ticket, "each staged file its durability ticket");
+      for (const s of staged) if (s) fs.rmSync(s.temp);
+
+      // the third file's name taken (temp names come from a counter): the batch throws and leaves nothing staged
+      const probe = holding.tempPath();
+      const counter = parseInt(probe.slice(probe.lastIndexOf("-") + 1), 36);
+      const taken = path.join(set.tmpDir, `${path.basename(probe).slice(0, path.basename(probe).lastIndexOf("-"))}-${(counter + 3).toString(36)}`);
+      fs.writeFileSync(taken, "someone else's");
+      await assert.rejects(holding.writeTemps(data, files.filter((_, k) => k !== 2)), (err) => isImzError(err, "IO"));
+      assert.deepEqual(fs.readdirSync(set.tmpDir), [path.basename(taken)], "the files it wrote removed, the other one kept");
+      assert.equal(fs.readFileSync(taken, "utf8"), "someone else's");
+    } finally {
+      set.close();
+    }
+  });
 });

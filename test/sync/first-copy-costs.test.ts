@@ -114,14 +114,15 @@ describe("a first copy's per-file costs", () => {
     const outside = scratch.dir();
     try {
       const holding = new Applier(set, { owner: false }).holding;
-      const first = holding.writeTemp(Buffer.from("first"));
+      const one = (text: string): Promise<string> => holding.writeTemps(Buffer.from(text), [{ at: 0, size: text.length, hash: hashBuffer(Buffer.from(text)) }]).then((t) => t[0]!);
+      const first = await one("first");
       const tmp = path.join(set.root, META_DIR, "tmp");
       assert.equal(fs.readFileSync(path.join(tmp, path.basename(first)), "utf8"), "first");
       assert.equal(fs.statSync(path.join(tmp, path.basename(first))).mode & 0o777, 0o600);
       // the temp area swapped for a symlink to elsewhere: the next temp file still lands in the area opened
       fs.renameSync(tmp, `${tmp}.moved`);
       fs.symlinkSync(outside, tmp);
-      const second = holding.writeTemp(Buffer.from("second"));
+      const second = await one("second");
       assert.deepEqual(fs.readdirSync(outside), []);
       assert.equal(fs.readFileSync(path.join(`${tmp}.moved`, path.basename(second)), "utf8"), "second");
     } finally {
