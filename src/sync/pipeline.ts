@@ -8,6 +8,12 @@
  * say) is asked again when its turn comes, and if it needs one now, so are the next few (an item
  * that never needs one costs a few questions, not one per step). A staged temp file that no step
  * installed (its step failed, or an earlier failure ended the replay) is removed.
+ *
+ * While a window is applied, the next one's transfers already run (when the two windows' stated
+ * content fits in {@link WINDOW_BYTES} together): the sender's reads and the staging of the next
+ * window's files, on worker threads, overlap this window's flush and its applies on the event loop.
+ * Durability is unchanged: each item still waits, before it is applied, for a flush begun after its
+ * own temp file was complete.
  */
 import fs from "node:fs";
 import type { StagedContent } from "./apply.js";
@@ -35,8 +41,11 @@ const RETRY = 128;
 /** How many times one item is asked at most as one of such a group. */
 const ASKS = 3;
 
-/** Records per window: a reintegration batch (1,000 records) is then one or two flushes, not eight. */
-export const WINDOW = 1024;
+/**
+ * Records per window: a reintegration batch (1,000 records) is two windows, the second's transfers
+ * running while the first is applied (a flush each; with 128 records a window it was eight flushes).
+ */
+export const WINDOW = 512;
 /** Content bytes staged per window at most (besides its first item): the temp files a window holds on disk. */
 export const WINDOW_BYTES = 64 * 1024 * 1024;
 
@@ -69,14 +78,32 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
   const dropTemp = (staged: Promise<StagedContent> | undefined): void => {
     staged?.then((s) => s.consumed !== true && fs.rmSync(s.temp, { force: true }), () => undefined);
   };
+  const windows: Array<{ first: number; end: number; bytes: number }> = [];
+  for (let first = 0, end = 0; first < items.length; first = end) {
+    let bytes = 0;
+    for (; end < items.length && end - first < window; end++) {
+      const b = steps.bytes?.(items[end]!) ?? 0;
+      if (bytes + b > WINDOW_BYTES && end > first) break;
+      bytes += b;
+    }
+    windows.push({ first, end, bytes });
+  }
+  const launchWindow = async (w: { first: number; end: number }): Promise<void> => {
+    for (let i = w.first; i < w.end; i++) await launch(i);
+  };
+  /** The next window's launch, begun while the current one is applied. */
+  let ahead: Promise<void> | undefined;
   try {
-    for (let first = 0, end = 0; first < items.length; first = end) {
-      for (let bytes = 0; end < items.length && end - first < window; end++) {
-        bytes += steps.bytes?.(items[end]!) ?? 0;
-        if (bytes > WINDOW_BYTES && end > first) break;
-      }
-      for (let i = first; i < end; i++) await launch(i);
+    for (const [k, w] of windows.entries()) {
+      const { first, end } = w;
+      await (ahead ?? launchWindow(w));
+      ahead = undefined;
       await Promise.allSettled(started.slice(first, end));
+      const next = windows[k + 1];
+      if (next && w.bytes + next.bytes <= WINDOW_BYTES) {
+        ahead = launchWindow(next);
+        ahead.catch(() => undefined); // awaited at its turn, or before the clean-up
+      }
       for (let i = first; i < end; i++) {
         if (started[i] === undefined) {
           // Asked again now that the items before it are applied; if it needs a transfer after all,
@@ -98,6 +125,10 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
       }
     }
   } finally {
+    // what the next window's launch staged is removed too, before the replay returns
+    await ahead?.catch(() => undefined);
+    const pending = started.filter((p) => p !== undefined);
     started.forEach(dropTemp);
+    await Promise.allSettled(pending);
   }
 }

@@ -42,6 +42,7 @@ function harness(dir: string) {
   const steps = {
     prefetch: (it: Item) => {
       asks.set(it.id, (asks.get(it.id) ?? 0) + 1);
+      events.push(`ask ${it.id}`);
       return it.content && (it.after === undefined || applied.has(it.after)) ? stage(it.id) : undefined;
     },
     step: async (it: Item, staged: Promise<StagedContent> | undefined) => {
@@ -90,6 +91,43 @@ describe("replayInOrder", () => {
         if (first > 0) assert.ok(at(`staged ${first}`) > at(`apply ${first - 1} prefetched`), `window of ${first} staged after the previous one is applied`);
       }
       assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the next window's transfers start while a window is applied, each still staged before its own window's first apply", async () => {
+    const dir = tempDir("imz-pipe-");
+    try {
+      const items: Item[] = Array.from({ length: 60 }, (_, id) => ({ id, content: true }));
+      const h = harness(dir);
+      await replayInOrder(items, h.steps, 20, 16);
+      const at = (e: string): number => h.events.indexOf(e);
+      assert.deepEqual(
+        h.events.filter((e) => e.startsWith("apply")).map((e) => Number(e.split(" ")[1])),
+        items.map((i) => i.id),
+      );
+      for (const first of [20, 40]) {
+        assert.ok(at(`ask ${first}`) < at(`apply ${first - 1} prefetched`), `window ${first} asked for while the one before is applied`);
+        assert.ok(at(`ask ${first}`) > at(`staged ${first - 1}`), `window ${first} asked for once the one before is staged`);
+        for (let i = first; i < first + 20; i++) assert.ok(at(`staged ${i}`) < at(`apply ${first} prefetched`), `item ${i} staged before its window applies`);
+      }
+      assert.equal(at("ask 40") > at("apply 0 prefetched"), true, "never two windows ahead");
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a failed step while the next window is being staged removes that window's temp files too", async () => {
+    const dir = tempDir("imz-pipe-");
+    try {
+      const items: Item[] = Array.from({ length: 40 }, (_, id) => ({ id, content: true }));
+      const h = harness(dir);
+      const failing = { ...h.steps, step: async (it: Item, staged: Promise<StagedContent> | undefined) => (it.id === 5 ? Promise.reject(new Error("step 5")) : h.steps.step(it, staged)) };
+      await assert.rejects(replayInOrder(items, failing, 20, 16), /step 5/);
+      assert.ok(h.events.includes("ask 20"), "the next window was launched");
+      assert.deepEqual(fs.readdirSync(dir), [], "the replay returns once every transfer it started has settled and its temp file is gone");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
