@@ -7,13 +7,15 @@
  * (renamed elsewhere on the server → conflict) and, for removal, by emptiness. The same change made
  * on both sides is `identical`, not a conflict.
  */
-import type { FsObject } from "../journal/fsdb.js";
+import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import type { Attrs, JournalRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 
 /** What replay needs to know of the server's state. */
 export interface ServerView {
   get(fid: string): FsObject | undefined;
+  /** The object's type alone (no row object built: asked for each placement's directory), undefined if unknown. */
+  typeOf(fid: string): ObjectType | undefined;
   child(parent: string, name: string): FsObject | undefined;
   hasChildren(fid: string): boolean;
   /**
@@ -142,8 +144,8 @@ export function decide(view: ServerView, rec: JournalRecord): Decision {
 function decidePlacement(view: ServerView, rec: Extract<JournalRecord, { op: "create" | "mkdir" | "symlink" | "mknod" | "link" }>): Decision {
   const existing = view.get(rec.fid);
   if (existing && existing.parent === rec.parent && existing.name === rec.name) return same(existing);
-  const dir = view.get(rec.parent);
-  if (!dir || dir.type !== "d") return conflict("create/delete-parent", "the server deleted the directory this replica created in", dir);
+  const dirType = view.typeOf(rec.parent);
+  if (dirType !== "d") return conflict("create/delete-parent", "the server deleted the directory this replica created in", dirType === undefined ? undefined : view.get(rec.parent));
   const occ = view.child(rec.parent, rec.name);
   if (!occ) {
     if (rec.op === "link" && !view.get(rec.target)) return conflict("update/delete", "the server deleted the file this replica linked to");

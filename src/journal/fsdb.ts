@@ -107,6 +107,7 @@ export class Fsdb {
   private readonly sAfter;
   private readonly sUp;
   private readonly sVersion;
+  private readonly sType;
   private readonly sHash;
   private readonly sHashes;
 
@@ -129,6 +130,7 @@ export class Fsdb {
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
     this.sVersion = db.prepare<[string], string>(`SELECT version FROM objects WHERE fid = ?`).pluck();
+    this.sType = db.prepare<[string], ObjectType>(`SELECT type FROM objects WHERE fid = ?`).pluck();
     this.sHash = db.prepare<[string], string>(`SELECT hash FROM objects WHERE fid = ?`).pluck();
     this.sHashes = db.prepare<[string], [string, string]>(`SELECT fid, hash FROM objects WHERE fid IN (SELECT value FROM json_each(?))`).raw();
     this.sAfter = db.prepare<[string, number], RawRow>(`SELECT ${COLUMNS} FROM objects WHERE fid > ? ORDER BY fid LIMIT ?`).raw();
@@ -139,6 +141,11 @@ export class Fsdb {
   get(fid: string): FsObject | undefined {
     const r = this.sGet.get(fid);
     return r && objectOf(r);
+  }
+
+  /** The type of object `fid`, undefined if unknown (no row object built). */
+  typeOf(fid: string): ObjectType | undefined {
+    return this.sType.get(fid);
   }
 
   /** The version stamp of object `fid` ("" if never stamped), undefined if unknown (no row object built). */

@@ -106,6 +106,7 @@ export async function applyUpdates(
   const applier = new Applier(set, { owner, xattrs });
   const view: ServerView = {
     get: (fid) => set.fsdb.get(fid),
+    typeOf: (fid) => set.fsdb.typeOf(fid),
     child: (p, n) => set.fsdb.child(p, n),
     hasChildren: (fid) => set.fsdb.hasChildren(fid),
     baseline: (fid) => set.fsdb.get(fid)?.version ?? "",
@@ -124,12 +125,14 @@ export async function applyUpdates(
         batched: (l) => smallContent(statedContent(l.record)?.size),
         bytes: (l) => statedContent(l.record)?.size ?? 0,
         step: async (l, staged) => {
-          if (skipSpecials && l.record.op === "mknod" && wanted(set, l)) {
+          // nothing to do (our own record coming back, most often): the page's end moves last_seen past it
+          if (!wanted(set, l)) return;
+          if (skipSpecials && l.record.op === "mknod") {
             tally.problems.push({ path: describePath(set, l.record), code: "UNSUPPORTED", message: "special file skipped (--no-specials)" });
             return set.setMeta("last_seen", String(l.record.seq));
           }
           let content: StagedContent | undefined;
-          if (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
+          if (fetchesContent(set, l.record) && decide(view, l.record).kind === "apply") {
             try {
               content = await contentOf(staged, () => fetch(l.record));
             } catch (err) {

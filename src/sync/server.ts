@@ -413,6 +413,7 @@ export class LentoServer implements HolderPeer {
     const fsdb = this.set!.fsdb;
     return {
       get: (fid) => fsdb.get(fid),
+      typeOf: (fid) => fsdb.typeOf(fid),
       child: (parent, name) => fsdb.child(parent, name),
       hasChildren: (fid) => fsdb.hasChildren(fid),
       baseline: (fid) => {

@@ -33,6 +33,7 @@ function server(...changes: Array<(m: Map<string, FsObject>) => void>): ServerVi
   const all = (): FsObject[] => [...m.values()];
   return {
     get: (fid) => m.get(fid),
+    typeOf: (fid) => m.get(fid)?.type,
     child: (p, n) => all().find((o) => o.parent === p && o.name === n),
     hasChildren: (fid) => all().some((o) => o.parent === fid),
     baseline: (fid) => m.get(fid)?.version ?? "",
