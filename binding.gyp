@@ -16,7 +16,8 @@
         "native/walk.cc",
         "native/posix.cc",
         "native/xattr.cc",
-        "native/stage.cc"
+        "native/stage.cc",
+        "native/read-batch.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

@@ -42,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPosix(env, exports);
   InitXattr(env, exports);
   InitStage(env, exports);
+  InitReadBatch(env, exports);
   return exports;
 }
 

@@ -18,7 +18,7 @@ import { FileSet, META_DIR } from "../../src/journal/fileset.js";
 import { scan } from "../../src/filter/scanner.js";
 import { AT_FDCWD, readXattrs } from "../../src/filter/xattr-io.js";
 import { Applier } from "../../src/sync/apply.js";
-import { readBatch } from "../../src/sync/batch-transfer.js";
+import { BATCH_FILE_MAX, readBatch } from "../../src/sync/batch-transfer.js";
 import { openBeneath } from "../../src/sync/beneath.js";
 import { put, scratchDirs } from "../helpers/tree.js";
 
@@ -86,6 +86,55 @@ describe("a first copy's per-file costs", () => {
         [...files.keys()].map((rel) => hashBuffer(Buffer.from(`content of ${rel}\n`))),
       );
       assert.equal(set.db.inTransaction, false, "the batch's read transaction ended");
+    } finally {
+      set.close();
+    }
+  });
+
+  it("a batch is read on a worker thread beneath the root: a symlink on the way or in a file's place, a FIFO, a file grown past the limit or gone are error entries, the rest served", async () => {
+    const { set, files } = await scanned("replica");
+    const outside = scratch.dir();
+    try {
+      put(outside, "e.txt", "outside");
+      put(outside, "c.txt", "outside");
+      const root = set.root;
+      fs.rmSync(path.join(root, "a.txt"));
+      fs.symlinkSync(path.join(outside, "e.txt"), path.join(root, "a.txt")); // a symlink in a file's place
+      fs.renameSync(path.join(root, "d1/d2"), path.join(root, "d1/d2-moved"));
+      fs.symlinkSync(outside, path.join(root, "d1/d2")); // a symlink on the way
+      fs.rmSync(path.join(root, "d4/f.txt"));
+      execFileSync("mkfifo", [path.join(root, "d4/f.txt")]); // a FIFO: not opened for long, never blocking
+      const asked = [...files.values()].map((fid) => ({ fid }));
+      const holding = new Applier(set, { owner: false }).holding;
+      fs.writeFileSync(path.join(root, "d1/b.txt"), Buffer.alloc(BATCH_FILE_MAX + 1, 1)); // grown past the batch's limit
+      const batch = readBatch(holding, [...asked, { fid: "abcdef:404" }]);
+      const chunks: Buffer[] = [];
+      for await (const c of batch.chunks) chunks.push(c);
+      const entries = await batch.done;
+      assert.deepEqual(
+        entries.map((e) => ("error" in e ? e.error.code : "served")),
+        ["PATH_UNSAFE", "UNSUPPORTED", "PATH_UNSAFE", "PATH_UNSAFE", "PATH_UNSAFE", "RECORD_INVALID"],
+      );
+      assert.deepEqual(chunks, [], "nothing read");
+
+      // the tree put back: every file served, its bytes in order, with its size, mtime and hash
+      fs.rmSync(path.join(root, "a.txt"));
+      fs.rmSync(path.join(root, "d1/d2"));
+      fs.renameSync(path.join(root, "d1/d2-moved"), path.join(root, "d1/d2"));
+      fs.rmSync(path.join(root, "d4/f.txt"));
+      for (const rel of files.keys()) put(root, rel, `content of ${rel}\n`);
+      const again = readBatch(holding, asked);
+      const bytes: Buffer[] = [];
+      for await (const c of again.chunks) bytes.push(c);
+      const served = await again.done;
+      assert.equal(Buffer.concat(bytes).toString(), [...files.keys()].map((rel) => `content of ${rel}\n`).join(""));
+      assert.deepEqual(
+        served,
+        [...files.keys()].map((rel) => {
+          const text = Buffer.from(`content of ${rel}\n`);
+          return { size: text.length, mtimeNs: String(fs.statSync(path.join(root, rel), { bigint: true }).mtimeNs), hash: hashBuffer(text) };
+        }),
+      );
     } finally {
       set.close();
     }
