@@ -15,7 +15,8 @@
         "native/beneath.cc",
         "native/walk.cc",
         "native/posix.cc",
-        "native/xattr.cc"
+        "native/xattr.cc",
+        "native/copy-range.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

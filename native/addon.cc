@@ -41,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWalk(env, exports);
   InitPosix(env, exports);
   InitXattr(env, exports);
+  InitCopyRange(env, exports);
   return exports;
 }
 

@@ -36,5 +36,7 @@ void InitWalk(Napi::Env env, Napi::Object exports);
 void InitPosix(Napi::Env env, Napi::Object exports);
 /** Adds extended attributes beneath a directory descriptor (`xattrList`, `xattrGet`, …; native/xattr.cc). */
 void InitXattr(Napi::Env env, Napi::Object exports);
+/** Adds `copyRanges`, byte ranges copied between files in the kernel (native/copy-range.cc). */
+void InitCopyRange(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz
