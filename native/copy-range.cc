@@ -1,11 +1,15 @@
-// Copying byte ranges between files inside the kernel, on a worker thread. copyRanges(out, pieces)
-// writes each piece [fd, from, to, length] — `length` bytes of file `fd` from offset `from` — to
+// The page cache of files being rewritten. copyRanges(out, pieces), on a worker thread, writes each
+// piece [fd, from, to, length, release] — `length` bytes of file `fd` from offset `from` — to
 // offset `to` of file `out`, with copy_file_range(2): page cache to page cache, one copy and no
 // JavaScript buffer, where a read and a write through Node make two copies and two thread-pool
 // trips per buffer. It neither reads nor moves either file's position, so other writes to `out`
 // at other offsets may go on meanwhile. A kernel or filesystem that cannot (ENOSYS, EXDEV,
 // EOPNOTSUPP, EINVAL) gets pread/pwrite through a buffer instead; a source that ends early leaves
-// zeros (the caller's contract says it never does).
+// zeros (the caller's contract says it never does). A piece with `release` set has its source's
+// cached pages released once copied (releaseCache). releaseCache(fd, offset, length) asks the
+// kernel to drop a file's clean cached pages in a range (posix_fadvise POSIX_FADV_DONTNEED; dirty
+// pages are only written back): for a version about to be replaced, whose bytes a patch has
+// consumed, so that the new version's pages are those pages rather than memory taken afresh.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,7 +30,11 @@ struct Piece {
   int64_t from;
   int64_t to;
   int64_t length;
+  bool release;
 };
+
+/** Bytes copied between two releases of a piece's source pages. */
+constexpr int64_t kReleaseEvery = 8 << 20;
 
 /** Whether copy_file_range's failure `err` means "not here": copy through a buffer instead. */
 bool Unsupported(int err) { return err == ENOSYS || err == EXDEV || err == EOPNOTSUPP || err == EINVAL; }
@@ -75,10 +83,16 @@ int CopyAll(int out, const std::vector<Piece>& pieces, const char** syscall) {
   bool kernel = true;
   for (const Piece& p : pieces) {
     int64_t done = 0;
+    int64_t released = 0;
     while (kernel && done < p.length) {
+      if (p.release && done - released >= kReleaseEvery) {
+        ::posix_fadvise(p.fd, p.from + released, done - released, POSIX_FADV_DONTNEED);  // a hint; its failure changes nothing
+        released = done;
+      }
       loff_t from = p.from + done;
       loff_t to = p.to + done;
-      const ssize_t n = ::copy_file_range(p.fd, &from, out, &to, static_cast<size_t>(p.length - done), 0);
+      const size_t step = static_cast<size_t>(p.release ? std::min(kReleaseEvery, p.length - done) : p.length - done);
+      const ssize_t n = ::copy_file_range(p.fd, &from, out, &to, step, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && !Unsupported(errno)) {
         *syscall = "copy_file_range";
@@ -94,6 +108,7 @@ int CopyAll(int out, const std::vector<Piece>& pieces, const char** syscall) {
       *syscall = "pwrite";
       if (const int err = CopyBuffered(out, p, done, buf)) return err;
     }
+    if (p.release) ::posix_fadvise(p.fd, p.from + released, p.length - released, POSIX_FADV_DONTNEED);
   }
   return 0;
 }
@@ -125,15 +140,15 @@ class CopyWorker : public Napi::AsyncWorker {
 
 Napi::Value CopyRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "copyRanges(out: number, pieces: Float64Array /* fd, from, to, length, … */)";
+  const char* usage = "copyRanges(out: number, pieces: Float64Array /* fd, from, to, length, release, … */)";
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, usage);
   const int out = info[0].As<Napi::Number>().Int32Value();
   Napi::TypedArray typed = info[1].As<Napi::TypedArray>();
-  if (typed.TypedArrayType() != napi_float64_array || typed.ElementLength() % 4 != 0) throw Napi::TypeError::New(env, usage);
+  if (typed.TypedArrayType() != napi_float64_array || typed.ElementLength() % 5 != 0) throw Napi::TypeError::New(env, usage);
   Napi::Float64Array list = typed.As<Napi::Float64Array>();
   std::vector<Piece> pieces;
-  for (size_t i = 0; i < list.ElementLength(); i += 4) {
-    const Piece p{static_cast<int>(list[i]), static_cast<int64_t>(list[i + 1]), static_cast<int64_t>(list[i + 2]), static_cast<int64_t>(list[i + 3])};
+  for (size_t i = 0; i < list.ElementLength(); i += 5) {
+    const Piece p{static_cast<int>(list[i]), static_cast<int64_t>(list[i + 1]), static_cast<int64_t>(list[i + 2]), static_cast<int64_t>(list[i + 3]), list[i + 4] != 0};
     if (p.fd < 0 || p.from < 0 || p.to < 0 || p.length < 0) throw Napi::RangeError::New(env, "copyRanges: negative argument");
     if (p.length > 0) pieces.push_back(p);
   }
@@ -144,8 +159,25 @@ Napi::Value CopyRanges(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+Napi::Value ReleaseCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "releaseCache(fd: number, offset: number, length: number)");
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int64_t offset = info[1].As<Napi::Number>().Int64Value();
+  const int64_t length = info[2].As<Napi::Number>().Int64Value();
+  if (fd < 0 || offset < 0 || length < 0) throw Napi::RangeError::New(env, "releaseCache: negative argument");
+  const int err = ::posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);  // returns the error number
+  if (err != 0) throw ErrnoError(env, err, "posix_fadvise", "");
+  return env.Undefined();
+}
+
 }  // namespace
 
-void InitCopyRange(Napi::Env env, Napi::Object exports) { exports.Set("copyRanges", Napi::Function::New<CopyRanges>(env, "copyRanges")); }
+void InitCopyRange(Napi::Env env, Napi::Object exports) {
+  exports.Set("copyRanges", Napi::Function::New<CopyRanges>(env, "copyRanges"));
+  exports.Set("releaseCache", Napi::Function::New<ReleaseCache>(env, "releaseCache"));
+}
 
 }  // namespace imz

@@ -74,6 +74,7 @@ export interface ImzRsyncBinding {
   syncfs(path: string): Promise<void>;
   startWriteback(fd: number, offset: number, length: number): Promise<void>;
   copyRanges(out: number, pieces: Float64Array): Promise<void>;
+  releaseCache(fd: number, offset: number, length: number): void;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   Blake2b: new () => NativeBlake2b;
   Blake2bStream: new () => NativeBlake2bStream;
@@ -199,6 +200,8 @@ export interface CopyPiece {
   from: number;
   to: number;
   length: number;
+  /** Release the source's cached pages of the range once copied (see {@link releaseCache}). */
+  release?: boolean;
 }
 
 /**
@@ -208,7 +211,17 @@ export interface CopyPiece {
  * kernel cannot. Rejects with a Node-style errno error.
  */
 export function copyRanges(out: number, pieces: readonly CopyPiece[]): Promise<void> {
-  return binding().copyRanges(out, Float64Array.from(pieces.flatMap((p) => [p.fd, p.from, p.to, p.length])));
+  return binding().copyRanges(out, Float64Array.from(pieces.flatMap((p) => [p.fd, p.from, p.to, p.length, p.release === true ? 1 : 0])));
+}
+
+/**
+ * Asks the kernel to drop the clean cached pages of `length` bytes of file descriptor `fd` from
+ * `offset` (`posix_fadvise` `POSIX_FADV_DONTNEED`; dirty pages are only written back, nothing is
+ * lost): for a version about to be replaced whose bytes have been consumed, so that the pages the
+ * new version is written into are those, not memory taken afresh. Throws a Node-style errno error.
+ */
+export function releaseCache(fd: number, offset: number, length: number): void {
+  binding().releaseCache(fd, offset, length);
 }
 
 /** Receives every message librsync logs, with its level. */
