@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { BasisRelease } from "../../src/sync/basis-release.js";
 import { deltaBuffer, signatureBuffer } from "../../src/sync/delta/index.js";
+import { releaseCache } from "../../src/sync/delta/native.js";
 import { seededBytes, tempDir } from "./helpers.js";
 
 const MiB = 1 << 20;
@@ -60,7 +61,19 @@ describe("BasisRelease", { skip: hasFincore ? false : "fincore (util-linux) is n
     for await (const chunk of release.delta(once(delta))) void chunk;
   }
 
-  it("releases what the COPYs passed read, and only that", async () => {
+  /** Whether this filesystem drops clean pages on `DONTNEED` at all (tmpfs keeps them: nothing to measure there). */
+  function dropsPages(): boolean {
+    const fd = cachedBasis("probe");
+    try {
+      releaseCache(fd, 0, basis.length);
+      return cached(dir.path("probe")) < basis.length / 2;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  it("releases what the COPYs passed read, and only that", async (t) => {
+    if (!dropsPages()) return t.skip("the temp directory's filesystem keeps clean pages (tmpfs?)");
     const fd = cachedBasis("all");
     try {
       const release = new BasisRelease(fd);
@@ -77,7 +90,8 @@ describe("BasisRelease", { skip: hasFincore ? false : "fincore (util-linux) is n
     }
   });
 
-  it("releases nothing before the offset it starts at", async () => {
+  it("releases nothing before the offset it starts at", async (t) => {
+    if (!dropsPages()) return t.skip("the temp directory's filesystem keeps clean pages (tmpfs?)");
     const fd = cachedBasis("from");
     try {
       const release = new BasisRelease(fd, Infinity); // an in-place change: the pages are the file's
