@@ -52,8 +52,8 @@ int WriteAll(int out, const char* buf, size_t n, int64_t at) {
   return 0;
 }
 
-/** Copies `p` through a buffer (pread, pwrite); bytes past the source's end are written as zeros. */
-int CopyBuffered(int out, const Piece& p, int64_t done, std::vector<char>& buf) {
+/** Copies `p` through a buffer (pread, pwrite); bytes past the source's end are written as zeros. 0 or an errno (and which call failed). */
+int CopyBuffered(int out, const Piece& p, int64_t done, std::vector<char>& buf, const char** syscall) {
   if (buf.empty()) buf.resize(1 << 20);
   bool ended = false;
   while (done < p.length) {
@@ -63,6 +63,7 @@ int CopyBuffered(int out, const Piece& p, int64_t done, std::vector<char>& buf) 
       got = ::pread(p.fd, buf.data(), want, p.from + done);
       if (got < 0) {
         if (errno == EINTR) continue;
+        *syscall = "pread";
         return errno;
       }
       if (got == 0) ended = true;
@@ -71,7 +72,10 @@ int CopyBuffered(int out, const Piece& p, int64_t done, std::vector<char>& buf) 
       std::memset(buf.data(), 0, want);
       got = static_cast<ssize_t>(want);
     }
-    if (const int err = WriteAll(out, buf.data(), static_cast<size_t>(got), p.to + done)) return err;
+    if (const int err = WriteAll(out, buf.data(), static_cast<size_t>(got), p.to + done)) {
+      *syscall = "pwrite";
+      return err;
+    }
     done += got;
   }
   return 0;
@@ -105,8 +109,7 @@ int CopyAll(int out, const std::vector<Piece>& pieces, const char** syscall) {
       done += n;
     }
     if (done < p.length) {
-      *syscall = "pwrite";
-      if (const int err = CopyBuffered(out, p, done, buf)) return err;
+      if (const int err = CopyBuffered(out, p, done, buf, syscall)) return err;
     }
     if (p.release) ::posix_fadvise(p.fd, p.from + released, p.length - released, POSIX_FADV_DONTNEED);
   }
