@@ -18,9 +18,12 @@
  *
  * With `--runs=N` the whole sequence runs N times on fresh trees and each cell is the median; with
  * `--baseline=FILE` another build's `intermezzo-sync` (say, the code before a change, built
- * elsewhere) syncs a third twin in the same runs, for a before/after comparison at the same load.
+ * elsewhere) syncs a third twin in the same runs, for a before/after comparison at the same load
+ * (before intermezzo-sync in the first, third, … run, after it in the others).
  *
- *   npm run build && node --import tsx bench/delta-sync.ts [--runs=N] [--baseline=/path/to/bin/intermezzo-sync]
+ * With `--warm` every timed run starts with memory freed a moment before (see `warm`).
+ *
+ *   npm run build && node --import tsx bench/delta-sync.ts [--runs=N] [--baseline=/path/to/bin/intermezzo-sync] [--warm]
  */
 import { execFileSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -47,7 +50,26 @@ function childrenCpu(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100; // clock ticks; USER_HZ is 100 on Linux
 }
 
+/**
+ * With `--warm`: writes and removes a 320 MiB scratch file, so that the run after it finds that
+ * much memory freed a moment ago. On this VM memory not freed in the last few seconds costs about
+ * 0.4 s of system time per 256 MiB to fill again; without this, a tool's time depends on what ran
+ * just before it (a tool that frees a version's pages at its end leaves them to the next one).
+ */
+function warm(): void {
+  const file = path.join(os.tmpdir(), `imz-bench-warm-${process.pid}`);
+  const fd = fs.openSync(file, "w");
+  try {
+    const zeros = Buffer.alloc(8 << 20);
+    for (let n = 0; n < 40; n++) fs.writeSync(fd, zeros);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file);
+  }
+}
+
 function timed(fn: () => number): Run {
+  if (WARM) warm();
   const t = process.hrtime.bigint();
   const c = childrenCpu();
   const wire = fn();
@@ -97,8 +119,13 @@ function scatter(file: string, count: number, n: number): void {
   }
 }
 
-/** One pass of the four steps on fresh trees: a row per step. */
-function pass(): Row[] {
+/**
+ * One pass of the four steps on fresh trees: a row per step. With a baseline, odd passes run it
+ * after intermezzo-sync rather than before: on this VM the first tool to take memory after a pause
+ * pays for it (memory freed a few seconds before is slow to fill again), so a fixed order favours
+ * the second.
+ */
+function pass(index: number): Row[] {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-dsync-"));
   try {
     const src = path.join(base, "src");
@@ -124,9 +151,11 @@ function pass(): Row[] {
       fs.copyFileSync(file, path.join(wireSrc, "big.bin")); // the twins (rewritten in place, as the edits are)
       if (BASELINE) fs.copyFileSync(file, path.join(baselineSrc, "big.bin"));
       execFileSync("sync");
-      const before = BASELINE ? timed(() => intermezzo(baselineSrc, baselineDest, [], BASELINE)) : undefined;
+      const baseline = (): Run | undefined => (BASELINE ? timed(() => intermezzo(baselineSrc, baselineDest, [], BASELINE)) : undefined);
+      const first = index % 2 === 0 ? baseline() : undefined;
       execFileSync("sync");
       const ours = timed(() => intermezzo(src, imzDest));
+      const before = index % 2 === 0 ? first : baseline();
       const wire = timed(() => intermezzo(wireSrc, wireDest, ["--transport", "stdio"]));
       const theirs = timed(() => rsync(src, rsyncDest));
       execFileSync("sync");
@@ -164,11 +193,12 @@ function option(name: string): string | undefined {
 const RUNS = Number(option("runs") ?? 1);
 /** Another build's `intermezzo-sync` (e.g. the code before a change), timed in the same runs. */
 const BASELINE = option("baseline");
+const WARM = process.argv.includes("--warm");
 const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-const passes = Array.from({ length: RUNS }, () => pass());
+const passes = Array.from({ length: RUNS }, (_, i) => pass(i));
 const mb = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const load = os.loadavg().map((l) => l.toFixed(1)).join(" / ");
-console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`}, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
+console.log(`\nbench/delta-sync: 256 MiB file, ${os.cpus().length} cores, ${RUNS === 1 ? "one run" : `median of ${RUNS} runs`}${WARM ? ", each timed run after a warm-up" : ""}, load average ${loadBefore} before, ${load} after (1 / 5 / 15 min)\n`);
 console.log(`| case | intermezzo-sync time | intermezzo-sync --transport stdio time | rsync --no-whole-file time | rsync --fsync time | intermezzo CPU | rsync CPU | intermezzo wire (stdio) | rsync wire | rdiff signature + delta time (CPU) |${BASELINE ? " baseline time (CPU) |" : ""}`);
 console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${BASELINE ? "---:|" : ""}`);
 const ratio = (x: number, y: number): string => `${(x / y).toFixed(1)}×`;

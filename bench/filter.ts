@@ -6,13 +6,16 @@
  *    over it, and through `intermezzo mount` over it; times and ratios to the bare directory.
  * 2. A 100,000-file file set, replica and holder both mounted through Presto (so neither is
  *    scanned), 10 files changed through the replica's mount, then one sync; against
- *    `rsync -a --delete` of the same tree with the same 10 changes.
+ *    `rsync -a --delete` of the same tree with the same 10 changes. Five rounds: the sync in this
+ *    process (its own work) and `bin/intermezzo-sync` executed as a user runs it, in turn.
  *
  *   node --import tsx bench/filter.ts [--files 20000] [--gib 1] [--fileset 100000]   (0 skips a part)
  */
 import { exec as execCb, execFile as execFileCb, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { isMounted } from "../src/filter/mount.js";
 import { LentoServer } from "../src/sync/server.js";
@@ -25,6 +28,10 @@ const execFile = promisify(execFileCb);
 const { values: args } = parseArgs({
   options: { files: { type: "string", default: "20000" }, gib: { type: "string", default: "1" }, fileset: { type: "string", default: "100000" } },
 });
+/** Rounds of the filtered sync (each form) and of rsync. */
+const SYNC_ROUNDS = 5;
+const SYNC_BIN = fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const SYNC: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
 
 /** Seconds taken by `fn`. */
@@ -151,15 +158,28 @@ async function syncBench(work: string): Promise<void> {
     children.push([await startMount(holder, hmnt), hmnt]);
     children.push([await startMount(replica, rmnt), rmnt]);
     const step = Math.floor(n / 10);
-    const change = (root: string): Promise<void> =>
-      sh(Array.from({ length: 10 }, (_, i) => `echo change >> ${root}/d${Math.floor((i * step) / 100)}/f${i * step}`).join(" && "));
-    await change(rmnt);
-    let report: Awaited<ReturnType<typeof syncFileSets>> | undefined;
-    const ours = await time(async () => (report = await syncFileSets(replica, new LentoServer(holder, { owner: true }), SYNC)));
-    console.log(`  sync report: ${JSON.stringify({ scanned: report?.scanned, shipped: report?.recordsShipped, applied: report?.recordsApplied, filesSent: report?.filesSent, ms: report?.durationMs })}`);
-    await change(copyA);
-    const rsync = await time(() => sh(`rsync -a --delete ${copyA}/ ${copyB}/`));
-    console.log(`sync after 10 changes in ${n} files: intermezzo (both sides filtered) ${ours.toFixed(2)} s, rsync -a --delete ${rsync.toFixed(2)} s (${(ours / rsync).toFixed(2)}x)`);
+    const change = (root: string, round: number): Promise<void> =>
+      sh(Array.from({ length: 10 }, (_, i) => `echo change >> ${root}/d${Math.floor((i * step + round) / 100)}/f${i * step + round}`).join(" && "));
+    const t = { inProcess: [] as number[], cli: [] as number[], rsync: [] as number[] };
+    const load = os.loadavg()[0]!.toFixed(2);
+    for (let round = 0; round < 2 * SYNC_ROUNDS; round++) {
+      await change(rmnt, round);
+      if (round % 2 === 0) {
+        let report: Awaited<ReturnType<typeof syncFileSets>> | undefined;
+        t.inProcess.push(await time(async () => (report = await syncFileSets(replica, new LentoServer(holder, { owner: true }), SYNC))));
+        if (round === 0) console.log(`  sync report: ${JSON.stringify({ scanned: report?.scanned, shipped: report?.recordsShipped, applied: report?.recordsApplied, filesSent: report?.filesSent, ms: report?.durationMs })}`);
+      } else {
+        t.cli.push(await time(() => execFile(SYNC_BIN, [replica, holder])));
+      }
+      await change(copyA, round);
+      t.rsync.push(await time(() => sh(`rsync -a --delete ${copyA}/ ${copyB}/`)));
+    }
+    const rsync = median(t.rsync);
+    const cell = (xs: number[]): string => `${median(xs).toFixed(3)} s (${(median(xs) / rsync).toFixed(3)}×)`;
+    console.log(
+      `sync after 10 changes in ${n} files, both sides filtered, medians of ${SYNC_ROUNDS} (load ${load} → ${os.loadavg()[0]!.toFixed(2)}): ` +
+        `in process ${cell(t.inProcess)}, bin/intermezzo-sync ${cell(t.cli)}, rsync -a --delete ${rsync.toFixed(3)} s`,
+    );
   } finally {
     for (const [child, mnt] of children.reverse()) await stopMount(child, mnt);
     fs.rmSync(rmnt, { recursive: true, force: true });

@@ -4,6 +4,8 @@
  * same run: a first copy, a no-change resync, and a resync after 10 files changed (the median of
  * three runs each). Prints each time, the ratio to rsync, intermezzo's peak RSS, the load average around each row (the machine
  * may be shared), and the start-up cost: `intermezzo-sync --help` against `node -e 0`, paired runs.
+ * `intermezzo-sync` is executed as a user's shell or cron runs it (its `#!` launcher, which starts
+ * Node without `NODE_EXTRA_CA_CERTS`), not as `node bin/intermezzo-sync`.
  *
  *   node --import tsx bench/sync-tree.ts [files] [dirs]
  *   IMZ_SYNC=/other/checkout/bin/intermezzo-sync node --import tsx bench/sync-tree.ts   # another build
@@ -67,7 +69,7 @@ function startup(): { node: number; help: number; ratio: number } {
   const help: number[] = [];
   const ratios: number[] = [];
   const nodeRun = (): number => time(() => execFileSync(process.execPath, ["-e", "0"], { stdio: "ignore" }));
-  const helpRun = (): number => time(() => execFileSync(process.execPath, [SYNC, "--help"], { stdio: "ignore" }));
+  const helpRun = (): number => time(() => execFileSync(SYNC, ["--help"], { stdio: "ignore" }));
   for (let i = 0; i < STARTUP_PAIRS; i++) {
     // the first of two back-to-back runs tends to be the slower: alternate which goes first
     let a: number;
@@ -96,7 +98,7 @@ try {
   fs.mkdirSync(unisonHome);
   const hasUnison = spawnSync("unison", ["-version"]).status === 0;
   const tools = {
-    imz: () => run(process.execPath, [SYNC, src, dest.imz]),
+    imz: () => run(SYNC, [src, dest.imz]),
     rsync: () => run("rsync", ["-a", "--delete", "--exclude=.intermezzo", src + "/", dest.rsync + "/"]),
     unison: () =>
       run("unison", [src, dest.unison, "-batch", "-silent", "-times", "-owner", "-group", "-ignore", "Name .intermezzo"], { ...process.env, UNISON: unisonHome }),
@@ -132,7 +134,7 @@ try {
 
   const secs = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(2)} s`);
   const ratio = (v: number | undefined, r: number): string => (v === undefined ? "—" : (v / r).toFixed(2));
-  console.log(`\nbench/sync-tree: ${FILES} files in ${DIRS} directories, ${os.cpus().length} cores, load average (1/5/15 min) given per row\n`);
+  console.log(`\nbench/sync-tree: ${FILES} files in ${DIRS} directories, ${os.cpus().length} cores, load average (1/5/15 min) given per row; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS === undefined ? "unset" : "set"}\n`);
   console.log("| case | intermezzo-sync | rsync -a --delete | unison -batch | intermezzo / rsync | unison / rsync | intermezzo peak RSS | load before → after |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {

@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitXattr(env, exports);
   InitStage(env, exports);
   InitReadBatch(env, exports);
+  InitCopyRange(env, exports);
   return exports;
 }
 

@@ -48,5 +48,7 @@ int OpenBeneath(int rootfd, const std::string& rel, int flags, mode_t mode);
 void InitStage(Napi::Env env, Napi::Object exports);
 /** Adds `readFiles`, a batch of small files read beneath a root on a worker thread (native/read-batch.cc). */
 void InitReadBatch(Napi::Env env, Napi::Object exports);
+/** Adds `copyRanges`, byte ranges copied between files in the kernel (native/copy-range.cc). */
+void InitCopyRange(Napi::Env env, Napi::Object exports);
 
 }  // namespace imz

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PACKAGES=(libfuse2 fuse librsync-dev openssh-server rdiff rsync unison bindfs build-essential python3 pkg-config iproute2 e2fsprogs attr acl)
+PACKAGES=(libfuse2 fuse librsync-dev openssh-server rdiff rsync unison bindfs build-essential python3 pkg-config iproute2 e2fsprogs attr acl strace)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

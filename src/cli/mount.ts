@@ -13,6 +13,7 @@ import type { Command } from "commander";
 import { ImzError } from "../errors.js";
 import { META_DIR } from "../journal/fileset.js";
 import { isMounted, mountFileSet } from "../filter/mount.js";
+import { nodeChildEnv } from "../node-env.js";
 import { upcallsFor } from "../sync/upcall.js";
 import { withPermits } from "../sync/upcall-socket.js";
 import { runAction } from "./exit.js";
@@ -82,7 +83,7 @@ async function background(dir: string, mountpoint: string, o: MountFlags): Promi
   const logFile = path.join(path.resolve(dir), META_DIR, MOUNT_LOG);
   const logFd = fs.existsSync(path.dirname(logFile)) ? fs.openSync(logFile, "a", 0o600) : undefined;
   const start = logFd === undefined ? 0 : fs.fstatSync(logFd).size;
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "pipe", logFd ?? "pipe"] });
+  const child = spawn(process.execPath, args, { env: nodeChildEnv(), detached: true, stdio: ["ignore", "pipe", logFd ?? "pipe"] });
   if (logFd !== undefined) fs.closeSync(logFd);
   let err = "";
   child.stderr?.on("data", (d: Buffer) => (err += d.toString()));

@@ -19,9 +19,9 @@ export interface StdioChild {
   process: ChildProcess;
 }
 
-/** Starts `command args` with piped stdio. */
-export function spawnStdio(command: string, args: string[]): StdioChild {
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+/** Starts `command args` with piped stdio (in `env`, by default this process's). */
+export function spawnStdio(command: string, args: string[], env?: NodeJS.ProcessEnv): StdioChild {
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], ...(env ? { env } : {}) });
   let err = "";
   child.stderr!.on("data", (b: Buffer) => {
     err = (err + b.toString("utf8")).slice(-65536);

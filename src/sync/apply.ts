@@ -10,7 +10,6 @@
  */
 import { brief, trace } from "../trace.js";
 import fs from "node:fs";
-import path from "node:path";
 import { keepVersion } from "../conflict/store.js";
 import { ImzError } from "../errors.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
@@ -116,7 +115,7 @@ export class Applier {
           const xattrs = this.setAttrs(dest, "d", { ...rec.attrs, mtimeNs: undefined }, undefined, true) ?? "";
           this.touchDir(rec.parent);
           this.touchDir(rec.fid);
-          h.touched(path.dirname(dest.rel));
+          h.touched();
           const st = statAt(dest);
           return (version) => fsdb.put({ ...this.describe(rec.fid, "d", rec.parent, rec.name, st, version, { xattrs }), mtimeNs: rec.attrs.mtimeNs ?? "0" });
         });
@@ -125,7 +124,7 @@ export class Applier {
           symlinkAt(rec.target, dest);
           this.setAttrs(dest, "l", rec.attrs);
           this.touchDir(rec.parent);
-          h.touched(path.dirname(dest.rel));
+          h.touched();
           const st = statAt(dest);
           return (version) => fsdb.put(this.describe(rec.fid, "l", rec.parent, rec.name, st, version, { target: rec.target }));
         });
@@ -136,7 +135,7 @@ export class Applier {
           mknodSpecial(`${fdPath(dest.dir)}/${dest.name}`, rec.special, rec.attrs.mode ?? 0o644);
           this.setAttrs(dest, "s", rec.attrs);
           this.touchDir(rec.parent);
-          h.touched(path.dirname(dest.rel));
+          h.touched();
           const st = statAt(dest);
           return (version) => fsdb.put(this.describe(rec.fid, "s", rec.parent, rec.name, st, version, { target: rec.special }));
         });
@@ -146,7 +145,7 @@ export class Applier {
           h.atChild(rec.parent, rec.name, (dest) => {
             linkAt(src, dest);
             this.touchDir(rec.parent);
-            h.touched(path.dirname(dest.rel));
+            h.touched();
             const st = statAt(dest);
             return (version) => fsdb.put(this.describe(rec.fid, "f", rec.parent, rec.name, st, version, { hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
           }),
@@ -171,7 +170,7 @@ export class Applier {
           } else {
             rmdirAt(p);
           }
-          h.touched(path.dirname(p.rel));
+          h.touched();
         });
         this.touchDir(o.parent!);
         return () => fsdb.delete(rec.fid);
@@ -184,6 +183,7 @@ export class Applier {
         const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
         return h.at(rec.fid, (p) => {
           const xattrs = this.setAttrs(p, o.type, rec.attrs);
+          h.touched();
           if (o.type === "d") this.touchDir(o.fid);
           const st = statAt(p);
           return (version) => {
@@ -255,8 +255,7 @@ export class Applier {
           const raced = watch?.settle(this.set, occupant!, where, replaced);
           if (raced) this.warnings.push(raced);
         }
-        h.touched(path.dirname(src.rel));
-        h.touched(path.dirname(dst.rel));
+        h.touched();
       }),
     );
     this.touchDir(o.parent!);
@@ -340,7 +339,7 @@ export class Applier {
       linkAt(file, t);
       h.at(other, (o) => {
         renameAt(t, o, false);
-        h.touched(path.dirname(o.rel));
+        h.touched();
       });
     });
   }

@@ -119,7 +119,8 @@ export async function applyUpdates(
         set.endGroup();
         return false;
       }
-      for (const { record: r } of page.records) if (r.op === "close" || r.op === "create") tally.bytesExpected += r.content?.size ?? 0;
+      // this replica's own records come back too: their content is here already
+      for (const { record: r } of page.records) if ((r.op === "close" || r.op === "create") && r.origin !== set.replicaId) tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
         prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         batched: (l) => smallContent(statedContent(l.record)?.size),

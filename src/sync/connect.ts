@@ -8,6 +8,7 @@ import path from "node:path";
 import { ImzError, isImzError } from "../errors.js";
 import { META_DIR } from "../journal/fileset.js";
 import { installed } from "../install.js";
+import { nodeChildEnv } from "../node-env.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { parseEndpoint, type LentoEndpoint, type SshEndpoint } from "../ssh/remote-path.js";
 import type { HolderPeer } from "./peer.js";
@@ -35,7 +36,7 @@ export async function connectLocal(root: string, transport: LocalTransport, owne
   // the wire protocol (and child_process) is loaded only when a transport uses it
   const [{ spawnStdio }, { WirePeer }] = await Promise.all([import("../ssh/stdio.js"), import("./wire-peer.js")]);
   const args = [INTERMEZZO_BIN, "serve", "--stdio", ...(owner ? [] : ["--no-owner"]), root];
-  const child = spawnStdio(process.execPath, args);
+  const child = spawnStdio(process.execPath, args, nodeChildEnv());
   return WirePeer.connect(child.input, child.output, {
     onClose: () => child.close(),
     explain: async (err) => {

@@ -65,9 +65,10 @@ export function checkRelPath(rel: string): string[] {
  * through a symlink — and installs files atomically.
  */
 export class Holding {
-  private readonly dirty = new Set<string>();
   private readonly retired = new Map<string, string>();
+  /** Changes counted so far: temp files staged ({@link Holding.stagedTicket}) and changes made in the tree ({@link Holding.touched}). */
   private staged = 0;
+  /** Every change counted up to this one is on disk. */
   private durableUpTo = 0;
   private flushing: Promise<void> | undefined;
   /** Settles when the batch being staged ({@link Holding.writeTemps}) is written. */
@@ -191,19 +192,22 @@ export class Holding {
     return fd;
   }
 
-  /** Notes that directory `dir` (root-relative) changed and needs flushing before the batch is acknowledged. */
-  touched(dir: string): void {
-    this.dirty.add(dir);
+  /**
+   * Counts a change made in the tree (a name added, removed or moved, attributes set): it must be
+   * flushed before the batch is acknowledged ({@link Holding.syncDirs}). A flush already under way
+   * may have started before it, so it does not count for it.
+   */
+  touched(): void {
+    this.staged++;
   }
 
   /**
-   * Makes every change since the last call durable, directories included: one `syncfs` of the
-   * file set's filesystem (cheaper than an fsync per directory and per file, and it covers both).
+   * Makes every change counted so far durable, directories included: one `syncfs` of the file
+   * set's filesystem (cheaper than an fsync per directory and per file, and it covers both),
+   * unless an earlier one started after the last change.
    */
   async syncDirs(): Promise<void> {
-    if (this.dirty.size === 0 && this.staged === this.durableUpTo) return;
     await this.makeDurable(this.staged);
-    this.dirty.clear();
   }
 
   /** Registers a completely written temp file; returns the ticket {@link Holding.makeDurable} takes. */
@@ -297,7 +301,7 @@ export class Holding {
    */
   install(temp: string, dest: Place, replace: boolean): void {
     this.atTemp(temp, (t) => renameAt(t, dest, !replace));
-    this.touched(path.dirname(dest.rel));
+    this.touched();
   }
 }
 

@@ -19,17 +19,15 @@
  */
 import fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { promisify } from "node:util";
 import { BackgroundHasher } from "../journal/content-hash.js";
 import type { Extent } from "../journal/extents.js";
-import { patchJob } from "./delta/native.js";
+import { copyRanges, patchJob, type CopyPiece } from "./delta/native.js";
 import { runJob, READ_CHUNK } from "./delta/job.js";
 import { DeltaCommands } from "./delta/resign.js";
 import { writeChunks } from "./delta/write.js";
 import type { Holding } from "./holding.js";
 import { SourceCompare, type SourceFile } from "./source-compare.js";
-
-const read = promisify(fs.read);
+import { BasisRelease } from "./basis-release.js";
 
 /** Unit in which a literal's bytes are compared with the basis's: only the grains that differ are written in place. */
 const GRAIN = 512;
@@ -86,11 +84,18 @@ export interface PatchOptions {
 export async function patchStaged(holding: Holding, basis: number, delta: AsyncIterable<Buffer>, opts: PatchOptions = {}): Promise<PatchStaged> {
   const { through, inPlace } = opts;
   const follow = inPlace && new Alignment(basis, inPlace);
-  const patched = runJob(patchJob(basis), follow ? follow.delta(delta) : delta);
+  // an in-place change keeps the basis's pages (they are the file's); a new file takes them over
+  const freed = new BasisRelease(basis, follow ? Infinity : 0);
+  const patched = runJob(patchJob(basis), freed.delta(follow ? follow.delta(delta) : delta));
   const output = (through === undefined ? patched : through(patched))[Symbol.asyncIterator]();
   const hash = opts.source === undefined ? new BackgroundHasher() : new SourceCompare(opts.source);
   const matches = (h: string): Promise<boolean> => (hash instanceof SourceCompare ? hash.same() : hash.digestHex().then((d) => d === h));
   const release = async (): Promise<void> => (hash instanceof SourceCompare ? hash.close() : undefined);
+  // an output chunk written to a new file from output offset `at` on: checked, and the basis bytes it took released
+  const passing = (at: number) => (chunk: Buffer) => {
+    freed.passed((at += chunk.length));
+    return hash.update(chunk);
+  };
   const temp = holding.tempPath();
   const out = await fs.promises.open(temp, "wx+", 0o600); // read back when the version is rebuilt whole
   let whole: string | undefined;
@@ -102,12 +107,19 @@ export async function patchStaged(holding: Holding, basis: number, delta: AsyncI
         if (!follow.aligned) {
           whole = holding.tempPath();
           const w = await fs.promises.open(whole, "wx", 0o600);
+          let rebuilt: Promise<void> = Promise.resolve();
           try {
             await follow.flush(out);
-            await rebuild(basis, inPlace!.size, out, follow.ranges, bytes, w);
-            await w.write(r.value);
-            bytes += r.value.length + (await writeChunks(output, w, (c) => hash.update(c)));
+            // the part passed, rebuilt in the kernel on a worker while the patch goes on after it
+            rebuilt = copyRanges(w.fd, rebuildPieces(basis, out.fd, follow.ranges, bytes));
+            rebuilt.catch(() => undefined); // awaited below, also when the patch fails first
+            freed.startAt(bytes);
+            await w.write(r.value, 0, r.value.length, bytes);
+            bytes += r.value.length;
+            bytes += await writeChunks(output, w, passing(bytes), bytes);
+            await rebuilt;
           } finally {
+            await rebuilt.catch(() => undefined); // it uses both files' descriptors
             await w.close();
           }
           break;
@@ -117,7 +129,7 @@ export async function patchStaged(holding: Holding, basis: number, delta: AsyncI
         if (seen) await seen;
       }
     } else {
-      bytes = await writeChunks(output, out, (c) => hash.update(c));
+      bytes = await writeChunks(output, out, passing(0));
     }
     if (whole === undefined) {
       await follow?.flush(out);
@@ -243,34 +255,22 @@ class Alignment {
 }
 
 /**
- * Writes to `w` the first `length` bytes of the new version: the basis's bytes (of `basisSize`),
- * with `ranges`, whose bytes `kept` holds in order, in their place.
+ * The pieces that rebuild the first `length` bytes of the new version (see `copyRanges`): the
+ * bytes of the basis open as `basis`, with `ranges`, whose bytes the file open as `kept` holds in
+ * order, in their place. Past the basis every byte is a range's. The basis's pages are released
+ * as they are copied (`basis-release.ts`): the new file's pages are those.
  */
-async function rebuild(basis: number, basisSize: number, kept: FileHandle, ranges: Extent[], length: number, w: FileHandle): Promise<void> {
-  const buf = Buffer.allocUnsafe(READ_CHUNK);
-  let r = 0;
+function rebuildPieces(basis: number, kept: number, ranges: Extent[], length: number): CopyPiece[] {
+  const pieces: CopyPiece[] = [];
+  let pos = 0;
   let keptAt = 0;
-  for (let pos = 0; pos < length; ) {
-    const n = Math.min(buf.length, length - pos);
-    const have = Math.max(0, Math.min(n, basisSize - pos));
-    let got = 0;
-    while (got < have) {
-      const { bytesRead } = await read(basis, buf, got, have - got, pos + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    buf.fill(0, got, n); // past the basis, every byte is a kept range's
-    // ranges overlapping [pos, pos + n)
-    while (r < ranges.length && ranges[r]![0] < pos + n) {
-      const [off, len] = ranges[r]!;
-      const from = Math.max(off, pos);
-      const to = Math.min(off + len, pos + n);
-      await kept.read(buf, from - pos, to - from, keptAt + (from - off));
-      if (off + len > pos + n) break; // continues in the next piece
-      keptAt += len;
-      r++;
-    }
-    await w.write(buf, 0, n);
-    pos += n;
+  for (const [off, len] of ranges) {
+    if (off >= length) break;
+    if (off > pos) pieces.push({ fd: basis, from: pos, to: pos, length: off - pos, release: true });
+    pieces.push({ fd: kept, from: keptAt, to: off, length: Math.min(len, length - off) });
+    keptAt += len;
+    pos = off + len;
   }
+  if (pos < length) pieces.push({ fd: basis, from: pos, to: pos, length: length - pos, release: true });
+  return pieces;
 }

@@ -28,6 +28,8 @@ describe("re-signing a patched file", () => {
     { name: "a truncation", size: 12 * MiB, edits: [{ kind: "truncate", keep: 0.7 }] },
     { name: "no change", size: 8 * MiB + 1, edits: [] },
     { name: "a new head, literal only at first", size: 8 * MiB, edits: [{ kind: "replace", at: 0, length: 100_000, seed: 7 }] },
+    // most of the file shifted: many staging buffers handed to the two signing jobs in turn, and a short last block
+    { name: "an insert near the start", size: 24 * MiB + 333, edits: [{ kind: "insert", at: 0.1, length: 777, seed: 8 }] },
   ];
   for (const [i, c] of cases.entries()) {
     it(`${c.name}: the re-signed signature is rdiff's`, async () => {

@@ -73,6 +73,8 @@ export interface ImzRsyncBinding {
   utimensat(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): Promise<void>;
   syncfs(path: string): Promise<void>;
   startWriteback(fd: number, offset: number, length: number): Promise<void>;
+  copyRanges(out: number, pieces: Float64Array): Promise<void>;
+  releaseCache(fd: number, offset: number, length: number): void;
   utimensatSync(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   Blake2b: new () => NativeBlake2b;
   Blake2bStream: new () => NativeBlake2bStream;
@@ -190,6 +192,36 @@ export function syncfs(path: string): Promise<void> {
  */
 export function startWriteback(fd: number, offset: number, length: number): Promise<void> {
   return binding().startWriteback(fd, offset, length);
+}
+
+/** One byte range to copy: `length` bytes of file descriptor `fd` from offset `from`, to offset `to` of the target. */
+export interface CopyPiece {
+  fd: number;
+  from: number;
+  to: number;
+  length: number;
+  /** Release the source's cached pages of the range once copied (see {@link releaseCache}). */
+  release?: boolean;
+}
+
+/**
+ * Copies `pieces` to the file open as `out`, in the kernel (`copy_file_range`: page cache to page
+ * cache, no JavaScript buffer), on a worker thread; neither file's position is used or moved, so
+ * writes to other offsets of `out` may go on meanwhile. Falls back to `pread`/`pwrite` where the
+ * kernel cannot. Rejects with a Node-style errno error.
+ */
+export function copyRanges(out: number, pieces: readonly CopyPiece[]): Promise<void> {
+  return binding().copyRanges(out, Float64Array.from(pieces.flatMap((p) => [p.fd, p.from, p.to, p.length, p.release === true ? 1 : 0])));
+}
+
+/**
+ * Asks the kernel to drop the clean cached pages of `length` bytes of file descriptor `fd` from
+ * `offset` (`posix_fadvise` `POSIX_FADV_DONTNEED`; dirty pages are only written back, nothing is
+ * lost): for a version about to be replaced whose bytes have been consumed, so that the pages the
+ * new version is written into are those, not memory taken afresh. Throws a Node-style errno error.
+ */
+export function releaseCache(fd: number, offset: number, length: number): void {
+  binding().releaseCache(fd, offset, length);
 }
 
 /** Receives every message librsync logs, with its level. */

@@ -9,10 +9,11 @@ import { startWriteback } from "./native.js";
 
 const writeFd = promisify(write);
 
-/** Writes all of `chunk` at the current position of a FileHandle or raw descriptor. */
-async function writeAll(target: FileHandle | number, chunk: Buffer): Promise<void> {
+/** Writes all of `chunk` at offset `at` of a FileHandle or raw descriptor (null: at its current position). */
+async function writeAll(target: FileHandle | number, chunk: Buffer, at: number | null): Promise<void> {
   for (let off = 0; off < chunk.length; ) {
-    const written = typeof target === "number" ? writeFd(target, chunk, off, chunk.length - off, null) : target.write(chunk, off, chunk.length - off);
+    const pos = at === null ? null : at + off;
+    const written = typeof target === "number" ? writeFd(target, chunk, off, chunk.length - off, pos) : target.write(chunk, off, chunk.length - off, pos);
     off += (await written).bytesWritten;
   }
 }
@@ -21,7 +22,8 @@ async function writeAll(target: FileHandle | number, chunk: Buffer): Promise<voi
 const WRITEBACK_EVERY = 16 << 20;
 
 /**
- * Writes the rest of `chunks` to `target` (at its current position; left open), handing each chunk
+ * Writes the rest of `chunks` to `target` (left open) at its current position, or from offset
+ * `at` on (the file's position then unused: other writes may go on at other offsets), handing each chunk
  * to `onChunk` (e.g. a hash update) first; returns the bytes written. The next chunk is asked for
  * before `onChunk` sees this one, and `onChunk` runs while the previous chunk is written, so the
  * producer (a librsync job or a connection), `onChunk` (the event loop) and the write (a worker)
@@ -29,13 +31,18 @@ const WRITEBACK_EVERY = 16 << 20;
  * told to start writing the file back, so the flush that later makes it durable has little left.
  * On failure the iterator is closed (after its pending step) and the error rethrown.
  */
-export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHandle | number, onChunk: (chunk: Buffer) => Promise<void> | undefined | void): Promise<number> {
+export async function writeChunks(
+  chunks: AsyncIterator<Buffer>,
+  target: FileHandle | number,
+  onChunk: (chunk: Buffer) => Promise<void> | undefined | void,
+  at: number | null = null,
+): Promise<number> {
   const fd = typeof target === "number" ? target : target.fd;
   let bytes = 0;
   let unhinted = 0;
   let hinted: Promise<void> = Promise.resolve();
-  const writeOne = async (chunk: Buffer): Promise<void> => {
-    await writeAll(target, chunk);
+  const writeOne = async (chunk: Buffer, pos: number | null): Promise<void> => {
+    await writeAll(target, chunk, pos);
     unhinted += chunk.length;
     if (unhinted >= WRITEBACK_EVERY) {
       unhinted = 0;
@@ -56,7 +63,8 @@ export async function writeChunks(chunks: AsyncIterator<Buffer>, target: FileHan
       next = ask();
       const chunk = r.value;
       const previous = written;
-      written = previous.then(() => writeOne(chunk));
+      const pos = at === null ? null : at + bytes;
+      written = previous.then(() => writeOne(chunk, pos));
       written.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       const seen = onChunk(chunk); // a promise: it wants this call to wait (backpressure)
       bytes += chunk.length;
