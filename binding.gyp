@@ -17,7 +17,6 @@
         "native/posix.cc",
         "native/xattr.cc",
         "native/stage.cc",
-        "native/read-batch.cc",
         "native/copy-range.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -42,7 +42,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPosix(env, exports);
   InitXattr(env, exports);
   InitStage(env, exports);
-  InitReadBatch(env, exports);
   InitCopyRange(env, exports);
   return exports;
 }

@@ -2,10 +2,7 @@
 #pragma once
 #include <napi.h>
 
-#include <sys/types.h>
-
 #include <ctime>
-#include <string>
 
 namespace imz {
 
@@ -39,15 +36,8 @@ void InitWalk(Napi::Env env, Napi::Object exports);
 void InitPosix(Napi::Env env, Napi::Object exports);
 /** Adds extended attributes beneath a directory descriptor (`xattrList`, `xattrGet`, …; native/xattr.cc). */
 void InitXattr(Napi::Env env, Napi::Object exports);
-/**
- * Opens `rel` (components joined by '/', "" for the root itself) beneath `rootfd` with `flags`,
- * no symlink anywhere on the way or at the end. Returns the fd or -errno (beneath.cc; thread-safe).
- */
-int OpenBeneath(int rootfd, const std::string& rel, int flags, mode_t mode);
 /** Adds `stageFiles`, a batch of small files written to temp files on a worker thread (native/stage.cc). */
 void InitStage(Napi::Env env, Napi::Object exports);
-/** Adds `readFiles`, a batch of small files read beneath a root on a worker thread (native/read-batch.cc). */
-void InitReadBatch(Napi::Env env, Napi::Object exports);
 /** Adds `copyRanges`, byte ranges copied between files in the kernel (native/copy-range.cc). */
 void InitCopyRange(Napi::Env env, Napi::Object exports);
 

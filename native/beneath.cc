@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <string>
 
@@ -45,11 +44,12 @@ struct FdGuard {
   }
 };
 
-/** Set once openat2 turned out missing (or refused): atomic, as worker threads open beneath a root too (read-batch.cc). */
-std::atomic<bool> g_no_openat2{false};
+bool g_no_openat2 = false;
 
-}  // namespace
-
+/**
+ * Opens `rel` (components joined by '/', "" for the root itself) beneath `rootfd` with `flags`,
+ * no symlink anywhere on the way or at the end. Returns the fd or -errno.
+ */
 int OpenBeneath(int rootfd, const std::string& rel, int flags, mode_t mode) {
   const std::string target = rel.empty() ? "." : rel;
   if (!g_no_openat2) {
@@ -84,8 +84,6 @@ int OpenBeneath(int rootfd, const std::string& rel, int flags, mode_t mode) {
     start = slash + 1;
   }
 }
-
-namespace {
 
 // openBeneath(root, rel, flags, mode) → fd; `root` is a path, or a directory descriptor the caller
 // keeps open (a file set's root opened once: two system calls and a path walk less per call)

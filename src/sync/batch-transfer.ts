@@ -16,15 +16,13 @@
  * transfer, and made durable by the window's one flush (`Holding.makeDurable`). A batch cut short
  * stages nothing.
  */
-import util from "node:util";
 import { ImzError } from "../errors.js";
-import { displayPath } from "../journal/names.js";
+import { hashBuffer } from "../journal/content-hash.js";
 import type { Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { DELTA_MIN, type Want } from "./delta-transfer.js";
 import type { Holding } from "./holding.js";
-import { READ_NOT_FILE, READ_TOO_LARGE, type FileRead } from "./beneath.js";
-import { servedPath } from "./transfer.js";
+import { readSmall } from "./transfer.js";
 
 /** Content below this size travels in batches (it moves whole anyway: see `DELTA_MIN`). */
 export const BATCH_FILE_MAX = DELTA_MIN - 1;
@@ -52,56 +50,32 @@ export interface BatchItem {
 export type BatchRequest = (items: BatchItem[]) => ContentBatch;
 
 /**
- * The sender's side: reads each object whole, and hashes what it read, on a worker thread.
+ * The sender's side: reads each object whole, with synchronous reads, and hashes what it read.
  * `pick` names the object to read for an item: the one asked, or (the asked one gone) another with
  * the content wanted. An object that is not a small regular file with data here gets an error entry.
  */
 export function readBatch(holding: Holding, items: readonly BatchItem[], pick: (item: BatchItem) => string = (i) => i.fid): ContentBatch {
   if (items.length > BATCH_ITEMS) throw new ImzError("FRAME_BAD_HEADER", `a batch of ${items.length} files (at most ${BATCH_ITEMS})`, { hint: "the peer's request was refused" });
-  // the batch's Fsdb look-ups (a few per item: the pick, the object, its path) share one read
-  // transaction; the files are opened, read and hashed on a worker thread (`Holding.readFiles`)
-  const paths = holding.reading(() =>
-    items.map((item): string | Error => {
+  const entries: BatchEntry[] = [];
+  const bodies: Buffer[] = [];
+  // the batch's Fsdb look-ups (a few per item: the pick, the object, its path) share one read transaction
+  holding.reading(() => {
+    for (const item of items) {
       try {
-        return servedPath(holding, pick(item));
+        const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
+        if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
+        entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
+        bodies.push(small.data);
       } catch (err) {
-        return err as Error;
+        const e = err as Error & { code?: unknown };
+        entries.push({ error: { code: typeof e.code === "string" ? e.code : "IO", message: e.message } });
       }
-    }),
-  );
-  const read = holding.readFiles(
-    paths.filter((p) => typeof p === "string"),
-    BATCH_FILE_MAX,
-  );
-  const done = read.then(([, files]) => {
-    let k = 0;
-    return paths.map((p): BatchEntry => (typeof p === "string" ? entryOf(files[k++]!, p) : errorEntry(p)));
-  });
-  done.catch(() => undefined); // a batch failing as a whole fails its chunks too, which the receiver reads first
-  async function* chunks(): AsyncGenerator<Buffer> {
-    const [data, files] = await read;
-    let at = 0;
-    for (const f of files) {
-      if (!("size" in f)) continue;
-      if (f.size > 0) yield data.subarray(at, at + f.size);
-      at += f.size;
     }
+  });
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for (const b of bodies) if (b.length > 0) yield b;
   }
-  return { chunks: chunks(), done };
-}
-
-/** A batch entry for a file `readFiles` read, or the error entry for one it did not. */
-function entryOf(f: FileRead, rel: string): BatchEntry {
-  if ("size" in f) return f;
-  if (f.errno === READ_TOO_LARGE) return { error: { code: "UNSUPPORTED", message: "too large for a batch" } };
-  if (f.errno === READ_NOT_FILE) return { error: { code: "PATH_UNSAFE", message: `${displayPath(rel)} is not a regular file (something else is in its place)` } };
-  const code = util.getSystemErrorName(f.errno);
-  const unsafe = code === "ELOOP" || code === "ENOTDIR" || code === "EXDEV";
-  return { error: { code: unsafe ? "PATH_UNSAFE" : "IO", message: `${displayPath(rel)}: ${code}: ${unsafe ? "a symlink or a file is in the way (not followed)" : "cannot read it"}` } };
-}
-
-function errorEntry(err: Error & { code?: unknown }): BatchEntry {
-  return { error: { code: typeof err.code === "string" ? err.code : "IO", message: err.message } };
+  return { chunks: chunks(), done: Promise.resolve(entries) };
 }
 
 /**

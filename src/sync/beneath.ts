@@ -38,16 +38,7 @@ interface BeneathBinding {
   utimensatAt(dir: number, name: Bytes, atimeNs: bigint, mtimeNs: bigint): void;
   fstatat(dir: number, name: Bytes): AtStat;
   stageFiles(dir: number, data: Uint8Array, names: string[], offsets: number[], sizes: number[], hashes: string[]): Promise<Int32Array>;
-  readFiles(root: number, rels: Bytes[], max: number): Promise<[Buffer, FileRead[]]>;
 }
-
-/** One file of {@link readFiles}: read (its size, mtime and content hash; its bytes next in the data), or not (`errno`). */
-export type FileRead = { size: number; mtimeNs: string; hash: string } | { errno: number };
-
-/** {@link FileRead}'s `errno` for a file that is not a regular file. */
-export const READ_NOT_FILE = -1000;
-/** {@link FileRead}'s `errno` for a file larger than the limit. */
-export const READ_TOO_LARGE = -1001;
 
 const native = (): BeneathBinding => binding() as unknown as BeneathBinding;
 
@@ -171,16 +162,6 @@ export function stageFiles(dir: number, data: Uint8Array, files: readonly Staged
     files.map((f) => f.size),
     files.map((f) => f.hash),
   );
-}
-
-/**
- * Reads regular files `rels` (root-relative, as carried) beneath the root directory `root` on a
- * worker thread, one hand-off for them all (`native/read-batch.cc`): each opened with no symlink on
- * the way or at the end, read whole when it has at most `max` bytes, and hashed. Resolves with their
- * bytes back to back and, per file, what was read or why not.
- */
-export function readFiles(root: number, rels: readonly string[], max: number): Promise<[Buffer, FileRead[]]> {
-  return native().readFiles(root, rels.map(relBytes), max);
 }
 
 /** True when `p` names something (of any type); false for ENOENT. */

@@ -18,7 +18,7 @@ import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
-import { fdPath, inDir, openBeneath, readFiles, renameAt, stageFiles, statAt, type FileRead, type Place } from "./beneath.js";
+import { fdPath, inDir, openBeneath, renameAt, stageFiles, statAt, type Place } from "./beneath.js";
 
 /** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
 const tmpFds = new WeakMap<FileSet, number>();
@@ -138,18 +138,19 @@ export class Holding {
    * blocking on a FIFO put in its place); the caller closes it.
    */
   openRead(fid: string): number {
+    return this.openFile(fid).fd;
+  }
+
+  /** {@link Holding.openRead}, with the open file's stat (one `fstat` for the check and the caller). */
+  openFile(fid: string): { fd: number; st: fs.BigIntStats } {
     const rel = this.relOf(fid);
     const fd = openBeneath(this.rootFd(), rel, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    if (!fs.fstatSync(fd).isFile()) {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (!st.isFile()) {
       fs.closeSync(fd);
       throw new ImzError("PATH_UNSAFE", `${displayPath(rel)} is not a regular file (something else is in its place)`, { hint: "something outside intermezzo changed the tree; rescan it", path: rel });
     }
-    return fd;
-  }
-
-  /** Reads small regular files beneath the root on a worker thread (see `beneath.ts` `readFiles`). */
-  readFiles(rels: readonly string[], max: number): Promise<[Buffer, FileRead[]]> {
-    return readFiles(this.rootFd(), rels, max);
+    return { fd, st };
   }
 
   /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */

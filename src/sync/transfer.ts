@@ -243,17 +243,21 @@ function servable(holding: Holding, fid: string): FsObject {
   return known;
 }
 
-/** The root-relative path of object `fid`, whose content may be sent (see {@link servable}). */
-export function servedPath(holding: Holding, fid: string): string {
+/**
+ * The whole content of object `fid` (see {@link servable}) read with synchronous calls, when it is
+ * at most `max` bytes; undefined when it is larger.
+ */
+export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string } | undefined {
   servable(holding, fid);
-  return holding.relOf(fid);
+  const { fd, st } = holding.openFile(fid);
+  return smallFile(fd, max, st);
 }
 
-/** The small regular file open as `fd` read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
-function smallFile(fd: number): { data: Buffer; mtimeNs: string } | undefined {
+/** The small regular file open as `fd` (its stat `st`, if taken) read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
+function smallFile(fd: number, max = SMALL_FILE, stat?: fs.BigIntStats): { data: Buffer; mtimeNs: string } | undefined {
   try {
-    const st = fs.fstatSync(fd, { bigint: true });
-    if (st.size > BigInt(SMALL_FILE)) return undefined;
+    const st = stat ?? fs.fstatSync(fd, { bigint: true });
+    if (st.size > BigInt(max)) return undefined;
     const data = Buffer.allocUnsafe(Number(st.size));
     let off = 0;
     while (off < data.length) {

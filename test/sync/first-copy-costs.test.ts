@@ -91,7 +91,7 @@ describe("a first copy's per-file costs", () => {
     }
   });
 
-  it("a batch is read on a worker thread beneath the root: a symlink on the way or in a file's place, a FIFO, a file grown past the limit or gone are error entries, the rest served", async () => {
+  it("a batch is read beneath the root: a symlink on the way or in a file's place, a FIFO, a file grown past the limit or gone are error entries, the rest served", async () => {
     const { set, files } = await scanned("replica");
     const outside = scratch.dir();
     try {
