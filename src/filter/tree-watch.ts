@@ -12,6 +12,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { ImzError } from "../errors.js";
 
 /** What a {@link TreeWatch} reports (directories relative to the root, `""` the root). */
 export interface TreeWatchEvents {
@@ -19,8 +20,11 @@ export interface TreeWatchEvents {
   changed(dir: string): void;
   /** Directory `dir` appeared after the start and is now watched: its entries need comparing. */
   watched(dir: string): void;
-  /** A directory could not be watched (e.g. ENOSPC: `fs.inotify.max_user_watches` reached). */
-  error(err: unknown): void;
+  /**
+   * A directory could not be watched or read; `again`: an inotify limit already reported (each
+   * directory past the limit fails alike: one line says so, not thousands).
+   */
+  error(err: unknown, again: boolean): void;
 }
 
 /** Calls (lstat, readdir) in flight at once while a crawl walks down, on the thread pool. */
@@ -38,6 +42,8 @@ export class TreeWatch {
   private readonly left = { start: 0, all: 0 };
   private waiters: Array<{ start: boolean; resolve: () => void }> = [];
   private closed = false;
+  /** An inotify limit was reported. */
+  private limitSaid = false;
 
   /**
    * @param root the tree's root
@@ -68,11 +74,6 @@ export class TreeWatch {
   /** True while directories found are still being watched and read. */
   get crawling(): boolean {
     return this.left.all > 0;
-  }
-
-  /** Number of directories watched. */
-  get size(): number {
-    return this.watches.size;
   }
 
   /** Removes every watch. */
@@ -108,7 +109,7 @@ export class TreeWatch {
     if (this.skip(rel)) return;
     this.call<fs.Stats>(!report, (cb) => fs.lstat(path.join(this.root, rel), cb), (err, st) => {
       if (!err && st.isDirectory()) this.place(rel, st.ino, report);
-      else if (err && !gone(err)) this.on.error(err);
+      else if (err) this.failed(rel, err);
     });
   }
 
@@ -122,12 +123,12 @@ export class TreeWatch {
     try {
       w = fs.watch(path.join(this.root, rel), { persistent: true }, (kind, name) => this.event(rel, kind, name));
     } catch (err) {
-      if (!gone(err)) this.on.error(err);
+      this.failed(rel, err);
       return;
     }
     w.on("error", (err) => {
       this.drop(rel);
-      if (!gone(err)) this.on.error(err);
+      this.failed(rel, err);
     });
     this.watches.set(rel, { w, ino });
     if (report) this.on.watched(rel);
@@ -141,13 +142,28 @@ export class TreeWatch {
       const { rel, report } = this.toRead.pop()!;
       this.call<fs.Dirent[]>(!report, (cb) => fs.readdir(path.join(this.root, rel), { withFileTypes: true }, cb), (err, entries) => {
         if (err) {
-          if (!gone(err)) this.on.error(err);
+          this.failed(rel, err);
           return;
         }
         for (const e of entries) if (e.isDirectory()) this.add(join(rel, e.name), report);
       });
       this.count(!report, -1); // after the call counted itself: the crawl is never seen over between
     }
+  }
+
+  /** Reports a failure on `rel` — not a directory gone meanwhile; an inotify limit as such. */
+  private failed(rel: string, err: unknown): void {
+    if (gone(err)) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOSPC" && code !== "EMFILE") return this.on.error(err, false);
+    const what = code === "ENOSPC" ? "max_user_watches" : "max_user_instances";
+    const limit = new ImzError("IO", `inotify limit reached (fs.inotify.${what}): a directory is not watched, changes in it wait for a whole scan`, {
+      path: rel === "" ? "." : rel,
+      hint: `raise it (sysctl fs.inotify.${what}=...), or filter the tree with FUSE (intermezzo mount)`,
+      cause: err,
+    });
+    this.on.error(limit, this.limitSaid);
+    this.limitSaid = true;
   }
 
   /** Resolves the waits that are over (all of them once closed). */

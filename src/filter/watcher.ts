@@ -112,8 +112,8 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
   const tree = new TreeWatch(set.root, (rel) => rel === META_DIR, {
     changed: name,
     watched: name,
-    error: (err) => {
-      opts.onError?.(err);
+    error: (err, again) => {
+      if (!again) opts.onError?.(err);
       named = undefined; // a directory may be unwatched: the whole tree next time
       schedule();
     },

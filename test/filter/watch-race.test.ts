@@ -9,19 +9,17 @@ import fs from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import path from "node:path";
 import { it } from "node:test";
+import { isImzError } from "../../src/errors.js";
 import { watchFileSet, type FileSetWatcher } from "../../src/filter/watcher.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { tempDir } from "../helpers/tree.js";
 
-/** Runs `before(dir)` once, just before `fs.watch` watches `dir`; returns the undo. */
-function beforeWatchOf(dir: string, before: () => void): () => void {
+/** Runs `before()` once for each of `dirs`, just before `fs.watch` watches it; returns the undo. */
+function beforeWatchOf(dirs: string | string[], before: () => void): () => void {
   const real = fs.watch;
-  let done = false;
+  const left = new Set([dirs].flat());
   fs.watch = ((p: fs.PathLike, ...rest: unknown[]) => {
-    if (!done && path.resolve(String(p)) === dir) {
-      done = true;
-      before();
-    }
+    if (left.delete(path.resolve(String(p)))) before();
     return (real as (...a: unknown[]) => fs.FSWatcher)(p, ...rest);
   }) as typeof fs.watch;
   syncBuiltinESMExports(); // for modules that imported `watch` by name
@@ -117,6 +115,32 @@ it("a watched directory moved away and another made under its name at once: both
     assert.ok(known(set, "moved/g"), "the moved directory is watched at its new name");
   } finally {
     await w.close();
+    set.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+it("the inotify watch limit is reported once, as a coded error with a hint, and the tree is still journaled by whole scans", async () => {
+  const root = tempDir("imz-watch-race-");
+  for (const d of ["a", "b", "c"]) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, "a/f"), "f");
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  const limit = (): never => {
+    throw Object.assign(new Error("ENOSPC: System limit for number of file watchers reached"), { code: "ENOSPC", syscall: "watch" });
+  };
+  const undo = beforeWatchOf([path.join(root, "a"), path.join(root, "b")], limit);
+  const errors: unknown[] = [];
+  let w: FileSetWatcher | undefined;
+  try {
+    w = await watchFileSet(set, { debounceMs: 10, settleMs: 0, onError: (e) => errors.push(e) });
+    undo();
+    assert.equal(errors.length, 1, "two directories refused, one report");
+    const err = errors[0];
+    assert.ok(isImzError(err, "IO") && /max_user_watches/.test(err.message) && /sysctl/.test(err.hint ?? ""), String(err));
+    assert.ok(known(set, "a/f"), "the start-up scan journaled the unwatched directory's file");
+  } finally {
+    undo();
+    await w?.close();
     set.close();
     fs.rmSync(root, { recursive: true, force: true });
   }
