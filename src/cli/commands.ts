@@ -1,7 +1,7 @@
 /**
  * The `intermezzo` verbs. Each module exports one `register(program)` function; modules are loaded
- * only when their verb runs (or for `--help`), so a `serve --stdio` child does not pay for FUSE,
- * chokidar or ssh2.
+ * only when their verb runs (or for `--help`), so a `serve --stdio` child does not pay for FUSE or
+ * ssh2.
  */
 import type { Command } from "commander";
 

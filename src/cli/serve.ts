@@ -96,8 +96,8 @@ async function daemon(dirs: string[], o: ServeOptions): Promise<void> {
   await bounded(Promise.allSettled(active.values()), 10_000);
   if (active.size > 0) log(`${active.size} connection(s) did not close in 10 s; exiting anyway`);
   // Done: end explicitly, after runAction has set the exit code. A handle left behind — a stuck
-  // connection past the bound, or an inotify watch chokidar added for a directory created while
-  // it closed (seen under churn) — must not keep a stopped daemon alive for good.
+  // connection past the bound, or an inotify watch added for a directory created while the
+  // watcher closed (seen under churn with chokidar) — must not keep a stopped daemon alive for good.
   setImmediate(() => process.exit());
 }
 

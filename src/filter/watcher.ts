@@ -1,26 +1,27 @@
 /**
- * The watcher filter, for trees FUSE cannot filter: inotify (through chokidar) names what changed,
- * and the scanner journals exactly that — the directories the events named, each compared alone with
- * the Fsdb (a stat per entry, a hash only where size or mtime moved; renames recognised by inode
- * across the directories of one batch) — rather than rescanning the tree. The records are the same
- * the FUSE filter writes. A batch is journaled after a short quiet period (default 15 ms, coalescing
- * bursts); the whole tree is scanned at the start (what changed while nothing watched), after a
- * watcher error (an overflowed inotify queue loses events), and once each time the tree goes quiet
- * after changes (the *settle scan*, {@link WatchOptions.settleMs}): inotify names no directory's
- * chmod, and chokidar loses events in a directory renamed while it re-reads it (found by the churn
- * test: an edit right after its directory moved was never journaled). That scan waits at least ten
- * times the last whole scan's duration since it, so it costs at most a tenth of the watcher's time.
+ * The watcher filter, for trees FUSE cannot filter: inotify names what changed (one watch per
+ * directory, each placed before its directory is read: `tree-watch.ts`), and the scanner journals
+ * exactly that — the directories the events named, each compared alone with the Fsdb (a stat per
+ * entry, a hash only where size or mtime moved; renames recognised by inode across the directories
+ * of one batch) — rather than rescanning the tree. The records are the same the FUSE filter writes.
+ * A batch is journaled after a short quiet period (default 15 ms, coalescing bursts); a directory
+ * that appears is compared once its watch is in place. The whole tree is scanned at the start, once
+ * every directory is watched (what changed before its watch), after a watch error (a directory left
+ * unwatched), and once each time the tree goes quiet after changes (the *settle scan*,
+ * {@link WatchOptions.settleMs}) for what no event names: an edit through a hard link from outside
+ * the tree, events lost to an overflowed inotify queue (libuv drops the overflow notice, so no error
+ * says so). That scan waits at least ten times the last whole scan's duration since it, so it costs
+ * at most a tenth of the watcher's time.
  *
  * Limits (docs/DESIGN.md "Watcher"): inotify needs one watch per directory
- * (`fs.inotify.max_user_watches`); a chmod of a directory is not always reported by chokidar, so a
- * directory's own attributes may wait for the next change inside it, or the next full scan.
+ * (`fs.inotify.max_user_watches`); a directory it refuses is reported, and changes in it are seen by
+ * whole scans only.
  */
-import type { FSWatcher } from "chokidar";
-import path from "node:path";
 import { isImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { withWriteLock } from "../journal/write-lock.js";
 import { scan, type ScanReport } from "./scanner.js";
+import { TreeWatch } from "./tree-watch.js";
 
 /** Options of {@link watchFileSet}. */
 export interface WatchOptions {
@@ -49,11 +50,7 @@ export interface FileSetWatcher {
  * journals what each quiet period's events named.
  */
 export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promise<FileSetWatcher> {
-  // chokidar (and the stream modules it loads) only when a watch starts: every sync imports this
-  // module through the holder's live-watch check, and loading it cost a one-shot sync about 20 ms
-  const { watch } = await import("chokidar");
   const debounce = opts.debounceMs ?? 15;
-  const meta = path.join(set.root, META_DIR);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let dirty = false;
@@ -107,36 +104,32 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
       running = running.then(runScan);
     }, debounce);
   };
-  const event = (kind: string, p: string): void => {
-    const rel = path.relative(set.root, p);
-    if (rel.startsWith("..")) return;
-    // the entry's directory holds the change (a new directory is walked whole from there)
-    named?.add(rel === "" ? "" : path.dirname(rel) === "." ? "" : path.dirname(rel));
-    if (kind === "addDir" || kind === "unlinkDir") named?.add(rel);
+  /** An event named `dir`, or `dir` appeared and is watched now: its entries are compared next. */
+  const name = (dir: string): void => {
+    named?.add(dir);
     schedule();
   };
-
-  const watcher: FSWatcher = watch(set.root, {
-    ignoreInitial: true,
-    followSymlinks: false,
-    ignored: (p: string) => p === meta || p.startsWith(meta + path.sep),
+  const tree = new TreeWatch(set.root, (rel) => rel === META_DIR, {
+    changed: name,
+    watched: name,
+    error: (err, again) => {
+      if (!again) opts.onError?.(err);
+      named = undefined; // a directory may be unwatched: the whole tree next time
+      schedule();
+    },
   });
-  watcher.on("all", event);
-  watcher.on("error", (err) => {
-    opts.onError?.(err);
-    named = undefined; // events may have been lost: the whole tree next time
-    schedule();
-  });
-  await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  // every directory watched before the whole scan: what changed before its watch is in the scan
+  await tree.start();
   named = undefined;
-  running = runScan();
+  running = running.then(runScan);
   await running;
 
   return {
     idle: async () => {
       for (;;) {
+        await tree.crawled();
         await running;
-        if (!dirty) return;
+        if (!dirty && !tree.crawling) return;
         await new Promise((r) => setTimeout(r, debounce));
       }
     },
@@ -144,7 +137,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
       closed = true;
       clearTimeout(timer);
       clearTimeout(settleTimer);
-      await watcher.close();
+      tree.close();
       await running;
     },
   };

@@ -25,8 +25,8 @@ export function isWatchedLive(root: string): boolean {
 /**
  * Resolves once this process's live journaling of `root` runs (its watcher ready, its first scan
  * done), at once when there is none. A replica is told it is live only then: a change made on the
- * holder's host the moment after is seen (before, it could fall into the watcher's start-up, where
- * a directory created while chokidar crawls the tree may never be watched).
+ * holder's host the moment after is seen (before, it could fall into the watcher's start-up, before
+ * its watches and first scan).
  */
 export async function whenWatched(root: string): Promise<void> {
   await live.get(root)?.started.catch(() => undefined);

@@ -77,25 +77,51 @@ it("journals what the events named, not the whole tree: one change in a big tree
   }
 });
 
-it("scans the whole tree once it goes quiet after changes: a directory's chmod, which inotify does not name, is journaled", async () => {
+it("journals a directory's chmod from the event in its parent, without waiting for a settle scan", async () => {
   const root = tempDir("imz-watch-");
   fs.mkdirSync(path.join(root, "dir"), { mode: 0o755 });
-  fs.writeFileSync(path.join(root, "dir/file"), "one");
-  fs.mkdirSync(path.join(root, "busy"));
   const set = FileSet.init(root, { role: "replica", filesetId: "" });
-  const w = await watchFileSet(set, { settleMs: 300 });
+  const w = await watchFileSet(set, { settleMs: 0 });
   try {
     set.db.exec("DELETE FROM cml");
     fs.chmodSync(path.join(root, "dir"), 0o700);
-    fs.writeFileSync(path.join(root, "busy/other"), "a change the events do name");
-    await until(() => set.cml.all().some((r) => r.op === "create"), "the create");
-    assert.ok(!set.cml.all().some((r) => r.op === "setattr" && r.fid === set.fsdb.child("root", "dir")!.fid), "the named scan did not see the chmod");
-    await until(() => set.cml.all().some((r) => r.op === "setattr" && r.attrs.mode === 0o700), "the chmod, from the settle scan");
+    await until(() => set.cml.all().some((r) => r.op === "setattr" && r.attrs.mode === 0o700), "the chmod");
     await w.idle();
     assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
   } finally {
     await w.close();
     set.close();
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+it("scans the whole tree once it goes quiet after changes: an edit through a hard link outside the tree, which no event names, is journaled", async () => {
+  const root = tempDir("imz-watch-");
+  const outside = tempDir("imz-watch-outside-");
+  fs.mkdirSync(path.join(root, "dir"));
+  fs.writeFileSync(path.join(root, "dir/file"), "one");
+  fs.linkSync(path.join(root, "dir/file"), path.join(outside, "link"));
+  fs.mkdirSync(path.join(root, "busy"));
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  let fid = "";
+  const edited = (): boolean => set.cml.all().some((r) => r.op === "close" && r.fid === fid);
+  /** After each scan since the changes: whether the create and the edit were journaled. */
+  const after: Array<{ create: boolean; edit: boolean }> = [];
+  const w = await watchFileSet(set, { settleMs: 300, onScan: () => fid && after.push({ create: set.cml.all().some((r) => r.op === "create"), edit: edited() }) });
+  try {
+    set.db.exec("DELETE FROM cml");
+    fid = set.fsdb.child(set.fsdb.childFid("root", "dir")!, "file")!.fid;
+    // inotify reports a write in the directory the file was opened through: here, none watched
+    fs.writeFileSync(path.join(outside, "link"), "two, longer");
+    fs.writeFileSync(path.join(root, "busy/other"), "a change the events do name");
+    await until(edited, "the edit, from the settle scan");
+    assert.deepEqual(after[0], { create: true, edit: false }, "the named scan journaled the create, not the edit");
+    await w.idle();
+    assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
+  } finally {
+    await w.close();
+    set.close();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(outside, { recursive: true, force: true });
   }
 });

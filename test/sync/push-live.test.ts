@@ -146,7 +146,7 @@ describe("live mirror on its master: intermezzo-sync --mirror --watch SRC DEST",
   it("a change on the master the moment the session says it is live arrives (the holder's tree is watched before the replica is told it is live)", async () => {
     const [master, web] = [dir(), dir()];
     put(master, "index.html", "home");
-    // a tree big enough that the holder's watcher takes a while to start (chokidar crawls it)
+    // a tree big enough that the holder's watcher takes a while to start (it watches every directory, then scans)
     for (let d = 0; d < 3000; d++) fs.mkdirSync(path.join(master, `d${d}`, "e"), { recursive: true });
     const w = await watch(["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, master, `ssh://root@127.0.0.1:${sshd.port}${web}`], home.env);
     try {
