@@ -6,7 +6,7 @@
  * is broken through a temporary name.
  */
 import fs from "node:fs";
-import { hashFile } from "../journal/content-hash.js";
+import { hashFileAsStated } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
 import { fsPath, readTarget } from "../journal/names.js";
@@ -203,7 +203,7 @@ export class Resolver {
     const withX = Object.keys(xattrs).length > 0 ? { xattrs } : {};
     switch (f.type) {
       case "f": {
-        const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : (f.read?.hash ?? (await hashFile(abs)));
+        const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : (f.read?.hash ?? (await hashFileAsStated(abs, f.st)));
         if (hash !== "") this.ctx.report.hashedBytes += Number(f.st.size);
         const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
         this.emit({ op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, () => set.fsdb.put({ ...base, hash, xattrs: xattrsText(xattrs) }));

@@ -4,6 +4,7 @@
  * before it replaces anything.
  */
 import fs from "node:fs";
+import { ImzError } from "../errors.js";
 import { blake2b, blake2bStream, hashFd, type NativeBlake2b, type NativeBlake2bStream } from "../sync/delta/native.js";
 
 /** Length in hex characters of a content hash. */
@@ -85,16 +86,45 @@ let smallBuf: Buffer | undefined;
 export async function hashFile(file: fs.PathLike): Promise<string> {
   const fd = fs.openSync(file, "r");
   try {
-    if (fs.fstatSync(fd).size < SMALL_FILE) {
-      const h = newContentHasher();
-      const buf = (smallBuf ??= Buffer.allocUnsafe(SMALL_FILE));
-      for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; ) h.update(buf.subarray(0, n));
-      return digestHex(h);
-    }
-    return hex((await hashFd(fd, file.toString())).digest);
+    return (await hashOpen(fd, file)).hash;
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The content hash of `file`, checked to be of the bytes a stat taken before described: hashed
+ * through one descriptor whose size and mtime, read after the hash, must still be `stated`'s, and
+ * as many bytes read as that size. A file written between the stat and the hash — within one
+ * timestamp tick only its size tells — would otherwise be journaled with another content's hash
+ * than its size says, and a row that matches neither the file nor its content. Throws `IO`
+ * ("changed while it was being hashed"): the write's own event, or the next scan, journals it.
+ */
+export async function hashFileAsStated(file: fs.PathLike, stated: { size: bigint; mtimeNs: bigint }): Promise<string> {
+  const fd = fs.openSync(file, "r");
+  try {
+    const { hash, bytes } = await hashOpen(fd, file);
+    const after = fs.fstatSync(fd, { bigint: true });
+    if (BigInt(bytes) !== stated.size || after.size !== stated.size || after.mtimeNs !== stated.mtimeNs) {
+      throw new ImzError("IO", `${file.toString()}: changed while it was being hashed`, { hint: "journaled by the next scan" });
+    }
+    return hash;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Hash and length of the file open at `fd`, read from its current offset (0 when just opened). */
+async function hashOpen(fd: number, file: fs.PathLike): Promise<{ hash: string; bytes: number }> {
+  if (fs.fstatSync(fd).size < SMALL_FILE) {
+    const h = newContentHasher();
+    const buf = (smallBuf ??= Buffer.allocUnsafe(SMALL_FILE));
+    let bytes = 0;
+    for (let n; (n = fs.readSync(fd, buf, 0, SMALL_FILE, null)) > 0; bytes += n) h.update(buf.subarray(0, n));
+    return { hash: digestHex(h), bytes };
+  }
+  const { digest, bytes } = await hashFd(fd, file.toString());
+  return { hash: hex(digest), bytes };
 }
 
 /** Content hash and length of the whole file open at `fd` (from offset 0, pread on a worker thread; `file` names it in errors). */
