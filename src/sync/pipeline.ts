@@ -65,6 +65,9 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
     asked[i]!++;
     const p = steps.prefetch(items[i]!);
     started[i] = p;
+    // handled from now on: a transfer of the next window may fail while this one is applied, long
+    // before its own step awaits it (and says its error); unhandled, it would end the process
+    p?.catch(() => undefined);
     if (!p || !metered) return;
     running++;
     p.catch(() => undefined).finally(() => {

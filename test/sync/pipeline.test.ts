@@ -133,6 +133,34 @@ describe("replayInOrder", () => {
     }
   });
 
+  it("a batched transfer of the next window that fails while a window is applied is no unhandled rejection: its own step says the error", async () => {
+    const dir = tempDir("imz-pipe-");
+    const unhandled: unknown[] = [];
+    const note = (e: unknown): number => unhandled.push(e);
+    process.on("unhandledRejection", note);
+    try {
+      const items: Item[] = Array.from({ length: 40 }, (_, id) => ({ id, content: true }));
+      const h = harness(dir);
+      const cut = new Error("the connection was closed");
+      const steps = {
+        ...h.steps,
+        batched: () => true,
+        // the next window's transfers fail at once (a cut connection), while this window's steps take their time
+        prefetch: (it: Item) => (it.id >= 20 ? Promise.reject(cut) : h.steps.prefetch(it)),
+        step: async (it: Item, staged: Promise<StagedContent> | undefined) => {
+          if (it.id < 20) await new Promise((r) => setTimeout(r, 2));
+          return h.steps.step(it, staged);
+        },
+      };
+      await assert.rejects(replayInOrder(items, steps, 20, 16), /connection was closed/);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", note);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("asks again for items that need content only after an earlier item (new files in a new directory)", async () => {
     const dir = tempDir("imz-pipe-");
     try {
