@@ -77,7 +77,7 @@ function timed(fn: () => number): Run {
 }
 
 function intermezzo(src: string, dest: string, extra: string[] = [], bin = SYNC): number {
-  const out = execFileSync(process.execPath, [bin, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const out = execFileSync(bin, ["--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
   const report = JSON.parse(out.trim().split("\n").at(-1)!) as { wire: { sent: number; received: number } };
   return report.wire.sent + report.wire.received;
 }

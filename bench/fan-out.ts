@@ -52,7 +52,7 @@ try {
   const imzPar = dests("par");
   const rsSeq = dests("rseq");
   const rsPar = dests("rpar");
-  const imz = (d: string): Promise<unknown> => run(process.execPath, [SYNC, "--mirror", master, d]);
+  const imz = (d: string): Promise<unknown> => run(SYNC, ["--mirror", master, d]);
   const rsync = (d: string): Promise<unknown> => run("rsync", ["-a", "--delete", "--exclude=.intermezzo", `${master}/`, `${d}/`]);
   const oneByOne = (f: (d: string) => Promise<unknown>, ds: string[]) => async () => {
     for (const d of ds) await f(d);

@@ -56,7 +56,7 @@ function childrenOf(pid: number): number[] {
 /** Runs one sync; returns its wall time and the peak RSS of the replica (this process's child) and of the holder (its child). */
 function measure(src: string, dest: string): Promise<{ secs: number; replica: number; holder: number }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [SYNC, "--transport", "stdio", src, dest], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(SYNC, ["--transport", "stdio", src, dest], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
   const peaks = { replica: 0, holder: 0 };

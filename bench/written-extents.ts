@@ -52,7 +52,7 @@ function timed(fn: () => Omit<Run, "seconds" | "cpu">): Run {
 }
 
 function intermezzo(src: string, dest: string, extra: string[] = []): Omit<Run, "seconds" | "cpu"> {
-  const out = execFileSync(process.execPath, [SYNC, "--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const out = execFileSync(SYNC, ["--json", ...extra, src, dest], { encoding: "utf8", maxBuffer: 64 << 20 });
   const r = JSON.parse(out.trim().split("\n").at(-1)!) as {
     wire: { sent: number; received: number };
     bytesSent: number;
