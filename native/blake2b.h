@@ -12,6 +12,8 @@
 namespace imz {
 
 constexpr size_t kBlake2bBytes = 64;
+/** Bytes of the digest a content hash keeps. */
+constexpr size_t kContentHashBytes = 32;
 
 /** An incremental BLAKE2b-512 (one owner, one thread at a time). Every call after a failure fails. */
 class Blake2bState {
@@ -33,6 +35,18 @@ class Blake2bState {
     unsigned int len = 0;
     ok_ = ok_ && EVP_DigestFinal_ex(ctx_, out, &len) == 1 && len == kBlake2bBytes;
     return ok_;
+  }
+
+  /** Writes the content hash (`content-hash.ts`: the first 32 bytes, lowercase hex) to `hex`, 64 characters; false on failure. */
+  bool FinalContentHex(char* hex) {
+    uint8_t full[kBlake2bBytes];
+    if (!Final(full)) return false;
+    static const char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < kContentHashBytes; i++) {
+      hex[2 * i] = kHex[full[i] >> 4];
+      hex[2 * i + 1] = kHex[full[i] & 0xF];
+    }
+    return true;
   }
 
  private:

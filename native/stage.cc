@@ -23,8 +23,6 @@
 namespace imz {
 namespace {
 
-constexpr size_t kHashBytes = 32;
-
 struct StageItem {
   std::string name;
   size_t offset;
@@ -32,18 +30,12 @@ struct StageItem {
   std::string hash;  // hex
 };
 
-/** True when `data` hashes to `hex` (64 lowercase hex characters). */
+/** True when `data` hashes to `hex` (the content hash, 64 lowercase hex characters). */
 bool HashMatches(const uint8_t* data, size_t size, const std::string& hex) {
-  if (hex.size() != 2 * kHashBytes) return false;
   Blake2bState state;
-  uint8_t full[kBlake2bBytes];
+  char ours[2 * kContentHashBytes];
   state.Update(data, size);
-  if (!state.Final(full)) return false;
-  static const char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < kHashBytes; i++) {
-    if (hex[2 * i] != kHex[full[i] >> 4] || hex[2 * i + 1] != kHex[full[i] & 0xF]) return false;
-  }
-  return true;
+  return state.FinalContentHex(ours) && hex.size() == sizeof ours && hex.compare(0, sizeof ours, ours, sizeof ours) == 0;
 }
 
 /** Creates `name` in `dir` holding `data`; 0 or an errno (the file removed again). */

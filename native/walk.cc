@@ -105,14 +105,7 @@ bool HashFile(int dirfd, const char* name, const struct statx& st, std::vector<u
   }
   *noXattrs = ok && ::flistxattr(fd, nullptr, 0) == 0;
   ::close(fd);
-  uint8_t full[kBlake2bBytes];
-  if (!ok || total != st.stx_size || !state.Final(full)) return false;
-  static const char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < kDigestBytes; i++) {
-    hex[2 * i] = kHex[full[i] >> 4];
-    hex[2 * i + 1] = kHex[full[i] & 0xF];
-  }
-  return true;
+  return ok && total == st.stx_size && state.FinalContentHex(hex);
 }
 
 /** What lstat would say of `name` in directory `dirfd`; 0 or an errno. */

@@ -87,7 +87,7 @@ class CompactStat implements EntryStat {
 
 /** A compact copy of what {@link EntryStat} needs of a stat result. */
 export function entryStat(st: EntryStat): EntryStat {
-  return new CompactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
+  return compactStat(st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.size, st.mtimeNs, st.ctimeNs, st.birthtimeNs);
 }
 
 /** An {@link EntryStat} of these fields (as `lstat` would report them; see `walk.ts` `fileStat`). */

@@ -288,7 +288,11 @@ export class Holding {
     const code = util.getSystemErrorName(-status[failed]!);
     const err = Object.assign(new Error(`${code}: cannot write a temp file`), { code, errno: -status[failed]! });
     const full = diskFullError(err, this.set.tmpDir);
-    throw full instanceof ImzError ? full : new ImzError("IO", `${displayPath(`${META_DIR}/tmp`)}: ${code}: cannot write a temp file`, { path: `${META_DIR}/tmp`, cause: err });
+    throw full instanceof ImzError ? full : new ImzError("IO", `${displayPath(`${META_DIR}/tmp`)}: ${code}: cannot write a temp file`, {
+          path: `${META_DIR}/tmp`,
+          hint: "check the file set's disk and .intermezzo/tmp; nothing of the batch was installed, and the next sync fetches it again",
+          cause: err,
+        });
   }
 
   /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
