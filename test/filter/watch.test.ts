@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import { scan } from "../../src/filter/scanner.js";
-import { watchFileSet } from "../../src/filter/watcher.js";
+import { watchFileSet, type FileSetWatcher, type WatchOptions } from "../../src/filter/watcher.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import type { RecordOp } from "../../src/journal/records.js";
 import { tempDir } from "../helpers/tree.js";
@@ -17,6 +17,18 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** Watches `set` with `opts` while `fn` runs, then stops the watch, closes the set and removes its tree. */
+async function watching(set: FileSet, opts: WatchOptions, fn: (w: FileSetWatcher) => Promise<void>): Promise<void> {
+  const w = await watchFileSet(set, opts);
+  try {
+    await fn(w);
+  } finally {
+    await w.close();
+    set.close();
+    fs.rmSync(set.root, { recursive: true, force: true });
+  }
+}
+
 it("journals observed creates, writes, renames and deletes as the filter would", async () => {
   const root = tempDir("imz-watch-");
   fs.mkdirSync(path.join(root, "dir"));
@@ -26,8 +38,7 @@ it("journals observed creates, writes, renames and deletes as the filter would",
   const set = FileSet.init(root, { role: "replica", filesetId: "" });
   const ops = (): RecordOp[] => set.cml.all().map((r) => r.op).filter((op) => op !== "setattr");
   const errors: unknown[] = [];
-  const w = await watchFileSet(set, { debounceMs: 50, onError: (e) => errors.push(e) });
-  try {
+  await watching(set, { debounceMs: 50, onError: (e) => errors.push(e) }, async (w) => {
     assert.equal(ops().length, 13, "the first scan catches up");
     set.db.exec("DELETE FROM cml");
     fs.renameSync(path.join(root, "dir"), path.join(root, "moved"));
@@ -41,11 +52,7 @@ it("journals observed creates, writes, renames and deletes as the filter would",
     assert.deepEqual(ops().slice(2), ["unlink", "rmdir"]);
     assert.equal((await scan(set)).records, 0, "nothing left for a scan");
     assert.deepEqual(errors, []);
-  } finally {
-    await w.close();
-    set.close();
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 it("journals what the events named, not the whole tree: one change in a big tree examines its directory only", async () => {
@@ -56,8 +63,7 @@ it("journals what the events named, not the whole tree: one change in a big tree
   }
   const set = FileSet.init(root, { role: "replica", filesetId: "" });
   const scans: Array<{ records: number; examined: number }> = [];
-  const w = await watchFileSet(set, { onScan: (r) => scans.push(r) });
-  try {
+  await watching(set, { onScan: (r) => scans.push(r) }, async (w) => {
     assert.ok(scans[0]!.examined >= 2020, "the first scan walks the whole tree");
     set.db.exec("DELETE FROM cml");
     fs.writeFileSync(path.join(root, "d7/f3"), "changed");
@@ -70,29 +76,20 @@ it("journals what the events named, not the whole tree: one change in a big tree
     assert.ok(examined <= 2 * 102, `only d7 and what is new in it were examined (${examined} objects)`);
     assert.deepEqual(set.cml.all().map((r) => r.op).filter((op) => op !== "setattr").sort(), ["close", "create", "mkdir"]);
     assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
-  } finally {
-    await w.close();
-    set.close();
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 it("journals a directory's chmod from the event in its parent, without waiting for a settle scan", async () => {
   const root = tempDir("imz-watch-");
   fs.mkdirSync(path.join(root, "dir"), { mode: 0o755 });
   const set = FileSet.init(root, { role: "replica", filesetId: "" });
-  const w = await watchFileSet(set, { settleMs: 0 });
-  try {
+  await watching(set, { settleMs: 0 }, async (w) => {
     set.db.exec("DELETE FROM cml");
     fs.chmodSync(path.join(root, "dir"), 0o700);
     await until(() => set.cml.all().some((r) => r.op === "setattr" && r.attrs.mode === 0o700), "the chmod");
     await w.idle();
     assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
-  } finally {
-    await w.close();
-    set.close();
-    fs.rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 it("scans the whole tree once it goes quiet after changes: an edit through a hard link outside the tree, which no event names, is journaled", async () => {
@@ -107,21 +104,19 @@ it("scans the whole tree once it goes quiet after changes: an edit through a har
   const edited = (): boolean => set.cml.all().some((r) => r.op === "close" && r.fid === fid);
   /** After each scan since the changes: whether the create and the edit were journaled. */
   const after: Array<{ create: boolean; edit: boolean }> = [];
-  const w = await watchFileSet(set, { settleMs: 300, onScan: () => fid && after.push({ create: set.cml.all().some((r) => r.op === "create"), edit: edited() }) });
   try {
-    set.db.exec("DELETE FROM cml");
-    fid = set.fsdb.child(set.fsdb.childFid("root", "dir")!, "file")!.fid;
-    // inotify reports a write in the directory the file was opened through: here, none watched
-    fs.writeFileSync(path.join(outside, "link"), "two, longer");
-    fs.writeFileSync(path.join(root, "busy/other"), "a change the events do name");
-    await until(edited, "the edit, from the settle scan");
-    assert.deepEqual(after[0], { create: true, edit: false }, "the named scan journaled the create, not the edit");
-    await w.idle();
-    assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
+    await watching(set, { settleMs: 300, onScan: () => fid && after.push({ create: set.cml.all().some((r) => r.op === "create"), edit: edited() }) }, async (w) => {
+      set.db.exec("DELETE FROM cml");
+      fid = set.fsdb.child(set.fsdb.childFid("root", "dir")!, "file")!.fid;
+      // inotify reports a write in the directory the file was opened through: here, none watched
+      fs.writeFileSync(path.join(outside, "link"), "two, longer");
+      fs.writeFileSync(path.join(root, "busy/other"), "a change the events do name");
+      await until(edited, "the edit, from the settle scan");
+      assert.deepEqual(after[0], { create: true, edit: false }, "the named scan journaled the create, not the edit");
+      await w.idle();
+      assert.equal((await scan(set)).records, 0, "nothing left for a whole scan");
+    });
   } finally {
-    await w.close();
-    set.close();
-    fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(outside, { recursive: true, force: true });
   }
 });
