@@ -10,7 +10,7 @@ import { onFirstUse } from "../on-first-use.js";
 const sqlite = onFirstUse<typeof Database>("better-sqlite3");
 
 /** The schema version this program writes. */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 /** A better-sqlite3 handle. */
 export type Db = Database.Database;
@@ -103,6 +103,10 @@ const MIGRATIONS: Record<number, string> = {
   // A CML record's seq and originSeq are its row's seq, no longer repeated in its body (\`Cml\`): an
   // append is a plain INSERT. An older program would read the bodies without their seq, hence a version.
   9: `UPDATE cml SET body = json_remove(body, '$.seq', '$.originSeq');`,
+  // An inserted row's directories forget their digest in \`Fsdb.put\` (two plain DELETEs), not in a
+  // trigger: the trigger program was about half of every row written (a first copy writes two per
+  // file). Updates and deletes keep their triggers. An older program would insert without forgetting.
+  10: `DROP TRIGGER IF EXISTS dir_wholes_insert;`,
 };
 
 /**

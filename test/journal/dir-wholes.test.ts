@@ -135,12 +135,48 @@ describe("remembered unchanged directories (dir_wholes)", () => {
     }
   });
 
+  it("migrates schema 9 to 10: the insert trigger is gone, and Fsdb.put forgets in its place", () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        const trigger = (): number => set.db.prepare<[], number>(`SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'dir_wholes_insert'`).pluck().get()!;
+        assert.equal(trigger(), 0, "a new database has no insert trigger");
+        set.db.prepare(`INSERT INTO dir_wholes (fid, digest) VALUES ('root', x'00'), ('other', x'00')`).run();
+        const root0 = set.fsdb.must("root");
+        set.fsdb.put({ ...root0, fid: "ab:1", parent: "root", name: "n", type: "f" });
+        assert.deepEqual(set.db.prepare(`SELECT fid FROM dir_wholes`).pluck().all(), ["other"], "the directory an inserted row joins");
+        set.db.prepare(`INSERT INTO dir_wholes (fid, digest) VALUES ('root', x'00')`).run();
+        set.fsdb.put({ ...set.fsdb.must("ab:1"), parent: "other" });
+        assert.equal(remembered(set), 0, "a REPLACE that moves a row: the directory it left and the one it joined");
+      } finally {
+        set.close();
+      }
+      // a schema-9 database: its trigger goes at the next open
+      const file = path.join(root, ".intermezzo", "fileset.db");
+      const old = openDb(file, false);
+      old.exec(`CREATE TRIGGER dir_wholes_insert BEFORE INSERT ON objects BEGIN
+        DELETE FROM dir_wholes WHERE fid IN (NEW.parent, (SELECT parent FROM objects WHERE fid = NEW.fid));
+      END; PRAGMA user_version = 9;`);
+      old.close();
+      const db = openDb(file, false);
+      try {
+        assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+        assert.equal(db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'dir_wholes_insert'`).pluck().get(), 0);
+      } finally {
+        db.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("migrates schema 7 to 8: the table and its triggers are made, the rows kept", () => {
     const dir = tempDir("imz-wholes-");
     const file = path.join(dir, "fileset.db");
     try {
       const old = openDb(file, true);
-      old.exec(`DROP TRIGGER dir_wholes_insert; DROP TRIGGER dir_wholes_update; DROP TRIGGER dir_wholes_delete; DROP TABLE dir_wholes;
+      old.exec(`DROP TRIGGER dir_wholes_update; DROP TRIGGER dir_wholes_delete; DROP TABLE dir_wholes;
         INSERT INTO objects (fid, type, parent, name) VALUES ('root', 'd', NULL, ''), ('ab:1', 'f', 'root', 'f.txt');
         PRAGMA user_version = 7;`);
       old.close();
