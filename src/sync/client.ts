@@ -122,7 +122,10 @@ export async function applyUpdates(
       // this replica's own records come back too: their content is here already
       for (const { record: r } of page.records) if ((r.op === "close" || r.op === "create") && r.origin !== set.replicaId) tally.bytesExpected += r.content?.size ?? 0;
       await replayInOrder(page.records, {
-        prefetch: (l) => (wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
+        // our own records coming back (a first copy's every record) are not fetched ahead: asking
+        // `wanted` of each here and again at its step read its version twice; the rare one that was
+        // overtaken fetches its content at its step
+        prefetch: (l) => (l.record.origin !== set.replicaId && wanted(set, l) && fetchesContent(set, l.record) && decide(view, l.record).kind === "apply" ? fetch(l.record) : undefined),
         batched: (l) => smallContent(statedContent(l.record)?.size),
         bytes: (l) => statedContent(l.record)?.size ?? 0,
         step: async (l, staged) => {
