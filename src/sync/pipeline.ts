@@ -42,17 +42,21 @@ const RETRY = 128;
 const ASKS = 3;
 
 /**
- * Records per window: a reintegration batch (1,000 records) is two windows, the second's transfers
- * running while the first is applied (a flush each; with 128 records a window it was eight flushes).
+ * Records per window at most. A replay's first window is {@link FIRST_WINDOW} records and each next
+ * one twice the one before, up to this: nothing is applied until the first window is staged and
+ * flushed, so a small one starts the applies early, and the larger ones after it are staged while
+ * the one before is applied (a flush each: a reintegration batch of 2,900 small files is six).
  */
-export const WINDOW = 512;
+export const WINDOW = 1024;
+/** Records in a replay's first window (see {@link WINDOW}). */
+export const FIRST_WINDOW = 64;
 /** Content bytes staged per window at most (besides its first item): the temp files a window holds on disk. */
 export const WINDOW_BYTES = 64 * 1024 * 1024;
 
 /**
- * Applies `items` in order, staging the content of a window of items (`window` of them, and at most
- * {@link WINDOW_BYTES} of stated content) before applying them, with at most `transfers` transfers
- * running at once.
+ * Applies `items` in order, staging the content of a window of items (at most `window` of them,
+ * growing from {@link FIRST_WINDOW}, and at most {@link WINDOW_BYTES} of stated content) before
+ * applying them, with at most `transfers` transfers running at once.
  */
 export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T>, window = WINDOW, transfers = 16): Promise<void> {
   const started: Array<Promise<StagedContent> | undefined> = [];
@@ -82,9 +86,9 @@ export async function replayInOrder<T>(items: readonly T[], steps: ReplaySteps<T
     staged?.then((s) => s.consumed !== true && fs.rmSync(s.temp, { force: true }), () => undefined);
   };
   const windows: Array<{ first: number; end: number; bytes: number }> = [];
-  for (let first = 0, end = 0; first < items.length; first = end) {
+  for (let first = 0, end = 0, size = Math.min(window, FIRST_WINDOW); first < items.length; first = end, size = Math.min(window, size * 2)) {
     let bytes = 0;
-    for (; end < items.length && end - first < window; end++) {
+    for (; end < items.length && end - first < size; end++) {
       const b = steps.bytes?.(items[end]!) ?? 0;
       if (bytes + b > WINDOW_BYTES && end > first) break;
       bytes += b;
