@@ -18,23 +18,10 @@ import { diskFullError } from "../journal/disk-full.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
-import { fdPath, inDir, mkdirAt, openBeneath, renameAt, rmdirAt, stageFiles, statAt, type Place } from "./beneath.js";
+import { fdPath, inDir, openBeneath, renameAt, stageFiles, statAt, type Place } from "./beneath.js";
 
 /** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
 const tmpFds = new WeakMap<FileSet, number>();
-/**
- * Subdirectories of the temp area that batches are staged into, in turn ({@link Holding.writeTemps}):
- * file creations in one hot directory wait on its blocks while the filesystem's journal writes them
- * back (a flush, or other work's writeback), about 100–190 µs each against 27 µs spread over 32.
- */
-export const STAGE_DIRS = 32;
-/** Each open file set's staging subdirectories made so far (by their `/proc/self/fd` path and their number) and its descriptor of the temp area. */
-const stageDirs = new WeakMap<FileSet, { tmp: number; byPath: Map<string, StageDir>; byIndex: StageDir[] }>();
-/** One staging subdirectory: its descriptor and name in the temp area. */
-interface StageDir {
-  fd: number;
-  name: string;
-}
 /** Each open file set's root directory, opened once ({@link Holding.rootFd}). */
 const rootFds = new WeakMap<FileSet, number>();
 /**
@@ -84,8 +71,6 @@ export class Holding {
   /** Every change counted up to this one is on disk. */
   private durableUpTo = 0;
   private flushing: Promise<void> | undefined;
-  /** The staging subdirectory the next batch goes to ({@link Holding.writeTemps}). */
-  private nextStage = 0;
   /** Settles when the batch being staged ({@link Holding.writeTemps}) is written. */
   private stagingDone: Promise<unknown> = Promise.resolve();
 
@@ -171,47 +156,7 @@ export class Holding {
   /** Runs `fn` with the place of temp file `temp` (a path from {@link Holding.tempPath}). */
   atTemp<T>(temp: string, fn: (p: Place) => T): T {
     const name = path.basename(temp);
-    const sub = stageDirs.get(this.set)?.byPath.get(path.dirname(temp));
-    if (sub) return fn({ dir: sub.fd, name, rel: `${META_DIR}/tmp/${sub.name}/${name}` });
     return fn({ dir: this.tmpFd(), name, rel: `${META_DIR}/tmp/${name}` });
-  }
-
-  /**
-   * Staging subdirectory `k` of the temp area, made and opened (never through a symlink) on first
-   * use, named like a temp file of this process (`s-<pid>-<tag>-<k>`) so that a later run's clean-up
-   * removes it with what it holds once this process is gone; removed when the file set closes.
-   */
-  private stageDir(k: number): StageDir {
-    const set = this.set;
-    let dirs = stageDirs.get(set);
-    if (!dirs) {
-      // its own descriptor of the temp area (through /proc/self/fd: no walk of the tree), for the
-      // removal at close, whichever of the file set's closers runs first
-      const tmp = fs.openSync(fdPath(this.tmpFd()), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      const made = { tmp, byPath: new Map<string, StageDir>(), byIndex: [] as StageDir[] };
-      stageDirs.set(set, (dirs = made));
-      set.onClose(() => {
-        stageDirs.delete(set);
-        for (const d of made.byIndex) {
-          fs.closeSync(d.fd);
-          try {
-            rmdirAt({ dir: tmp, name: d.name, rel: `${META_DIR}/tmp/${d.name}` });
-          } catch {
-            // not empty (a staged file not installed): the next run's clean-up removes it
-          }
-        }
-        fs.closeSync(tmp);
-      });
-    }
-    let d = dirs.byIndex[k];
-    if (!d) {
-      const name = `s-${process.pid}-${TEMP_RUN}-${k}`;
-      mkdirAt({ dir: dirs.tmp, name, rel: `${META_DIR}/tmp/${name}` }, 0o700);
-      d = { fd: openBeneath(dirs.tmp, name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY), name };
-      dirs.byIndex[k] = d;
-      dirs.byPath.set(fdPath(d.fd), d);
-    }
-    return d;
   }
 
   /**
@@ -331,11 +276,10 @@ export class Holding {
    * file of the batch is removed and the error thrown (`DISK_FULL` for a full disk).
    */
   async writeTemps(data: Uint8Array, files: ReadonlyArray<{ at: number; size: number; hash: string }>): Promise<Array<string | undefined>> {
-    const dir = this.stageDir(this.nextStage++ % STAGE_DIRS);
-    const temps = files.map(() => this.tempPath("t", dir.fd));
+    const temps = files.map(() => this.tempPath());
     // one batch at a time: threads creating files in one directory at once wait on its lock (strace:
     // each creation took three times as long with four batches at once as on the event loop)
-    const staged = this.stagingDone.then(() => stageFiles(dir.fd, data, files.map((f, k) => ({ ...f, name: path.basename(temps[k]!) }))));
+    const staged = this.stagingDone.then(() => stageFiles(this.tmpFd(), data, files.map((f, k) => ({ ...f, name: path.basename(temps[k]!) }))));
     this.stagingDone = staged.catch(() => undefined);
     const status = await staged;
     const failed = status.findIndex((s) => s > 0);
@@ -351,12 +295,9 @@ export class Holding {
         });
   }
 
-  /**
-   * A fresh temp file path in the file set's temp area, or in directory `dir` of it (a staging
-   * subdirectory); valid in this process only: see {@link Holding.tmpFd}.
-   */
-  tempPath(prefix = "t", dir = this.tmpFd()): string {
-    return path.join(fdPath(dir), `${prefix}-${process.pid}-${TEMP_RUN}-${(tempCount++).toString(36)}`);
+  /** A fresh temp file path in the file set's temp area (valid in this process only: see {@link Holding.tmpFd}). */
+  tempPath(prefix = "t"): string {
+    return path.join(fdPath(this.tmpFd()), `${prefix}-${process.pid}-${TEMP_RUN}-${(tempCount++).toString(36)}`);
   }
 
   /**

@@ -14,7 +14,6 @@ import { hashBuffer } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { Applier, type StagedContent } from "../../src/sync/apply.js";
 import { BATCH_FILE_MAX, BATCH_ITEMS, Batcher, readBatch, receiveBatch, type BatchEntry, type ContentBatch } from "../../src/sync/batch-transfer.js";
-import { STAGE_DIRS } from "../../src/sync/holding.js";
 import { scratchDirs } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-batch-");
@@ -23,11 +22,6 @@ after(() => scratch.cleanup());
 function holdingOf(): { set: FileSet; holding: Applier["holding"] } {
   const set = FileSet.init(scratch.dir(), { role: "holder" });
   return { set, holding: new Applier(set, { owner: false }).holding };
-}
-
-/** The files left in the temp area, its staging subdirectories' included (the subdirectories themselves go when the file set closes). */
-function filesIn(tmp: string): string[] {
-  return fs.readdirSync(tmp, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => e.name);
 }
 
 function batchOf(parts: Buffer[], entries: BatchEntry[]): ContentBatch {
@@ -50,7 +44,7 @@ describe("batched transfers", () => {
       const two = [Buffer.alloc(BATCH_FILE_MAX, 2), Buffer.alloc(1, 3)];
       // within the batch's total (2 items) but one entry over the per-file limit
       await assert.rejects(receiveBatch(holding, 2, batchOf([Buffer.concat(two)], [{ ...entry(two[0]!), size: BATCH_FILE_MAX + 1 }, { error: { code: "IO", message: "x" } }])), (err) => isImzError(err, "FRAME_BAD_HEADER"));
-      assert.deepEqual(filesIn(set.tmpDir), [], "nothing staged");
+      assert.deepEqual(fs.readdirSync(set.tmpDir), [], "nothing staged");
       assert.throws(() => readBatch(holding, Array.from({ length: BATCH_ITEMS + 1 }, () => ({ fid: "root" }))), (err) => isImzError(err, "FRAME_BAD_HEADER"));
     } finally {
       set.close();
@@ -82,7 +76,7 @@ describe("batched transfers", () => {
       assert.equal(fs.readFileSync(b[0]!.temp, "utf8"), "served in the batch");
       assert.equal(b[0]!.content.hash, hashBuffer(body));
       for (const s of [...a, ...b]) fs.rmSync(s.temp);
-      assert.deepEqual(filesIn(path.join(set.root, ".intermezzo", "tmp")), []);
+      assert.deepEqual(fs.readdirSync(path.join(set.root, ".intermezzo", "tmp")), []);
     } finally {
       set.close();
     }
@@ -104,22 +98,13 @@ describe("batched transfers", () => {
       assert.ok(staged[4]!.ticket > staged[0]!.ticket, "each staged file its durability ticket");
       for (const s of staged) if (s) fs.rmSync(s.temp);
 
-      // batches go to the temp area's staging subdirectories in turn: after a full turn, the next
-      // batch is staged where the one before the turn was
-      const one = (): Promise<string> => holding.writeTemps(Buffer.from("x"), [{ at: 0, size: 1, hash: hashBuffer(Buffer.from("x")) }]).then((t) => t[0]!);
-      const turn = [await one()];
-      const dir = fs.readlinkSync(path.dirname(turn[0]!));
-      assert.equal(path.dirname(dir), fs.realpathSync(set.tmpDir), "a staging subdirectory of the temp area");
-      while (turn.length < STAGE_DIRS) turn.push(await one());
-      assert.equal(new Set(turn.map((t) => fs.readlinkSync(path.dirname(t)))).size, STAGE_DIRS, "each batch of a turn in its own subdirectory");
-      for (const t of turn) fs.rmSync(t);
       // the third file's name taken (temp names come from a counter): the batch throws and leaves nothing staged
       const probe = holding.tempPath();
       const counter = parseInt(probe.slice(probe.lastIndexOf("-") + 1), 36);
-      const taken = path.join(dir, `${path.basename(probe).slice(0, path.basename(probe).lastIndexOf("-"))}-${(counter + 3).toString(36)}`);
+      const taken = path.join(set.tmpDir, `${path.basename(probe).slice(0, path.basename(probe).lastIndexOf("-"))}-${(counter + 3).toString(36)}`);
       fs.writeFileSync(taken, "someone else's");
       await assert.rejects(holding.writeTemps(data, files.filter((_, k) => k !== 2)), (err) => isImzError(err, "IO"));
-      assert.deepEqual(fs.readdirSync(dir), [path.basename(taken)], "the files it wrote removed, the other one kept");
+      assert.deepEqual(fs.readdirSync(set.tmpDir), [path.basename(taken)], "the files it wrote removed, the other one kept");
       assert.equal(fs.readFileSync(taken, "utf8"), "someone else's");
     } finally {
       set.close();
