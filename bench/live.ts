@@ -37,7 +37,7 @@ const wants = (name: string): boolean => ONLY === undefined || name.includes(ONL
 
 /** Starts `bin` with `args` and resolves once its stderr or stdout matches `ready`. */
 function startChild(bin: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], env }); // executed as a user runs it (its shell line, then Node)
   let log = "";
   return new Promise((resolve, reject) => {
     const hear = (b: Buffer): void => {

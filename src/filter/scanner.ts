@@ -309,22 +309,39 @@ async function compare(walk: Walk, dir: PendingDir, entry: WalkEntry, rel: strin
 
 /**
  * The known directories to start a partial scan from: each named directory, or its deepest known
- * ancestor when it is new (the ancestor's scan finds it and walks it whole); each once.
+ * ancestor that is still itself on disk when it is new, or was replaced, moved away or swapped for a
+ * symlink since it was journaled (the ancestor's scan finds what is at that name now: `mv a moved;
+ * mkdir a` is then a rename and a mkdir, where comparing the new `a` with the old one's rows lost
+ * every entry of `moved`); each once.
  */
 function startDirs(set: FileSet, dirs: string[]): Array<{ fid: string; rel: string }> {
   const out = new Map<string, { fid: string; rel: string }>();
+  const still = new Map<string, boolean>();
   for (const d of dirs) {
     let fid = ROOT_FID;
     const known: string[] = [];
     for (const name of d.split("/").filter((n) => n !== "")) {
       const child = set.fsdb.child(fid, name);
       if (!child || child.type !== "d") break;
+      const rel = [...known, name].join("/");
+      if (!still.has(rel)) still.set(rel, stillOnDisk(set, child, rel));
+      if (!still.get(rel)) break;
       fid = child.fid;
       known.push(name);
     }
     out.set(fid, { fid, rel: known.join("/") });
   }
   return [...out.values()];
+}
+
+/** Whether directory `o` is still the directory at `rel` on disk (its inode, not a symlink or another object). */
+function stillOnDisk(set: FileSet, o: FsObject, rel: string): boolean {
+  try {
+    const st = fs.lstatSync(dirPath(set.root, rel), { bigint: true });
+    return st.isDirectory() && sameInode(o, st);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { it } from "node:test";
 import { scan } from "../../src/filter/scanner.js";
 import { watchFileSet, type FileSetWatcher, type WatchOptions } from "../../src/filter/watcher.js";
 import { FileSet } from "../../src/journal/fileset.js";
-import type { RecordOp } from "../../src/journal/records.js";
+import { ROOT_FID, type RecordOp } from "../../src/journal/records.js";
 import { tempDir } from "../helpers/tree.js";
 
 /** Polls until `pred` holds (events arrive asynchronously). */
@@ -119,4 +119,27 @@ it("scans the whole tree once it goes quiet after changes: an edit through a har
   } finally {
     fs.rmSync(outside, { recursive: true, force: true });
   }
+});
+
+it("a directory moved away and a new one made at its name (mv a moved; mkdir a) is a rename and a mkdir: the moved one keeps its entries", async () => {
+  const root = tempDir("imz-watch-");
+  fs.mkdirSync(path.join(root, "a"));
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(root, `a/f${i}`), String(i));
+  for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(root, `k${i}`), String(i)); // so no removal is a mass delete
+  const set = FileSet.init(root, { role: "replica", filesetId: "" });
+  const ops = (): RecordOp[] => set.cml.all().map((r) => r.op).filter((op) => op !== "setattr");
+  const errors: unknown[] = [];
+  await watching(set, { debounceMs: 50, onError: (e) => errors.push(e) }, async (w) => {
+    const moved = set.fsdb.child(ROOT_FID, "a")!.fid;
+    set.db.exec("DELETE FROM cml");
+    fs.renameSync(path.join(root, "a"), path.join(root, "moved"));
+    fs.mkdirSync(path.join(root, "a"));
+    await until(() => ops().includes("mkdir"), "the mkdir");
+    await w.idle();
+    assert.deepEqual(ops().sort(), ["mkdir", "rename"]);
+    assert.equal(set.fsdb.pathOf(moved), "moved", "the moved directory keeps its identity");
+    assert.deepEqual(["f0", "f1", "f2"].map((n) => set.fsdb.child(moved, n)?.name), ["f0", "f1", "f2"]);
+    assert.equal((await scan(set)).records, 0, "nothing left for a scan");
+    assert.deepEqual(errors, []);
+  });
 });
