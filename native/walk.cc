@@ -8,8 +8,9 @@
 // u32 dirAt[dirs] | digest | whole | records. `entries` counts the records after the directory's own,
 // `dirAt` gives each directory record's offset from the start of the records (the scanner descends
 // into those and only decodes them, without stepping through every record in JavaScript). digest (32
-// bytes, the first of whole's BLAKE2b-512) only with a whole text: the Fsdb remembers it for an
-// unchanged directory (`Fsdb.matchesWhole`), so the text need not even be decoded next time.
+// bytes) only with a whole text: the whole text's fields in binary, hashed (WalkWorker::Digest), so
+// a directory is digested without its text being made; the Fsdb remembers it for an unchanged
+// directory (`Fsdb.matchesWhole`), so the text need not even be made or decoded next time.
 // walkDir(path, skip): an entry named `skip` is left out as if it were not there (the scanner
 // leaves out the root's `.intermezzo`, which it never journals and whose print moves every sync, so
 // the root's whole text can match its rows).
@@ -121,6 +122,16 @@ int Stat(int dirfd, const char* name, int flags, struct statx* out) {
   return errno;
 }
 
+/** One entry as stat'ed (and, below `hashBelow`, read). */
+struct Seen {
+  const std::string* name;
+  int err;  // 0 or statx's errno
+  struct statx st;
+  bool hashed;
+  char hex[2 * kDigestBytes] = {};  // its content hash, when hashed
+  bool noXattrs = false;            // when hashed: it lists no extended attribute
+};
+
 class WalkWorker : public Napi::AsyncWorker {
  public:
   WalkWorker(Napi::Env env, std::string path, std::string skip, uint64_t hashBelow, std::string known)
@@ -143,21 +154,33 @@ class WalkWorker : public Napi::AsyncWorker {
     err_ = ReadNames(fd, &names);
     if (err_ == 0) {
       std::sort(names.begin(), names.end());  // std::string compares bytes as strcmp does
-      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
-      out_.reserve(128 + 96 * names.size());
-      whole_.reserve(96 * names.size());
-      struct statx st;
-      const int self = Stat(AT_FDCWD, path_.c_str(), 0, &st);
-      Append("", self, st);
+      struct statx self;
+      const int selfErr = Stat(AT_FDCWD, path_.c_str(), 0, &self);
+      // every entry stat'ed first: the digest needs no text, so an unchanged directory's files are never formatted
+      std::vector<Seen> seen;
+      seen.reserve(names.size());
       for (const std::string& name : names) {
         if (!skip_.empty() && name == skip_) continue;
-        const int e = Stat(fd, name.c_str(), 0, &st);
-        if (e == ENOENT) continue;
-        const bool hashed = e == 0 && S_ISREG(st.stx_mode) && st.stx_size < hashBelow_ && HashFile(fd, name.c_str(), st, &readBuf_, hex_, &noXattrs_);
-        Append(name, e, st, hashed);
+        Seen e{&name, 0, {}, false};
+        e.err = Stat(fd, name.c_str(), 0, &e.st);
+        if (e.err == ENOENT) continue;
+        if (e.err == 0 && S_ISREG(e.st.stx_mode) && e.st.stx_size < hashBelow_) e.hashed = HashFile(fd, name.c_str(), e.st, &readBuf_, e.hex, &e.noXattrs);
+        plain_ = plain_ && e.err == 0 && (S_ISREG(e.st.stx_mode) || S_ISDIR(e.st.stx_mode)) && Ns(e.st.stx_btime) <= Ns(e.st.stx_ctime);
+        seen.push_back(std::move(e));
       }
-      if (plain_) Digest();
+      if (plain_) Digest(seen);
       omitted_ = plain_ && known_.size() == kDigestBytes && std::memcmp(digest_, known_.data(), kDigestBytes) == 0;
+      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
+      out_.reserve(128 + (omitted_ ? 0 : 96 * seen.size()));
+      if (plain_ && !omitted_) whole_.reserve(96 * seen.size());
+      Append("", selfErr, self);
+      for (const Seen& e : seen) {
+        if (omitted_ && !S_ISDIR(e.st.stx_mode)) {
+          entries_++;  // counted, not sent
+          continue;
+        }
+        Append(*e.name, e.err, e.st, e.hashed ? &e : nullptr);
+      }
     }
     ::close(fd);
   }
@@ -233,11 +256,28 @@ class WalkWorker : public Napi::AsyncWorker {
     }
   }
 
-  /** The whole text's digest (the first 32 bytes of its BLAKE2b-512); without one, no whole text. */
-  void Digest() {
+  /**
+   * The directory's digest: the first 32 bytes of the BLAKE2b-512 of, for each entry in name order,
+   * its name, a NUL, its kind, and the fields its print shows (dev, ino, ctimeNs, size — 0 for a
+   * directory — mtimeNs, permission bits, uid, gid) as 64-bit little-endian numbers: the whole text
+   * in binary, so equal digests mean equal texts without the text being made. Without one, no whole text.
+   */
+  void Digest(const std::vector<Seen>& seen) {
     Blake2bState state;
+    for (const Seen& e : seen) {
+      const struct statx& st = e.st;
+      const bool file = S_ISREG(st.stx_mode);
+      uint8_t fields[1 + 8 * 8];
+      fields[0] = file ? 'f' : 'd';
+      const int64_t values[] = {static_cast<int64_t>(makedev(st.stx_dev_major, st.stx_dev_minor)), static_cast<int64_t>(st.stx_ino), Ns(st.stx_ctime), file ? static_cast<int64_t>(st.stx_size) : 0,
+                                Ns(st.stx_mtime), static_cast<int64_t>(st.stx_mode & 07777u), static_cast<int64_t>(st.stx_uid), static_cast<int64_t>(st.stx_gid)};
+      for (size_t i = 0; i < 8; i++) {
+        for (int b = 0; b < 8; b++) fields[1 + 8 * i + b] = static_cast<uint8_t>(static_cast<uint64_t>(values[i]) >> (8 * b));
+      }
+      state.Update(reinterpret_cast<const uint8_t*>(e.name->data()), e.name->size() + 1);  // with its NUL
+      state.Update(fields, sizeof fields);
+    }
     uint8_t full[kBlake2bBytes];
-    state.Update(reinterpret_cast<const uint8_t*>(whole_.data()), whole_.size());
     if (state.Final(full)) {
       std::copy(full, full + kDigestBytes, digest_);
     } else {
@@ -245,8 +285,8 @@ class WalkWorker : public Napi::AsyncWorker {
     }
   }
 
-  /** Appends the record of `name` (`hashed`: with the content hash in `hex_`). */
-  void Append(const std::string& name, int err, const struct statx& st, bool hashed = false) {
+  /** Appends the record of `name` (`read`: what the walk read of it, when it hashed it), and its part of the whole text. */
+  void Append(const std::string& name, int err, const struct statx& st, const Seen* read = nullptr) {
     char print[256] = "";
     char extra[64 + 1 + 2 * kDigestBytes + 2] = "";
     char kind = 'E';
@@ -266,10 +306,10 @@ class WalkWorker : public Napi::AsyncWorker {
       *p = '\0';
       p = std::to_chars(extra, extra + sizeof extra, st.stx_nlink).ptr;
       p = Field(p, birth);
-      if (hashed) {
+      if (read != nullptr) {
         *p++ = ':';
-        p = std::copy(hex_, hex_ + 2 * kDigestBytes, p);
-        if (noXattrs_) p = std::copy(":0", ":0" + 2, p);
+        p = std::copy(read->hex, read->hex + 2 * kDigestBytes, p);
+        if (read->noXattrs) p = std::copy(":0", ":0" + 2, p);
       }
       *p = '\0';
     }
@@ -277,11 +317,9 @@ class WalkWorker : public Napi::AsyncWorker {
     if (!name.empty()) {
       entries_++;
       if (kind == 'd') dirAt_.push_back(static_cast<uint32_t>(out_.size()));
-      if ((kind == 'f' || kind == 'd') && print[0] != '!') {
+      if (plain_ && !omitted_) {
         if (!whole_.empty()) whole_ += '/';
         whole_.append(name).append(1, '/').append(print, printLen);
-      } else {
-        plain_ = false;
       }
     }
     const size_t extraLen = std::strlen(extra);
@@ -303,8 +341,6 @@ class WalkWorker : public Napi::AsyncWorker {
   std::string known_;   // the digest the Fsdb remembers for the directory ("" for none)
   bool omitted_ = false;  // the digest is known_: only the directory's own record and its subdirectories' are sent
   std::vector<uint8_t> readBuf_ = std::vector<uint8_t>(hashBelow_ > 0 ? 65536 : 0);
-  char hex_[2 * kDigestBytes] = {};
-  bool noXattrs_ = false;  // the file just hashed lists no extended attribute
   std::vector<char> out_;
   std::vector<uint32_t> dirAt_;  // offsets in out_ of the directory records
   uint32_t entries_ = 0;

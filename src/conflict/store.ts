@@ -5,7 +5,6 @@
  * Nothing is ever silently lost. The log is append-only: a later line with the same `id` (a
  * `resolve`) updates an entry's status, so readers fold lines by id.
  */
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { ImzError } from "../errors.js";
@@ -15,6 +14,7 @@ import { displayName, nameBytes } from "../journal/names.js";
 import { fdPath } from "../sync/beneath.js";
 import { wroteAside } from "../sync/flush-list.js";
 import type { Policy, Winner } from "./policy.js";
+import { randomHex } from "../random-hex.js";
 
 /** The conflict log's file name under `.intermezzo/`. */
 export const CONFLICT_LOG = "conflicts.log";
@@ -68,7 +68,7 @@ export function versionInfo(o: FsObject | undefined): VersionInfo | null {
 
 /** A new entry id. */
 export function newEntryId(): string {
-  return crypto.randomBytes(8).toString("hex");
+  return randomHex(8);
 }
 
 /**

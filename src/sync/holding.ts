@@ -11,7 +11,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import util from "node:util";
-import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
 import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
@@ -21,6 +20,7 @@ import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { fdPath, inDir, openBeneath, renameAt, stageFiles, statAt, type Place } from "./beneath.js";
 import { FlushList, flushTargets, releaseTargets, tookAside } from "./flush-list.js";
+import { randomHex } from "../random-hex.js";
 
 /** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
 const tmpFds = new WeakMap<FileSet, number>();
@@ -31,7 +31,7 @@ const rootFds = new WeakMap<FileSet, number>();
  * the counter, across processes by the pid, and across a reused pid by the tag (`randomBytes` per
  * name cost 2% of a first copy of small files).
  */
-const TEMP_RUN = randomBytes(4).toString("hex");
+const TEMP_RUN = randomHex(4);
 let tempCount = 0;
 
 /** How an object is opened to be flushed by name: never following a symlink, never blocking. */
