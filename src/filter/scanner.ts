@@ -171,11 +171,11 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
       // Every entry the same object with the same print, and no other: nothing to journal here.
       ctx.report.examined += listing.count();
       const subs = whole ? listing.directories() : [];
-      // many subdirectories: their fids (and remembered digests) in one query rather than one each
+      // each subdirectory's fid and remembered digest; many of them in one query rather than one each
       const known = subs.length > MANY_SUBDIRS ? set.fsdb.subdirFids(dir.fid) : undefined;
       for (const sub of subs) {
         const rel = dir.rel === "" ? sub.name : `${dir.rel}/${sub.name}`;
-        const [fid, digest] = known?.get(sub.name) ?? [set.fsdb.childFid(dir.fid, sub.name)!, undefined];
+        const [fid, digest] = known?.get(sub.name) ?? set.fsdb.subdir(dir.fid, sub.name)!;
         stack.push({ fid, rel, print: sub.print, known: digest });
       }
     } else {

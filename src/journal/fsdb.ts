@@ -99,6 +99,7 @@ export class Fsdb {
   private readonly sSetVersion;
   private readonly sSetLocal;
   private readonly sChildFid;
+  private readonly sSubdir;
   private readonly sSubdirFids;
   private readonly sChildPrints;
   private readonly sChildrenWhole;
@@ -125,6 +126,9 @@ export class Fsdb {
     this.sWholeDigest = db.prepare<[string], Buffer>(`SELECT digest FROM dir_wholes WHERE fid = ?`).pluck();
     this.sPutWholeDigest = db.prepare<[string, Buffer], unknown>(`INSERT OR REPLACE INTO dir_wholes (fid, digest) VALUES (?, ?)`);
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
+    this.sSubdir = db
+      .prepare<[string, string], [string, Buffer | null]>(`SELECT o.fid, w.digest FROM objects o LEFT JOIN dir_wholes w ON w.fid = o.fid WHERE o.parent = ? AND o.name = ?`)
+      .raw();
     this.sSubdirFids = db
       .prepare<[string], [string, string, Buffer | null]>(`SELECT o.name, o.fid, w.digest FROM objects o LEFT JOIN dir_wholes w ON w.fid = o.fid WHERE o.parent = ? AND o.type = 'd'`)
       .raw();
@@ -181,6 +185,11 @@ export class Fsdb {
   /** The fid of the object named `name` in directory `parent` (a path walk's step: no row built). */
   childFid(parent: string, name: string): string | undefined {
     return this.sChildFid.get(parent, name);
+  }
+
+  /** The fid of the object named `name` in directory `parent` and the digest remembered for it (see {@link Fsdb.subdirFids}). */
+  subdir(parent: string, name: string): [fid: string, digest: Buffer | null] | undefined {
+    return this.sSubdir.get(parent, name);
   }
 
   /**

@@ -123,6 +123,35 @@ describe("remembered unchanged directories (dir_wholes)", () => {
     }
   });
 
+  it("an unchanged directory's few subdirectories are walked with their remembered digests: unchanged ones are skipped, a changed one is journaled", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      for (const d of ["a", "b"]) {
+        fs.mkdirSync(path.join(root, d, "deep"), { recursive: true });
+        for (const n of ["x", "y"]) fs.writeFileSync(path.join(root, d, "deep", n), `${d}${n}`);
+      }
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        await scan(set); // every directory remembered unchanged
+        const a = set.fsdb.childFid("root", "a")!;
+        assert.deepEqual(set.fsdb.subdir("root", "a"), [a, set.fsdb.wholeDigest(a)]);
+        assert.ok(set.fsdb.wholeDigest(a) !== undefined);
+        fs.writeFileSync(path.join(root, "b", "deep", "y"), "changed");
+        const report = await scan(set);
+        assert.equal(report.records, 1);
+        const deep = set.fsdb.childFid(set.fsdb.childFid("root", "b")!, "deep")!;
+        assert.equal(set.fsdb.child(deep, "y")!.size, "changed".length);
+        assert.equal((await scan(set)).records, 0, "and the next scan finds nothing");
+        assert.equal(report.examined, (await scan(set)).examined, "every entry counted either way");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("an unchanged directory with many subdirectories enters each with its own fid (looked up together)", async () => {
     const root = tempDir("imz-wholes-");
     try {
