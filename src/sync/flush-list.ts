@@ -64,15 +64,24 @@ export class FlushList {
   installing(temp: string, file: () => number, dirRel: string, dir: () => number): void {
     if (this.whole) return;
     this.temps.delete(temp);
-    this.objects.set(`\0install ${this.installs++}`, file());
+    this.add(`\0install ${this.installs++}`, file);
     this.changed(dirRel, dir);
   }
 
   /** Counts a change of the attributes or entries of the object at root-relative `rel` (`open` opens it, once per flush). */
   changed(rel: string, open: () => number): void {
-    if (this.whole) return;
-    if (!this.objects.has(rel)) this.objects.set(rel, open());
+    if (!this.whole && !this.objects.has(rel)) this.add(rel, open);
     this.check();
+  }
+
+  /** Keeps the descriptor `open` gives under `key`; one that cannot be opened makes the flush a `syncfs`. */
+  private add(key: string, open: () => number): void {
+    if (this.whole) return;
+    try {
+      this.objects.set(key, open());
+    } catch {
+      this.untargeted();
+    }
   }
 
   /** Counts a change with no target: the next flush is a `syncfs`. */
