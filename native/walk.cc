@@ -8,8 +8,9 @@
 // u32 dirAt[dirs] | digest | whole | records. `entries` counts the records after the directory's own,
 // `dirAt` gives each directory record's offset from the start of the records (the scanner descends
 // into those and only decodes them, without stepping through every record in JavaScript). digest (32
-// bytes, the first of whole's BLAKE2b-512) only with a whole text: the Fsdb remembers it for an
-// unchanged directory (`Fsdb.matchesWhole`), so the text need not even be decoded next time.
+// bytes) only with a whole text: the whole text's fields in binary, hashed (WalkWorker::Digest), so
+// a directory is digested without its text being made; the Fsdb remembers it for an unchanged
+// directory (`Fsdb.matchesWhole`), so the text need not even be made or decoded next time.
 // walkDir(path, skip): an entry named `skip` is left out as if it were not there (the scanner
 // leaves out the root's `.intermezzo`, which it never journals and whose print moves every sync, so
 // the root's whole text can match its rows).
@@ -34,6 +35,14 @@
 // described when it is opened (another inode, another size) or read (another length), gets no hash
 // (the scanner hashes it itself, as before). A hashed file's extra then ends in ":0" when
 // flistxattr of the open file listed no extended attribute at all (the scanner need not list them).
+// walkDir(path, skip, hashBelow, known): `known` is the digest the Fsdb remembers for the directory
+// (32 bytes). When the whole text's digest is that one, the directory is as its rows were when the
+// digest was remembered, and the scanner needs only its own record and its subdirectories': the
+// Buffer then has wholeLen 0xFFFFFFFE, the digest, no whole text, and as records the directory's own
+// and its subdirectories' only (dirAt indexing those), `entries` still counting every entry. (At
+// 100,000 files the listings the scanner never read were about 18 KB a directory, 37 MB for both
+// trees, each copied into a fresh Buffer on the event loop: 10–20 ms of its CPU in the copy and
+// its page faults, and the memory until the next GC.)
 // Entries that vanish between getdents64 and statx are left out. Names are bytes, valid UTF-8 or not
 // (the scanner carries the others as raw names, src/journal/names.ts).
 #include <dirent.h>
@@ -114,14 +123,25 @@ int Stat(int dirfd, const char* name, int flags, struct statx* out) {
   return errno;
 }
 
+/** One entry as stat'ed (and, below `hashBelow`, read). */
+struct Seen {
+  const std::string* name;
+  int err;  // 0 or statx's errno
+  struct statx st;
+  bool hashed;
+  char hex[2 * kDigestBytes] = {};  // its content hash, when hashed
+  bool noXattrs = false;            // when hashed: it lists no extended attribute
+};
+
 class WalkWorker : public Napi::AsyncWorker {
  public:
-  WalkWorker(Napi::Env env, std::string path, std::string skip, uint64_t hashBelow)
+  WalkWorker(Napi::Env env, std::string path, std::string skip, uint64_t hashBelow, std::string known)
       : Napi::AsyncWorker(env, "imz_rsync.walkDir"),
         deferred_(Napi::Promise::Deferred::New(env)),
         path_(std::move(path)),
         skip_(std::move(skip)),
-        hashBelow_(hashBelow) {}
+        hashBelow_(hashBelow),
+        known_(std::move(known)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -135,20 +155,33 @@ class WalkWorker : public Napi::AsyncWorker {
     err_ = ReadNames(fd, &names);
     if (err_ == 0) {
       std::sort(names.begin(), names.end());  // std::string compares bytes as strcmp does
-      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
-      out_.reserve(128 + 96 * names.size());
-      whole_.reserve(96 * names.size());
-      struct statx st;
-      const int self = Stat(AT_FDCWD, path_.c_str(), 0, &st);
-      Append("", self, st);
+      struct statx self;
+      const int selfErr = Stat(AT_FDCWD, path_.c_str(), 0, &self);
+      // every entry stat'ed first: the digest needs no text, so an unchanged directory's files are never formatted
+      std::vector<Seen> seen;
+      seen.reserve(names.size());
       for (const std::string& name : names) {
         if (!skip_.empty() && name == skip_) continue;
-        const int e = Stat(fd, name.c_str(), 0, &st);
-        if (e == ENOENT) continue;
-        const bool hashed = e == 0 && S_ISREG(st.stx_mode) && st.stx_size < hashBelow_ && HashFile(fd, name.c_str(), st, &readBuf_, hex_, &noXattrs_);
-        Append(name, e, st, hashed);
+        Seen e{&name, 0, {}, false};
+        e.err = Stat(fd, name.c_str(), 0, &e.st);
+        if (e.err == ENOENT) continue;
+        if (e.err == 0 && S_ISREG(e.st.stx_mode) && e.st.stx_size < hashBelow_) e.hashed = HashFile(fd, name.c_str(), e.st, &readBuf_, e.hex, &e.noXattrs);
+        plain_ = plain_ && e.err == 0 && (S_ISREG(e.st.stx_mode) || S_ISDIR(e.st.stx_mode)) && Ns(e.st.stx_btime) <= Ns(e.st.stx_ctime);
+        seen.push_back(std::move(e));
       }
-      if (plain_) Digest();
+      if (plain_) Digest(seen);
+      omitted_ = plain_ && known_.size() == kDigestBytes && std::memcmp(digest_, known_.data(), kDigestBytes) == 0;
+      // room for every record and the whole text at once (about 80 bytes an entry), not grown byte by byte
+      out_.reserve(128 + (omitted_ ? 0 : 96 * seen.size()));
+      if (plain_ && !omitted_) whole_.reserve(96 * seen.size());
+      Append("", selfErr, self);
+      for (const Seen& e : seen) {
+        if (omitted_ && !S_ISDIR(e.st.stx_mode)) {
+          entries_++;  // counted, not sent
+          continue;
+        }
+        Append(*e.name, e.err, e.st, e.hashed ? &e : nullptr);
+      }
     }
     ::close(fd);
   }
@@ -158,6 +191,7 @@ class WalkWorker : public Napi::AsyncWorker {
       deferred_.Reject(ErrnoError(Env(), err_, "scandir", path_).Value());
       return;
     }
+    if (omitted_) return ResolveOmitted();
     const uint32_t wholeLen = plain_ ? static_cast<uint32_t>(whole_.size()) : 0xFFFFFFFFu;
     const size_t size = 12 + 4 * dirAt_.size() + (plain_ ? kDigestBytes + whole_.size() : 0) + out_.size();
     auto buf = Napi::Buffer<char>::New(Env(), size);
@@ -171,6 +205,31 @@ class WalkWorker : public Napi::AsyncWorker {
   }
 
  private:
+  /** Resolves with the digest, the directory's own record and its subdirectories' (its digest was `known_`). */
+  void ResolveOmitted() {
+    const size_t selfLen = RecordLen(0);
+    size_t size = 12 + 4 * dirAt_.size() + kDigestBytes + selfLen;
+    for (const uint32_t at : dirAt_) size += RecordLen(at);
+    auto buf = Napi::Buffer<char>::New(Env(), size);
+    char* p = buf.Data();
+    for (const uint32_t v : {0xFFFFFFFEu, entries_, static_cast<uint32_t>(dirAt_.size())}) p = U32(p, v);
+    uint32_t at = static_cast<uint32_t>(selfLen);
+    for (const uint32_t from : dirAt_) {
+      p = U32(p, at);
+      at += static_cast<uint32_t>(RecordLen(from));
+    }
+    p = std::copy(digest_, digest_ + kDigestBytes, p);
+    p = std::copy(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(selfLen), p);
+    for (const uint32_t from : dirAt_) p = std::copy(out_.begin() + from, out_.begin() + static_cast<std::ptrdiff_t>(from + RecordLen(from)), p);
+    deferred_.Resolve(buf);
+  }
+
+  /** Bytes of the record at offset `at` of `out_`. */
+  size_t RecordLen(size_t at) const {
+    const auto u16 = [&](size_t i) { return static_cast<size_t>(static_cast<uint8_t>(out_[at + i])) | static_cast<size_t>(static_cast<uint8_t>(out_[at + i + 1])) << 8; };
+    return 8 + u16(2) + u16(4) + u16(6);
+  }
+
   /** Writes `v` little-endian at `p`; returns the end. */
   static char* U32(char* p, uint32_t v) {
     for (int i = 0; i < 4; i++) *p++ = static_cast<char>((v >> (8 * i)) & 0xFF);
@@ -198,11 +257,28 @@ class WalkWorker : public Napi::AsyncWorker {
     }
   }
 
-  /** The whole text's digest (the first 32 bytes of its BLAKE2b-512); without one, no whole text. */
-  void Digest() {
+  /**
+   * The directory's digest: the first 32 bytes of the BLAKE2b-512 of, for each entry in name order,
+   * its name, a NUL, its kind, and the fields its print shows (dev, ino, ctimeNs, size — 0 for a
+   * directory — mtimeNs, permission bits, uid, gid) as 64-bit little-endian numbers: the whole text
+   * in binary, so equal digests mean equal texts without the text being made. Without one, no whole text.
+   */
+  void Digest(const std::vector<Seen>& seen) {
     Blake2bState state;
+    for (const Seen& e : seen) {
+      const struct statx& st = e.st;
+      const bool file = S_ISREG(st.stx_mode);
+      uint8_t fields[1 + 8 * 8];
+      fields[0] = file ? 'f' : 'd';
+      const int64_t values[] = {static_cast<int64_t>(makedev(st.stx_dev_major, st.stx_dev_minor)), static_cast<int64_t>(st.stx_ino), Ns(st.stx_ctime), file ? static_cast<int64_t>(st.stx_size) : 0,
+                                Ns(st.stx_mtime), static_cast<int64_t>(st.stx_mode & 07777u), static_cast<int64_t>(st.stx_uid), static_cast<int64_t>(st.stx_gid)};
+      for (size_t i = 0; i < 8; i++) {
+        for (int b = 0; b < 8; b++) fields[1 + 8 * i + b] = static_cast<uint8_t>(static_cast<uint64_t>(values[i]) >> (8 * b));
+      }
+      state.Update(reinterpret_cast<const uint8_t*>(e.name->data()), e.name->size() + 1);  // with its NUL
+      state.Update(fields, sizeof fields);
+    }
     uint8_t full[kBlake2bBytes];
-    state.Update(reinterpret_cast<const uint8_t*>(whole_.data()), whole_.size());
     if (state.Final(full)) {
       std::copy(full, full + kDigestBytes, digest_);
     } else {
@@ -210,8 +286,8 @@ class WalkWorker : public Napi::AsyncWorker {
     }
   }
 
-  /** Appends the record of `name` (`hashed`: with the content hash in `hex_`). */
-  void Append(const std::string& name, int err, const struct statx& st, bool hashed = false) {
+  /** Appends the record of `name` (`read`: what the walk read of it, when it hashed it), and its part of the whole text. */
+  void Append(const std::string& name, int err, const struct statx& st, const Seen* read = nullptr) {
     char print[256] = "";
     char extra[64 + 1 + 2 * kDigestBytes + 2] = "";
     char kind = 'E';
@@ -231,10 +307,10 @@ class WalkWorker : public Napi::AsyncWorker {
       *p = '\0';
       p = std::to_chars(extra, extra + sizeof extra, st.stx_nlink).ptr;
       p = Field(p, birth);
-      if (hashed) {
+      if (read != nullptr) {
         *p++ = ':';
-        p = std::copy(hex_, hex_ + 2 * kDigestBytes, p);
-        if (noXattrs_) p = std::copy(":0", ":0" + 2, p);
+        p = std::copy(read->hex, read->hex + 2 * kDigestBytes, p);
+        if (read->noXattrs) p = std::copy(":0", ":0" + 2, p);
       }
       *p = '\0';
     }
@@ -242,11 +318,9 @@ class WalkWorker : public Napi::AsyncWorker {
     if (!name.empty()) {
       entries_++;
       if (kind == 'd') dirAt_.push_back(static_cast<uint32_t>(out_.size()));
-      if ((kind == 'f' || kind == 'd') && print[0] != '!') {
+      if (plain_ && !omitted_) {
         if (!whole_.empty()) whole_ += '/';
         whole_.append(name).append(1, '/').append(print, printLen);
-      } else {
-        plain_ = false;
       }
     }
     const size_t extraLen = std::strlen(extra);
@@ -265,9 +339,9 @@ class WalkWorker : public Napi::AsyncWorker {
   std::string path_;
   std::string skip_;  // a name left out ("" for none)
   uint64_t hashBelow_;  // regular files smaller than this are read and hashed (0: none)
+  std::string known_;   // the digest the Fsdb remembers for the directory ("" for none)
+  bool omitted_ = false;  // the digest is known_: only the directory's own record and its subdirectories' are sent
   std::vector<uint8_t> readBuf_ = std::vector<uint8_t>(hashBelow_ > 0 ? 65536 : 0);
-  char hex_[2 * kDigestBytes] = {};
-  bool noXattrs_ = false;  // the file just hashed lists no extended attribute
   std::vector<char> out_;
   std::vector<uint32_t> dirAt_;  // offsets in out_ of the directory records
   uint32_t entries_ = 0;
@@ -286,13 +360,18 @@ Napi::Value WalkDir(const Napi::CallbackInfo& info) {
   } else if (info.Length() >= 1 && info[0].IsString()) {
     path = info[0].As<Napi::String>();
   } else {
-    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer, skip?: string, hashBelow?: number)");
+    throw Napi::TypeError::New(env, "walkDir(path: string | Buffer, skip?: string, hashBelow?: number, known?: Buffer)");
   }
   if (path.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "walkDir: path contains NUL");
   std::string skip;
   if (info.Length() >= 2 && info[1].IsString()) skip = info[1].As<Napi::String>();
   const double hashBelow = info.Length() >= 3 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
-  auto* worker = new WalkWorker(env, std::move(path), std::move(skip), hashBelow > 0 ? static_cast<uint64_t>(hashBelow) : 0);
+  std::string known;
+  if (info.Length() >= 4 && info[3].IsBuffer()) {
+    auto b = info[3].As<Napi::Buffer<char>>();
+    known.assign(b.Data(), b.Length());
+  }
+  auto* worker = new WalkWorker(env, std::move(path), std::move(skip), hashBelow > 0 ? static_cast<uint64_t>(hashBelow) : 0, std::move(known));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -24,6 +24,7 @@ export async function launch(program: Program, cached: boolean): Promise<void> {
   }
   const { loadWithCodeCache } = await import("./code-cache.js");
   const bundle = loadWithCodeCache<Entry>(new URL(`../bin/${program}.cjs`, import.meta.url));
+  const started = Date.now();
   await bundle.exports.main(process.argv);
-  bundle.save(); // written when there was no usable cache: it then holds what this run compiled
+  bundle.save(Date.now() - started); // written when there was no usable cache (or a long run's): it then holds what this run compiled
 }

@@ -5,7 +5,6 @@
  * Nothing is ever silently lost. The log is append-only: a later line with the same `id` (a
  * `resolve`) updates an entry's status, so readers fold lines by id.
  */
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { ImzError } from "../errors.js";
@@ -13,7 +12,9 @@ import { META_DIR, type FileSet } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import { displayName, nameBytes } from "../journal/names.js";
 import { fdPath } from "../sync/beneath.js";
+import { wroteAside } from "../sync/flush-list.js";
 import type { Policy, Winner } from "./policy.js";
+import { randomHex } from "../random-hex.js";
 
 /** The conflict log's file name under `.intermezzo/`. */
 export const CONFLICT_LOG = "conflicts.log";
@@ -67,7 +68,7 @@ export function versionInfo(o: FsObject | undefined): VersionInfo | null {
 
 /** A new entry id. */
 export function newEntryId(): string {
-  return crypto.randomBytes(8).toString("hex");
+  return randomHex(8);
 }
 
 /**
@@ -76,6 +77,7 @@ export function newEntryId(): string {
  */
 export function storeVersion(set: FileSet, o: FsObject, open: () => number, time: string): string | undefined {
   if (o.type === "d") return undefined;
+  wroteAside(set);
   const dir = path.join(set.conflictsDir, `${time.replace(/[:.]/g, "-")}-${o.fid.replace(":", "-")}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dest = path.join(dir, displayName(o.name) || "root") + (o.type === "l" ? ".symlink" : "");
@@ -95,6 +97,7 @@ function copyOpened(fd: number, dest: string): void {
 
 /** Appends `entry` to the conflict log (and beside its stored copy, when there is one). */
 export function logConflict(set: FileSet, entry: ConflictEntry): void {
+  wroteAside(set);
   if (entry.stored) fs.writeFileSync(path.join(set.root, path.dirname(entry.stored), "record.json"), JSON.stringify(entry, null, 2) + "\n");
   fs.appendFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), JSON.stringify(entry) + "\n");
 }

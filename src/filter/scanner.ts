@@ -113,6 +113,11 @@ interface PendingDir {
   listing?: Promise<DirListing>;
   /** A directory with no entry in the Fsdb yet (new, a first copy's): the walk also hashes its small files. */
   fresh?: boolean;
+  /**
+   * The digest the Fsdb remembers for it (`Fsdb.wholeDigest`), null for none; undefined until
+   * looked up. The walk is given it, and leaves out what an unchanged directory's scan never reads.
+   */
+  known?: Buffer | null;
 }
 
 /** How many directories on top of the stack are read (on worker threads) while one is compared. */
@@ -149,25 +154,29 @@ async function walkAndResolve(set: FileSet, opts: ScanOptions): Promise<ScanRepo
   const { ignored, resolver } = walk;
   const dirAttrs: Array<{ fid: string; st: fs.BigIntStats; xattrs: Xattrs | undefined }> = [];
   while (stack.length > 0) {
-    readAhead(set.root, stack);
+    readAhead(walk);
     const dir = stack.pop()!;
     let listing: DirListing;
     try {
       listing = await dir.listing!;
+      // rows under it changed after its read-ahead (not expected: pass 1 changes the rows of the
+      // directory it compares): the digest the walk matched is no longer the Fsdb's, so read it whole
+      if (listing.omitted && !set.fsdb.remembersWhole(dir.fid, listing.wholeDigest!)) listing = await walkDir(dirPath(set.root, dir.rel), skipOf(dir));
     } catch (err) {
       // Unreadable: its known entries are simply not compared, so none of them looks deleted.
       problem(ctx, dir.rel, err);
       continue;
     }
-    if (ignored.onlyMeta && listing.wholeDigest !== null && set.fsdb.matchesWhole(dir.fid, listing.wholeDigest, () => listing.whole!)) {
+    if (ignored.onlyMeta && listing.wholeDigest !== null && (listing.omitted || set.fsdb.matchesWhole(dir.fid, listing.wholeDigest, () => listing.whole!))) {
       // Every entry the same object with the same print, and no other: nothing to journal here.
       ctx.report.examined += listing.count();
       const subs = whole ? listing.directories() : [];
-      // many subdirectories: their fids in one query rather than one each
-      const fids = subs.length > MANY_SUBDIRS ? set.fsdb.subdirFids(dir.fid) : undefined;
+      // each subdirectory's fid and remembered digest; many of them in one query rather than one each
+      const known = subs.length > MANY_SUBDIRS ? set.fsdb.subdirFids(dir.fid) : undefined;
       for (const sub of subs) {
         const rel = dir.rel === "" ? sub.name : `${dir.rel}/${sub.name}`;
-        stack.push({ fid: (fids ? fids.get(sub.name) : set.fsdb.childFid(dir.fid, sub.name))!, rel, print: sub.print });
+        const [fid, digest] = known?.get(sub.name) ?? set.fsdb.subdir(dir.fid, sub.name)!;
+        stack.push({ fid, rel, print: sub.print, known: digest });
       }
     } else {
       await compareEach(walk, dir, listing);
@@ -217,16 +226,32 @@ async function compareEach(walk: Walk, dir: PendingDir, listing: DirListing): Pr
   }
 }
 
-/** Starts reading the directories on top of the stack that are not being read yet. */
-function readAhead(root: string, stack: PendingDir[]): void {
+/**
+ * Starts reading the directories on top of the stack that are not being read yet. A known
+ * directory's walk is given the digest the Fsdb remembers for it: when its whole text still has
+ * that digest, the walk sends only what the scan of an unchanged directory reads (its own entry and
+ * its subdirectories), not its every entry (`DirListing.omitted`). Not with ignore rules beyond
+ * `.intermezzo`: such a directory is compared entry by entry.
+ */
+function readAhead(walk: Walk): void {
+  const { stack, ctx } = walk;
+  const fsdb = ctx.set.fsdb;
   for (let i = stack.length - 1; i >= 0 && i >= stack.length - READ_AHEAD; i--) {
     const dir = stack[i]!;
     if (dir.listing !== undefined) continue;
-    // the root's `.intermezzo` is never journaled, and its print moves with every sync: left out,
-    // the root's whole text can match its rows like any other directory's
-    dir.listing = walkDir(dirPath(root, dir.rel), dir.rel === "" ? META_DIR : undefined, dir.fresh === true ? SMALL_FILE : undefined);
+    if (dir.fresh !== true && walk.ignored.onlyMeta) dir.known ??= fsdb.wholeDigest(dir.fid) ?? null;
+    dir.listing = walkDir(dirPath(ctx.set.root, dir.rel), skipOf(dir), dir.fresh === true ? SMALL_FILE : undefined, dir.known ?? undefined);
     dir.listing.catch(() => undefined); // handled when the directory is popped
   }
+}
+
+/**
+ * The name a directory's walk leaves out: the root's `.intermezzo` is never journaled, and its
+ * print moves with every sync; left out, the root's whole text can match its rows like any other
+ * directory's.
+ */
+function skipOf(dir: PendingDir): string | undefined {
+  return dir.rel === "" ? META_DIR : undefined;
 }
 
 /**

@@ -28,13 +28,22 @@ export interface WalkEntry {
 
 /**
  * A directory's listing: its own entry (name "") and its entries in `fs.readdir` order, decoded
- * only when asked for, plus the *whole* text of the directory (see `Fsdb.childrenWhole`).
+ * only when asked for, plus the *whole* text of the directory (see `Fsdb.childrenWhole`). When the
+ * walk was given the digest the Fsdb remembers for the directory and found it again
+ * ({@link DirListing.omitted}), the listing holds only the directory's own entry and its
+ * subdirectories: what the scanner reads of an unchanged directory.
  */
 export class DirListing {
   /** The directory itself, as `lstat` of its path sees it. */
   readonly self: WalkEntry;
   /** A digest of {@link whole} (32 bytes), null when there is no whole text. */
   readonly wholeDigest: Buffer | null;
+  /**
+   * The whole text's digest was the one the walk was given (`walkDir`'s `known`): the whole text
+   * and every entry but the subdirectories were left out ({@link entries} throws; {@link count}
+   * and {@link directories} answer).
+   */
+  readonly omitted: boolean;
   private readonly wholeBytes: Buffer | null;
   /** Offset of the first record (the directory's own). */
   private readonly selfAt: number;
@@ -43,11 +52,12 @@ export class DirListing {
   constructor(private readonly buf: Buffer) {
     const wholeLen = buf.readUInt32LE(0);
     const textAt = 12 + 4 * buf.readUInt32LE(8);
-    const bytes = wholeLen === 0xffffffff ? null : buf.subarray(textAt + DIGEST_BYTES, textAt + DIGEST_BYTES + wholeLen);
+    this.omitted = wholeLen === OMITTED;
+    const bytes = wholeLen === NO_WHOLE || this.omitted ? null : buf.subarray(textAt + DIGEST_BYTES, textAt + DIGEST_BYTES + wholeLen);
     // a name that is not UTF-8 (a raw name in the Fsdb) has no whole text: the entries are compared one by one
     this.wholeBytes = bytes !== null && isUtf8(bytes) ? bytes : null;
-    this.wholeDigest = this.wholeBytes === null ? null : buf.subarray(textAt, textAt + DIGEST_BYTES);
-    this.selfAt = bytes === null ? textAt : textAt + DIGEST_BYTES + wholeLen;
+    this.wholeDigest = this.omitted || this.wholeBytes !== null ? buf.subarray(textAt, textAt + DIGEST_BYTES) : null;
+    this.selfAt = this.omitted ? textAt + DIGEST_BYTES : bytes === null ? textAt : textAt + DIGEST_BYTES + wholeLen;
     const [self, next] = readEntry(buf, this.selfAt);
     this.self = self;
     this.recordsAt = next;
@@ -60,6 +70,7 @@ export class DirListing {
 
   /** Every entry, decoded. */
   entries(): WalkEntry[] {
+    if (this.omitted) throw new Error("walkDir: the entries of a directory found unchanged were left out");
     const out: WalkEntry[] = [];
     for (let at = this.recordsAt; at < this.buf.length; ) {
       const [entry, next] = readEntry(this.buf, at);
@@ -99,6 +110,10 @@ export function fileStat(entry: WalkEntry): EntryStat | undefined {
 
 /** Bytes of {@link DirListing.wholeDigest} (`native/walk.cc`). */
 const DIGEST_BYTES = 32;
+/** The whole text's length when there is none (`native/walk.cc`). */
+const NO_WHOLE = 0xffffffff;
+/** The whole text's length when the walk found the digest it was given and left the entries out. */
+const OMITTED = 0xfffffffe;
 
 /** Decodes the record at `at`; returns it and the offset of the next. */
 function readEntry(buf: Buffer, at: number): [WalkEntry, number] {
@@ -135,13 +150,15 @@ export function walkedRead(entry: WalkEntry): WalkedRead | undefined {
  * as a raw name (`journal/names.ts`). Rejects with a Node-style errno error (`syscall` "scandir")
  * when the directory cannot be read. With `hashBelow`, the worker also reads and hashes every
  * regular file smaller than that ({@link walkedRead}): what a directory of new files costs the
- * main thread otherwise (a first copy's scan), done beside it.
+ * main thread otherwise (a first copy's scan), done beside it. With `known`, the digest the Fsdb
+ * remembers for the directory, a directory whose whole text still has that digest comes back
+ * {@link DirListing.omitted}: only its own entry and its subdirectories cross to this thread.
  */
-export function walkDir(abs: string | Buffer, skip?: string, hashBelow?: number): Promise<DirListing> {
+export function walkDir(abs: string | Buffer, skip?: string, hashBelow?: number, known?: Buffer): Promise<DirListing> {
   // not an async function: called for every directory, its await machinery made V8's optimising
   // compiler spend about 8 ms on the scanner's read-ahead loop each sync
   return binding()
-    .walkDir(abs, skip, hashBelow)
+    .walkDir(abs, skip, hashBelow, known)
     .then(
       (buf) => new DirListing(buf),
       (err: unknown) => {

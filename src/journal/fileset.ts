@@ -3,7 +3,6 @@
  * `<root>/.intermezzo/` its database (Fsdb, CML, server log, identity), temp and conflict areas,
  * and the lock that keeps two runs from overlapping. `.intermezzo/` itself is never replicated.
  */
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +14,7 @@ import { Fsdb } from "./fsdb.js";
 import { createLockFile, isAlive } from "./lock-file.js";
 import { Replicas } from "./replicas.js";
 import { ServerLog } from "./server-log.js";
+import { randomHex } from "../random-hex.js";
 
 /** Name of the per-file-set metadata directory. */
 export const META_DIR = ".intermezzo";
@@ -106,11 +106,11 @@ export class FileSet {
     fs.mkdirSync(path.join(meta, "conflicts"), { recursive: true, mode: 0o700 });
     // Made complete under a temp name, then linked into place: another process never opens a file
     // set whose identity is not written yet (it sees no file set, or the whole one).
-    const fresh = path.join(meta, `${DB_FILE}.new-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const fresh = path.join(meta, `${DB_FILE}.new-${process.pid}-${randomHex(4)}`);
     const db = openDb(fresh, true);
-    const replicaId = randomBytes(6).toString("hex");
+    const replicaId = randomHex(6);
     const initial: Record<string, string> = {
-      fileset_id: opts.filesetId ?? randomBytes(8).toString("hex"),
+      fileset_id: opts.filesetId ?? randomHex(8),
       replica_id: replicaId,
       name: opts.name ?? path.basename(abs),
       role: opts.role ?? "holder",

@@ -101,6 +101,7 @@ export class Fsdb {
   private readonly sSetVersion;
   private readonly sSetLocal;
   private readonly sChildFid;
+  private readonly sSubdir;
   private readonly sSubdirFids;
   private readonly sChildPrints;
   private readonly sChildrenWhole;
@@ -129,7 +130,12 @@ export class Fsdb {
     this.sWholeDigest = db.prepare<[string], Buffer>(`SELECT digest FROM dir_wholes WHERE fid = ?`).pluck();
     this.sPutWholeDigest = db.prepare<[string, Buffer], unknown>(`INSERT OR REPLACE INTO dir_wholes (fid, digest) VALUES (?, ?)`);
     this.sChildFid = db.prepare<[string, string], string>(`SELECT fid FROM objects WHERE parent = ? AND name = ?`).pluck();
-    this.sSubdirFids = db.prepare<[string], [string, string]>(`SELECT name, fid FROM objects WHERE parent = ? AND type = 'd'`).raw();
+    this.sSubdir = db
+      .prepare<[string, string], [string, Buffer | null]>(`SELECT o.fid, w.digest FROM objects o LEFT JOIN dir_wholes w ON w.fid = o.fid WHERE o.parent = ? AND o.name = ?`)
+      .raw();
+    this.sSubdirFids = db
+      .prepare<[string], [string, string, Buffer | null]>(`SELECT o.name, o.fid, w.digest FROM objects o LEFT JOIN dir_wholes w ON w.fid = o.fid WHERE o.parent = ? AND o.type = 'd'`)
+      .raw();
     this.sSetLocal = db.prepare<[string, string | null, string], unknown>(`UPDATE objects SET ino = ?, ctime_ns = ? WHERE fid = ?`);
     this.sSetVersion = db.prepare<[string, string], unknown>(`UPDATE objects SET version = ? WHERE fid = ?`);
     this.sUp = db.prepare<[string], [string | null, string]>(`SELECT parent, name FROM objects WHERE fid = ?`).raw();
@@ -185,9 +191,17 @@ export class Fsdb {
     return this.sChildFid.get(parent, name);
   }
 
-  /** The fids of directory `parent`'s subdirectories by name (one query where a directory has many). */
-  subdirFids(parent: string): Map<string, string> {
-    return new Map(this.sSubdirFids.all(parent));
+  /** The fid of the object named `name` in directory `parent` and the digest remembered for it (see {@link Fsdb.subdirFids}). */
+  subdir(parent: string, name: string): [fid: string, digest: Buffer | null] | undefined {
+    return this.sSubdir.get(parent, name);
+  }
+
+  /**
+   * Directory `parent`'s subdirectories by name (one query where a directory has many): each one's
+   * fid, and the digest remembered for it ({@link Fsdb.wholeDigest}) or null.
+   */
+  subdirFids(parent: string): Map<string, [fid: string, digest: Buffer | null]> {
+    return new Map(this.sSubdirFids.all(parent).map(([name, fid, digest]) => [name, [fid, digest]]));
   }
 
   /** All objects in directory `parent` (one directory's worth, never the whole tree). */
@@ -212,11 +226,21 @@ export class Fsdb {
    * `dir_wholes`; schema 10, an insert in `put`): the next scan of the unchanged directory costs one lookup, with neither text made.
    */
   matchesWhole(parent: string, digest: Buffer, whole: () => string): boolean {
-    const known = this.sWholeDigest.get(parent);
-    if (known !== undefined && digest.equals(known)) return true;
+    if (this.remembersWhole(parent, digest)) return true;
     if (whole() !== this.childrenWhole(parent)) return false;
     this.sPutWholeDigest.run(parent, digest);
     return true;
+  }
+
+  /** The digest remembered for directory `parent` by {@link Fsdb.matchesWhole}, while its rows are unchanged. */
+  wholeDigest(parent: string): Buffer | undefined {
+    return this.sWholeDigest.get(parent);
+  }
+
+  /** True when `digest` is the one remembered for directory `parent` (its rows unchanged since they made that text). */
+  remembersWhole(parent: string, digest: Buffer): boolean {
+    const known = this.sWholeDigest.get(parent);
+    return known !== undefined && digest.equals(known);
   }
 
   /** True when directory `parent` has any entry. */

@@ -5,14 +5,14 @@
  * lock waited on it for good. Here the owner is written to a private file first and linked into
  * place: the lock exists only with its content.
  */
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { randomHex } from "../random-hex.js";
 
 /** Creates lock file `file` holding `body`; false when it already exists. */
 export function createLockFile(file: string, body: string): boolean {
   sweepPrivate(file);
-  const mine = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
+  const mine = `${file}.${process.pid}-${randomHex(4)}`;
   fs.writeFileSync(mine, body, { flag: "wx" });
   try {
     fs.linkSync(mine, file);

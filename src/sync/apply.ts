@@ -183,7 +183,7 @@ export class Applier {
         const links = o.type === "f" && o.ino ? fsdb.byIno(o.ino).filter((x) => x.fid !== o.fid) : [];
         return h.at(rec.fid, (p) => {
           const xattrs = this.setAttrs(p, o.type, rec.attrs);
-          h.touched();
+          h.touchedAt(p, o.type);
           if (o.type === "d") this.touchDir(o.fid);
           const st = statAt(p);
           return (version) => {
@@ -226,6 +226,7 @@ export class Applier {
 
   /** The batch failed: its Fsdb changes roll back, and so do the files it changed in place. */
   abortBatch(): void {
+    this.holding.abandonFlush();
     this.set.abortGroup();
     this.inPlace.rollBack();
   }
@@ -328,7 +329,9 @@ export class Applier {
 
   /** Copies a version about to be destroyed aside, when this apply was asked to. */
   private keep(o: FsObject): void {
-    if (this.keepReason !== undefined && o.type !== "d") keepVersion(this.set, o, () => this.holding.openRead(o.fid), this.set.fsdb.pathOf(o.fid), this.keepReason);
+    if (this.keepReason === undefined || o.type === "d") return;
+    keepVersion(this.set, o, () => this.holding.openRead(o.fid), this.set.fsdb.pathOf(o.fid), this.keepReason);
+    this.holding.touched(); // the version stored aside is flushed with the batch
   }
 
   /** Keeps a hard link: points object `other` at the new inode of the file at `file`, atomically. */

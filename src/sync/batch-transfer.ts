@@ -117,7 +117,7 @@ export async function receiveBatch(holding: Holding, asked: number, batch: Conte
   return entries.map((e) => {
     if ("error" in e) return undefined;
     const temp = temps[served++];
-    return temp === undefined ? undefined : { temp, content: e, ticket: holding.stagedTicket() };
+    return temp === undefined ? undefined : { temp, content: e, ticket: holding.stagedTicket(temp) };
   });
 }
 

@@ -224,7 +224,7 @@ async function copyLocal(holding: Holding, expected: Content): Promise<StagedCon
       fs.closeSync(fd);
     }
     await fs.promises.chmod(temp, 0o600);
-    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket(), signature };
+    if ((await hashFile(temp)) === expected.hash) return { temp, content: expected, ticket: holding.stagedTicket(temp), signature };
   } catch {
     // changed or gone since the scan: fall back to a transfer
   }
@@ -262,7 +262,7 @@ async function stageDelta(holding: Holding, basis: number, stream: ContentStream
       throw new ImzError("HASH_MISMATCH", `patched content does not match the sender's (${staged.bytes} bytes)`, { hint: "retried with whole-file data" });
     }
     const signature = signing?.signature;
-    if (staged.ranges === undefined) return { temp: staged.temp, content, ticket: holding.stagedTicket(), signature };
+    if (staged.ranges === undefined) return { temp: staged.temp, content, ticket: holding.stagedTicket(staged.temp), signature };
     return { temp: staged.temp, content, ticket: 0, signature, inPlace: { ranges: staged.ranges, baseHash: inPlace!.hash } };
   } catch (err) {
     if (staged !== undefined) {

@@ -5,12 +5,12 @@
  * written outside the tree, even when a directory is swapped for a symlink while the sync runs.
  * Files are written through a temp file (in `.intermezzo/tmp`, same filesystem), made durable
  * (`syncfs`, once per window of staged files) before they are renamed into place, and the whole
- * batch — directories included — is flushed again before it is acknowledged.
+ * batch — directories included — is flushed again before it is acknowledged. A batch of a few
+ * files installed from temp files flushes just those and their directories (`flush-list.ts`).
  */
 import fs from "node:fs";
 import path from "node:path";
 import util from "node:util";
-import { randomBytes } from "node:crypto";
 import { ImzError } from "../errors.js";
 import { syncfs } from "./delta/native.js";
 import { writeChunks } from "./delta/write.js";
@@ -19,6 +19,8 @@ import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { fdPath, inDir, openBeneath, renameAt, stageFiles, statAt, type Place } from "./beneath.js";
+import { FlushList, flushTargets, releaseTargets, tookAside } from "./flush-list.js";
+import { randomHex } from "../random-hex.js";
 
 /** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
 const tmpFds = new WeakMap<FileSet, number>();
@@ -29,8 +31,11 @@ const rootFds = new WeakMap<FileSet, number>();
  * the counter, across processes by the pid, and across a reused pid by the tag (`randomBytes` per
  * name cost 2% of a first copy of small files).
  */
-const TEMP_RUN = randomBytes(4).toString("hex");
+const TEMP_RUN = randomHex(4);
 let tempCount = 0;
+
+/** How an object is opened to be flushed by name: never following a symlink, never blocking. */
+const FLUSH_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
 /** Longest name accepted, in bytes (Linux NAME_MAX). */
 export const NAME_MAX = 255;
@@ -71,6 +76,8 @@ export class Holding {
   /** Every change counted up to this one is on disk. */
   private durableUpTo = 0;
   private flushing: Promise<void> | undefined;
+  /** What the changes counted since the last flush began need flushed, when they are few (else a `syncfs`). */
+  private readonly flushList = new FlushList();
   /** Settles when the batch being staged ({@link Holding.writeTemps}) is written. */
   private stagingDone: Promise<unknown> = Promise.resolve();
 
@@ -200,31 +207,46 @@ export class Holding {
    */
   touched(): void {
     this.staged++;
+    this.flushList.untargeted();
   }
 
   /**
    * Makes every change counted so far durable, directories included: one `syncfs` of the file
-   * set's filesystem (cheaper than an fsync per directory and per file, and it covers both),
-   * unless an earlier one started after the last change.
+   * set's filesystem (cheaper than an fsync per directory and per file, and it covers both), or,
+   * for a few installed files, an fsync of each and of its directory (`flush-list.ts`); unless an
+   * earlier flush started after the last change.
    */
   async syncDirs(): Promise<void> {
     await this.makeDurable(this.staged);
   }
 
-  /** Registers a completely written temp file; returns the ticket {@link Holding.makeDurable} takes. */
-  stagedTicket(): number {
+  /** Registers completely written temp file `temp`; returns the ticket {@link Holding.makeDurable} takes. */
+  stagedTicket(temp: string): number {
+    this.flushList.staged(temp);
     return ++this.staged;
   }
 
   /**
+   * The batch is abandoned (its Fsdb changes roll back): what it named to flush is let go, and the
+   * next flush is a `syncfs`, which covers whatever it left on disk, as before.
+   */
+  abandonFlush(): void {
+    this.flushList.untargeted();
+  }
+
+  /**
    * Waits until every temp file staged up to `ticket` is on disk. One `syncfs` covers every file
-   * staged before it started, so a window of prefetched files costs one flush, not one each.
+   * staged before it started, so a window of prefetched files costs one flush, not one each; a few
+   * files are flushed one by one instead (`flush-list.ts`), every change counted before it started.
    */
   async makeDurable(ticket: number): Promise<void> {
     while (this.durableUpTo < ticket) {
       if (!this.flushing) {
         const upTo = this.staged;
-        this.flushing = syncfs(this.set.tmpDir).then(
+        const targets = this.flushList.take();
+        const aside = tookAside(this.set);
+        if (aside && targets) releaseTargets(targets);
+        this.flushing = (targets && !aside ? flushTargets(targets) : syncfs(this.set.tmpDir)).then(
           () => {
             this.durableUpTo = Math.max(this.durableUpTo, upTo);
             this.flushing = undefined;
@@ -305,8 +327,21 @@ export class Holding {
    * exist (atomic no-clobber); with `replace` true it atomically replaces `dest`.
    */
   install(temp: string, dest: Place, replace: boolean): void {
-    this.atTemp(temp, (t) => renameAt(t, dest, !replace));
-    this.touched();
+    this.atTemp(temp, (t) => {
+      this.flushList.installing(temp, () => openBeneath(t.dir, t.name, FLUSH_OPEN), path.dirname(dest.rel), () => openBeneath(dest.dir, ".", FLUSH_OPEN));
+      renameAt(t, dest, !replace);
+    });
+    this.staged++;
+  }
+
+  /**
+   * Counts a change of the attributes of the object at `p`, of type `type`: flushed by name when it
+   * is a file or directory and the batch is small (`flush-list.ts`), else as {@link Holding.touched}.
+   */
+  touchedAt(p: Place, type: string): void {
+    if (type !== "f" && type !== "d") return this.touched();
+    this.staged++;
+    this.flushList.changed(p.rel, () => openBeneath(p.dir, p.name, FLUSH_OPEN));
   }
 }
 

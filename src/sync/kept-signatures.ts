@@ -13,12 +13,12 @@
  * basis is signed afresh. A stale signature that somehow passed would still cost only a retry: the
  * patched file fails its whole-file hash check and is sent whole.
  */
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { hashBuffer } from "../journal/content-hash.js";
 import { inoKey, META_DIR, type FileSet } from "../journal/fileset.js";
 import { chooseStrongLength, MAX_STRONG_LENGTH, resolveSignatureOptions, type SignatureOptions } from "./delta/index.js";
+import { randomHex } from "../random-hex.js";
 
 /** Files from this size on have their received versions' signatures kept (below it, a fresh signature costs less than the file that keeps it). */
 export const KEEP_SIGNATURE_MIN = 8 << 20;
@@ -64,7 +64,7 @@ export function keepSignature(set: FileSet, fid: string, hash: string, signature
   const o = set.fsdb.get(fid);
   if (o?.type !== "f" || o.hash !== hash || o.version === "" || o.ino === null || o.ctimeNs === null) return forgetSignature(set, fid);
   const key: Key = { fid, version: o.version, hash, size: o.size, mtimeNs: o.mtimeNs, ctimeNs: o.ctimeNs, ino: o.ino, sum: hashBuffer(signature) };
-  const temp = path.join(set.tmpDir, `s-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const temp = path.join(set.tmpDir, `s-${process.pid}-${randomHex(6)}`);
   fs.writeFileSync(temp, Buffer.concat([Buffer.from(`${MAGIC}${JSON.stringify(key)}\n`), signature]), { flag: "wx", mode: 0o600 });
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });

@@ -287,7 +287,7 @@ export async function stageContent(holding: Holding, stream: ContentStream): Pro
     if (hash !== content.hash || size !== content.size) {
       throw new ImzError("HASH_MISMATCH", `received content does not match its hash (${size} bytes)`, { hint: "retried with whole-file data" });
     }
-    return { temp, content, ticket: holding.stagedTicket() };
+    return { temp, content, ticket: holding.stagedTicket(temp) };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw err;

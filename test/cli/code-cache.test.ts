@@ -1,14 +1,14 @@
 /**
  * `intermezzo-sync` compiled through V8's code cache (`src/cli/code-cache.ts`): a bundle runs as
  * CommonJS with its own `require`, `__filename` and `__dirname`; the cache is written after the run
- * and used by the next load; a changed bundle, a cache V8 refuses, and a cache that cannot be
+ * and used by the next load (a long run's marked so, and replaced after the next short run); a changed bundle, a cache V8 refuses, and a cache that cannot be
  * written are each no error — the bundle is compiled from its source and runs the same.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { CACHE_SUFFIX, loadWithCodeCache } from "../../src/cli/code-cache.js";
+import { CACHE_SUFFIX, LONG_RUN_MS, loadWithCodeCache } from "../../src/cli/code-cache.js";
 import { IMZ_BIN, runCli, SYNC_BIN } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tree.js";
 
@@ -37,7 +37,7 @@ describe("code cache for intermezzo-sync", () => {
       assert.equal(first.exports.sep, "/");
       assert.equal(first.cacheUsed, false);
       assert.equal(fs.existsSync(file + CACHE_SUFFIX), false, "nothing written before save()");
-      first.save();
+      first.save(0);
       const st = fs.statSync(file, { bigint: true });
       assert.ok(fs.readFileSync(file + CACHE_SUFFIX).subarray(0, 40).toString("latin1").startsWith(`${st.size}:${st.mtimeNs}\n`));
       const second = loadWithCodeCache<Bundle>(file);
@@ -54,14 +54,14 @@ describe("code cache for intermezzo-sync", () => {
     try {
       const file = path.join(dir, "b.cjs");
       fs.writeFileSync(file, SOURCE);
-      loadWithCodeCache<Bundle>(file).save();
+      loadWithCodeCache<Bundle>(file).save(0);
       // the same length, other code: only the key (size and mtime) tells them apart
       fs.writeFileSync(file, SOURCE.replace("6 * 7", "7 * 7"));
       fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
       const changed = loadWithCodeCache<Bundle>(file);
       assert.equal(changed.cacheUsed, false);
       assert.equal(changed.exports.answer(), 49);
-      changed.save();
+      changed.save(0);
       assert.equal(loadWithCodeCache<Bundle>(file).cacheUsed, true, "made again for the new bundle");
 
       // code this process has not compiled yet (V8 keeps what it compiled, and then reads no cache at all)
@@ -76,6 +76,34 @@ describe("code cache for intermezzo-sync", () => {
     }
   });
 
+  it("a cache written after a long run is marked so and written again after the next short run, then kept", () => {
+    const dir = tempDir("imz-cc-");
+    try {
+      const file = path.join(dir, "b.cjs");
+      fs.writeFileSync(file, SOURCE);
+      const st = fs.statSync(file, { bigint: true });
+      const head = (): string => fs.readFileSync(file + CACHE_SUFFIX).subarray(0, 60).toString("latin1").split("\n")[0]!;
+      loadWithCodeCache<Bundle>(file).save(LONG_RUN_MS + 1);
+      assert.equal(head(), `${st.size}:${st.mtimeNs}:long`);
+      const afterLong = loadWithCodeCache<Bundle>(file);
+      assert.equal(afterLong.cacheUsed, true, "a long run's cache is used");
+      assert.equal(afterLong.exports.answer(), 42);
+      afterLong.save(LONG_RUN_MS + 1);
+      assert.equal(head(), `${st.size}:${st.mtimeNs}:long`, "another long run leaves it");
+      loadWithCodeCache<Bundle>(file).save(5);
+      assert.equal(head(), `${st.size}:${st.mtimeNs}`, "a short run writes it again");
+      const written = fs.statSync(file + CACHE_SUFFIX).mtimeMs;
+      const short = loadWithCodeCache<Bundle>(file);
+      assert.equal(short.cacheUsed, true);
+      short.save(LONG_RUN_MS + 1);
+      short.save(5);
+      assert.equal(head(), `${st.size}:${st.mtimeNs}`);
+      assert.equal(fs.statSync(file + CACHE_SUFFIX).mtimeMs, written, "a short run's cache is kept by any later run");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a cache that cannot be read or written is no error", () => {
     const dir = tempDir("imz-cc-");
     try {
@@ -84,7 +112,7 @@ describe("code cache for intermezzo-sync", () => {
       fs.mkdirSync(file + CACHE_SUFFIX); // in the way of both the read and the rename
       const m = loadWithCodeCache<Bundle>(file);
       assert.equal(m.cacheUsed, false);
-      m.save();
+      m.save(0);
       assert.equal(m.exports.answer(), 42);
       assert.deepEqual(fs.readdirSync(dir).sort(), ["b.cjs", "b.cjs.v8cache"], "the temporary file is removed");
       assert.ok(fs.statSync(file + CACHE_SUFFIX).isDirectory());

@@ -18,6 +18,24 @@ import { tempDir } from "../helpers/tree.js";
 /** How many directories have a remembered digest. */
 const remembered = (set: FileSet): number => set.db.prepare<[], number>(`SELECT count(*) FROM dir_wholes`).pluck().get()!;
 
+/**
+ * What the walk digests for a whole text `name/print/name/print…` (`native/walk.cc` `Digest`): per
+ * entry its name, a NUL, its kind and the print's eight numbers as 64-bit little-endian, the first
+ * 32 bytes of the BLAKE2b-512 of it all.
+ */
+function binaryDigest(whole: string): Buffer {
+  const parts = whole.split("/");
+  const h = createHash("blake2b512");
+  for (let i = 0; i < parts.length; i += 2) {
+    const [kind, ...numbers] = parts[i + 1]!.split(":");
+    const fields = Buffer.alloc(1 + 8 * 8);
+    fields.write(kind!, 0, "latin1");
+    numbers.forEach((n, k) => fields.writeBigInt64LE(BigInt(n), 1 + 8 * k));
+    h.update(Buffer.concat([Buffer.from(parts[i]!), Buffer.from([0]), fields]));
+  }
+  return h.digest().subarray(0, 32);
+}
+
 describe("remembered unchanged directories (dir_wholes)", () => {
   it("remembers a match and forgets it when a row under the directory is inserted, changed, moved out or deleted", async () => {
     const root = tempDir("imz-wholes-");
@@ -33,7 +51,7 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         const listing = await walkDir(path.join(root, "a"));
         const whole = listing.whole!;
         const digest = listing.wholeDigest!;
-        assert.deepEqual(digest, createHash("blake2b512").update(whole).digest().subarray(0, 32), "the walk's digest is of its whole text");
+        assert.deepEqual(digest, binaryDigest(whole), "the walk's digest is of its whole text's fields in binary");
         const remember = (): void => {
           assert.equal(set.fsdb.matchesWhole(a, digest, () => whole), true);
           assert.equal(set.db.prepare(`SELECT 1 FROM dir_wholes WHERE fid = ?`).pluck().get(a), 1);
@@ -105,6 +123,35 @@ describe("remembered unchanged directories (dir_wholes)", () => {
     }
   });
 
+  it("an unchanged directory's few subdirectories are walked with their remembered digests: unchanged ones are skipped, a changed one is journaled", async () => {
+    const root = tempDir("imz-wholes-");
+    try {
+      for (const d of ["a", "b"]) {
+        fs.mkdirSync(path.join(root, d, "deep"), { recursive: true });
+        for (const n of ["x", "y"]) fs.writeFileSync(path.join(root, d, "deep", n), `${d}${n}`);
+      }
+      const set = FileSet.init(root, { role: "replica" });
+      try {
+        await scan(set);
+        await scan(set); // every directory remembered unchanged
+        const a = set.fsdb.childFid("root", "a")!;
+        assert.deepEqual(set.fsdb.subdir("root", "a"), [a, set.fsdb.wholeDigest(a)]);
+        assert.ok(set.fsdb.wholeDigest(a) !== undefined);
+        fs.writeFileSync(path.join(root, "b", "deep", "y"), "changed");
+        const report = await scan(set);
+        assert.equal(report.records, 1);
+        const deep = set.fsdb.childFid(set.fsdb.childFid("root", "b")!, "deep")!;
+        assert.equal(set.fsdb.child(deep, "y")!.size, "changed".length);
+        assert.equal((await scan(set)).records, 0, "and the next scan finds nothing");
+        assert.equal(report.examined, (await scan(set)).examined, "every entry counted either way");
+      } finally {
+        set.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("an unchanged directory with many subdirectories enters each with its own fid (looked up together)", async () => {
     const root = tempDir("imz-wholes-");
     try {
@@ -119,7 +166,7 @@ describe("remembered unchanged directories (dir_wholes)", () => {
         await scan(set); // remembers the root (and each s<i>) unchanged
         const fids = set.fsdb.subdirFids("root");
         assert.equal(fids.size, 12);
-        for (let i = 0; i < 12; i++) assert.equal(fids.get(`s${i}`), set.fsdb.childFid("root", `s${i}`));
+        for (let i = 0; i < 12; i++) assert.deepEqual(fids.get(`s${i}`), [set.fsdb.childFid("root", `s${i}`), set.fsdb.wholeDigest(set.fsdb.childFid("root", `s${i}`)!) ?? null]);
         for (const i of [3, 10]) fs.writeFileSync(path.join(root, `s${i}`, "f"), `changed ${i}`);
         const report = await scan(set); // the root matches its digest: its subdirectories come from subdirFids
         assert.equal(report.records, 2);

@@ -1,7 +1,8 @@
 /**
  * The native directory walk (`src/filter/walk.ts`, `native/walk.cc`): a fast-check property that it
  * reports what `fs.readdir` + `lstat` report (names, order, and every stat field the scanner uses)
- * for random trees with odd names (a name that is not UTF-8 as a raw name, src/journal/names.ts);
+ * for random trees with odd names, and, given the digest it finds, only the directory's own entry
+ * and its subdirectories (a name that is not UTF-8 as a raw name, src/journal/names.ts);
  * that after a scan every unchanged entry's print equals its Fsdb row's, and an
  * unchanged directory's whole text its rows' (the scanner's fast paths); and that each field the scanner compares, changed, still reaches the scanner.
  */
@@ -183,6 +184,23 @@ describe("native directory walk", () => {
             const plainOnly = want.entries.every((e) => (e.kind === "f" || e.kind === "d") && !e.print.startsWith("!") && !e.name.startsWith("\0"));
             assert.equal(got.whole, plainOnly ? want.entries.map((e) => `${e.name}/${e.print}`).join("/") : null);
             for (const e of got.entries()) assertFileStat(e, fsPath(dir, e.name));
+            // given the digest it finds, the walk sends only the directory's own entry and its subdirectories
+            if (got.wholeDigest !== null) {
+              const omitted = await walkDir(dir, undefined, undefined, got.wholeDigest);
+              assert.equal(omitted.omitted, true);
+              assert.deepEqual(omitted.wholeDigest, got.wholeDigest);
+              assert.deepEqual(plain(omitted.self), want.self);
+              assert.equal(omitted.count(), want.entries.length);
+              assert.deepEqual(omitted.directories().map(plain), want.entries.filter((e) => e.kind === "d"));
+              assert.equal(omitted.whole, null);
+              assert.throws(() => omitted.entries());
+            }
+            // given another digest (or none to compare), everything, as without
+            const other = await walkDir(dir, undefined, undefined, Buffer.alloc(32, 0xa5));
+            assert.equal(other.omitted, false);
+            assert.deepEqual(other.entries().map(plain), want.entries);
+            assert.equal(other.whole, got.whole);
+            assert.deepEqual(other.wholeDigest, got.wholeDigest);
           }
         } finally {
           fs.rmSync(root, { recursive: true, force: true });

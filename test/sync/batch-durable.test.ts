@@ -1,7 +1,9 @@
 /**
  * A batch is flushed before it is acknowledged, directories and attributes included
  * (`Holding.syncDirs`): watched with `strace` on the real CLI. A batch of renames or attribute
- * changes stages no file data, and such a batch used to be committed with no flush at all.
+ * changes stages no file data, and such a batch used to be committed with no flush at all. A batch
+ * of a few files installed from temp files flushes just those (`flush-list.ts`): each temp file's
+ * data before its rename, then the installed file and its directory, before the commit.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -54,12 +56,38 @@ describe("a batch is durable before it is acknowledged", () => {
     assert.equal(fs.readFileSync(path.join(b, "d2/g"), "utf8"), "content");
   });
 
-  it("a change of mode alone is flushed before the holder commits", () => {
+  it("a change of mode alone is flushed before the holder commits (the file, by name)", () => {
     const { a, b } = synced();
     fs.chmodSync(path.join(a, "d1/f"), 0o600);
     const lines = traced(a, b, "syncfs,fsync");
-    const flushed = syncfsOfB(lines, b, 0);
-    assert.ok(flushed >= 0, `a syncfs of the holder:\n${lines.join("\n")}`);
+    // (strace names no path for fchmodat2: the flush is found by the file it names)
+    const flushed = lines.findIndex((l) => /\bfsync\(/.test(l) && l.includes(`<${b}/d1/f>`));
+    assert.ok(flushed >= 0, `an fsync of the file:\n${lines.join("\n")}`);
+    const committed = lines.findIndex((l, i) => i > flushed && l.includes(`<${b}/.intermezzo/fileset.db-wal>`) && /\bfsync\(/.test(l));
+    assert.ok(committed > flushed, "before the holder's commit");
     assert.equal(fs.statSync(path.join(b, "d1/f")).mode & 0o777, 0o600);
+  });
+
+  it("a few files changed or created: each one's data flushed before its rename, the file and its directory after it, before the holder commits; no syncfs", () => {
+    const { a, b } = synced();
+    fs.writeFileSync(path.join(a, "d1/f"), "changed content");
+    fs.writeFileSync(path.join(a, "d2/g"), "a new file");
+    const lines = traced(a, b, "syncfs,fsync,fdatasync,renameat,renameat2");
+    const all = lines.join("\n");
+    assert.equal(syncfsOfB(lines, b, 0), -1, `no syncfs of the holder's file system:\n${all}`);
+    for (const [dir, name] of [["d1", "f"], ["d2", "g"]] as const) {
+      const renamed = lines.findIndex((l) => /\brenameat2?\(/.test(l) && l.includes(`<${b}/.intermezzo/tmp>`) && l.includes(`<${b}/${dir}>, "${name}"`));
+      assert.ok(renamed >= 0, `${dir}/${name} installed by a rename:\n${all}`);
+      const temp = /"(t-[^"]+)"/.exec(lines[renamed]!)![1]!;
+      const dataFlushed = lines.findIndex((l) => /\bfdatasync\(/.test(l) && l.includes(`<${b}/.intermezzo/tmp/${temp}>`));
+      assert.ok(dataFlushed >= 0 && dataFlushed < renamed, `its temp file's data is flushed before the rename:\n${all}`);
+      const fileFlushed = lines.findIndex((l, i) => i > renamed && /\bfsync\(/.test(l) && l.includes(`<${b}/${dir}/${name}>`));
+      const dirFlushed = lines.findIndex((l, i) => i > renamed && /\bfsync\(/.test(l) && l.includes(`<${b}/${dir}>`));
+      assert.ok(fileFlushed > renamed && dirFlushed > renamed, `the file and its directory are flushed after it:\n${all}`);
+      const committed = lines.findIndex((l, i) => i > renamed && l.includes(`<${b}/.intermezzo/fileset.db-wal>`) && /\bfsync\(/.test(l));
+      assert.ok(committed > fileFlushed && committed > dirFlushed, `before the holder's commit:\n${all}`);
+    }
+    assert.equal(fs.readFileSync(path.join(b, "d1/f"), "utf8"), "changed content");
+    assert.equal(fs.readFileSync(path.join(b, "d2/g"), "utf8"), "a new file");
   });
 });

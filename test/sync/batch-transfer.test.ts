@@ -59,7 +59,7 @@ describe("batched transfers", () => {
         alone.push(fid);
         const temp = holding.tempPath();
         fs.writeFileSync(temp, fid);
-        return { temp, content: entry(Buffer.from(fid)) as StagedContent["content"], ticket: holding.stagedTicket() };
+        return { temp, content: entry(Buffer.from(fid)) as StagedContent["content"], ticket: holding.stagedTicket(temp) };
       };
       const older = new Batcher(holding, () => {
         throw new ImzError("UNSUPPORTED", "the peer does not support 'backfetchBatch'");

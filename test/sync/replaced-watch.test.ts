@@ -33,7 +33,7 @@ async function install(root: string, next: string, between: () => void): Promise
   };
   const temp = applier.holding.tempPath();
   fs.writeFileSync(temp, next);
-  const staged: StagedContent = { temp, content: { size: next.length, mtimeNs: "1000000000", hash: hashBuffer(Buffer.from(next)) }, ticket: applier.holding.stagedTicket() };
+  const staged: StagedContent = { temp, content: { size: next.length, mtimeNs: "1000000000", hash: hashBuffer(Buffer.from(next)) }, ticket: applier.holding.stagedTicket(temp) };
   const close: JournalRecord = { op: "close", fid: f.fid, base: f.version, content: staged.content, seq: 1, origin: "holder", originSeq: 1, time: Date.now() };
   const commit = await applier.apply(close, staged);
   set.transaction(() => commit("holder:1"));

@@ -80,7 +80,7 @@ export interface ImzRsyncBinding {
   Blake2bStream: new () => NativeBlake2bStream;
   hashFd(fd: number, path?: string): Promise<{ digest: Buffer; bytes: number }>;
   /** One directory read and stat'ed on a worker thread, as a packed buffer (`src/filter/walk.ts`). */
-  walkDir(path: string | Buffer, skip?: string, hashBelow?: number): Promise<Buffer>;
+  walkDir(path: string | Buffer, skip?: string, hashBelow?: number, known?: Buffer): Promise<Buffer>;
 }
 
 /** An incremental BLAKE2b-512 (libb2) on the calling thread; `digest` once. */
