@@ -239,7 +239,7 @@ export class Fsdb {
 
   /** True when `digest` is the one remembered for directory `parent` (its rows unchanged since they made that text). */
   remembersWhole(parent: string, digest: Buffer): boolean {
-    const known = this.sWholeDigest.get(parent);
+    const known = this.wholeDigest(parent);
     return known !== undefined && digest.equals(known);
   }
 

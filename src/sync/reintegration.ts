@@ -20,16 +20,12 @@ import { unapplied } from "./unapplied.js";
 /**
  * Records read, optimised and shipped together: the CML is reintegrated a window at a time, so a
  * replica's memory follows the window and not the CML (a first copy of a large tree journals a record
- * per object).
+ * per object). A window goes in one reintegrate request where its JSON fits (`PAGE_BYTES`; the
+ * protocol takes 5,000 records). Each request is one batch on the holder — its files flushed, its
+ * rows committed, its first replay window staged before anything is applied — so a first copy of
+ * small files costs a third of the batches it cost at 1,000 records a request.
  */
 export const WINDOW = 4 * BATCH;
-/**
- * Records per reintegrate request at most (and within `PAGE_BYTES`; the protocol takes 5,000): a
- * window in one request where its JSON fits. Each request is one batch on the holder — its files
- * flushed, its rows committed, its first replay window staged before anything is applied — so a
- * first copy of small files costs a third of the batches it cost at 1,000 records a request.
- */
-const SHIP = WINDOW;
 
 /**
  * Reintegrates the replica's CML: settles records the holder already has (a lost reply), then, a
@@ -114,7 +110,7 @@ async function ship(
   lagging: ReadonlySet<string>,
 ): Promise<void> {
   for (let i = 0; i < records.length; ) {
-    const batch = withinBytes(records.slice(i, i + SHIP));
+    const batch = withinBytes(records.slice(i, i + WINDOW));
     i += batch.length;
     const reply = await peer.reintegrate(batch, how.source, how.keep, how.batchSource);
     tally.recordsShipped += batch.length;
