@@ -126,11 +126,23 @@ export class Resolver {
     this.foundList.push(f);
   }
 
+  /**
+   * The directory of the entries pass 1 last asked {@link Resolver.placeableNow} about, known to be in
+   * the Fsdb (pass 1 removes no row), and whether it then had no entries there: the entries of one
+   * listing come one after the other, with names of their own, so such a directory's never have one.
+   */
+  private dir: { fid: string; empty: boolean } | undefined;
+
   /** See {@link Resolver.found}: a new object pass 1 may journal at once. */
   private placeableNow(f: Found): boolean {
     const { fsdb } = this.ctx.set;
     if (f.type === "s" || (f.type === "f" && f.st.nlink > 1n)) return false;
-    return fsdb.versionOf(f.parent) !== undefined && fsdb.childFid(f.parent, f.name) === undefined;
+    if (this.dir?.fid !== f.parent) {
+      // once per directory, not per entry (a first copy asked both for each of its files)
+      if (fsdb.versionOf(f.parent) === undefined) return false;
+      this.dir = { fid: f.parent, empty: !fsdb.hasChildren(f.parent) };
+    }
+    return this.dir.empty || fsdb.childFid(f.parent, f.name) === undefined;
   }
 
   /** Registers a known object no longer seen at its place (deleted, or moved and found elsewhere). */
