@@ -245,12 +245,19 @@ function servable(holding: Holding, fid: string): FsObject {
 
 /**
  * The whole content of object `fid` (see {@link servable}) read with synchronous calls, when it is
- * at most `max` bytes; undefined when it is larger.
+ * at most `max` bytes; undefined when it is larger. With `hash`, the content hash its Fsdb row
+ * states, when the open file is as that row describes it (the same inode, ctime, size and mtime: what
+ * a scan compares, and any write moves the ctime): the caller need not hash it again. The bytes are
+ * read after that stat: whoever receives them still checks them against the hash.
  */
-export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string } | undefined {
-  servable(holding, fid);
+export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string; hash?: string } | undefined {
+  const known = servable(holding, fid);
   const { fd, st } = holding.openFile(fid);
-  return smallFile(fd, max, st);
+  const small = smallFile(fd, max, st);
+  const asRow =
+    small !== undefined && known.hash !== "" && small.data.length === known.size && small.mtimeNs === known.mtimeNs &&
+    st.ctimeNs.toString() === known.ctimeNs && inoKey(st) === known.ino;
+  return asRow ? { ...small, hash: known.hash } : small;
 }
 
 /** The small regular file open as `fd` (its stat `st`, if taken) read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
