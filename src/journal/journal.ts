@@ -6,8 +6,8 @@
  * The births of new objects may be deferred ({@link Journal.defer}) and written together: one
  * transaction (a savepoint inside a group) for many records instead of one each, and the
  * directories they join forgetting their remembered digest once each, not once per row. A first
- * scan journals each new directory's entries so (the per-record savepoint and the two forgetting
- * statements were about a third of its journaling).
+ * scan journals each new directory's entries so (a savepoint per record was about a third of its
+ * journaling, measured alone; the forgetting a few percent more).
  */
 import type { FileSet } from "./fileset.js";
 import type { FsObject } from "./fsdb.js";
