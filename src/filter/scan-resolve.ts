@@ -102,7 +102,7 @@ export class Resolver {
       if (f.type === "f" && f.st.nlink > 1n && !this.firstNewByIno.has(key)) this.firstNewByIno.set(key, f.fid);
       if (f.kind === "new" && this.placeableNow(f)) {
         try {
-          // journaled with the directory's other births (`Journal.defer`; the scanner flushes them)
+          // journaled with the directory's other births (`Journal.defer`, until `directoryDone`)
           const { rec, row } = await this.birth(f);
           this.ctx.journal.defer(rec, row, () => this.unplaced(f));
           this.placedNow++;
@@ -127,11 +127,21 @@ export class Resolver {
   }
 
   /**
-   * The directory of the entries pass 1 last asked {@link Resolver.placeableNow} about, known to be in
-   * the Fsdb (pass 1 removes no row), and whether it then had no entries there: the entries of one
-   * listing come one after the other, with names of their own, so such a directory's never have one.
+   * The directory pass 1 is comparing, once {@link Resolver.placeableNow} was asked about one of its
+   * entries: known to be in the Fsdb (pass 1 removes no row), and whether it then had no entries
+   * there. Its listing's names are its own, and its births are not in the Fsdb before
+   * {@link Resolver.directoryDone}, so in such a directory no row can be at a new entry's name.
    */
   private dir: { fid: string; empty: boolean } | undefined;
+
+  /**
+   * Pass 1 compared a directory's every entry: the births it found are journaled, together
+   * (`Journal.flush`), and the directory is no longer the one being compared.
+   */
+  directoryDone(): void {
+    this.dir = undefined;
+    this.ctx.journal.flush();
+  }
 
   /** See {@link Resolver.found}: a new object pass 1 may journal at once. */
   private placeableNow(f: Found): boolean {
