@@ -26,7 +26,8 @@ import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, readBatch, smallContent, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
-import { readContent, type ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
+import { readContent } from "./transfer.js";
 import { withinBytes } from "./page-bytes.js";
 
 /** Options of {@link LentoServer}. */
