@@ -92,13 +92,13 @@ class PermitTable {
    * The object `who` holds the permit of as `from` — its replica's own fid, asked before the object
    * was shipped — turned out to be the holder's `to` (adopted as identical at reintegration): the
    * permit is `to`'s from now on, so a request for `to` takes it back from `who` first. When another
-   * owner already holds `to`, that permit stands and `who`'s claim is void: its writer goes on as a
-   * disconnected replica's would, checked at reintegration.
+   * owner already holds `to`, or a request for it is under way, that one stands and `who`'s claim is
+   * void: its writer goes on as a disconnected replica's would, checked at reintegration.
    */
   adopted(from: string, to: string, who: PermitOwner): void {
     if (this.owner.get(from) !== who) return;
     this.owner.delete(from);
-    if (!this.owner.has(to)) this.owner.set(to, who);
+    if (!this.owner.has(to) && !this.tail.has(to)) this.owner.set(to, who);
   }
 
   /** Voids every permit `who` holds (its connection closed). */
