@@ -17,7 +17,7 @@ import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, smallContent } from "./batch-transfer.js";
-import type { ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
 import { rebirthTwin } from "./twin.js";
 import { noteUnapplied } from "./unapplied.js";
 

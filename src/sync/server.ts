@@ -17,7 +17,7 @@ import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { ringLog } from "../journal/log-bell.js";
 import { holdCallback } from "./callbacks.js";
-import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
+import { joinPermits, type PermitGrant, type PermitMembership, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
 import { isWatchedLive, watchHolderTree, whenWatched } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
@@ -26,7 +26,8 @@ import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, readBatch, smallContent, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
-import { readContent, type ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
+import { readContent } from "./transfer.js";
 import { withinBytes } from "./page-bytes.js";
 import { ConnectionStamps } from "./connection-stamps.js";
 
@@ -84,8 +85,8 @@ export class LentoServer implements HolderPeer {
   private registered = { seen: 0, at: 0 };
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
-  /** Asks this connection's permits (after `watch`; absent when another process grants them). */
-  private permits: { acquire?: (fids: string[], who: PermitOwner) => Promise<void>; owner: PermitOwner } | undefined;
+  /** This connection's part in the permit table, and itself as a permit owner (after `watch`). */
+  private permits: { table: PermitMembership; owner: PermitOwner } | undefined;
   /** A dry run's write lock, held until close. */
   private dryRelease: (() => void) | undefined;
   private dryRun = false;
@@ -236,7 +237,7 @@ export class LentoServer implements HolderPeer {
     const leaveTree = watchHolderTree(set.root, () => undefined);
     const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.flatMap((f) => this.replicaNames(f))) };
     const permits = joinPermits(set.root, opts);
-    this.permits = { ...(permits.acquire ? { acquire: permits.acquire } : {}), owner };
+    this.permits = { table: permits, owner };
     this.unwatch = async () => {
       this.permits = undefined;
       permits.leave(owner);
@@ -249,7 +250,7 @@ export class LentoServer implements HolderPeer {
   async permit(fids: string[]): Promise<PermitGrant> {
     const set = this.open();
     if (!this.permits) throw new ImzError("USAGE", "permit before watch", { hint: "a permit is for a replica attached live (watch); nothing was done" });
-    const { acquire, owner } = this.permits;
+    const { table: { acquire }, owner } = this.permits;
     if (!acquire) return { granted: false, volume: set.log.head() };
     await acquire(fids.map((f) => this.fidMap.get(f) ?? f), owner);
     return { granted: true, volume: set.log.head() };
@@ -348,8 +349,11 @@ export class LentoServer implements HolderPeer {
     switch (d.kind) {
       case "identical": {
         if (d.fid !== r.fid) {
-          this.fidMap.set(this.clientFid(r.fid), d.fid);
-          this.fidUnmap.set(d.fid, this.clientFid(r.fid));
+          const own = this.clientFid(r.fid);
+          this.fidMap.set(own, d.fid);
+          this.fidUnmap.set(d.fid, own);
+          // a permit the replica asked by its own fid before shipping the object is this one's now
+          if (this.permits) this.permits.table.adopted?.(own, d.fid, this.permits.owner);
         }
         // The same object on both sides; its attributes may still differ (a directory or file made
         // on each side at different times): the replica's record wins, as a setattr everyone learns.
