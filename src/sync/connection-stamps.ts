@@ -5,11 +5,12 @@
  * window's later batches, a rename's `replacedBase` in a later window all do), and the holder accepts
  * that version as well as the current one while the object still has the version this connection
  * gave it (`conflict/detect.ts`). Two maps keyed by fid held that for the whole connection: two
- * entries per object changed, about 0.3 KB per file of a first copy, so the holder's memory grew
- * with the tree. The log already says it: each logged record names its object, the stamp it gave
- * (`<holder>:<volume>`) and the version it replaced (its `base`, set by the holder as it logs it; a
- * placement has none: nothing was there). What is kept here is the list of runs of volumes this
- * connection appended — one run for a whole first copy when no one else writes meanwhile.
+ * entries per object changed (0.12 KB of live heap per file of a first copy, about 0.45 KB of RSS
+ * as V8 sized its heap ahead), so the holder's memory grew with the tree. The log already says it:
+ * each logged record names its object, the stamp it gave (`<holder>:<volume>`) and the version it
+ * replaced (its `base`, set by the holder as it logs it; a placement has none: nothing was there).
+ * What is kept here is the list of runs of volumes this connection appended — one run for a whole
+ * first copy when no one else writes meanwhile.
  */
 import type { FileSet } from "../journal/fileset.js";
 
