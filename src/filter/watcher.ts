@@ -65,6 +65,8 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
 
   /** The next whole scan is a settle scan: the tree watch is walked again first. */
   let settling = false;
+  /** The tree watch is being walked again (before a settle scan). */
+  let recrawling = false;
 
   const runScan = async (): Promise<void> => {
     const dirs = named;
@@ -76,7 +78,10 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     try {
       const started = Date.now();
       // what no event named may be a directory no event will ever name: watched first, then compared
-      if (recrawl) await tree.recrawl();
+      if (recrawl) {
+        recrawling = true;
+        await tree.recrawl().finally(() => (recrawling = false));
+      }
       if (!opts.lockHeld) release = set.lock("watch");
       // a holder's scan is a write like a reintegration batch: one writer at a time
       const report = await withWriteLock(set, () => scan(set, dirs ? { dirs: [...dirs] } : {}));
@@ -124,6 +129,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     watched: name,
     error: (err, again) => {
       if (!again) opts.onError?.(err);
+      if (recrawling) return; // the settle scan after the recrawl is the whole scan
       named = undefined; // a directory may be unwatched: the whole tree next time
       schedule();
     },

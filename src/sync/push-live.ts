@@ -65,7 +65,7 @@ export async function runPushLive(holderRoot: string, opts: PushLiveOptions, sig
   const first = opts.backoffMs ?? 1000;
   let backoff = first;
   let leaveTree: (() => Promise<void>) | undefined;
-  const record = new PushSessionRecord(holderRoot, opts.dest);
+  const record = new PushSessionRecord(holderRoot, opts.dest, (err) => opts.onError?.(err));
   const state = (s: AttachmentState, error?: string): void => {
     record.state(s, error);
     opts.onState?.({ state: s, ...(error !== undefined ? { error } : {}) });

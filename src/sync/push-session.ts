@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ImzError } from "../errors.js";
 import { FileSet, META_DIR } from "../journal/fileset.js";
 import { randomHex } from "../random-hex.js";
 import type { AttachmentInfo, AttachmentState } from "./attachment.js";
@@ -38,9 +39,11 @@ export class PushSessionRecord {
   private readonly info: PushSessionInfo;
   private readonly name: string;
 
+  /** @param onError a failed write (the session goes on: its file is what status shows, nothing more) */
   constructor(
     private readonly holderRoot: string,
     dest: string,
+    private readonly onError: (err: unknown) => void,
   ) {
     this.info = { dest, state: "connecting", since: Date.now(), pid: process.pid, host: os.hostname() };
     this.name = `${createHash("sha256").update(dest).digest("hex").slice(0, 16)}.json`;
@@ -64,9 +67,14 @@ export class PushSessionRecord {
     if (!FileSet.exists(this.holderRoot)) return;
     const meta = path.join(this.holderRoot, META_DIR);
     const temp = path.join(meta, "tmp", `push-${process.pid}-${randomHex(8)}`);
-    fs.mkdirSync(path.join(meta, SESSIONS_DIR), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(temp, JSON.stringify(this.info));
-    fs.renameSync(temp, path.join(meta, SESSIONS_DIR, this.name));
+    try {
+      fs.mkdirSync(path.join(meta, SESSIONS_DIR), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(temp, JSON.stringify(this.info));
+      fs.renameSync(temp, path.join(meta, SESSIONS_DIR, this.name));
+    } catch (err) {
+      fs.rmSync(temp, { force: true });
+      this.onError(new ImzError("IO", `could not record the push session for intermezzo status: ${(err as Error).message}`, { cause: err }));
+    }
   }
 }
 
