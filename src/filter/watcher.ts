@@ -81,6 +81,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
       if (recrawl) {
         recrawling = true;
         await tree.recrawl().finally(() => (recrawling = false));
+        if (closed) return; // close() ended the walk: no scan after it
       }
       if (!opts.lockHeld) release = set.lock("watch");
       // a holder's scan is a write like a reintegration batch: one writer at a time
