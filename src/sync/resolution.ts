@@ -248,6 +248,16 @@ class Executor {
         set.fsdb.delete(x.fid);
       });
     }
+    if (o.parent !== null) this.keepDirMtime(o.parent);
+  }
+
+  /**
+   * Gives directory `fid` back the mtime the Fsdb (and the holder) has, after a move or removal in
+   * it that is Lento's own: the next scan would otherwise journal the mtime as a change to ship.
+   */
+  private keepDirMtime(fid: string): void {
+    const dir = this.set.fsdb.get(fid);
+    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
   }
 
   /** Bases a refused record on the holder's version `server` (and a rename on its current place). */
@@ -274,9 +284,7 @@ class Executor {
     noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
     crashPoint();
     this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
-    // the move is Lento's own: its directory keeps the mtime the Fsdb (and the holder) has
-    const dir = set.fsdb.get(o.parent);
-    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
+    this.keepDirMtime(o.parent);
     crashPoint();
     const pending = set.cml.about(fid);
     const creates = (r: JournalRecord): boolean => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
