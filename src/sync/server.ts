@@ -29,6 +29,7 @@ import { MAX_PRESIGNED, Presigned } from "./presign.js";
 import type { ContentStream } from "./content-stream.js";
 import { readContent } from "./transfer.js";
 import { withinBytes } from "./page-bytes.js";
+import { ConnectionStamps } from "./connection-stamps.js";
 
 /** Options of {@link LentoServer}. */
 export interface ServerOptions {
@@ -92,13 +93,12 @@ export class LentoServer implements HolderPeer {
   /** Replica fids mapped to the holder's fids of identical objects, for this connection. */
   private readonly fidMap = new Map<string, string>();
   private readonly fidUnmap = new Map<string, string>();
-  /** Versions of objects before this connection's reintegration changed them. */
-  private readonly baselines = new Map<string, string>();
   /**
-   * The version this connection last gave each object: a baseline stands only while the object
-   * still has it (another replica's change since then makes the current version the base again).
+   * The stamps this connection gave, read back from the log for a baseline (the version an object
+   * had before this connection changed it, which stands only while the object still has the
+   * version this connection gave it): its memory follows the batches, not the objects changed.
    */
-  private readonly produced = new Map<string, string>();
+  private stamps: ConnectionStamps | undefined;
   /** Bases signed ahead on the replica's word (`presign`). */
   readonly presigned = new Presigned(SIGNATURE_OPTIONS);
 
@@ -143,6 +143,7 @@ export class LentoServer implements HolderPeer {
     this.set = set;
     this.replica = req.replica;
     this.applier = new Applier(set, { owner: this.opts.owner });
+    this.stamps = new ConnectionStamps(set);
     this.dryRun = req.dryRun;
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
     let scanStarted: number | undefined;
@@ -199,6 +200,7 @@ export class LentoServer implements HolderPeer {
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
       this.registerSeen(set);
+      const before = set.log.head();
       set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
@@ -217,6 +219,7 @@ export class LentoServer implements HolderPeer {
       await applier.finishBatch();
     } catch (err) {
       applier.abortBatch();
+      this.stamps!.forgetAfter(before);
       throw err;
     }
     set.endGroup();
@@ -380,11 +383,6 @@ export class LentoServer implements HolderPeer {
     const set = this.set!;
     try {
       const content = carriesContent(r) ? await (staged ?? fetch(r)) : undefined;
-      for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
-        if (fid === undefined) continue; // (was a look-up of fid "" for every record but a rename)
-        const now = set.fsdb.versionOf(fid) ?? "";
-        if (!this.baselines.has(fid) || this.produced.get(fid) !== now) this.baselines.set(fid, now);
-      }
       const commit = await this.applier!.apply(r, content, keep);
       // applied all the same (extended attributes this filesystem refused): the replica reports it
       const warned = this.applier!.takeWarnings();
@@ -394,7 +392,7 @@ export class LentoServer implements HolderPeer {
         commit(l.version);
         return l;
       });
-      this.produced.set(r.fid, logged.version);
+      this.stamps!.logged(logged.record.seq);
       return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version, ...detail };
     } catch (err) {
       this.applier!.takeWarnings();
@@ -415,15 +413,13 @@ export class LentoServer implements HolderPeer {
 
   private view(): ServerView {
     const fsdb = this.set!.fsdb;
+    const stamps = this.stamps!;
     return {
       get: (fid) => fsdb.get(fid),
       typeOf: (fid) => fsdb.typeOf(fid),
       child: (parent, name) => fsdb.child(parent, name),
       hasChildren: (fid) => fsdb.hasChildren(fid),
-      baseline: (fid) => {
-        const now = fsdb.get(fid)?.version ?? "";
-        return this.produced.get(fid) === now ? (this.baselines.get(fid) ?? now) : now;
-      },
+      baseline: (fid) => stamps.baseline(fid, fsdb.versionOf(fid) ?? ""),
     };
   }
 
