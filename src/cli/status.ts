@@ -1,7 +1,8 @@
 /**
  * `intermezzo status DIR [--json]`: what a file set is and where it stands — its role and ids, the
  * volume stamp (holder) or last-seen stamp (replica), pending CML records, whether a filter journals
- * it now (so a sync will not scan), and open conflicts.
+ * it now (so a sync will not scan), open conflicts, and its live sessions: a replica's attachment, a
+ * holder's push sessions.
  */
 import type { Command } from "commander";
 import { readConflicts } from "../conflict/store.js";
@@ -10,6 +11,7 @@ import { FileSet } from "../journal/fileset.js";
 import { isAlive } from "../journal/lock-file.js";
 import type { AttachmentInfo } from "../sync/attachment.js";
 import type { RegisteredReplica } from "../journal/replicas.js";
+import { readPushSessions, type PushSessionInfo } from "../sync/push-session.js";
 import { runAction } from "./exit.js";
 
 /** The holder's registered replicas, a line each (none for a replica's status). */
@@ -19,24 +21,36 @@ function replicaLines(replicas: RegisteredReplica[] | undefined, floor: number |
   return [head, ...replicas.map((r) => `    ${r.replica} at ${r.place || "(unknown)"}: last seen volume ${r.lastSeen}, last sync ${new Date(r.lastSync).toISOString()}`)];
 }
 
-/** A replica's live attachment (`intermezzo-sync --watch`), if one was ever started; `stale` when its process is gone. */
+/** A session's info with `stale`: true when it claims to run but its process is gone (killed). */
+function withStale<T extends AttachmentInfo>(a: T): T & { stale: boolean } {
+  return { ...a, stale: a.state !== "stopped" && (a.host !== os.hostname() || !isAlive(a.pid)) };
+}
+
+/** A replica's live attachment (`intermezzo-sync --watch`), if one was ever started. */
 function attachmentOf(set: FileSet): (AttachmentInfo & { stale: boolean }) | null {
   const raw = set.metaOr("attachment", "");
   if (raw === "") return null;
   try {
-    const a = JSON.parse(raw) as AttachmentInfo;
-    return { ...a, stale: a.state !== "stopped" && (a.host !== os.hostname() || !isAlive(a.pid)) };
+    return withStale(JSON.parse(raw) as AttachmentInfo);
   } catch {
     return null;
   }
 }
 
-function attachmentLines(a: (AttachmentInfo & { stale: boolean }) | null | undefined): string[] {
-  if (!a) return [];
+/** Where a live session stands, with its last exchange. */
+function sessionState(a: AttachmentInfo & { stale: boolean }): string {
   const since = new Date(a.since).toISOString();
   const state = a.stale ? `not live (its process ${a.pid} is gone; it was ${a.state} since ${since})` : `${a.state} since ${since}${a.error ? ` (${a.error})` : ""}`;
-  const last = a.lastExchange ? `; last exchange ${new Date(a.lastExchange).toISOString()}` : "";
-  return [`  live attachment: ${state}${last}`];
+  return `${state}${a.lastExchange ? `; last exchange ${new Date(a.lastExchange).toISOString()}` : ""}`;
+}
+
+function attachmentLines(a: (AttachmentInfo & { stale: boolean }) | null | undefined): string[] {
+  return a ? [`  live attachment: ${sessionState(a)}`] : [];
+}
+
+/** The holder's push sessions (`intermezzo-sync --watch` with the replica remote), a line each. */
+function pushSessionLines(sessions: Array<PushSessionInfo & { stale: boolean }> | undefined): string[] {
+  return (sessions ?? []).map((p) => `  push session to ${p.dest}: ${sessionState(p)}`);
 }
 
 /** Registers `status`. */
@@ -63,7 +77,7 @@ export function register(program: Command): void {
             pending: set.cml.count(),
             filtered: set.isContinuouslyFiltered(),
             conflicts: { open: conflicts.filter((c) => c.status === "open").length, total: conflicts.length },
-            ...(set.role === "holder" ? { replicas: set.replicas.list(), logFloor: set.log.floor() } : {}),
+            ...(set.role === "holder" ? { replicas: set.replicas.list(), logFloor: set.log.floor(), pushSessions: readPushSessions(set.root).map(withStale) } : {}),
             ...(set.role === "replica" ? { attachment: attachmentOf(set) } : {}),
           };
           if (o.json) {
@@ -78,6 +92,7 @@ export function register(program: Command): void {
               `  ${status.filtered ? "journaled by a live filter: a sync will not scan it" : "not filtered now: a sync scans it first"}`,
               `  conflicts: ${status.conflicts.open} open of ${status.conflicts.total}${status.conflicts.open > 0 ? ` (intermezzo conflicts ${dir})` : ""}`,
               ...replicaLines(status.replicas, status.logFloor),
+              ...pushSessionLines(status.pushSessions),
               ...attachmentLines(status.attachment),
             ].join("\n") + "\n",
           );

@@ -45,7 +45,8 @@ export async function runLiveSession(plan: SyncPlan, options: SyncOptions & Remo
       await runLive(plan.replicaRoot, { sync: options, connect: plan.open, ...out }, stop.signal);
     } else {
       const { runPushLive } = await import("../sync/push-live.js");
-      await runPushLive(plan.holderRoot, { sync: options, server: { owner: options.owner }, open: plan.open, ...out }, stop.signal);
+      const dest = plan.holder === "dest" ? o.src : o.dest;
+      await runPushLive(plan.holderRoot, { dest, sync: options, server: { owner: options.owner }, open: plan.open, ...out }, stop.signal);
     }
   } finally {
     process.off("SIGINT", quit);

@@ -70,7 +70,7 @@ function conflict(kind: ConflictKind, detail: string, server?: FsObject): Decisi
  * mirror's correctives do). Versions are unique stamps: a sender only knows one it was given.
  */
 function stale(view: ServerView, fid: string, base: string): boolean {
-  return view.baseline(fid) !== base && (view.get(fid)?.version ?? "") !== base;
+  return (view.get(fid)?.version ?? "") !== base && view.baseline(fid) !== base;
 }
 
 /** True when `fid` is directory `ancestor` or somewhere below it in `view`. */

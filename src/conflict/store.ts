@@ -12,7 +12,6 @@ import { META_DIR, type FileSet } from "../journal/fileset.js";
 import type { FsObject, ObjectType } from "../journal/fsdb.js";
 import { displayName, nameBytes } from "../journal/names.js";
 import { fdPath } from "../sync/beneath.js";
-import { wroteAside } from "../sync/flush-list.js";
 import type { Policy, Winner } from "./policy.js";
 import { randomHex } from "../random-hex.js";
 
@@ -77,7 +76,7 @@ export function newEntryId(): string {
  */
 export function storeVersion(set: FileSet, o: FsObject, open: () => number, time: string): string | undefined {
   if (o.type === "d") return undefined;
-  wroteAside(set);
+  set.wroteAside();
   const dir = path.join(set.conflictsDir, `${time.replace(/[:.]/g, "-")}-${o.fid.replace(":", "-")}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dest = path.join(dir, displayName(o.name) || "root") + (o.type === "l" ? ".symlink" : "");
@@ -97,7 +96,7 @@ function copyOpened(fd: number, dest: string): void {
 
 /** Appends `entry` to the conflict log (and beside its stored copy, when there is one). */
 export function logConflict(set: FileSet, entry: ConflictEntry): void {
-  wroteAside(set);
+  set.wroteAside();
   if (entry.stored) fs.writeFileSync(path.join(set.root, path.dirname(entry.stored), "record.json"), JSON.stringify(entry, null, 2) + "\n");
   fs.appendFileSync(path.join(set.root, META_DIR, CONFLICT_LOG), JSON.stringify(entry) + "\n");
 }

@@ -22,7 +22,8 @@ export interface TreeWatchEvents {
   watched(dir: string): void;
   /**
    * A directory could not be watched or read; `again`: an inotify limit already reported (each
-   * directory past the limit fails alike: one line says so, not thousands).
+   * directory past the limit fails alike: one line says so, not thousands), or a failure a
+   * {@link TreeWatch.recrawl} met (not said again at every recrawl).
    */
   error(err: unknown, again: boolean): void;
 }
@@ -34,8 +35,8 @@ const READS_AT_ONCE = 8;
 export class TreeWatch {
   /** Each watched directory's watch and the inode it was placed on. */
   private readonly watches = new Map<string, { w: fs.FSWatcher; ino: number }>();
-  /** Directories watched, waiting to be read for their subdirectories. */
-  private readonly toRead: Array<{ rel: string; report: boolean }> = [];
+  /** Directories watched, waiting to be read for their subdirectories (`again`: by {@link recrawl}). */
+  private readonly toRead: Array<{ rel: string; report: boolean; again: boolean }> = [];
   /** lstat and readdir calls in flight. */
   private inFlight = 0;
   /** Work left (calls in flight, reads queued) of the start-up crawl and of all crawls. */
@@ -63,6 +64,19 @@ export class TreeWatch {
   async start(): Promise<void> {
     this.add("", false);
     if (this.left.start > 0) await new Promise<void>((resolve) => this.waiters.push({ start: true, resolve }));
+  }
+
+  /**
+   * Walks the whole tree again and watches each directory found unwatched (or watched on another
+   * inode), reporting it through {@link TreeWatchEvents.watched}. A directory whose creation event
+   * was lost — an overflowed inotify queue drops events, and libuv says nothing of it — was never
+   * watched: whole scans journaled it, but nothing written into it later raised an event. Failures
+   * here are reported as already said (`again`): what cannot be watched is left to whole scans, as
+   * before. Resolves once the walk is done.
+   */
+  recrawl(): Promise<void> {
+    this.add("", true, true);
+    return this.crawled();
   }
 
   /** Resolves once every directory found so far is watched and read. */
@@ -104,12 +118,19 @@ export class TreeWatch {
     });
   }
 
-  /** Stats `rel` and watches it when it is a directory; `report`: tell {@link TreeWatchEvents.watched}. */
-  private add(rel: string, report: boolean): void {
+  /**
+   * Stats `rel` and watches it when it is a directory; `report`: tell {@link TreeWatchEvents.watched}.
+   * `again` ({@link recrawl}): a directory watched already on its inode is read again, not watched again.
+   */
+  private add(rel: string, report: boolean, again = false): void {
     if (this.skip(rel)) return;
     this.call<fs.Stats>(!report, (cb) => fs.lstat(path.join(this.root, rel), cb), (err, st) => {
-      if (!err && st.isDirectory()) this.place(rel, st.ino, report);
-      else if (err) this.failed(rel, err);
+      if (err) return this.failed(rel, err, again);
+      if (!st.isDirectory()) return;
+      const had = again ? this.watches.get(rel) : undefined;
+      if (had?.ino === st.ino) return this.queue(rel, report, again);
+      if (had) this.drop(rel);
+      this.place(rel, st.ino, report, again);
     });
   }
 
@@ -117,13 +138,13 @@ export class TreeWatch {
    * Watches directory `rel` (stat'ed before: if another directory took its place since, the event
    * of that change finds another inode and watches again), then queues it to be read.
    */
-  private place(rel: string, ino: number, report: boolean): void {
+  private place(rel: string, ino: number, report: boolean, again = false): void {
     if (this.closed || this.watches.has(rel)) return;
     let w: fs.FSWatcher;
     try {
       w = fs.watch(path.join(this.root, rel), { persistent: true }, (kind, name) => this.event(rel, kind, name));
     } catch (err) {
-      this.failed(rel, err);
+      this.failed(rel, err, again);
       return;
     }
     w.on("error", (err) => {
@@ -132,37 +153,46 @@ export class TreeWatch {
     });
     this.watches.set(rel, { w, ino });
     if (report) this.on.watched(rel);
-    this.toRead.push({ rel, report });
+    this.queue(rel, report, again);
+  }
+
+  /** Queues watched directory `rel` to be read for its subdirectories. */
+  private queue(rel: string, report: boolean, again: boolean): void {
+    if (this.closed) return;
+    this.toRead.push({ rel, report, again });
     this.count(!report, 1);
   }
 
   /** Reads queued directories (a few at once) and watches their subdirectories. */
   private pump(): void {
     while (this.inFlight < READS_AT_ONCE && this.toRead.length > 0) {
-      const { rel, report } = this.toRead.pop()!;
+      const { rel, report, again } = this.toRead.pop()!;
       this.call<fs.Dirent[]>(!report, (cb) => fs.readdir(path.join(this.root, rel), { withFileTypes: true }, cb), (err, entries) => {
         if (err) {
-          this.failed(rel, err);
+          this.failed(rel, err, again);
           return;
         }
-        for (const e of entries) if (e.isDirectory()) this.add(join(rel, e.name), report);
+        for (const e of entries) if (e.isDirectory()) this.add(join(rel, e.name), report, again);
       });
       this.count(!report, -1); // after the call counted itself: the crawl is never seen over between
     }
   }
 
-  /** Reports a failure on `rel` — not a directory gone meanwhile; an inotify limit as such. */
-  private failed(rel: string, err: unknown): void {
+  /**
+   * Reports a failure on `rel` — not a directory gone meanwhile; an inotify limit as such. `again`:
+   * met by a recrawl, reported as already said (each recrawl would meet it anew).
+   */
+  private failed(rel: string, err: unknown, again = false): void {
     if (gone(err)) return;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "ENOSPC" && code !== "EMFILE") return this.on.error(err, false);
+    if (code !== "ENOSPC" && code !== "EMFILE") return this.on.error(err, again);
     const what = code === "ENOSPC" ? "max_user_watches" : "max_user_instances";
     const limit = new ImzError("IO", `inotify limit reached (fs.inotify.${what}): a directory is not watched, changes in it wait for a whole scan`, {
       path: rel === "" ? "." : rel,
       hint: `raise it (sysctl fs.inotify.${what}=...), or filter the tree with FUSE (intermezzo mount)`,
       cause: err,
     });
-    this.on.error(limit, this.limitSaid);
+    this.on.error(limit, this.limitSaid || again);
     this.limitSaid = true;
   }
 

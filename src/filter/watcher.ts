@@ -11,7 +11,9 @@
  * {@link WatchOptions.settleMs}) for what no event names: an edit through a hard link from outside
  * the tree, events lost to an overflowed inotify queue (libuv drops the overflow notice, so no error
  * says so). That scan waits at least ten times the last whole scan's duration since it, so it costs
- * at most a tenth of the watcher's time.
+ * at most a tenth of the watcher's time. Before it, the tree watch walks the tree again and watches
+ * any directory it finds unwatched: one whose creation event the overflowed queue lost would
+ * otherwise stay unwatched for good, its content journaled by that scan and nothing after.
  *
  * Limits (docs/DESIGN.md "Watcher"): inotify needs one watch per directory
  * (`fs.inotify.max_user_watches`); a directory it refuses is reported, and changes in it are seen by
@@ -61,14 +63,27 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
   /** When the last whole scan ended, and how long it took. */
   let whole = { at: 0, ms: 0 };
 
+  /** The next whole scan is a settle scan: the tree watch is walked again first. */
+  let settling = false;
+  /** The tree watch is being walked again (before a settle scan). */
+  let recrawling = false;
+
   const runScan = async (): Promise<void> => {
     const dirs = named;
+    const recrawl = settling && !dirs;
     named = new Set();
     dirty = false;
+    settling = false;
     let release: (() => void) | undefined;
     try {
-      if (!opts.lockHeld) release = set.lock("watch");
       const started = Date.now();
+      // what no event named may be a directory no event will ever name: watched first, then compared
+      if (recrawl) {
+        recrawling = true;
+        await tree.recrawl().finally(() => (recrawling = false));
+        if (closed) return; // close() ended the walk: no scan after it
+      }
+      if (!opts.lockHeld) release = set.lock("watch");
       // a holder's scan is a write like a reintegration batch: one writer at a time
       const report = await withWriteLock(set, () => scan(set, dirs ? { dirs: [...dirs] } : {}));
       if (!dirs) whole = { at: Date.now(), ms: Date.now() - started };
@@ -92,6 +107,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     const wait = Math.max(settleMs, whole.at + 10 * whole.ms - Date.now());
     settleTimer = setTimeout(() => {
       named = undefined;
+      settling = true;
       schedule();
     }, wait).unref();
   };
@@ -114,6 +130,7 @@ export async function watchFileSet(set: FileSet, opts: WatchOptions = {}): Promi
     watched: name,
     error: (err, again) => {
       if (!again) opts.onError?.(err);
+      if (recrawling) return; // the settle scan after the recrawl is the whole scan
       named = undefined; // a directory may be unwatched: the whole tree next time
       schedule();
     },

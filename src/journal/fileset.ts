@@ -66,6 +66,7 @@ export class FileSet {
   private replicaIdCache: string | undefined;
   private roleCache: Role | undefined;
   private readonly closers: Array<() => void> = [];
+  private asideWritten = false;
   /**
    * Runs a function in a transaction (a savepoint inside one): one wrapper for every call, as
    * better-sqlite3 builds a new one for each `db.transaction(fn)` (about 2% of a first copy).
@@ -85,6 +86,21 @@ export class FileSet {
     this.cml = new Cml(db, this.replicaId);
     this.log = new ServerLog(db);
     this.replicas = new Replicas(db);
+  }
+
+  /**
+   * Notes that the conflict store or log (under `.intermezzo/`) was written: a holding's next flush
+   * must be a `syncfs`, which covers those files too (`src/sync/flush-list.ts`).
+   */
+  wroteAside(): void {
+    this.asideWritten = true;
+  }
+
+  /** Whether the conflict store or log was written since the last call (which starts a flush); clears the note. */
+  tookAside(): boolean {
+    const written = this.asideWritten;
+    this.asideWritten = false;
+    return written;
   }
 
   /** True when `root` holds a file set database. */

@@ -26,8 +26,15 @@ export function createLockFile(file: string, body: string): boolean {
 }
 
 /**
+ * A private file lives for a link's time; one older than this whose pid does not run here is a
+ * killed writer's. A younger one may be a live writer's in another pid namespace or on another host
+ * sharing the file set (its pid means nothing here): removed, its link would fail.
+ */
+const PRIVATE_STALE_MS = 2000;
+
+/**
  * Removes the private files of lock `file` left by processes killed between writing one and
- * removing it (`<file>.<pid>-<hex>` of a pid that no longer runs).
+ * removing it (`<file>.<pid>-<hex>` of a pid that no longer runs, a moment old).
  */
 function sweepPrivate(file: string): void {
   const dir = path.dirname(file);
@@ -40,7 +47,7 @@ function sweepPrivate(file: string): void {
   }
   for (const name of names) {
     const m = name.startsWith(prefix) ? /^([0-9]+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length)) : null;
-    if (m && !isAlive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+    if (m && !isAlive(Number(m[1])) && olderThan(path.join(dir, name), PRIVATE_STALE_MS)) fs.rmSync(path.join(dir, name), { force: true });
   }
 }
 

@@ -228,3 +228,9 @@ export function mapFids(r: JournalRecord, map: (fid: string) => string): Journal
 export function carriesContent(r: JournalRecord): boolean {
   return r.op === "close" || (r.op === "create" && r.content !== undefined && r.content.size > 0);
 }
+
+/** A pending record without its CML numbering, to journal again (`seq`, `origin` and `originSeq` are given anew). */
+export function unnumbered(r: JournalRecord): NewRecord {
+  const { seq: _seq, origin: _origin, originSeq: _originSeq, ...rest } = r;
+  return rest as NewRecord;
+}

@@ -18,6 +18,7 @@ export class ServerLog {
   private readonly sSetFloor;
   private readonly sCompact;
   private readonly sTouched;
+  private readonly sStamped;
 
   constructor(db: Db) {
     this.sInsert = db.prepare<[number, string, number, string, string, string]>(
@@ -38,6 +39,9 @@ export class ServerLog {
     this.sCompact = db.prepare<[number]>(`DELETE FROM server_log WHERE volume <= ?`);
     this.sTouched = db.prepare<[number, number], { origin: string; fid: string }>(
       `SELECT origin, fid FROM server_log WHERE volume > ? AND volume <= ? ORDER BY volume`,
+    );
+    this.sStamped = db.prepare<[number], { fid: string; base: string }>(
+      `SELECT fid, coalesce(json_extract(body, '$.base'), '') AS base FROM server_log WHERE volume = ?`,
     );
     this.sByOrigin = db.prepare<[string, number], { body: string; version: string }>(
       `SELECT body, version FROM server_log WHERE origin = ? AND origin_seq >= ? ORDER BY origin_seq`,
@@ -95,6 +99,15 @@ export class ServerLog {
   /** Who changed which object in the records after `since` up to `upTo` (no bodies read). */
   touched(since: number, upTo: number): Array<{ origin: string; fid: string }> {
     return this.sTouched.all(since, upTo);
+  }
+
+  /**
+   * The object the record numbered `volume` stamped and the version it replaced there (its `base`,
+   * which the holder sets as it logs a record; "" for a placement), or undefined when the log no
+   * longer has that record.
+   */
+  stamped(volume: number): { fid: string; base: string } | undefined {
+    return this.sStamped.get(volume);
   }
 
   /** Records from `origin` with origin sequence ≥ `fromSeq`: what a retried reintegration already did. */

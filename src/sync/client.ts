@@ -17,7 +17,7 @@ import type { HolderPeer, RecordResult } from "./peer.js";
 import { replayInOrder } from "./pipeline.js";
 import { receiveContent, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, smallContent } from "./batch-transfer.js";
-import type { ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
 import { rebirthTwin } from "./twin.js";
 import { noteUnapplied } from "./unapplied.js";
 
@@ -119,8 +119,7 @@ export async function applyUpdates(
         set.endGroup();
         return false;
       }
-      // this replica's own records come back too: their content is here already
-      for (const { record: r } of page.records) if ((r.op === "close" || r.op === "create") && r.origin !== set.replicaId) tally.bytesExpected += r.content?.size ?? 0;
+      tally.bytesExpected += bytesComing(set, page.records);
       await replayInOrder(page.records, {
         // our own records coming back (a first copy's every record) are not fetched ahead: asking
         // `wanted` of each here and again at its step read its version twice; the rare one that was
@@ -166,6 +165,18 @@ export async function applyUpdates(
   }
   set.endGroup();
   return true;
+}
+
+/**
+ * The content bytes a page of the holder's log will bring, for progress: not those of this
+ * replica's own records coming back, nor content its object here already has (a file both trees
+ * held, adopted at reintegration): neither is moved. One query per page.
+ */
+function bytesComing(set: FileSet, records: readonly LoggedRecord[]): number {
+  const theirs = records.flatMap(({ record: r }) => ((r.op === "close" || r.op === "create") && r.content && r.origin !== set.replicaId ? [{ fid: r.fid, ...r.content }] : []));
+  if (theirs.length === 0) return 0;
+  const here = set.fsdb.hashesOf(theirs.map((c) => c.fid));
+  return theirs.reduce((n, c) => n + (c.hash !== "" && here.get(c.fid) === c.hash ? 0 : c.size), 0);
 }
 
 /**

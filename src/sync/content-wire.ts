@@ -8,7 +8,7 @@ import type { BatchItem, ContentBatch } from "./batch-transfer.js";
 import { readSignature } from "./delta-transfer.js";
 import { signatureOf, type ContentAsk, type ExtentsAsk } from "./extents-transfer.js";
 import { Replies, check } from "./protocol.js";
-import type { ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
 
 /**
  * Answers a `fetch` or `backfetch`: reads the requester's signature upload when the header says

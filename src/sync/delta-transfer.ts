@@ -23,7 +23,7 @@ import { IN_PLACE_MIN, patchStaged, type InPlaceBasis, type PatchStaged } from "
 import { stageExtents, type ContentAsk } from "./extents-transfer.js";
 import type { Presigned } from "./presign.js";
 import { builderFor, patchSigning, type PatchSigning } from "./version-signature.js";
-import { describedStream, recordedHash, stageContent, type ContentStream } from "./transfer.js";
+import { describedStream, recordedHash, stageContent, type ContentStream } from "./content-stream.js";
 
 /**
  * Content below this size (new or basis) moves whole: one block or so of data costs less than

@@ -20,7 +20,7 @@ import type { FsObject } from "../journal/fsdb.js";
 import type { CloseExtents, Content } from "../journal/records.js";
 import type { StagedContent } from "./apply.js";
 import { writeStaged, type Holding } from "./holding.js";
-import { describedStream, recordedHash, type ContentStream } from "./transfer.js";
+import { describedStream, recordedHash, type ContentStream } from "./content-stream.js";
 
 /** A request for the written extents of content `hash` (`size` bytes): the bytes of `ranges`, in order. */
 export interface ExtentsAsk {

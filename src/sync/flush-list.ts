@@ -13,23 +13,10 @@
  * object. Any other change (a rename, a directory made or removed, an unlink, a link, a symlink's
  * or special file's attributes, a kept version) or more than {@link FEW} objects is counted without
  * a target, and the next flush is a `syncfs` again; so is the next flush of a file set whose
- * conflict store or log was written meanwhile ({@link wroteAside}: those files were flushed by the
- * batch's `syncfs`, and still are).
+ * conflict store or log was written meanwhile (`FileSet.wroteAside`: those files were flushed by
+ * the batch's `syncfs`, and still are).
  */
 import fs from "node:fs";
-
-/** File sets whose conflict store or log was written since their last flush began. */
-const aside = new WeakSet<object>();
-
-/** Notes that file set `set` wrote its conflict store or log: its next flush is a `syncfs`. */
-export function wroteAside(set: object): void {
-  aside.add(set);
-}
-
-/** Whether `set` wrote aside since the last call (which starts a flush); clears the note. */
-export function tookAside(set: object): boolean {
-  return aside.delete(set);
-}
 
 /** Files and directories to flush above which one `syncfs` is cheaper than flushing each. */
 const FEW = 48;

@@ -19,7 +19,7 @@ import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { displayName, displayPath, isRaw, rawBytes } from "../journal/names.js";
 import { ROOT_FID } from "../journal/records.js";
 import { fdPath, inDir, openBeneath, renameAt, stageFiles, statAt, type Place } from "./beneath.js";
-import { FlushList, flushTargets, releaseTargets, tookAside } from "./flush-list.js";
+import { FlushList, flushTargets, releaseTargets } from "./flush-list.js";
 import { randomHex } from "../random-hex.js";
 
 /** Each open file set's temp area, opened beneath its root ({@link Holding.tmpFd}). */
@@ -244,7 +244,7 @@ export class Holding {
       if (!this.flushing) {
         const upTo = this.staged;
         const targets = this.flushList.take();
-        const aside = tookAside(this.set);
+        const aside = this.set.tookAside();
         if (aside && targets) releaseTargets(targets);
         this.flushing = (targets && !aside ? flushTargets(targets) : syncfs(this.set.tmpDir)).then(
           () => {

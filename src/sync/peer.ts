@@ -49,7 +49,7 @@ import type { Problem } from "../filter/object-stat.js";
 import type { ConflictKind } from "../conflict/detect.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { JournalRecord, LoggedRecord } from "../journal/records.js";
-import type { ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
 import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
 import type { BreakCallback } from "./callbacks.js";
 import type { PermitGrant } from "./permits.js";

@@ -88,6 +88,19 @@ class PermitTable {
     }
   }
 
+  /**
+   * The object `who` holds the permit of as `from` — its replica's own fid, asked before the object
+   * was shipped — turned out to be the holder's `to` (adopted as identical at reintegration): the
+   * permit is `to`'s from now on, so a request for `to` takes it back from `who` first. When another
+   * owner already holds `to`, or a request for it is under way, that one stands and `who`'s claim is
+   * void: its writer goes on as a disconnected replica's would, checked at reintegration.
+   */
+  adopted(from: string, to: string, who: PermitOwner): void {
+    if (this.owner.get(from) !== who) return;
+    this.owner.delete(from);
+    if (!this.owner.has(to) && !this.tail.has(to)) this.owner.set(to, who);
+  }
+
   /** Voids every permit `who` holds (its connection closed). */
   release(who: PermitOwner): void {
     for (const [f, o] of this.owner) if (o === who) this.owner.delete(f);
@@ -100,11 +113,21 @@ class PermitTable {
 
 const tables = new Map<string, { table: PermitTable; users: number; lockFile: string }>();
 
+/** One connection's part in a permit table (see {@link joinPermits}). */
+export interface PermitMembership {
+  /** Grants `fids` to `who`, revoking them from their owners first (absent when another process grants permits). */
+  acquire?: (fids: string[], who: PermitOwner) => Promise<void>;
+  /** A permit `who` holds as `from` is the holder's `to` from now on (an adoption; absent as `acquire` is). */
+  adopted?: (from: string, to: string, who: PermitOwner) => void;
+  /** Leaves the table, voiding `who`'s permits. */
+  leave: (who?: PermitOwner) => void;
+}
+
 /**
  * Joins the permit table of the holding location at `root` for one connection. Returns how to ask
  * for permits (`undefined` when another process grants them) and how to leave (voiding its permits).
  */
-export function joinPermits(root: string, opts: PermitOptions = {}): { acquire?: (fids: string[], who: PermitOwner) => Promise<void>; leave: (who?: PermitOwner) => void } {
+export function joinPermits(root: string, opts: PermitOptions = {}): PermitMembership {
   let entry = tables.get(root);
   if (!entry) {
     const lockFile = path.join(root, META_DIR, "permits.pid");
@@ -114,7 +137,9 @@ export function joinPermits(root: string, opts: PermitOptions = {}): { acquire?:
   const mine = entry;
   let left = false;
   return {
-    ...(mine.table.granter ? { acquire: (fids: string[], who: PermitOwner) => mine.table.acquire(fids, who) } : {}),
+    ...(mine.table.granter
+      ? { acquire: (fids: string[], who: PermitOwner) => mine.table.acquire(fids, who), adopted: (from: string, to: string, who: PermitOwner) => mine.table.adopted(from, to, who) }
+      : {}),
     leave: (who) => {
       if (left) return;
       left = true;

@@ -13,17 +13,22 @@
  * when the host's network comes back). A new remote `serve` then starts the replica's attachment
  * again: its first sync scans the replica's tree (nobody watched it meanwhile) and catches up
  * from the log.
+ *
+ * The session keeps its state on the holder (`push-session.ts`), where `intermezzo status` shows it.
  */
 import { fromWireError, isImzError, isTreeRace } from "../errors.js";
 import { backOff, isDrop, type AttachmentState } from "./attachment.js";
 import type { SyncTally } from "./client.js";
 import { watchHolderTree } from "./holder-watch.js";
+import { PushSessionRecord } from "./push-session.js";
 import { liveRemoteReplica, type RemoteStream, type RemoteSyncOptions } from "./remote-replica.js";
 import type { ServerOptions } from "./server.js";
 import type { SyncReport } from "./sync.js";
 
 /** Options of {@link runPushLive}. */
 export interface PushLiveOptions {
+  /** Where the replica is, as given (the session's name in the holder's status, `push-session.ts`). */
+  dest: string;
   sync: RemoteSyncOptions;
   server: ServerOptions;
   /** Opens a new stream to the remote `intermezzo serve` (called again after each drop). */
@@ -60,7 +65,11 @@ export async function runPushLive(holderRoot: string, opts: PushLiveOptions, sig
   const first = opts.backoffMs ?? 1000;
   let backoff = first;
   let leaveTree: (() => Promise<void>) | undefined;
-  const state = (s: AttachmentState, error?: string): void => opts.onState?.({ state: s, ...(error !== undefined ? { error } : {}) });
+  const record = new PushSessionRecord(holderRoot, opts.dest, (err) => opts.onError?.(err));
+  const state = (s: AttachmentState, error?: string): void => {
+    record.state(s, error);
+    opts.onState?.({ state: s, ...(error !== undefined ? { error } : {}) });
+  };
   try {
     while (!signal.aborted) {
       state("connecting");
@@ -73,7 +82,10 @@ export async function runPushLive(holderRoot: string, opts: PushLiveOptions, sig
           opts.server,
           (e) => {
             if (e.event === "first") opts.onFirst?.(e.report);
-            else if (e.event === "exchange") opts.onExchange?.(e.tally);
+            else if (e.event === "exchange") {
+              record.exchanged();
+              opts.onExchange?.(e.tally);
+            }
             else if (e.event === "error") opts.onError?.(fromWireError(e.error));
             else if (e.state === "live") {
               backoff = first;

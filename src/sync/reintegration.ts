@@ -12,7 +12,8 @@ import { Applier } from "./apply.js";
 import type { ContentSource, HolderPeer, RecordResult } from "./peer.js";
 import { withinBytes } from "./page-bytes.js";
 import { readBatch, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
-import { readContent, type ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
+import { readContent } from "./transfer.js";
 import { BATCH, counted, describePath, type ConflictReport, type Refusal, type SyncTally } from "./client.js";
 import { rebirthTwin } from "./twin.js";
 import { unapplied } from "./unapplied.js";
@@ -124,6 +125,7 @@ async function ship(
         }
         else if (res.status === "failed") tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "REMOTE_ERROR", message: res.detail ?? "failed on the holder" });
         else {
+          if (adoptedAsIs(r, res)) tally.bytesExpected -= r.content.size; // counted when shipped; never sent
           // applied, with a warning (extended attributes the holder's filesystem refused)
           if (res.detail !== undefined) tally.problems.push({ path: describePath(set, r), code: leadingCode(res.detail) ?? "UNSUPPORTED", message: `on the holder: ${res.detail}` });
           settle(set, r, res, adopted, lagging);
@@ -131,6 +133,16 @@ async function ship(
       });
     });
   }
+}
+
+/**
+ * True for a record with content that the holder took without its content: identical to what it
+ * has, or a creation it adopted as an object of its own with the same content (its result names
+ * the holder's fid: attributes that differed applied as a setattr).
+ */
+function adoptedAsIs(r: JournalRecord, res: RecordResult): r is JournalRecord & { op: "create" | "close"; content: { size: number } } {
+  if ((r.op !== "create" && r.op !== "close") || !r.content) return false;
+  return res.status === "identical" || (r.op === "create" && res.fid !== undefined && res.fid !== r.fid);
 }
 
 /** A record read from the CML with the fids the holder adopted in an earlier window rewritten (the same object when none is). */

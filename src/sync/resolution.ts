@@ -15,7 +15,7 @@ import { isTreeRace, type ImzError } from "../errors.js";
 import type { FileSet } from "../journal/fileset.js";
 import type { FsObject } from "../journal/fsdb.js";
 import { Journal } from "../journal/journal.js";
-import { mapFids, type JournalRecord, type NewRecord } from "../journal/records.js";
+import { mapFids, unnumbered, type JournalRecord, type NewRecord } from "../journal/records.js";
 import { parseXattrsText } from "../journal/xattrs.js";
 import { placement, rowAttrs } from "../filter/object-stat.js";
 import { Applier } from "./apply.js";
@@ -25,6 +25,7 @@ import { holderFetch, type Refusal, type SyncTally } from "./client.js";
 import { reintegrate } from "./reintegration.js";
 import type { HolderPeer } from "./peer.js";
 import { noteUnapplied, settleUnapplied } from "./unapplied.js";
+import { placeWhereNow } from "./place-now.js";
 
 /** Rounds of resolve-and-reship before what is left stays pending (a revived directory chain needs one per level). */
 export const MAX_ROUNDS = 16;
@@ -204,7 +205,9 @@ class Executor {
       case "aside":
         return this.aside(a.fid);
       case "revive":
-        this.revive(a.fid, settling);
+        // a directory to revive that this replica removed too is gone on both sides (`place-now.ts`)
+        if (c.kind === "create/delete-parent" && !set.fsdb.get(a.fid)) this.placeNow(c.record);
+        else this.revive(a.fid, settling);
         return undefined;
     }
   }
@@ -221,7 +224,7 @@ class Executor {
         const pending = set.cml.all();
         set.cml.drop(pending.map((r) => r.seq));
         for (const { r: rec } of ordered) journal.record(rec, () => undefined);
-        for (const r of pending) if (!this.superseded.has(r.seq)) set.cml.append(strip(r));
+        for (const r of pending) if (!this.superseded.has(r.seq)) set.cml.append(unnumbered(r));
       });
     }
     return (this.changed || this.front.length > 0) && set.cml.count() > 0;
@@ -245,6 +248,16 @@ class Executor {
         set.fsdb.delete(x.fid);
       });
     }
+    if (o.parent !== null) this.keepDirMtime(o.parent);
+  }
+
+  /**
+   * Gives directory `fid` back the mtime the Fsdb (and the holder) has, after a move or removal in
+   * it that is Lento's own: the next scan would otherwise journal the mtime as a change to ship.
+   */
+  private keepDirMtime(fid: string): void {
+    const dir = this.set.fsdb.get(fid);
+    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
   }
 
   /** Bases a refused record on the holder's version `server` (and a rename on its current place). */
@@ -271,9 +284,7 @@ class Executor {
     noteAside(set, fid, { parent: o.parent, from: o.name, to: name });
     crashPoint();
     this.holding.at(fid, (from) => this.holding.atChild(o.parent!, name, (to) => renameAt(from, to, true)));
-    // the move is Lento's own: its directory keeps the mtime the Fsdb (and the holder) has
-    const dir = set.fsdb.get(o.parent);
-    if (dir) this.holding.at(dir.fid, (p) => setMtimeAt(p, dir.mtimeNs));
+    this.keepDirMtime(o.parent);
     crashPoint();
     const pending = set.cml.about(fid);
     const creates = (r: JournalRecord): boolean => r.op === "create" || r.op === "mkdir" || r.op === "symlink" || r.op === "mknod" || r.op === "link";
@@ -324,6 +335,13 @@ class Executor {
     }
   }
 
+  /** Ships the refused record's object to its place here now, in front of what is pending (see {@link placeWhereNow}). */
+  private placeNow(r: JournalRecord): void {
+    const { front, superseded } = placeWhereNow(this.set, r);
+    this.front.push(...front);
+    for (const seq of superseded) this.superseded.add(seq);
+  }
+
   /**
    * Gives an object the holder deleted a new fid, and ships its creation (its directory first, if
    * that is gone too: next round). A revived directory's other entries were deleted (or moved) on
@@ -351,12 +369,6 @@ class Executor {
     for (const c of set.fsdb.children(fresh)) if (!set.cml.hasPending(c.fid)) settling.add(c.fid);
     this.changed = true;
   }
-}
-
-/** A pending record without its CML numbering, to append again. */
-function strip(r: JournalRecord): NewRecord {
-  const { seq: _seq, origin: _origin, originSeq: _originSeq, ...rest } = r;
-  return rest as NewRecord;
 }
 
 /** `name`, or `name` with a counter when a sibling already has it (two conflicts in one second). */

@@ -17,7 +17,7 @@ import { xattrsText } from "../journal/xattrs.js";
 import { Applier, type StagedContent } from "./apply.js";
 import { ringLog } from "../journal/log-bell.js";
 import { holdCallback } from "./callbacks.js";
-import { joinPermits, type PermitGrant, type PermitOwner } from "./permits.js";
+import { joinPermits, type PermitGrant, type PermitMembership, type PermitOwner } from "./permits.js";
 import { acquireWriteLock, withWriteLock } from "../journal/write-lock.js";
 import { isWatchedLive, watchHolderTree, whenWatched } from "./holder-watch.js";
 import { checkEmptySource } from "./empty-source.js";
@@ -26,8 +26,10 @@ import { replayInOrder } from "./pipeline.js";
 import { presignBasis, receiveContent, SIGNATURE_OPTIONS, statedContent, wantOf } from "./delta-transfer.js";
 import { Batcher, batchable, readBatch, smallContent, type BatchItem, type BatchRequest, type ContentBatch } from "./batch-transfer.js";
 import { MAX_PRESIGNED, Presigned } from "./presign.js";
-import { readContent, type ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
+import { readContent } from "./transfer.js";
 import { withinBytes } from "./page-bytes.js";
+import { ConnectionStamps } from "./connection-stamps.js";
 
 /** Options of {@link LentoServer}. */
 export interface ServerOptions {
@@ -83,21 +85,20 @@ export class LentoServer implements HolderPeer {
   private registered = { seen: 0, at: 0 };
   /** Stops update notification (`watch`). */
   private unwatch: (() => Promise<void>) | undefined;
-  /** Asks this connection's permits (after `watch`; absent when another process grants them). */
-  private permits: { acquire?: (fids: string[], who: PermitOwner) => Promise<void>; owner: PermitOwner } | undefined;
+  /** This connection's part in the permit table, and itself as a permit owner (after `watch`). */
+  private permits: { table: PermitMembership; owner: PermitOwner } | undefined;
   /** A dry run's write lock, held until close. */
   private dryRelease: (() => void) | undefined;
   private dryRun = false;
   /** Replica fids mapped to the holder's fids of identical objects, for this connection. */
   private readonly fidMap = new Map<string, string>();
   private readonly fidUnmap = new Map<string, string>();
-  /** Versions of objects before this connection's reintegration changed them. */
-  private readonly baselines = new Map<string, string>();
   /**
-   * The version this connection last gave each object: a baseline stands only while the object
-   * still has it (another replica's change since then makes the current version the base again).
+   * The stamps this connection gave, read back from the log for a baseline (the version an object
+   * had before this connection changed it, which stands only while the object still has the
+   * version this connection gave it): its memory follows the batches, not the objects changed.
    */
-  private readonly produced = new Map<string, string>();
+  private stamps: ConnectionStamps | undefined;
   /** Bases signed ahead on the replica's word (`presign`). */
   readonly presigned = new Presigned(SIGNATURE_OPTIONS);
 
@@ -142,6 +143,7 @@ export class LentoServer implements HolderPeer {
     this.set = set;
     this.replica = req.replica;
     this.applier = new Applier(set, { owner: this.opts.owner });
+    this.stamps = new ConnectionStamps(set);
     this.dryRun = req.dryRun;
     let scanned: AttachReply["scanned"] = { records: 0, problems: [] };
     let scanStarted: number | undefined;
@@ -198,6 +200,7 @@ export class LentoServer implements HolderPeer {
     // One writer at a time, for one batch (other replicas' reads go on meanwhile).
     return withWriteLock(set, async () => {
       this.registerSeen(set);
+      const before = set.log.head();
       set.startGroup(false);
     try {
       // Translate as late as possible: an identical directory adopted by an earlier record of this
@@ -216,6 +219,7 @@ export class LentoServer implements HolderPeer {
       await applier.finishBatch();
     } catch (err) {
       applier.abortBatch();
+      this.stamps!.forgetAfter(before);
       throw err;
     }
     set.endGroup();
@@ -233,7 +237,7 @@ export class LentoServer implements HolderPeer {
     const leaveTree = watchHolderTree(set.root, () => undefined);
     const owner: PermitOwner = { replica: this.replica, revoke: (fids) => live.revoke(fids.flatMap((f) => this.replicaNames(f))) };
     const permits = joinPermits(set.root, opts);
-    this.permits = { ...(permits.acquire ? { acquire: permits.acquire } : {}), owner };
+    this.permits = { table: permits, owner };
     this.unwatch = async () => {
       this.permits = undefined;
       permits.leave(owner);
@@ -246,7 +250,7 @@ export class LentoServer implements HolderPeer {
   async permit(fids: string[]): Promise<PermitGrant> {
     const set = this.open();
     if (!this.permits) throw new ImzError("USAGE", "permit before watch", { hint: "a permit is for a replica attached live (watch); nothing was done" });
-    const { acquire, owner } = this.permits;
+    const { table: { acquire }, owner } = this.permits;
     if (!acquire) return { granted: false, volume: set.log.head() };
     await acquire(fids.map((f) => this.fidMap.get(f) ?? f), owner);
     return { granted: true, volume: set.log.head() };
@@ -345,8 +349,11 @@ export class LentoServer implements HolderPeer {
     switch (d.kind) {
       case "identical": {
         if (d.fid !== r.fid) {
-          this.fidMap.set(this.clientFid(r.fid), d.fid);
-          this.fidUnmap.set(d.fid, this.clientFid(r.fid));
+          const own = this.clientFid(r.fid);
+          this.fidMap.set(own, d.fid);
+          this.fidUnmap.set(d.fid, own);
+          // a permit the replica asked by its own fid before shipping the object is this one's now
+          if (this.permits) this.permits.table.adopted?.(own, d.fid, this.permits.owner);
         }
         // The same object on both sides; its attributes may still differ (a directory or file made
         // on each side at different times): the replica's record wins, as a setattr everyone learns.
@@ -376,11 +383,6 @@ export class LentoServer implements HolderPeer {
     const set = this.set!;
     try {
       const content = carriesContent(r) ? await (staged ?? fetch(r)) : undefined;
-      for (const fid of [r.fid, r.op === "rename" ? r.replaced : undefined]) {
-        if (fid === undefined) continue; // (was a look-up of fid "" for every record but a rename)
-        const now = set.fsdb.versionOf(fid) ?? "";
-        if (!this.baselines.has(fid) || this.produced.get(fid) !== now) this.baselines.set(fid, now);
-      }
       const commit = await this.applier!.apply(r, content, keep);
       // applied all the same (extended attributes this filesystem refused): the replica reports it
       const warned = this.applier!.takeWarnings();
@@ -390,7 +392,7 @@ export class LentoServer implements HolderPeer {
         commit(l.version);
         return l;
       });
-      this.produced.set(r.fid, logged.version);
+      this.stamps!.logged(logged.record.seq);
       return { seq: r.seq, status: "applied", fid: r.fid, version: logged.version, ...detail };
     } catch (err) {
       this.applier!.takeWarnings();
@@ -411,15 +413,13 @@ export class LentoServer implements HolderPeer {
 
   private view(): ServerView {
     const fsdb = this.set!.fsdb;
+    const stamps = this.stamps!;
     return {
       get: (fid) => fsdb.get(fid),
       typeOf: (fid) => fsdb.typeOf(fid),
       child: (parent, name) => fsdb.child(parent, name),
       hasChildren: (fid) => fsdb.hasChildren(fid),
-      baseline: (fid) => {
-        const now = fsdb.get(fid)?.version ?? "";
-        return this.produced.get(fid) === now ? (this.baselines.get(fid) ?? now) : now;
-      },
+      baseline: (fid) => stamps.baseline(fid, fsdb.versionOf(fid) ?? ""),
     };
   }
 

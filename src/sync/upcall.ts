@@ -23,7 +23,7 @@ import { connectHolder } from "./connect.js";
 import type { OpenRemoteOptions } from "../ssh/open-remote.js";
 import { holderEndpoint, isLazy, recordedSsh } from "./lazy.js";
 import type { HolderPeer } from "./peer.js";
-import { stageContent } from "./transfer.js";
+import { stageContent } from "./content-stream.js";
 
 /** The holder connection is closed after this long without an upcall (ms). */
 export const IDLE_MS = 2000;

@@ -14,7 +14,7 @@ import type { PermitGrant } from "./permits.js";
 import { Replies, Requests, SOFTWARE, check } from "./protocol.js";
 import { requestBatch, requestContent, sendBatch, sendContent } from "./content-wire.js";
 import type { BatchItem, BatchRequest, ContentBatch } from "./batch-transfer.js";
-import type { ContentStream } from "./transfer.js";
+import type { ContentStream } from "./content-stream.js";
 
 /** Options of {@link WirePeer.connect}. */
 export interface WirePeerOptions {

@@ -2,7 +2,8 @@
  * The launchers in `bin/` as a user's shell, cron or sshd starts them (executed, not `node bin/…`):
  * Node starts without the user's `NODE_EXTRA_CA_CERTS` (a CA bundle Node would parse before any of
  * our code; intermezzo uses no TLS), and the programs intermezzo starts — a notify hook here — see
- * it unchanged (`src/node-env.ts`).
+ * it unchanged (`src/node-env.ts`). A sync runs its code-cached CommonJS bundle without starting Node's
+ * ES module loader (`src/cli/launch-cached.ts`); help loads the ESM bundle.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -47,6 +48,29 @@ describe("bin/ launchers and NODE_EXTRA_CA_CERTS", () => {
       assert.match(viaNode.stderr, READ_CA, "the check above can see Node reading the file");
     });
   }
+
+  it("a sync never starts Node's ES module loader; --help does", async () => {
+    const a = tempDir("imz-launch-esm-a-");
+    const b = tempDir("imz-launch-esm-b-");
+    dirs.push(a, b);
+    fs.writeFileSync(path.join(a, "page.html"), "text");
+    const debug = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+      try {
+        const { stderr } = await promisify(execFile)(SYNC_BIN, args, { env: { ...process.env, NODE_DEBUG: "esm" } });
+        return { code: 0, stderr };
+      } catch (err) {
+        const e = err as { code: number; stderr: string };
+        return { code: e.code, stderr: e.stderr };
+      }
+    };
+    const sync = await debug([a, b]);
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.doesNotMatch(sync.stderr, /^ESM \d+:/m);
+    assert.equal(fs.readFileSync(path.join(b, "page.html"), "utf8"), "text");
+    const help = await debug(["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stderr, /^ESM \d+:/m, "the check above can see the ES module loader start");
+  });
 
   it("a sync's notify hook sees the user's NODE_EXTRA_CA_CERTS, and not the launcher's copy", async () => {
     const a = tempDir("imz-launch-a-");

@@ -56,7 +56,11 @@ describe("the write lock", () => {
     const gone = spawnSync(process.execPath, ["-e", "0"]).pid!; // a pid that ran and exited
     const litter = `${file}.${gone}-0123abcd`;
     const alive = `${file}.${process.ppid}-89abcdef`; // a live writer's, about to be linked
-    for (const f of [litter, alive]) fs.writeFileSync(f, "{}");
+    const old = new Date(Date.now() - 60_000); // a private file a moment old may be a writer's elsewhere (lock-file.ts)
+    for (const f of [litter, alive]) {
+      fs.writeFileSync(f, "{}");
+      fs.utimesSync(f, old, old);
+    }
     (await within(acquireWriteLock({ root }), 30_000, "the lock"))();
     assert.equal(fs.existsSync(litter), false);
     assert.equal(fs.existsSync(alive), true);

@@ -16,7 +16,8 @@ import { backOff } from "../../src/sync/attachment.js";
 import { multiRpc } from "../../src/sync/multi-rpc.js";
 import type { AttachRequest, LiveReplica } from "../../src/sync/peer.js";
 import { LentoServer } from "../../src/sync/server.js";
-import { attachRequest, syncFileSets, type SyncOptions } from "../../src/sync/sync.js";
+import { newTally } from "../../src/sync/client.js";
+import { attachRequest, exchange, resolveOptions, syncFileSets, type SyncOptions } from "../../src/sync/sync.js";
 import { scan } from "../../src/filter/scanner.js";
 import { put, scratchDirs } from "../helpers/tree.js";
 
@@ -153,6 +154,45 @@ describe("a permit of an object adopted on the connection", () => {
       assert.equal(ra.revokes.length, 1);
       assert.ok(ra.revokes[0]!.includes(fid), `revoked as ${JSON.stringify(ra.revokes[0])}, not as ${fid}`);
     } finally {
+      for (const s of [aa, cc]) await s.close();
+    }
+  });
+
+  it("asked under the replica's own fid before the adoption, is the holder's object's permit: another replica's request revokes it", async () => {
+    const [replica, holder] = [scratch.dir(), scratch.dir()];
+    put(holder, "keep.txt", "k");
+    const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
+    await syncFileSets(replica, new LentoServer(holder, { owner: false }), sync);
+    put(holder, "x.txt", "made on both sides");
+    const hset = FileSet.open(holder);
+    await scan(hset, { force: true });
+    const fid = hset.fsdb.child(ROOT_FID, "x.txt")!.fid;
+    hset.close();
+    // the replica's own file, journaled and not shipped yet: its program opens it for writing (a
+    // permit asked by the replica's fid), then the exchange ships its create and the holder adopts it
+    put(replica, "x.txt", "made on both sides");
+    const rset = FileSet.open(replica);
+    await scan(rset, { force: true });
+    const own = rset.fsdb.child(ROOT_FID, "x.txt")!.fid;
+    assert.notEqual(own, fid);
+    const opts = { owner: false, callbackTimeoutMs: 200, log: () => undefined };
+    const [aa, cc] = [new LentoServer(holder, opts), new LentoServer(holder, opts)];
+    const [ra, rc] = [new Recorder(true), new Recorder(true)];
+    try {
+      await aa.attach(attachRequest(rset, sync));
+      await aa.watch(ra);
+      await cc.attach(attachReq("cc"));
+      await cc.watch(rc);
+      assert.equal((await aa.permit([own])).granted, true);
+      const tally = newTally();
+      await exchange(rset, aa, tally, sync, resolveOptions(replica, sync), false);
+      assert.deepEqual([tally.problems, tally.conflicts], [[], []]);
+      assert.equal(rset.fsdb.child(ROOT_FID, "x.txt")!.fid, fid, "adopted: the replica names the file by the holder's fid");
+      assert.equal((await cc.permit([fid])).granted, true);
+      assert.equal(ra.revokes.length, 1, "the permit the replica holds is taken back before another replica gets it");
+      assert.deepEqual([...ra.revokes[0]!].sort(), [fid, own].sort(), "under both names: the replica's writer counted under its old fid is waited for");
+    } finally {
+      rset.close();
       for (const s of [aa, cc]) await s.close();
     }
   });

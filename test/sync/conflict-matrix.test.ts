@@ -3,7 +3,7 @@
  * (SRC = the replica, the "client"; DEST = the holder, the "server"). Each row is a named fixture:
  * a starting tree, the client's and the server's changes, and the tree each effective winner leaves.
  * For every cell: the sync reports the conflict kind and exits 3; both sides hold the expected tree;
- * one more sync changes nothing and exits 0; and every version that existed on either side before
+ * one more sync changes nothing, ships nothing and exits 0; and every version that existed on either side before
  * the sync is still on disk (visible, or under a `.intermezzo/conflicts/` store). The fixtures' directories
  * start empty, so that no deliberate one-sided deletion (not a conflict, and not kept) mixes in.
  */
@@ -167,6 +167,18 @@ const ROWS: Row[] = [
     newer: "client_",
   },
   {
+    // the discard of the client's moved file must leave its new directory as the holder has it
+    name: "the client moves a file the server deleted into another directory",
+    kind: "rename/delete",
+    start: { "f": "base", "g": "keep", "e": "/" },
+    client: (a) => mv(a, "f", "e/f"),
+    server: (b) => rm(b, "f"),
+    server_: { "e": "/", "g": "keep" },
+    client_: { "e": "/", "e/f": "base", "g": "keep" },
+    both_: { "e": "/", "e/f": "base", "g": "keep" },
+    newer: "client_",
+  },
+  {
     name: "both sides rename one file to different names",
     kind: "rename/rename",
     start: { "f": "base" },
@@ -289,6 +301,8 @@ describe("conflict policies, every kind × every policy, through intermezzo-sync
 
         const again = await syncJson(["--policy", policy, a, b]);
         assert.equal(again.code, 0, `second sync: ${again.stderr}${again.stdout}`);
+        // the settlement left nothing for a scan to find (a directory's mtime its actions moved)
+        assert.equal(again.json!.recordsShipped, 0, "the second sync ships nothing");
         assert.deepEqual(manifest(a), manifest(b));
         assert.deepEqual(visible(a), want);
 

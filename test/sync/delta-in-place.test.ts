@@ -19,7 +19,7 @@ import { receiveContent } from "../../src/sync/delta-transfer.js";
 import { Holding } from "../../src/sync/holding.js";
 import { InPlace, recoverInPlace } from "../../src/sync/in-place.js";
 import type { SourceFile } from "../../src/sync/source-compare.js";
-import { describedStream } from "../../src/sync/transfer.js";
+import { describedStream } from "../../src/sync/content-stream.js";
 import { SYNC_BIN, syncJson } from "../helpers/cli.js";
 import { leftoverTemps, randomBytes, tempDir } from "../helpers/tree.js";
 

@@ -16,7 +16,8 @@ import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID } from "../../src/journal/records.js";
 import { receiveContent } from "../../src/sync/delta-transfer.js";
 import { Holding } from "../../src/sync/holding.js";
-import { readContent, recordedHash, type ContentStream } from "../../src/sync/transfer.js";
+import { recordedHash, type ContentStream } from "../../src/sync/content-stream.js";
+import { readContent } from "../../src/sync/transfer.js";
 import { syncJson, type SyncJson } from "../helpers/cli.js";
 import { leftoverTemps, manifest, randomBytes, tempDir, writeLargeFile } from "../helpers/tree.js";
 

@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { FlushList, flushTargets, releaseTargets, tookAside, wroteAside } from "../../src/sync/flush-list.js";
+import { logConflict, newEntryId } from "../../src/conflict/store.js";
+import { FileSet } from "../../src/journal/fileset.js";
+import { FlushList, flushTargets, releaseTargets } from "../../src/sync/flush-list.js";
 import { tempDir } from "../helpers/tree.js";
 
 /** A directory with files `t0..t{n-1}`; returns their paths and an opener of any path. */
@@ -74,11 +76,17 @@ describe("flush list", () => {
     }
   });
 
-  it("a file set that wrote its conflict store or log is noted until its next flush", () => {
-    const set = {};
-    assert.equal(tookAside(set), false);
-    wroteAside(set);
-    assert.equal(tookAside(set), true);
-    assert.equal(tookAside(set), false);
+  it("a file set that wrote its conflict log is noted until its next flush", () => {
+    const root = tempDir("imz-flush-aside-");
+    const set = FileSet.init(root, { role: "holder" });
+    try {
+      assert.equal(set.tookAside(), false);
+      logConflict(set, { id: newEntryId(), time: new Date().toISOString(), path: "a", kind: "kept", status: "auto", detail: "test" });
+      assert.equal(set.tookAside(), true);
+      assert.equal(set.tookAside(), false);
+    } finally {
+      set.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -5,13 +5,14 @@
  * The master's creates, edits, renames and deletes reach DEST with no further command; a remote
  * `serve` killed by its pid, or the connection cut (a TCP relay resets it), is reconnected by the
  * session itself and DEST catches up with what changed meanwhile; SIGTERM ends it cleanly (exit 0,
- * no stack trace, the remote replica let go). Waits poll the trees; no timed assertions.
+ * no stack trace, the remote replica let go); `intermezzo status` on the master lists the session, live
+ * while it runs and not live once its process is killed. Waits poll the trees; no timed assertions.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runCli, SYNC_BIN } from "../helpers/cli.js";
+import { IMZ_BIN, runCli, SYNC_BIN } from "../helpers/cli.js";
 import { read, stopAll, until, watch, type Watcher } from "../helpers/live.js";
 import { startRelay, type Relay } from "../helpers/relay.js";
 import { clientHome, REMOTE_SERVE, startListenerChild, type ClientHome } from "../helpers/remote.js";
@@ -39,6 +40,32 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A push session as `intermezzo status --json` lists it on the master. */
+interface PushSession {
+  dest: string;
+  state: string;
+  pid: number;
+  stale: boolean;
+  lastExchange?: number;
+}
+
+/** Polls the master's `intermezzo status --json` until its one push session satisfies `pred`; returns that session. */
+async function statusUntil(master: string, pred: (p: PushSession | undefined) => boolean, what: string): Promise<PushSession> {
+  for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
+    const r = await runCli(IMZ_BIN, ["status", "--json", master]);
+    assert.equal(r.code, 0, r.stderr);
+    const sessions = (JSON.parse(r.stdout) as { pushSessions?: PushSession[] }).pushSessions;
+    if (pred(sessions?.[0])) {
+      assert.equal(sessions!.length, 1, JSON.stringify(sessions));
+      return sessions![0]!;
+    }
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}: ${r.stdout}`);
+  }
+}
+
+/** `text` as a regular expression matching itself. */
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** How many times the session's log says `state` so far. */
 function times(w: Watcher, state: "live" | "disconnected"): number {
@@ -157,6 +184,30 @@ describe("live mirror on its master: intermezzo-sync --mirror --watch SRC DEST",
       }
     } finally {
       await stopCleanly(w);
+    }
+  });
+
+  it("intermezzo status on the master shows the push session: live while it runs; killed by its pid, not live, with when it was last live and exchanged", async () => {
+    const [master, web] = [dir(), dir()];
+    put(master, "index.html", "home");
+    const url = `ssh://root@127.0.0.1:${sshd.port}${web}`;
+    const w = await watch(["--mirror", "-i", home.key, "--remote-command", REMOTE_SERVE, master, url], home.env);
+    try {
+      put(master, "news.html", "news");
+      await until(() => read(web, "news.html") === "news", "the page in DEST");
+      const running = await statusUntil(master, (p) => p?.lastExchange !== undefined, "the session's exchange in the master's status");
+      assert.deepEqual([running.dest, running.state, running.pid, running.stale], [url, "live", w.child.pid, false]);
+      const text = await runCli(IMZ_BIN, ["status", master]);
+      assert.match(text.stdout, new RegExp(`push session to ${escape(url)}: live since \\S+; last exchange \\S+\\n`));
+
+      process.kill(w.child.pid!, "SIGKILL");
+      await w.stop(); // already ended: its exit
+      const gone = await statusUntil(master, (p) => p?.stale === true, "the killed session in the master's status");
+      assert.deepEqual([gone.state, gone.pid, gone.lastExchange], ["live", w.child.pid, running.lastExchange]);
+      const after = await runCli(IMZ_BIN, ["status", master]);
+      assert.match(after.stdout, new RegExp(`push session to ${escape(url)}: not live \\(its process ${w.child.pid} is gone; it was live since \\S+\\); last exchange \\S+\\n`));
+    } finally {
+      await w.stop();
     }
   });
 
