@@ -182,19 +182,16 @@ function servable(holding: Holding, fid: string): FsObject {
 
 /**
  * The whole content of object `fid` (see {@link servable}) read with synchronous calls, when it is
- * at most `max` bytes; undefined when it is larger. With `hash`, the content hash its Fsdb row
- * states, when the open file is as that row describes it (the same inode, ctime, size and mtime: what
- * a scan compares, and any write moves the ctime): the caller need not hash it again. The bytes are
- * read after that stat: whoever receives them still checks them against the hash.
+ * at most `max` bytes; undefined when it is larger. With `hash`, the Fsdb's content hash when
+ * {@link recordedHash} vouches for it (the open file as its row describes it): the caller need not
+ * hash it again; whoever receives the bytes still checks them against it.
  */
 export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string; hash?: string } | undefined {
   const known = servable(holding, fid);
   const { fd, st } = holding.openFile(fid);
   const small = smallFile(fd, max, st);
-  const asRow =
-    small !== undefined && known.hash !== "" && small.data.length === known.size && small.mtimeNs === known.mtimeNs &&
-    st.ctimeNs.toString() === known.ctimeNs && inoKey(st) === known.ino;
-  return asRow ? { ...small, hash: known.hash } : small;
+  const hash = recordedHash(known, st);
+  return small && hash !== undefined ? { ...small, hash } : small;
 }
 
 /** The small regular file open as `fd` (its stat `st`, if taken) read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */
