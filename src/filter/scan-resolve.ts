@@ -102,8 +102,11 @@ export class Resolver {
       if (f.type === "f" && f.st.nlink > 1n && !this.firstNewByIno.has(key)) this.firstNewByIno.set(key, f.fid);
       if (f.kind === "new" && this.placeableNow(f)) {
         try {
-          await this.emitPlacement(f);
+          // journaled with the directory's other births (`Journal.defer`, until `directoryDone`)
+          const { rec, row } = await this.birth(f);
+          this.ctx.journal.defer(rec, row, () => this.unplaced(f));
           this.placedNow++;
+          this.ctx.report.records++;
           return f.type === "d" ? f.fid : undefined;
         } catch {
           // left for pass 2, which tries again and reports the problem
@@ -115,11 +118,41 @@ export class Resolver {
     return f.type === "d" ? f.fid : undefined;
   }
 
+  /** A birth deferred by {@link Resolver.found} could not be written: it is left for pass 2, as when it fails at once. */
+  private unplaced(f: Found): void {
+    this.placedNow--;
+    this.ctx.report.records--;
+    this.newObjects.set(f.fid, f);
+    this.foundList.push(f);
+  }
+
+  /**
+   * The directory pass 1 is comparing, once {@link Resolver.placeableNow} was asked about one of its
+   * entries: known to be in the Fsdb (pass 1 removes no row), and whether it then had no entries
+   * there. Its listing's names are its own, and its births are not in the Fsdb before
+   * {@link Resolver.directoryDone}, so in such a directory no row can be at a new entry's name.
+   */
+  private dir: { fid: string; empty: boolean } | undefined;
+
+  /**
+   * Pass 1 compared a directory's every entry: the births it found are journaled, together
+   * (`Journal.flush`), and the directory is no longer the one being compared.
+   */
+  directoryDone(): void {
+    this.dir = undefined;
+    this.ctx.journal.flush();
+  }
+
   /** See {@link Resolver.found}: a new object pass 1 may journal at once. */
   private placeableNow(f: Found): boolean {
     const { fsdb } = this.ctx.set;
     if (f.type === "s" || (f.type === "f" && f.st.nlink > 1n)) return false;
-    return fsdb.versionOf(f.parent) !== undefined && fsdb.childFid(f.parent, f.name) === undefined;
+    if (this.dir?.fid !== f.parent) {
+      // once per directory, not per entry (a first copy asked both for each of its files)
+      if (fsdb.versionOf(f.parent) === undefined) return false;
+      this.dir = { fid: f.parent, empty: !fsdb.hasChildren(f.parent) };
+    }
+    return this.dir.empty || fsdb.childFid(f.parent, f.name) === undefined;
   }
 
   /** Registers a known object no longer seen at its place (deleted, or moved and found elsewhere). */
@@ -178,7 +211,6 @@ export class Resolver {
   private async emitPlacement(f: Found): Promise<void> {
     const { set } = this.ctx;
     const time = Date.now();
-    const abs = fsPath(set.root, f.rel);
     if (f.kind === "rename") {
       const o = set.fsdb.must(f.fid);
       this.emit({ op: "rename", fid: o.fid, time, parent: o.parent!, name: o.name, newParent: f.parent, newName: f.name, base: o.version }, () =>
@@ -187,17 +219,28 @@ export class Resolver {
       await recordChanges(this.ctx, set.fsdb.must(f.fid), f.st, f.rel);
       return;
     }
-    // ctime null while extended attributes are not compared (`seenCtime`): the next scan that does reads them
-    const ctimeNs = seenCtime(this.ctx, { type: f.type, ctimeNs: null }, f.st);
-    const base = { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), ctimeNs, target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "" };
-    const placed = { fid: f.fid, time, parent: f.parent, name: f.name };
     if (f.kind === "link") {
       const targetNew = this.newObjects.get(f.linkTarget!);
       if (targetNew) await this.place(targetNew);
       const target = set.fsdb.must(f.linkTarget!);
-      this.emit({ op: "link", ...placed, target: target.fid, targetBase: target.version }, () => set.fsdb.put({ ...base, hash: target.hash, flags: target.flags, xattrs: target.xattrs }));
+      this.emit({ op: "link", fid: f.fid, time, parent: f.parent, name: f.name, target: target.fid, targetBase: target.version }, () =>
+        set.fsdb.put({ ...this.baseRow(f), hash: target.hash, flags: target.flags, xattrs: target.xattrs }),
+      );
       return;
     }
+    const { rec, row } = await this.birth(f);
+    this.emit(rec, () => set.fsdb.put(row));
+  }
+
+  /**
+   * The record and Fsdb row of new object `f` (not a rename or a link): a create (its content hashed,
+   * or the walk's hash), a mkdir, a symlink (its target read) or a mknod, with its extended attributes.
+   */
+  private async birth(f: Found): Promise<{ rec: NewRecord; row: FsObject }> {
+    const time = Date.now();
+    const abs = fsPath(this.ctx.set.root, f.rel);
+    const base = this.baseRow(f);
+    const placed = { fid: f.fid, time, parent: f.parent, name: f.name };
     // a new file or directory's extended attributes, when it has any (compared as for a changed ctime)
     const xattrs = f.read?.noXattrs === true ? {} : (xattrsOnDisk(this.ctx, { type: f.type, ctimeNs: null }, f.st, f.rel) ?? {});
     const withX = Object.keys(xattrs).length > 0 ? { xattrs } : {};
@@ -206,23 +249,26 @@ export class Resolver {
         const hash = (await this.hashedAtSend(Number(f.st.size))) ? "" : (f.read?.hash ?? (await hashFileAsStated(abs, f.st)));
         if (hash !== "") this.ctx.report.hashedBytes += Number(f.st.size);
         const content = { size: Number(f.st.size), mtimeNs: f.st.mtimeNs.toString(), hash };
-        this.emit({ op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, () => set.fsdb.put({ ...base, hash, xattrs: xattrsText(xattrs) }));
-        return;
+        return { rec: { op: "create", ...placed, attrs: { ...attrsOf(f.st), ...withX }, content }, row: { ...base, hash, xattrs: xattrsText(xattrs) } };
       }
       case "d":
-        this.emit({ op: "mkdir", ...placed, attrs: { ...attrsOf(f.st), ...withX } }, () => set.fsdb.put({ ...base, hash: "", xattrs: xattrsText(xattrs) }));
-        return;
+        return { rec: { op: "mkdir", ...placed, attrs: { ...attrsOf(f.st), ...withX } }, row: { ...base, hash: "", xattrs: xattrsText(xattrs) } };
       case "l": {
         const target = readTarget(abs);
-        this.emit({ op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target }));
-        return;
+        return { rec: { op: "symlink", ...placed, target, attrs: attrsOf(f.st) }, row: { ...base, hash: "", target } };
       }
       case "s": {
         const special = specialOf(f.st);
-        this.emit({ op: "mknod", ...placed, special, attrs: attrsOf(f.st) }, () => set.fsdb.put({ ...base, hash: "", target: special }));
-        return;
+        return { rec: { op: "mknod", ...placed, special, attrs: attrsOf(f.st) }, row: { ...base, hash: "", target: special } };
       }
     }
+  }
+
+  /** The Fsdb row of new object `f` as found (no hash, target or extended attributes yet). */
+  private baseRow(f: Found): FsObject {
+    // ctime null while extended attributes are not compared (`seenCtime`): the next scan that does reads them
+    const ctimeNs = seenCtime(this.ctx, { type: f.type, ctimeNs: null }, f.st);
+    return { fid: f.fid, type: f.type, parent: f.parent, name: f.name, version: "", ...localFields(f.st), ctimeNs, hash: "", target: null, flags: HAS_DATA | HAS_ATTR, xattrs: "" };
   }
 
   /** Frees `(parent, name)` for object `self`: moves a pending rename away, deletes a vanished occupant. */

@@ -224,6 +224,8 @@ async function compareEach(walk: Walk, dir: PendingDir, listing: DirListing): Pr
   for (const [name, fid, type] of known.values()) {
     if (!ignored(dir.rel === "" ? name : `${dir.rel}/${name}`, type === "d")) resolver.missing(set.fsdb.must(fid));
   }
+  // the directory's new entries, journaled together: in the Fsdb before any is walked
+  resolver.directoryDone();
 }
 
 /**

@@ -247,9 +247,10 @@ export class FileSet {
 
   /**
    * Runs `fn` in one database transaction. Inside a group (see {@link FileSet.startGroup}) it is a
-   * savepoint of the group's transaction, which commits every {@link GROUP_CHANGES} changes or 200 ms.
+   * savepoint of the group's transaction, which commits every {@link GROUP_CHANGES} changes or 200 ms;
+   * `fn` counts as `changes` of them (several records written together count as theirs).
    */
-  transaction<T>(fn: () => T): T {
+  transaction<T>(fn: () => T, changes = 1): T {
     if (!this.grouping) return this.atomically(fn) as T;
     if (!this.db.inTransaction) {
       this.db.exec("BEGIN");
@@ -259,7 +260,7 @@ export class FileSet {
       this.groupStarted = Date.now();
     }
     const result = this.atomically(fn) as T;
-    if (this.groupAuto && (++this.groupCount >= GROUP_CHANGES || Date.now() - this.groupStarted > 200)) this.commitGroup();
+    if (this.groupAuto && ((this.groupCount += changes) >= GROUP_CHANGES || Date.now() - this.groupStarted > 200)) this.commitGroup();
     return result;
   }
 

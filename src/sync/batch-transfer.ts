@@ -50,7 +50,8 @@ export interface BatchItem {
 export type BatchRequest = (items: BatchItem[]) => ContentBatch;
 
 /**
- * The sender's side: reads each object whole, with synchronous reads, and hashes what it read.
+ * The sender's side: reads each object whole, with synchronous reads, and hashes what it read — or
+ * states the hash of its Fsdb row, when the file is as the row describes it (`readSmall`).
  * `pick` names the object to read for an item: the one asked, or (the asked one gone) another with
  * the content wanted. An object that is not a small regular file with data here gets an error entry.
  */
@@ -64,7 +65,8 @@ export function readBatch(holding: Holding, items: readonly BatchItem[], pick: (
       try {
         const small = readSmall(holding, pick(item), BATCH_FILE_MAX);
         if (!small) throw new ImzError("UNSUPPORTED", "too large for a batch", { hint: "sent alone" });
-        entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: hashBuffer(small.data) });
+        // the row's hash when the file is as its row says (the receiver checks the bytes against it either way)
+        entries.push({ size: small.data.length, mtimeNs: small.mtimeNs, hash: small.hash ?? hashBuffer(small.data) });
         bodies.push(small.data);
       } catch (err) {
         const e = err as Error & { code?: unknown };

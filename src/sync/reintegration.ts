@@ -177,6 +177,9 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     adopted.set(r.fid, res.fid);
     fid = res.fid;
   }
+  // dropped first: the rebase below then reads only the records left about the object (a first
+  // copy's have none), not this one's body as well
+  set.cml.drop([r.seq]);
   const version = set.fsdb.versionOf(fid);
   // An object still to be brought to the holder's version (`unapplied.ts`: a merge's content, an
   // update that failed here) keeps its stamp: the holder's new one also names content this replica
@@ -186,6 +189,5 @@ function settle(set: FileSet, r: JournalRecord, res: RecordResult, adopted: Map<
     set.cml.rebase(r.fid, version, res.version);
     set.fsdb.setVersion(fid, res.version);
   }
-  set.cml.drop([r.seq]);
 }
 

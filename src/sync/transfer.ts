@@ -182,12 +182,16 @@ function servable(holding: Holding, fid: string): FsObject {
 
 /**
  * The whole content of object `fid` (see {@link servable}) read with synchronous calls, when it is
- * at most `max` bytes; undefined when it is larger.
+ * at most `max` bytes; undefined when it is larger. With `hash`, the Fsdb's content hash when
+ * {@link recordedHash} vouches for it (the open file as its row describes it): the caller need not
+ * hash it again; whoever receives the bytes still checks them against it.
  */
-export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string } | undefined {
-  servable(holding, fid);
+export function readSmall(holding: Holding, fid: string, max: number): { data: Buffer; mtimeNs: string; hash?: string } | undefined {
+  const known = servable(holding, fid);
   const { fd, st } = holding.openFile(fid);
-  return smallFile(fd, max, st);
+  const small = smallFile(fd, max, st);
+  const hash = recordedHash(known, st);
+  return small && hash !== undefined ? { ...small, hash } : small;
 }
 
 /** The small regular file open as `fd` (its stat `st`, if taken) read whole with synchronous calls (no thread-pool trips), or undefined; closes `fd`. */

@@ -2,7 +2,8 @@
  * Batched transfers (src/sync/batch-transfer.ts) on their own: what the receiver refuses before
  * staging anything (more bytes than the batch may carry, an entry over the size limit), and the
  * batcher's fallbacks (a batch failing as a whole — an older peer answers UNSUPPORTED — sends every
- * item alone; an entry the sender could not serve sends that item alone). The contract suite
+ * item alone; an entry the sender could not serve sends that item alone), and the sender stating a
+ * file's row hash (not hashing it again) only while the file is as its row says. The contract suite
  * (peer-contract.test.ts) runs batches over every transport.
  */
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ import { hashBuffer } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { Applier, type StagedContent } from "../../src/sync/apply.js";
 import { BATCH_FILE_MAX, BATCH_ITEMS, Batcher, readBatch, receiveBatch, type BatchEntry, type ContentBatch } from "../../src/sync/batch-transfer.js";
+import { scan } from "../../src/filter/scanner.js";
 import { scratchDirs } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-batch-");
@@ -77,6 +79,30 @@ describe("batched transfers", () => {
       assert.equal(b[0]!.content.hash, hashBuffer(body));
       for (const s of [...a, ...b]) fs.rmSync(s.temp);
       assert.deepEqual(fs.readdirSync(path.join(set.root, ".intermezzo", "tmp")), []);
+    } finally {
+      set.close();
+    }
+  });
+
+  it("the sender states a file's row hash while the file is as its row says, hashes it otherwise; the receiver checks the bytes either way", async () => {
+    const { set, holding } = holdingOf();
+    try {
+      for (const n of ["same", "stale", "edited"]) fs.writeFileSync(path.join(set.root, n), `content of ${n}`);
+      await scan(set);
+      const fid = (n: string): string => set.fsdb.childFid("root", n)!;
+      // a row whose hash is not its file's, though its stat is: stated as the row says, and refused when received
+      set.db.prepare(`UPDATE objects SET hash = ? WHERE fid = ?`).run(hashBuffer(Buffer.from("something else")), fid("stale"));
+      // written since the scan (its ctime moved): hashed again
+      fs.writeFileSync(path.join(set.root, "edited"), "edited since");
+      const batch = readBatch(holding, ["same", "stale", "edited"].map((n) => ({ fid: fid(n) })));
+      const entries = await batch.done;
+      assert.deepEqual(
+        entries.map((e) => ("error" in e ? e : e.hash)),
+        [hashBuffer(Buffer.from("content of same")), hashBuffer(Buffer.from("something else")), hashBuffer(Buffer.from("edited since"))],
+      );
+      const staged = await receiveBatch(holding, 3, { chunks: batch.chunks, done: Promise.resolve(entries) });
+      assert.deepEqual(staged.map((x) => x && fs.readFileSync(x.temp, "utf8")), ["content of same", undefined, "edited since"], "the stale row's item is sent alone");
+      for (const x of staged) if (x) fs.rmSync(x.temp);
     } finally {
       set.close();
     }
