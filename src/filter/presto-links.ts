@@ -10,7 +10,7 @@ import fs from "node:fs";
 import { inoKey, type FileSet } from "../journal/fileset.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import { localFields } from "./object-stat.js";
-import { recordAttrs, type ScanContext } from "./scanner.js";
+import { recordAttrs, type ScanContext } from "./scan-record.js";
 import type { Xattrs } from "../journal/xattrs.js";
 
 /** The other known names of `obj`'s inode (hard links), when it has any. */

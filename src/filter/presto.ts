@@ -30,7 +30,8 @@ import { recoverInPlace } from "../sync/in-place.js";
 import { PermitGate } from "./presto-permits.js";
 import { EMPTY_HASH } from "../journal/content-hash.js";
 import { Batch, BATCH_TIMING, type BatchTiming, errnoError, FUSE_HIDDEN, isMeta, newRecord, objectAt, parentOf, rel, Serial } from "./presto-support.js";
-import { recordAttrs, recordChanges, scan, type ScanContext } from "./scanner.js";
+import { recordAttrs, recordChanges, type ScanContext } from "./scan-record.js";
+import { scan } from "./scanner.js";
 import { AT_FDCWD, readXattrs } from "./xattr-io.js";
 import { isCarried, xattrsText, type Xattrs } from "../journal/xattrs.js";
 

@@ -13,7 +13,7 @@ import { fsPath, readTarget } from "../journal/names.js";
 import type { NewRecord } from "../journal/records.js";
 import { xattrsText } from "../journal/xattrs.js";
 import { attrsOf, localFields, reborn, specialOf, type EntryStat } from "./object-stat.js";
-import { massDelete, problem, recordChanges, seenCtime, xattrsOnDisk, type ScanContext } from "./scanner.js";
+import { massDelete, problem, recordChanges, seenCtime, xattrsOnDisk, type ScanContext } from "./scan-record.js";
 import type { WalkedRead } from "./walk.js";
 
 /** An entry whose identity is new at its place (renamed here, hard-linked, or created). */

@@ -22,7 +22,8 @@
 import { isImzError } from "../errors.js";
 import { META_DIR, type FileSet } from "../journal/fileset.js";
 import { withWriteLock } from "../journal/write-lock.js";
-import { scan, type ScanReport } from "./scanner.js";
+import type { ScanReport } from "./scan-record.js";
+import { scan } from "./scanner.js";
 import { TreeWatch } from "./tree-watch.js";
 
 /** Options of {@link watchFileSet}. */

@@ -18,34 +18,16 @@ import type { Problem } from "../filter/object-stat.js";
 import { mknodSpecial } from "../filter/special.js";
 import { isUnsupported, readXattrs, writeXattrs } from "../filter/xattr-io.js";
 import { HAS_ATTR, HAS_DATA, type FsObject, type ObjectType } from "../journal/fsdb.js";
-import { carriesContent, type Attrs, type Content, type JournalRecord } from "../journal/records.js";
+import { carriesContent, type Attrs, type JournalRecord } from "../journal/records.js";
 import { xattrsOfText, xattrsText, type Xattrs } from "../journal/xattrs.js";
 import { DELTA_MIN } from "./delta-transfer.js";
 import { chmodAt, chownAt, fdPath, linkAt, mkdirAt, renameAt, rmdirAt, setMtimeAt, statAt, symlinkAt, unlinkAt, type AtStat, type Place } from "./beneath.js";
+import type { StagedContent } from "./content-stream.js";
 import { Holding } from "./holding.js";
 import { SignatureKeeper } from "./kept-signatures.js";
 import { isLazy, writePlaceholder } from "./lazy.js";
 import { InPlace } from "./in-place.js";
 import { assertUnchanged, ReplacedWatch } from "./replaced-watch.js";
-import type { Extent } from "../journal/extents.js";
-
-/** A complete temp file holding a record's content, already checked against `content.hash`. */
-export interface StagedContent {
-  temp: string;
-  content: Content;
-  /** Durability ticket from {@link Holding.stagedTicket}. */
-  ticket: number;
-  /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
-  signature?: Promise<Buffer | undefined>;
-  /**
-   * Written extents (`extents-transfer.ts`) or an aligned delta (`patch-in-place.ts`): `temp`
-   * holds only the bytes of these ranges, to be written in place (`in-place.ts`) into the object's
-   * current file while it is still the version of content hash `baseHash`; only a close takes it.
-   */
-  inPlace?: { ranges: Extent[]; baseHash: string };
-  /** Set once `temp` is renamed into place or removed: nothing is left to remove. */
-  consumed?: boolean;
-}
 
 /** Options of {@link Applier}. */
 export interface ApplyOptions {

@@ -19,7 +19,7 @@
 import { ImzError } from "../errors.js";
 import { hashBuffer } from "../journal/content-hash.js";
 import type { Content } from "../journal/records.js";
-import type { StagedContent } from "./apply.js";
+import type { StagedContent } from "./content-stream.js";
 import { DELTA_MIN, type Want } from "./delta-transfer.js";
 import type { Holding } from "./holding.js";
 import { readSmall } from "./transfer.js";

@@ -10,8 +10,8 @@ import { ImzError } from "../errors.js";
 import { BackgroundHasher } from "../journal/content-hash.js";
 import { inoKey } from "../journal/fileset.js";
 import { HAS_DATA, type FsObject } from "../journal/fsdb.js";
+import type { Extent } from "../journal/extents.js";
 import type { Content } from "../journal/records.js";
-import type { StagedContent } from "./apply.js";
 import { writeStaged, type Holding } from "./holding.js";
 import type { SourceFile } from "./source-compare.js";
 
@@ -31,6 +31,24 @@ export interface ContentStream {
    * delta may compare it with these bytes instead of hashing it (`source-compare.ts`).
    */
   source?: SourceFile;
+}
+
+/** A complete temp file holding a record's content, already checked against `content.hash`. */
+export interface StagedContent {
+  temp: string;
+  content: Content;
+  /** Durability ticket from {@link Holding.stagedTicket}. */
+  ticket: number;
+  /** The content's signature, built as it was written (large files; see `kept-signatures.ts`). */
+  signature?: Promise<Buffer | undefined>;
+  /**
+   * Written extents (`extents-transfer.ts`) or an aligned delta (`patch-in-place.ts`): `temp`
+   * holds only the bytes of these ranges, to be written in place (`in-place.ts`) into the object's
+   * current file while it is still the version of content hash `baseHash`; only a close takes it.
+   */
+  inPlace?: { ranges: Extent[]; baseHash: string };
+  /** Set once `temp` is renamed into place or removed: nothing is left to remove. */
+  consumed?: boolean;
 }
 
 /**

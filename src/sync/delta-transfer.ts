@@ -14,7 +14,7 @@ import { ImzError } from "../errors.js";
 import { hashFile, hashOpenFile } from "../journal/content-hash.js";
 import { isPlaceholder, type FsObject } from "../journal/fsdb.js";
 import type { CloseExtents, Content, JournalRecord } from "../journal/records.js";
-import type { StagedContent } from "./apply.js";
+import type { StagedContent } from "./content-stream.js";
 import { fdPath } from "./beneath.js";
 import { DELTA_SPLIT_MIN, deltaInParts, signatureOfFile } from "./delta/index.js";
 import type { Holding } from "./holding.js";

@@ -18,7 +18,7 @@ import { ImzError } from "../errors.js";
 import { extentBytes, extentsFit, type Extent } from "../journal/extents.js";
 import type { FsObject } from "../journal/fsdb.js";
 import type { CloseExtents, Content } from "../journal/records.js";
-import type { StagedContent } from "./apply.js";
+import type { StagedContent } from "./content-stream.js";
 import { writeStaged, type Holding } from "./holding.js";
 import { describedStream, recordedHash, type ContentStream } from "./content-stream.js";
 

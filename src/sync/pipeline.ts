@@ -16,7 +16,7 @@
  * own temp file was complete.
  */
 import fs from "node:fs";
-import type { StagedContent } from "./apply.js";
+import type { StagedContent } from "./content-stream.js";
 
 /** Callbacks of {@link replayInOrder}. */
 export interface ReplaySteps<T> {

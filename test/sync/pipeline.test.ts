@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import type { StagedContent } from "../../src/sync/apply.js";
+import type { StagedContent } from "../../src/sync/content-stream.js";
 import { replayInOrder, WINDOW_BYTES } from "../../src/sync/pipeline.js";
 import { tempDir } from "../helpers/tree.js";
 

@@ -14,7 +14,8 @@ import { scan } from "../../src/filter/scanner.js";
 import { hashBuffer } from "../../src/journal/content-hash.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { ROOT_FID, type JournalRecord } from "../../src/journal/records.js";
-import { Applier, type StagedContent } from "../../src/sync/apply.js";
+import { Applier } from "../../src/sync/apply.js";
+import type { StagedContent } from "../../src/sync/content-stream.js";
 import { scratchDirs } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-replaced-watch-");
