@@ -20,6 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { hashBuffer } from "../src/journal/content-hash.js";
 import { openDb, type Db } from "../src/journal/db.js";
+import { makeSmallTree, smallFileContent } from "./small-tree.js";
 
 const FILES = Number(process.argv[2] ?? 30_000);
 const ROUNDS = Number(process.argv[3] ?? 5);
@@ -121,19 +122,6 @@ function rowsCpu(dir: string, objs: Obj[]): number {
   return (used.user + used.system) / 1000;
 }
 
-/** The content of file `n` of the tree (7 B–4 KB, as bench/sync-tree's). */
-const contentOf = (n: number): Buffer => Buffer.from(`file ${n} `.repeat(1 + (n % 400)));
-
-function makeTree(root: string): void {
-  const per = Math.ceil(FILES / DIRS);
-  let n = 0;
-  for (let d = 0; d < DIRS && n < FILES; d++) {
-    const dir = path.join(root, `d${String(d).padStart(4, "0")}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < per && n < FILES; f++, n++) fs.writeFileSync(path.join(dir, `f${f}.txt`), contentOf(n));
-  }
-}
-
 /** CPU milliseconds of hashing every file's content (in memory). */
 function hashesCpu(contents: Buffer[]): number {
   const before = process.cpuUsage();
@@ -162,9 +150,9 @@ function rsyncOnce(src: string, dest: string): { wall: number; cpu: number; flus
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-floor-"));
 try {
   const src = path.join(base, "src");
-  makeTree(src);
+  makeSmallTree(src, FILES, DIRS);
   const objs = objects();
-  const contents = Array.from({ length: FILES }, (_, n) => contentOf(n));
+  const contents = Array.from({ length: FILES }, (_, n) => Buffer.from(smallFileContent(n)));
   const loadBefore = loadavg();
   const rows: number[] = [];
   const hashes: number[] = [];

@@ -13,22 +13,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { makeSmallTree } from "./small-tree.js";
 
 const FILES = Number(process.argv[2] ?? 1_000_000);
 const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
 const SYNC = process.env.IMZ_SYNC ?? fileURLToPath(new URL("../bin/intermezzo-sync", import.meta.url));
 /** How often the peaks are read (ms); VmHWM is the kernel's own high-water mark, so none is missed. */
 const POLL_MS = 200;
-
-function makeTree(root: string): void {
-  const per = Math.ceil(FILES / DIRS);
-  let n = 0;
-  for (let d = 0; d < DIRS && n < FILES; d++) {
-    const dir = path.join(root, `d${String(d).padStart(5, "0")}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < per && n < FILES; f++, n++) fs.writeFileSync(path.join(dir, `f${f}.txt`), `file ${n} `.repeat(1 + (n % 400)));
-  }
-}
 
 /** `VmHWM` of process `pid` in MiB, or undefined once it is gone. */
 function peakOf(pid: number): number | undefined {
@@ -86,7 +77,7 @@ try {
   const src = path.join(base, "src");
   const dest = path.join(base, "dest");
   const t0 = Date.now();
-  makeTree(src);
+  makeSmallTree(src, FILES, DIRS, 5);
   fs.mkdirSync(dest);
   process.stderr.write(`bench/memory: ${FILES} files generated in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   const rows: string[] = [];

@@ -15,6 +15,7 @@ import { execSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { makeSmallTree } from "./small-tree.js";
 
 const [A, B] = [path.resolve(process.argv[2] ?? ""), path.resolve(process.argv[3] ?? "")];
 const FILES = Number(process.argv[4] ?? 30_000);
@@ -33,15 +34,6 @@ interface Run {
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-resync-"));
 const src = (f: Form): string => path.join(base, `src-${f}`);
 const dst = (f: Form): string => path.join(base, `dst-${f}`);
-
-function makeTree(root: string): void {
-  let n = 0;
-  for (let d = 0; d < DIRS; d++) {
-    const dir = path.join(root, `d${String(d).padStart(4, "0")}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < Math.ceil(FILES / DIRS) && n < FILES; f++, n++) fs.writeFileSync(path.join(dir, `f${f}.txt`), `file ${n} `.repeat(1 + (n % 400)));
-  }
-}
 
 /** Runs `cmd` under GNU time; throws when it fails. */
 function timed(cmd: string, args: string[]): Run {
@@ -63,7 +55,7 @@ const load = (): string => os.loadavg()[0]!.toFixed(2);
 
 try {
   for (const f of FORMS) {
-    makeTree(src(f));
+    makeSmallTree(src(f), FILES, DIRS);
     fs.mkdirSync(dst(f));
     sync(f); // the first copy
     sync(f); // and one resync: each side's directories remembered unchanged

@@ -15,6 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { makeSmallTree } from "./small-tree.js";
 
 const FILES = Number(process.argv[2] ?? 30_000);
 const DIRS = Number(process.argv[3] ?? Math.max(1, Math.round(FILES / 100)));
@@ -30,16 +31,6 @@ function time(fn: () => void): number {
   const t = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function makeTree(root: string): void {
-  const per = Math.ceil(FILES / DIRS);
-  let n = 0;
-  for (let d = 0; d < DIRS && n < FILES; d++) {
-    const dir = path.join(root, `d${String(d).padStart(4, "0")}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < per && n < FILES; f++, n++) fs.writeFileSync(path.join(dir, `f${f}.txt`), `file ${n} `.repeat(1 + (n % 400)));
-  }
 }
 
 function changeTen(root: string, round: number): void {
@@ -91,7 +82,7 @@ function startup(): { node: number; help: number; ratio: number } {
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "imz-bench-tree-"));
 try {
   const src = path.join(base, "src");
-  makeTree(src);
+  makeSmallTree(src, FILES, DIRS);
   const dest = { imz: path.join(base, "imz"), rsync: path.join(base, "rsync"), unison: path.join(base, "unison") };
   for (const d of Object.values(dest)) fs.mkdirSync(d);
   const unisonHome = path.join(base, "unison-archive");

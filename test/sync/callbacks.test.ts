@@ -122,18 +122,26 @@ describe("callbacks and permits at the holder", () => {
   });
 });
 
+/** Sync options of the adoption cases. */
+const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
+
+/** A replica synced with its holder, then `x.txt` made and journaled on the holder only; its fid there. */
+async function syncedWithHolderFile(): Promise<{ replica: string; holder: string; fid: string }> {
+  const [replica, holder] = [scratch.dir(), scratch.dir()];
+  put(holder, "keep.txt", "k");
+  await syncFileSets(replica, new LentoServer(holder, { owner: false }), sync);
+  put(holder, "x.txt", "made on both sides");
+  const hset = FileSet.open(holder);
+  await scan(hset, { force: true });
+  const fid = hset.fsdb.child(ROOT_FID, "x.txt")!.fid;
+  hset.close();
+  return { replica, holder, fid };
+}
+
 describe("a permit of an object adopted on the connection", () => {
   it("is revoked under the holder's fid, which the replica now names it by", async () => {
-    const [replica, holder] = [scratch.dir(), scratch.dir()];
-    put(holder, "keep.txt", "k");
-    const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
-    await syncFileSets(replica, new LentoServer(holder, { owner: false }), sync);
+    const { replica, holder, fid } = await syncedWithHolderFile();
     // the same file made on both sides, shipped on the connection that then goes live: adopted
-    put(holder, "x.txt", "made on both sides");
-    const hset = FileSet.open(holder);
-    await scan(hset, { force: true });
-    const fid = hset.fsdb.child(ROOT_FID, "x.txt")!.fid;
-    hset.close();
     put(replica, "x.txt", "made on both sides");
     const opts = { owner: false, callbackTimeoutMs: 200, log: () => undefined };
     const [aa, cc] = [new LentoServer(holder, opts), new LentoServer(holder, opts)];
@@ -159,15 +167,7 @@ describe("a permit of an object adopted on the connection", () => {
   });
 
   it("asked under the replica's own fid before the adoption, is the holder's object's permit: another replica's request revokes it", async () => {
-    const [replica, holder] = [scratch.dir(), scratch.dir()];
-    put(holder, "keep.txt", "k");
-    const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
-    await syncFileSets(replica, new LentoServer(holder, { owner: false }), sync);
-    put(holder, "x.txt", "made on both sides");
-    const hset = FileSet.open(holder);
-    await scan(hset, { force: true });
-    const fid = hset.fsdb.child(ROOT_FID, "x.txt")!.fid;
-    hset.close();
+    const { replica, holder, fid } = await syncedWithHolderFile();
     // the replica's own file, journaled and not shipped yet: its program opens it for writing (a
     // permit asked by the replica's fid), then the exchange ships its create and the holder adopts it
     put(replica, "x.txt", "made on both sides");
