@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { specialOf } from "../../src/filter/object-stat.js";
+import { scan } from "../../src/filter/scanner.js";
 import { FileSet } from "../../src/journal/fileset.js";
 
 /** A deterministic PRNG (mulberry32). */
@@ -170,6 +171,16 @@ export function manifest(root: string): ManifestEntry[] {
 export function leftoverTemps(root: string): string[] {
   const dir = path.join(root, ".intermezzo", "tmp");
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+/** Journals what changed in the tree at `root` since its last scan (a forced scan), without syncing. */
+export async function scanned(root: string): Promise<void> {
+  const set = FileSet.open(root);
+  try {
+    await scan(set, { force: true });
+  } finally {
+    set.close();
+  }
 }
 
 /** Runs `f` on the file set at `root`, opened for it and closed after. */

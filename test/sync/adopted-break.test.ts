@@ -7,32 +7,22 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { FileSet } from "../../src/journal/fileset.js";
 import { HAS_DATA } from "../../src/journal/fsdb.js";
 import { ROOT_FID } from "../../src/journal/records.js";
 import { runLive } from "../../src/sync/attachment.js";
 import { replicate } from "../../src/sync/replicate.js";
 import { LentoServer } from "../../src/sync/server.js";
-import { put, scratchDirs } from "../helpers/tree.js";
+import { until } from "../helpers/live.js";
+import { put, scratchDirs, withSet } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-adopted-break-");
 after(() => scratch.cleanup());
 
-async function until(pred: () => boolean, what: string): Promise<void> {
-  for (const end = Date.now() + 30_000; !pred(); ) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function row(root: string, name: string): { fid: string; size: number; data: boolean } | undefined {
-  const set = FileSet.open(root);
-  try {
+  return withSet(root, (set) => {
     const o = set.fsdb.child(ROOT_FID, name);
     return o && { fid: o.fid, size: o.size, data: (o.flags & HAS_DATA) !== 0 };
-  } finally {
-    set.close();
-  }
+  });
 }
 
 describe("a lazy replica's adopted file changed on the holder", () => {

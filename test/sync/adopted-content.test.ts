@@ -11,25 +11,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { scan } from "../../src/filter/scanner.js";
-import { FileSet } from "../../src/journal/fileset.js";
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions } from "../../src/sync/sync.js";
-import { manifest, put, scratchDirs } from "../helpers/tree.js";
+import { manifest, put, scratchDirs, scanned } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-adopted-content-");
 after(() => scratch.cleanup());
 
 const SYNC: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: true, replicaIsSrc: true };
-
-async function journal(root: string): Promise<void> {
-  const set = FileSet.open(root);
-  try {
-    await scan(set, { force: true });
-  } finally {
-    set.close();
-  }
-}
 
 describe("a file adopted as the holder's, then edited, on one connection", () => {
   it("has its edit's content asked under the fid the replica now uses", async () => {
@@ -40,7 +29,7 @@ describe("a file adopted as the holder's, then edited, on one connection", () =>
     const connection = new LentoServer(holder, { owner: true });
     // the same file made on both sides: the replica's creation is adopted as the holder's
     put(holder, "x.txt", "made on both sides");
-    await journal(holder);
+    await scanned(holder);
     put(replica, "x.txt", "made on both sides");
     const first = await syncFileSets(replica, connection, SYNC);
     assert.deepEqual([first.problems, first.conflicts], [[], []]);

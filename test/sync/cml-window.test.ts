@@ -8,11 +8,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { scan } from "../../src/filter/scanner.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions, type SyncReport } from "../../src/sync/sync.js";
-import { leftoverTemps, manifest, put, scratchDirs } from "../helpers/tree.js";
+import { leftoverTemps, manifest, put, scratchDirs, scanned } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-cml-window-");
 after(() => scratch.cleanup());
@@ -24,16 +23,6 @@ async function syncIn(replica: string, holder: string, window: number): Promise<
   assert.deepEqual(r.problems, [], `window ${window}`);
   assert.deepEqual(r.conflicts, [], `window ${window}`);
   return r;
-}
-
-/** Journals the replica's changes so far into its CML without syncing (the CML grows over several scans). */
-async function journal(root: string): Promise<void> {
-  const set = FileSet.open(root);
-  try {
-    await scan(set, { force: true });
-  } finally {
-    set.close();
-  }
 }
 
 function pending(root: string): number {
@@ -55,19 +44,19 @@ describe("reintegration in windows of the CML", () => {
 
       put(replica, "a.txt", "short-lived");
       put(replica, "keep/moving.txt", "moves three times");
-      await journal(replica);
+      await scanned(replica);
       fs.renameSync(path.join(replica, "a.txt"), path.join(replica, "b.txt"));
       fs.renameSync(path.join(replica, "keep/moving.txt"), path.join(replica, "m1.txt"));
       fs.mkdirSync(path.join(replica, "new"));
-      await journal(replica);
+      await scanned(replica);
       fs.rmSync(path.join(replica, "b.txt"));
       fs.renameSync(path.join(replica, "m1.txt"), path.join(replica, "new/m2.txt"));
       fs.writeFileSync(path.join(replica, "keep/k.txt"), "kept, then changed");
-      await journal(replica);
+      await scanned(replica);
       fs.renameSync(path.join(replica, "new/m2.txt"), path.join(replica, "keep/m3.txt"));
       fs.writeFileSync(path.join(replica, "keep/k.txt"), "kept, changed twice");
       put(replica, "new/gone.txt", "written and removed before any sync");
-      await journal(replica);
+      await scanned(replica);
       fs.rmSync(path.join(replica, "new/gone.txt"));
       assert.ok(pending(replica) >= 8, "the CML holds the whole history");
 

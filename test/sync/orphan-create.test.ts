@@ -10,25 +10,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { scan } from "../../src/filter/scanner.js";
 import { FileSet } from "../../src/journal/fileset.js";
 import { LentoServer } from "../../src/sync/server.js";
 import { syncFileSets, type SyncOptions } from "../../src/sync/sync.js";
-import { manifest, put, scratchDirs } from "../helpers/tree.js";
+import { manifest, put, scratchDirs, scanned } from "../helpers/tree.js";
 
 const scratch = scratchDirs("imz-orphan-create-");
 after(() => scratch.cleanup());
 
 const sync: SyncOptions = { mirror: false, dryRun: false, maxDeleteFraction: 1, force: true, owner: false, replicaIsSrc: true };
-
-async function scanned(root: string): Promise<void> {
-  const set = FileSet.open(root);
-  try {
-    await scan(set, { force: true });
-  } finally {
-    set.close();
-  }
-}
 
 const mv = (root: string, from: string, to: string): void => fs.renameSync(path.join(root, from), path.join(root, to));
 
