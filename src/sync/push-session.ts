@@ -73,7 +73,12 @@ export class PushSessionRecord {
       fs.renameSync(temp, path.join(meta, SESSIONS_DIR, this.name));
     } catch (err) {
       fs.rmSync(temp, { force: true });
-      this.onError(new ImzError("IO", `could not record the push session for intermezzo status: ${(err as Error).message}`, { cause: err }));
+      this.onError(
+        new ImzError("IO", `could not record the push session for intermezzo status: ${(err as Error).message}`, {
+          hint: `the session goes on; check the space and permissions of ${meta}`,
+          cause: err,
+        }),
+      );
     }
   }
 }
